@@ -1,0 +1,44 @@
+/* vpptoken.core: the C half of vpptoken (HTTP over libcurl with retries, enums, DateTimeOffset). */
+#include <curl/curl.h>
+#include <lauxlib.h>
+
+#include "vpp.h"
+
+/* escape(text) -> text with every byte but RFC 3986 unreserved characters percent-encoded */
+static int l_escape(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  luaL_argcheck(L, len <= 4096, 1, "text longer than 4096 bytes");
+  char out[4096 * 3 + 1];
+  size_t n = vpp_escape_segment(s, len, out);
+  lua_pushlstring(L, out, n);
+  return 1;
+}
+
+/* uuid() -> a random (version 4) UUID, as Graph's request ids */
+static int l_uuid(lua_State *L) {
+  vpp_rng r;
+  vpp_rng_seed(&r);
+  char out[37];
+  vpp_uuid4(&r, out);
+  lua_pushstring(L, out);
+  return 1;
+}
+
+__attribute__((visibility("default"))) int luaopen_vpptoken_core(lua_State *L);
+
+int luaopen_vpptoken_core(lua_State *L) {
+  /* libcurl's one global: thread-safe to call more than once since 7.84; never cleaned up. */
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return luaL_error(L, "libcurl initialisation failed");
+  vpp_open_session(L);
+  static const luaL_Reg funcs[] = {
+      {"session", vpp_l_session_new}, {"escape", l_escape}, {"uuid", l_uuid}, {NULL, NULL}};
+  luaL_newlib(L, funcs);
+  vpp_open_enums(L);
+  vpp_open_time(L);
+  lua_pushliteral(L, VPP_VERSION);
+  lua_setfield(L, -2, "_VERSION");
+  lua_pushstring(L, curl_version());
+  lua_setfield(L, -2, "curl_version");
+  return 1;
+}

@@ -1,0 +1,72 @@
+/* vpptoken.core: internal declarations shared by the C files of the module (prefix vpp_). */
+#ifndef VPP_H
+#define VPP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <lua.h>
+
+#define VPP_SESSION_TYPE "vpptoken.Session"
+#define VPP_VERSION "0.1.0"
+
+/* ---- growable byte buffer (buf.c) ---- */
+typedef struct {
+  char *data;
+  size_t len, cap;
+  size_t limit; /* 0 = no limit; appending past it fails */
+} vpp_buf;
+
+int vpp_buf_append(vpp_buf *b, const void *p, size_t n); /* 0 ok, -1 out of memory or over limit */
+void vpp_buf_reset(vpp_buf *b);                          /* keeps the allocation */
+void vpp_buf_free(vpp_buf *b);
+
+/* ---- DateTimeOffset (vtime.c) ---- */
+typedef struct {
+  int64_t seconds; /* since 1970-01-01T00:00:00Z */
+  int32_t ticks;   /* 100 ns units, 0..9999999 */
+  int offset_min;  /* zone offset of the text, minutes east of UTC */
+  int has_zone;    /* 0 when the text had no zone (read as UTC) */
+} vpp_time;
+
+/* Parses YYYY-MM-DDTHH:MM:SS[.f{1,9}][Z|±hh:mm|±hhmm]. Returns NULL on success, else a static message. */
+const char *vpp_time_parse(const char *s, size_t len, vpp_time *out);
+/* Writes the time at the given zone offset with `digits` fraction digits (0..7; -1 = as many as needed).
+   Returns the length written (buffer of at least 40 bytes), or -1 when out of range. */
+int vpp_time_format(const vpp_time *t, int digits, char *out, size_t outsz);
+
+/* ---- retry policy (retry.c) ---- */
+typedef struct {
+  int max_retries;        /* retries after the first attempt (0..10) */
+  double base_delay;      /* seconds; backoff base when no Retry-After */
+  double max_total_delay; /* seconds; stop when the sum of waits would pass it */
+} vpp_retry_policy;
+
+/* Retry-After: delta-seconds (integer or fractional) or an HTTP-date. Returns seconds >= 0, or -1. */
+double vpp_retry_after_parse(const char *v, time_t now);
+/* Backoff without Retry-After for retry number `retry` (1-based); `unit` in [0,1) is the jitter draw. */
+double vpp_backoff_delay(const vpp_retry_policy *p, int retry, double unit);
+/* Whether repeating `method` cannot duplicate work on the server. */
+int vpp_method_idempotent(const char *method);
+/* Whether an HTTP status is worth retrying for this method (429, 503 always; 504 when idempotent). */
+int vpp_status_retryable(long status, const char *method);
+
+/* ---- percent-encoding for path segments (escape.c) ---- */
+/* Percent-encodes everything but RFC 3986 unreserved characters. out must hold 3*len+1 bytes. */
+size_t vpp_escape_segment(const char *s, size_t len, char *out);
+
+/* ---- random numbers (rand.c): per-session xoshiro state seeded from the OS ---- */
+typedef struct { uint64_t s[4]; } vpp_rng;
+void vpp_rng_seed(vpp_rng *r);
+uint64_t vpp_rng_next(vpp_rng *r);
+double vpp_rng_unit(vpp_rng *r);           /* [0,1) */
+void vpp_uuid4(vpp_rng *r, char out[37]); /* "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx" */
+
+/* ---- Lua bindings, one per file ---- */
+void vpp_open_session(lua_State *L); /* registers the Session metatable; pushes nothing */
+int vpp_l_session_new(lua_State *L);
+void vpp_open_enums(lua_State *L);   /* sets enum tables and functions into the table on top */
+void vpp_open_time(lua_State *L);    /* sets time_parse/time_format into the table on top */
+
+#endif

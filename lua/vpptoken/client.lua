@@ -1,0 +1,274 @@
+--- vpptoken.Client: the six vppToken operations over one vpptoken.core Session.
+local cjson = require "cjson.safe"
+local core = require "vpptoken.core"
+local clouds = require "vpptoken.clouds"
+local errors = require "vpptoken.error"
+local schema = require "vpptoken.schema"
+
+local Client = { __name = "vpptoken.Client" }
+Client.__index = Client
+
+local COLLECTION = "/deviceAppManagement/vppTokens"
+
+-- Access tokens and providers live here, not in the client table, so no dump of a client shows them.
+local secrets = setmetatable({}, { __mode = "k" })
+
+local SESSION_OPTIONS = { "timeout", "connect_timeout", "cafile", "capath", "proxy", "user_agent", "insecure",
+                          "http2", "max_retries", "retry_delay", "max_retry_time", "max_response_size" }
+local KNOWN_OPTIONS = { access_token = true, token_provider = true, cloud = true, api_version = true,
+                        base_url = true }
+for _, k in ipairs(SESSION_OPTIONS) do KNOWN_OPTIONS[k] = true end
+
+local function is_loopback(host)
+  return host == "localhost" or host == "[::1]" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+end
+
+-- Splits "scheme://host[:port]/path" into origin and path; nil and a message when it is not such a URL.
+local function split_url(url)
+  local scheme, host, port, path = url:match("^(https?)://([%w%.%-]+):?(%d*)(/?[^?#]*)$")
+  if not scheme then
+    scheme, host, port, path = url:match("^(https?)://(%[[%x:]+%]):?(%d*)(/?[^?#]*)$")
+  end
+  if not scheme then return nil end
+  return scheme, host:lower(), port, path
+end
+
+local function check_base_url(url)
+  if type(url) ~= "string" then error("vpptoken.new: base_url must be a string", 3) end
+  local scheme, host, port, path = split_url(url)
+  if not scheme then
+    error("vpptoken.new: base_url must look like https://host[:port]/v1.0 (got '" .. url .. "')", 3)
+  end
+  if scheme == "http" and not is_loopback(host) then
+    error("vpptoken.new: plain http:// is allowed only to a loopback address (127.0.0.0/8, localhost, [::1]); "
+      .. "use https://", 3)
+  end
+  path = path:gsub("/+$", "")
+  return scheme .. "://" .. host .. (port ~= "" and (":" .. port) or "") .. path, path
+end
+
+--- Creates a client; raises on a bad option (see vpptoken.new).
+function Client.new(opts)
+  if opts == nil then opts = {} end
+  if type(opts) ~= "table" then error("vpptoken.new: options must be a table", 2) end
+  for k in pairs(opts) do
+    if not KNOWN_OPTIONS[k] then error("vpptoken.new: unknown option '" .. tostring(k) .. "'", 2) end
+  end
+  local token, provider = opts.access_token, opts.token_provider
+  if token ~= nil and (type(token) ~= "string" or token == "") then
+    error("vpptoken.new: access_token must be a non-empty string", 2)
+  end
+  if provider ~= nil and type(provider) ~= "function" then
+    error("vpptoken.new: token_provider must be a function returning an access token", 2)
+  end
+  if token == nil and provider == nil then
+    error("vpptoken.new: access_token or token_provider is required", 2)
+  end
+  local version = opts.api_version or "v1.0"
+  if version ~= "v1.0" and version ~= "beta" then
+    error("vpptoken.new: api_version must be \"v1.0\" or \"beta\" (got " .. tostring(version) .. ")", 2)
+  end
+  local base
+  if opts.base_url ~= nil then
+    local path
+    base, path = check_base_url(opts.base_url)
+    if path:match("/beta$") then version = "beta" elseif path:match("/v1%.0$") then version = "v1.0" end
+  else
+    local cloud = opts.cloud or "global"
+    local hosts = clouds[cloud]
+    if not hosts then
+      error("vpptoken.new: unknown cloud '" .. tostring(cloud) .. "' (known: china, dod, global, usgov)", 2)
+    end
+    base = hosts.graph .. "/" .. version
+  end
+  local sopts = {}
+  for _, k in ipairs(SESSION_OPTIONS) do sopts[k] = opts[k] end
+  if sopts.user_agent == nil then sopts.user_agent = "vpptoken/" .. core._VERSION end
+  local ok, session = pcall(core.session, sopts)
+  if not ok then error("vpptoken.new: " .. tostring(session):gsub("^bad argument #1 to '%?'? %(?", ""), 2) end
+  if opts.insecure then
+    io.stderr:write("vpptoken: warning: TLS certificate verification is OFF (insecure = true)\n")
+  end
+  local self = setmetatable({
+    base_url = base, api_version = version, beta = version == "beta",
+    collection_url = base .. COLLECTION, origin = base:match("^(https?://[^/]+)"), session = session,
+  }, Client)
+  secrets[self] = { token = token, provider = provider }
+  return self
+end
+
+function Client:__tostring()
+  return string.format("vpptoken.Client (%s)", self.base_url)
+end
+
+--- Closes the client's connections; later calls raise.
+function Client:close()
+  self.session:close()
+end
+Client.__close = Client.close
+
+local function access_token(self)
+  local s = secrets[self]
+  if s.token then return s.token end
+  local ok, tok, msg = pcall(s.provider)
+  if ok and type(tok) == "string" and tok ~= "" then return tok end
+  if ok then
+    msg = tok == nil and msg or ("token_provider returned a " .. type(tok) .. ", not an access token")
+  else
+    msg = tok
+  end
+  return nil, errors.new{ kind = "auth", code = "TokenProviderFailed",
+                          message = "token_provider failed: " .. tostring(msg or "no access token") }
+end
+
+-- One logical call: the core retries; a status >= 400 becomes an error object.
+local function call(self, method, url, body, extra)
+  local tok, terr = access_token(self)
+  if not tok then
+    terr.method, terr.url = method, url
+    return nil, terr
+  end
+  local headers = { Authorization = "Bearer " .. tok, Accept = "application/json" }
+  if body then headers["Content-Type"] = "application/json" end
+  for k, v in pairs(extra or {}) do headers[k] = v end
+  local resp, err = self.session:request(method, url, headers, body)
+  if not resp then return nil, errors.from_transport(err) end
+  if resp.status >= 400 then return nil, errors.from_response(resp, method, url) end
+  return resp
+end
+
+-- JSON null becomes an absent property: `if tok.lastSyncDateTime then` must mean what it says.
+local function strip_nulls(v)
+  if type(v) ~= "table" then return v end
+  for k, x in pairs(v) do
+    if x == cjson.null then v[k] = nil else strip_nulls(x) end
+  end
+  return v
+end
+
+local function decode(resp, method, url)
+  local doc, msg = cjson.decode(resp.body)
+  if type(doc) ~= "table" then
+    return nil, errors.new{ kind = "protocol", code = "InvalidResponse", status = resp.status,
+      message = "the response is not a JSON object: " .. tostring(msg or type(doc)), method = method, url = url,
+      request_id = resp.headers["request-id"], client_request_id = resp.client_request_id,
+      attempts = resp.attempts }
+  end
+  return strip_nulls(doc)
+end
+
+local function call_json(self, method, url, body, extra)
+  local resp, err = call(self, method, url, body, extra)
+  if not resp then return nil, err end
+  return decode(resp, method, url)
+end
+
+local function item_url(self, id, suffix)
+  local escaped, msg = schema.check_id(id)
+  if not escaped then error(msg, 3) end
+  return self.collection_url .. "/" .. escaped .. (suffix or "")
+end
+
+local function query(self, opts)
+  local q, msg = schema.query_string(opts, self.beta)
+  if not q then error(msg, 3) end
+  return q
+end
+
+local function encode(body)
+  local text, msg = cjson.encode(body)
+  if not text then error("cannot encode the request body as JSON: " .. tostring(msg), 3) end
+  return text
+end
+
+--- Iterates over every token, one page in memory at a time, following @odata.nextLink.
+-- `for tok, err in client:each{ select = ..., filter = ... }`: on a failure the loop gets `false, err` once, then ends.
+function Client:each(opts)
+  local url = self.collection_url .. query(self, opts)
+  local page, i, done = nil, 0, false
+  return function()
+    while not done do
+      if page and i < #page then
+        i = i + 1
+        return page[i]
+      end
+      if not url then break end
+      local doc, err = call_json(self, "GET", url)
+      if not doc then
+        done = true
+        return false, err
+      end
+      if type(doc.value) ~= "table" then
+        done = true
+        return false, errors.new{ kind = "protocol", code = "InvalidResponse", method = "GET", url = url,
+                                  message = "the list response has no 'value' array" }
+      end
+      page, i = doc.value, 0
+      local next_link = doc["@odata.nextLink"]
+      local prefix = self.origin .. "/"
+      if next_link ~= nil and (type(next_link) ~= "string" or next_link:sub(1, #prefix) ~= prefix) then
+        done = true
+        return false, errors.new{ kind = "protocol", code = "InvalidNextLink", method = "GET", url = url,
+          message = "@odata.nextLink does not point to " .. self.origin .. ": " .. tostring(next_link) }
+      end
+      url = next_link
+    end
+    done = true
+    return nil
+  end
+end
+
+--- Every token as one array (all pages), or nil, err.
+function Client:list(opts)
+  local out = {}
+  for tok, err in self:each(opts) do
+    if not tok then return nil, err end
+    out[#out + 1] = tok
+  end
+  return out
+end
+
+--- One token by id (opts.select limits the properties), or nil, err.
+function Client:get(id, opts)
+  local url = item_url(self, id) .. query(self, opts)
+  return call_json(self, "GET", url)
+end
+
+--- Uploads a token; returns the created token (with its server id), or nil, err.
+function Client:create(fields)
+  local body, msg = schema.check_fields(fields, "create", self.beta)
+  if not body then error(msg, 2) end
+  return call_json(self, "POST", self.collection_url, encode(body))
+end
+
+--- Changes properties of a token and returns the updated token (fetched again when the server answers 204),
+-- or true when opts.fetch is false and the server sent no body; nil, err on failure.
+function Client:update(id, fields, opts)
+  local url = item_url(self, id)
+  local body, msg = schema.check_fields(fields, "update", self.beta)
+  if not body then error(msg, 2) end
+  if opts ~= nil and type(opts) ~= "table" then error("options must be a table", 2) end
+  local resp, err = call(self, "PATCH", url, encode(body), { Prefer = "return=representation" })
+  if not resp then return nil, err end
+  if resp.status ~= 204 and resp.body ~= "" then return decode(resp, "PATCH", url) end
+  if opts and opts.fetch == false then return true end
+  return call_json(self, "GET", url)
+end
+
+--- Deletes a token; true, or nil, err.
+function Client:delete(id)
+  local resp, err = call(self, "DELETE", item_url(self, id))
+  if not resp then return nil, err end
+  return true
+end
+
+--- Asks Intune to sync the token's licenses with Apple; returns the token (bare or {"value":...} on the wire).
+function Client:sync_licenses(id)
+  local url = item_url(self, id, "/syncLicenses")
+  local doc, err = call_json(self, "POST", url)
+  if not doc then return nil, err end
+  if doc.id == nil and type(doc.value) == "table" then return doc.value end
+  return doc
+end
+
+return Client

@@ -1,0 +1,127 @@
+--- Error objects: what every run-time failure of vpptoken returns as the second value of `nil, err`.
+-- Fields: kind, status, code, message, request_id, client_request_id, date, retry_after, method, url,
+-- attempts, outcome_unknown (a write that may have reached the server), operation_id, activity_id.
+local cjson = require "cjson.safe"
+
+local M = {}
+
+local Error = { __name = "vpptoken.Error" }
+Error.__index = Error
+M.Error = Error
+
+local REASONS = {
+  [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",
+  [405] = "Method Not Allowed", [409] = "Conflict", [412] = "Precondition Failed", [413] = "Payload Too Large",
+  [424] = "Failed Dependency", [429] = "Too Many Requests", [500] = "Internal Server Error",
+  [502] = "Bad Gateway", [503] = "Service Unavailable", [504] = "Gateway Timeout", [507] = "Insufficient Storage",
+}
+
+local function one_line(s)
+  return (tostring(s):gsub("[\r\n]+", " "))
+end
+
+function Error.__tostring(e)
+  local head
+  if e.status then
+    head = string.format("[HTTP %d][%s]", e.status, e.code or "?")
+  else
+    head = string.format("[%s][%s]", e.kind or "error", e.code or "?")
+  end
+  local where = {}
+  if e.method and e.url then where[#where + 1] = e.method .. " " .. e.url end
+  if e.request_id then where[#where + 1] = "request-id " .. e.request_id end
+  if e.attempts and e.attempts > 1 then where[#where + 1] = e.attempts .. " attempts" end
+  if e.outcome_unknown then where[#where + 1] = "outcome unknown: the request may have reached the server" end
+  local tail = #where > 0 and (" (" .. table.concat(where, "; ") .. ")") or ""
+  return "vpptoken: " .. head .. " " .. one_line(e.message or "") .. tail
+end
+
+--- Makes an error object from a table of fields.
+function M.new(fields)
+  return setmetatable(fields, Error)
+end
+
+--- Whether `v` is a vpptoken error object.
+function M.is(v)
+  return getmetatable(v) == Error
+end
+
+local function kind_of_status(status)
+  if status == 401 or status == 403 then return "auth" end
+  if status == 404 then return "not_found" end
+  if status == 429 then return "throttled" end
+  if status >= 500 then return "server" end
+  if status >= 400 then return "bad_request" end
+  return "http"
+end
+
+-- Intune puts a JSON document inside `message` ({"_version":3,"Message":"text - Operation ID ...: guid - ..."}),
+-- which a gateway may wrap once more. Returns the readable text and the ids found in it.
+local function unwrap_message(msg)
+  local info = {}
+  for _ = 1, 3 do
+    if type(msg) ~= "string" or not msg:match("^%s*{") then break end
+    local inner = cjson.decode(msg)
+    if type(inner) ~= "table" then break end
+    local text = inner.Message or inner.message
+    if type(text) ~= "string" then break end
+    msg = text
+  end
+  if type(msg) ~= "string" then return nil, info end
+  info.operation_id = msg:match("Operation ID %(for customer support%): ([%x%-]+)")
+  info.activity_id = msg:match("Activity ID: ([%x%-]+)")
+  local short = msg:match("^(.-)%s+%-%s+Operation ID") or msg
+  return short, info
+end
+
+-- Reads a Graph error body ({"error":{code,message,innerError}}) or an identity platform error
+-- ({"error":"invalid_client","error_description":...}); tolerant of every variant in the contract.
+local function parse_body(body)
+  local doc = type(body) == "string" and body ~= "" and cjson.decode(body) or nil
+  if type(doc) ~= "table" then return {} end
+  local e = doc.error
+  if type(e) == "string" then
+    return { code = e, message = type(doc.error_description) == "string" and doc.error_description or nil,
+             trace_id = doc.trace_id, correlation_id = doc.correlation_id }
+  end
+  if type(e) ~= "table" then return {} end
+  local out = { code = type(e.code) == "string" and e.code or nil }
+  out.message, out.info = unwrap_message(e.message)
+  local inner = e.innerError or e.innererror or e.InnerError
+  if type(inner) == "table" then
+    local date = inner.date or inner.Date
+    out.date = type(date) == "string" and date or nil
+    local rid, crid = inner["request-id"], inner["client-request-id"]
+    out.request_id = type(rid) == "string" and rid or nil
+    out.client_request_id = type(crid) == "string" and crid or nil
+  end
+  return out
+end
+
+--- An error from an HTTP response with status >= 400 (resp as returned by Session:request).
+function M.from_response(resp, method, url)
+  local p = parse_body(resp.body)
+  local h = resp.headers or {}
+  local info = p.info or {}
+  local message = p.message
+  if not message or message == "" then message = REASONS[resp.status] or ("HTTP status " .. resp.status) end
+  return M.new{
+    kind = kind_of_status(resp.status), status = resp.status, code = p.code or (REASONS[resp.status] or "HTTP")
+      :gsub(" ", ""),
+    message = message, request_id = h["request-id"] or p.request_id,
+    client_request_id = h["client-request-id"] or p.client_request_id or resp.client_request_id,
+    date = p.date or h["date"], retry_after = resp.retry_after, method = method, url = url,
+    attempts = resp.attempts, operation_id = info.operation_id, activity_id = info.activity_id,
+    trace_id = p.trace_id, correlation_id = p.correlation_id,
+  }
+end
+
+--- An error from a transport failure (the table Session:request returns with nil).
+function M.from_transport(t)
+  return M.new{
+    kind = t.kind, code = t.code, message = t.message, method = t.method, url = t.url, attempts = t.attempts,
+    client_request_id = t.client_request_id, outcome_unknown = t.outcome_unknown or nil,
+  }
+end
+
+return M

@@ -1,0 +1,114 @@
+-- Test support: starts vpptoken-sandbox on a free loopback port and talks to its control endpoints
+-- with LuaSocket (never with the vpptoken client, so sandbox checks are not circular).
+local http = require "socket.http"
+local ltn12 = require "ltn12"
+local cjson = require "cjson.safe"
+
+local helper = {}
+
+helper.build_dir = os.getenv("VPPTOKEN_BUILD_DIR") or "build"
+helper.sandbox_bin = helper.build_dir .. "/vpptoken-sandbox"
+-- VPPTOKEN_SANDBOX_WRAPPER (e.g. "valgrind -q --error-exitcode=99") runs the sandbox under a tool.
+helper.sandbox_wrapper = os.getenv("VPPTOKEN_SANDBOX_WRAPPER")
+
+local Sandbox = {}
+Sandbox.__index = Sandbox
+
+local function shell_quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+helper.shell_quote = shell_quote
+
+-- Starts a sandbox. args: list of extra command-line arguments. Returns a Sandbox with .url (the
+-- server root, e.g. http://127.0.0.1:PORT), .graph (root .. "/v1.0"), .port and :stop().
+function helper.start_sandbox(args)
+  local logfile = os.tmpname()
+  local pidfile = os.tmpname()
+  local cmd = { helper.sandbox_bin, "--port", "0", "--host", "127.0.0.1" }
+  for _, a in ipairs(args or {}) do cmd[#cmd + 1] = a end
+  local quoted = {}
+  for i, a in ipairs(cmd) do quoted[i] = shell_quote(a) end
+  local line = table.concat(quoted, " ")
+  if helper.sandbox_wrapper then line = helper.sandbox_wrapper .. " " .. line end
+  -- The sandbox prints one line "vpptoken-sandbox listening on URL" on stdout when it is ready.
+  local sh = string.format("(%s 2>>%s & echo $! >%s; wait) ", line, shell_quote(logfile), shell_quote(pidfile))
+  local out = assert(io.popen(sh, "r"))
+  local first = out:read("l")
+  local pf = io.open(pidfile, "r")
+  local pid = pf and pf:read("n")
+  if pf then pf:close() end
+  os.remove(pidfile)
+  local url = first and first:match("listening on (http%S+)")
+  if not url then
+    local lf = io.open(logfile, "r")
+    local log = lf and lf:read("a") or ""
+    if lf then lf:close() end
+    error("sandbox did not start: " .. tostring(first) .. "\n" .. log)
+  end
+  local self = setmetatable({ url = url, graph = url .. "/v1.0", beta = url .. "/beta",
+                              port = tonumber(url:match(":(%d+)$")), pid = pid, pipe = out,
+                              logfile = logfile }, Sandbox)
+  return self
+end
+
+-- Stops the sandbox with SIGTERM and waits for it; returns its exit status as io.popen's close gives it.
+function Sandbox:stop()
+  if not self.pipe then return end
+  if self.pid then os.execute("kill -TERM " .. self.pid .. " 2>/dev/null") end
+  local rest = self.pipe:read("a")
+  local ok, how, code = self.pipe:close()
+  self.pipe = nil
+  os.remove(self.logfile)
+  return ok, how, code, rest
+end
+
+-- Plain HTTP to the sandbox (LuaSocket). Returns status, decoded body (or raw string), headers.
+function helper.http(method, url, body, headers)
+  local chunks = {}
+  headers = headers or {}
+  local src
+  if body ~= nil then
+    if type(body) ~= "string" then body = assert(cjson.encode(body)) end
+    headers["content-type"] = headers["content-type"] or "application/json"
+    headers["content-length"] = tostring(#body)
+    src = ltn12.source.string(body)
+  end
+  local _, status, rheaders = http.request{
+    method = method, url = url, headers = headers, source = src, sink = ltn12.sink.table(chunks),
+  }
+  local raw = table.concat(chunks)
+  local decoded = (raw ~= "" and cjson.decode(raw)) or nil
+  return status, decoded == nil and raw or decoded, rheaders or {}
+end
+
+function Sandbox:control(method, path, body)
+  return helper.http(method, self.url .. "/_sandbox/" .. path, body)
+end
+
+-- Resets the store, the faults, the config and the request log.
+function Sandbox:reset()
+  local status = self:control("POST", "reset")
+  assert(status == 204, "sandbox reset failed: " .. tostring(status))
+end
+
+-- The next `count` Graph requests (optionally only `method`) answer `status` with a Graph error.
+function Sandbox:fail_next(count, status, opts)
+  local body = { count = count, status = status }
+  for k, v in pairs(opts or {}) do body[k] = v end
+  local st = self:control("POST", "faults", body)
+  assert(st == 204, "sandbox faults failed: " .. tostring(st))
+end
+
+function Sandbox:configure(cfg)
+  local st = self:control("POST", "config", cfg)
+  assert(st == 204, "sandbox config failed: " .. tostring(st))
+end
+
+-- The Graph requests the sandbox has seen since the last reset, oldest first.
+function Sandbox:requests()
+  local st, body = self:control("GET", "requests")
+  assert(st == 200, "sandbox requests failed: " .. tostring(st))
+  return body.value
+end
+
+return helper
