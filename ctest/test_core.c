@@ -1,0 +1,150 @@
+/* C-level tests of vpptoken.core's parsers and policy arithmetic (no network, no Lua state). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vpp.h"
+
+static int passed, failed;
+
+#define CHECK(cond, ...)                          \
+  do {                                            \
+    if (cond) {                                   \
+      passed++;                                   \
+    } else {                                      \
+      failed++;                                   \
+      printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+      printf(__VA_ARGS__);                        \
+      printf("\n");                               \
+    }                                             \
+  } while (0)
+
+static void parses_to(const char *text, int64_t seconds, int32_t ticks, int offset, int has_zone) {
+  vpp_time t;
+  const char *err = vpp_time_parse(text, strlen(text), &t);
+  CHECK(err == NULL, "'%s' should parse (%s)", text, err ? err : "");
+  if (err) return;
+  CHECK(t.seconds == seconds, "'%s' seconds %lld, want %lld", text, (long long)t.seconds, (long long)seconds);
+  CHECK(t.ticks == ticks, "'%s' ticks %d, want %d", text, t.ticks, ticks);
+  CHECK(t.offset_min == offset, "'%s' offset %d, want %d", text, t.offset_min, offset);
+  CHECK(t.has_zone == has_zone, "'%s' has_zone %d", text, t.has_zone);
+}
+
+static void rejects(const char *text) {
+  vpp_time t;
+  CHECK(vpp_time_parse(text, strlen(text), &t) != NULL, "'%s' should be rejected", text);
+}
+
+static void formats_back(const char *text) {
+  vpp_time t;
+  char out[48];
+  if (vpp_time_parse(text, strlen(text), &t)) {
+    CHECK(0, "'%s' should parse", text);
+    return;
+  }
+  int n = vpp_time_format(&t, -1, out, sizeof out);
+  CHECK(n > 0 && strcmp(out, text) == 0, "'%s' formats back as '%s'", text, n > 0 ? out : "(error)");
+}
+
+static void test_time(void) {
+  parses_to("1970-01-01T00:00:00Z", 0, 0, 0, 1);
+  parses_to("2016-12-31T23:57:57.2481234-08:00", 1483257477, 2481234, -480, 1);
+  parses_to("2017-01-01T00:02:49.3205976-08:00", 1483257769, 3205976, -480, 1);
+  parses_to("2000-02-29T12:00:00+05:30", 951805800, 0, 330, 1);
+  parses_to("2027-05-25T20:08:56-0700", 1811300936, 0, -420, 1); /* Apple's expDate form */
+  parses_to("2025-02-13T10:17:05", 1739441825, 0, 0, 0);        /* Graph innerError date: no zone */
+  parses_to("2025-02-13T10:17:05.5Z", 1739441825, 5000000, 0, 1);
+  parses_to("2025-02-13T10:17:05.123456789Z", 1739441825, 1234567, 0, 1); /* 9 digits: kept to 7 */
+  parses_to("0001-01-01T00:00:00Z", -62135596800LL, 0, 0, 1);
+  parses_to("9999-12-31T23:59:59.9999999Z", 253402300799LL, 9999999, 0, 1);
+  rejects("");
+  rejects("2025-02-30T00:00:00Z"); /* no Feb 30 */
+  rejects("2023-02-29T00:00:00Z"); /* not a leap year */
+  rejects("1900-02-29T00:00:00Z"); /* century, not a leap year */
+  rejects("2025-13-01T00:00:00Z");
+  rejects("2025-01-01 00:00:00Z");
+  rejects("2025-01-01T24:00:00Z");
+  rejects("2025-01-01T00:60:00Z");
+  rejects("2025-01-01T00:00:00.Z");
+  rejects("2025-01-01T00:00:00.1234567890Z");
+  rejects("2025-01-01T00:00:00+24:00");
+  rejects("2025-01-01T00:00:00Zjunk");
+  rejects("0000-01-01T00:00:00Z");
+  rejects("2025-1-01T00:00:00Z");
+  formats_back("2016-12-31T23:57:57.2481234-08:00");
+  formats_back("2025-02-13T10:17:05Z");
+  formats_back("1999-12-31T23:59:59.5+14:00");
+  formats_back("0001-01-01T00:00:00Z");
+  vpp_time t = {0, 0, -480, 1};
+  char out[48];
+  vpp_time_format(&t, 3, out, sizeof out);
+  CHECK(strcmp(out, "1969-12-31T16:00:00.000-08:00") == 0, "fixed digits: %s", out);
+  vpp_time big = {253402300800LL, 0, 0, 1};
+  CHECK(vpp_time_format(&big, 0, out, sizeof out) == -1, "year 10000 is out of range");
+  char tiny[10];
+  CHECK(vpp_time_format(&t, 0, tiny, sizeof tiny) == -1, "a small buffer is refused, not overrun");
+}
+
+static void test_retry(void) {
+  time_t now = 1739441825; /* Thu, 13 Feb 2025 10:17:05 GMT */
+  CHECK(vpp_retry_after_parse("5", now) == 5, "integer");
+  CHECK(fabs(vpp_retry_after_parse("2.128", now) - 2.128) < 1e-9, "fraction");
+  CHECK(vpp_retry_after_parse(" 7 ", now) == 7, "spaces");
+  CHECK(vpp_retry_after_parse("0", now) == 0, "zero");
+  CHECK(vpp_retry_after_parse("Thu, 13 Feb 2025 10:17:35 GMT", now) == 30, "HTTP-date in the future");
+  CHECK(vpp_retry_after_parse("Thu, 13 Feb 2025 10:00:00 GMT", now) == 0, "HTTP-date in the past");
+  CHECK(vpp_retry_after_parse("-1", now) < 0, "negative");
+  CHECK(vpp_retry_after_parse("", now) < 0, "empty");
+  CHECK(vpp_retry_after_parse("soon", now) < 0, "word");
+  CHECK(vpp_retry_after_parse("5s", now) < 0, "unit suffix");
+  CHECK(vpp_retry_after_parse("inf", now) < 0, "inf");
+  CHECK(vpp_retry_after_parse("1e999", now) < 0, "overflow");
+  CHECK(vpp_retry_after_parse(NULL, now) < 0, "NULL");
+
+  vpp_retry_policy p = {3, 3.0, 180.0};
+  CHECK(vpp_backoff_delay(&p, 1, 0.0) == 1.5 && vpp_backoff_delay(&p, 1, 0.999999) < 3.0, "first retry 1.5..3 s");
+  CHECK(vpp_backoff_delay(&p, 3, 0.0) == 6.0, "third retry at least 6 s");
+  CHECK(isfinite(vpp_backoff_delay(&p, 1000, 0.5)), "huge retry number stays finite");
+
+  CHECK(vpp_status_retryable(429, "POST") && vpp_status_retryable(503, "POST"), "429/503 retried for POST");
+  CHECK(!vpp_status_retryable(504, "POST"), "504 not retried for POST (may have been done)");
+  CHECK(vpp_status_retryable(504, "GET") && vpp_status_retryable(504, "PATCH"), "504 retried for GET/PATCH");
+  CHECK(!vpp_status_retryable(500, "GET") && !vpp_status_retryable(404, "GET"), "500/404 not retried");
+  CHECK(!vpp_method_idempotent("POST") && vpp_method_idempotent("DELETE"), "idempotent methods");
+}
+
+static void test_escape_and_uuid(void) {
+  char out[64];
+  vpp_escape_segment("a/b?c#d %", 9, out);
+  CHECK(strcmp(out, "a%2Fb%3Fc%23d%20%25") == 0, "escape: %s", out);
+  vpp_escape_segment("AZaz09-._~", 10, out);
+  CHECK(strcmp(out, "AZaz09-._~") == 0, "unreserved kept: %s", out);
+  vpp_escape_segment("\0\xff", 2, out);
+  CHECK(strcmp(out, "%00%FF") == 0, "NUL and high bytes: %s", out);
+  vpp_rng r;
+  vpp_rng_seed(&r);
+  char a[37], b[37];
+  vpp_uuid4(&r, a);
+  vpp_uuid4(&r, b);
+  CHECK(strlen(a) == 36 && a[14] == '4' && strchr("89ab", a[19]) && strcmp(a, b) != 0, "uuid v4: %s %s", a, b);
+}
+
+static void test_buf(void) {
+  vpp_buf b = {0};
+  b.limit = 10;
+  CHECK(vpp_buf_append(&b, "12345", 5) == 0 && vpp_buf_append(&b, "67890", 5) == 0, "fills to the limit");
+  CHECK(vpp_buf_append(&b, "x", 1) == -1 && b.len == 10, "refuses past the limit");
+  vpp_buf_reset(&b);
+  CHECK(b.len == 0 && b.data != NULL, "reset keeps the allocation");
+  vpp_buf_free(&b);
+  CHECK(b.data == NULL, "free clears");
+}
+
+int main(void) {
+  test_time();
+  test_retry();
+  test_escape_and_uuid();
+  test_buf();
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed ? 1 : 0;
+}
