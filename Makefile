@@ -1,0 +1,77 @@
+# vpptoken: the README's commands. `make demo` and `make test` install what they need on Debian 12.
+LUA      ?= lua5.4
+BUILD    ?= build
+ASAN     ?= build-asan
+BUSTED    = /usr/bin/busted --ignore-lua
+JOBS     ?= 2
+
+DEBIAN_PACKAGES = build-essential cmake pkg-config git lua5.4 liblua5.4-dev libcurl4-openssl-dev \
+  libmicrohttpd-dev lua-cjson lua-busted lua-check lua-lpeg lua-socket luarocks cppcheck clang-tidy \
+  valgrind curl openssl
+
+.PHONY: all deps build test lint ctest spec check-memory check-asan check-valgrind demo sandbox clean
+
+all: build
+
+# Installs the Debian packages that are missing (apt-get only when something is).
+deps:
+	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  sudo=""; [ "$$(id -u)" -eq 0 ] || sudo=sudo; \
+	  $$sudo apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+build: deps
+	@cmake -S . -B $(BUILD) -DVPPTOKEN_WERROR=ON >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS) -- --no-print-directory
+
+# Everything CI runs: build, lint, C tests, the busted specs, then the sanitizer and valgrind runs.
+test: build lint ctest spec check-memory
+
+lint: build
+	luacheck --no-color -q lua spec examples bin/vpptoken
+	cppcheck --enable=warning,style,performance,portability --error-exitcode=1 --inline-suppr -q \
+	  --suppress=missingIncludeSystem -I csrc csrc csrc/sandbox ctest tools
+	clang-tidy -p $(BUILD) --quiet --warnings-as-errors='*' csrc/*.c csrc/sandbox/*.c 2>/dev/null
+
+ctest: build
+	$(BUILD)/vpptoken_ctest
+
+spec: build
+	VPPTOKEN_BUILD_DIR=$(BUILD) $(LUA) $(BUSTED) -o utfTerminal
+
+# The whole spec suite under AddressSanitizer + UBSan, then under valgrind memcheck.
+check-memory: check-asan check-valgrind
+
+check-asan: deps
+	@cmake -S . -B $(ASAN) -DVPPTOKEN_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
+	@cmake --build $(ASAN) -j$(JOBS) -- --no-print-directory
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0 \
+	  $(ASAN)/vpptoken_ctest
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0 \
+	  VPPTOKEN_BUILD_DIR=$(ASAN) $(ASAN)/lua_host $(BUSTED) -o utfTerminal
+
+VALGRIND = valgrind -q --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
+  --error-exitcode=97 --suppressions=$(CURDIR)/tools/valgrind.supp
+
+check-valgrind: build
+	$(VALGRIND) $(BUILD)/vpptoken_ctest
+	VPPTOKEN_BUILD_DIR=$(BUILD) VPPTOKEN_SANDBOX_WRAPPER="$(VALGRIND)" VPPTOKEN_SLOW=1 \
+	  $(VALGRIND) $(LUA) $(BUSTED) -o utfTerminal
+
+# The demo: a sandbox on a free port, real automation against it, then the sandbox stops.
+demo: build
+	@bash examples/demo.sh $(BUILD)
+
+# A sandbox for local development (Ctrl-C stops it).
+sandbox: build
+	$(BUILD)/vpptoken-sandbox --port 8787 --verbose
+
+clean:
+	rm -rf $(BUILD) $(ASAN)

@@ -1,0 +1,198 @@
+-- vpptoken.core and the module's offline surface: enums, dates, options, the Session userdata.
+local helper = require "helper"
+local vpptoken = require "vpptoken"
+local core = require "vpptoken.core"
+
+describe("enums", function()
+  it("are tables of the wire's case-sensitive strings", function()
+    assert.equal("business", vpptoken.AccountType.business)
+    assert.equal("education", vpptoken.AccountType.education)
+    assert.equal("assignedToExternalMDM", vpptoken.State.assignedToExternalMDM)
+    assert.equal("inProgress", vpptoken.SyncStatus.inProgress)
+  end)
+
+  it("raise on a member that does not exist, so a typo cannot pass silently", function()
+    assert.error_matches(function() return vpptoken.State.vaild end, "vpptoken.State has no member 'vaild'")
+  end)
+
+  it("are read-only", function()
+    assert.error_matches(function() vpptoken.State.fresh = "fresh" end, "vpptoken.State is read%-only")
+  end)
+
+  it("can be walked with pairs, in wire order through members()", function()
+    local seen = {}
+    for k, v in pairs(vpptoken.SyncStatus) do
+      assert.equal(k, v)
+      seen[#seen + 1] = k
+    end
+    table.sort(seen)
+    assert.same({ "completed", "failed", "inProgress", "none" }, seen)
+    assert.same({ "unknown", "valid", "expired", "invalid", "assignedToExternalMDM" }, vpptoken.members("State"))
+    assert.same({ "unknown", "valid", "expired", "invalid", "assignedToExternalMDM", "duplicateLocationId" },
+      vpptoken.members("State", true))
+  end)
+
+  it("check values by property name, with the beta-only member allowed only on beta", function()
+    assert.is_true(core.check_enum("lastSyncStatus", "failed"))
+    local ok, msg = core.check_enum("state", "duplicateLocationId")
+    assert.is_false(ok)
+    assert.matches("only in the beta API", msg)
+    assert.is_true(core.check_enum("state", "duplicateLocationId", true))
+  end)
+end)
+
+describe("vpptoken.time", function()
+  it("parses Graph's DateTimeOffset with 7 fraction digits and a zone offset", function()
+    local t, offset = vpptoken.time.parse("2016-12-31T23:57:57.2481234-08:00")
+    assert.equal(-480, offset)
+    assert.is_true(math.abs(t - 1483257477.2481234) < 1e-6)
+  end)
+
+  it("formats seconds as UTC text, or at an offset, and round-trips the fraction", function()
+    assert.equal("1970-01-01T00:00:00Z", vpptoken.time.format(0))
+    assert.equal("2016-12-31T23:57:57.2481234-08:00",
+      vpptoken.time.format(vpptoken.time.parse("2016-12-31T23:57:57.2481234-08:00"), -480))
+    assert.equal("2025-02-13T10:17:05.500Z", vpptoken.time.format(1739441825.5, 0, 3))
+  end)
+
+  it("returns nil and a reason for text that is not a date", function()
+    local t, msg = vpptoken.time.parse("2025-02-30T00:00:00Z")
+    assert.is_nil(t)
+    assert.matches("date out of range", msg)
+  end)
+
+  it("raises on arguments out of range", function()
+    assert.error_matches(function() vpptoken.time.format(1e300) end, "out of range")
+    assert.error_matches(function() vpptoken.time.format(0, 24 * 60) end, "offset")
+  end)
+end)
+
+describe("vpptoken.new", function()
+  it("requires an access token or a provider", function()
+    assert.error_matches(function() vpptoken.new{} end, "access_token or token_provider is required")
+  end)
+
+  it("points each cloud at its Graph host, v1.0 by default and beta on request", function()
+    local want = {
+      global = "https://graph.microsoft.com/v1.0", usgov = "https://graph.microsoft.us/v1.0",
+      dod = "https://dod-graph.microsoft.us/v1.0", china = "https://microsoftgraph.chinacloudapi.cn/v1.0",
+    }
+    for cloud, url in pairs(want) do
+      local c = vpptoken.new{ access_token = "t", cloud = cloud }
+      assert.equal(url, c.base_url)
+      c:close()
+    end
+    local b = vpptoken.new{ access_token = "t", api_version = "beta" }
+    assert.equal("https://graph.microsoft.com/beta", b.base_url)
+    assert.is_true(b.beta)
+    b:close()
+  end)
+
+  it("rejects unknown clouds, versions and options", function()
+    assert.error_matches(function() vpptoken.new{ access_token = "t", cloud = "mars" } end, "unknown cloud 'mars'")
+    assert.error_matches(function() vpptoken.new{ access_token = "t", api_version = "v2" } end, "api_version")
+    assert.error_matches(function() vpptoken.new{ access_token = "t", timeot = 5 } end, "unknown option 'timeot'")
+    assert.error_matches(function() vpptoken.new{ access_token = "t", timeout = -1 } end, "timeout")
+  end)
+
+  it("allows plain http only to loopback addresses", function()
+    for _, url in ipairs{ "http://127.0.0.1:8787/v1.0", "http://localhost:1/v1.0", "http://[::1]:80/beta" } do
+      vpptoken.new{ access_token = "t", base_url = url }:close()
+    end
+    assert.error_matches(function()
+      vpptoken.new{ access_token = "t", base_url = "http://graph.microsoft.com/v1.0" }
+    end, "only to a loopback address")
+    assert.error_matches(function()
+      vpptoken.new{ access_token = "t", base_url = "ftp://x/v1.0" }
+    end, "base_url must look like")
+  end)
+
+  it("never shows the access token in tostring", function()
+    local c = vpptoken.new{ access_token = "very-secret-access-token" }
+    assert.is_nil(tostring(c):find("very-secret", 1, true))
+    for _, v in pairs(c) do assert.is_nil(tostring(v):find("very-secret", 1, true)) end
+    c:close()
+  end)
+end)
+
+describe("vpptoken.core Session", function()
+  local sb
+
+  setup(function() sb = helper.start_sandbox() end)
+  teardown(function() if sb then sb:stop() end end)
+
+  it("reuses one keep-alive connection across requests", function()
+    local s = core.session()
+    local r1 = assert(s:request("GET", sb.url .. "/health"))
+    local r2 = assert(s:request("GET", sb.url .. "/health"))
+    assert.equal(200, r1.status)
+    assert.equal(1, r1.connects)
+    assert.equal(0, r2.connects)
+    s:close()
+  end)
+
+  it("returns status, lower-cased headers and body, and the client-request-id it sent", function()
+    local s = core.session()
+    local r = assert(s:request("GET", sb.graph .. "/deviceAppManagement/vppTokens", { Authorization = "Bearer x" }))
+    assert.equal(200, r.status)
+    assert.matches("^application/json", r.headers["content-type"])
+    assert.equal(r.client_request_id, r.headers["client-request-id"])
+    assert.matches('"value"', r.body)
+    s:close()
+  end)
+
+  it("keeps a caller's client-request-id", function()
+    local s = core.session()
+    local r = assert(s:request("GET", sb.graph .. "/deviceAppManagement/vppTokens",
+      { Authorization = "Bearer x", ["client-request-id"] = "my-id-1" }))
+    assert.equal("my-id-1", r.client_request_id)
+    assert.equal("my-id-1", r.headers["client-request-id"])
+    s:close()
+  end)
+
+  it("refuses headers that would inject other headers", function()
+    local s = core.session()
+    assert.error_matches(function()
+      s:request("GET", sb.url .. "/health", { ["X-A"] = "a\r\nX-B: b" })
+    end, "CR, LF or NUL")
+    assert.error_matches(function() s:request("GET", sb.url .. "/health", { ["Bad Name"] = "v" }) end,
+      "invalid header name")
+    assert.error_matches(function() s:request("get", sb.url) end, "upper%-case")
+    assert.error_matches(function() s:request("GET", "file:///etc/passwd") end, "http:// or https://")
+    s:close()
+  end)
+
+  it("is closed by close(), after which it raises, says so, and can be closed again", function()
+    local s = core.session()
+    s:close()
+    s:close()
+    assert.matches("%(closed%)", tostring(s))
+    assert.error_matches(function() s:request("GET", sb.url .. "/health") end,
+      "attempt to use a closed vpptoken.Session")
+  end)
+
+  it("closes at the end of a to-be-closed scope", function()
+    local kept
+    do
+      local s <close> = core.session()
+      kept = s
+    end
+    assert.matches("%(closed%)", tostring(kept))
+  end)
+
+  it("rejects unknown and out-of-range options", function()
+    assert.error_matches(function() core.session{ retries = 1 } end, "unknown session option 'retries'")
+    assert.error_matches(function() core.session{ max_retries = 11 } end, "max_retries")
+    assert.error_matches(function() core.session{ max_retries = 1.5 } end, "whole number")
+    assert.error_matches(function() core.session{ cafile = 1 } end, "cafile")
+  end)
+
+  it("refuses a response body larger than max_response_size", function()
+    local s = core.session{ max_response_size = 8, max_retries = 0 }
+    local r, err = s:request("GET", sb.url .. "/health")
+    assert.is_nil(r)
+    assert.equal("RESPONSE_TOO_LARGE", err.code)
+    assert.equal("protocol", err.kind)
+    s:close()
+  end)
+end)
