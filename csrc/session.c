@@ -10,7 +10,7 @@
 
 #include "vpp.h"
 
-#define MAX_HEADER_BYTES (256 * 1024)
+#define MAX_HEADER_BYTES ((size_t)256 * 1024)
 
 typedef struct {
   CURL *curl;                      /* NULL once closed */
@@ -112,7 +112,8 @@ static void push_headers(lua_State *L, const vpp_buf *h) {
     if (nlen >= sizeof name) continue;
     for (size_t k = 0; k < nlen; k++) {
       char c = line[k];
-      name[k] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+      if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+      name[k] = c;
     }
     const char *v = colon + 1, *end = line + llen;
     while (v < end && (*v == ' ' || *v == '\t')) v++;
@@ -312,13 +313,12 @@ static int l_request(lua_State *L) {
     long nc = 0;
     curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &nc);
     connects += nc;
-    double delay = -1;
     if (rc != CURLE_OK) {
       long sent = 0;
       curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &sent);
       int repeatable = transient(rc) && !s->too_large && (sent == 0 || vpp_method_idempotent(method));
       if (repeatable && attempt <= s->retry.max_retries) {
-        delay = vpp_backoff_delay(&s->retry, attempt, vpp_rng_unit(&s->rng));
+        double delay = vpp_backoff_delay(&s->retry, attempt, vpp_rng_unit(&s->rng));
         if (waited + delay <= s->retry.max_total_delay) {
           sleep_seconds(delay);
           waited += delay;
@@ -350,7 +350,7 @@ static int l_request(lua_State *L) {
     char ra[128];
     if (find_header(&s->headers, "retry-after", ra, sizeof ra)) retry_after = vpp_retry_after_parse(ra, time(NULL));
     if (vpp_status_retryable(status, method) && attempt <= s->retry.max_retries) {
-      delay = retry_after >= 0 ? retry_after : vpp_backoff_delay(&s->retry, attempt, vpp_rng_unit(&s->rng));
+      double delay = retry_after >= 0 ? retry_after : vpp_backoff_delay(&s->retry, attempt, vpp_rng_unit(&s->rng));
       if (waited + delay <= s->retry.max_total_delay) {
         sleep_seconds(delay);
         waited += delay;

@@ -108,7 +108,7 @@ const char *vpp_time_parse(const char *s, size_t len, vpp_time *out) {
   if (i != len) return "unexpected text after the zone";
 
   int64_t days = days_from_civil(Y, (unsigned)M, (unsigned)D);
-  out->seconds = days * 86400 + h * 3600 + mi * 60 + sec - (int64_t)offset * 60;
+  out->seconds = days * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + sec - (int64_t)offset * 60;
   out->ticks = ticks;
   out->offset_min = offset;
   out->has_zone = has_zone;
@@ -143,7 +143,7 @@ int vpp_time_format(const vpp_time *t, int ndigits, char *out, size_t outsz) {
     snprintf(zone, sizeof zone, "%c%02d:%02d", t->offset_min < 0 ? '-' : '+', a / 60, a % 60);
   }
   int k = snprintf(out + n, outsz - (size_t)n, "%s%.*s%s", keep ? "." : "", keep, frac, zone);
-  if (k < 0 || (size_t)(n + k) >= outsz) return -1;
+  if (k < 0 || (size_t)n + (size_t)k >= outsz) return -1;
   return n + k;
 }
 
