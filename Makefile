@@ -63,7 +63,7 @@ VALGRIND = valgrind -q --leak-check=full --errors-for-leak-kinds=definite --show
 check-valgrind: build
 	$(VALGRIND) $(BUILD)/vpptoken_ctest
 	VPPTOKEN_BUILD_DIR=$(BUILD) VPPTOKEN_SANDBOX_WRAPPER="$(VALGRIND)" VPPTOKEN_SLOW=1 \
-	  $(VALGRIND) $(LUA) $(BUSTED) -o utfTerminal
+	  $(VALGRIND) $(BUILD)/lua_host $(BUSTED) -o utfTerminal
 
 # The demo: a sandbox on a free port, real automation against it, then the sandbox stops.
 demo: build
