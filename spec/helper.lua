@@ -111,4 +111,34 @@ function Sandbox:requests()
   return body.value
 end
 
+-- Starts spec/support/drop_server.lua (reads each request, then hangs up). Returns its port and a function
+-- that stops it and returns the request lines it saw.
+function helper.start_drop_server()
+  local pidfile = os.tmpname()
+  local p = assert(io.popen("(lua5.4 spec/support/drop_server.lua & echo $! >" .. shell_quote(pidfile) .. "; wait)"))
+  local port = tonumber((p:read("l") or ""):match("^port (%d+)"))
+  local pf = io.open(pidfile, "r")
+  local pid = pf and pf:read("n")
+  if pf then pf:close() end
+  os.remove(pidfile)
+  assert(port, "drop server did not start")
+  return port, function()
+    if pid then os.execute("kill " .. pid .. " 2>/dev/null") end
+    local seen = {}
+    for l in p:lines() do seen[#seen + 1] = l:match("^got (.*)") end
+    p:close()
+    return seen
+  end
+end
+
+-- Makes a self-signed certificate for 127.0.0.1 in dir; returns cert and key paths.
+function helper.make_cert(dir)
+  local cert, key = dir .. "/cert.pem", dir .. "/key.pem"
+  local ok = os.execute("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+    .. "-addext subjectAltName=IP:127.0.0.1 -keyout " .. shell_quote(key) .. " -out " .. shell_quote(cert)
+    .. " >/dev/null 2>&1")
+  assert(ok, "openssl could not make a certificate")
+  return cert, key
+end
+
 return helper

@@ -1,0 +1,111 @@
+-- What the core does on the wire: TLS verification, transport failures, what it advertises.
+local helper = require "helper"
+local socket = require "socket"
+local vpptoken = require "vpptoken"
+local core = require "vpptoken.core"
+
+local function free_port()
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return tonumber(port)
+end
+
+describe("TLS", function()
+  local dir, cert, server, port
+
+  setup(function()
+    dir = os.tmpname()
+    os.remove(dir)
+    os.execute("mkdir -p " .. helper.shell_quote(dir))
+    local key
+    cert, key = helper.make_cert(dir)
+    port = free_port()
+    server = assert(io.popen("exec openssl s_server -quiet -www -accept 127.0.0.1:" .. port .. " -cert "
+      .. helper.shell_quote(cert) .. " -key " .. helper.shell_quote(key) .. " >/dev/null 2>&1 & echo $!"))
+    server = { pid = server:read("n"), pipe = server }
+    for _ = 1, 100 do
+      local c = socket.connect("127.0.0.1", port)
+      if c then c:close() break end
+      socket.sleep(0.05)
+    end
+  end)
+
+  teardown(function()
+    if server then
+      os.execute("kill " .. server.pid .. " 2>/dev/null")
+      server.pipe:close()
+    end
+    if dir then os.execute("rm -rf " .. helper.shell_quote(dir)) end
+  end)
+
+  it("refuses a server whose certificate no trusted CA signed", function()
+    local s = core.session{ max_retries = 0 }
+    local r, err = s:request("GET", "https://127.0.0.1:" .. port .. "/")
+    s:close()
+    assert.is_nil(r)
+    assert.equal("tls", err.kind)
+    assert.equal("PEER_FAILED_VERIFICATION", err.code)
+  end)
+
+  it("accepts that server when its certificate is given as cafile", function()
+    local s = core.session{ max_retries = 0, cafile = cert }
+    local r = assert(s:request("GET", "https://127.0.0.1:" .. port .. "/"))
+    s:close()
+    assert.equal(200, r.status)
+  end)
+
+  it("skips verification only with insecure = true", function()
+    local s = core.session{ max_retries = 0, insecure = true }
+    local r = assert(s:request("GET", "https://127.0.0.1:" .. port .. "/"))
+    s:close()
+    assert.equal(200, r.status)
+  end)
+end)
+
+describe("a connection lost after the request was sent", function()
+  it("is not sent again for a create, and the error says the outcome is unknown", function()
+    local port, stop = helper.start_drop_server()
+    local c = vpptoken.new{ base_url = "http://127.0.0.1:" .. port .. "/v1.0", access_token = "t",
+                            retry_delay = 0.01 }
+    local ok, err = c:create{ token = "apple-secret" }
+    c:close()
+    local seen = stop()
+    assert.is_nil(ok)
+    assert.equal("network", err.kind)
+    assert.equal("GOT_NOTHING", err.code)
+    assert.is_true(err.outcome_unknown)
+    assert.equal(1, err.attempts)
+    assert.matches("outcome unknown", tostring(err))
+    assert.same({ "POST /v1.0/deviceAppManagement/vppTokens HTTP/1.1" }, seen)
+  end)
+
+  it("is retried for a get, which cannot duplicate anything", function()
+    local port, stop = helper.start_drop_server()
+    local c = vpptoken.new{ base_url = "http://127.0.0.1:" .. port .. "/v1.0", access_token = "t",
+                            retry_delay = 0.01, max_retries = 2 }
+    local ok, err = c:get("abc")
+    c:close()
+    local seen = stop()
+    assert.is_nil(ok)
+    assert.equal(3, err.attempts)
+    assert.is_nil(err.outcome_unknown)
+    assert.equal(3, #seen)
+  end)
+end)
+
+describe("request headers", function()
+  local sb
+  setup(function() sb = helper.start_sandbox() end)
+  teardown(function() if sb then sb:stop() end end)
+
+  it("advertise compressed responses and name vpptoken as the user agent", function()
+    local c = vpptoken.new{ base_url = sb.graph, access_token = "t" }
+    assert(c:list())
+    c:close()
+    local h = sb:requests()[1].headers
+    assert.matches("gzip", h["accept-encoding"])
+    assert.matches("^vpptoken/", h["user-agent"])
+    assert.equal("application/json", h["accept"])
+  end)
+end)
