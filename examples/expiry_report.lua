@@ -57,7 +57,7 @@ end
 local now = os.time()
 local function days_left(t)
   local exp = t.expirationDateTime and vpptoken.time.parse(t.expirationDateTime)
-  return exp and math.floor((exp - now) / 86400) or nil
+  return exp and math.ceil((exp - now) / 86400) or nil
 end
 table.sort(tokens, function(a, b) return (days_left(a) or math.huge) < (days_left(b) or math.huge) end)
 
