@@ -15,26 +15,17 @@ dependencies = {
   "lua >= 5.4, < 5.5",
   "lua-cjson >= 2.1",
 }
-external_dependencies = {
-  CURL = { header = "curl/curl.h", library = "curl" },
-}
 build = {
   type = "builtin",
+  -- The Lua modules: builtin copies the whole lua/ directory (vpptoken/*.lua, vpptoken/sandbox/*.lua).
   modules = {
     ["vpptoken.core"] = {
       sources = { "csrc/buf.c", "csrc/core.c", "csrc/enums.c", "csrc/escape.c", "csrc/rand.c", "csrc/retry.c",
                   "csrc/session.c", "csrc/vtime.c" },
-      incdirs = { "csrc", "$(CURL_INCDIR)" },
-      libdirs = { "$(CURL_LIBDIR)" },
+      incdirs = { "csrc" }, -- libcurl's headers and library from the compiler's default paths (libcurl4-*-dev)
       libraries = { "curl", "m" },
       defines = { "_GNU_SOURCE" },
     },
-    ["vpptoken"] = "lua/vpptoken/init.lua",
-    ["vpptoken.client"] = "lua/vpptoken/client.lua",
-    ["vpptoken.cli"] = "lua/vpptoken/cli.lua",
-    ["vpptoken.clouds"] = "lua/vpptoken/clouds.lua",
-    ["vpptoken.error"] = "lua/vpptoken/error.lua",
-    ["vpptoken.schema"] = "lua/vpptoken/schema.lua",
   },
   install = {
     bin = { vpptoken = "bin/vpptoken" },

@@ -31,7 +31,8 @@ function helper.start_sandbox(args)
   local line = table.concat(quoted, " ")
   if helper.sandbox_wrapper then line = helper.sandbox_wrapper .. " " .. line end
   -- The sandbox prints one line "vpptoken-sandbox listening on URL" on stdout when it is ready.
-  local sh = string.format("(%s 2>>%s & echo $! >%s; wait) ", line, shell_quote(logfile), shell_quote(pidfile))
+  local sh = string.format('(%s 2>>%s & echo $! >%s; wait $!; echo "exit=$?")', line, shell_quote(logfile),
+    shell_quote(pidfile))
   local out = assert(io.popen(sh, "r"))
   local first = out:read("l")
   local pf = io.open(pidfile, "r")
@@ -51,15 +52,31 @@ function helper.start_sandbox(args)
   return self
 end
 
--- Stops the sandbox with SIGTERM and waits for it; returns its exit status as io.popen's close gives it.
+-- Whether a process's stderr holds a report from valgrind, AddressSanitizer/LeakSanitizer or UBSan.
+function helper.memory_report(log)
+  return log:match("==%d+== [^\n]*") or log:match("[^\n]*Sanitizer[^\n]*") or log:match("[^\n]*runtime error:[^\n]*")
+end
+
+-- Stops the sandbox with SIGTERM and waits for it. Returns its exit code and what it wrote to stderr;
+-- raises when it did not exit 0 or its stderr has a memory-checker report, so every spec that starts a
+-- sandbox also checks it under `make check-memory`.
 function Sandbox:stop()
-  if not self.pipe then return end
+  if not self.pipe then return self.exit_code, self.log end
   if self.pid then os.execute("kill -TERM " .. self.pid .. " 2>/dev/null") end
   local rest = self.pipe:read("a")
-  local ok, how, code = self.pipe:close()
+  self.pipe:close()
   self.pipe = nil
+  local f = io.open(self.logfile, "r")
+  self.log = f and f:read("a") or ""
+  if f then f:close() end
   os.remove(self.logfile)
-  return ok, how, code, rest
+  self.exit_code = tonumber(rest:match("exit=(%d+)"))
+  local report = helper.memory_report(self.log)
+  if report or self.exit_code ~= 0 then
+    error(string.format("sandbox exited %s%s\n%s", tostring(self.exit_code),
+      report and (" with a memory report: " .. report) or "", self.log), 2)
+  end
+  return self.exit_code, self.log
 end
 
 -- Plain HTTP to the sandbox (LuaSocket). Returns status, decoded body (or raw string), headers.

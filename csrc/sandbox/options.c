@@ -1,0 +1,153 @@
+/* Command-line parsing for vpptoken-sandbox. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sandbox.h"
+
+static void sbx_usage(FILE *out)
+{
+  fprintf(out,
+          "Usage: " SBX_NAME " [options]\n"
+          "A local stand-in for Microsoft Graph's deviceAppManagement/vppTokens (/v1.0 and /beta).\n"
+          "\n"
+          "  --port N              TCP port, 0 = any free port (default %d)\n"
+          "  --host H              address to bind, IPv4 or IPv6 literal (default " SBX_DEFAULT_HOST ")\n"
+          "  --access-token T      accept only 'Bearer T' (default: any non-empty bearer token)\n"
+          "  --page-size N         items per list page, N >= 1 (default %ld)\n"
+          "  --sync-seconds S      seconds a license sync stays inProgress, S >= 0 (default %g)\n"
+          "  --sync-response MODE  syncLicenses answer: bare (the token) or wrapped ({\"value\":token})\n"
+          "                        (default bare)\n"
+          "  --verbose             log one line per request (method path status) to stderr\n"
+          "  --lua-path P          where the Lua sources are: a directory, or a package.path template\n"
+          "                        containing '?' (default: $VPPTOKEN_SANDBOX_LUA_PATH, else the build's lua/)\n"
+          "  --help                show this text and exit\n"
+          "\n"
+          "On start it prints one line to stdout: '" SBX_NAME " listening on http://HOST:PORT'.\n"
+          "Control endpoints (no auth): GET /health, POST /_sandbox/reset, POST /_sandbox/faults,\n"
+          "POST|GET /_sandbox/config, GET /_sandbox/requests. SIGINT/SIGTERM stop it (exit 0).\n",
+          SBX_DEFAULT_PORT, SBX_DEFAULT_PAGE_SIZE, SBX_DEFAULT_SYNC_SECONDS);
+}
+
+static int sbx_parse_long(const char *s, long min, long max, long *out)
+{
+  char *end = NULL;
+  long v;
+
+  errno = 0;
+  v = strtol(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int sbx_parse_seconds(const char *s, double *out)
+{
+  char *end = NULL;
+  double v;
+
+  errno = 0;
+  v = strtod(s, &end);
+  if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < 0 || v > 86400.0 * 365)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+enum sbx_parse_result sbx_parse_options(int argc, char **argv, struct sbx_options *o)
+{
+  enum { OPT_PORT = 256, OPT_HOST, OPT_TOKEN, OPT_PAGE, OPT_SYNC_S, OPT_SYNC_R, OPT_VERBOSE, OPT_LUA, OPT_HELP };
+  static const struct option longopts[] = {
+    { "port", required_argument, NULL, OPT_PORT },
+    { "host", required_argument, NULL, OPT_HOST },
+    { "access-token", required_argument, NULL, OPT_TOKEN },
+    { "page-size", required_argument, NULL, OPT_PAGE },
+    { "sync-seconds", required_argument, NULL, OPT_SYNC_S },
+    { "sync-response", required_argument, NULL, OPT_SYNC_R },
+    { "verbose", no_argument, NULL, OPT_VERBOSE },
+    { "lua-path", required_argument, NULL, OPT_LUA },
+    { "help", no_argument, NULL, OPT_HELP },
+    { NULL, 0, NULL, 0 },
+  };
+  int c;
+  long v;
+
+  memset(o, 0, sizeof *o);
+  o->host = SBX_DEFAULT_HOST;
+  o->port = SBX_DEFAULT_PORT;
+  o->page_size = SBX_DEFAULT_PAGE_SIZE;
+  o->sync_seconds = SBX_DEFAULT_SYNC_SECONDS;
+  o->sync_response = "bare";
+
+  opterr = 0;
+  optind = 1;
+  while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
+    switch (c) {
+    case OPT_PORT:
+      if (sbx_parse_long(optarg, 0, 65535, &v) != 0) {
+        fprintf(stderr, SBX_NAME ": --port wants an integer 0..65535, got '%s'\n", optarg);
+        return SBX_PARSE_ERROR;
+      }
+      o->port = (unsigned)v;
+      break;
+    case OPT_HOST:
+      if (optarg[0] == '\0') {
+        fprintf(stderr, SBX_NAME ": --host must not be empty\n");
+        return SBX_PARSE_ERROR;
+      }
+      o->host = optarg;
+      break;
+    case OPT_TOKEN:
+      if (optarg[0] == '\0') {
+        fprintf(stderr, SBX_NAME ": --access-token must not be empty\n");
+        return SBX_PARSE_ERROR;
+      }
+      o->access_token = optarg;
+      break;
+    case OPT_PAGE:
+      if (sbx_parse_long(optarg, 1, 1000000, &v) != 0) {
+        fprintf(stderr, SBX_NAME ": --page-size wants an integer 1..1000000, got '%s'\n", optarg);
+        return SBX_PARSE_ERROR;
+      }
+      o->page_size = v;
+      break;
+    case OPT_SYNC_S:
+      if (sbx_parse_seconds(optarg, &o->sync_seconds) != 0) {
+        fprintf(stderr, SBX_NAME ": --sync-seconds wants a number of seconds >= 0, got '%s'\n", optarg);
+        return SBX_PARSE_ERROR;
+      }
+      break;
+    case OPT_SYNC_R:
+      if (strcmp(optarg, "bare") != 0 && strcmp(optarg, "wrapped") != 0) {
+        fprintf(stderr, SBX_NAME ": --sync-response wants 'bare' or 'wrapped', got '%s'\n", optarg);
+        return SBX_PARSE_ERROR;
+      }
+      o->sync_response = optarg;
+      break;
+    case OPT_VERBOSE:
+      o->verbose = 1;
+      break;
+    case OPT_LUA:
+      o->lua_path = optarg;
+      break;
+    case OPT_HELP:
+      sbx_usage(stdout);
+      return SBX_PARSE_EXIT_OK;
+    case ':':
+      fprintf(stderr, SBX_NAME ": option %s needs a value\n", argv[optind - 1]);
+      return SBX_PARSE_ERROR;
+    default:
+      fprintf(stderr, SBX_NAME ": unknown option '%s' (see --help)\n", argv[optind - 1]);
+      return SBX_PARSE_ERROR;
+    }
+  }
+  if (optind < argc) {
+    fprintf(stderr, SBX_NAME ": unexpected argument '%s' (see --help)\n", argv[optind]);
+    return SBX_PARSE_ERROR;
+  }
+  return SBX_PARSE_OK;
+}
