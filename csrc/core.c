@@ -36,6 +36,8 @@ int luaopen_vpptoken_core(lua_State *L) {
   luaL_newlib(L, funcs);
   vpp_open_enums(L);
   vpp_open_time(L);
+  vpp_open_sleep(L);
+  vpp_open_crypto(L);
   lua_pushliteral(L, VPP_VERSION);
   lua_setfield(L, -2, "_VERSION");
   lua_pushstring(L, curl_version());

@@ -68,8 +68,9 @@ describe("vpptoken.time", function()
 end)
 
 describe("vpptoken.new", function()
-  it("requires an access token or a provider", function()
-    assert.error_matches(function() vpptoken.new{} end, "access_token or token_provider is required")
+  it("requires a way to get an access token", function()
+    assert.error_matches(function() vpptoken.new{} end,
+      "give access_token, token_provider, or tenant_id %+ client_id with client_secret or client_certificate")
   end)
 
   it("points each cloud at its Graph host, v1.0 by default and beta on request", function()

@@ -1,4 +1,5 @@
 --- vpptoken.Client: the six vppToken operations over one vpptoken.core Session.
+local auth = require "vpptoken.auth"
 local cjson = require "cjson.safe"
 local core = require "vpptoken.core"
 local clouds = require "vpptoken.clouds"
@@ -10,13 +11,15 @@ Client.__index = Client
 
 local COLLECTION = "/deviceAppManagement/vppTokens"
 
--- Access tokens and providers live here, not in the client table, so no dump of a client shows them.
-local secrets = setmetatable({}, { __mode = "k" })
+-- Credentials live here, not in the client table, so no dump of a client shows a secret.
+local credentials = setmetatable({}, { __mode = "k" })
 
 local SESSION_OPTIONS = { "timeout", "connect_timeout", "cafile", "capath", "proxy", "user_agent", "insecure",
                           "http2", "max_retries", "retry_delay", "max_retry_time", "max_response_size" }
 local KNOWN_OPTIONS = { access_token = true, token_provider = true, cloud = true, api_version = true,
-                        base_url = true }
+                        base_url = true, tenant_id = true, client_id = true, client_secret = true,
+                        client_certificate = true, client_certificate_key = true, client_certificate_password = true,
+                        authority_url = true, on_request = true }
 for _, k in ipairs(SESSION_OPTIONS) do KNOWN_OPTIONS[k] = true end
 
 local function is_loopback(host)
@@ -33,18 +36,19 @@ local function split_url(url)
   return scheme, host:lower(), port, path
 end
 
-local function check_base_url(url)
-  if type(url) ~= "string" then error("vpptoken.new: base_url must be a string", 3) end
+-- Checks a service URL option; returns it without a trailing slash, and its path.
+local function check_url(url, name)
+  if type(url) ~= "string" then error("vpptoken.new: " .. name .. " must be a string", 4) end
   local scheme, host, port, path = split_url(url)
   if not scheme then
-    error("vpptoken.new: base_url must look like https://host[:port]/v1.0 (got '" .. url .. "')", 3)
+    error("vpptoken.new: " .. name .. " must look like https://host[:port]/path (got '" .. url .. "')", 4)
   end
   if scheme == "http" and not is_loopback(host) then
     error("vpptoken.new: plain http:// is allowed only to a loopback address (127.0.0.0/8, localhost, [::1]); "
-      .. "use https://", 3)
+      .. "use https:// for " .. name, 4)
   end
   path = path:gsub("/+$", "")
-  return scheme .. "://" .. host .. (port ~= "" and (":" .. port) or "") .. path, path
+  return scheme .. "://" .. host .. (port ~= "" and (":" .. port) or "") .. path, path, is_loopback(host)
 end
 
 --- Creates a client; raises on a bad option (see vpptoken.new).
@@ -54,32 +58,32 @@ function Client.new(opts)
   for k in pairs(opts) do
     if not KNOWN_OPTIONS[k] then error("vpptoken.new: unknown option '" .. tostring(k) .. "'", 2) end
   end
-  local token, provider = opts.access_token, opts.token_provider
-  if token ~= nil and (type(token) ~= "string" or token == "") then
-    error("vpptoken.new: access_token must be a non-empty string", 2)
-  end
-  if provider ~= nil and type(provider) ~= "function" then
-    error("vpptoken.new: token_provider must be a function returning an access token", 2)
-  end
-  if token == nil and provider == nil then
-    error("vpptoken.new: access_token or token_provider is required", 2)
-  end
   local version = opts.api_version or "v1.0"
   if version ~= "v1.0" and version ~= "beta" then
     error("vpptoken.new: api_version must be \"v1.0\" or \"beta\" (got " .. tostring(version) .. ")", 2)
   end
-  local base
+  local cloud = opts.cloud or "global"
+  local hosts = clouds[cloud]
+  if not hosts then
+    error("vpptoken.new: unknown cloud '" .. tostring(cloud) .. "' (known: china, dod, global, usgov)", 2)
+  end
+  local base, login, local_graph = hosts.graph .. "/" .. version, hosts.login, false
   if opts.base_url ~= nil then
     local path
-    base, path = check_base_url(opts.base_url)
+    base, path, local_graph = check_url(opts.base_url, "base_url")
     if path:match("/beta$") then version = "beta" elseif path:match("/v1%.0$") then version = "v1.0" end
-  else
-    local cloud = opts.cloud or "global"
-    local hosts = clouds[cloud]
-    if not hosts then
-      error("vpptoken.new: unknown cloud '" .. tostring(cloud) .. "' (known: china, dod, global, usgov)", 2)
-    end
-    base = hosts.graph .. "/" .. version
+  end
+  local origin = base:match("^(https?://[^/]+)")
+  -- A local Graph (the sandbox) also serves the token endpoint; real clouds sign in at their login host.
+  if opts.authority_url ~= nil then
+    login = check_url(opts.authority_url, "authority_url")
+  elseif local_graph then
+    login = origin
+  end
+  local scope = (local_graph and origin or hosts.graph) .. "/.default"
+  local credential = auth.credential(opts, login, scope)
+  if opts.on_request ~= nil and type(opts.on_request) ~= "function" then
+    error("vpptoken.new: on_request must be a function", 2)
   end
   local sopts = {}
   for _, k in ipairs(SESSION_OPTIONS) do sopts[k] = opts[k] end
@@ -90,10 +94,11 @@ function Client.new(opts)
     io.stderr:write("vpptoken: warning: TLS certificate verification is OFF (insecure = true)\n")
   end
   local self = setmetatable({
-    base_url = base, api_version = version, beta = version == "beta",
-    collection_url = base .. COLLECTION, origin = base:match("^(https?://[^/]+)"), session = session,
+    base_url = base, api_version = version, beta = version == "beta", authority_url = login, scope = scope,
+    collection_url = base .. COLLECTION, origin = origin, session = session, on_request = opts.on_request,
+    debug = os.getenv("VPPTOKEN_DEBUG") == "1",
   }, Client)
-  secrets[self] = { token = token, provider = provider }
+  credentials[self] = credential
   return self
 end
 
@@ -107,33 +112,59 @@ function Client:close()
 end
 Client.__close = Client.close
 
-local function access_token(self)
-  local s = secrets[self]
-  if s.token then return s.token end
-  local ok, tok, msg = pcall(s.provider)
-  if ok and type(tok) == "string" and tok ~= "" then return tok end
-  if ok then
-    msg = tok == nil and msg or ("token_provider returned a " .. type(tok) .. ", not an access token")
-  else
-    msg = tok
+-- Tells the on_request hook and VPPTOKEN_DEBUG about one finished call (never a header or a body).
+local function observe(self, method, url, resp, err)
+  if not self.on_request and not self.debug then return end
+  local info = { method = method, url = url, status = resp and resp.status or (err and err.status),
+                 attempts = (resp or err or {}).attempts, elapsed = resp and resp.elapsed,
+                 waited = resp and resp.waited,
+                 request_id = resp and resp.headers["request-id"] or (err and err.request_id),
+                 client_request_id = (resp or err or {}).client_request_id,
+                 error = err and (err.kind .. ":" .. tostring(err.code)) or nil }
+  if self.debug then
+    io.stderr:write(string.format(
+      "vpptoken: %s %s -> %s (%s attempt(s), %.3f s, request-id %s, client-request-id %s)%s\n", method, url,
+      tostring(info.status or "-"), tostring(info.attempts or 1), info.elapsed or 0,
+      tostring(info.request_id or "-"), tostring(info.client_request_id or "-"),
+      info.error and (" " .. info.error) or ""))
   end
-  return nil, errors.new{ kind = "auth", code = "TokenProviderFailed",
-                          message = "token_provider failed: " .. tostring(msg or "no access token") }
+  if self.on_request then
+    local ok, herr = pcall(self.on_request, info)
+    if not ok and self.debug then io.stderr:write("vpptoken: on_request failed: ", tostring(herr), "\n") end
+  end
 end
 
--- One logical call: the core retries; a status >= 400 becomes an error object.
-local function call(self, method, url, body, extra)
-  local tok, terr = access_token(self)
+local function send(self, method, url, body, extra, force_token)
+  local tok, terr = credentials[self]:token(self.session, force_token)
   if not tok then
-    terr.method, terr.url = method, url
+    terr.method, terr.url = terr.method or method, terr.url or url
     return nil, terr
   end
   local headers = { Authorization = "Bearer " .. tok, Accept = "application/json" }
   if body then headers["Content-Type"] = "application/json" end
   for k, v in pairs(extra or {}) do headers[k] = v end
-  local resp, err = self.session:request(method, url, headers, body)
-  if not resp then return nil, errors.from_transport(err) end
-  if resp.status >= 400 then return nil, errors.from_response(resp, method, url) end
+  return self.session:request(method, url, headers, body)
+end
+
+-- One logical call: the core retries; a rejected access token is fetched anew once; a status >= 400 becomes an
+-- error object.
+local function call(self, method, url, body, extra)
+  local resp, err = send(self, method, url, body, extra)
+  if resp and resp.status == 401 and credentials[self]:can_refresh() then
+    local e = errors.from_response(resp, method, url)
+    if e.code == "InvalidAuthenticationToken" then resp, err = send(self, method, url, body, extra, true) end
+  end
+  if not resp then
+    if not errors.is(err) then err = errors.from_transport(err) end
+    observe(self, method, url, nil, err)
+    return nil, err
+  end
+  if resp.status >= 400 then
+    err = errors.from_response(resp, method, url)
+    observe(self, method, url, resp, err)
+    return nil, err
+  end
+  observe(self, method, url, resp)
   return resp
 end
 
