@@ -286,6 +286,7 @@ static int l_request(lua_State *L) {
 
   CURL *c = s->curl;
   curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, strncmp(url, "https:", 6) == 0 ? "https" : "http,https");
   curl_easy_setopt(c, CURLOPT_HTTPGET, 1L); /* resets POST/NOBODY state left by the previous call */
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
   if (strcmp(method, "HEAD") == 0) {
@@ -481,7 +482,11 @@ int vpp_l_session_new(lua_State *L) {
   curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(c, CURLOPT_HEADERDATA, s);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+  /* Redirects: at most 5; libcurl drops a custom Authorization header when the host, port or scheme changes;
+     the protocols allowed for the redirect are set per request so https never falls back to http. */
+  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
+  curl_easy_setopt(c, CURLOPT_POSTREDIR, (long)(CURL_REDIR_POST_301 | CURL_REDIR_POST_302));
   curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, ""); /* every encoding this libcurl can decode */
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));

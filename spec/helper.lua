@@ -128,17 +128,19 @@ function Sandbox:requests()
   return body.value
 end
 
--- Starts spec/support/drop_server.lua (reads each request, then hangs up). Returns its port and a function
--- that stops it and returns the request lines it saw.
-function helper.start_drop_server()
+-- Starts spec/support/fake_server.lua in a mode (drop, redirect URL, loop). Returns its port and a function that
+-- stops it and returns the request lines it saw ("METHOD PATH VERSION auth=yes|no").
+function helper.start_fake_server(mode, target)
   local pidfile = os.tmpname()
-  local p = assert(io.popen("(lua5.4 spec/support/drop_server.lua & echo $! >" .. shell_quote(pidfile) .. "; wait)"))
+  local cmd = "lua5.4 spec/support/fake_server.lua " .. shell_quote(mode)
+    .. (target and (" " .. shell_quote(target)) or "")
+  local p = assert(io.popen("(" .. cmd .. " & echo $! >" .. shell_quote(pidfile) .. "; wait)"))
   local port = tonumber((p:read("l") or ""):match("^port (%d+)"))
   local pf = io.open(pidfile, "r")
   local pid = pf and pf:read("n")
   if pf then pf:close() end
   os.remove(pidfile)
-  assert(port, "drop server did not start")
+  assert(port, "fake server did not start")
   return port, function()
     if pid then os.execute("kill " .. pid .. " 2>/dev/null") end
     local seen = {}

@@ -65,7 +65,7 @@ end)
 
 describe("a connection lost after the request was sent", function()
   it("is not sent again for a create, and the error says the outcome is unknown", function()
-    local port, stop = helper.start_drop_server()
+    local port, stop = helper.start_fake_server("drop")
     local c = vpptoken.new{ base_url = "http://127.0.0.1:" .. port .. "/v1.0", access_token = "t",
                             retry_delay = 0.01 }
     local ok, err = c:create{ token = "apple-secret" }
@@ -77,11 +77,11 @@ describe("a connection lost after the request was sent", function()
     assert.is_true(err.outcome_unknown)
     assert.equal(1, err.attempts)
     assert.matches("outcome unknown", tostring(err))
-    assert.same({ "POST /v1.0/deviceAppManagement/vppTokens HTTP/1.1" }, seen)
+    assert.same({ "POST /v1.0/deviceAppManagement/vppTokens HTTP/1.1 auth=yes" }, seen)
   end)
 
   it("is retried for a get, which cannot duplicate anything", function()
-    local port, stop = helper.start_drop_server()
+    local port, stop = helper.start_fake_server("drop")
     local c = vpptoken.new{ base_url = "http://127.0.0.1:" .. port .. "/v1.0", access_token = "t",
                             retry_delay = 0.01, max_retries = 2 }
     local ok, err = c:get("abc")
@@ -91,6 +91,39 @@ describe("a connection lost after the request was sent", function()
     assert.equal(3, err.attempts)
     assert.is_nil(err.outcome_unknown)
     assert.equal(3, #seen)
+  end)
+end)
+
+describe("redirects", function()
+  local sb
+  setup(function() sb = helper.start_sandbox() end)
+  teardown(function() if sb then sb:stop() end end)
+  before_each(function() sb:reset() end)
+
+  it("are followed, and Authorization is not sent to another host", function()
+    -- 127.0.0.1 redirects to localhost: another host name, so the access token must stay behind.
+    local port, stop = helper.start_fake_server("redirect", "http://localhost:" .. sb.port)
+    local c = vpptoken.new{ base_url = "http://127.0.0.1:" .. port .. "/v1.0", access_token = "t", max_retries = 0 }
+    local ok, err = c:list()
+    c:close()
+    local seen = stop()
+    assert.same({ "GET /v1.0/deviceAppManagement/vppTokens HTTP/1.1 auth=yes" }, seen)
+    local log = sb:requests()
+    assert.equal(1, #log)
+    assert.is_nil(log[1].headers.authorization)
+    assert.is_nil(ok)
+    assert.equal(401, err.status)
+  end)
+
+  it("stop after 5 hops", function()
+    local port, stop = helper.start_fake_server("loop")
+    local s = core.session{ max_retries = 0 }
+    local r, err = s:request("GET", "http://127.0.0.1:" .. port .. "/x")
+    s:close()
+    local seen = stop()
+    assert.is_nil(r)
+    assert.equal("TOO_MANY_REDIRECTS", err.code)
+    assert.equal(6, #seen)
   end)
 end)
 

@@ -302,4 +302,50 @@ function Client:sync_licenses(id)
   return doc
 end
 
+-- ---- beta only ----
+
+local function need_beta(self, name)
+  if not self.beta then
+    error(name .. " exists only in the beta API: create the client with api_version = \"beta\"", 3)
+  end
+end
+
+--- (beta) Revokes every license of the token; opts.notify_managed_devices tells devices. true, or nil, err.
+function Client:revoke_licenses(id, opts)
+  need_beta(self, "revoke_licenses")
+  local url = item_url(self, id, "/revokeLicenses")
+  if opts ~= nil and type(opts) ~= "table" then error("options must be a table", 2) end
+  local notify = opts and opts.notify_managed_devices
+  if notify ~= nil and type(notify) ~= "boolean" then error("notify_managed_devices must be a boolean", 2) end
+  local resp, err = call(self, "POST", url, encode{ notifyManagedDevices = notify or false })
+  if not resp then return nil, err end
+  return true
+end
+
+--- (beta) Asks Intune to refresh the license counts of every token. true, or nil, err.
+function Client:sync_license_counts()
+  need_beta(self, "sync_license_counts")
+  local resp, err = call(self, "POST", self.collection_url .. "/syncLicenseCounts")
+  if not resp then return nil, err end
+  return true
+end
+
+--- (beta) License counts per token for one app: array of { vppTokenId, appleId, organizationName,
+-- availableLicenseCount, usedLicenseCount }, or nil, err.
+function Client:licenses_for_app(bundle_id)
+  need_beta(self, "licenses_for_app")
+  if type(bundle_id) ~= "string" or bundle_id == "" or #bundle_id > 256 or bundle_id:find("[%z\1-\31\127]") then
+    error("bundle_id must be a non-empty string without control characters (e.g. \"com.example.app\")", 2)
+  end
+  local arg = core.escape("'" .. bundle_id:gsub("'", "''") .. "'")
+  local url = self.collection_url .. "/getLicensesForApp(bundleId=" .. arg .. ")"
+  local doc, err = call_json(self, "GET", url)
+  if not doc then return nil, err end
+  if type(doc.value) ~= "table" then
+    return nil, errors.new{ kind = "protocol", code = "InvalidResponse", method = "GET", url = url,
+                            message = "the getLicensesForApp response has no 'value' array" }
+  end
+  return doc.value
+end
+
 return Client

@@ -1,0 +1,40 @@
+-- A misbehaving HTTP server for transport specs. Prints "port N", then "got METHOD PATH VERSION auth=yes|no" for
+-- every request it reads completely. Modes (first argument):
+--   drop             read the request, then close without answering (the response is lost)
+--   redirect URL     answer 307 with Location: URL .. path
+--   loop             answer 302 to itself, forever
+local socket = require "socket"
+
+local mode, target = arg[1] or "drop", arg[2]
+local server = assert(socket.bind("127.0.0.1", 0))
+local _, port = server:getsockname()
+io.write("port ", port, "\n")
+io.stdout:flush()
+server:settimeout(30)
+while true do
+  local conn = server:accept()
+  if not conn then break end
+  conn:settimeout(5)
+  local line = conn:receive("*l")
+  local len, auth = 0, "no"
+  while true do
+    local h = conn:receive("*l")
+    if not h or h == "" then break end
+    local lower = h:lower()
+    local n = lower:match("^content%-length:%s*(%d+)")
+    if n then len = tonumber(n) end
+    if lower:match("^authorization:") then auth = "yes" end
+  end
+  if len > 0 then conn:receive(len) end
+  io.write("got ", line or "?", " auth=", auth, "\n")
+  io.stdout:flush()
+  local path = line and line:match("^%S+ (%S+)") or "/"
+  if mode == "redirect" then
+    conn:send("HTTP/1.1 307 Temporary Redirect\r\nLocation: " .. target .. path
+      .. "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+  elseif mode == "loop" then
+    conn:send("HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:" .. port .. path
+      .. "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+  end
+  conn:close()
+end
