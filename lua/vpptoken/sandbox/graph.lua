@@ -8,6 +8,7 @@ local reply = require "vpptoken.sandbox.reply"
 local validate = require "vpptoken.sandbox.validate"
 local odata = require "vpptoken.sandbox.odata"
 local Store = require "vpptoken.sandbox.store"
+local batch = require "vpptoken.sandbox.batch"
 
 local graph = {}
 
@@ -59,36 +60,17 @@ end
 
 local function list(ctx)
   local q = odata.parse(ctx.req.query, ctx.version, "collection")
-  local store = ctx.state.store
-  local from = q.skiptoken and q.skiptoken.seq or 0
-  local returned = q.skiptoken and q.skiptoken.count or 0
+  local entries = ctx.state.store:after(0)
   local now = util.now()
-  local matched = {}
-  for _, e in ipairs(store:after(from)) do
-    Store.refresh(e, now)
-    if odata.matches(e.props, q.filter) then matched[#matched + 1] = e end
-  end
-  if q.skip and not q.skiptoken then
-    for _ = 1, math.min(q.skip, #matched) do table.remove(matched, 1) end
-  end
-  local limit = ctx.state.config.page_size
-  if q.top then limit = math.min(limit, math.max(q.top - returned, 0)) end
+  for _, e in ipairs(entries) do Store.refresh(e, now) end
+  local page, total, skiptoken = odata.page(q, entries, ctx.state.config.page_size)
   local value = json.array()
-  for i = 1, math.min(limit, #matched) do value[i] = represent(ctx, matched[i], q.select) end
+  for i, e in ipairs(page) do value[i] = represent(ctx, e, q.select) end
   local body = { ["@odata.context"] = metadata(ctx, context_fragment(q.select)), value = value }
-  if q.count then
-    local total = 0
-    for _, e in ipairs(store:after(0)) do
-      if odata.matches(e.props, q.filter) then total = total + 1 end
-    end
-    body["@odata.count"] = total
-  end
-  local more = #matched > #value and (not q.top or returned + #value < q.top)
-  if more and #value > 0 then
-    local last = matched[#value]
-    local token = odata.encode_skiptoken(last.seq, returned + #value)
+  if q.count then body["@odata.count"] = total end
+  if skiptoken then
     body["@odata.nextLink"] = ctx.state.url .. "/" .. ctx.version .. "/" .. COLLECTION .. "?"
-      .. odata.next_query(q, token)
+      .. odata.next_query(q, skiptoken)
   end
   return reply.json(ctx, 200, body)
 end
@@ -101,11 +83,14 @@ local function get(ctx, entry)
 end
 
 local function create(ctx)
-  local props = validate.token(validate.json_object(ctx.req), ctx.version, "create")
+  local obj = validate.json_object(ctx.req)
+  local props = validate.token(obj, ctx.version, "create")
+  local licenses = validate.licenses(obj)
   local full = schema.defaults()
   for k, v in pairs(props) do full[k] = v end
   full.lastModifiedDateTime = util.datetime(util.now())
   local entry = ctx.state.store:add(full)
+  entry.licenses = licenses
   local body = represent(ctx, entry)
   body["@odata.context"] = metadata(ctx, context_fragment(nil, true))
   return reply.json(ctx, 201, body, { Location = ctx.state.url .. "/" .. ctx.version .. "/" .. COLLECTION
@@ -118,9 +103,15 @@ local function wants_representation(req)
 end
 
 local function update(ctx, entry)
-  local props = validate.token(validate.json_object(ctx.req), ctx.version, "update")
+  local obj = validate.json_object(ctx.req)
+  local props = validate.token(obj, ctx.version, "update")
+  local licenses = validate.licenses(obj)
   Store.refresh(entry, util.now())
   for k, v in pairs(props) do entry.props[k] = v end
+  if licenses then
+    entry.licenses = entry.licenses or {}
+    for bundle, counts in pairs(licenses) do entry.licenses[bundle] = counts end
+  end
   if props.lastSyncStatus ~= nil then entry.sync_done_at = nil end
   entry.props.lastModifiedDateTime = util.datetime(util.now())
   if ctx.state.config.honor_prefer and wants_representation(ctx.req) then
@@ -156,26 +147,57 @@ local function sync_licenses(ctx, entry)
   return reply.json(ctx, 200, out)
 end
 
--- beta: POST .../{id}/revokeLicenses {"notifyManagedDevices": bool} -> 204
+-- beta: POST .../{id}/revokeLicenses {"notifyManagedDevices": bool} -> 204. The token's used
+-- licenses go back to the pool and tokenActionResults records the action.
 local function revoke_licenses(ctx, entry)
   validate.parameters(ctx.req, "revokeLicenses", { notifyManagedDevices = "boolean" })
-  entry.props.lastModifiedDateTime = util.datetime(util.now())
+  local now = util.datetime(util.now())
+  Store.revoke_licenses(entry)
+  local results = json.array()
+  for i, r in ipairs(entry.props.tokenActionResults or {}) do results[i] = r end
+  results[#results + 1] = { actionName = "RevokeLicenses", actionState = "done", startDateTime = now,
+                            lastUpdatedDateTime = now }
+  entry.props.tokenActionResults = results
+  entry.props.lastModifiedDateTime = now
   return reply.empty(ctx, 204)
 end
 
--- beta: GET .../getLicensesForApp(bundleId='x') -> one row per token (the sandbox has no licenses).
-local function licenses_for_app(ctx)
+-- The bundleId of "getLicensesForApp(bundleId='x')" (quotes doubled inside), or a 400.
+local function bundle_parameter(args)
+  local quoted = args:match("^%s*bundleId%s*=%s*'(.*)'%s*$")
+  if not quoted or quoted:gsub("''", ""):find("'", 1, true) then
+    errors.bad_request("getLicensesForApp needs one parameter, bundleId='<app bundle id>'; got '" .. args .. "'.")
+  end
+  local bundle = quoted:gsub("''", "'")
+  if bundle == "" then errors.bad_request("The parameter 'bundleId' of getLicensesForApp must not be empty.") end
+  return bundle
+end
+
+-- beta: GET .../getLicensesForApp(bundleId='x') -> one row per token with its licenses for the app.
+local function licenses_for_app(ctx, args)
+  local bundle = bundle_parameter(args)
   local rows = json.array()
   for _, e in ipairs(ctx.state.store:after(0)) do
+    local l = Store.licenses(e, bundle)
     rows[#rows + 1] = { vppTokenId = e.id, appleId = e.props.appleId, organizationName = e.props.organizationName,
-                        availableLicenseCount = 0, usedLicenseCount = 0 }
+                        availableLicenseCount = l.available, usedLicenseCount = l.used }
   end
   local context = metadata(ctx, "Collection(microsoft.graph.vppTokenLicenseSummary)")
   return reply.json(ctx, 200, { ["@odata.context"] = context, value = rows })
 end
 
-local function segment_not_found(seg)
-  errors.bad_request(string.format("Resource not found for the segment '%s'.", seg))
+local function segment_not_found(seg, ctx)
+  local beta_only = ctx and ctx.version ~= "beta" and " It exists only in the beta API." or ""
+  errors.bad_request(string.format("Resource not found for the segment '%s'.%s", seg, beta_only))
+end
+
+-- The beta-only actions, by lower-case name without "microsoft.graph.".
+local BETA_ITEM_ACTIONS = { revokelicenses = true }
+local BETA_COLLECTION_ACTIONS = { synclicensecounts = true, getlicensesforapp = true }
+
+-- A path segment's action name: lower case, without "microsoft.graph." and "(...)".
+local function action_name(seg)
+  return (seg:lower():gsub("^microsoft%.graph%.", ""):gsub("%(.*$", ""))
 end
 
 local function route_item(ctx, id, action, extra)
@@ -192,25 +214,26 @@ local function route_item(ctx, id, action, extra)
     if m ~= "POST" then not_allowed(ctx, "POST") end
     return sync_licenses(ctx, find(ctx, id))
   end
-  if ctx.version == "beta" and (a == "revokelicenses" or a == "microsoft.graph.revokelicenses") then
+  if BETA_ITEM_ACTIONS[action_name(action)] then
+    if ctx.version ~= "beta" then segment_not_found(action, ctx) end
     if m ~= "POST" then not_allowed(ctx, "POST") end
     return revoke_licenses(ctx, find(ctx, id))
   end
   segment_not_found(action)
 end
 
-local function route_beta_collection_action(ctx, seg)
-  local a = seg:lower():gsub("^microsoft%.graph%.", "")
+local function route_collection_action(ctx, seg)
+  local a = action_name(seg)
+  if ctx.version ~= "beta" then segment_not_found(seg, ctx) end
   if a == "synclicensecounts" then
     if ctx.req.method ~= "POST" then not_allowed(ctx, "POST") end
     validate.no_parameters(ctx.req, "syncLicenseCounts")
     return reply.empty(ctx, 204)
   end
-  if a:match("^getlicensesforapp%(bundleid=.*%)$") then
-    if ctx.req.method ~= "GET" then not_allowed(ctx, "GET") end
-    return licenses_for_app(ctx)
-  end
-  return nil
+  local args = seg:match("^[^(]*%((.*)%)$")
+  if not args then segment_not_found(seg) end
+  if ctx.req.method ~= "GET" then not_allowed(ctx, "GET") end
+  return licenses_for_app(ctx, args)
 end
 
 -- Routes one authenticated Graph request. ctx: { req, state, version, request_id, ... };
@@ -221,6 +244,7 @@ function graph.route(ctx, rest)
   if #segs == 0 then
     errors.bad_request("Invalid request: the URL names no resource after /" .. ctx.version .. ".")
   end
+  if #segs == 1 and segs[1] == "$batch" then return batch.handle(ctx) end
   if segs[1]:lower() ~= "deviceappmanagement" then segment_not_found(segs[1]) end
   if #segs == 1 then
     errors.raise(501, "NotImplemented", "The sandbox implements only deviceAppManagement/vppTokens.")
@@ -235,9 +259,8 @@ function graph.route(ctx, rest)
     if ctx.req.method == "POST" then return create(ctx) end
     not_allowed(ctx, "GET, POST")
   end
-  if ctx.version == "beta" and #segs == 3 then
-    local s, h, b = route_beta_collection_action(ctx, segs[3])
-    if s then return s, h, b end
+  if #segs == 3 and BETA_COLLECTION_ACTIONS[action_name(segs[3])] then
+    return route_collection_action(ctx, segs[3])
   end
   return route_item(ctx, segs[3], segs[4], segs[5])
 end

@@ -108,7 +108,8 @@ local function authorized_route(ctx, version, rest)
 end
 
 local function handle_graph(ctx, version, rest)
-  local rule = take_fault(ctx.req.method)
+  -- A $batch request takes no fault itself: its sub-requests come through here one by one.
+  local rule = rest ~= "/$batch" and take_fault(ctx.req.method)
   if rule then return fault_reply(ctx, rule) end
   local ok, status, headers, body = xpcall(authorized_route, traceback, ctx, version, rest)
   if ok then return status, headers, body end
@@ -146,5 +147,8 @@ function sandbox.handle(req)
   local first = tostring(status):match("^[^\n]*")
   return reply.error(ctx, 500, "InternalServerError", "Sandbox internal error: " .. first)
 end
+
+-- $batch sub-requests take the same path as every other request (see batch.lua).
+state.handle = sandbox.handle
 
 return sandbox

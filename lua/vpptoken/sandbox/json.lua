@@ -14,6 +14,14 @@ function json.array(t)
   return setmetatable(t or {}, ARRAY)
 end
 
+local RAW = { __name = "vpptoken.sandbox.json.raw" }
+
+-- Text that is already JSON, to be embedded as it is (a $batch response embeds the bodies of its
+-- sub-responses this way).
+function json.raw(text)
+  return setmetatable({ text = text }, RAW)
+end
+
 function json.is_array(t)
   return type(t) == "table" and (getmetatable(t) == ARRAY or rawlen(t) > 0)
 end
@@ -102,6 +110,8 @@ encode_value = function(v, out, depth)
     out[#out + 1] = encode_number(v)
   elseif tv == "string" then
     out[#out + 1] = encode_string(v)
+  elseif tv == "table" and getmetatable(v) == RAW then
+    out[#out + 1] = v.text
   elseif tv == "table" then
     encode_table(v, out, depth)
   else

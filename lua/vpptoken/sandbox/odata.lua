@@ -1,8 +1,12 @@
--- OData query options for vppTokens: $select, $top, $skip, $skiptoken, $filter (eq, and),
--- $count, $orderby (accepted and ignored, as Intune does). Anything else starting with '$' is a 400.
+-- OData query options for vppTokens: $select, $filter and $orderby (grammars in filter.lua,
+-- semantics in filter_eval.lua), $top, $skip, $count, and server-driven paging with $skiptoken.
+-- Any other option starting with '$' is a 400, as is an unknown property anywhere.
+local json = require "vpptoken.sandbox.json"
 local util = require "vpptoken.sandbox.util"
 local schema = require "vpptoken.sandbox.schema"
 local errors = require "vpptoken.sandbox.errors"
+local filter = require "vpptoken.sandbox.filter"
+local filter_eval = require "vpptoken.sandbox.filter_eval"
 
 local odata = {}
 
@@ -64,81 +68,66 @@ local function parse_select(v, version)
   return list
 end
 
--- Parses "prop eq 'text'" / "prop eq true|false" clauses joined by "and".
-local function parse_filter(text, version)
-  local clauses, pos = {}, 1
-  local function fail()
-    bad(string.format("Invalid $filter: the sandbox supports only \"property eq 'value'\" and "
-                      .. "\"property eq true|false\" joined by \"and\"; cannot handle '%s'.",
-                      util.trim(text:sub(pos))))
+-- $orderby: { keys = { { name, desc, get } }, text = canonical form, e.g. "appleId desc,id asc" }.
+local function parse_orderby(text, version)
+  local keys, seen, canon = {}, {}, {}
+  for i, item in ipairs(filter.orderby(text)) do
+    if seen[item.name] then
+      bad(string.format("Duplicate property named '%s' is not supported in '$orderby'.", item.name))
+    end
+    seen[item.name] = true
+    local key = filter_eval.sort_key(version, item.name)
+    key.desc = item.desc
+    keys[i] = key
+    canon[i] = item.name .. (item.desc and " desc" or " asc")
   end
-  while true do
-    local s, prop, e = text:match("^%s*()([%a_][%w_]*)%s+eq%s+()", pos)
-    if not s then fail() end
-    local value, after
-    if text:sub(e, e) == "'" then
-      local i, buf = e + 1, {}
-      while true do
-        local c = text:sub(i, i)
-        if c == "" then fail() end
-        if c == "'" then
-          if text:sub(i + 1, i + 1) == "'" then
-            buf[#buf + 1] = "'"
-            i = i + 2
-          else
-            break
-          end
-        else
-          buf[#buf + 1] = c
-          i = i + 1
-        end
-      end
-      value, after = table.concat(buf), i + 1
-    else
-      local word, w_end = text:match("^(%a+)()", e)
-      if word ~= "true" and word ~= "false" then fail() end
-      value, after = word == "true", w_end
-    end
-    local def = schema.property(version, prop)
-    if not def then
-      bad(string.format("Invalid $filter: could not find a property named '%s' on type "
-                        .. "'microsoft.graph.vppToken'.", prop))
-    end
-    local want_bool = def.kind == "boolean"
-    if type(value) == "boolean" ~= want_bool or not (want_bool or def.kind == "string" or def.kind == "enum"
-        or def.kind == "datetime") then
-      bad(string.format("Invalid $filter: property '%s' cannot be compared with %s.", prop,
-                        type(value) == "boolean" and tostring(value) or "a string"))
-    end
-    clauses[#clauses + 1] = { prop = prop, value = value }
-    pos = after
-    local rest = text:match("^%s*()", pos)
-    if rest > #text then break end
-    local nxt = text:match("^%s+and%s+()", pos)
-    if not nxt then fail() end
-    pos = nxt
-  end
-  return clauses
+  return { keys = keys, text = table.concat(canon, ",") }
 end
 
--- Skiptokens are opaque to clients: hex of "<last seq returned>:<items returned so far>".
-function odata.encode_skiptoken(seq, count)
-  return (string.format("vpp1:%d:%d", seq, count):gsub(".", function(c)
-    return string.format("%02x", c:byte())
-  end))
+local NO_ORDER = { keys = {}, text = "" }
+
+local function hex_encode(s)
+  return (s:gsub(".", function(c) return string.format("%02x", c:byte()) end))
 end
 
-local function decode_skiptoken(v)
-  local raw = v:match("^%x+$") and #v % 2 == 0
-    and v:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end)
-  local seq, count = (raw or ""):match("^vpp1:(%d+):(%d+)$")
-  if not seq then bad("The $skiptoken value '" .. v .. "' is not valid.") end
-  return { seq = math.tointeger(tonumber(seq)), count = math.tointeger(tonumber(count)) }
+local function hex_decode(s)
+  if not s:match("^%x+$") or #s % 2 ~= 0 then return nil end
+  return (s:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- Skiptokens are opaque to clients: hex of JSON {v = 2, o = $orderby (canonical), k = the last
+-- token's raw $orderby values, s = its creation number, n = tokens returned so far}. Paging
+-- resumes after (k, s) in the sort order, so it is stable while tokens are added or removed.
+local function encode_skiptoken(order, entry, count)
+  local raw = json.array()
+  for i, key in ipairs(order.keys) do
+    local v = entry.props[key.name]
+    if v == nil then v = json.null end
+    raw[i] = v
+  end
+  return hex_encode(json.encode({ v = 2, o = order.text, k = raw, s = entry.seq, n = count }))
+end
+
+local function decode_skiptoken(text, order)
+  local function invalid(why)
+    bad(string.format("The $skiptoken value '%s' is not valid%s.", text, why or ""))
+  end
+  local raw = hex_decode(text)
+  local t = raw and json.decode(raw)
+  if type(t) ~= "table" or t.v ~= 2 or type(t.o) ~= "string" or type(t.k) ~= "table" then invalid() end
+  local seq, count = math.tointeger(t.s), math.tointeger(t.n)
+  if not seq or not count or seq < 0 or count < 0 then invalid() end
+  if t.o ~= order.text or #t.k ~= #order.keys then
+    invalid(": it belongs to a request with another $orderby")
+  end
+  local values = {}
+  for i, key in ipairs(order.keys) do values[i] = key.get({ [key.name] = t.k[i] }) end
+  return { values = values, seq = seq, count = count }
 end
 
 -- Parses the options of a request on the collection (kind "collection") or on one token
--- ("entity"). Returns { select = list|nil, top, skip, skiptoken = {seq, count}, filter = clauses,
--- count = bool, raw = { name = decoded text } }.
+-- ("entity"). Returns { select = list|nil, top, skip, skiptoken = { values, seq, count },
+-- filter = predicate(props)|nil, order = { keys, text }, count = bool, raw = { name = text } }.
 function odata.parse(raw, version, kind)
   local opts, names = split(raw)
   local allowed = kind == "collection" and FOR_COLLECTION or FOR_ENTITY
@@ -148,12 +137,15 @@ function odata.parse(raw, version, kind)
                         kind == "collection" and "the vppTokens collection" or "a single vppToken"))
     end
   end
-  local q = { raw = opts }
+  local q = { raw = opts, order = NO_ORDER }
   if opts.select then q.select = parse_select(opts.select, version) end
   if opts.top then q.top = non_negative("$top", opts.top) end
   if opts.skip then q.skip = non_negative("$skip", opts.skip) end
-  if opts.skiptoken then q.skiptoken = decode_skiptoken(opts.skiptoken) end
-  if opts.filter and opts.filter:match("%S") then q.filter = parse_filter(opts.filter, version) end
+  if opts.filter and opts.filter:match("%S") then
+    q.filter = filter_eval.compile(filter.parse(opts.filter), version)
+  end
+  if opts.orderby and opts.orderby:match("%S") then q.order = parse_orderby(opts.orderby, version) end
+  if opts.skiptoken then q.skiptoken = decode_skiptoken(opts.skiptoken, q.order) end
   if opts.count then
     if opts.count ~= "true" and opts.count ~= "false" then
       bad("Invalid value '" .. opts.count .. "' for $count query option: expected true or false.")
@@ -163,11 +155,53 @@ function odata.parse(raw, version, kind)
   return q
 end
 
-function odata.matches(props, clauses)
-  for _, c in ipairs(clauses or {}) do
-    if props[c.prop] ~= c.value then return false end
+-- -1, 0, 1: how two rows { entry, values } (or a row and a decoded skiptoken) sort under keys;
+-- the creation number breaks ties, so the order is total.
+local function compare_rows(keys, xv, xseq, yv, yseq)
+  for i, key in ipairs(keys) do
+    local c = filter_eval.compare(xv[i], yv[i])
+    if c ~= 0 then return key.desc and -c or c end
   end
-  return true
+  if xseq == yseq then return 0 end
+  return xseq < yseq and -1 or 1
+end
+
+-- One page of entries (store entries, oldest first) for query q: the entries to show, the count
+-- of all entries matching $filter, and the $skiptoken of the next page (nil on the last one).
+function odata.page(q, entries, page_size)
+  local keys = q.order.keys
+  local rows = {}
+  for _, e in ipairs(entries) do
+    if not q.filter or q.filter(e.props) then
+      local values = {}
+      for i, key in ipairs(keys) do values[i] = key.get(e.props) end
+      rows[#rows + 1] = { entry = e, values = values }
+    end
+  end
+  if #keys > 0 then
+    table.sort(rows, function(x, y) return compare_rows(keys, x.values, x.entry.seq, y.values, y.entry.seq) < 0 end)
+  end
+  local start, returned = 1, 0
+  local cursor = q.skiptoken
+  if cursor then
+    returned = cursor.count
+    start = #rows + 1
+    for i, row in ipairs(rows) do
+      if compare_rows(keys, row.values, row.entry.seq, cursor.values, cursor.seq) > 0 then
+        start = i
+        break
+      end
+    end
+  elseif q.skip then
+    start = q.skip + 1
+  end
+  local limit = page_size
+  if q.top then limit = math.min(limit, math.max(q.top - returned, 0)) end
+  local page = {}
+  for i = start, math.min(start + limit - 1, #rows) do page[#page + 1] = rows[i].entry end
+  local more = start + #page <= #rows and (not q.top or returned + #page < q.top)
+  local token = more and #page > 0 and encode_skiptoken(q.order, page[#page], returned + #page) or nil
+  return page, #rows, token
 end
 
 -- The query string of a nextLink: the original options (but $skip) plus the new skiptoken.

@@ -76,8 +76,10 @@ function reqlog.redact_headers(headers)
 end
 
 -- Records a request (before it is handled); returns the entry, whose status the caller sets.
+-- A $batch sub-request carries req.batch, the request-id of its $batch request.
 function Log:record(req)
   local entry = {
+    batch = req.batch,
     method = req.method,
     path = req.path .. (req.query ~= "" and ("?" .. req.query) or ""),
     headers = reqlog.redact_headers(req.headers),
@@ -98,7 +100,7 @@ function Log:export()
   local value = json.array()
   for i, e in ipairs(self.entries) do
     value[i] = { method = e.method, path = e.path, headers = e.headers, status = e.status or json.null,
-                 body = e.body }
+                 body = e.body, batch = e.batch }
   end
   return { value = value }
 end

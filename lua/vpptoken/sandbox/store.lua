@@ -1,5 +1,6 @@
 -- In-memory vppTokens in creation order. Each entry: { seq = creation number, id = GUID,
--- props = { property = value }, sync_done_at = time a running license sync completes }.
+-- props = { property = value }, sync_done_at = time a running license sync completes,
+-- licenses = { bundleId = { available, used } } set by a client, licenses_revoked = bool }.
 local util = require "vpptoken.sandbox.util"
 
 local store = {}
@@ -63,6 +64,35 @@ function store.refresh(entry, now)
     entry.props.lastSyncDateTime = util.datetime(done)
     entry.sync_done_at = nil
   end
+end
+
+-- FNV-1a, 32 bits: the seed of the made-up license counts.
+local function fnv1a(s)
+  local h = 2166136261
+  for i = 1, #s do h = ((h ~ s:byte(i)) * 16777619) & 0xffffffff end
+  return h
+end
+
+-- The Apple licenses the token holds for app bundleId: { available, used }. Counts a client set
+-- (the "@sandbox.licenses" annotation) are kept as given; other apps get made-up but stable
+-- counts (10 to 100 licenses, derived from the bundle id and the token's creation number), all
+-- returned to the pool once the token's licenses were revoked.
+function store.licenses(entry, bundle)
+  local set = entry.licenses and entry.licenses[bundle]
+  if set then return { available = set.available, used = set.used } end
+  local h = fnv1a(bundle .. "#" .. entry.seq)
+  local total = 10 + h % 91
+  local used = (h // 91) % (total + 1)
+  if entry.licenses_revoked then used = 0 end
+  return { available = total - used, used = used }
+end
+
+-- Revokes every license of the token: used licenses go back to the available pool.
+function store.revoke_licenses(entry)
+  for _, l in pairs(entry.licenses or {}) do
+    l.available, l.used = l.available + l.used, 0
+  end
+  entry.licenses_revoked = true
 end
 
 return store

@@ -161,6 +161,30 @@ function validate.token(obj, version, mode)
   return out
 end
 
+-- The sandbox's own instance annotation "@sandbox.licenses" in a create or update body, which
+-- sets a token's license counts per app: { "<bundleId>": { "available": n, "used": n } }.
+-- Returns { bundleId = { available, used } }, or nil when the body has none.
+function validate.licenses(obj)
+  local v = obj["@sandbox.licenses"]
+  if v == nil then return nil end
+  local name = "@sandbox.licenses"
+  expect(type(v) == "table" and not json.is_array(v), name, "an object of bundle ids", v)
+  local out = {}
+  for bundle, counts in pairs(v) do
+    local at = name .. "['" .. tostring(bundle) .. "']"
+    expect(type(counts) == "table" and not json.is_array(counts), at, "an object {available, used}", counts)
+    local row = {}
+    for k, n in pairs(counts) do
+      if k ~= "available" and k ~= "used" then bad("Unknown member '" .. tostring(k) .. "' in " .. at .. ".") end
+      local i = type(n) == "number" and math.tointeger(n)
+      expect(i and i >= 0 and i <= 2147483647, at .. "." .. k, "a non-negative integer", n)
+      row[k] = i
+    end
+    out[bundle] = { available = row.available or 0, used = row.used or 0 }
+  end
+  return out
+end
+
 -- An action body (syncLicenses): empty or a JSON object with no parameters.
 function validate.no_parameters(req, action)
   local body = req.body or ""
