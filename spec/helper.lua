@@ -19,18 +19,22 @@ local function shell_quote(s)
 end
 helper.shell_quote = shell_quote
 
--- Starts a sandbox. args: list of extra command-line arguments. Returns a Sandbox with .url (the
--- server root, e.g. http://127.0.0.1:PORT), .graph (root .. "/v1.0"), .port and :stop().
-function helper.start_sandbox(args)
+local Process = {}
+Process.__index = Process
+
+-- Runs the sandbox program with exactly these arguments (under VPPTOKEN_SANDBOX_WRAPPER when set) and
+-- waits for its first line on stdout. Returns a Process: .first (that line), .url (the listening URL,
+-- or nil), .exited (its exit status when it stopped before listening), .pid; :finish([signal]) stops it.
+-- Never raises for what the sandbox does.
+function helper.spawn_sandbox(args)
   local logfile = os.tmpname()
   local pidfile = os.tmpname()
-  local cmd = { helper.sandbox_bin, "--port", "0", "--host", "127.0.0.1" }
-  for _, a in ipairs(args or {}) do cmd[#cmd + 1] = a end
-  local quoted = {}
-  for i, a in ipairs(cmd) do quoted[i] = shell_quote(a) end
+  local quoted = { shell_quote(helper.sandbox_bin) }
+  for _, a in ipairs(args or {}) do quoted[#quoted + 1] = shell_quote(a) end
   local line = table.concat(quoted, " ")
   if helper.sandbox_wrapper then line = helper.sandbox_wrapper .. " " .. line end
-  -- The sandbox prints one line "vpptoken-sandbox listening on URL" on stdout when it is ready.
+  -- The sandbox prints one line "vpptoken-sandbox listening on URL" on stdout when it is ready; when it
+  -- cannot start, the first line is the shell's "exit=N".
   local sh = string.format('(%s 2>>%s & echo $! >%s; wait $!; echo "exit=$?")', line, shell_quote(logfile),
     shell_quote(pidfile))
   local out = assert(io.popen(sh, "r"))
@@ -39,16 +43,48 @@ function helper.start_sandbox(args)
   local pid = pf and pf:read("n")
   if pf then pf:close() end
   os.remove(pidfile)
-  local url = first and first:match("listening on (http%S+)")
+  return setmetatable({ first = first, url = first and first:match("listening on (http%S+)"),
+                        exited = first and tonumber(first:match("^exit=(%d+)$")), pid = pid, pipe = out,
+                        logfile = logfile }, Process)
+end
+
+-- p: a Process or Sandbox still running. Sends signal (unless it exited already), waits; returns its exit
+-- status, what it wrote to stderr and the rest of its stdout (also kept as p.exit_code, p.log, p.rest).
+local function wait_for(p, signal)
+  if p.pid and not p.exited then os.execute("kill -" .. signal .. " " .. p.pid .. " 2>/dev/null") end
+  local rest = p.pipe:read("a")
+  p.pipe:close()
+  p.pipe = nil
+  local f = io.open(p.logfile, "r")
+  p.log = f and f:read("a") or ""
+  if f then f:close() end
+  os.remove(p.logfile)
+  p.exit_code = p.exited or tonumber(rest:match("exit=(%d+)"))
+  p.rest = rest
+  return p.exit_code, p.log, rest
+end
+
+-- Stops the process with signal (default "TERM"); returns exit status, stderr and the rest of stdout.
+-- Raises nothing; calling it again returns the same.
+function Process:finish(signal)
+  if not self.pipe then return self.exit_code, self.log, self.rest end
+  return wait_for(self, signal or "TERM")
+end
+
+-- Starts a sandbox. args: list of extra command-line arguments. Returns a Sandbox with .url (the
+-- server root, e.g. http://127.0.0.1:PORT), .graph (root .. "/v1.0"), .port and :stop().
+function helper.start_sandbox(args)
+  local cmd = { "--port", "0", "--host", "127.0.0.1" }
+  for _, a in ipairs(args or {}) do cmd[#cmd + 1] = a end
+  local proc = helper.spawn_sandbox(cmd)
+  local url = proc.url
   if not url then
-    local lf = io.open(logfile, "r")
-    local log = lf and lf:read("a") or ""
-    if lf then lf:close() end
-    error("sandbox did not start: " .. tostring(first) .. "\n" .. log)
+    local _, log = proc:finish()
+    error("sandbox did not start: " .. tostring(proc.first) .. "\n" .. log)
   end
   local self = setmetatable({ url = url, graph = url .. "/v1.0", beta = url .. "/beta",
-                              port = tonumber(url:match(":(%d+)$")), pid = pid, pipe = out,
-                              logfile = logfile }, Sandbox)
+                              port = tonumber(url:match(":(%d+)$")), pid = proc.pid, pipe = proc.pipe,
+                              logfile = proc.logfile }, Sandbox)
   return self
 end
 
@@ -62,15 +98,7 @@ end
 -- sandbox also checks it under `make check-memory`.
 function Sandbox:stop()
   if not self.pipe then return self.exit_code, self.log end
-  if self.pid then os.execute("kill -TERM " .. self.pid .. " 2>/dev/null") end
-  local rest = self.pipe:read("a")
-  self.pipe:close()
-  self.pipe = nil
-  local f = io.open(self.logfile, "r")
-  self.log = f and f:read("a") or ""
-  if f then f:close() end
-  os.remove(self.logfile)
-  self.exit_code = tonumber(rest:match("exit=(%d+)"))
+  wait_for(self, "TERM")
   local report = helper.memory_report(self.log)
   if report or self.exit_code ~= 0 then
     error(string.format("sandbox exited %s%s\n%s", tostring(self.exit_code),

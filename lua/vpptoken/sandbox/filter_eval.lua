@@ -55,8 +55,10 @@ end
 
 -- A property value as the comparisons see it (nil for null or a value of the wrong type).
 local function normalize(kind, v, members)
-  if kind == "string" then return type(v) == "string" and v or nil end
-  if kind == "boolean" then return type(v) == "boolean" and v or nil end
+  if kind == "string" or kind == "boolean" then
+    if type(v) == kind then return v end
+    return nil
+  end
   if kind == "number" then return math.type(v) and v or nil end
   if kind == "datetime" then return eval.ticks(v) end
   if kind == "enum" then return members.index[v] end
@@ -74,8 +76,8 @@ end
 local function property(version, name, what)
   local def = schema.property(version, name)
   if not def then
-    bad(string.format("Could not find a property named '%s' on type 'microsoft.graph.vppToken' (in '%s').",
-                      name, what))
+    bad(string.format("Could not find a property named '%s' on type 'microsoft.graph.vppToken' (in '%s').%s",
+                      name, what, schema.beta_hint(version, name)))
   end
   return def
 end
@@ -264,7 +266,11 @@ end
 -- 400 ApiError for an unknown property or mismatched types.
 function eval.compile(tree, version)
   local top = compile(tree, version)
-  local get = boolean(top, "The $filter expression")
+  if top.kind ~= "boolean" then
+    bad(string.format("The $filter expression must be a Boolean (a comparison, a function or a Boolean "
+                      .. "property), got '%s'.", operand_type(top)))
+  end
+  local get = top.get
   return function(props) return get(props) == true end
 end
 

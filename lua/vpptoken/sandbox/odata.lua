@@ -58,7 +58,8 @@ local function parse_select(v, version)
     if name == "*" then return nil end
     if name ~= "" and not seen[name] then
       if not schema.property(version, name) then
-        bad(string.format("Could not find a property named '%s' on type 'microsoft.graph.vppToken'.", name))
+        bad(string.format("Could not find a property named '%s' on type 'microsoft.graph.vppToken' (in "
+                          .. "'$select').%s", name, schema.beta_hint(version, name)))
       end
       seen[name] = true
       list[#list + 1] = name

@@ -146,9 +146,9 @@ function validate.token(obj, version, mode)
     elseif k:sub(1, 1) ~= "@" then
       local def = schema.property(version, k)
       if not def then
-        local hint = (version == "v1.0" and schema.BETA_ONLY[k]) and " It exists only in the beta API." or ""
         bad(string.format("The property '%s' does not exist on type 'microsoft.graph.vppToken'. Make sure to "
-                          .. "only use property names that are defined by the type.%s", k, hint))
+                          .. "only use property names that are defined by the type.%s", k,
+                          schema.beta_hint(version, k)))
       end
       if not def.server then out[k] = check_value(def, v, version) end
     end
