@@ -7,7 +7,7 @@ JOBS     ?= 2
 
 DEBIAN_PACKAGES = build-essential cmake pkg-config git lua5.4 liblua5.4-dev libcurl4-openssl-dev \
   libmicrohttpd-dev lua-cjson lua-busted lua-check lua-lpeg lua-socket luarocks cppcheck clang-tidy \
-  valgrind curl openssl
+  valgrind curl openssl libssl-dev
 
 .PHONY: all deps build test lint ctest spec check-memory check-asan check-valgrind demo sandbox clean
 

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include <curl/curl.h>
 #include <lua.h>
 
 #define VPP_SESSION_TYPE "vpptoken.Session"
@@ -52,16 +53,66 @@ int vpp_method_idempotent(const char *method);
 /* Whether an HTTP status is worth retrying for this method (429, 503 always; 504 when idempotent). */
 int vpp_status_retryable(long status, const char *method);
 
-/* ---- percent-encoding for path segments (escape.c) ---- */
-/* Percent-encodes everything but RFC 3986 unreserved characters. out must hold 3*len+1 bytes. */
-size_t vpp_escape_segment(const char *s, size_t len, char *out);
-
 /* ---- random numbers (rand.c): per-session xoshiro state seeded from the OS ---- */
 typedef struct { uint64_t s[4]; } vpp_rng;
 void vpp_rng_seed(vpp_rng *r);
 uint64_t vpp_rng_next(vpp_rng *r);
 double vpp_rng_unit(vpp_rng *r);           /* [0,1) */
 void vpp_uuid4(vpp_rng *r, char out[37]); /* "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx" */
+
+/* ---- one HTTP call with its retries (transfer.c) ---- */
+typedef struct {
+  CURL *curl;                     /* owned */
+  struct curl_slist *req_headers; /* the current attempt's request headers, owned */
+  vpp_buf body, headers;          /* the current attempt's response, reused across calls */
+  int too_large;                  /* the body passed its limit */
+  char errbuf[CURL_ERROR_SIZE];
+  /* the logical call in progress; strings belong to the Lua caller, alive during the call */
+  const char *method, *url;
+  char crid[72];
+  int own_crid; /* the client-request-id was generated here, not given by the caller */
+  int attempt;
+  double start, waited, next_at, retry_after;
+  long connects;
+  int index; /* request_many: 1-based position of the request; 0 = slot free */
+  int running;
+} vpp_transfer;
+
+/* Prepares a transfer around an easy handle (taken over) with the session's size limit. */
+void vpp_transfer_init(vpp_transfer *t, CURL *curl, size_t max_body);
+void vpp_transfer_free(vpp_transfer *t);
+/* Checks method, URL and the headers table at hidx (0 = none); raises with `where` in the message. Returns
+   the caller's client-request-id or NULL. */
+const char *vpp_check_request(lua_State *L, const char *where, const char *method, const char *url, int hidx);
+/* Starts a logical call: request id, method and body options on the easy handle. */
+void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const char *url, const char *crid,
+                        const char *body, size_t blen);
+/* Readies the next attempt: headers (from the table at hidx, 0 = none) and empty response buffers. */
+void vpp_transfer_attempt(lua_State *L, vpp_transfer *t, int hidx);
+/* After an attempt ended with rc: the delay before the next attempt, or -1 when the call is over. */
+double vpp_transfer_outcome(vpp_transfer *t, CURLcode rc, const vpp_retry_policy *p, vpp_rng *rng);
+/* Pushes the call's result: the response table, or (rc != CURLE_OK) the transport error table. */
+void vpp_transfer_push_result(lua_State *L, vpp_transfer *t, CURLcode rc);
+double vpp_now(void);
+void vpp_sleep_seconds(double d);
+
+/* The Session userdata. */
+typedef struct {
+  vpp_transfer main; /* main.curl == NULL once closed */
+  vpp_retry_policy retry;
+  vpp_rng rng;
+  CURLM *multi;         /* request_many, made on first use */
+  vpp_transfer **pool;  /* request_many's transfers, each allocated on its own */
+  int pool_n;
+  size_t max_body;
+} vpp_session;
+
+vpp_session *vpp_check_session(lua_State *L, int idx); /* raises on a closed session */
+int vpp_l_request_many(lua_State *L);
+
+/* ---- percent-encoding for path segments (escape.c) ---- */
+/* Percent-encodes everything but RFC 3986 unreserved characters. out must hold 3*len+1 bytes. */
+size_t vpp_escape_segment(const char *s, size_t len, char *out);
 
 /* ---- Lua bindings, one per file ---- */
 void vpp_open_session(lua_State *L); /* registers the Session metatable; pushes nothing */

@@ -188,4 +188,38 @@ function helper.make_cert(dir)
   return cert, key
 end
 
+-- One request on a fresh TCP connection (Connection: close), read until the server closes it, so
+-- what a plain client sees of a broken answer (no answer, a short body) is visible. Returns
+-- { status, headers = {lowercase = value}, body, raw, err, elapsed } (status nil: no answer).
+function helper.raw_exchange(port, method, path, headers, body, timeout)
+  local socket = require "socket"
+  local c = assert(socket.tcp())
+  c:settimeout(timeout or 30)
+  local t0 = socket.gettime()
+  assert(c:connect("127.0.0.1", port))
+  local lines = { method .. " " .. path .. " HTTP/1.1", "Host: 127.0.0.1", "Connection: close" }
+  for k, v in pairs(headers or {}) do lines[#lines + 1] = k .. ": " .. v end
+  if body then lines[#lines + 1] = "Content-Length: " .. #body end
+  assert(c:send(table.concat(lines, "\r\n") .. "\r\n\r\n" .. (body or "")))
+  local data, err, partial = c:receive("*a")
+  c:close()
+  local raw = data or partial or ""
+  local out = { raw = raw, err = err, elapsed = socket.gettime() - t0, headers = {} }
+  local head, rest = raw:match("^(.-)\r\n\r\n(.*)$")
+  if not head then return out end
+  out.status = tonumber(head:match("^HTTP/1%.%d (%d%d%d)"))
+  for k, v in head:gmatch("\r\n([^:\r\n]+):%s*([^\r\n]*)") do out.headers[k:lower()] = v end
+  out.body = rest
+  return out
+end
+
+-- Writes text to a new temporary file; returns its name.
+function helper.temp_file(text)
+  local name = os.tmpname()
+  local f = assert(io.open(name, "wb"))
+  f:write(text or "")
+  f:close()
+  return name
+end
+
 return helper

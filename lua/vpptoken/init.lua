@@ -40,4 +40,9 @@ function M.members(enum, beta)
   return core.enum_members(enum, beta)
 end
 
+-- Automation helpers; loading them also adds client:expiring, :wait_for_sync, :renew and :find.
+local automation = require "vpptoken.automation"
+M.days_left = automation.days_left
+M.read_token_file = automation.read_token_file
+
 return M

@@ -1,0 +1,159 @@
+/* session:request_many: many calls at once over libcurl's multi interface (HTTP/2 multiplexing where the server
+   offers it), at most `concurrency` in flight, each with the full retry policy of session:request. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <lauxlib.h>
+
+#include "vpp.h"
+
+#define MAX_CONCURRENCY 64
+
+/* Grows the pool to n transfers, each a copy of the main handle's options (timeouts, TLS, proxy...). */
+static void ensure_pool(lua_State *L, vpp_session *s, int n) {
+  if (!s->multi) {
+    s->multi = curl_multi_init();
+    if (!s->multi) luaL_error(L, "cannot create a libcurl multi handle");
+    curl_multi_setopt(s->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+  }
+  curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)n);
+  if (s->pool_n >= n) return;
+  /* An array of pointers: libcurl holds each slot's address (callback data), so slots never move. */
+  vpp_transfer **p = realloc(s->pool, (size_t)n * sizeof *p);
+  if (!p) luaL_error(L, "out of memory");
+  s->pool = p;
+  while (s->pool_n < n) {
+    vpp_transfer *t = malloc(sizeof *t);
+    if (!t) luaL_error(L, "out of memory");
+    CURL *c = curl_easy_duphandle(s->main.curl);
+    if (!c) {
+      free(t);
+      luaL_error(L, "cannot create a libcurl handle");
+    }
+    vpp_transfer_init(t, c, s->max_body); /* points the callbacks at this slot */
+    s->pool[s->pool_n++] = t;
+  }
+}
+
+/* Pushes requests[i]'s field onto the stack (a string or nil). */
+static const char *req_field(lua_State *L, int reqs, int i, const char *key, size_t *len) {
+  lua_geti(L, reqs, i);
+  lua_getfield(L, -1, key);
+  lua_remove(L, -2);
+  return lua_tolstring(L, -1, len);
+}
+
+/* Validates every request before anything is sent. */
+static void check_all(lua_State *L, int reqs, int n) {
+  for (int i = 1; i <= n; i++) {
+    if (lua_geti(L, reqs, i) != LUA_TTABLE) luaL_error(L, "request_many: requests[%d] must be a table", i);
+    lua_pop(L, 1);
+    const char *where = lua_pushfstring(L, "request_many: requests[%d]: ", i);
+    const char *method = req_field(L, reqs, i, "method", NULL);
+    const char *url = req_field(L, reqs, i, "url", NULL);
+    if (!method || !url) luaL_error(L, "%smethod and url must be strings", where);
+    lua_geti(L, reqs, i);
+    lua_getfield(L, -1, "headers");
+    vpp_check_request(L, where, method, url, lua_gettop(L));
+    lua_getfield(L, -2, "body");
+    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "%sbody must be a string", where);
+    lua_settop(L, lua_gettop(L) - 6);
+  }
+}
+
+static void start_attempt(lua_State *L, vpp_session *s, vpp_transfer *t, int reqs) {
+  lua_geti(L, reqs, t->index);
+  lua_getfield(L, -1, "headers");
+  vpp_transfer_attempt(L, t, lua_istable(L, -1) ? lua_gettop(L) : 0);
+  lua_pop(L, 2);
+  curl_multi_add_handle(s->multi, t->curl);
+  t->running = 1;
+}
+
+/* session:request_many(requests [, { concurrency = 8 }]) -> results
+   requests: array of { method, url, headers?, body? }. results[i] is the response table that session:request
+   would return, or its transport error table (which has `kind`). Strings in `requests` must stay referenced. */
+int vpp_l_request_many(lua_State *L) {
+  vpp_session *s = vpp_check_session(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  int n = (int)luaL_len(L, 2);
+  lua_Integer conc = 8;
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    if (lua_getfield(L, 3, "concurrency") != LUA_TNIL) {
+      int isnum;
+      conc = lua_tointegerx(L, -1, &isnum);
+      luaL_argcheck(L, isnum && conc >= 1 && conc <= MAX_CONCURRENCY, 3, "concurrency must be a whole number 1..64");
+    }
+    lua_pop(L, 1);
+  }
+  lua_settop(L, 2);
+  check_all(L, 2, n);
+  if (conc > n) conc = n > 0 ? n : 1;
+  ensure_pool(L, s, (int)conc);
+  for (int k = 0; k < s->pool_n; k++) { /* a call cut short by an error may have left handles behind */
+    curl_multi_remove_handle(s->multi, s->pool[k]->curl);
+    s->pool[k]->index = 0;
+    s->pool[k]->running = 0;
+  }
+  lua_createtable(L, n, 0);
+  int results = lua_gettop(L);
+  int next = 1, done = 0;
+  while (done < n) {
+    double now = vpp_now(), wake = now + 1.0;
+    for (int k = 0; k < conc; k++) {
+      vpp_transfer *t = s->pool[k];
+      if (t->index == 0 && next <= n) {
+        size_t blen = 0;
+        const char *method = req_field(L, 2, next, "method", NULL);
+        const char *url = req_field(L, 2, next, "url", NULL);
+        const char *body = req_field(L, 2, next, "body", &blen);
+        lua_geti(L, 2, next);
+        lua_getfield(L, -1, "headers");
+        const char *crid = vpp_check_request(L, "", method, url, lua_istable(L, -1) ? lua_gettop(L) : 0);
+        /* The strings stay referenced by the requests table after these pops. */
+        vpp_transfer_begin(t, &s->rng, method, url, crid, body, blen);
+        lua_settop(L, results);
+        t->index = next++;
+        t->next_at = now;
+      }
+      if (t->index != 0 && !t->running) {
+        if (t->next_at <= now)
+          start_attempt(L, s, t, 2);
+        else if (t->next_at < wake)
+          wake = t->next_at;
+      }
+    }
+    int running = 0;
+    curl_multi_perform(s->multi, &running);
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(s->multi, &left))) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      vpp_transfer *t = NULL;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+      CURLcode rc = msg->data.result;
+      curl_multi_remove_handle(s->multi, t->curl);
+      t->running = 0;
+      double delay = vpp_transfer_outcome(t, rc, &s->retry, &s->rng);
+      if (delay >= 0) {
+        t->next_at = vpp_now() + delay;
+        if (t->next_at < wake) wake = t->next_at;
+        continue;
+      }
+      vpp_transfer_push_result(L, t, rc);
+      lua_seti(L, results, t->index);
+      t->index = 0;
+      done++;
+    }
+    if (done >= n) break;
+    double wait = wake - vpp_now();
+    int ms = wait <= 0 ? 0 : wait > 1.0 ? 1000 : (int)(wait * 1000) + 1;
+    if (running > 0)
+      curl_multi_poll(s->multi, NULL, 0, ms, NULL);
+    else if (ms > 0 && next > n)
+      vpp_sleep_seconds(ms / 1000.0);
+  }
+  return 1;
+}

@@ -1,0 +1,354 @@
+/* One HTTP call on one easy handle: request headers, response buffers, the retry decision, the result table. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <lauxlib.h>
+
+#include "vpp.h"
+
+#define MAX_HEADER_BYTES ((size_t)256 * 1024)
+
+double vpp_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void vpp_sleep_seconds(double d) {
+  if (!(d > 0)) return;
+  struct timespec ts;
+  ts.tv_sec = (time_t)d;
+  ts.tv_nsec = (long)((d - floor(d)) * 1e9);
+  while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+  }
+}
+
+/* ---- libcurl callbacks ---- */
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud) {
+  vpp_transfer *t = ud;
+  size_t len = size * n;
+  if (vpp_buf_append(&t->body, p, len) != 0) {
+    t->too_large = 1;
+    return 0;
+  }
+  return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud) {
+  vpp_transfer *t = ud;
+  size_t len = size * n;
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) vpp_buf_reset(&t->headers); /* a new response (after 100, 3xx) */
+  return vpp_buf_append(&t->headers, p, len) == 0 ? len : 0;
+}
+
+void vpp_transfer_init(vpp_transfer *t, CURL *curl, size_t max_body) {
+  memset(t, 0, sizeof *t);
+  t->curl = curl;
+  t->body.limit = max_body;
+  t->headers.limit = MAX_HEADER_BYTES;
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, t->errbuf);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, t);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, t);
+  curl_easy_setopt(curl, CURLOPT_PRIVATE, t);
+}
+
+void vpp_transfer_free(vpp_transfer *t) {
+  if (t->curl) curl_easy_cleanup(t->curl);
+  t->curl = NULL;
+  curl_slist_free_all(t->req_headers);
+  t->req_headers = NULL;
+  vpp_buf_free(&t->body);
+  vpp_buf_free(&t->headers);
+}
+
+/* Looks up a response header (case-insensitive) in the raw header block; copies its value into out. */
+static int find_header(const vpp_buf *h, const char *name, char *out, size_t outsz) {
+  size_t nlen = strlen(name), i = 0;
+  while (i < h->len) {
+    const char *line = h->data + i;
+    const char *eol = memchr(line, '\n', h->len - i);
+    size_t llen = eol ? (size_t)(eol - line) : h->len - i;
+    i += llen + 1;
+    if (llen > nlen && line[nlen] == ':' && strncasecmp(line, name, nlen) == 0) {
+      const char *v = line + nlen + 1;
+      const char *end = line + llen;
+      while (v < end && (*v == ' ' || *v == '\t')) v++;
+      while (end > v && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t')) end--;
+      size_t vlen = (size_t)(end - v);
+      if (vlen >= outsz) vlen = outsz - 1;
+      memcpy(out, v, vlen);
+      out[vlen] = '\0';
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* Pushes the response headers as { lowercased-name = value } (repeated headers joined with ", "). */
+static void push_headers(lua_State *L, const vpp_buf *h) {
+  lua_newtable(L);
+  size_t i = 0;
+  while (i < h->len) {
+    const char *line = h->data + i;
+    const char *eol = memchr(line, '\n', h->len - i);
+    size_t llen = eol ? (size_t)(eol - line) : h->len - i;
+    i += llen + 1;
+    const char *colon = memchr(line, ':', llen);
+    if (!colon || colon == line || memcmp(line, "HTTP/", 5) == 0) continue;
+    char name[128];
+    size_t nlen = (size_t)(colon - line);
+    if (nlen >= sizeof name) continue;
+    for (size_t k = 0; k < nlen; k++) {
+      char c = line[k];
+      if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
+      name[k] = c;
+    }
+    const char *v = colon + 1, *end = line + llen;
+    while (v < end && (*v == ' ' || *v == '\t')) v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t')) end--;
+    lua_pushlstring(L, name, nlen);
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, -3) == LUA_TSTRING) { /* repeated: join */
+      lua_pushliteral(L, ", ");
+      lua_pushlstring(L, v, (size_t)(end - v));
+      lua_concat(L, 3);
+    } else {
+      lua_pop(L, 1);
+      lua_pushlstring(L, v, (size_t)(end - v));
+    }
+    lua_rawset(L, -3);
+  }
+}
+
+static int valid_token_char(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c);
+}
+
+const char *vpp_check_request(lua_State *L, const char *where, const char *method, const char *url, int hidx) {
+  if (!*method) luaL_error(L, "%smethod must not be empty", where);
+  for (const char *m = method; *m; m++)
+    if (*m < 'A' || *m > 'Z') luaL_error(L, "%smethod must be an upper-case HTTP method", where);
+  if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
+    luaL_error(L, "%sURL must start with http:// or https://", where);
+  for (const char *u = url; *u; u++)
+    if ((unsigned char)*u <= 0x20 || *u == 0x7f) luaL_error(L, "%sURL contains a space or control character", where);
+  const char *crid = NULL;
+  if (hidx == 0 || lua_isnoneornil(L, hidx)) return NULL;
+  if (!lua_istable(L, hidx)) luaL_error(L, "%sheaders must be a table", where);
+  lua_pushnil(L);
+  while (lua_next(L, hidx)) {
+    if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
+      luaL_error(L, "%sheaders must map string names to string values", where);
+    size_t nl, vl;
+    const char *n = lua_tolstring(L, -2, &nl);
+    const char *v = lua_tolstring(L, -1, &vl);
+    if (nl == 0 || nl >= 128) luaL_error(L, "%sheader name must be 1..127 characters", where);
+    for (size_t i = 0; i < nl; i++)
+      if (!valid_token_char((unsigned char)n[i])) luaL_error(L, "%sinvalid header name '%s'", where, n);
+    for (size_t i = 0; i < vl; i++)
+      if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0') luaL_error(L, "%sheader '%s' contains CR, LF or NUL", where, n);
+    if (strcasecmp(n, "client-request-id") == 0) crid = v; /* the string stays referenced by the table */
+    lua_pop(L, 1);
+  }
+  return crid;
+}
+
+void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const char *url, const char *crid,
+                        const char *body, size_t blen) {
+  CURL *c = t->curl;
+  t->method = method;
+  t->url = url;
+  t->own_crid = crid == NULL;
+  if (crid)
+    snprintf(t->crid, sizeof t->crid, "%s", crid);
+  else
+    vpp_uuid4(rng, t->crid);
+  t->attempt = 0;
+  t->waited = 0;
+  t->connects = 0;
+  t->retry_after = -1;
+  t->start = vpp_now();
+  curl_easy_setopt(c, CURLOPT_URL, url);
+  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, strncmp(url, "https:", 6) == 0 ? "https" : "http,https");
+  curl_easy_setopt(c, CURLOPT_HTTPGET, 1L); /* resets POST/NOBODY state left by the previous call */
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
+  if (strcmp(method, "HEAD") == 0) {
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+  } else if (body || strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0 || strcmp(method, "PUT") == 0) {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
+    if (strcmp(method, "POST") != 0) curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+  } else if (strcmp(method, "GET") != 0) {
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+  }
+}
+
+static void add_header(lua_State *L, vpp_transfer *t, const char *line) {
+  struct curl_slist *n = curl_slist_append(t->req_headers, line);
+  if (!n) luaL_error(L, "out of memory");
+  t->req_headers = n;
+}
+
+void vpp_transfer_attempt(lua_State *L, vpp_transfer *t, int hidx) {
+  t->attempt++;
+  curl_slist_free_all(t->req_headers);
+  t->req_headers = NULL;
+  if (hidx != 0 && lua_istable(L, hidx)) {
+    lua_pushnil(L);
+    while (lua_next(L, hidx)) {
+      add_header(L, t, lua_pushfstring(L, "%s: %s", lua_tostring(L, -2), lua_tostring(L, -1)));
+      lua_pop(L, 2);
+    }
+  }
+  char line[112];
+  if (t->own_crid) {
+    snprintf(line, sizeof line, "client-request-id: %s", t->crid);
+    add_header(L, t, line);
+  }
+  if (t->attempt > 1) {
+    snprintf(line, sizeof line, "Retry-Attempt: %d", t->attempt - 1);
+    add_header(L, t, line);
+  }
+  add_header(L, t, "Expect:"); /* no 100-continue round trip */
+  curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, t->req_headers);
+  vpp_buf_reset(&t->body);
+  vpp_buf_reset(&t->headers);
+  t->too_large = 0;
+  t->errbuf[0] = '\0';
+}
+
+/* Transport failures that may pass if the request is tried again. */
+static int transient(CURLcode rc) {
+  switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_CONNECT: case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR: case CURLE_RECV_ERROR: case CURLE_GOT_NOTHING: case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2: case CURLE_HTTP2_STREAM: case CURLE_SSL_CONNECT_ERROR:
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+static const char *curl_code_name(CURLcode rc) {
+  switch (rc) {
+    case CURLE_COULDNT_RESOLVE_PROXY: return "COULDNT_RESOLVE_PROXY";
+    case CURLE_COULDNT_RESOLVE_HOST: return "COULDNT_RESOLVE_HOST";
+    case CURLE_COULDNT_CONNECT: return "COULDNT_CONNECT";
+    case CURLE_OPERATION_TIMEDOUT: return "OPERATION_TIMEDOUT";
+    case CURLE_SEND_ERROR: return "SEND_ERROR";
+    case CURLE_RECV_ERROR: return "RECV_ERROR";
+    case CURLE_GOT_NOTHING: return "GOT_NOTHING";
+    case CURLE_PARTIAL_FILE: return "PARTIAL_FILE";
+    case CURLE_HTTP2: return "HTTP2";
+    case CURLE_HTTP2_STREAM: return "HTTP2_STREAM";
+    case CURLE_SSL_CONNECT_ERROR: return "SSL_CONNECT_ERROR";
+    case CURLE_PEER_FAILED_VERIFICATION: return "PEER_FAILED_VERIFICATION";
+    case CURLE_SSL_CACERT_BADFILE: return "SSL_CACERT_BADFILE";
+    case CURLE_SSL_CERTPROBLEM: return "SSL_CERTPROBLEM";
+    case CURLE_WRITE_ERROR: return "WRITE_ERROR";
+    case CURLE_URL_MALFORMAT: return "URL_MALFORMAT";
+    case CURLE_UNSUPPORTED_PROTOCOL: return "UNSUPPORTED_PROTOCOL";
+    case CURLE_BAD_CONTENT_ENCODING: return "BAD_CONTENT_ENCODING";
+    case CURLE_TOO_MANY_REDIRECTS: return "TOO_MANY_REDIRECTS";
+    default: return "CURL_ERROR";
+  }
+}
+
+static const char *curl_code_kind(CURLcode rc, int too_large) {
+  if (too_large) return "protocol";
+  switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT: return "timeout";
+    case CURLE_SSL_CONNECT_ERROR: case CURLE_PEER_FAILED_VERIFICATION: case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_CERTPROBLEM: case CURLE_SSL_CIPHER: case CURLE_SSL_ENGINE_NOTFOUND:
+      return "tls";
+    case CURLE_BAD_CONTENT_ENCODING: return "protocol";
+    default: return "network";
+  }
+}
+
+double vpp_transfer_outcome(vpp_transfer *t, CURLcode rc, const vpp_retry_policy *p, vpp_rng *rng) {
+  long nc = 0;
+  curl_easy_getinfo(t->curl, CURLINFO_NUM_CONNECTS, &nc);
+  t->connects += nc;
+  double delay;
+  if (rc != CURLE_OK) {
+    long sent = 0;
+    curl_easy_getinfo(t->curl, CURLINFO_REQUEST_SIZE, &sent);
+    int repeatable = transient(rc) && !t->too_large && (sent == 0 || vpp_method_idempotent(t->method));
+    if (!repeatable || t->attempt > p->max_retries) return -1;
+    delay = vpp_backoff_delay(p, t->attempt, vpp_rng_unit(rng));
+  } else {
+    long status = 0;
+    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+    char ra[128];
+    t->retry_after = -1;
+    if (find_header(&t->headers, "retry-after", ra, sizeof ra)) t->retry_after = vpp_retry_after_parse(ra, time(NULL));
+    if (!vpp_status_retryable(status, t->method) || t->attempt > p->max_retries) return -1;
+    delay = t->retry_after >= 0 ? t->retry_after : vpp_backoff_delay(p, t->attempt, vpp_rng_unit(rng));
+  }
+  if (t->waited + delay > p->max_total_delay) return -1;
+  t->waited += delay;
+  return delay;
+}
+
+static void set_field_str(lua_State *L, const char *k, const char *v) {
+  lua_pushstring(L, v);
+  lua_setfield(L, -2, k);
+}
+
+static void set_field_num(lua_State *L, const char *k, lua_Number v) {
+  lua_pushnumber(L, v);
+  lua_setfield(L, -2, k);
+}
+
+static void set_field_int(lua_State *L, const char *k, lua_Integer v) {
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, k);
+}
+
+void vpp_transfer_push_result(lua_State *L, vpp_transfer *t, CURLcode rc) {
+  if (rc != CURLE_OK) {
+    long sent = 0;
+    curl_easy_getinfo(t->curl, CURLINFO_REQUEST_SIZE, &sent);
+    lua_createtable(L, 0, 10);
+    set_field_str(L, "kind", curl_code_kind(rc, t->too_large));
+    set_field_str(L, "code", t->too_large ? "RESPONSE_TOO_LARGE" : curl_code_name(rc));
+    if (t->too_large)
+      lua_pushfstring(L, "response body larger than max_response_size (%d bytes)", (int)t->body.limit);
+    else
+      lua_pushstring(L, t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
+    lua_setfield(L, -2, "message");
+    set_field_int(L, "curl_code", rc);
+    set_field_int(L, "attempts", t->attempt);
+    set_field_num(L, "elapsed", vpp_now() - t->start);
+    set_field_str(L, "client_request_id", t->crid);
+    set_field_str(L, "method", t->method);
+    set_field_str(L, "url", t->url);
+    lua_pushboolean(L, sent > 0 && !vpp_method_idempotent(t->method));
+    lua_setfield(L, -2, "outcome_unknown");
+    return;
+  }
+  long status = 0, httpv = 0;
+  curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_getinfo(t->curl, CURLINFO_HTTP_VERSION, &httpv);
+  lua_createtable(L, 0, 10);
+  set_field_int(L, "status", status);
+  push_headers(L, &t->headers);
+  lua_setfield(L, -2, "headers");
+  lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
+  lua_setfield(L, -2, "body");
+  set_field_int(L, "attempts", t->attempt);
+  set_field_num(L, "waited", t->waited);
+  set_field_num(L, "elapsed", vpp_now() - t->start);
+  if (t->retry_after >= 0) set_field_num(L, "retry_after", t->retry_after);
+  set_field_str(L, "client_request_id", t->crid);
+  set_field_str(L, "http_version", httpv == CURL_HTTP_VERSION_2_0 ? "2" : httpv == CURL_HTTP_VERSION_1_0 ? "1.0" : "1.1");
+  set_field_int(L, "connects", t->connects);
+}

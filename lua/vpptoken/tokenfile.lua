@@ -1,0 +1,108 @@
+--- Apple's VPP token file (`*.vpptoken` from Apple Business or School Manager): base64 text of a JSON object
+-- with `token`, `expDate` (like 2027-05-25T20:08:56-0700) and `orgName`. Intune wants the whole file content
+-- uploaded as the vppToken's `token`. Nothing here ever puts the file's content into an error message.
+local cjson = require "cjson.safe"
+local core = require "vpptoken.core"
+local errors = require "vpptoken.error"
+
+local M = {}
+
+local MAX_FILE_BYTES = 1024 * 1024 -- Graph's token property is limited to 1 MiB as well
+
+-- Both alphabets: standard (+ /) and URL-safe (- _).
+local B64 = {}
+do
+  local chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+  for i = 1, #chars do B64[chars:byte(i)] = i - 1 end
+  B64[("+"):byte()], B64[("/"):byte()] = 62, 63
+  B64[("-"):byte()], B64[("_"):byte()] = 62, 63
+end
+
+--- Decodes base64 (standard or URL-safe alphabet; white space and line breaks anywhere; padding optional).
+-- Returns the bytes, or nil and a message that names a position but never the text.
+function M.base64_decode(text)
+  local s = text:gsub("%s+", "")
+  local body, pad = s:match("^(.-)(=*)$")
+  if #pad > 2 then return nil, "too much '=' padding at the end" end
+  if #body % 4 == 1 then return nil, "the length is not that of base64 text" end
+  if pad ~= "" and (#body + #pad) % 4 ~= 0 then return nil, "wrong '=' padding at the end" end
+  local out, acc, bits = {}, 0, 0
+  for i = 1, #body do
+    local v = B64[body:byte(i)]
+    if not v then
+      return nil, string.format("a character that is not in the base64 alphabet at position %d", i)
+    end
+    acc, bits = (acc << 6) | v, bits + 6
+    if bits >= 8 then
+      bits = bits - 8
+      out[#out + 1] = string.char((acc >> bits) & 0xff)
+      acc = acc & ((1 << bits) - 1)
+    end
+  end
+  return table.concat(out)
+end
+
+local function fail(code, message, path)
+  return nil, errors.new{ kind = "token_file", code = code, message = message, path = path }
+end
+
+--- Reads the content of a token file (text) into { token, expires, expiration, organization, expired },
+-- or nil and an error object (kind "token_file"). `what` names the source in messages; `now` decides `expired`.
+function M.parse(text, what, path, now)
+  local content = text:match("^%s*(.-)%s*$")
+  if content == "" then
+    return fail("TokenFileEmpty", what .. " is empty: expected the base64 text of an Apple VPP token file", path)
+  end
+  local raw, why = M.base64_decode(content)
+  if not raw then
+    return fail("TokenFileNotBase64", what .. " is not base64 text (" .. why .. ")", path)
+  end
+  local doc = cjson.decode(raw)
+  if type(doc) ~= "table" or not raw:match("^%s*{") then
+    return fail("TokenFileNotJson", what .. " is base64, but what it encodes is not a JSON object", path)
+  end
+  local missing = {}
+  for _, field in ipairs{ "token", "expDate", "orgName" } do
+    local v = doc[field]
+    if type(v) ~= "string" or v == "" then missing[#missing + 1] = field end
+  end
+  if #missing > 0 then
+    local e = select(2, fail("TokenFileMissingField", string.format("%s has no %s (a non-empty string)", what,
+      table.concat(missing, ", ")), path))
+    e.fields = missing
+    return nil, e
+  end
+  local expires, offset = core.time_parse(doc.expDate)
+  if not expires then
+    -- expDate is a date, not a secret; core's message quotes at most 64 characters of it.
+    return fail("TokenFileBadDate", what .. ": expDate is not a date: " .. offset, path)
+  end
+  return {
+    token = content,
+    expires = math.tointeger(expires) or expires,
+    expiration = core.time_format(expires, offset),
+    organization = doc.orgName,
+    expired = expires <= now,
+  }
+end
+
+--- Reads a token file from disk: see vpptoken.read_token_file.
+function M.read(path, now)
+  local f, msg = io.open(path, "rb")
+  if not f then
+    return fail("TokenFileUnreadable", "cannot open the token file: " .. tostring(msg), path)
+  end
+  local text, rmsg = f:read(MAX_FILE_BYTES + 1)
+  f:close()
+  if text == nil and rmsg then
+    return fail("TokenFileUnreadable", "cannot read the token file " .. path .. ": " .. tostring(rmsg), path)
+  end
+  text = text or ""
+  if #text > MAX_FILE_BYTES then
+    return fail("TokenFileTooLarge", "the token file " .. path .. " is larger than 1 MiB: not an Apple VPP token file",
+      path)
+  end
+  return M.parse(text, "the token file " .. path, path, now)
+end
+
+return M

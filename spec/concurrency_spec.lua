@@ -1,0 +1,159 @@
+-- Many operations at once: get_many, sync_all and the core's request_many.
+local helper = require "helper"
+local vpptoken = require "vpptoken"
+local core = require "vpptoken.core"
+
+describe("concurrent operations", function()
+  local sb, client
+
+  local function make(n, overrides)
+    local ids = {}
+    for i = 1, n do
+      local f = { token = "secret-" .. i, appleId = "c" .. i .. "@contoso.com", state = "valid" }
+      for k, v in pairs(overrides or {}) do f[k] = v end
+      ids[i] = assert(client:create(f)).id
+    end
+    return ids
+  end
+
+  setup(function()
+    sb = helper.start_sandbox{ "--sync-seconds", "30" }
+    client = vpptoken.new{ base_url = sb.graph, access_token = "t", retry_delay = 0.02 }
+  end)
+  teardown(function()
+    client:close()
+    sb:stop()
+  end)
+  before_each(function() sb:reset() end)
+
+  it("get_many returns the tokens in the order of the ids, with false and an error for a missing one", function()
+    local ids = make(5)
+    table.insert(ids, 3, "no-such-id")
+    local tokens, errs = client:get_many(ids, { concurrency = 4 })
+    assert.equal(6, #tokens)
+    for i, id in ipairs(ids) do
+      if i == 3 then
+        assert.is_false(tokens[i])
+        assert.equal(404, errs[i].status)
+        assert.equal("ResourceNotFound", errs[i].code)
+      else
+        assert.equal(id, tokens[i].id)
+        assert.is_nil(errs[i])
+      end
+    end
+  end)
+
+  it("get_many retries the calls that were throttled, each after its Retry-After", function()
+    local ids = make(6)
+    local before = #sb:requests()
+    sb:fail_next(3, 429, { retry_after = "0.05" })
+    local tokens, errs = client:get_many(ids, { concurrency = 6 })
+    for i = 1, 6 do
+      assert.equal(ids[i], tokens[i].id)
+      assert.is_nil(errs[i])
+    end
+    local log = sb:requests()
+    local throttled, retried = 0, 0
+    for i = before + 1, #log do
+      if log[i].status == 429 then throttled = throttled + 1 end
+      if log[i].headers["retry-attempt"] then retried = retried + 1 end
+    end
+    assert.equal(3, throttled)
+    assert.equal(3, retried)
+    assert.equal(9, #log - before)
+  end)
+
+  it("get_many with select asks for those properties only", function()
+    local ids = make(2)
+    local tokens = client:get_many(ids, { select = "appleId" })
+    assert.equal("c1@contoso.com", tokens[1].appleId)
+    assert.is_nil(tokens[1].state)
+  end)
+
+  it("sync_all starts a sync for each valid token and says why it skipped the others", function()
+    local valid = make(3)
+    local expired = make(1, { state = "expired" })[1]
+    local busy = make(1)[1]
+    assert(client:sync_licenses(busy))
+    local outcomes = assert(client:sync_all{ concurrency = 3 })
+    assert.equal(5, #outcomes)
+    local by_id = {}
+    for _, o in ipairs(outcomes) do by_id[o.id] = o end
+    for _, id in ipairs(valid) do
+      assert.equal("started", by_id[id].outcome)
+      assert.equal("inProgress", by_id[id].token.lastSyncStatus)
+    end
+    assert.equal("skipped", by_id[expired].outcome)
+    assert.equal("state is expired", by_id[expired].reason)
+    assert.equal("skipped", by_id[busy].outcome)
+    assert.equal("a sync is already in progress", by_id[busy].reason)
+  end)
+
+  it("sync_all reports a failed sync per token and carries on with the others", function()
+    make(3)
+    sb:fail_next(1, 500, { method = "POST" })
+    local outcomes = assert(client:sync_all{ concurrency = 1 })
+    local started, failed = 0, 0
+    for _, o in ipairs(outcomes) do
+      if o.outcome == "started" then started = started + 1 end
+      if o.outcome == "failed" then
+        failed = failed + 1
+        assert.equal(500, o.error.status)
+      end
+    end
+    assert.equal(2, started)
+    assert.equal(1, failed)
+  end)
+
+  it("sync_all can include tokens that are not valid", function()
+    make(1, { state = "invalid" })
+    local outcomes = assert(client:sync_all{ only_valid = false })
+    assert.equal("started", outcomes[1].outcome)
+  end)
+
+  it("checks every id and option before sending anything", function()
+    assert.error_matches(function() client:get_many{ "ok", "a/b" } end, "id contains")
+    assert.error_matches(function() client:get_many({ "ok" }, { concurrency = 0 }) end, "concurrency")
+    assert.error_matches(function() client:sync_all{ concurrency = 100 } end, "concurrency")
+    assert.equal(0, #sb:requests())
+  end)
+
+  it("the core's request_many keeps its connections for the next batch", function()
+    local s = core.session()
+    local reqs = {}
+    for i = 1, 4 do reqs[i] = { method = "GET", url = sb.url .. "/health" } end
+    local first = s:request_many(reqs, { concurrency = 2 })
+    local second = s:request_many(reqs, { concurrency = 2 })
+    local new_first, new_second = 0, 0
+    for i = 1, 4 do
+      assert.equal(200, first[i].status)
+      new_first = new_first + first[i].connects
+      new_second = new_second + second[i].connects
+    end
+    assert.is_true(new_first >= 1 and new_first <= 2)
+    assert.equal(0, new_second)
+    s:close()
+  end)
+
+  it("the core's request_many reports a transport failure in place, as request would", function()
+    local s = core.session{ max_retries = 1, retry_delay = 0.01 }
+    local r = s:request_many{ { method = "GET", url = sb.url .. "/health" },
+                              { method = "GET", url = "http://127.0.0.1:1/" } }
+    assert.equal(200, r[1].status)
+    assert.equal("network", r[2].kind)
+    assert.equal("COULDNT_CONNECT", r[2].code)
+    assert.equal(2, r[2].attempts)
+    s:close()
+  end)
+
+  it("the core's request_many raises on a bad request before sending any", function()
+    local s = core.session()
+    assert.error_matches(function()
+      s:request_many{ { method = "GET", url = sb.url .. "/health" }, { method = "get", url = sb.url } }
+    end, "requests%[2%]: method must be an upper%-case HTTP method")
+    assert.error_matches(function() s:request_many{ { method = "GET" } } end, "requests%[1%]: method and url")
+    assert.error_matches(function() s:request_many({}, { concurrency = 65 }) end, "concurrency")
+    assert.same({}, s:request_many{})
+    s:close()
+  end)
+end)
