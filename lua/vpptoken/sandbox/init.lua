@@ -11,9 +11,10 @@
 --   /v1.0 or /beta is 400 "Resource not found for the segment '...'"; any other path (outside
 --   /v1.0, /beta, /health, /_sandbox/) is 404 ResourceNotFound, without auth, log or faults.
 -- * Order for a Graph request: request log, then fault rules, then auth, then routing.
--- * Skiptokens encode the creation number of the last token returned and the count returned so
---   far, so paging is stable when tokens are added or deleted between pages and $top counts
---   across pages. The nextLink repeats $select, $filter, $orderby, $count and $top.
+-- * Skiptokens (odata.lua) encode the $orderby values and creation number of the last token
+--   returned and the count returned so far, so paging is stable when tokens are added or deleted
+--   between pages and $top counts across pages. The nextLink repeats $select, $filter, $orderby,
+--   $count and $top.
 -- * A syncLicenses answer always shows "inProgress"; reads after sync_seconds show "completed"
 --   with lastSyncDateTime = the completion time.
 local util = require "vpptoken.sandbox.util"
