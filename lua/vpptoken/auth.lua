@@ -47,8 +47,9 @@ local function auth_error(code, message, extra)
   return errors.new(e)
 end
 
--- One request to the token endpoint; returns the cache entry or nil, err.
-local function fetch(self, session)
+-- One request to the token endpoint; returns the cache entry or nil, err. `report(method, url, resp, err)` hears
+-- of the call (never of its body).
+local function fetch(self, session, report)
   local url = self.token_url
   local form = { client_id = self.client_id, scope = self.scope, grant_type = "client_credentials" }
   if self.client_secret then
@@ -61,12 +62,18 @@ local function fetch(self, session)
   end
   local resp, terr = session:request("POST", url, { ["Content-Type"] = "application/x-www-form-urlencoded",
                                                     Accept = "application/json" }, form_encode(form))
-  if not resp then return nil, errors.from_transport(terr) end
+  if not resp then
+    local err = errors.from_transport(terr)
+    if report then report("POST", url, nil, err) end
+    return nil, err
+  end
   if resp.status ~= 200 then
     local err = errors.from_response(resp, "POST", url)
     err.kind = "auth"
+    if report then report("POST", url, resp, err) end
     return nil, err
   end
+  if report then report("POST", url, resp) end
   local doc = cjson.decode(resp.body)
   if type(doc) ~= "table" or type(doc.access_token) ~= "string" or doc.access_token == "" then
     return nil, auth_error("InvalidTokenResponse", "the token endpoint answered without an access_token",
@@ -87,8 +94,9 @@ function Credential:__tostring()
   return string.format("vpptoken.Credential (%s, client %s)", self.kind, self.client_id or "-")
 end
 
---- token(session [, force]) -> access token | nil, err. `force` skips the cache (after a 401).
-function Credential:token(session, force)
+--- token(session [, force [, report]]) -> access token | nil, err. `force` skips the cache (after a 401);
+-- `report(method, url, resp, err)` hears of a call to the token endpoint.
+function Credential:token(session, force, report)
   if self.kind == "static" then return self.static end
   if self.kind == "function" then
     local ok, tok, msg = pcall(self.fn, force and true or false)
@@ -102,7 +110,7 @@ function Credential:token(session, force)
   end
   local entry = cache[self.cache_key]
   if entry and not force and os.time() < entry.refresh_at then return entry.token end
-  local fresh, err = fetch(self, session)
+  local fresh, err = fetch(self, session, report)
   if not fresh then
     -- A token that is still valid is better than none while the identity platform has trouble.
     if entry and not force and os.time() < entry.expires_at - 30 then return entry.token end

@@ -134,8 +134,19 @@ local function observe(self, method, url, resp, err)
   end
 end
 
+-- The observer given to the credential, so token-endpoint calls are reported like Graph calls.
+local reporters = setmetatable({}, { __mode = "k" })
+local function reporter(self)
+  local r = reporters[self]
+  if not r then
+    r = function(method, url, resp, err) observe(self, method, url, resp, err) end
+    reporters[self] = r
+  end
+  return r
+end
+
 local function send(self, method, url, body, extra, force_token)
-  local tok, terr = credentials[self]:token(self.session, force_token)
+  local tok, terr = credentials[self]:token(self.session, force_token, reporter(self))
   if not tok then
     terr.method, terr.url = terr.method or method, terr.url or url
     return nil, terr
@@ -189,7 +200,7 @@ end
 local function call_many(self, items, concurrency)
   local out = {}
   local function run(indices, force)
-    local tok, terr = credentials[self]:token(self.session, force)
+    local tok, terr = credentials[self]:token(self.session, force, reporter(self))
     if not tok then
       for _, i in ipairs(indices) do out[i] = { nil, terr } end
       return

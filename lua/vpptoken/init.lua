@@ -23,6 +23,38 @@ function M.new(opts)
   return Client.new(opts)
 end
 
+local ENV = {
+  access_token = "VPPTOKEN_ACCESS_TOKEN", tenant_id = "AZURE_TENANT_ID", client_id = "AZURE_CLIENT_ID",
+  client_secret = "AZURE_CLIENT_SECRET", client_certificate = "AZURE_CLIENT_CERTIFICATE_PATH",
+  client_certificate_password = "AZURE_CLIENT_CERTIFICATE_PASSWORD", cloud = "VPPTOKEN_CLOUD",
+  base_url = "VPPTOKEN_GRAPH_URL", authority_url = "VPPTOKEN_AUTHORITY_URL",
+}
+
+--- Creates a client configured from the environment, with the names Azure's identity libraries use:
+-- VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH
+-- (a PEM file with the certificate and its key; AZURE_CLIENT_CERTIFICATE_PASSWORD if the key is encrypted);
+-- VPPTOKEN_CLOUD, VPPTOKEN_GRAPH_URL, VPPTOKEN_AUTHORITY_URL. Options in `opts` win over the environment.
+-- Raises with the names of the variables to set when nothing says how to sign in.
+function M.from_env(opts, getenv)
+  getenv = getenv or os.getenv
+  local merged = {}
+  for key, var in pairs(ENV) do
+    local v = getenv(var)
+    if v ~= nil and v ~= "" then merged[key] = v end
+  end
+  if merged.access_token then
+    merged.tenant_id, merged.client_id, merged.client_secret, merged.client_certificate = nil, nil, nil, nil
+  elseif merged.client_secret and merged.client_certificate then
+    merged.client_certificate = nil -- as Azure's EnvironmentCredential: the secret wins
+  end
+  for k, v in pairs(opts or {}) do merged[k] = v end
+  if merged.access_token == nil and merged.token_provider == nil and merged.client_id == nil then
+    error("vpptoken.from_env: set VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID, AZURE_CLIENT_ID and "
+      .. "AZURE_CLIENT_SECRET (or AZURE_CLIENT_CERTIFICATE_PATH)", 2)
+  end
+  return Client.new(merged)
+end
+
 --- DateTimeOffset text <-> seconds since the epoch.
 M.time = {
   --- parse(text) -> seconds (UTC, with fraction), offset_minutes | nil, message
