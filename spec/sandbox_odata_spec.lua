@@ -220,6 +220,7 @@ describe("vpptoken-sandbox OData", function()
         { "state eq 'valid' state", "Syntax error at position 17 in '$filter'" },
         { "substringof('C',organizationName)", "substringof('C',organizationName)" },
         { "state == 'valid'", "Syntax error at position 6 in '$filter'" },
+        { string.rep("(", 500) .. "true" .. string.rep(")", 500), "nested too deeply" },
       }
       for _, case in ipairs(cases) do
         local st, body = query(sb, "$filter=" .. case[1])

@@ -121,16 +121,28 @@ local function syntax_error(option, text, st)
                                    near ~= "" and (", found '" .. near .. "'") or ""))
 end
 
+-- The captures of patt on the whole of text, or a 400. Nesting deep enough to fill LPeg's backtrack
+-- stack (about 100 parentheses) is a 400 too, as Microsoft.OData answers past its RecursionDepth.
+local function match(patt, option, text)
+  local st = { far = 0 }
+  local ok, result = pcall(lpeg.match, patt, text, 1, st)
+  if not ok then
+    if tostring(result):find("stack overflow", 1, true) then
+      errors.bad_request(string.format("The '%s' expression is nested too deeply for the sandbox.", option))
+    end
+    error(result, 0)
+  end
+  if not result then syntax_error(option, text, st) end
+  return result
+end
+
 -- Parses $filter text into a tree of nodes { tag, pos, ... }:
 --   { tag = "or"|"and", a, b }  { tag = "eq"|"ne"|"lt"|"le"|"gt"|"ge", a, b }  { tag = "not", a }
 --   { tag = "in", a, list }  { tag = "call", name, args }  { tag = "prop", name }
 --   { tag = "lit", kind = "string"|"boolean"|"null"|"number"|"datetime"|"enum", value, enum? }
 -- pos is the node's 1-based offset in text. Raises a 400 ApiError on a syntax error.
 function filter.parse(text)
-  local st = { far = 0 }
-  local tree = lpeg.match(grammar, text, 1, st)
-  if not tree then syntax_error("$filter", text, st) end
-  return tree
+  return match(grammar, "$filter", text)
 end
 
 local direction = rws * (kw("asc", "'asc' or 'desc'") * Cc(false) + kw("desc", "'asc' or 'desc'") * Cc(true))
@@ -140,10 +152,7 @@ local orderby_grammar = ws * Ct(order_item * (sym "," * order_item) ^ 0) * ws * 
 
 -- Parses $orderby text: { { name, desc = bool, pos }, ... }. Raises a 400 on a syntax error.
 function filter.orderby(text)
-  local st = { far = 0 }
-  local list = lpeg.match(orderby_grammar, text, 1, st)
-  if not list then syntax_error("$orderby", text, st) end
-  return list
+  return match(orderby_grammar, "$orderby", text)
 end
 
 return filter
