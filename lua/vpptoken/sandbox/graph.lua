@@ -187,7 +187,7 @@ local function licenses_for_app(ctx, args)
 end
 
 local function segment_not_found(seg, ctx)
-  local beta_only = ctx and ctx.version ~= "beta" and " It exists only in the beta API." or ""
+  local beta_only = ctx and ctx.version ~= "beta" and schema.BETA_NOTE or ""
   errors.bad_request(string.format("Resource not found for the segment '%s'.%s", seg, beta_only))
 end
 

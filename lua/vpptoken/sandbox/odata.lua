@@ -116,7 +116,8 @@ local function decode_skiptoken(text, order)
   local raw = hex_decode(text)
   local t = raw and json.decode(raw)
   if type(t) ~= "table" or t.v ~= 2 or type(t.o) ~= "string" or type(t.k) ~= "table" then invalid() end
-  local seq, count = math.tointeger(t.s), math.tointeger(t.n)
+  local seq = type(t.s) == "number" and math.tointeger(t.s)
+  local count = type(t.n) == "number" and math.tointeger(t.n)
   if not seq or not count or seq < 0 or count < 0 then invalid() end
   if t.o ~= order.text or #t.k ~= #order.keys then
     invalid(": it belongs to a request with another $orderby")

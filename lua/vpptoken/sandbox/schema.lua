@@ -69,9 +69,11 @@ function schema.property(version, name)
   return schema.BY_NAME[version][name]
 end
 
--- " It exists only in the beta API." when name is a beta-only property asked for on v1.0, else "".
+schema.BETA_NOTE = " It exists only in the beta API."
+
+-- BETA_NOTE when name is a beta-only property asked for on v1.0, else "".
 function schema.beta_hint(version, name)
-  return (version ~= "beta" and schema.BETA_ONLY[name]) and " It exists only in the beta API." or ""
+  return (version ~= "beta" and schema.BETA_ONLY[name]) and schema.BETA_NOTE or ""
 end
 
 function schema.enum_values(def)
