@@ -150,10 +150,9 @@ function batch.handle(ctx)
       end
     end
     if not status then
-      local headers_in = r.headers
-      headers_in.authorization = ctx.req.headers.authorization
+      r.headers.authorization = ctx.req.headers.authorization
       status, headers, body = ctx.state.handle({ method = r.method, path = "/" .. ctx.version .. r.path,
-                                                 query = r.query, headers = headers_in, body = r.body,
+                                                 query = r.query, headers = r.headers, body = r.body,
                                                  batch = ctx.request_id })
     end
     status_of[r.id] = status
