@@ -1,7 +1,5 @@
-/* Waiting without busy-looping, for the polling helpers (wait_for_sync): sleep(seconds), monotonic(). */
-#include <errno.h>
+/* Waiting without busy-looping, for the polling helpers (wait_for_sync) and $batch: sleep(seconds), monotonic(). */
 #include <math.h>
-#include <time.h>
 
 #include <lauxlib.h>
 
@@ -13,24 +11,14 @@
    Raises on a negative, non-finite or over-a-day value. Resumes after a signal interrupts it. */
 static int l_sleep(lua_State *L) {
   lua_Number d = luaL_checknumber(L, 1);
-  luaL_argcheck(L, isfinite(d) && d >= 0 && d <= MAX_SLEEP_SECONDS, 1,
-                "seconds must be a number from 0 to 86400");
-  if (d > 0) {
-    struct timespec ts;
-    ts.tv_sec = (time_t)d;
-    ts.tv_nsec = (long)((d - floor(d)) * 1e9);
-    if (ts.tv_nsec > 999999999L) ts.tv_nsec = 999999999L;
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
-    }
-  }
+  luaL_argcheck(L, isfinite(d) && d >= 0 && d <= MAX_SLEEP_SECONDS, 1, "seconds must be a number from 0 to 86400");
+  vpp_sleep_seconds(d);
   return 0;
 }
 
 /* monotonic() -> seconds (float) on a clock that never jumps; only differences mean anything. */
 static int l_monotonic(lua_State *L) {
-  struct timespec ts;
-  if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) return luaL_error(L, "clock_gettime failed");
-  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+  lua_pushnumber(L, vpp_now());
   return 1;
 }
 

@@ -23,6 +23,7 @@ void vpp_sleep_seconds(double d) {
   struct timespec ts;
   ts.tv_sec = (time_t)d;
   ts.tv_nsec = (long)((d - floor(d)) * 1e9);
+  if (ts.tv_nsec > 999999999L) ts.tv_nsec = 999999999L;
   while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
   }
 }

@@ -3,6 +3,8 @@
 -- local client = vpptoken.new{ access_token = os.getenv("GRAPH_TOKEN") }
 local core = require "vpptoken.core"
 local Client = require "vpptoken.client"
+require "vpptoken.many"  -- adds get_many, sync_all
+require "vpptoken.batch" -- adds batch
 local errors = require "vpptoken.error"
 
 local M = {

@@ -1,0 +1,135 @@
+--- JSON batching: many operations in one `POST /$batch` (at most 20 each), in the caller's order.
+local cjson = require "cjson.safe"
+local Client = require "vpptoken.client"
+local core = require "vpptoken.core"
+local errors = require "vpptoken.error"
+local schema = require "vpptoken.schema"
+
+local I = Client._internal
+local call_json, strip_nulls, encode, COLLECTION = I.call_json, I.strip_nulls, I.encode, I.COLLECTION
+
+local BATCH_LIMIT = 20
+local BATCH_OPS = { get = true, create = true, update = true, delete = true, sync_licenses = true }
+
+-- A batch operation as a JSON-batch sub-request (URL relative to the version root), checked like the single call.
+local function batch_request(self, op, i)
+  if type(op) ~= "table" or not BATCH_OPS[op.op] then
+    error(string.format("operation %d: op must be one of create, delete, get, sync_licenses, update", i), 3)
+  end
+  local function path(suffix)
+    local escaped, msg = schema.check_id(op.id)
+    if not escaped then error(string.format("operation %d: %s", i, msg), 4) end
+    return COLLECTION .. "/" .. escaped .. (suffix or "")
+  end
+  local function fields(mode)
+    local body, msg = schema.check_fields(op.fields, mode, self.beta)
+    if not body then error(string.format("operation %d: %s", i, msg), 4) end
+    return body
+  end
+  if op.op == "get" then
+    local q, msg = schema.query_string(op.select and { select = op.select } or nil, self.beta)
+    if not q then error(string.format("operation %d: %s", i, msg), 3) end
+    return { method = "GET", url = path() .. q }
+  elseif op.op == "create" then
+    return { method = "POST", url = COLLECTION, body = fields("create"),
+             headers = { ["Content-Type"] = "application/json" } }
+  elseif op.op == "update" then
+    return { method = "PATCH", url = path(), body = fields("update"),
+             headers = { ["Content-Type"] = "application/json", Prefer = "return=representation" } }
+  elseif op.op == "delete" then
+    return { method = "DELETE", url = path() }
+  end
+  return { method = "POST", url = path("/syncLicenses") }
+end
+
+-- One sub-response as the value the single call returns, or nil, err.
+local function batch_value(op, sub, url)
+  local headers = {}
+  for k, v in pairs(type(sub.headers) == "table" and sub.headers or {}) do headers[k:lower()] = tostring(v) end
+  local body = sub.body
+  local status = math.tointeger(sub.status) or 0
+  if status >= 400 or status == 0 then
+    local text = type(body) == "table" and cjson.encode(body) or (type(body) == "string" and body or "")
+    return nil, errors.from_response({ status = status, headers = headers, body = text }, "POST", url)
+  end
+  if op.op == "delete" or (op.op == "update" and type(body) ~= "table") then return true end
+  if type(body) ~= "table" then
+    return nil, errors.new{ kind = "protocol", code = "InvalidResponse", status = status, method = "POST", url = url,
+                            message = "the batch answer for operation " .. sub.id .. " has no body" }
+  end
+  strip_nulls(body)
+  if op.op == "sync_licenses" and body.id == nil and type(body.value) == "table" then return body.value end
+  return body
+end
+
+--- Runs operations in JSON batches of up to 20 per `POST /$batch`. ops: array of { op = "get" | "create" |
+-- "update" | "delete" | "sync_licenses", id =, fields =, select = }. Sub-requests answered 429 or 503 are sent
+-- again (in a later batch) after their Retry-After, up to opts.max_retries (default 3) times.
+-- Returns `results, errs` in the order of ops: results[i] is what the single call returns (an update answered
+-- 204 gives true) or false, errs[i] the error object.
+function Client:batch(ops, opts)
+  if type(ops) ~= "table" then error("ops must be an array of operations", 2) end
+  if opts ~= nil and type(opts) ~= "table" then error("options must be a table", 2) end
+  local max_retries = (opts and opts.max_retries) or 3
+  if math.type(max_retries) ~= "integer" or max_retries < 0 or max_retries > 10 then
+    error("max_retries must be a whole number from 0 to 10", 2)
+  end
+  local reqs = {}
+  for i, op in ipairs(ops) do reqs[i] = batch_request(self, op, i) end
+  local url = self.base_url .. "/$batch"
+  local results, errs = {}, {}
+  local todo = {}
+  for i = 1, #ops do todo[i] = i end
+  local round = 0
+  while #todo > 0 do
+    local again, wait = {}, 0
+    for first = 1, #todo, BATCH_LIMIT do
+      local chunk, by_id = {}, {}
+      for k = first, math.min(first + BATCH_LIMIT - 1, #todo) do
+        local i = todo[k]
+        local r = reqs[i]
+        chunk[#chunk + 1] = { id = tostring(i), method = r.method, url = r.url, headers = r.headers, body = r.body }
+        by_id[tostring(i)] = i
+      end
+      local doc, err = call_json(self, "POST", url, encode{ requests = chunk })
+      if doc and type(doc.responses) ~= "table" then
+        doc, err = nil, errors.new{ kind = "protocol", code = "InvalidResponse", method = "POST", url = url,
+                                    message = "the $batch answer has no 'responses' array" }
+      end
+      if not doc then
+        for _, sub in ipairs(chunk) do
+          local i = by_id[sub.id]
+          results[i], errs[i] = false, err
+        end
+      else
+        for _, sub in ipairs(doc.responses) do
+          local i = type(sub) == "table" and by_id[tostring(sub.id)]
+          if i then
+            by_id[tostring(sub.id)] = nil
+            local status = math.tointeger(sub.status)
+            if (status == 429 or status == 503) and round < max_retries then
+              again[#again + 1] = i
+              local h = type(sub.headers) == "table" and sub.headers or {}
+              local ra = tonumber(h["Retry-After"] or h["retry-after"])
+              wait = math.max(wait, ra or (2 ^ round))
+            else
+              local value, e = batch_value(ops[i], sub, url)
+              results[i], errs[i] = value or false, e
+            end
+          end
+        end
+        for id, i in pairs(by_id) do -- operations the answer left out
+          results[i], errs[i] = false, errors.new{ kind = "protocol", code = "MissingBatchResponse", method = "POST",
+            url = url, message = "the $batch answer has nothing for operation " .. id }
+        end
+      end
+    end
+    table.sort(again)
+    todo = again
+    round = round + 1
+    if #todo > 0 then core.sleep(math.min(wait, 180)) end
+  end
+  return results, errs
+end
+
+return Client
