@@ -1,0 +1,76 @@
+-- What a script can see of the calls vpptoken makes: the on_request hook and VPPTOKEN_DEBUG=1, never a secret.
+local helper = require "helper"
+local vpptoken = require "vpptoken"
+
+local ACCESS = "access-token-that-must-not-show-1234"
+
+describe("observability", function()
+  local sb
+
+  setup(function() sb = helper.start_sandbox{ "--access-token", ACCESS } end)
+  teardown(function() sb:stop() end)
+  before_each(function() sb:reset() end)
+
+  it("on_request hears of every call with method, URL, status, attempts, time and request ids", function()
+    local seen = {}
+    local c = vpptoken.new{ base_url = sb.graph, access_token = ACCESS, retry_delay = 0.01,
+                            on_request = function(info) seen[#seen + 1] = info end }
+    sb:fail_next(1, 503)
+    local t = assert(c:create{ token = "apple-secret-token" })
+    assert.is_nil(c:get("missing"))
+    c:close()
+    assert.equal(2, #seen)
+    assert.equal("POST", seen[1].method)
+    assert.equal(sb.graph .. "/deviceAppManagement/vppTokens", seen[1].url)
+    assert.equal(201, seen[1].status)
+    assert.equal(2, seen[1].attempts)
+    assert.is_true(seen[1].elapsed >= 0)
+    assert.is_string(seen[1].request_id)
+    assert.is_string(seen[1].client_request_id)
+    assert.is_nil(seen[1].error)
+    assert.equal(404, seen[2].status)
+    assert.equal("not_found:ResourceNotFound", seen[2].error)
+    for _, info in ipairs(seen) do
+      for _, v in pairs(info) do
+        assert.is_nil(tostring(v):find(ACCESS, 1, true))
+        assert.is_nil(tostring(v):find("apple-secret-token", 1, true))
+      end
+    end
+    assert.is_string(t.id)
+  end)
+
+  it("an on_request hook that raises does not break the call", function()
+    local c = vpptoken.new{ base_url = sb.graph, access_token = ACCESS, on_request = function() error("boom") end }
+    assert(c:list())
+    c:close()
+  end)
+
+  it("VPPTOKEN_DEBUG=1 prints one line per call on stderr, without the access token", function()
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write(string.format([[
+      local vpptoken = require "vpptoken"
+      local c = vpptoken.new{ base_url = %q, access_token = %q }
+      assert(c:create{ token = "apple-secret-token" })
+      c:list()
+      c:close()
+    ]], sb.graph, ACCESS))
+    f:close()
+    local errfile = os.tmpname()
+    local build = helper.build_dir
+    local cmd = "VPPTOKEN_DEBUG=1 LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='" .. build .. "/?.so;;' lua5.4 "
+      .. helper.shell_quote(script) .. " 2>" .. helper.shell_quote(errfile)
+    assert.is_true(os.execute(cmd))
+    local text = assert(io.open(errfile)):read("a")
+    os.remove(script)
+    os.remove(errfile)
+    local lines = {}
+    for l in text:gmatch("[^\n]+") do lines[#lines + 1] = l end
+    assert.equal(2, #lines)
+    assert.matches("^vpptoken: POST " .. sb.graph:gsub("%p", "%%%0") .. "/deviceAppManagement/vppTokens %-> 201 %(1 "
+      .. "attempt%(s%), [%d.]+ s, request%-id [%x-]+, client%-request%-id [%x-]+%)$", lines[1])
+    assert.matches("^vpptoken: GET .* %-> 200 ", lines[2])
+    assert.is_nil(text:find(ACCESS, 1, true))
+    assert.is_nil(text:find("apple-secret-token", 1, true))
+  end)
+end)
