@@ -9,7 +9,7 @@ DEBIAN_PACKAGES = build-essential cmake pkg-config git lua5.4 liblua5.4-dev libc
   libmicrohttpd-dev lua-cjson lua-busted lua-check lua-lpeg lua-socket luarocks cppcheck clang-tidy \
   valgrind curl openssl libssl-dev
 
-.PHONY: all deps build test lint ctest spec check-memory check-asan check-valgrind demo sandbox clean
+.PHONY: all deps build test lint ctest spec check-memory check-asan check-valgrind demo sandbox doc clean
 
 all: build
 
@@ -72,6 +72,14 @@ demo: build
 # A sandbox for local development (Ctrl-C stops it).
 sandbox: build
 	$(BUILD)/vpptoken-sandbox --port 8787 --verbose
+
+# The API reference, generated from the sources' doc comments.
+API_SOURCES = lua/vpptoken/init.lua lua/vpptoken/client.lua lua/vpptoken/many.lua lua/vpptoken/batch.lua \
+  lua/vpptoken/automation.lua lua/vpptoken/tokenfile.lua lua/vpptoken/error.lua lua/vpptoken/auth.lua
+doc: deps
+	@mkdir -p $(BUILD)
+	$(LUA) tools/apidoc.lua $(API_SOURCES) > $(BUILD)/API.md
+	@echo "wrote $(BUILD)/API.md"
 
 clean:
 	rm -rf $(BUILD) $(ASAN)

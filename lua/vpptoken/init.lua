@@ -17,10 +17,14 @@ local M = {
   is_error = errors.is,
 }
 
---- Creates a client. Options: access_token | token_provider (required), cloud ("global", "usgov", "dod",
--- "china"), api_version ("v1.0", "beta"), base_url (overrides cloud and version), timeout, connect_timeout,
--- cafile, capath, proxy, user_agent, insecure, http2, max_retries, retry_delay, max_retry_time,
--- max_response_size. Raises on a bad option.
+--- Creates a client; raises on a bad option. Sign-in, one of: access_token; token_provider (a function(force)
+-- returning an access token, or nil and a reason); tenant_id + client_id + client_secret; tenant_id + client_id +
+-- client_certificate (PEM path with the certificate and its key; client_certificate_key, client_certificate_password
+-- if separate or encrypted). Where: cloud ("global", "usgov", "dod", "china"), api_version ("v1.0", "beta"),
+-- base_url (overrides both), authority_url (the sign-in host). Transport: timeout, connect_timeout, cafile, capath,
+-- proxy, user_agent, insecure, http2, max_retries, retry_delay, max_retry_time, max_response_size. on_request: a
+-- function(info) told of every call (method, url, status, attempts, elapsed, waited, request_id, client_request_id,
+-- error).
 function M.new(opts)
   return Client.new(opts)
 end

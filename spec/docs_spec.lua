@@ -1,0 +1,40 @@
+-- The documentation matches the code: every public function is in the generated API reference and the README.
+local vpptoken = require "vpptoken"
+
+local function read(cmd)
+  local p = assert(io.popen(cmd, "r"))
+  local text = p:read("a")
+  p:close()
+  return text
+end
+
+local function public_functions()
+  local names = {}
+  for k, v in pairs(vpptoken) do
+    if type(v) == "function" and k ~= "is_error" then names[#names + 1] = "vpptoken." .. k end
+  end
+  for k, v in pairs(vpptoken.Client) do
+    if type(v) == "function" and not k:match("^_") and k ~= "new" then names[#names + 1] = "client:" .. k end
+  end
+  table.sort(names)
+  return names
+end
+
+describe("documentation", function()
+  local api = read("lua5.4 tools/apidoc.lua lua/vpptoken/init.lua lua/vpptoken/client.lua lua/vpptoken/many.lua "
+    .. "lua/vpptoken/batch.lua lua/vpptoken/automation.lua lua/vpptoken/tokenfile.lua lua/vpptoken/error.lua "
+    .. "lua/vpptoken/auth.lua")
+  local readme = assert(io.open("README.md")):read("a")
+
+  it("the generated API reference has an entry for every public function", function()
+    for _, name in ipairs(public_functions()) do
+      assert.is_truthy(api:find("### `" .. name .. "(", 1, true), name .. " is missing from the API reference")
+    end
+  end)
+
+  it("the README shows every public function", function()
+    for _, name in ipairs(public_functions()) do
+      assert.is_truthy(readme:find(name, 1, true), name .. " is missing from the README")
+    end
+  end)
+end)
