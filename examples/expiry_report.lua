@@ -1,5 +1,6 @@
 -- Nightly job: sync every valid VPP token's licenses, then report expiry; works against real Graph or the sandbox.
---   VPPTOKEN_ACCESS_TOKEN=...  [VPPTOKEN_GRAPH_URL=... | VPPTOKEN_CLOUD=usgov]  lua5.4 examples/expiry_report.lua
+--   AZURE_TENANT_ID=.. AZURE_CLIENT_ID=.. AZURE_CLIENT_SECRET=.. [VPPTOKEN_CLOUD=usgov] lua5.4 examples/expiry_report.lua
+--   (or VPPTOKEN_ACCESS_TOKEN=...; VPPTOKEN_GRAPH_URL=... for the sandbox)
 --   options: --within DAYS (default 30: warn about tokens expiring sooner), --no-sync, --strict (exit 3 on a warning)
 local vpptoken = require "vpptoken"
 
@@ -20,10 +21,7 @@ while arg[i] do
   i = i + 1
 end
 
-local client = vpptoken.new{
-  access_token = os.getenv("VPPTOKEN_ACCESS_TOKEN"), base_url = os.getenv("VPPTOKEN_GRAPH_URL"),
-  cloud = os.getenv("VPPTOKEN_CLOUD"),
-}
+local client = vpptoken.from_env() -- VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET
 
 local tokens = assert(client:list())
 io.stderr:write(string.format("%d VPP token(s) in the tenant\n", #tokens))
