@@ -1,6 +1,6 @@
 -- Nightly job: sync every valid VPP token's licenses, then report expiry; works against real Graph or the sandbox.
---   AZURE_TENANT_ID=.. AZURE_CLIENT_ID=.. AZURE_CLIENT_SECRET=.. [VPPTOKEN_CLOUD=usgov] lua5.4 examples/expiry_report.lua
---   (or VPPTOKEN_ACCESS_TOKEN=...; VPPTOKEN_GRAPH_URL=... for the sandbox)
+--   AZURE_TENANT_ID=.. AZURE_CLIENT_ID=.. AZURE_CLIENT_SECRET=.. [VPPTOKEN_CLOUD=usgov] \
+--     lua5.4 examples/expiry_report.lua       (or VPPTOKEN_ACCESS_TOKEN=...; VPPTOKEN_GRAPH_URL=... for the sandbox)
 --   options: --within DAYS (default 30: warn about tokens expiring sooner), --no-sync, --strict (exit 3 on a warning)
 local vpptoken = require "vpptoken"
 
