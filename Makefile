@@ -9,7 +9,7 @@ DEBIAN_PACKAGES = build-essential cmake pkg-config git lua5.4 liblua5.4-dev libc
   libmicrohttpd-dev lua-cjson lua-busted lua-check lua-lpeg lua-socket luarocks cppcheck clang-tidy \
   valgrind curl openssl libssl-dev
 
-.PHONY: all deps build test lint ctest spec check-memory check-asan check-valgrind demo sandbox doc clean
+.PHONY: all deps build test lint ctest spec check-memory check-asan check-valgrind demo sandbox doc clean bench-sandbox
 
 all: build
 
@@ -80,6 +80,10 @@ doc: deps
 	@mkdir -p $(BUILD)
 	$(LUA) tools/apidoc.lua $(API_SOURCES) > $(BUILD)/API.md
 	@echo "wrote $(BUILD)/API.md"
+
+# 200 keep-alive connections against a sandbox with 50 +- 20 ms injected latency (not part of test).
+bench-sandbox: build
+	VPPTOKEN_BUILD_DIR=$(BUILD) $(LUA) bench/sandbox_load.lua 200 10
 
 clean:
 	rm -rf $(BUILD) $(ASAN)

@@ -53,7 +53,7 @@ static void ssl_error(char *msg, size_t n, const char *what) {
 static int l_base64url(lua_State *L) {
   size_t len;
   const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
-  luaL_argcheck(L, len <= 1024 * 1024, 1, "more than 1 MiB");
+  luaL_argcheck(L, len <= (size_t)1024 * 1024, 1, "more than 1 MiB");
   luaL_Buffer b;
   char *out = luaL_buffinitsize(L, &b, len / 3 * 4 + 5);
   luaL_pushresultsize(&b, vpp_base64url(s, len, out));
@@ -67,7 +67,7 @@ static int l_rs256_sign(lua_State *L) {
   const char *data = luaL_checklstring(L, 1, &dlen);
   const char *pem = luaL_checklstring(L, 2, &klen);
   const char *pass = luaL_optstring(L, 3, NULL);
-  luaL_argcheck(L, klen <= 64 * 1024, 2, "key PEM larger than 64 KiB");
+  luaL_argcheck(L, klen <= (size_t)64 * 1024, 2, "key PEM larger than 64 KiB");
   /* The signature goes into a Lua-owned box made before any OpenSSL object exists, so nothing can leak. */
   unsigned char *sig = lua_newuserdatauv(L, VPP_MAX_SIG, 0);
   char msg[300] = "";
@@ -81,7 +81,7 @@ static int l_rs256_sign(lua_State *L) {
     snprintf(msg, sizeof msg, "the private key is not an RSA key (RS256 needs RSA)");
   } else if (!(ctx = EVP_MD_CTX_new()) || EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, key) != 1 ||
              EVP_DigestSign(ctx, NULL, &siglen, (const unsigned char *)data, dlen) != 1) {
-    ssl_error(msg, sizeof msg, "signing failed");
+    ssl_error(msg, sizeof msg, "cannot start signing with this key");
   } else if (siglen > VPP_MAX_SIG) {
     snprintf(msg, sizeof msg, "RSA key larger than 8192 bits");
   } else if (EVP_DigestSign(ctx, sig, &siglen, (const unsigned char *)data, dlen) != 1) {
@@ -103,7 +103,7 @@ static int l_rs256_sign(lua_State *L) {
 static int l_x509_thumbprint(lua_State *L) {
   size_t len;
   const char *pem = luaL_checklstring(L, 1, &len);
-  luaL_argcheck(L, len <= 256 * 1024, 1, "certificate PEM larger than 256 KiB");
+  luaL_argcheck(L, len <= (size_t)256 * 1024, 1, "certificate PEM larger than 256 KiB");
   char msg[300] = "";
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;

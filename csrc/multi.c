@@ -14,22 +14,32 @@
 static void ensure_pool(lua_State *L, vpp_session *s, int n) {
   if (!s->multi) {
     s->multi = curl_multi_init();
-    if (!s->multi) luaL_error(L, "cannot create a libcurl multi handle");
+    if (!s->multi) {
+      luaL_error(L, "cannot create a libcurl multi handle");
+      return;
+    }
     curl_multi_setopt(s->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
   }
   curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)n);
   if (s->pool_n >= n) return;
   /* An array of pointers: libcurl holds each slot's address (callback data), so slots never move. */
-  vpp_transfer **p = realloc(s->pool, (size_t)n * sizeof *p);
-  if (!p) luaL_error(L, "out of memory");
+  vpp_transfer **p = realloc(s->pool, (size_t)n * sizeof(vpp_transfer *));
+  if (!p) {
+    luaL_error(L, "out of memory"); /* does not return */
+    return;
+  }
   s->pool = p;
   while (s->pool_n < n) {
     vpp_transfer *t = malloc(sizeof *t);
-    if (!t) luaL_error(L, "out of memory");
+    if (!t) {
+      luaL_error(L, "out of memory");
+      return;
+    }
     CURL *c = curl_easy_duphandle(s->main.curl);
     if (!c) {
       free(t);
       luaL_error(L, "cannot create a libcurl handle");
+      return;
     }
     vpp_transfer_init(t, c, s->max_body); /* points the callbacks at this slot */
     s->pool[s->pool_n++] = t;

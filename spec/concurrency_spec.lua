@@ -111,6 +111,26 @@ describe("concurrent operations", function()
     assert.equal("started", outcomes[1].outcome)
   end)
 
+  it("sync_all at concurrency 8 takes a fraction of the sequential time when each call waits on the server", function()
+    make(16)
+    sb:configure{ faults = { latency_ms = { POST = { 100, 100 } } } }
+    local clock = core.monotonic
+    local t0 = clock()
+    local one = assert(client:sync_all{ concurrency = 1 })
+    local sequential = clock() - t0
+    t0 = clock()
+    local eight = assert(client:sync_all{ concurrency = 8, skip_in_progress = false })
+    local parallel = clock() - t0
+    for i = 1, 16 do
+      assert.equal("started", one[i].outcome)
+      assert.equal("started", eight[i].outcome)
+    end
+    -- 16 calls of >= 100 ms one after another, against 2 rounds of 8: the ideal ratio is 8.
+    assert.is_true(sequential >= 1.6, "sequential took " .. sequential .. " s")
+    assert.is_true(parallel < sequential / 3, string.format("parallel %.2f s vs sequential %.2f s", parallel,
+      sequential))
+  end)
+
   it("checks every id and option before sending anything", function()
     assert.error_matches(function() client:get_many{ "ok", "a/b" } end, "id contains")
     assert.error_matches(function() client:get_many({ "ok" }, { concurrency = 0 }) end, "concurrency")

@@ -7,6 +7,9 @@ local cjson = require "cjson.safe"
 local helper = {}
 
 helper.build_dir = os.getenv("VPPTOKEN_BUILD_DIR") or "build"
+-- The interpreter running the specs (lua5.4, or the instrumented lua_host of `make check-memory`): child Lua
+-- processes that load vpptoken.core must use it too. It runs a script file; it takes no -e.
+helper.lua = (arg and arg[-1]) or "lua5.4"
 helper.sandbox_bin = helper.build_dir .. "/vpptoken-sandbox"
 -- VPPTOKEN_SANDBOX_WRAPPER (e.g. "valgrind -q --error-exitcode=99") runs the sandbox under a tool.
 helper.sandbox_wrapper = os.getenv("VPPTOKEN_SANDBOX_WRAPPER")

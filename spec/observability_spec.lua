@@ -58,8 +58,8 @@ describe("observability", function()
     f:close()
     local errfile = os.tmpname()
     local build = helper.build_dir
-    local cmd = "VPPTOKEN_DEBUG=1 LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='" .. build .. "/?.so;;' lua5.4 "
-      .. helper.shell_quote(script) .. " 2>" .. helper.shell_quote(errfile)
+    local cmd = "VPPTOKEN_DEBUG=1 LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='" .. build .. "/?.so;;' "
+      .. helper.lua .. " " .. helper.shell_quote(script) .. " 2>" .. helper.shell_quote(errfile)
     assert.is_true(os.execute(cmd))
     local text = assert(io.open(errfile)):read("a")
     os.remove(script)

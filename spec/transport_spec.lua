@@ -127,6 +127,46 @@ describe("redirects", function()
   end)
 end)
 
+describe("redirects from https", function()
+  local dir, cert, tls, plain
+
+  setup(function()
+    dir = os.tmpname()
+    os.remove(dir)
+    os.execute("mkdir -p " .. helper.shell_quote(dir))
+    local key
+    cert, key = helper.make_cert(dir)
+    tls = helper.start_sandbox{ "--tls-cert", cert, "--tls-key", key }
+    plain = helper.start_sandbox()
+  end)
+
+  teardown(function()
+    if tls then tls:stop() end
+    if plain then plain:stop() end
+    os.execute("rm -rf " .. helper.shell_quote(dir))
+  end)
+
+  local function via(target)
+    return tls.url .. "/_sandbox/redirect?to=" .. core.escape(target)
+  end
+
+  it("are followed to another https URL", function()
+    local s = core.session{ cafile = cert, max_retries = 0 }
+    local r = assert(s:request("GET", via(tls.url .. "/health")))
+    s:close()
+    assert.equal(200, r.status)
+    assert.matches('"ok"', r.body)
+  end)
+
+  it("never go down to plain http", function()
+    local s = core.session{ cafile = cert, max_retries = 0 }
+    local r, err = s:request("GET", via(plain.url .. "/health"))
+    s:close()
+    assert.is_nil(r)
+    assert.equal("UNSUPPORTED_PROTOCOL", err.code)
+  end)
+end)
+
 describe("request headers", function()
   local sb
   setup(function() sb = helper.start_sandbox() end)

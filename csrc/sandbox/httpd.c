@@ -14,6 +14,8 @@ struct sbx_conn {
   size_t len, cap;
   int started;
   int too_large;
+  struct MHD_Response *held; /* answer held back by an injected delay (fault.c, timer.c) */
+  unsigned held_status;
 };
 
 static void *sbx_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
@@ -42,6 +44,8 @@ static void sbx_on_completed(void *cls, struct MHD_Connection *conn, void **con_
   (void)toe;
   if (cx == NULL)
     return;
+  if (cx->held != NULL)
+    MHD_destroy_response(cx->held);
   free(cx->body);
   free(cx->uri);
   free(cx);
@@ -104,6 +108,7 @@ static enum MHD_Result sbx_on_request(void *cls, struct MHD_Connection *conn, co
   struct sbx_conn *cx = *con_cls;
   struct MHD_Response *resp;
   struct sbx_request rq;
+  struct sbx_fault fault;
   const char *q;
   unsigned status = 0;
   enum MHD_Result ret;
@@ -111,6 +116,12 @@ static enum MHD_Result sbx_on_request(void *cls, struct MHD_Connection *conn, co
   (void)version;
   if (cx == NULL)
     return MHD_NO; /* out of memory when the request started: drop the connection */
+  if (cx->held != NULL) { /* resumed after an injected delay */
+    ret = MHD_queue_response(conn, cx->held_status, cx->held);
+    MHD_destroy_response(cx->held);
+    cx->held = NULL;
+    return ret;
+  }
   if (!cx->started) {
     cx->started = 1;
     if (!sbx_declared_too_large(conn))
@@ -134,6 +145,8 @@ static enum MHD_Result sbx_on_request(void *cls, struct MHD_Connection *conn, co
   rq.body = cx->too_large ? NULL : cx->body;
   rq.body_len = cx->too_large ? 0 : cx->len;
   rq.body_too_large = cx->too_large;
+  rq.fault = &fault;
+  rq.timers = srv->timers;
   resp = sbx_lua_handle(srv->L, &rq, &status);
   if (resp == NULL) {
     fprintf(stderr, SBX_NAME ": out of memory building a response\n");
@@ -141,6 +154,18 @@ static enum MHD_Result sbx_on_request(void *cls, struct MHD_Connection *conn, co
   }
   if (cx->too_large)
     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+  if (fault.action == SBX_ACT_RESET) { /* hang up without an answer */
+    MHD_destroy_response(resp);
+    sbx_fault_reset(conn);
+    if (srv->verbose)
+      fprintf(stderr, "%s %s reset\n", method, cx->uri);
+    return MHD_NO;
+  }
+  if (fault.delay > 0 && sbx_timers_add(srv->timers, conn, fault.delay) == 0) {
+    cx->held = resp; /* the connection is suspended now; the timer resumes it */
+    cx->held_status = status;
+    return MHD_YES;
+  }
   ret = MHD_queue_response(conn, status, resp);
   MHD_destroy_response(resp);
   if (srv->verbose)
@@ -150,16 +175,26 @@ static enum MHD_Result sbx_on_request(void *cls, struct MHD_Connection *conn, co
 
 struct MHD_Daemon *sbx_httpd_start(struct sbx_server *srv, int fd, int ipv6)
 {
-  unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+  unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | MHD_ALLOW_SUSPEND_RESUME;
+  struct MHD_OptionItem tls[] = { /* HTTPS when srv->tls holds a certificate (tls.c) */
+    { MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls.cert },
+    { MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls.key },
+    { MHD_OPTION_END, 0, NULL },
+  };
 
   flags |= MHD_is_feature_supported(MHD_FEATURE_EPOLL) == MHD_YES ? MHD_USE_EPOLL : MHD_USE_POLL;
   if (ipv6)
     flags |= MHD_USE_IPv6;
+  if (srv->tls.cert != NULL)
+    flags |= MHD_USE_TLS;
+  else
+    tls[0].option = MHD_OPTION_END;
   return MHD_start_daemon(flags, 0, NULL, NULL, sbx_on_request, srv,
                           MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                           MHD_OPTION_CONNECTION_LIMIT, SBX_CONNECTION_LIMIT,
                           MHD_OPTION_CONNECTION_TIMEOUT, SBX_CONNECTION_TIMEOUT,
                           MHD_OPTION_URI_LOG_CALLBACK, sbx_on_uri, (void *)srv,
                           MHD_OPTION_NOTIFY_COMPLETED, sbx_on_completed, (void *)srv,
+                          MHD_OPTION_ARRAY, tls,
                           MHD_OPTION_END);
 }

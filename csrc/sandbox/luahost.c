@@ -39,6 +39,7 @@ static int sbx_open_native(lua_State *L)
   luaL_newlib(L, funcs);
   lua_pushinteger(L, (lua_Integer)SBX_BODY_LIMIT);
   lua_setfield(L, -2, "body_limit");
+  sbx_native_extend(L);
   return 1;
 }
 
@@ -93,6 +94,8 @@ static int sbx_boot(lua_State *L)
 
   luaL_requiref(L, SBX_NATIVE, sbx_open_native, 0);
   lua_pop(L, 1);
+  luaL_requiref(L, "vpptoken.sandbox.crypto", sbx_open_crypto, 0);
+  lua_pop(L, 1);
 
   lua_getglobal(L, "require");
   lua_pushliteral(L, SBX_MODULE);
@@ -124,6 +127,26 @@ static int sbx_boot(lua_State *L)
   lua_setfield(L, -2, "sync_response");
   lua_pushboolean(L, o->verbose);
   lua_setfield(L, -2, "verbose");
+  lua_pushboolean(L, o->throttle);
+  lua_setfield(L, -2, "throttle");
+  if (o->config != NULL) {
+    lua_pushstring(L, o->config);
+    lua_setfield(L, -2, "config");
+  }
+  if (o->data != NULL) {
+    lua_pushstring(L, o->data);
+    lua_setfield(L, -2, "data");
+  }
+  if (o->journal != NULL) {
+    lua_pushstring(L, o->journal);
+    lua_setfield(L, -2, "journal");
+  }
+  if (o->apps != NULL) {
+    lua_pushstring(L, o->apps);
+    lua_setfield(L, -2, "apps");
+  }
+  lua_pushnumber(L, o->token_lifetime);
+  lua_setfield(L, -2, "token_lifetime");
   lua_call(L, 1, 0);
   return 0;
 }
@@ -234,7 +257,10 @@ static int sbx_dispatch(lua_State *L)
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "body_too_large");
   }
-  lua_call(L, 1, 3); /* stack: module, status, headers, body */
+  lua_call(L, 1, 4); /* stack: module, status, headers, body, delivery (fault.c) */
+  if (rq->fault != NULL)
+    sbx_fault_read(L, 5, rq->fault);
+  lua_settop(L, 4);
 
   status = lua_tointegerx(L, 2, &isnum);
   if (!isnum || status < 100 || status > 599)
@@ -294,6 +320,8 @@ struct MHD_Response *sbx_lua_handle(lua_State *L, const struct sbx_request *rq, 
   const char *body;
   size_t blen = 0;
 
+  if (rq->fault != NULL)
+    memset(rq->fault, 0, sizeof *rq->fault);
   lua_pushcfunction(L, sbx_msgh);
   lua_pushcfunction(L, sbx_dispatch);
   lua_pushlightuserdata(L, (void *)rq);
@@ -303,13 +331,15 @@ struct MHD_Response *sbx_lua_handle(lua_State *L, const struct sbx_request *rq, 
     fprintf(stderr, SBX_NAME ": %s %s: handler failed: %s\n", rq->method, rq->path,
             msg != NULL ? msg : "(no message)");
     lua_settop(L, base);
+    if (rq->fault != NULL)
+      memset(rq->fault, 0, sizeof *rq->fault);
     *status = MHD_HTTP_INTERNAL_SERVER_ERROR;
     return sbx_fallback_response();
   }
   /* stack: msgh, status, headers, body (all checked by sbx_dispatch) */
   *status = (unsigned)lua_tointeger(L, base + 2);
   body = lua_tolstring(L, base + 4, &blen);
-  resp = MHD_create_response_from_buffer(blen, (void *)body, MHD_RESPMEM_MUST_COPY);
+  resp = sbx_fault_response(body, blen, rq->fault, rq->conn, rq->timers);
   if (resp != NULL) {
     lua_pushnil(L);
     while (lua_next(L, base + 3) != 0) {

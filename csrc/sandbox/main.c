@@ -100,7 +100,8 @@ int main(int argc, char **argv)
   fd = sbx_listen(o.host, o.port, &port, &ipv6);
   if (fd < 0)
     return 1;
-  n = snprintf(url, sizeof url, strchr(o.host, ':') != NULL ? "http://[%s]:%u" : "http://%s:%u", o.host, port);
+  n = snprintf(url, sizeof url, strchr(o.host, ':') != NULL ? "%s://[%s]:%u" : "%s://%s:%u",
+               o.tls_cert != NULL ? "https" : "http", o.host, port);
   if (n < 0 || (size_t)n >= sizeof url) {
     fprintf(stderr, SBX_NAME ": host name too long\n");
     close(fd);
@@ -113,11 +114,14 @@ int main(int argc, char **argv)
     close(fd);
     return 1;
   }
-  daemon = sbx_httpd_start(&srv, fd, ipv6);
+  srv.timers = sbx_timers_start(); /* NULL: injected delays and drips are skipped */
+  daemon = sbx_tls_load(&o, &srv.tls) == 0 ? sbx_httpd_start(&srv, fd, ipv6) : NULL;
   if (daemon == NULL) {
     fprintf(stderr, SBX_NAME ": cannot start the HTTP server\n");
     close(fd);
     lua_close(srv.L);
+    sbx_tls_free(&srv.tls);
+    sbx_timers_free(srv.timers);
     return 1;
   }
 
@@ -129,7 +133,10 @@ int main(int argc, char **argv)
   if (o.verbose)
     fprintf(stderr, SBX_NAME ": stopping on signal %d\n", sig);
 
+  sbx_timers_stop(srv.timers); /* resumes suspended connections: MHD must not stop with any */
   MHD_stop_daemon(daemon); /* joins the server thread and closes the listening socket */
+  sbx_timers_free(srv.timers);
   lua_close(srv.L);
+  sbx_tls_free(&srv.tls);
   return 0;
 }

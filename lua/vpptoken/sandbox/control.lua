@@ -2,12 +2,16 @@
 --   GET  /health             -> 200 {"status":"ok"}
 --   POST /_sandbox/reset     -> 204: empty store, faults and log; config back to the command line
 --   POST /_sandbox/faults    -> 204: queue a fault rule (see add_fault)
---   POST /_sandbox/config    -> 204: change page_size, sync_seconds, sync_response, honor_prefer
+--   POST /_sandbox/config    -> 204: change page_size, sync_seconds, sync_response, honor_prefer,
+--                               faults (the profile), throttle (config.lua)
 --   GET  /_sandbox/config    -> 200 the current config
 --   GET  /_sandbox/requests  -> 200 {"value":[{method, path, headers, status, body}]}
+--   any  /_sandbox/redirect?to=URL[&status=307] -> that redirect (for clients' redirect tests)
 local json = require "vpptoken.sandbox.json"
 local util = require "vpptoken.sandbox.util"
 local errors = require "vpptoken.sandbox.errors"
+local fault_profile = require "vpptoken.sandbox.faults_profile"
+local settings = require "vpptoken.sandbox.config"
 
 local control = {}
 
@@ -61,11 +65,14 @@ local FAULT_KEYS = { count = true, status = true, retry_after = true, code = tru
 local function add_fault(state, req)
   local obj = body_object(req)
   for k in pairs(obj) do
-    if not FAULT_KEYS[k] then reject("Unknown fault field '" .. tostring(k) .. "'.") end
+    if not FAULT_KEYS[k] and not fault_profile.RULE_KEYS[k] then
+      reject("Unknown fault field '" .. tostring(k) .. "'.")
+    end
   end
   local rule = {
     remaining = integer_in(obj.count == nil and 1 or obj.count, "count", 1, 1000000),
-    status = integer_in(obj.status, "status", 400, 599),
+    -- kind (faults_profile.lua): status needs a status; the other kinds may have one
+    status = (obj.kind == nil or obj.kind == "status") and integer_in(obj.status, "status", 400, 599) or nil,
     code = optional_string(obj, "code"),
     message = optional_string(obj, "message"),
     method = optional_string(obj, "method"),
@@ -79,6 +86,7 @@ local function add_fault(state, req)
     reject("'retry_after' must be a string (the Retry-After header value) or a number.")
   end
   rule.retry_after = ra
+  fault_profile.rule_extras(obj, rule, reject)
   if rule.method then rule.method = rule.method:upper() end
   local faults = state.faults
   faults[#faults + 1] = rule
@@ -91,8 +99,9 @@ local function set_config(state, req)
   local obj = body_object(req)
   local new = util.copy(state.config)
   for k, v in pairs(obj) do
-    if not CONFIG_KEYS[k] then reject("Unknown config field '" .. tostring(k) .. "'.") end
-    if k == "page_size" then
+    if not CONFIG_KEYS[k] then -- faults, throttle (config.lua)
+      if not settings.set(new, k, v, reject) then reject("Unknown config field '" .. tostring(k) .. "'.") end
+    elseif k == "page_size" then
       new.page_size = integer_in(v, "page_size", 1, 1000000)
     elseif k == "sync_seconds" then
       if type(v) ~= "number" or v ~= v or v < 0 or v > 86400 * 365 then
@@ -108,11 +117,27 @@ local function set_config(state, req)
       new.sync_response = v
     end
   end
+  local old = state.config
   state.config = new
+  settings.changed(state, old)
   return answer(204)
 end
 
+local REDIRECTS = { ["301"] = true, ["302"] = true, ["303"] = true, ["307"] = true, ["308"] = true }
+
+local function redirect(_, req)
+  local args = {}
+  for k, v in (req.query or ""):gmatch("([^&=]+)=([^&]*)") do args[k] = util.url_decode(v) end
+  local status = args.status or "307"
+  if not args.to or not args.to:match("^https?://") then return fail(400, "'to' must be an absolute http(s) URL.") end
+  if not REDIRECTS[status] then return fail(400, "'status' must be 301, 302, 303, 307 or 308.") end
+  return answer(tonumber(status), nil, { Location = args.to })
+end
+
+local ANY = setmetatable({}, { __index = function() return redirect end })
+
 local ROUTES = {
+  ["/_sandbox/redirect"] = ANY,
   ["/health"] = { GET = function() return answer(200, { status = "ok" }) end },
   ["/_sandbox/reset"] = { POST = function(state) state.reset() return answer(204) end },
   ["/_sandbox/faults"] = { POST = add_fault },

@@ -10,7 +10,8 @@
 -- * A wrong method is 405 with code "BadRequest" and an Allow header. An unknown segment under
 --   /v1.0 or /beta is 400 "Resource not found for the segment '...'"; any other path (outside
 --   /v1.0, /beta, /health, /_sandbox/) is 404 ResourceNotFound, without auth, log or faults.
--- * Order for a Graph request: request log, then fault rules, then auth, then routing.
+-- * Order for a Graph request: request log, then fault rules, throttling and the fault profile
+--   (faults.lua), then auth, then routing; with --data the store is saved before the answer.
 -- * Skiptokens (odata.lua) encode the $orderby values and creation number of the last token
 --   returned and the count returned so far, so paging is stable when tokens are added or deleted
 --   between pages and $top counts across pages. The nextLink repeats $select, $filter, $orderby,
@@ -24,6 +25,9 @@ local store = require "vpptoken.sandbox.store"
 local reqlog = require "vpptoken.sandbox.reqlog"
 local graph = require "vpptoken.sandbox.graph"
 local control = require "vpptoken.sandbox.control"
+local faults = require "vpptoken.sandbox.faults"
+local settings = require "vpptoken.sandbox.config"
+local identity = require "vpptoken.sandbox.identity"
 
 local sandbox = { _VERSION = "vpptoken.sandbox 0.1.0" }
 
@@ -45,6 +49,7 @@ function state.reset()
   state.faults = {}
   state.log:clear()
   state.config = util.copy(state.defaults)
+  settings.on_reset(state)
 end
 
 -- opts: { url = "http://HOST:PORT", host, access_token?, page_size, sync_seconds,
@@ -53,6 +58,8 @@ function sandbox.configure(opts)
   state.url = assert(opts.url, "configure: url missing")
   state.access_token = opts.access_token
   state.verbose = opts.verbose and true or false
+  -- --apps: the token endpoint, and Graph calls need its tokens (identity.lua)
+  state.identity = opts.apps and identity.load(opts.apps, { url = state.url, lifetime = opts.token_lifetime })
   state.defaults = {
     page_size = math.tointeger(opts.page_size) or 100,
     sync_seconds = tonumber(opts.sync_seconds) or 2.0,
@@ -61,26 +68,8 @@ function sandbox.configure(opts)
     honor_prefer = true,
   }
   state.reset()
-end
-
--- The first queued fault rule matching the request's method, used up by one.
-local function take_fault(method)
-  for i, rule in ipairs(state.faults) do
-    if rule.method == nil or rule.method == method then
-      rule.remaining = rule.remaining - 1
-      if rule.remaining <= 0 then table.remove(state.faults, i) end
-      return rule
-    end
-  end
-  return nil
-end
-
-local function fault_reply(ctx, rule)
-  local extra = rule.retry_after and { ["Retry-After"] = rule.retry_after } or nil
-  if rule.body then return reply.json(ctx, rule.status, rule.body, extra) end
-  local message = rule.message or errors.DEFAULT_MESSAGES[rule.status]
-    or ("The sandbox injected a " .. rule.status .. " fault.")
-  return reply.error(ctx, rule.status, rule.code or errors.code_for(rule.status), message, extra)
+  -- faults, throttle (--config, --throttle), --data, --journal
+  settings.apply(state, opts)
 end
 
 local function check_auth(ctx)
@@ -90,6 +79,7 @@ local function check_auth(ctx)
   if not scheme or scheme:lower() ~= "bearer" or token == "" then
     errors.raise(401, "InvalidAuthenticationToken", "Access token is empty.", extra)
   end
+  if state.identity then return identity.check_access(state.identity, ctx, token, extra) end
   if state.access_token and token ~= state.access_token then
     errors.raise(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.", extra)
   end
@@ -110,18 +100,22 @@ end
 
 local function handle_graph(ctx, version, rest)
   -- A $batch request takes no fault itself: its sub-requests come through here one by one.
-  local rule = rest ~= "/$batch" and take_fault(ctx.req.method)
-  if rule then return fault_reply(ctx, rule) end
-  local ok, status, headers, body = xpcall(authorized_route, traceback, ctx, version, rest)
-  if ok then return status, headers, body end
-  if errors.is(status) then return reply.from_error(ctx, status) end
-  error(status, 0)
+  local function run()
+    local ok, status, headers, body = xpcall(authorized_route, traceback, ctx, version, rest)
+    if ok then return status, headers, body end
+    if errors.is(status) then return reply.from_error(ctx, status) end
+    error(status, 0)
+  end
+  if rest == "/$batch" then return run() end
+  -- queued fault rules, throttling, the fault profile (faults.lua)
+  return faults.handle(ctx, run)
 end
 
 local function dispatch(req, ctx)
   if req.body_too_large then
     return reply.error(ctx, 413, "RequestEntityTooLarge", "The request body is larger than the sandbox's limit.")
   end
+  if identity.owns(req.path) then return identity.handle(state.identity, req) end
   if control.is_control(req.path) then return control.handle(state, req) end
   local version, rest = req.path:match("^/([^/]+)(.*)$")
   if not version or not VERSIONS[version] then
@@ -131,18 +125,23 @@ local function dispatch(req, ctx)
   ctx.state = state
   local entry = state.log:record(req)
   ctx.log_entry = entry
-  local status, headers, body = handle_graph(ctx, version, rest)
+  local status, headers, body, delivery = settings.after_request(ctx, handle_graph(ctx, version, rest))
   entry.status = status
-  return status, headers, body
+  return status, headers, body, delivery
 end
 
 -- req: { method, path (decoded, no query), query (raw), headers = { lowercase = value }, body,
--- body_too_large? }. Returns status, headers, body. Never raises for a bug in a route: that is a
+-- body_too_large? }. Returns status, headers, body and, when a fault is injected, what the C side
+-- must do with the delivery (see faults.lua) or nil. Never raises for a bug in a route: that is a
 -- Graph-shaped 500 (and a message on stderr).
 function sandbox.handle(req)
   local ctx = reply.context(req)
-  local ok, status, headers, body = xpcall(dispatch, traceback, req, ctx)
-  if ok then return status, headers, body end
+  local started = util.now()
+  local ok, status, headers, body, delivery = xpcall(dispatch, traceback, req, ctx)
+  if ok then
+    if not control.is_control(req.path) then settings.record(state, req, ctx, status, delivery, started) end
+    return status, headers, body, delivery
+  end
   io.stderr:write("vpptoken-sandbox: internal error in ", req.method, " ", req.path, ": ", tostring(status), "\n")
   if ctx.log_entry then ctx.log_entry.status = 500 end
   local first = tostring(status):match("^[^\n]*")

@@ -35,10 +35,12 @@ end
 
 -- Replaces the value of every "token" member with "<redacted>", keeping the rest of the text as
 -- it was (works on invalid JSON too; the values of non-string tokens are replaced as well).
-function reqlog.redact_body(s)
+-- key: the member name to redact instead of "token".
+function reqlog.redact_body(s, key)
   local out, pos = {}, 1
+  local quoted = '"' .. (key or "token") .. '"'
   while true do
-    local k1, k2 = s:find('"token"', pos, true)
+    local k1, k2 = s:find(quoted, pos, true)
     if not k1 then break end
     local colon = skip_ws(s, k2 + 1)
     if s:sub(colon, colon) ~= ":" then
