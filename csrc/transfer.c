@@ -70,7 +70,7 @@ void vpp_transfer_free(vpp_transfer *t) {
 }
 
 /* Looks up a response header (case-insensitive) in the raw header block; copies its value into out. */
-static int find_header(const vpp_buf *h, const char *name, char *out, size_t outsz) {
+int vpp_find_header(const vpp_buf *h, const char *name, char *out, size_t outsz) {
   size_t nlen = strlen(name), i = 0;
   while (i < h->len) {
     const char *line = h->data + i;
@@ -93,7 +93,7 @@ static int find_header(const vpp_buf *h, const char *name, char *out, size_t out
 }
 
 /* Pushes the response headers as { lowercased-name = value } (repeated headers joined with ", "). */
-static void push_headers(lua_State *L, const vpp_buf *h) {
+void vpp_push_headers(lua_State *L, const vpp_buf *h) {
   lua_newtable(L);
   size_t i = 0;
   while (i < h->len) {
@@ -290,7 +290,7 @@ double vpp_transfer_outcome(vpp_transfer *t, CURLcode rc, const vpp_retry_policy
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
     char ra[128];
     t->retry_after = -1;
-    if (find_header(&t->headers, "retry-after", ra, sizeof ra)) t->retry_after = vpp_retry_after_parse(ra, time(NULL));
+    if (vpp_find_header(&t->headers, "retry-after", ra, sizeof ra)) t->retry_after = vpp_retry_after_parse(ra, time(NULL));
     if (!vpp_status_retryable(status, t->method) || t->attempt > p->max_retries) return -1;
     delay = t->retry_after >= 0 ? t->retry_after : vpp_backoff_delay(p, t->attempt, vpp_rng_unit(rng));
   }
@@ -341,7 +341,7 @@ void vpp_transfer_push_result(lua_State *L, vpp_transfer *t, CURLcode rc) {
   curl_easy_getinfo(t->curl, CURLINFO_HTTP_VERSION, &httpv);
   lua_createtable(L, 0, 10);
   set_field_int(L, "status", status);
-  push_headers(L, &t->headers);
+  vpp_push_headers(L, &t->headers);
   lua_setfield(L, -2, "headers");
   lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
   lua_setfield(L, -2, "body");

@@ -93,6 +93,10 @@ void vpp_transfer_attempt(lua_State *L, vpp_transfer *t, int hidx);
 double vpp_transfer_outcome(vpp_transfer *t, CURLcode rc, const vpp_retry_policy *p, vpp_rng *rng);
 /* Pushes the call's result: the response table, or (rc != CURLE_OK) the transport error table. */
 void vpp_transfer_push_result(lua_State *L, vpp_transfer *t, CURLcode rc);
+/* Looks up a response header (case-insensitive) in a raw header block; copies its trimmed value into out. */
+int vpp_find_header(const vpp_buf *h, const char *name, char *out, size_t outsz);
+/* Pushes a raw header block as { lowercased-name = value } (repeated headers joined with ", "). */
+void vpp_push_headers(lua_State *L, const vpp_buf *h);
 double vpp_now(void);
 void vpp_sleep_seconds(double d);
 
