@@ -7,9 +7,9 @@ JOBS     ?= 2
 
 DEBIAN_PACKAGES = build-essential cmake pkg-config git lua5.4 liblua5.4-dev libcurl4-openssl-dev \
   libmicrohttpd-dev lua-cjson lua-busted lua-check lua-lpeg lua-socket luarocks cppcheck clang-tidy \
-  valgrind curl openssl libssl-dev
+  valgrind curl openssl libssl-dev clang libclang-rt-14-dev tmux
 
-.PHONY: all deps build test lint ctest spec check-memory check-asan check-valgrind demo sandbox doc clean bench-sandbox
+.PHONY: fuzz all deps build test lint ctest spec check-memory check-asan check-valgrind demo sandbox doc man clean bench-sandbox
 
 all: build
 
@@ -73,13 +73,41 @@ demo: build
 sandbox: build
 	$(BUILD)/vpptoken-sandbox --port 8787 --verbose
 
+# libFuzzer harnesses for the C parsers (fuzz/), with ASan + UBSan; each runs FUZZ_SECONDS on its seed corpus.
+# New inputs go to $(FUZZ_BUILD)/corpus-*, not into the repository.
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD    = build-fuzz
+FUZZERS       = time retry_after escape headers base64url enum
+FUZZ_CFLAGS   = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Icsrc \
+  $$(pkg-config --cflags lua5.4 libcurl libcrypto)
+FUZZ_LIBS     = $$(pkg-config --libs lua5.4 libcurl libcrypto) -lm
+
+fuzz: deps
+	@mkdir -p $(FUZZ_BUILD)
+	@for f in $(FUZZERS); do \
+	  clang $(FUZZ_CFLAGS) -o $(FUZZ_BUILD)/fuzz_$$f fuzz/fuzz_$$f.c csrc/*.c $(FUZZ_LIBS) || exit 1; \
+	done
+	@for f in $(FUZZERS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus-$$f; \
+	  $(FUZZ_BUILD)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    $(FUZZ_BUILD)/corpus-$$f fuzz/corpus/$$f 2> $(FUZZ_BUILD)/fuzz_$$f.log || { tail -40 $(FUZZ_BUILD)/fuzz_$$f.log; exit 1; }; \
+	  printf 'fuzz %-12s %s runs in %s s, corpus %s inputs\n' $$f \
+	    "$$(sed -n 's/^stat::number_of_executed_units: *//p' $(FUZZ_BUILD)/fuzz_$$f.log)" $(FUZZ_SECONDS) \
+	    "$$(ls $(FUZZ_BUILD)/corpus-$$f | wc -l)"; \
+	done
+
 # The API reference, generated from the sources' doc comments.
 API_SOURCES = lua/vpptoken/init.lua lua/vpptoken/client.lua lua/vpptoken/many.lua lua/vpptoken/batch.lua \
-  lua/vpptoken/automation.lua lua/vpptoken/tokenfile.lua lua/vpptoken/error.lua lua/vpptoken/auth.lua
+  lua/vpptoken/automation.lua lua/vpptoken/tokenfile.lua lua/vpptoken/error.lua lua/vpptoken/auth.lua \
+  lua/vpptoken/notify.lua
 doc: deps
 	@mkdir -p $(BUILD)
 	$(LUA) tools/apidoc.lua $(API_SOURCES) > $(BUILD)/API.md
 	@echo "wrote $(BUILD)/API.md"
+
+# The vpptoken(1) man page, generated from the command line's help text (checked by spec/cli_docs_spec.lua).
+man:
+	LUA_PATH='lua/?.lua;lua/?/init.lua;;' $(LUA) tools/manpage.lua > man/vpptoken.1
 
 # 200 keep-alive connections against a sandbox with 50 +- 20 ms injected latency (not part of test).
 bench-sandbox: build

@@ -31,4 +31,7 @@ build = {
   install = {
     bin = { vpptoken = "bin/vpptoken" },
   },
+  -- LuaRocks 3.8's build.install has only lua/lib/conf/bin: the man page and the bash completion are copied
+  -- into the rock's directory, $(luarocks show --rock-dir vpptoken)/man/vpptoken.1 and .../completion/.
+  copy_directories = { "man", "completion" },
 }

@@ -30,6 +30,8 @@ describe("enums", function()
     assert.same({ "unknown", "valid", "expired", "invalid", "assignedToExternalMDM" }, vpptoken.members("State"))
     assert.same({ "unknown", "valid", "expired", "invalid", "assignedToExternalMDM", "duplicateLocationId" },
       vpptoken.members("State", true))
+    assert.same({ "business", "education" }, vpptoken.members(vpptoken.AccountType))
+    assert.same(vpptoken.members("lastSyncStatus"), vpptoken.members(vpptoken.SyncStatus))
   end)
 
   it("check values by property name, with the beta-only member allowed only on beta", function()

@@ -23,7 +23,7 @@ end
 describe("documentation", function()
   local api = read("lua5.4 tools/apidoc.lua lua/vpptoken/init.lua lua/vpptoken/client.lua lua/vpptoken/many.lua "
     .. "lua/vpptoken/batch.lua lua/vpptoken/automation.lua lua/vpptoken/tokenfile.lua lua/vpptoken/error.lua "
-    .. "lua/vpptoken/auth.lua")
+    .. "lua/vpptoken/auth.lua lua/vpptoken/notify.lua")
   local readme = assert(io.open("README.md")):read("a")
 
   it("the generated API reference has an entry for every public function", function()

@@ -159,8 +159,9 @@ function Sandbox:requests()
   return body.value
 end
 
--- Starts spec/support/fake_server.lua in a mode (drop, redirect URL, loop). Returns its port and a function that
--- stops it and returns the request lines it saw ("METHOD PATH VERSION auth=yes|no").
+-- Starts spec/support/fake_server.lua in a mode (drop, redirect URL, loop, ok, status N). Returns its port and a
+-- function that stops it and returns the request lines it saw ("METHOD PATH VERSION auth=yes|no") and every line
+-- it printed.
 function helper.start_fake_server(mode, target)
   local pidfile = os.tmpname()
   local cmd = "lua5.4 spec/support/fake_server.lua " .. shell_quote(mode)
@@ -174,10 +175,13 @@ function helper.start_fake_server(mode, target)
   assert(port, "fake server did not start")
   return port, function()
     if pid then os.execute("kill " .. pid .. " 2>/dev/null") end
-    local seen = {}
-    for l in p:lines() do seen[#seen + 1] = l:match("^got (.*)") end
+    local seen, all = {}, {}
+    for l in p:lines() do
+      seen[#seen + 1] = l:match("^got (.*)")
+      all[#all + 1] = l
+    end
     p:close()
-    return seen
+    return seen, all
   end
 end
 

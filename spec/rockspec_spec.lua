@@ -18,7 +18,8 @@ describe("rockspec", function()
     os.remove(work)
     tree = work .. "/tree"
     -- Build from a copy, so the checkout gets no build litter.
-    assert(run("mkdir -p " .. q(work .. "/src") .. " && cp -r csrc lua bin rockspec " .. q(work .. "/src")))
+    assert(run("mkdir -p " .. q(work .. "/src") .. " && cp -r csrc lua bin rockspec man completion "
+      .. q(work .. "/src")))
     installed, install_log = run("cd " .. q(work .. "/src") .. " && luarocks --lua-version 5.4 make "
       .. "--deps-mode=none rockspec/vpptoken-scm-1.rockspec --tree " .. q(tree))
   end)
@@ -49,5 +50,17 @@ describe("rockspec", function()
       .. q(tree .. "/bin/vpptoken") .. " version")
     assert(ok, out)
     assert.matches("vpptoken 0%.1%.0", out)
+  end)
+
+  it("copies the man page and the bash completion into the rock's directory", function()
+    assert(installed, install_log)
+    local ok, dir = run("luarocks --lua-version 5.4 show --rock-dir --tree " .. q(tree) .. " vpptoken")
+    assert(ok, dir)
+    dir = dir:match("^%s*(.-)%s*$")
+    for _, name in ipairs{ "/man/vpptoken.1", "/completion/vpptoken.bash" } do
+      local f = io.open(dir .. name, "r")
+      assert.is_not_nil(f, dir .. name .. " is missing")
+      f:close()
+    end
   end)
 end)

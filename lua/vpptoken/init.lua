@@ -73,8 +73,12 @@ M.time = {
   format = core.time_format,
 }
 
---- The members of an enum (AccountType, State, SyncStatus) in wire order; beta adds beta-only members.
+--- The members of an enum (vpptoken.State, or its name "State"; also a property name such as "state") in wire
+-- order; beta adds beta-only members.
 function M.members(enum, beta)
+  if enum == M.AccountType or enum == M.State or enum == M.SyncStatus then
+    enum = tostring(enum):match("^vpptoken%.(%w+)$") -- the table itself: vpptoken.State
+  end
   return core.enum_members(enum, beta)
 end
 
@@ -82,5 +86,8 @@ end
 local automation = require "vpptoken.automation"
 M.days_left = automation.days_left
 M.read_token_file = automation.read_token_file
+
+-- Webhook notifications for automation (vpptoken.notify).
+M.post_json = require("vpptoken.notify").post_json
 
 return M

@@ -3,6 +3,9 @@
 --   drop             read the request, then close without answering (the response is lost)
 --   redirect URL     answer 307 with Location: URL .. path
 --   loop             answer 302 to itself, forever
+--   ok               answer 200 (body "1", as a Teams webhook does); also prints "header content-type: VALUE" and
+--                    "body TEXT" (the request body, line breaks as \n) after each "got" line
+--   status N         like ok, but answer status N with a plain-text body
 local socket = require "socket"
 
 local mode, target = arg[1] or "drop", arg[2]
@@ -16,7 +19,7 @@ while true do
   if not conn then break end
   conn:settimeout(5)
   local line = conn:receive("*l")
-  local len, auth = 0, "no"
+  local len, auth, ctype = 0, "no", nil
   while true do
     local h = conn:receive("*l")
     if not h or h == "" then break end
@@ -24,9 +27,13 @@ while true do
     local n = lower:match("^content%-length:%s*(%d+)")
     if n then len = tonumber(n) end
     if lower:match("^authorization:") then auth = "yes" end
+    if lower:match("^content%-type:") then ctype = h:match("^[^:]+:%s*(.-)%s*$") end
   end
-  if len > 0 then conn:receive(len) end
+  local body = len > 0 and conn:receive(len) or ""
   io.write("got ", line or "?", " auth=", auth, "\n")
+  if mode == "ok" or mode == "status" then
+    io.write("header content-type: ", ctype or "", "\n", "body ", (body or ""):gsub("\n", "\\n"), "\n")
+  end
   io.stdout:flush()
   local path = line and line:match("^%S+ (%S+)") or "/"
   if mode == "redirect" then
@@ -35,6 +42,11 @@ while true do
   elseif mode == "loop" then
     conn:send("HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:" .. port .. path
       .. "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+  elseif mode == "ok" or mode == "status" then
+    local status = mode == "ok" and "200 OK" or (tostring(target) .. " Failed")
+    local answer = mode == "ok" and "1" or "webhook refused the card"
+    conn:send("HTTP/1.1 " .. status .. "\r\nContent-Type: text/plain\r\nContent-Length: " .. #answer
+      .. "\r\nConnection: close\r\n\r\n" .. answer)
   end
   conn:close()
 end

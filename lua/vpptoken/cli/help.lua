@@ -1,0 +1,143 @@
+--- The vpptoken command line: help texts. tools/manpage.lua renders the same text as man/vpptoken.1.
+local args = require "vpptoken.cli.args"
+
+local M = {}
+
+M.SUMMARY = "manage Apple VPP tokens in Microsoft Intune through Microsoft Graph"
+
+-- Per command: what it does (one paragraph) and examples.
+M.TEXT = {
+  list = { "Lists every token, following Graph's pages. --state filters on the client (Intune may ignore a "
+      .. "$filter); --filter, --select and --top go to Graph as OData options.",
+    { "vpptoken list", "vpptoken list --state expired --output csv",
+      "vpptoken list --filter \"organizationName eq 'Contoso'\" --select appleId,state" } },
+  get = { "Shows one token, every property on its own line.",
+    { "vpptoken get 5d2c6f0e-...", "vpptoken get 5d2c6f0e-... --output json" } },
+  create = { "Adds a token to Intune from the .vpptoken file downloaded from Apple Business Manager or Apple School "
+      .. "Manager. The token is read from the file, never from the command line; the organization defaults to the "
+      .. "file's. --set takes any other property, typed as for update.",
+    { "vpptoken create --file contoso.vpptoken --apple-id vpp@contoso.com --account-type business --country us",
+      "vpptoken create --file school.vpptoken --apple-id it@school.edu --set automaticallyUpdateApps=true" } },
+  update = { "Changes properties with --set NAME=VALUE (repeatable). Values are typed by the vppToken resource: "
+      .. "booleans as true or false, dates as DateTimeOffset text (2027-05-01T00:00:00Z), lists comma-separated; "
+      .. "a value Graph would refuse is a usage error with the library's message. To upload a new token file use "
+      .. "renew.",
+    { "vpptoken update 5d2c6f0e-... --set automaticallyUpdateApps=false",
+      "vpptoken update 5d2c6f0e-... --set countryOrRegion=gb --set organizationName='Contoso UK'" } },
+  delete = { "Removes a token from Intune (apps licensed through it lose their licenses). Asks for confirmation on a "
+      .. "terminal; without a terminal on stdin it refuses unless --yes is given.",
+    { "vpptoken delete 5d2c6f0e-...", "vpptoken delete 5d2c6f0e-... --yes" } },
+  sync = { "Starts a license sync with Apple for the given tokens, or with --all for every valid token not already "
+      .. "syncing. --wait waits until each sync has finished (checking every second) and fails when one failed.",
+    { "vpptoken sync 5d2c6f0e-... --wait", "vpptoken sync --all --output json" } },
+  expiring = { "Lists the tokens that need attention: expiring within --within DAYS (default 30), already expired, "
+      .. "in a state other than valid, or without an expiration date; soonest first.",
+    { "vpptoken expiring --within 14", "vpptoken expiring --within 30 --output csv > report.csv" } },
+  renew = { "Uploads a new .vpptoken file into an existing token. Nothing is sent when the file cannot be read or "
+      .. "has expired. Graph may show the old expiry until Intune has synced with Apple; renew says so.",
+    { "vpptoken renew 5d2c6f0e-... --file contoso-2027.vpptoken" } },
+  sandbox = { "Starts the local Graph sandbox (vpptoken-sandbox), found through $VPPTOKEN_SANDBOX, then PATH, then "
+      .. "./build/. Arguments after 'sandbox' (or after '--') go to it; it listens on http://127.0.0.1:8787 by "
+      .. "default. Point the other commands at it with VPPTOKEN_GRAPH_URL and any VPPTOKEN_ACCESS_TOKEN.",
+    { "vpptoken sandbox --port 8787 --verbose", "vpptoken sandbox -- --help" } },
+  version = { "Prints the version of the library and its C core.", { "vpptoken version" } },
+  help = { "Shows the help of vpptoken or of one command.", { "vpptoken help sync" } },
+}
+
+M.ENVIRONMENT = {
+  { "VPPTOKEN_ACCESS_TOKEN", "a Graph access token (wins over the AZURE_* sign-in)" },
+  { "AZURE_TENANT_ID, AZURE_CLIENT_ID", "the app registration to sign in with (client credentials)" },
+  { "AZURE_CLIENT_SECRET", "its client secret (or --client-secret-file)" },
+  { "AZURE_CLIENT_CERTIFICATE_PATH", "or a PEM file with its certificate and key (+ _PASSWORD if encrypted)" },
+  { "VPPTOKEN_CLOUD", "global, usgov, dod or china (--cloud)" },
+  { "VPPTOKEN_GRAPH_URL", "Graph base URL (--graph-url), e.g. the sandbox's http://127.0.0.1:8787/v1.0" },
+  { "VPPTOKEN_AUTHORITY_URL", "the sign-in host, if not the cloud's" },
+  { "VPPTOKEN_SANDBOX", "the vpptoken-sandbox program for 'vpptoken sandbox'" },
+  { "COLUMNS", "the width tables are fitted to (else tput cols, else 80)" },
+}
+
+M.EXIT_CODES = {
+  { 0, "success" },
+  { 1, "other failures: a sync that finished as failed, a delete not confirmed, an unexpected error" },
+  { 2, "usage: unknown command or option, a bad value, a value the library refuses" },
+  { 3, "auth: no credentials configured, sign-in failed, or Graph answered 401/403" },
+  { 4, "not found: no token with that id (404)" },
+  { 5, "throttled: Graph answered 429 after the retries" },
+  { 6, "server: Graph answered 5xx, or something that is not Graph's JSON" },
+  { 7, "network: connection, DNS, TLS or timeout (also --wait running out of time)" },
+  { 8, "validation: Graph refused the request (400 and other 4xx)" },
+  { 9, "token file: the .vpptoken file is unreadable, malformed or expired" },
+}
+
+local function flag_usage(f)
+  local s = "--" .. f.name
+  if f.short then s = "-" .. f.short .. ", " .. s end
+  if f.kind ~= "flag" then s = s .. " " .. f.arg end
+  return s
+end
+M.flag_usage = flag_usage
+
+local function flag_lines(flags, out)
+  local w = 0
+  for _, f in ipairs(flags) do w = math.max(w, #flag_usage(f)) end
+  for _, f in ipairs(flags) do out[#out + 1] = string.format("  %-" .. w .. "s  %s", flag_usage(f), f.help) end
+end
+
+local function wrap(text, width, indent)
+  local lines, line = {}, indent
+  for word in text:gmatch("%S+") do
+    if #line + #word + 1 > width and line ~= indent then
+      lines[#lines + 1] = line
+      line = indent
+    end
+    line = line .. (line == indent and "" or " ") .. word
+  end
+  lines[#lines + 1] = line
+  return table.concat(lines, "\n")
+end
+
+--- The text of `vpptoken --help`.
+function M.main()
+  local out = { "usage: vpptoken [OPTIONS] COMMAND [ARGS]", "", "vpptoken: " .. M.SUMMARY .. ".", "", "commands:" }
+  for _, c in ipairs(args.COMMANDS) do
+    out[#out + 1] = string.format("  %-9s %-22s %s", c.name, c.usage or "", c.summary)
+  end
+  out[#out + 1] = ""
+  out[#out + 1] = "options (any command):"
+  flag_lines(args.GLOBAL, out)
+  out[#out + 1] = ""
+  out[#out + 1] = "environment (credentials are never given as flags):"
+  for _, e in ipairs(M.ENVIRONMENT) do out[#out + 1] = string.format("  %-33s %s", e[1], e[2]) end
+  out[#out + 1] = ""
+  out[#out + 1] = "exit codes:"
+  for _, e in ipairs(M.EXIT_CODES) do out[#out + 1] = string.format("  %d  %s", e[1], e[2]) end
+  out[#out + 1] = ""
+  out[#out + 1] = "examples:"
+  for _, ex in ipairs{ "vpptoken list", "vpptoken expiring --within 30 --output json", "vpptoken sync --all --wait",
+                       "vpptoken help renew" } do
+    out[#out + 1] = "  " .. ex
+  end
+  out[#out + 1] = ""
+  out[#out + 1] = "'vpptoken COMMAND --help' shows a command's options; 'man vpptoken' the manual."
+  return table.concat(out, "\n") .. "\n"
+end
+
+--- The text of `vpptoken COMMAND --help`.
+function M.command(c)
+  local text = M.TEXT[c.name]
+  local out = { "usage: vpptoken " .. c.name .. (c.usage and (" " .. c.usage) or "")
+      .. (#c.flags > 0 and " [OPTIONS]" or ""), "", wrap(text[1], 100, "") }
+  if #c.flags > 0 then
+    out[#out + 1] = ""
+    out[#out + 1] = "options:"
+    flag_lines(c.flags, out)
+  end
+  out[#out + 1] = ""
+  out[#out + 1] = "examples:"
+  for _, ex in ipairs(text[2]) do out[#out + 1] = "  " .. ex end
+  out[#out + 1] = ""
+  out[#out + 1] = "Global options (--output, --verbose, --graph-url, ...): vpptoken --help."
+  return table.concat(out, "\n") .. "\n"
+end
+
+return M

@@ -1,0 +1,275 @@
+--- The vpptoken command line: what it prints. Tables for people (fitted to the terminal), JSON with sorted keys
+-- and RFC 4180 CSV for programs, secrets redacted unless asked for.
+local vpptoken = require "vpptoken"
+
+local M = {}
+
+M.REDACTED = "<redacted>"
+--- Set as the metatable of a table that is a JSON object even when empty.
+M.OBJECT = {}
+
+--- Whether file descriptor fd (0 stdin, 1 stdout, 2 stderr) is a terminal.
+function M.isatty(fd)
+  return os.execute("test -t " .. fd) == true
+end
+
+--- The width to fit a table into: $COLUMNS, else `tput cols` (stdin and stderr are the terminal's), else 80.
+function M.terminal_width()
+  local cols = tonumber(os.getenv("COLUMNS") or "")
+  if cols and cols >= 20 then return math.floor(cols) end
+  local p = io.popen("tput cols 2>/dev/null", "r")
+  if p then
+    local n = tonumber(p:read("l") or "")
+    p:close()
+    if n and n >= 20 then return math.floor(n) end
+  end
+  return 80
+end
+
+--- A deep copy of v where every string under a key named "token" is "<redacted>" (unless show is true).
+function M.redact(v, show)
+  if show or type(v) ~= "table" then return v end
+  local out = {}
+  for k, x in pairs(v) do
+    if k == "token" and type(x) == "string" then out[k] = M.REDACTED else out[k] = M.redact(x) end
+  end
+  return out
+end
+
+-- JSON ---------------------------------------------------------------------------------------------------------
+
+local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n", ["\r"] = "\\r",
+                  ["\t"] = "\\t" }
+
+local function json_string(s)
+  return '"' .. s:gsub('[%c"\\]', function(c) return ESCAPES[c] or string.format("\\u%04x", c:byte()) end) .. '"'
+end
+
+local function is_array(t)
+  local n = 0
+  for k in pairs(t) do
+    if math.type(k) ~= "integer" or k < 1 then return false end
+    n = n + 1
+  end
+  return n == #t, n
+end
+
+local function encode(v, indent, out)
+  local ty = type(v)
+  if ty == "string" then
+    out[#out + 1] = json_string(v)
+  elseif ty == "number" then
+    if v ~= v or v == math.huge or v == -math.huge then out[#out + 1] = "null"
+    elseif math.type(v) == "integer" or v ~= math.floor(v) then out[#out + 1] = string.format("%.14g", v)
+    else out[#out + 1] = string.format("%d", v) end
+  elseif ty == "boolean" then
+    out[#out + 1] = tostring(v)
+  elseif ty == "table" then
+    local inner = indent .. "  "
+    local arr, n = is_array(v)
+    if n == 0 then
+      out[#out + 1] = getmetatable(v) == M.OBJECT and "{}" or "[]"
+      return
+    end
+    if arr then
+      out[#out + 1] = "[\n"
+      for i = 1, #v do
+        out[#out + 1] = inner
+        encode(v[i], inner, out)
+        out[#out + 1] = i < #v and ",\n" or "\n"
+      end
+      out[#out + 1] = indent .. "]"
+    else
+      local keys = {}
+      for k in pairs(v) do keys[#keys + 1] = tostring(k) end
+      table.sort(keys)
+      out[#out + 1] = "{\n"
+      for i, k in ipairs(keys) do
+        out[#out + 1] = inner .. json_string(k) .. ": "
+        local x = v[k]
+        if x == nil then x = v[tonumber(k)] end
+        encode(x, inner, out)
+        out[#out + 1] = i < #keys and ",\n" or "\n"
+      end
+      out[#out + 1] = indent .. "}"
+    end
+  else
+    out[#out + 1] = "null"
+  end
+end
+
+--- One JSON document, keys sorted, two-space indent, ending with a newline.
+function M.json(v)
+  local out = {}
+  encode(v, "", out)
+  out[#out + 1] = "\n"
+  return table.concat(out)
+end
+
+-- CSV ----------------------------------------------------------------------------------------------------------
+
+local function csv_field(v)
+  if v == nil then return "" end
+  if type(v) == "table" then v = table.concat(v, ";") end
+  local s = tostring(v)
+  if s:find('[",\r\n]') or s:match("^%s") or s:match("%s$") then s = '"' .. s:gsub('"', '""') .. '"' end
+  return s
+end
+
+--- RFC 4180 CSV: a header line of `columns`, then one line per row (fields quoted when needed), CRLF endings.
+function M.csv(rows, columns)
+  local lines = { {} }
+  for i, c in ipairs(columns) do lines[1][i] = csv_field(c) end
+  for r, row in ipairs(rows) do
+    local line = {}
+    for i, c in ipairs(columns) do line[i] = csv_field(row[c]) end
+    lines[r + 1] = line
+  end
+  local out = {}
+  for i, l in ipairs(lines) do out[i] = table.concat(l, ",") end
+  return table.concat(out, "\r\n") .. "\r\n"
+end
+
+-- Tables for people --------------------------------------------------------------------------------------------
+
+local function width(s)
+  return utf8.len(s) or #s
+end
+
+local function cut(s, w)
+  if width(s) <= w then return s end
+  if w <= 1 then return ("~"):rep(w) end
+  local ok, at = pcall(utf8.offset, s, w)
+  return (ok and at and s:sub(1, at - 1) or s:sub(1, w - 1)) .. "~"
+end
+
+--- Lines of a table: cols is a list of { key, title, min, optional = n, keep = n }; rows hold strings. With
+-- max_width, the table is made to fit: optional columns are dropped (lowest n first) while even the narrowest
+-- table would not fit, then the widest columns are cut (ending in "~"): plain ones first, then keep = 1 ones,
+-- then keep = 2 ones (the id, cut only as a last resort).
+function M.table(rows, cols, max_width)
+  local function natural(c)
+    local n = width(c.title)
+    for _, r in ipairs(rows) do n = math.max(n, width(r[c.key] or "")) end
+    return n
+  end
+  local function min_of(c)
+    return math.min(natural(c), c.min or math.min(width(c.title), 8))
+  end
+  if max_width then
+    cols = { table.unpack(cols) }
+    while true do
+      local narrowest, drop = 2 * (#cols - 1), nil
+      for i, c in ipairs(cols) do
+        narrowest = narrowest + (c.keep and natural(c) or min_of(c))
+        if c.optional and (not drop or c.optional < cols[drop].optional) then drop = i end
+      end
+      if narrowest <= max_width or not drop then break end
+      table.remove(cols, drop)
+    end
+  end
+  local w = {}
+  for i, c in ipairs(cols) do w[i] = natural(c) end
+  local function total()
+    local t = 2 * (#cols - 1)
+    for i = 1, #cols do t = t + w[i] end
+    return t
+  end
+  if max_width then
+    for level = 0, 2 do
+      while total() > max_width do
+        local best
+        for i, c in ipairs(cols) do
+          local k = c.keep == true and 1 or c.keep or 0
+          if k <= level and w[i] > min_of(c) and (not best or w[i] > w[best]) then best = i end
+        end
+        if not best then break end
+        w[best] = w[best] - 1
+      end
+    end
+  end
+  local function line(get)
+    local parts = {}
+    for i, c in ipairs(cols) do
+      local s = cut(get(c), w[i])
+      parts[i] = i < #cols and (s .. (" "):rep(w[i] - width(s))) or s
+    end
+    return (table.concat(parts, "  "):gsub("%s+$", ""))
+  end
+  local out = { line(function(c) return c.title end) }
+  for _, r in ipairs(rows) do out[#out + 1] = line(function(c) return r[c.key] or "" end) end
+  return table.concat(out, "\n") .. "\n"
+end
+
+--- "2027-05-26 (in 412 days)": a DateTimeOffset as a local date, with the days left for expiry dates.
+function M.date(text, with_days)
+  if type(text) ~= "string" then return "" end
+  local t = vpptoken.time.parse(text)
+  if not t then return text end
+  local s = os.date("%Y-%m-%d", math.floor(t))
+  if not with_days then return os.date("%Y-%m-%d %H:%M", math.floor(t)) end
+  local days = vpptoken.days_left{ expirationDateTime = text }
+  if days == nil then return s end
+  if days > 0 then return string.format("%s (%d day%s left)", s, days, days == 1 and "" or "s") end
+  return string.format("%s (expired)", s)
+end
+
+M.DATE_FIELDS = { expirationDateTime = "expiry", lastSyncDateTime = "date", lastModifiedDateTime = "date" }
+
+--- A token's fields as display text (dates local, lists joined, the token redacted unless show_secrets).
+function M.display(tok, show_secrets)
+  local out = {}
+  for k, v in pairs(tok) do
+    if k == "token" and type(v) == "string" and not show_secrets then
+      out[k] = M.REDACTED
+    elseif M.DATE_FIELDS[k] then
+      out[k] = M.date(v, M.DATE_FIELDS[k] == "expiry")
+    elseif type(v) == "table" then
+      local parts = {}
+      for i, x in ipairs(v) do parts[i] = type(x) == "table" and "{...}" or tostring(x) end
+      out[k] = table.concat(parts, ", ")
+    else
+      out[k] = tostring(v)
+    end
+  end
+  return out
+end
+
+--- "name   value" lines for one token, names sorted (id first).
+function M.record(tok, show_secrets)
+  local d = M.display(tok, show_secrets)
+  local keys = {}
+  for k in pairs(d) do if k ~= "id" and not k:match("^@") then keys[#keys + 1] = k end end
+  table.sort(keys)
+  if d.id then table.insert(keys, 1, "id") end
+  local wmax = 0
+  for _, k in ipairs(keys) do wmax = math.max(wmax, #k) end
+  local out = {}
+  for _, k in ipairs(keys) do out[#out + 1] = string.format("%-" .. wmax .. "s  %s", k, d[k]) end
+  return table.concat(out, "\n") .. "\n"
+end
+
+-- Progress on stderr -------------------------------------------------------------------------------------------
+
+--- A progress line on stderr, shown only when enabled (stderr a terminal, not --quiet) and the work has taken
+-- a second or more. :tick(text) updates it; :finish(summary) leaves one summary line if anything was shown.
+function M.progress(enabled)
+  local p = { start = os.time(), shown = false, count = 0 }
+  function p.tick(_, text)
+    p.count = p.count + 1
+    if not enabled or os.time() - p.start < 1 then return end
+    p.shown = true
+    io.stderr:write("\r\27[K", text or "", " (", tostring(p.count), " requests, ", tostring(os.time() - p.start),
+      " s)")
+    io.stderr:flush()
+  end
+  function p.finish(_, summary)
+    if not p.shown then return end
+    io.stderr:write("\r\27[K", summary or "done", " (", tostring(p.count), " requests in ",
+      tostring(os.time() - p.start), " s)\n")
+    p.shown = false
+  end
+  return p
+end
+
+return M

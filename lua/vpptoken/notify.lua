@@ -1,0 +1,89 @@
+--- Notifications from automation: a JSON document POSTed to a webhook (Microsoft Teams, Slack, a ticket system)
+-- over the C core's session, with the library's transport rules (https only, except plain http to loopback; TLS
+-- verification always on; retries of 429 and 503 honouring Retry-After).
+local cjson = require "cjson.safe"
+local core = require "vpptoken.core"
+local errors = require "vpptoken.error"
+
+local M = {}
+
+local OPTIONS = { timeout = true, connect_timeout = true, cafile = true, capath = true, proxy = true,
+                  user_agent = true, max_retries = true, retry_delay = true, max_retry_time = true, headers = true }
+
+local function is_loopback(host)
+  return host == "localhost" or host == "[::1]" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
+end
+
+-- scheme, host, origin of an http(s) URL (a path and query allowed), or nil.
+local function parse_url(url)
+  local scheme, host, port = url:match("^(https?)://([%w%.%-]+):?(%d*)[/?#]?")
+  if not scheme then scheme, host, port = url:match("^(https?)://(%[[%x:]+%]):?(%d*)[/?#]?") end
+  if not scheme then return nil end
+  local rest = url:sub(#scheme + 3 + #host + (port ~= "" and #port + 1 or 0) + 1)
+  if rest ~= "" and not rest:match("^[/?#]") then return nil end
+  host = host:lower()
+  return scheme, host, scheme .. "://" .. host .. (port ~= "" and (":" .. port) or "")
+end
+
+--- POSTs `doc` as JSON to `url` (a webhook) and returns true, the HTTP status; or nil and an error object (any
+-- answer outside 200..299, or a transport failure; `err.url` shows only the scheme and host, because a webhook
+-- URL's path and query are its secret). `doc` is a table (encoded with lua-cjson) or a string of JSON text.
+-- Only https:// URLs, except plain http:// to a loopback address (127.0.0.0/8, localhost, [::1]); TLS
+-- certificates are always verified. opts: timeout (seconds, default 30), connect_timeout, cafile, capath, proxy,
+-- user_agent, max_retries (default 2: only 429 and 503 are retried for a POST), retry_delay (default 1),
+-- max_retry_time (default 30), headers (extra request headers). Raises on a bad URL, document or option.
+function M.post_json(url, doc, opts)
+  if type(url) ~= "string" then error("post_json: url must be a string (got " .. type(url) .. ")", 2) end
+  local scheme, host, origin = parse_url(url)
+  if not scheme or url:find("[%s%c]") then
+    error("post_json: url must look like https://host[:port]/path", 2)
+  end
+  if scheme == "http" and not is_loopback(host) then
+    error("post_json: plain http:// is allowed only to a loopback address (127.0.0.0/8, localhost, [::1]); "
+      .. "use https://", 2)
+  end
+  local body
+  if type(doc) == "table" then
+    local msg
+    body, msg = cjson.encode(doc)
+    if not body then error("post_json: the document cannot be encoded as JSON: " .. tostring(msg), 2) end
+  elseif type(doc) == "string" then
+    body = doc
+  else
+    error("post_json: doc must be a table or a string of JSON text (got " .. type(doc) .. ")", 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then error("post_json: options must be a table", 2) end
+  opts = opts or {}
+  local sopts = { timeout = 30, max_retries = 2, retry_delay = 1, max_retry_time = 30 }
+  for k, v in pairs(opts) do
+    if not OPTIONS[k] then error("post_json: unknown option '" .. tostring(k) .. "'", 2) end
+    if k ~= "headers" then sopts[k] = v end
+  end
+  local headers = { ["Content-Type"] = "application/json; charset=utf-8", Accept = "*/*" }
+  if opts.headers ~= nil then
+    if type(opts.headers) ~= "table" then error("post_json: headers must be a table", 2) end
+    for k, v in pairs(opts.headers) do headers[k] = v end
+  end
+  if sopts.user_agent == nil then sopts.user_agent = "vpptoken/" .. core._VERSION end
+  local ok, session = pcall(core.session, sopts)
+  if not ok then error("post_json: " .. tostring(session):gsub("^bad argument #1 to '%?'? %(?", ""), 2) end
+  local safe_url = origin .. "/..."
+  local rok, resp, terr = pcall(session.request, session, "POST", url, headers, body)
+  session:close()
+  if not rok then error("post_json: " .. tostring(resp), 2) end
+  if not resp then
+    terr.url = safe_url
+    return nil, errors.from_transport(terr)
+  end
+  if resp.status < 200 or resp.status > 299 then
+    local err = errors.from_response(resp, "POST", safe_url)
+    local text = type(resp.body) == "string" and resp.body:match("^%s*(.-)%s*$") or ""
+    if err.message and not text:match("^[{%[]") and text ~= "" then
+      err.message = err.message .. ": " .. text:sub(1, 200):gsub("[%c]+", " ")
+    end
+    return nil, err
+  end
+  return true, resp.status
+end
+
+return M

@@ -1,0 +1,515 @@
+-- The vpptoken command as a user runs it: every command as a subprocess against a sandbox on loopback, the
+-- output formats, redaction, exit codes and error lines. (Terminal behaviour: cli_terminal_spec.lua.)
+local helper = require "helper"
+local cjson = require "cjson"
+local cli = require "cli_support"
+
+local ACCESS, SECRET = cli.ACCESS, cli.SECRET
+local lit = cli.literal
+local FILE_CONTENT = cli.token_content()
+
+describe("vpptoken command", function()
+  local sb, env
+
+  local function run(argv, opts)
+    opts = opts or {}
+    local e = {}
+    for k, v in pairs(env) do e[k] = v end
+    for k, v in pairs(opts.env or {}) do e[k] = v end
+    opts.env = e
+    return cli.run(argv, opts)
+  end
+
+  -- Creates a token through the command; returns its id.
+  local function create(apple_id, extra, file_fields)
+    local argv = { "create", "--file", cli.token_file(file_fields), "--apple-id", apple_id, "--account-type",
+                   "business", "--country", "us", "--output", "json" }
+    for _, a in ipairs(extra or {}) do argv[#argv + 1] = a end
+    local code, out, err = run(argv)
+    assert.equal(0, code, err)
+    return cjson.decode(out).id
+  end
+
+  setup(function()
+    sb = helper.start_sandbox{ "--access-token", ACCESS, "--sync-seconds", "0.5" }
+    env = { VPPTOKEN_GRAPH_URL = sb.graph, VPPTOKEN_ACCESS_TOKEN = ACCESS }
+  end)
+
+  teardown(function()
+    if sb then sb:stop() end
+  end)
+
+  before_each(function() sb:reset() end)
+
+  describe("help", function()
+    it("--help lists every command, the exit codes and examples, and exits 0", function()
+      local code, out = run{ "--help" }
+      assert.equal(0, code)
+      for _, c in ipairs{ "list", "get", "create", "update", "delete", "sync", "expiring", "renew", "sandbox",
+                          "version" } do
+        assert.matches("\n  " .. c .. " ", out, 1, true)
+      end
+      assert.matches("exit codes:", out, 1, true)
+      assert.matches("  4  not found", out, 1, true)
+      assert.matches("examples:", out, 1, true)
+    end)
+
+    it("COMMAND --help shows the command's options and examples", function()
+      local code, out = run{ "sync", "--help" }
+      assert.equal(0, code)
+      assert.matches("usage: vpptoken sync ID... | --all", out, 1, true)
+      assert.matches("--wait", out, 1, true)
+      assert.matches("examples:\n  vpptoken sync", out, 1, true)
+      local hcode, hout = run{ "help", "renew" }
+      assert.equal(0, hcode)
+      assert.matches("usage: vpptoken renew ID [OPTIONS]", hout, 1, true)
+    end)
+
+    it("no command prints the usage on stderr and exits 2", function()
+      local code, out, err = run{}
+      assert.equal(2, code)
+      assert.equal("", out)
+      assert.matches("usage: vpptoken", err, 1, true)
+    end)
+
+    it("version prints the library's version", function()
+      local code, out = run{ "version" }
+      assert.equal(0, code)
+      assert.matches("^vpptoken %d+%.%d+%.%d+", out)
+    end)
+  end)
+
+  describe("usage errors exit 2 with one line naming the mistake", function()
+    local cases = {
+      { { "frobnicate" }, "unknown command 'frobnicate'" },
+      { { "list", "--bogus" }, "unknown option '--bogus'" },
+      { { "list", "--top" }, "option '--top' needs a value" },
+      { { "list", "--top", "zero" }, "--top needs a whole number" },
+      { { "list", "--output", "xml" }, "--output must be one of table, json, csv" },
+      { { "list", "--state", "happy" }, "--state must be one of unknown, valid" },
+      { { "list", "--select", "nope" }, "select: unknown property 'nope'" },
+      { { "get" }, "get needs ID" },
+      { { "get", "a/b" }, "id contains a character that cannot be in an id" },
+      { { "get", "x", "y" }, "unexpected argument 'y'" },
+      { { "--filter", "x", "list" }, "option '--filter' belongs after a command" },
+      { { "list", "--verbose", "--quiet" }, "--verbose and --quiet do not go together" },
+      { { "create", "--apple-id", "a@b.c" }, "create needs --file PATH" },
+      { { "update", "some-id" }, "update needs at least one --set" },
+      { { "update", "some-id", "--set", "novalue" }, "--set needs NAME=VALUE" },
+      { { "update", "some-id", "--set", "token=abc" }, "token cannot be set with --set" },
+      { { "sync" }, "sync needs token ids or --all" },
+      { { "renew", "some-id" }, "renew needs --file PATH" },
+      { { "list", "--graph-url", "http://example.com/v1.0" }, "plain http:// is allowed only to a loopback" },
+    }
+    for _, c in ipairs(cases) do
+      it(table.concat(c[1], " "), function()
+        local code, out, err = run(c[1])
+        assert.equal(2, code, err)
+        assert.equal("", out)
+        assert.matches(c[2], err, 1, true)
+        assert.matches("^vpptoken: [^\n]*\n$", err)
+      end)
+    end
+    it("sends nothing to Graph for any of them", function()
+      for _, c in ipairs(cases) do run(c[1]) end
+      assert.same({}, sb:requests())
+    end)
+  end)
+
+  describe("credentials", function()
+    it("without VPPTOKEN_ACCESS_TOKEN or AZURE_* exits 3 and says what to set", function()
+      local code, out, err = run({ "list" }, { env = { VPPTOKEN_ACCESS_TOKEN = false } })
+      assert.equal(3, code)
+      assert.equal("", out)
+      assert.matches("^vpptoken: no credentials: set VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID", err)
+    end)
+
+    it("a token Graph rejects exits 3 with the Graph code and request id", function()
+      local code, _, err = run({ "list" }, { env = { VPPTOKEN_ACCESS_TOKEN = "not-the-token" } })
+      assert.equal(3, code)
+      assert.matches("^vpptoken: %[HTTP 401%]%[InvalidAuthenticationToken%][^\n]*request%-id %x+", err)
+      assert.not_matches("not%-the%-token", err)
+    end)
+
+    it("an unreadable --client-secret-file is a usage error", function()
+      local code, _, err = run({ "list", "--tenant", "t", "--client-id", "c", "--client-secret-file",
+                                 "/nonexistent/secret" }, { env = { VPPTOKEN_ACCESS_TOKEN = false } })
+      assert.equal(2, code)
+      assert.matches("cannot read --client-secret-file /nonexistent/secret", err, 1, true)
+    end)
+  end)
+
+  describe("list and get", function()
+    it("list prints a table with every token and the expiry as a local date with days left", function()
+      create("one@contoso.com")
+      create("two@contoso.com", { "--set", "expirationDateTime=2001-02-03T04:05:06Z" })
+      local code, out, err = run{ "list" }
+      assert.equal(0, code, err)
+      assert.equal("", err)
+      local lines = {}
+      for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
+      assert.equal(3, #lines)
+      assert.matches("^ID%s+APPLE ID%s+ORGANIZATION%s+STATE%s+SYNC%s+EXPIRES$", lines[1])
+      assert.matches("one@contoso.com", out, 1, true)
+      assert.matches("2099%-05%-26 %(%d+ days left%)", out)
+      assert.matches("2001%-02%-03 %(expired%)", out)
+    end)
+
+    it("--output json is one document with sorted keys and the token redacted", function()
+      create("json@contoso.com")
+      local code, out = run{ "list", "--output", "json" }
+      assert.equal(0, code)
+      local doc = cjson.decode(out)
+      assert.equal(1, #doc)
+      assert.equal("json@contoso.com", doc[1].appleId)
+      assert.equal("<redacted>", doc[1].token)
+      assert.equal(true, doc[1].automaticallyUpdateApps == false or doc[1].automaticallyUpdateApps == true)
+      local keys = {}
+      for k in out:gmatch('\n    "([^"]+)":') do keys[#keys + 1] = k end
+      local sorted = { table.unpack(keys) }
+      table.sort(sorted)
+      assert.same(sorted, keys)
+      assert.not_matches(SECRET, out, 1, true)
+    end)
+
+    it("an empty list is [] in JSON and a header alone in CSV", function()
+      local _, out = run{ "list", "-o", "json" }
+      assert.equal("[]\n", out)
+      local _, csv = run{ "list", "-o", "csv" }
+      assert.equal(1, #cli.parse_csv(csv))
+    end)
+
+    it("--output csv quotes commas and quotes (RFC 4180) and redacts the token", function()
+      create('odd,"name"@contoso.com', { "--organization", "Contoso, Inc." })
+      local code, out = run{ "list", "--output", "csv" }
+      assert.equal(0, code)
+      assert.matches('"odd,""name""@contoso.com"', out, 1, true)
+      local rows = cli.parse_csv(out)
+      assert.equal(2, #rows)
+      local col = {}
+      for i, name in ipairs(rows[1]) do col[name] = i end
+      assert.equal('odd,"name"@contoso.com', rows[2][col.appleId])
+      assert.equal("Contoso, Inc.", rows[2][col.organizationName])
+      assert.equal("<redacted>", rows[2][col.token])
+      assert.matches("\r\n$", out)
+    end)
+
+    it("--show-secrets prints the token value in every format; without it, no command shows it", function()
+      local id = create("secret@contoso.com")
+      for _, fmt in ipairs{ "table", "json", "csv" } do
+        for _, argv in ipairs{ { "get", id }, { "list" }, { "sync", id } } do
+          local _, hidden = run{ table.unpack(argv), "--output", fmt }
+          assert.not_matches(FILE_CONTENT, hidden, 1, true)
+        end
+        local _, shown = run{ "get", id, "--output", fmt, "--show-secrets" }
+        assert.matches(FILE_CONTENT, shown, 1, true)
+        if fmt ~= "table" then -- the list table has no token column
+          local _, listed = run{ "list", "--output", fmt, "--show-secrets" }
+          assert.matches(FILE_CONTENT, listed, 1, true)
+        end
+      end
+    end)
+
+    it("--state keeps only tokens in that state; --select and --filter go to Graph", function()
+      local keep = create("keep@contoso.com")
+      local other = create("other@contoso.com")
+      assert.equal(0, (run{ "update", other, "--set", "state=expired" }))
+      local _, out = run{ "list", "--state", "expired", "-o", "json" }
+      local doc = cjson.decode(out)
+      assert.equal(1, #doc)
+      assert.equal(other, doc[1].id)
+      sb:reset()
+      run{ "list", "--select", "appleId", "--filter", "appleId eq 'keep@contoso.com'", "--top", "5" }
+      local path = sb:requests()[1].path
+      assert.matches("%$select=appleId", path)
+      assert.matches("%$filter=appleId%%20eq%%20%%27keep%%40contoso.com%%27", path)
+      assert.matches("%$top=5", path)
+      assert.is_string(keep)
+    end)
+
+    it("get shows every property of one token, id first", function()
+      local id = create("get@contoso.com")
+      local code, out = run{ "get", id }
+      assert.equal(0, code)
+      assert.matches("^id%s+" .. lit(id) .. "\n", out)
+      assert.matches("\nappleId%s+get@contoso.com\n", out)
+      assert.matches("\ntoken%s+<redacted>\n", out)
+    end)
+
+    it("a token that does not exist exits 4 with one line: Graph code and request id", function()
+      local code, out, err = run{ "get", "no-such-token" }
+      assert.equal(4, code)
+      assert.equal("", out)
+      assert.matches("^vpptoken: %[HTTP 404%]%[ResourceNotFound%] [^\n]*request%-id %x[%x%-]+%)\n$", err)
+    end)
+  end)
+
+  describe("exit codes by error class", function()
+    it("a server error exits 6", function()
+      sb:fail_next(1, 500)
+      local code, _, err = run{ "list" }
+      assert.equal(6, code)
+      assert.matches("%[HTTP 500%]", err)
+    end)
+
+    it("throttling that outlasts the retries exits 5", function()
+      sb:fail_next(3, 429, { retry_after = "0" })
+      local code, _, err = run{ "list", "--retries", "2" }
+      assert.equal(5, code)
+      assert.matches("%[HTTP 429%]%[TooManyRequests%][^\n]*3 attempts", err)
+    end)
+
+    it("a request Graph refuses as invalid exits 8", function()
+      local code, _, err = run{ "list", "--filter", "nope eq 1" }
+      assert.equal(8, code)
+      assert.matches("%[HTTP 400%]%[BadRequest%]", err)
+    end)
+
+    it("a connection that fails exits 7", function()
+      local code, _, err = run{ "list", "--retries", "0", "--graph-url", "http://127.0.0.1:1/v1.0" }
+      assert.equal(7, code)
+      assert.matches("^vpptoken: %[network%]", err)
+    end)
+  end)
+
+  describe("--verbose", function()
+    it("adds one line per HTTP call with status, attempts, time and request ids; never the access token",
+      function()
+      sb:fail_next(1, 503, { retry_after = "0" })
+      local code, _, err = run{ "list", "--verbose" }
+      assert.equal(0, code, err)
+      assert.matches("vpptoken: GET " .. sb.graph .. "/deviceAppManagement/vppTokens %-> 200 %(2 attempts, "
+        .. "[%d%.]+ s[^\n]*, request%-id %x[%x%-]+, client%-request%-id %x[%x%-]+%)", err)
+      assert.not_matches(ACCESS, err, 1, true)
+      local _, _, quiet = run{ "list" }
+      assert.equal("", quiet)
+    end)
+
+    it("--beta talks to the beta API of the same Graph", function()
+      local code, _, err = run{ "list", "--beta", "--verbose" }
+      assert.equal(0, code, err)
+      assert.matches("GET " .. sb.beta .. "/deviceAppManagement/vppTokens", err, 1, true)
+    end)
+  end)
+
+  describe("create and update", function()
+    it("create takes the token and organization from Apple's file and sends the typed fields", function()
+      local code, out, err = run{ "create", "--file", cli.token_file{ orgName = "Fabrikam" }, "--apple-id",
+                                  "new@fabrikam.com", "--set", "automaticallyUpdateApps=true", "-o", "json" }
+      assert.equal(0, code, err)
+      local doc = cjson.decode(out)
+      assert.equal("Fabrikam", doc.organizationName)
+      assert.equal(true, doc.automaticallyUpdateApps)
+      assert.equal("<redacted>", doc.token)
+      local post = sb:requests()[1]
+      assert.equal("POST", post.method)
+      local body = cjson.decode(post.body)
+      assert.equal(true, body.automaticallyUpdateApps)
+      assert.equal("Fabrikam", body.organizationName)
+      assert.equal("2099-05-25T20:08:56-07:00", body.expirationDateTime)
+    end)
+
+    it("an expired or broken token file exits 9 and sends nothing", function()
+      local code, _, err = run{ "create", "--file", cli.token_file{ expDate = "2001-01-01T00:00:00Z" },
+                                "--apple-id", "a@b.c" }
+      assert.equal(9, code)
+      assert.matches("expired", err)
+      local bcode, _, berr = run{ "create", "--file", helper.temp_file("not base64! " .. SECRET) }
+      assert.equal(9, bcode)
+      assert.matches("TokenFileNotBase64", berr, 1, true)
+      assert.not_matches(SECRET, berr, 1, true)
+      assert.same({}, sb:requests())
+    end)
+
+    it("update --set types values by the schema: booleans, dates, enums", function()
+      local id = create("upd@contoso.com")
+      local seen = #sb:requests()
+      local code, out, err = run{ "update", id, "--set", "automaticallyUpdateApps=no", "--set",
+                                  "expirationDateTime=2030-01-02T03:04:05Z", "--set", "countryOrRegion=gb", "-o",
+                                  "json" }
+      assert.equal(0, code, err)
+      local doc = cjson.decode(out)
+      assert.equal(false, doc.automaticallyUpdateApps)
+      assert.equal("gb", doc.countryOrRegion)
+      local patch = sb:requests()[seen + 1]
+      assert.equal("PATCH", patch.method)
+      local body = cjson.decode(patch.body)
+      assert.equal(false, body.automaticallyUpdateApps)
+      assert.equal("2030-01-02T03:04:05Z", body.expirationDateTime)
+    end)
+
+    it("bad --set values are usage errors with the library's message, and nothing is sent", function()
+      local id = create("bad@contoso.com")
+      local seen = #sb:requests()
+      local cases = {
+        { "automaticallyUpdateApps=maybe", "automaticallyUpdateApps must be true or false" },
+        { "expirationDateTime=2030-01-02", "expirationDateTime: invalid DateTimeOffset" },
+        { "vppTokenAccountType=Business", "vppTokenAccountType" },
+        { "lastModifiedDateTime=2030-01-02T00:00:00Z", "is set by the server" },
+        { "bogus=1", "unknown property 'bogus'" },
+      }
+      for _, c in ipairs(cases) do
+        local code, _, err = run{ "update", id, "--set", c[1] }
+        assert.equal(2, code, c[1])
+        assert.matches(c[2], err, 1, true)
+      end
+      assert.equal(seen, #sb:requests())
+    end)
+  end)
+
+  describe("delete", function()
+    it("refuses without --yes when stdin is not a terminal, and deletes nothing", function()
+      local id = create("del@contoso.com")
+      local code, _, err = run{ "delete", id }
+      assert.equal(2, code)
+      assert.matches("stdin is not a terminal: add %-%-yes", err)
+      assert.equal(0, (run{ "get", id }))
+    end)
+
+    it("--yes deletes; a second delete exits 4", function()
+      local id = create("gone@contoso.com")
+      local code, out = run{ "delete", id, "--yes" }
+      assert.equal(0, code)
+      assert.equal("deleted " .. id .. "\n", out)
+      assert.equal(4, (run{ "get", id }))
+      assert.equal(4, (run{ "delete", id, "-y" }))
+      local qcode, qout = run{ "delete", create("quiet@contoso.com"), "-y", "-q" }
+      assert.equal(0, qcode)
+      assert.equal("", qout)
+    end)
+  end)
+
+  describe("sync", function()
+    it("sync ID --wait starts the sync and waits until it completed", function()
+      local id = create("sync@contoso.com")
+      local code, out, err = run{ "sync", id, "--wait", "-o", "json" }
+      assert.equal(0, code, err)
+      local doc = cjson.decode(out)
+      assert.equal("started", doc[1].outcome)
+      assert.equal("completed", doc[1].lastSyncStatus)
+      assert.equal("", err) -- no progress when stderr is not a terminal
+    end)
+
+    it("sync --all starts every valid token and skips the others", function()
+      local a = create("a@contoso.com")
+      local b = create("b@contoso.com")
+      run{ "update", b, "--set", "state=expired" }
+      local code, out = run{ "sync", "--all", "-o", "csv" }
+      assert.equal(0, code)
+      local rows = cli.parse_csv(out)
+      assert.same({ "id", "appleId", "outcome", "lastSyncStatus", "reason" }, rows[1])
+      local by_id = {}
+      for i = 2, #rows do by_id[rows[i][1]] = rows[i] end
+      assert.equal("started", by_id[a][3])
+      assert.equal("skipped", by_id[b][3])
+      assert.equal("state is expired", by_id[b][5])
+    end)
+
+    it("a failure among several ids is reported, the others still start, and the exit code is its class",
+      function()
+      local id = create("many@contoso.com")
+      local code, out, err = run{ "sync", id, "missing-id" }
+      assert.equal(4, code)
+      assert.matches(lit(id) .. "%s+many@contoso.com%s+started", out)
+      assert.matches("missing%-id%s+failed%s+ResourceNotFound", out)
+      assert.matches("^vpptoken: %[HTTP 404%]", err)
+    end)
+  end)
+
+  describe("expiring and renew", function()
+    it("expiring --within lists the tokens expiring in that many days, soonest first", function()
+      local soon = create("soon@contoso.com")
+      create("later@contoso.com")
+      local date = os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() + 5 * 86400 + 3600)
+      assert.equal(0, (run{ "update", soon, "--set", "expirationDateTime=" .. date }))
+      local code, out = run{ "expiring", "--within", "10", "-o", "json" }
+      assert.equal(0, code)
+      local doc = cjson.decode(out)
+      assert.equal(1, #doc)
+      assert.equal(soon, doc[1].token.id)
+      assert.equal(6, doc[1].days_left)
+      assert.equal("expires in 6 days", doc[1].reason)
+      assert.equal("<redacted>", doc[1].token.token)
+      local _, table_out = run{ "expiring", "--within", "10" }
+      assert.matches("soon@contoso.com%s+valid%s+%d+%-%d+%-%d+ %(6 days left%)%s+expires in 6 days", table_out)
+    end)
+
+    it("renew uploads the new file and says when Graph still shows the old expiry", function()
+      local id = create("renew@contoso.com", { "--set", "expirationDateTime=2027-01-01T00:00:00Z" })
+      local seen = #sb:requests()
+      local code, out, err = run{ "renew", id, "--file", cli.token_file{ expDate = "2031-06-07T00:00:00Z" } }
+      assert.equal(0, code, err)
+      assert.matches("renewed " .. lit(id) .. ": the new file expires 2031%-06%-07 %(%d+ days left%) %(was "
+        .. "2027%-01%-01", out)
+      assert.matches("\nnote: Graph still shows the expiry 2027%-01%-01T00:00:00Z", out)
+      local patch = sb:requests()[seen + 2]
+      assert.equal("PATCH", patch.method)
+      assert.not_matches(SECRET, out, 1, true)
+    end)
+
+    it("renew with a missing or expired file exits 9 and sends no PATCH", function()
+      local id = create("stale@contoso.com")
+      local seen = #sb:requests()
+      local code, _, err = run{ "renew", id, "--file", "/nonexistent/new.vpptoken" }
+      assert.equal(9, code)
+      assert.matches("TokenFileUnreadable", err, 1, true)
+      local ecode, _, eerr = run{ "renew", id, "--file", cli.token_file{ expDate = "2002-01-01T00:00:00Z" } }
+      assert.equal(9, ecode)
+      assert.matches("TokenFileExpired", eerr, 1, true)
+      assert.equal(seen, #sb:requests())
+    end)
+  end)
+
+  describe("sandbox", function()
+    local dir
+
+    local function fake(path, word)
+      os.execute("mkdir -p " .. helper.shell_quote(path:match("^(.*)/")))
+      local f = assert(io.open(path, "w"))
+      f:write("#!/bin/sh\necho " .. word .. " \"$@\"\nexit 3\n")
+      f:close()
+      os.execute("chmod +x " .. helper.shell_quote(path))
+    end
+
+    setup(function()
+      dir = os.tmpname()
+      os.remove(dir)
+      fake(dir .. "/env/sb", "from-env")
+      fake(dir .. "/path/vpptoken-sandbox", "from-path")
+      fake(dir .. "/cwd/build/vpptoken-sandbox", "from-build")
+    end)
+
+    teardown(function() os.execute("rm -rf " .. helper.shell_quote(dir)) end)
+
+    local function sandbox(vars, ...)
+      vars.PATH = vars.PATH or "/usr/bin:/bin"
+      return cli.run({ "sandbox", ... }, { env = vars, cwd = dir .. "/cwd" })
+    end
+
+    it("runs $VPPTOKEN_SANDBOX first, with the arguments, and returns its exit code", function()
+      local code, out = sandbox({ VPPTOKEN_SANDBOX = dir .. "/env/sb", PATH = dir .. "/path:/usr/bin:/bin" },
+        "--port", "0")
+      assert.equal(3, code)
+      assert.equal("from-env --port 0\n", out)
+    end)
+
+    it("then the one on PATH, then ./build/", function()
+      local _, out = sandbox({ PATH = dir .. "/path:/usr/bin:/bin" }, "--", "--help")
+      assert.equal("from-path --help\n", out)
+      local _, bout = sandbox({}, "--verbose")
+      assert.equal("from-build --verbose\n", bout)
+    end)
+
+    it("says how to get it when there is none", function()
+      local code, _, err = sandbox({ VPPTOKEN_SANDBOX = dir .. "/nothing" })
+      assert.equal(1, code)
+      assert.matches("VPPTOKEN_SANDBOX is [^\n]*not an executable file", err)
+    end)
+
+    it("starts the real sandbox, which answers its --help", function()
+      local code, out = cli.run({ "sandbox", "--", "--help" }, { env = { VPPTOKEN_SANDBOX = helper.sandbox_bin } })
+      assert.equal(0, code)
+      assert.matches("^Usage: vpptoken%-sandbox", out)
+    end)
+  end)
+end)
