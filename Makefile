@@ -7,9 +7,9 @@ JOBS     ?= 2
 
 DEBIAN_PACKAGES = build-essential cmake pkg-config git lua5.4 liblua5.4-dev libcurl4-openssl-dev \
   libmicrohttpd-dev lua-cjson lua-busted lua-check lua-lpeg lua-socket luarocks cppcheck clang-tidy \
-  valgrind curl openssl libssl-dev clang libclang-rt-14-dev tmux
+  valgrind curl openssl libssl-dev clang libclang-rt-14-dev tmux nginx
 
-.PHONY: fuzz all deps build test lint ctest spec check-memory check-asan check-valgrind demo sandbox doc man clean bench-sandbox
+.PHONY: fuzz all deps build test lint ctest spec check-memory check-asan check-valgrind demo sandbox doc man clean bench-sandbox soak bench
 
 all: build
 
@@ -112,6 +112,18 @@ man:
 # 200 keep-alive connections against a sandbox with 50 +- 20 ms injected latency (not part of test).
 bench-sandbox: build
 	VPPTOKEN_BUILD_DIR=$(BUILD) $(LUA) bench/sandbox_load.lua 200 10
+
+# Issue #7 soak: 10,000 mixed operations, 20 % injected faults, throttling on (not part of test).
+soak: build
+	VPPTOKEN_BUILD_DIR=$(BUILD) $(LUA) bench/soak.lua 10000 0.2
+
+# vpptoken's overhead over the network against nginx (static JSON, HTTP/1.1 and HTTPS + HTTP/2) and the sandbox,
+# next to a minimal libcurl floor (bench/floor.c) and LuaSocket + cjson (not part of test; RUNS=5 by default).
+bench: build
+	@mkdir -p $(BUILD)/bench
+	$(CC) -O2 -g -shared -fPIC -Wall -Wextra -o $(BUILD)/bench/floor.so bench/floor.c \
+	  $$(pkg-config --cflags lua5.4 libcurl) $$(pkg-config --libs libcurl)
+	VPPTOKEN_BUILD_DIR=$(BUILD) $(LUA) bench/run.lua
 
 clean:
 	rm -rf $(BUILD) $(ASAN)

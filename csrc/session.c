@@ -75,9 +75,10 @@ static int l_tostring(lua_State *L) {
 
 static double opt_seconds(lua_State *L, const char *key, double def, double max) {
   double v = def;
-  if (lua_getfield(L, 1, key) != LUA_TNIL) {
-    int isnum;
-    v = (double)lua_tonumberx(L, -1, &isnum);
+  int t = lua_getfield(L, 1, key);
+  if (t != LUA_TNIL) {
+    int isnum = t == LUA_TNUMBER; /* a number, not text that looks like one */
+    v = isnum ? (double)lua_tonumber(L, -1) : -1;
     if (!isnum || !(v >= 0) || v > max)
       luaL_error(L, "bad option '%s' (a number of seconds from 0 to %f expected)", key, max);
   }
@@ -88,9 +89,11 @@ static double opt_seconds(lua_State *L, const char *key, double def, double max)
 static const char *opt_string(lua_State *L, const char *key) {
   const char *v = NULL;
   int t = lua_getfield(L, 1, key);
-  if (t == LUA_TSTRING)
-    v = lua_tostring(L, -1); /* stays referenced by the options table */
-  else if (t != LUA_TNIL)
+  if (t == LUA_TSTRING) {
+    size_t len;
+    v = lua_tolstring(L, -1, &len); /* stays referenced by the options table */
+    if (strlen(v) != len) luaL_error(L, "bad option '%s' (contains a NUL byte)", key);
+  } else if (t != LUA_TNIL)
     luaL_error(L, "bad option '%s' (string expected, got %s)", key, luaL_typename(L, -1));
   lua_pop(L, 1);
   return v;

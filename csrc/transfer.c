@@ -178,6 +178,11 @@ void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const
   t->start = vpp_now();
   curl_easy_setopt(c, CURLOPT_URL, url);
   curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, strncmp(url, "https:", 6) == 0 ? "https" : "http,https");
+  /* libcurl sends a request again, on a new connection, when a reused connection dies before any answer: for
+     a POST that may have been done, that is a duplicate (a second token, a second sync). Requests that must not
+     be repeated therefore get a fresh connection, where libcurl never resends (CURLOPT_FORBID_RETRY_ON_REUSE does
+     this without the extra handshake, from libcurl 8.16). */
+  curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, vpp_method_idempotent(method) ? 0L : 1L);
   curl_easy_setopt(c, CURLOPT_HTTPGET, 1L); /* resets POST/NOBODY state left by the previous call */
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
   if (strcmp(method, "HEAD") == 0) {

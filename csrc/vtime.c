@@ -170,10 +170,10 @@ static int l_time_parse(lua_State *L) {
 static int l_time_format(lua_State *L) {
   lua_Number v = luaL_checknumber(L, 1);
   lua_Integer off = luaL_optinteger(L, 2, 0);
-  lua_Integer nd = luaL_optinteger(L, 3, -1);
+  lua_Integer nd = lua_isnoneornil(L, 3) ? -1 : luaL_checkinteger(L, 3); /* -1: as many digits as needed */
   luaL_argcheck(L, isfinite(v) && v > -62135596800.0 && v < 253402300800.0, 1, "time out of range (years 1-9999)");
   luaL_argcheck(L, off >= -(23 * 60 + 59) && off <= 23 * 60 + 59, 2, "offset must be within +-23:59 (minutes)");
-  luaL_argcheck(L, nd >= -1 && nd <= 7, 3, "digits must be 0..7");
+  luaL_argcheck(L, nd == -1 ? lua_isnoneornil(L, 3) : (nd >= 0 && nd <= 7), 3, "digits must be 0..7");
   vpp_time t;
   double whole = floor(v);
   long long ticks = llround((v - whole) * 1e7);

@@ -199,6 +199,20 @@ local function decode(resp, method, url)
   return strip_nulls(doc)
 end
 
+-- For answers that carry no result (delete, actions): true when the body is empty or JSON, else a protocol error
+-- (a 2xx with a broken body is no proof the work was done).
+local function call_no_result(self, method, url, body, extra)
+  local resp, err = call(self, method, url, body, extra)
+  if not resp then return nil, err end
+  if resp.body:find("%S") and cjson.decode(resp.body) == nil then
+    return nil, errors.new{ kind = "protocol", code = "InvalidResponse", status = resp.status, method = method,
+      url = url, outcome_unknown = method ~= "DELETE" or nil, request_id = resp.headers["request-id"],
+      client_request_id = resp.client_request_id, attempts = resp.attempts,
+      message = "the answer has a body that is not JSON, so the outcome is not known" }
+  end
+  return true
+end
+
 local function call_json(self, method, url, body, extra)
   local resp, err = call(self, method, url, body, extra)
   if not resp then return nil, err end
@@ -299,9 +313,7 @@ end
 
 --- Deletes a token; true, or nil, err.
 function Client:delete(id)
-  local resp, err = call(self, "DELETE", item_url(self, id))
-  if not resp then return nil, err end
-  return true
+  return call_no_result(self, "DELETE", item_url(self, id))
 end
 
 --- Asks Intune to sync the token's licenses with Apple; returns the token (bare or {"value":...} on the wire).
@@ -334,17 +346,13 @@ function Client:revoke_licenses(id, opts)
   if opts ~= nil and type(opts) ~= "table" then error("options must be a table", 2) end
   local notify = opts and opts.notify_managed_devices
   if notify ~= nil and type(notify) ~= "boolean" then error("notify_managed_devices must be a boolean", 2) end
-  local resp, err = call(self, "POST", url, encode{ notifyManagedDevices = notify or false })
-  if not resp then return nil, err end
-  return true
+  return call_no_result(self, "POST", url, encode{ notifyManagedDevices = notify or false })
 end
 
 --- (beta) Asks Intune to refresh the license counts of every token. true, or nil, err.
 function Client:sync_license_counts()
   need_beta(self, "sync_license_counts")
-  local resp, err = call(self, "POST", self.collection_url .. "/syncLicenseCounts")
-  if not resp then return nil, err end
-  return true
+  return call_no_result(self, "POST", self.collection_url .. "/syncLicenseCounts")
 end
 
 --- (beta) License counts per token for one app: array of { vppTokenId, appleId, organizationName,

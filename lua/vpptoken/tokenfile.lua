@@ -88,6 +88,10 @@ end
 
 --- Reads a token file from disk: see vpptoken.read_token_file.
 function M.read(path, now)
+  if type(path) == "string" and path:find("\0", 1, true) then
+    -- io.open would stop at the NUL and read another file
+    return fail("TokenFileUnreadable", "the token file path contains a NUL byte", (path:gsub("%z.*", "")))
+  end
   local f, msg = io.open(path, "rb")
   if not f then
     return fail("TokenFileUnreadable", "cannot open the token file: " .. tostring(msg), path)

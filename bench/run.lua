@@ -1,0 +1,321 @@
+-- vpptoken's overhead over the network (issue #6), run by `make bench` (not by `make test`).
+-- Starts on loopback: nginx serving static Graph-shaped JSON (HTTP/1.1, and HTTPS + HTTP/2 with a self-signed
+-- certificate made now) from a temporary directory, and vpptoken-sandbox (POST latency fault for the sync
+-- workload). Every measurement is a fresh process (bench/worker.lua); wall and CPU time are medians of RUNS runs,
+-- peak RSS is VmHWM. Compared with: the floor (bench/floor.c: one reused libcurl handle + cjson.decode) and
+-- LuaSocket's http.request (LuaSec for https) + lua-cjson. Prints a Markdown table and PASS/FAIL per target;
+-- exits 1 if a target failed.
+--   VPPTOKEN_BUILD_DIR=build RUNS=5 lua5.4 bench/run.lua
+package.path = "spec/?.lua;lua/?.lua;lua/?/init.lua;" .. package.path
+local socket = require "socket"
+local helper = require "helper"
+local cjson = require "cjson"
+
+local build = helper.build_dir
+local RUNS = tonumber(os.getenv("RUNS")) or 5
+local q = helper.shell_quote
+local LUA = "lua5.4"
+
+local function sh(cmd)
+  local p = assert(io.popen(cmd, "r"))
+  local out = p:read("a")
+  local ok, _, code = p:close()
+  return out, ok, code
+end
+
+local tmp = (sh("mktemp -d /tmp/vpptoken-bench.XXXXXX")):gsub("%s+$", "")
+assert(tmp:match("^/tmp/vpptoken%-bench"), "mktemp failed")
+
+local function write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+local function free_port()
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return tonumber(port)
+end
+
+-- ---- static Graph-shaped JSON ----
+local function token(i)
+  return {
+    ["@odata.type"] = "#microsoft.graph.vppToken",
+    id = string.format("%08x-4b1d-4c0e-9a7e-%012x", i, i * 7919),
+    organizationName = "Contoso Schools " .. i, vppTokenAccountType = "education",
+    appleId = string.format("vpp%05d@contoso.example", i), expirationDateTime = "2027-05-01T00:00:00Z",
+    lastSyncDateTime = "2026-10-30T08:15:00Z", token = string.rep("QmVuY2htYXJrVG9rZW4", 12),
+    lastModifiedDateTime = "2026-10-01T12:00:00Z", state = "valid", tokenActionResults = {},
+    lastSyncStatus = "completed", automaticallyUpdateApps = true, countryOrRegion = "us",
+    dataSharingConsent = false, displayName = "Contoso " .. i, locationName = "Building " .. (i % 17),
+    claimTokenOwnership = false, roleScopeTagIds = { "0" },
+  }
+end
+local function encode(v) return (cjson.encode(v):gsub("\\/", "/")) end
+
+local http_port, https_port = free_port(), free_port()
+local function write_pages(root, prefix, pages, per_page, origin)
+  os.execute("mkdir -p " .. q(root .. prefix .. "/v1.0/deviceAppManagement") .. " " .. q(root .. prefix .. "/p"))
+  for p = 1, pages do
+    local value = {}
+    for k = 1, per_page do value[k] = token((p - 1) * per_page + k) end
+    local doc = { ["@odata.context"] = origin .. prefix .. "/v1.0/$metadata#deviceAppManagement/vppTokens",
+                  value = value }
+    local text = encode(doc)
+    if p < pages then
+      text = text:sub(1, -2) .. ',"@odata.nextLink":"' .. origin .. prefix .. "/p/" .. (p + 1) .. '"}'
+    end
+    write(p == 1 and (root .. prefix .. "/v1.0/deviceAppManagement/vppTokens") or (root .. prefix .. "/p/" .. p),
+      text)
+  end
+end
+-- The https server serves the same tree; nextLinks name the origin, so each origin gets its own copy.
+local ID = token(1).id
+for _, o in ipairs{ { "/h", "http://127.0.0.1:" .. http_port }, { "/s", "https://127.0.0.1:" .. https_port } } do
+  local root = tmp .. "/www"
+  os.execute("mkdir -p " .. q(root .. o[1] .. "/a/v1.0/deviceAppManagement/vppTokens"))
+  local one = token(1)
+  one["@odata.context"] = o[2] .. o[1] .. "/a/v1.0/$metadata#deviceAppManagement/vppTokens/$entity"
+  write(root .. o[1] .. "/a/v1.0/deviceAppManagement/vppTokens/" .. ID, encode(one))
+  write_pages(root, o[1] .. "/b", 10, 100, o[2])
+  if o[1] == "/h" then write_pages(root, o[1] .. "/d", 1000, 100, o[2]) end
+end
+
+-- ---- nginx ----
+local cert = helper.make_cert(tmp)
+os.execute("mkdir -p " .. q(tmp .. "/logs") .. " " .. q(tmp .. "/temp"))
+-- As root, nginx would switch its worker to "nobody", which cannot read the private temp dir: keep the current user.
+local user = (sh("id -u")):match("^0%s") and ("user " .. (sh("id -un")):gsub("%s+$", "") .. ";") or ""
+write(tmp .. "/nginx.conf", ([[
+@USER@
+daemon off;
+worker_processes 1;
+pid @T@/nginx.pid;
+error_log @T@/logs/error.log warn;
+events { worker_connections 256; }
+http {
+  access_log off;
+  default_type application/json;
+  sendfile on;
+  keepalive_requests 1000000;
+  keepalive_timeout 120s;
+  client_body_temp_path @T@/temp/body;
+  proxy_temp_path @T@/temp/proxy;
+  fastcgi_temp_path @T@/temp/fastcgi;
+  uwsgi_temp_path @T@/temp/uwsgi;
+  scgi_temp_path @T@/temp/scgi;
+  http2_max_requests 1000000;
+  server {
+    listen 127.0.0.1:@HP@;
+    root @T@/www;
+  }
+  server {
+    listen 127.0.0.1:@SP@ ssl http2;
+    ssl_certificate @T@/cert.pem;
+    ssl_certificate_key @T@/key.pem;
+    root @T@/www;
+  }
+}
+]]):gsub("@USER@", user):gsub("@T@", tmp):gsub("@HP@", tostring(http_port)):gsub("@SP@", tostring(https_port)))
+
+local nginx_pid
+local nginx_pipe = assert(io.popen(string.format("(nginx -p %s -c %s -e %s >/dev/null 2>&1 & echo $!; wait)",
+  q(tmp), q(tmp .. "/nginx.conf"), q(tmp .. "/logs/error.log"))))
+nginx_pid = tonumber(nginx_pipe:read("l"))
+local sandbox
+
+local function cleanup()
+  if nginx_pid then
+    os.execute("kill -TERM " .. nginx_pid .. " 2>/dev/null")
+    nginx_pipe:close()
+    nginx_pid = nil
+  end
+  if sandbox then
+    pcall(sandbox.stop, sandbox)
+    sandbox = nil
+  end
+  if tmp:match("^/tmp/vpptoken%-bench%.") then os.execute("rm -rf " .. q(tmp)) end
+end
+
+local function main()
+  -- wait (bounded) until nginx answers
+  local up = false
+  for _ = 1, 100 do
+    local c = socket.connect("127.0.0.1", http_port)
+    if c then
+      c:close()
+      up = true
+      break
+    end
+    socket.sleep(0.05)
+  end
+  assert(up, "nginx did not start:\n" .. (sh("cat " .. q(tmp .. "/logs/error.log"))))
+
+  -- ---- the sandbox: 200 tokens, sync answered at once, POST latency 50 ms ----
+  sandbox = helper.start_sandbox()
+  local auth = { authorization = "Bearer bench" }
+  for i = 1, 200 do
+    local st = helper.http("POST", sandbox.graph .. "/deviceAppManagement/vppTokens",
+      { organizationName = "bench " .. i, token = "YmVuY2g=" }, auth)
+    assert(st == 201, "sandbox create failed: " .. tostring(st))
+  end
+  sandbox:configure{ sync_seconds = 0, faults = { latency_ms = { POST = { 50, 50 } } } }
+
+  local H = "http://127.0.0.1:" .. http_port .. "/"
+  local S = "https://127.0.0.1:" .. https_port .. "/"
+
+  local function measure(impl, work, base, warg, n, ca)
+    local cmd = string.format("VPPTOKEN_BUILD_DIR=%s %s bench/worker.lua %s %s %s %s %s %s", q(build), LUA, impl,
+      work, q(base), q(warg or "-"), tostring(n or 1), q(ca or ""))
+    local out, ok = sh(cmd .. " 2>&1")
+    local w, c, h, k = out:match("wall=(%S+) cpu=(%S+) hwm_kb=(%d+) count=(%d+)")
+    assert(ok and w, "worker failed: " .. cmd .. "\n" .. out)
+    return { wall = tonumber(w), cpu = tonumber(c), hwm = tonumber(h), count = tonumber(k) }
+  end
+  local function median(xs)
+    table.sort(xs)
+    local m = #xs // 2
+    return #xs % 2 == 1 and xs[m + 1] or (xs[m] + xs[m + 1]) / 2
+  end
+  -- median of RUNS fresh processes, the implementations interleaved run by run
+  local function bench(impls, work, base, warg, n, ca, expect, nruns)
+    local runs = {}
+    for _, impl in ipairs(impls) do runs[impl] = { wall = {}, cpu = {}, hwm = {} } end
+    for _ = 1, nruns or RUNS do
+      for _, impl in ipairs(impls) do
+        local r = measure(impl, work, base, warg, n, ca)
+        assert(not expect or r.count == expect, impl .. " " .. work .. ": counted " .. r.count .. ", expected "
+          .. tostring(expect))
+        local t = runs[impl]
+        t.wall[#t.wall + 1], t.cpu[#t.cpu + 1], t.hwm[#t.hwm + 1] = r.wall, r.cpu, r.hwm
+      end
+    end
+    local out = {}
+    for impl, t in pairs(runs) do out[impl] = { wall = median(t.wall), cpu = median(t.cpu), hwm = median(t.hwm) } end
+    return out
+  end
+
+  local rows, checks = {}, {}
+  local function ms(x) return string.format("%.1f", x * 1000) end
+  local function ratio(a, b) return b and string.format("%.2f×", a / b) or "–" end
+  local function row(name, r, unit_n)
+    local v, f, l = r.vpptoken, r.floor, r.luasocket
+    rows[#rows + 1] = string.format("| %s | %s | %s | %s | %s | %s | %s | %s | %.1f |", name, ms(v.wall),
+      f and ms(f.wall) or "–", l and ms(l.wall) or "–", ratio(v.wall, f and f.wall), ratio(v.wall, l and l.wall),
+      f and ratio(v.cpu, f.cpu) or "–", l and ratio(v.cpu, l.cpu) or "–", v.hwm / 1024)
+    io.stderr:write(rows[#rows], unit_n and string.format("  (%.1f µs/request)", v.wall / unit_n * 1e6) or "", "\n")
+  end
+  local function check(name, ok, detail)
+    checks[#checks + 1] = string.format("%s  %s: %s", ok and "PASS" or "FAIL", name, detail)
+  end
+  local ALL = { "vpptoken", "floor", "luasocket" }
+  -- LuaSec opens a TLS connection per request (~50 ms each here): left out of the https rows to bound the run.
+  local TLS = { "vpptoken", "floor" }
+
+  io.stderr:write(string.format("%d runs per figure; wall and CPU are medians\n", RUNS))
+  -- (a) 2,000 sequential gets
+  local a = bench(ALL, "get", H .. "h/a/v1.0", ID, 2000, nil, 2000)
+  row("(a) 2,000 gets, HTTP/1.1 (nginx)", a, 2000)
+  check("(a) wall ≤ 1.15× floor", a.vpptoken.wall <= 1.15 * a.floor.wall,
+    string.format("%.2f× (%s vs %s ms)", a.vpptoken.wall / a.floor.wall, ms(a.vpptoken.wall), ms(a.floor.wall)))
+  local as = bench(TLS, "get", S .. "s/a/v1.0", ID, 2000, cert, 2000)
+  row("(a) 2,000 gets, HTTPS + HTTP/2", as, 2000)
+  check("(a) https wall ≤ 1.15× floor", as.vpptoken.wall <= 1.15 * as.floor.wall,
+    string.format("%.2f×", as.vpptoken.wall / as.floor.wall))
+
+  -- (b) 10 pages × 100 tokens, 50 walks
+  local b = bench(ALL, "walk", H .. "h/b/v1.0", "-", 50, nil, 50000)
+  row("(b) 50 walks of 10 pages × 100, HTTP/1.1", b, 500)
+  check("(b) wall ≤ 1.15× floor", b.vpptoken.wall <= 1.15 * b.floor.wall,
+    string.format("%.2f× (%s vs %s ms)", b.vpptoken.wall / b.floor.wall, ms(b.vpptoken.wall), ms(b.floor.wall)))
+  local bs = bench(TLS, "walk", S .. "s/b/v1.0", "-", 50, cert, 50000)
+  row("(b) 50 walks, HTTPS + HTTP/2", bs, 500)
+  check("(b) https wall ≤ 1.15× floor", bs.vpptoken.wall <= 1.15 * bs.floor.wall,
+    string.format("%.2f×", bs.vpptoken.wall / bs.floor.wall))
+
+  -- (c) sync 200 tokens with 50 ms POST latency
+  for _, conc in ipairs{ 1, 8, 32 } do
+    local c = bench(conc == 1 and { "vpptoken", "luasocket" } or { "vpptoken" }, "sync", sandbox.graph,
+      tostring(conc), 1, nil, 200, conc == 1 and math.min(RUNS, 3) or nil)
+    row(string.format("(c) sync_all 200, 50 ms latency, concurrency %d (sandbox)", conc), c)
+    local ideal = math.ceil(200 / conc) * 0.05
+    local ok = c.vpptoken.wall <= 1.3 * ideal
+    if conc == 32 then
+      check("(c) concurrency 32 ≤ 1.3× ideal", ok, string.format("%s ms, ideal %s ms: %.2f×", ms(c.vpptoken.wall),
+        ms(ideal), c.vpptoken.wall / ideal))
+    else
+      checks[#checks + 1] = string.format("info  (c) concurrency %d: %s ms, ideal %s ms: %.2f×", conc,
+        ms(c.vpptoken.wall), ms(ideal), c.vpptoken.wall / ideal)
+    end
+  end
+
+  -- (d) 100,000 tokens with each(): 1,000 pages of 100
+  local d = bench(ALL, "walk", H .. "h/d/v1.0", "-", 1, nil, 100000)
+  row("(d) each() over 100,000 tokens (1,000 pages)", d, 1000)
+  local diff = (d.vpptoken.hwm - b.vpptoken.hwm) / 1024
+  check("(d) peak RSS within 2 MB of (b)", math.abs(diff) <= 2,
+    string.format("%.1f MB vs %.1f MB (%+.1f MB)", d.vpptoken.hwm / 1024, b.vpptoken.hwm / 1024, diff))
+
+  -- (e) start-up
+  local e = bench(ALL, "startup", H .. "h/a/v1.0", "-", 1)
+  row("(e) require + new{} (start-up)", e)
+  check("(e) start-up < 10 ms", e.vpptoken.wall < 0.010, string.format("%s ms", ms(e.vpptoken.wall)))
+
+  -- callgrind: instructions per request for (a), (N=220 minus N=20) / 200, so start-up cancels out
+  local function ir(impl, n)
+    local out_file = tmp .. "/callgrind." .. impl .. "." .. n
+    local cmd = string.format("VPPTOKEN_BUILD_DIR=%s valgrind --tool=callgrind --callgrind-out-file=%s %s "
+      .. "bench/worker.lua %s get %s %s %d 2>&1", q(build), q(out_file), LUA, impl, q(H .. "h/a/v1.0"), ID, n)
+    local out = sh(cmd)
+    local total = tonumber((out:match("Collected : (%d+)")))
+    assert(total, "callgrind failed:\n" .. out)
+    return total, out_file
+  end
+  local per = {}
+  for _, impl in ipairs(ALL) do
+    local hi, file = ir(impl, 220)
+    local lo = ir(impl, 20)
+    per[impl] = (hi - lo) / 200
+    if impl == "vpptoken" and os.getenv("BENCH_PROFILE") then
+      os.execute("callgrind_annotate --inclusive=no " .. q(file) .. " 2>/dev/null | head -45 >&2")
+    end
+  end
+  local ir_line = string.format("| (a) instructions per get (callgrind) | %.0f | %.0f | %.0f | %.2f× | %.2f× | | | |",
+    per.vpptoken, per.floor, per.luasocket, per.vpptoken / per.floor, per.vpptoken / per.luasocket)
+  rows[#rows + 1] = ir_line
+  check("(a) instructions per request ≤ 1.5× floor", per.vpptoken <= 1.5 * per.floor,
+    string.format("%.2f× (%.0f vs %.0f)", per.vpptoken / per.floor, per.vpptoken, per.floor))
+  -- (b) per request: one page of 100 tokens
+  local function ir_walk(impl, n)
+    local cmd = string.format("VPPTOKEN_BUILD_DIR=%s valgrind --tool=callgrind --callgrind-out-file=/dev/null %s "
+      .. "bench/worker.lua %s walk %s - %d 2>&1", q(build), LUA, impl, q(H .. "h/b/v1.0"), n)
+    return assert(tonumber((sh(cmd):match("Collected : (%d+)"))), "callgrind failed")
+  end
+  local pw = {}
+  for _, impl in ipairs{ "vpptoken", "floor" } do pw[impl] = (ir_walk(impl, 6) - ir_walk(impl, 1)) / 50 end
+  rows[#rows + 1] = string.format("| (b) instructions per page of 100 (callgrind) | %.0f | %.0f | | %.2f× | | | | |",
+    pw.vpptoken, pw.floor, pw.vpptoken / pw.floor)
+  check("(b) instructions per request ≤ 1.5× floor", pw.vpptoken <= 1.5 * pw.floor,
+    string.format("%.2f× (%.0f vs %.0f)", pw.vpptoken / pw.floor, pw.vpptoken, pw.floor))
+
+  print("| workload | vpptoken ms | floor ms | LuaSocket ms | wall ÷ floor | wall ÷ LuaSocket | CPU ÷ floor "
+    .. "| CPU ÷ LuaSocket | vpptoken peak RSS MB |")
+  print("|---|---|---|---|---|---|---|---|---|")
+  for _, r in ipairs(rows) do print(r) end
+  print()
+  for _, c in ipairs(checks) do print(c) end
+  for _, c in ipairs(checks) do
+    if c:match("^FAIL") then return false end
+  end
+  return true
+end
+
+local ok, res = pcall(main)
+cleanup()
+if not ok then
+  io.stderr:write("bench failed: ", tostring(res), "\n")
+  os.exit(2)
+end
+os.exit(res and 0 or 1)

@@ -1,0 +1,261 @@
+-- Issue #7, secrets: no VPP token value, client secret, access token or client assertion ever appears on any output
+-- channel: error objects and tostring, the on_request hook, VPPTOKEN_DEBUG=1 stderr, the command line's output in
+-- every format and with --verbose, the sandbox's request log and its --journal file.
+local helper = require "helper"
+local cjson = require "cjson.safe"
+local jwt = require "support.jwt"
+local cli = require "cli_support"
+local vpptoken = require "vpptoken"
+local auth = require "vpptoken.auth"
+
+local TENANT = "6d1f0c57-3a9e-4f52-8c71-secrets00007"
+local CLIENT_SECRET = "Cl1ent-S3cret-QwErTy-never-shown-7731"
+local VPP_VALUE = "VPP-T0KEN-VaLuE-never-shown-9X4k"
+local FILE_CONTENT = cli.token_content()      -- what the command line uploads as `token`
+local FILE_SECRET = cli.SECRET                -- inside that file
+
+-- Every access token the library holds now (the token cache), so the checks look for the real values too.
+local function cached_access_tokens()
+  local out = {}
+  local i = 1
+  while true do
+    local name, value = debug.getupvalue(auth.clear_cache, i)
+    if not name then break end
+    if name == "cache" then
+      for _, e in pairs(value) do if type(e) == "table" and e.token then out[#out + 1] = e.token end end
+    end
+    i = i + 1
+  end
+  return out
+end
+
+-- Everything in v (tables recursively, keys too) as text.
+local function dump(v, seen, out)
+  seen, out = seen or {}, out or {}
+  if type(v) == "table" then
+    if seen[v] then return out end
+    seen[v] = true
+    if getmetatable(v) and getmetatable(v).__tostring then out[#out + 1] = tostring(v) end
+    for k, x in pairs(v) do
+      dump(k, seen, out)
+      dump(x, seen, out)
+    end
+  elseif v ~= nil then
+    out[#out + 1] = tostring(v)
+  end
+  return out
+end
+
+local function text_of(v) return table.concat(dump(v), "\n") end
+
+-- Asserts that text holds none of the secrets and no JWT (access tokens and client assertions are JWTs).
+local function assert_clean(text, channel, extra)
+  local secrets = { CLIENT_SECRET, VPP_VALUE, FILE_CONTENT, FILE_SECRET }
+  for _, s in ipairs(extra or {}) do secrets[#secrets + 1] = s end
+  for _, s in ipairs(cached_access_tokens()) do secrets[#secrets + 1] = s end
+  for _, s in ipairs(secrets) do
+    assert(not text:find(s, 1, true), channel .. " shows a secret (" .. s:sub(1, 12) .. "...)")
+  end
+  assert(not text:find("eyJ[%w_%-]+%.eyJ[%w_%-]+"), channel .. " shows a JWT")
+  return text
+end
+
+describe("secrets never leak", function()
+  local dir, apps_file, cert_bundle, journal, sb
+
+  setup(function()
+    local p = assert(io.popen("mktemp -d"))
+    dir = p:read("l")
+    p:close()
+    local cert, key = jwt.make_app_cert(dir, "app")
+    cert_bundle = dir .. "/bundle.pem"
+    local out = assert(io.open(cert_bundle, "w"))
+    out:write(assert(io.open(cert)):read("a"), assert(io.open(key)):read("a"))
+    out:close()
+    apps_file = dir .. "/apps.json"
+    local f = assert(io.open(apps_file, "w"))
+    local apps = (assert(cjson.encode{ tenant = TENANT, apps = {
+      { client_id = "rw-app", client_secret = CLIENT_SECRET, certificate = "app.crt",
+        permissions = { "DeviceManagementServiceConfig.ReadWrite.All" } } } }))
+    f:write(apps)
+    f:close()
+    journal = dir .. "/journal.jsonl"
+    sb = helper.start_sandbox{ "--apps", apps_file, "--journal", journal, "--sync-seconds", "0.2" }
+  end)
+
+  teardown(function()
+    if sb then sb:stop() end
+    if dir then os.execute("rm -rf " .. helper.shell_quote(dir)) end
+  end)
+
+  before_each(function()
+    sb:reset()
+    auth.clear_cache()
+  end)
+
+  -- Runs a workload through a client, with every outcome that can carry text: results, errors (not found, a
+  -- server error, a lost create answer, a bad request from Graph, a failed sign-in) and the hook's reports.
+  local function workload(make)
+    local seen, calls = {}, {}
+    local c = make(function(info) calls[#calls + 1] = info end)
+    local t = assert(c:create{ token = VPP_VALUE, appleId = "secret@contoso.com", organizationName = "Contoso" })
+    assert(c:list())
+    assert(c:update(t.id, { token = VPP_VALUE .. "-renewed" }))
+    assert(c:sync_licenses(t.id))
+    seen[#seen + 1] = { c:get("no-such-id") }
+    sb:fail_next(1, 500, { method = "PATCH" })
+    seen[#seen + 1] = { c:update(t.id, { token = VPP_VALUE }) }
+    sb:fail_next(1, nil, { kind = "reset_after", method = "POST" })
+    seen[#seen + 1] = { c:create{ token = VPP_VALUE } }
+    sb:fail_next(1, 400, { method = "POST", message = "bad" })
+    seen[#seen + 1] = { c:create{ token = VPP_VALUE } }
+    seen[#seen + 1] = { c:get_many({ t.id, "missing-id" }) }
+    seen[#seen + 1] = { c:batch{ { op = "create", fields = { token = VPP_VALUE } }, { op = "get", id = "nope" } } }
+    assert(c:delete(t.id))
+    c:close()
+    -- only the error objects (and what they hold): the results are the caller's data, and the sandbox, unlike
+    -- Graph, returns the token it was given
+    local errs = {}
+    local function collect(v)
+      if vpptoken.is_error(v) then
+        errs[#errs + 1] = v
+        errs[#errs + 1] = tostring(v)
+      elseif type(v) == "table" and not v.id then
+        for _, x in pairs(v) do collect(x) end
+      end
+    end
+    for i = 1, #seen do collect(seen[i]) end
+    assert.is_true(#errs >= 10, "errors collected: " .. #errs)
+    return errs, calls
+  end
+
+  it("a client secret sign-in: errors, tostring and the on_request hook show no secret", function()
+    local results, calls = workload(function(hook)
+      return vpptoken.new{ base_url = sb.graph, tenant_id = TENANT, client_id = "rw-app", client_secret = CLIENT_SECRET,
+                           retry_delay = 0.01, on_request = hook }
+    end)
+    assert.is_true(#cached_access_tokens() >= 1)  -- the check below looks for a real access token
+    assert.is_true(#calls >= 10)
+    assert_clean(text_of(calls), "on_request")
+    assert_clean(text_of(results), "results and errors")
+  end)
+
+  it("a certificate sign-in: errors, tostring and the hook show no assertion or access token", function()
+    local results, calls = workload(function(hook)
+      return vpptoken.new{ base_url = sb.graph, tenant_id = TENANT, client_id = "rw-app",
+                           client_certificate = cert_bundle, retry_delay = 0.01, on_request = hook }
+    end)
+    assert_clean(text_of(calls), "on_request")
+    assert_clean(text_of(results), "results and errors")
+  end)
+
+  it("a refused sign-in (wrong secret) is an auth error that does not echo the secret", function()
+    local wrong = "Wr0ng-Secret-zzz-never-shown-5521"
+    local calls = {}
+    local c = vpptoken.new{ base_url = sb.graph, tenant_id = TENANT, client_id = "rw-app", client_secret = wrong,
+                            retry_delay = 0.01, on_request = function(i) calls[#calls + 1] = i end }
+    local ok, err = c:list()
+    c:close()
+    assert.is_nil(ok)
+    assert.equal("auth", err.kind)
+    assert_clean(text_of{ err, tostring(err), calls }, "auth error", { wrong })
+    assert_clean(tostring(c), "tostring(client)", { wrong })
+  end)
+
+  it("the sandbox's request log and its --journal file redact every secret", function()
+    workload(function(hook)
+      return vpptoken.new{ base_url = sb.graph, tenant_id = TENANT, client_id = "rw-app", client_secret = CLIENT_SECRET,
+                           retry_delay = 0.01, on_request = hook }
+    end)
+    local tokens = cached_access_tokens()
+    auth.clear_cache()
+    workload(function(hook)
+      return vpptoken.new{ base_url = sb.graph, tenant_id = TENANT, client_id = "rw-app",
+                           client_certificate = cert_bundle, retry_delay = 0.01, on_request = hook }
+    end)
+    local log = sb:requests()
+    assert.is_true(#log >= 10)
+    assert_clean(assert(cjson.encode(log)):gsub("\\/", "/"), "request log", tokens)
+    local f = assert(io.open(journal, "rb"))
+    local text = f:read("a")
+    f:close()
+    assert.matches("oauth2/v2.0/token", text, 1, true)        -- sign-in requests are journalled too
+    assert.matches('"POST"', text, 1, true)
+    assert_clean(text:gsub("\\/", "/"), "journal", tokens)
+  end)
+
+  describe("the command line", function()
+    local secret_file
+
+    local function env(extra)
+      local e = { VPPTOKEN_GRAPH_URL = sb.graph, AZURE_TENANT_ID = TENANT, AZURE_CLIENT_ID = "rw-app",
+                  AZURE_CLIENT_SECRET = CLIENT_SECRET }
+      for k, v in pairs(extra or {}) do e[k] = v end
+      return e
+    end
+
+    local function run(argv, extra)
+      local code, out, err = cli.run(argv, { env = env(extra) })
+      return code, out, err
+    end
+
+    setup(function() secret_file = helper.temp_file(CLIENT_SECRET .. "\n") end)
+    teardown(function() os.remove(secret_file) end)
+
+    it("shows no secret in any format, with --verbose, VPPTOKEN_DEBUG=1 or on errors", function()
+      local texts = {}
+      local function keep(code, out, err) texts[#texts + 1] = out .. "\n" .. err return code, out, err end
+      local code, out, err = keep(run({ "create", "--file", cli.token_file(), "--apple-id", "cli@contoso.com",
+                                        "--account-type", "business", "--country", "us", "--output", "json",
+                                        "--verbose" }, { VPPTOKEN_DEBUG = "1" }))
+      assert.equal(0, code, err)
+      local id = assert(cjson.decode(out)).id
+      assert.matches("POST", err, 1, true)          -- --verbose / VPPTOKEN_DEBUG report the calls on stderr
+      for _, fmt in ipairs{ "table", "json", "csv" } do
+        keep(run({ "list", "--output", fmt, "--verbose" }, { VPPTOKEN_DEBUG = "1" }))
+        code = keep(run({ "get", id, "--output", fmt, "--verbose" }, { VPPTOKEN_DEBUG = "1" }))
+        assert.equal(0, code)
+      end
+      keep(run({ "update", id, "--set", "automaticallyUpdateApps=false", "--verbose" }, { VPPTOKEN_DEBUG = "1" }))
+      keep(run({ "renew", id, "--file", cli.token_file{ expDate = "2098-01-01T00:00:00-0700" }, "--verbose" },
+               { VPPTOKEN_DEBUG = "1" }))
+      keep(run({ "sync", id, "--verbose" }, { VPPTOKEN_DEBUG = "1" }))
+      code = keep(run({ "get", "no-such-id", "--verbose" }, { VPPTOKEN_DEBUG = "1" }))
+      assert.equal(4, code)
+      sb:fail_next(1, 500, { method = "GET" })
+      code = keep(run({ "get", id, "--verbose" }, { VPPTOKEN_DEBUG = "1" }))
+      assert.equal(6, code)
+      -- two rules: on a reused connection libcurl sends a lost POST once more (see fault_matrix_spec.lua)
+      sb:fail_next(2, nil, { kind = "reset_after", method = "POST" })
+      keep(run({ "create", "--file", cli.token_file(), "--apple-id", "lost@contoso.com", "--verbose" },
+               { VPPTOKEN_DEBUG = "1" }))
+      -- the secret read from --client-secret-file, and a sign-in refused with a wrong secret
+      keep(run({ "list", "--client-secret-file", secret_file, "--output", "json", "--verbose" },
+               { AZURE_CLIENT_SECRET = false, VPPTOKEN_DEBUG = "1" }))
+      code = keep(run({ "list", "--verbose" },
+                      { AZURE_CLIENT_SECRET = CLIENT_SECRET .. "-wrong", VPPTOKEN_DEBUG = "1" }))
+      assert.equal(3, code)
+      keep(run({ "delete", id, "--yes", "--verbose" }, { VPPTOKEN_DEBUG = "1" }))
+      assert.equal(16, #texts)
+      for i, t in ipairs(texts) do assert_clean(t, "command line run " .. i) end
+      -- the journal saw those runs' sign-ins and uploads, redacted
+      local f = assert(io.open(journal, "rb"))
+      local j = f:read("a")
+      f:close()
+      assert_clean(j:gsub("\\/", "/"), "journal after the command line")
+    end)
+
+    it("--show-secrets is the only way to see a token value, and it shows no credential", function()
+      local code, out, err = run{ "create", "--file", cli.token_file(), "--apple-id", "show@contoso.com",
+                                  "--account-type", "business", "--country", "us", "--output", "json" }
+      assert.equal(0, code, err)
+      local id = assert(cjson.decode(out)).id
+      code, out = run{ "get", id, "--output", "json", "--show-secrets" }
+      assert.equal(0, code)
+      -- the sandbox never returns the token (Graph does not), so even --show-secrets has nothing to show; the
+      -- credential is never printed
+      assert(not out:find(CLIENT_SECRET, 1, true))
+      assert(not out:find("eyJ[%w_%-]+%.eyJ"))
+    end)
+  end)
+end)
