@@ -39,12 +39,7 @@ describe("sign-in", function()
     local p = assert(io.popen("mktemp -d"))
     dir = p:read("l")
     p:close()
-    local cert, key = jwt.make_app_cert(dir, "app")
-    -- AZURE_CLIENT_CERTIFICATE_PATH holds the certificate and its key in one PEM file.
-    cert_bundle = dir .. "/bundle.pem"
-    local out = assert(io.open(cert_bundle, "w"))
-    out:write(assert(io.open(cert)):read("a"), assert(io.open(key)):read("a"))
-    out:close()
+    cert_bundle = jwt.make_cert_bundle(dir, "app") -- app.crt is registered in the apps file
     apps_file = dir .. "/apps.json"
     local f = assert(io.open(apps_file, "w"))
     local apps = {
@@ -130,11 +125,7 @@ describe("sign-in", function()
   end)
 
   it("a certificate that is not the app's is refused at construction or by the identity platform", function()
-    local other = dir .. "/other"
-    local cert, key = jwt.make_app_cert(dir, "other")
-    local f = assert(io.open(other, "w"))
-    f:write(assert(io.open(cert)):read("a"), assert(io.open(key)):read("a"))
-    f:close()
+    local other = jwt.make_cert_bundle(dir, "other")
     local c = vpptoken.new{ base_url = sb.graph, tenant_id = TENANT, client_id = "rw-app", client_certificate = other }
     local ok, err = c:list()
     c:close()

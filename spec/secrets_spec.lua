@@ -67,11 +67,7 @@ describe("secrets never leak", function()
     local p = assert(io.popen("mktemp -d"))
     dir = p:read("l")
     p:close()
-    local cert, key = jwt.make_app_cert(dir, "app")
-    cert_bundle = dir .. "/bundle.pem"
-    local out = assert(io.open(cert_bundle, "w"))
-    out:write(assert(io.open(cert)):read("a"), assert(io.open(key)):read("a"))
-    out:close()
+    cert_bundle = jwt.make_cert_bundle(dir, "app")
     apps_file = dir .. "/apps.json"
     local f = assert(io.open(apps_file, "w"))
     local apps = (assert(cjson.encode{ tenant = TENANT, apps = {

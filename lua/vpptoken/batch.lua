@@ -78,15 +78,15 @@ function Client:batch(ops, opts)
   for i, op in ipairs(ops) do reqs[i] = batch_request(self, op, i) end
   local url = self.base_url .. "/$batch"
   local results, errs = {}, {}
-  local todo = {}
-  for i = 1, #ops do todo[i] = i end
+  local queue = {}
+  for i = 1, #ops do queue[i] = i end
   local round = 0
-  while #todo > 0 do
+  while #queue > 0 do
     local again, wait = {}, 0
-    for first = 1, #todo, BATCH_LIMIT do
+    for first = 1, #queue, BATCH_LIMIT do
       local chunk, by_id = {}, {}
-      for k = first, math.min(first + BATCH_LIMIT - 1, #todo) do
-        local i = todo[k]
+      for k = first, math.min(first + BATCH_LIMIT - 1, #queue) do
+        local i = queue[k]
         local r = reqs[i]
         chunk[#chunk + 1] = { id = tostring(i), method = r.method, url = r.url, headers = r.headers, body = r.body }
         by_id[tostring(i)] = i
@@ -125,9 +125,9 @@ function Client:batch(ops, opts)
       end
     end
     table.sort(again)
-    todo = again
+    queue = again
     round = round + 1
-    if #todo > 0 then core.sleep(math.min(wait, 180)) end
+    if #queue > 0 then core.sleep(math.min(wait, 180)) end
   end
   return results, errs
 end

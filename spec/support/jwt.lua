@@ -73,6 +73,23 @@ function jwt.make_app_cert(dir, name)
   return cert, key
 end
 
+-- Makes an app certificate in dir and one PEM file holding it and its key (what AZURE_CLIENT_CERTIFICATE_PATH
+-- names); returns the bundle's path, then the certificate's and the key's.
+function jwt.make_cert_bundle(dir, name)
+  local cert, key = jwt.make_app_cert(dir, name)
+  local parts = {}
+  for i, path in ipairs{ cert, key } do
+    local f = assert(io.open(path))
+    parts[i] = f:read("a")
+    f:close()
+  end
+  local bundle = dir .. "/" .. name .. ".pem"
+  local out = assert(io.open(bundle, "w"))
+  out:write(parts[1], parts[2])
+  out:close()
+  return bundle, cert, key
+end
+
 local counter = 0
 
 -- A client assertion. o: { key = PEM path (signs), cert = PEM path (x5t; default: none), client_id,
