@@ -55,6 +55,23 @@ describe("TLS", function()
     assert.equal(200, r.status)
   end)
 
+  it("a client with insecure = true says so on stderr; one without says nothing", function()
+    local function stderr_of(opts)
+      local script, errfile = os.tmpname(), os.tmpname()
+      local f = assert(io.open(script, "w"))
+      f:write("require('vpptoken').new{ access_token = 't'" .. opts .. " }:close()\n")
+      f:close()
+      assert.is_true(os.execute("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='" .. helper.build_dir
+        .. "/?.so;;' " .. helper.lua .. " " .. helper.shell_quote(script) .. " 2>" .. helper.shell_quote(errfile)))
+      local text = assert(io.open(errfile)):read("a")
+      os.remove(script)
+      os.remove(errfile)
+      return text
+    end
+    assert.matches("TLS certificate verification is OFF", stderr_of(", insecure = true"))
+    assert.equal("", stderr_of(""))
+  end)
+
   it("skips verification only with insecure = true", function()
     local s = core.session{ max_retries = 0, insecure = true }
     local r = assert(s:request("GET", "https://127.0.0.1:" .. port .. "/"))
