@@ -38,6 +38,7 @@ int luaopen_vpptoken_core(lua_State *L) {
   vpp_open_time(L);
   vpp_open_sleep(L);
   vpp_open_crypto(L);
+  vpp_open_nulls(L);
   lua_pushliteral(L, VPP_VERSION);
   lua_setfield(L, -2, "_VERSION");
   lua_pushstring(L, curl_version());

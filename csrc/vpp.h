@@ -124,7 +124,8 @@ int vpp_l_session_new(lua_State *L);
 void vpp_open_enums(lua_State *L);   /* sets enum tables and functions into the table on top */
 void vpp_open_time(lua_State *L);    /* sets time_parse/time_format into the table on top */
 void vpp_open_sleep(lua_State *L);   /* sets sleep/monotonic into the table on top */
-void vpp_open_crypto(lua_State *L);  /* sets base64url/rs256_sign/x509_thumbprint into the table on top */
+void vpp_open_crypto(lua_State *L);
+void vpp_open_nulls(lua_State *L);   /* sets strip_nulls into the table on top */  /* sets base64url/rs256_sign/x509_thumbprint into the table on top */
 
 /* ---- base64url without padding (crypto.c); out must hold 4*ceil(len/3)+1 bytes ---- */
 size_t vpp_base64url(const unsigned char *in, size_t len, char *out);

@@ -43,6 +43,26 @@ describe("enums", function()
   end)
 end)
 
+describe("strip_nulls", function()
+  local cjson = require "cjson.safe"
+
+  it("removes JSON nulls at every depth and keeps everything else", function()
+    local doc = cjson.decode('{"a":null,"b":1,"c":{"d":null,"e":[1,{"f":null,"g":false}]},"h":""}')
+    assert.equal(doc, core.strip_nulls(doc, cjson.null))
+    assert.same({ b = 1, c = { e = { 1, { g = false } } }, h = "" }, doc)
+  end)
+
+  it("refuses tables nested past 64 levels instead of overflowing the C stack", function()
+    local deep = {}
+    local t = deep
+    for _ = 1, 100 do
+      t.x = {}
+      t = t.x
+    end
+    assert.error_matches(function() core.strip_nulls(deep, cjson.null) end, "nested deeper than 64")
+  end)
+end)
+
 describe("vpptoken.time", function()
   it("parses Graph's DateTimeOffset with 7 fraction digits and a zone offset", function()
     local t, offset = vpptoken.time.parse("2016-12-31T23:57:57.2481234-08:00")

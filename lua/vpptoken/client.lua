@@ -179,13 +179,12 @@ local function call(self, method, url, body, extra)
   return resp
 end
 
--- JSON null becomes an absent property: `if tok.lastSyncDateTime then` must mean what it says.
+-- JSON null becomes an absent property: `if tok.lastSyncDateTime then` must mean what it says (in C: it runs on
+-- every decoded page).
+local NULL = cjson.null
 local function strip_nulls(v)
   if type(v) ~= "table" then return v end
-  for k, x in pairs(v) do
-    if x == cjson.null then v[k] = nil else strip_nulls(x) end
-  end
-  return v
+  return core.strip_nulls(v, NULL)
 end
 
 local function decode(resp, method, url)

@@ -1,0 +1,37 @@
+/* strip_nulls(t, null): removes every field equal to `null` (lua-cjson's null) from t and the tables inside it, so a
+   JSON null reads as an absent property. Done in C because it runs on every decoded page. */
+#include <lauxlib.h>
+
+#include "vpp.h"
+
+#define MAX_DEPTH 64
+
+static void strip(lua_State *L, int t, int depth) {
+  if (depth > MAX_DEPTH) luaL_error(L, "strip_nulls: tables nested deeper than %d", MAX_DEPTH);
+  luaL_checkstack(L, 4, "strip_nulls");
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    if (lua_rawequal(L, -1, 2)) {
+      lua_pushvalue(L, -2); /* key */
+      lua_pushnil(L);
+      lua_rawset(L, t); /* clearing a field during traversal is allowed */
+    } else if (lua_type(L, -1) == LUA_TTABLE) {
+      strip(L, lua_gettop(L), depth + 1);
+    }
+    lua_pop(L, 1);
+  }
+}
+
+static int l_strip_nulls(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  luaL_checkany(L, 2);
+  lua_settop(L, 2);
+  strip(L, 1, 1);
+  lua_settop(L, 1);
+  return 1;
+}
+
+void vpp_open_nulls(lua_State *L) {
+  lua_pushcfunction(L, l_strip_nulls);
+  lua_setfield(L, -2, "strip_nulls");
+}
