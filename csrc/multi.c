@@ -54,8 +54,8 @@ static const char *req_field(lua_State *L, int reqs, int i, const char *key, siz
   return lua_tolstring(L, -1, len);
 }
 
-/* Validates every request before anything is sent. */
-static void check_all(lua_State *L, int reqs, int n) {
+/* Validates every request before anything is sent; sets[i] = request i's header set (or nothing). */
+static void check_all(lua_State *L, int reqs, int sets, int n) {
   for (int i = 1; i <= n; i++) {
     if (lua_geti(L, reqs, i) != LUA_TTABLE) luaL_error(L, "request_many: requests[%d] must be a table", i);
     lua_pop(L, 1);
@@ -63,26 +63,27 @@ static void check_all(lua_State *L, int reqs, int n) {
     const char *method = req_field(L, reqs, i, "method", NULL);
     const char *url = req_field(L, reqs, i, "url", NULL);
     if (!method || !url) luaL_error(L, "%smethod and url must be strings", where);
+    vpp_check_request(L, where, method, url);
     lua_geti(L, reqs, i);
     lua_getfield(L, -1, "headers");
-    vpp_check_request(L, where, method, url, lua_gettop(L));
+    if (vpp_to_headers(L, where, -1)) {
+      lua_pushvalue(L, -1);
+      lua_seti(L, sets, i);
+    }
     lua_getfield(L, -2, "body");
     if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "%sbody must be a string", where);
     lua_settop(L, lua_gettop(L) - 6);
   }
 }
 
-static void start_attempt(lua_State *L, vpp_session *s, vpp_transfer *t, int reqs) {
-  lua_geti(L, reqs, t->index);
-  lua_getfield(L, -1, "headers");
-  vpp_transfer_attempt(L, t, lua_istable(L, -1) ? lua_gettop(L) : 0);
-  lua_pop(L, 2);
+static void start_attempt(vpp_session *s, vpp_transfer *t) {
+  vpp_transfer_attempt(t);
   curl_multi_add_handle(s->multi, t->curl);
   t->running = 1;
 }
 
 /* session:request_many(requests [, { concurrency = 8 }]) -> results
-   requests: array of { method, url, headers?, body? }. results[i] is the response table that session:request
+   requests: array of { method, url, headers? (a table or a core.headers set), body? }. results[i] is the response table that session:request
    would return, or its transport error table (which has `kind`). Strings in `requests` must stay referenced. */
 int vpp_l_request_many(lua_State *L) {
   vpp_session *s = vpp_check_session(L, 1);
@@ -99,7 +100,8 @@ int vpp_l_request_many(lua_State *L) {
     lua_pop(L, 1);
   }
   lua_settop(L, 2);
-  check_all(L, 2, n);
+  lua_createtable(L, n, 0); /* index 3: the header sets, alive until the end of the call */
+  check_all(L, 2, 3, n);
   if (conc > n) conc = n > 0 ? n : 1;
   ensure_pool(L, s, (int)conc);
   for (int k = 0; k < s->pool_n; k++) { /* a call cut short by an error may have left handles behind */
@@ -119,18 +121,17 @@ int vpp_l_request_many(lua_State *L) {
         const char *method = req_field(L, 2, next, "method", NULL);
         const char *url = req_field(L, 2, next, "url", NULL);
         const char *body = req_field(L, 2, next, "body", &blen);
-        lua_geti(L, 2, next);
-        lua_getfield(L, -1, "headers");
-        const char *crid = vpp_check_request(L, "", method, url, lua_istable(L, -1) ? lua_gettop(L) : 0);
-        /* The strings stay referenced by the requests table after these pops. */
-        vpp_transfer_begin(t, &s->rng, method, url, crid, body, blen);
+        lua_geti(L, 3, next);
+        const vpp_headers *hs = lua_touserdata(L, -1); /* NULL when the request has none */
+        /* The strings stay referenced by the requests table, the set by the sets table, after these pops. */
+        vpp_transfer_begin(t, &s->rng, method, url, hs, body, blen);
         lua_settop(L, results);
         t->index = next++;
         t->next_at = now;
       }
       if (t->index != 0 && !t->running) {
         if (t->next_at <= now)
-          start_attempt(L, s, t, 2);
+          start_attempt(s, t);
         else if (t->next_at < wake)
           wake = t->next_at;
       }

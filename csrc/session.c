@@ -29,7 +29,7 @@ static void session_release(vpp_session *s) {
   vpp_transfer_free(&s->main);
 }
 
-/* session:request(method, url [, headers [, body]])
+/* session:request(method, url [, headers [, body]]); headers: a table or a core.headers set
    -> { status, headers, body, attempts, waited, elapsed, retry_after, client_request_id, http_version, connects }
    | nil, { kind, code, message, attempts, client_request_id, method, url, outcome_unknown }
    Retries 429/503 (and 504 for idempotent methods) honouring Retry-After, and transport failures that
@@ -38,14 +38,15 @@ static int l_request(lua_State *L) {
   vpp_session *s = vpp_check_session(L, 1);
   const char *method = luaL_checkstring(L, 2);
   const char *url = luaL_checkstring(L, 3);
-  const char *crid = vpp_check_request(L, "request: ", method, url, 4);
+  vpp_check_request(L, "request: ", method, url);
+  const vpp_headers *hs = vpp_to_headers(L, "request: ", 4); /* stays at index 4 for the call */
   size_t blen = 0;
   const char *body = lua_isnoneornil(L, 5) ? NULL : luaL_checklstring(L, 5, &blen);
   vpp_transfer *t = &s->main;
-  vpp_transfer_begin(t, &s->rng, method, url, crid, body, blen);
+  vpp_transfer_begin(t, &s->rng, method, url, hs, body, blen);
   CURLcode rc;
   for (;;) {
-    vpp_transfer_attempt(L, t, lua_istable(L, 4) ? 4 : 0);
+    vpp_transfer_attempt(t);
     rc = curl_easy_perform(t->curl);
     double delay = vpp_transfer_outcome(t, rc, &s->retry, &s->rng);
     if (delay < 0) break;

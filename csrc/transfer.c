@@ -3,7 +3,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #include <lauxlib.h>
@@ -63,76 +62,11 @@ void vpp_transfer_init(vpp_transfer *t, CURL *curl, size_t max_body) {
 void vpp_transfer_free(vpp_transfer *t) {
   if (t->curl) curl_easy_cleanup(t->curl);
   t->curl = NULL;
-  curl_slist_free_all(t->req_headers);
-  t->req_headers = NULL;
   vpp_buf_free(&t->body);
   vpp_buf_free(&t->headers);
 }
 
-/* Looks up a response header (case-insensitive) in the raw header block; copies its value into out. */
-int vpp_find_header(const vpp_buf *h, const char *name, char *out, size_t outsz) {
-  size_t nlen = strlen(name), i = 0;
-  while (i < h->len) {
-    const char *line = h->data + i;
-    const char *eol = memchr(line, '\n', h->len - i);
-    size_t llen = eol ? (size_t)(eol - line) : h->len - i;
-    i += llen + 1;
-    if (llen > nlen && line[nlen] == ':' && strncasecmp(line, name, nlen) == 0) {
-      const char *v = line + nlen + 1;
-      const char *end = line + llen;
-      while (v < end && (*v == ' ' || *v == '\t')) v++;
-      while (end > v && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t')) end--;
-      size_t vlen = (size_t)(end - v);
-      if (vlen >= outsz) vlen = outsz - 1;
-      memcpy(out, v, vlen);
-      out[vlen] = '\0';
-      return 1;
-    }
-  }
-  return 0;
-}
-
-/* Pushes the response headers as { lowercased-name = value } (repeated headers joined with ", "). */
-void vpp_push_headers(lua_State *L, const vpp_buf *h) {
-  lua_newtable(L);
-  size_t i = 0;
-  while (i < h->len) {
-    const char *line = h->data + i;
-    const char *eol = memchr(line, '\n', h->len - i);
-    size_t llen = eol ? (size_t)(eol - line) : h->len - i;
-    i += llen + 1;
-    const char *colon = memchr(line, ':', llen);
-    if (!colon || colon == line || memcmp(line, "HTTP/", 5) == 0) continue;
-    char name[128];
-    size_t nlen = (size_t)(colon - line);
-    if (nlen >= sizeof name) continue;
-    for (size_t k = 0; k < nlen; k++) {
-      char c = line[k];
-      if (c >= 'A' && c <= 'Z') c = (char)(c - 'A' + 'a');
-      name[k] = c;
-    }
-    const char *v = colon + 1, *end = line + llen;
-    while (v < end && (*v == ' ' || *v == '\t')) v++;
-    while (end > v && (end[-1] == '\r' || end[-1] == ' ' || end[-1] == '\t')) end--;
-    lua_pushlstring(L, name, nlen);
-    lua_pushvalue(L, -1);
-    if (lua_rawget(L, -3) == LUA_TSTRING) { /* repeated: join */
-      lua_pushliteral(L, ", ");
-      lua_pushlstring(L, v, (size_t)(end - v));
-      lua_concat(L, 3);
-    } else {
-      lua_pop(L, 1);
-      lua_pushlstring(L, v, (size_t)(end - v));
-    }
-    lua_rawset(L, -3);
-  }
-}
-
-static int valid_token_char(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c);
-}
-
-const char *vpp_check_request(lua_State *L, const char *where, const char *method, const char *url, int hidx) {
+void vpp_check_request(lua_State *L, const char *where, const char *method, const char *url) {
   if (!*method) luaL_error(L, "%smethod must not be empty", where);
   for (const char *m = method; *m; m++)
     if (*m < 'A' || *m > 'Z') luaL_error(L, "%smethod must be an upper-case HTTP method", where);
@@ -140,32 +74,15 @@ const char *vpp_check_request(lua_State *L, const char *where, const char *metho
     luaL_error(L, "%sURL must start with http:// or https://", where);
   for (const char *u = url; *u; u++)
     if ((unsigned char)*u <= 0x20 || *u == 0x7f) luaL_error(L, "%sURL contains a space or control character", where);
-  const char *crid = NULL;
-  if (hidx == 0 || lua_isnoneornil(L, hidx)) return NULL;
-  if (!lua_istable(L, hidx)) luaL_error(L, "%sheaders must be a table", where);
-  lua_pushnil(L);
-  while (lua_next(L, hidx)) {
-    if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
-      luaL_error(L, "%sheaders must map string names to string values", where);
-    size_t nl, vl;
-    const char *n = lua_tolstring(L, -2, &nl);
-    const char *v = lua_tolstring(L, -1, &vl);
-    if (nl == 0 || nl >= 128) luaL_error(L, "%sheader name must be 1..127 characters", where);
-    for (size_t i = 0; i < nl; i++)
-      if (!valid_token_char((unsigned char)n[i])) luaL_error(L, "%sinvalid header name '%s'", where, n);
-    for (size_t i = 0; i < vl; i++)
-      if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0') luaL_error(L, "%sheader '%s' contains CR, LF or NUL", where, n);
-    if (strcasecmp(n, "client-request-id") == 0) crid = v; /* the string stays referenced by the table */
-    lua_pop(L, 1);
-  }
-  return crid;
 }
 
-void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const char *url, const char *crid,
+void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const char *url, const vpp_headers *hs,
                         const char *body, size_t blen) {
   CURL *c = t->curl;
   t->method = method;
   t->url = url;
+  t->hs = hs;
+  const char *crid = hs ? hs->crid : NULL;
   t->own_crid = crid == NULL;
   if (crid)
     snprintf(t->crid, sizeof t->crid, "%s", crid);
@@ -185,45 +102,42 @@ void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const
   curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, vpp_method_idempotent(method) ? 0L : 1L);
   curl_easy_setopt(c, CURLOPT_HTTPGET, 1L); /* resets POST/NOBODY state left by the previous call */
   curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
+  t->has_body = 0;
   if (strcmp(method, "HEAD") == 0) {
     curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
   } else if (body || strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0 || strcmp(method, "PUT") == 0) {
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)blen);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? body : "");
+    t->has_body = 1;
     if (strcmp(method, "POST") != 0) curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
   } else if (strcmp(method, "GET") != 0) {
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
   }
 }
 
-static void add_header(lua_State *L, vpp_transfer *t, const char *line) {
-  struct curl_slist *n = curl_slist_append(t->req_headers, line);
-  if (!n) luaL_error(L, "out of memory");
-  t->req_headers = n;
+/* Puts node in front of list (a node of the transfer's own, pointing at its own line). */
+static struct curl_slist *push_own(struct curl_slist *node, char *line, struct curl_slist *list) {
+  node->data = line;
+  node->next = list;
+  return node;
 }
 
-void vpp_transfer_attempt(lua_State *L, vpp_transfer *t, int hidx) {
+void vpp_transfer_attempt(vpp_transfer *t) {
   t->attempt++;
-  curl_slist_free_all(t->req_headers);
-  t->req_headers = NULL;
-  if (hidx != 0 && lua_istable(L, hidx)) {
-    lua_pushnil(L);
-    while (lua_next(L, hidx)) {
-      add_header(L, t, lua_pushfstring(L, "%s: %s", lua_tostring(L, -2), lua_tostring(L, -1)));
-      lua_pop(L, 2);
-    }
-  }
-  char line[112];
-  if (t->own_crid) {
-    snprintf(line, sizeof line, "client-request-id: %s", t->crid);
-    add_header(L, t, line);
+  struct curl_slist *list = t->hs ? t->hs->list : NULL;
+  if (t->has_body) {
+    memcpy(t->expect_line, "Expect:", sizeof "Expect:"); /* no 100-continue round trip */
+    list = push_own(&t->own[2], t->expect_line, list);
   }
   if (t->attempt > 1) {
-    snprintf(line, sizeof line, "Retry-Attempt: %d", t->attempt - 1);
-    add_header(L, t, line);
+    snprintf(t->attempt_line, sizeof t->attempt_line, "Retry-Attempt: %d", t->attempt - 1);
+    list = push_own(&t->own[1], t->attempt_line, list);
   }
-  add_header(L, t, "Expect:"); /* no 100-continue round trip */
-  curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, t->req_headers);
+  if (t->own_crid) {
+    snprintf(t->crid_line, sizeof t->crid_line, "client-request-id: %s", t->crid);
+    list = push_own(&t->own[0], t->crid_line, list);
+  }
+  curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, list);
   vpp_buf_reset(&t->body);
   vpp_buf_reset(&t->headers);
   t->too_large = 0;
@@ -320,6 +234,8 @@ static void set_field_int(lua_State *L, const char *k, lua_Integer v) {
 }
 
 void vpp_transfer_push_result(lua_State *L, vpp_transfer *t, CURLcode rc) {
+  curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, NULL); /* the caller's set may be collected after the call */
+  t->hs = NULL;
   if (rc != CURLE_OK) {
     long sent = 0;
     curl_easy_getinfo(t->curl, CURLINFO_REQUEST_SIZE, &sent);
@@ -346,7 +262,7 @@ void vpp_transfer_push_result(lua_State *L, vpp_transfer *t, CURLcode rc) {
   curl_easy_getinfo(t->curl, CURLINFO_HTTP_VERSION, &httpv);
   lua_createtable(L, 0, 10);
   set_field_int(L, "status", status);
-  vpp_push_headers(L, &t->headers);
+  vpp_push_response_headers(L, &t->headers);
   lua_setfield(L, -2, "headers");
   lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
   lua_setfield(L, -2, "body");

@@ -60,11 +60,34 @@ uint64_t vpp_rng_next(vpp_rng *r);
 double vpp_rng_unit(vpp_rng *r);           /* [0,1) */
 void vpp_uuid4(vpp_rng *r, char out[37]); /* "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx" */
 
+/* ---- request header sets (request_headers.c) ---- */
+typedef struct {
+  struct curl_slist *list; /* owned; "Name: value" lines, checked */
+  const char *crid;        /* the client-request-id value inside list, or NULL */
+} vpp_headers;
+
+/* The header set at idx: a core.headers userdata as it is, a table checked (raising with `where`) and replaced
+   on the stack by a new set, NULL for none or nil. Valid while the value at idx stays on the stack. */
+vpp_headers *vpp_to_headers(lua_State *L, const char *where, int idx);
+
+/* ---- response headers (response_headers.c) ---- */
+/* Looks up a response header (case-insensitive) in a raw header block; copies its trimmed value into out. */
+int vpp_find_header(const vpp_buf *h, const char *name, char *out, size_t outsz);
+/* Pushes a raw header block as { lowercased-name = value } (repeated headers joined with ", "). */
+void vpp_push_headers(lua_State *L, const char *p, size_t len);
+/* Pushes a vpptoken.ResponseHeaders userdata holding a copy of the block (read by name, or with pairs). */
+void vpp_push_response_headers(lua_State *L, const vpp_buf *h);
+
 /* ---- one HTTP call with its retries (transfer.c) ---- */
 typedef struct {
-  CURL *curl;                     /* owned */
-  struct curl_slist *req_headers; /* the current attempt's request headers, owned */
-  vpp_buf body, headers;          /* the current attempt's response, reused across calls */
+  CURL *curl;            /* owned */
+  vpp_buf body, headers; /* the current attempt's response, reused across calls */
+  /* The attempt's own request headers, put in front of the caller's set without allocating: client-request-id,
+     Retry-Attempt and Expect (for a body). curl only reads the list. */
+  struct curl_slist own[3];
+  char crid_line[96], attempt_line[32], expect_line[8];
+  const vpp_headers *hs; /* the caller's set for the call in progress, or NULL */
+  int has_body;
   int too_large;                  /* the body passed its limit */
   char errbuf[CURL_ERROR_SIZE];
   /* the logical call in progress; strings belong to the Lua caller, alive during the call */
@@ -81,22 +104,19 @@ typedef struct {
 /* Prepares a transfer around an easy handle (taken over) with the session's size limit. */
 void vpp_transfer_init(vpp_transfer *t, CURL *curl, size_t max_body);
 void vpp_transfer_free(vpp_transfer *t);
-/* Checks method, URL and the headers table at hidx (0 = none); raises with `where` in the message. Returns
-   the caller's client-request-id or NULL. */
-const char *vpp_check_request(lua_State *L, const char *where, const char *method, const char *url, int hidx);
-/* Starts a logical call: request id, method and body options on the easy handle. */
-void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const char *url, const char *crid,
+/* Checks method and URL; raises with `where` in the message. */
+void vpp_check_request(lua_State *L, const char *where, const char *method, const char *url);
+/* Starts a logical call: request id (the set's client-request-id, else a new one), method and body options on the
+   easy handle. hs (may be NULL) must stay alive until vpp_transfer_push_result. */
+void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const char *url, const vpp_headers *hs,
                         const char *body, size_t blen);
-/* Readies the next attempt: headers (from the table at hidx, 0 = none) and empty response buffers. */
-void vpp_transfer_attempt(lua_State *L, vpp_transfer *t, int hidx);
+/* Readies the next attempt: request headers and empty response buffers. */
+void vpp_transfer_attempt(vpp_transfer *t);
 /* After an attempt ended with rc: the delay before the next attempt, or -1 when the call is over. */
 double vpp_transfer_outcome(vpp_transfer *t, CURLcode rc, const vpp_retry_policy *p, vpp_rng *rng);
-/* Pushes the call's result: the response table, or (rc != CURLE_OK) the transport error table. */
+/* Pushes the call's result: the response table, or (rc != CURLE_OK) the transport error table. Ends the call:
+   the handle no longer refers to the caller's header set. */
 void vpp_transfer_push_result(lua_State *L, vpp_transfer *t, CURLcode rc);
-/* Looks up a response header (case-insensitive) in a raw header block; copies its trimmed value into out. */
-int vpp_find_header(const vpp_buf *h, const char *name, char *out, size_t outsz);
-/* Pushes a raw header block as { lowercased-name = value } (repeated headers joined with ", "). */
-void vpp_push_headers(lua_State *L, const vpp_buf *h);
 double vpp_now(void);
 void vpp_sleep_seconds(double d);
 
@@ -124,8 +144,9 @@ int vpp_l_session_new(lua_State *L);
 void vpp_open_enums(lua_State *L);   /* sets enum tables and functions into the table on top */
 void vpp_open_time(lua_State *L);    /* sets time_parse/time_format into the table on top */
 void vpp_open_sleep(lua_State *L);   /* sets sleep/monotonic into the table on top */
-void vpp_open_crypto(lua_State *L);
-void vpp_open_nulls(lua_State *L);   /* sets strip_nulls into the table on top */  /* sets base64url/rs256_sign/x509_thumbprint into the table on top */
+void vpp_open_crypto(lua_State *L);  /* sets base64url/rs256_sign/x509_thumbprint into the table on top */
+void vpp_open_nulls(lua_State *L);   /* sets strip_nulls into the table on top */
+void vpp_open_headers(lua_State *L); /* sets headers (request header sets) into the table on top */
 
 /* ---- base64url without padding (crypto.c); out must hold 4*ceil(len/3)+1 bytes ---- */
 size_t vpp_base64url(const unsigned char *in, size_t len, char *out);

@@ -173,6 +173,73 @@ describe("vpptoken.core Session", function()
     s:close()
   end)
 
+  it("sends a header set built once (core.headers) on every request, with a new client-request-id per call", function()
+    local s = core.session()
+    local hs = core.headers{ Authorization = "Bearer secret-xyz", ["X-Set"] = "1" }
+    assert.equal("vpptoken.Headers", tostring(hs)) -- never the values: they hold the access token
+    sb:reset()
+    local r1 = assert(s:request("GET", sb.graph .. "/deviceAppManagement/vppTokens", hs))
+    local r2 = assert(s:request("GET", sb.graph .. "/deviceAppManagement/vppTokens", hs))
+    assert.equal(200, r2.status)
+    local log = sb:requests()
+    assert.equal(2, #log)
+    assert.equal("1", log[1].headers["x-set"])
+    assert.equal("1", log[2].headers["x-set"])
+    assert.equal(r1.client_request_id, log[1].headers["client-request-id"])
+    assert.equal(r2.client_request_id, log[2].headers["client-request-id"])
+    assert.not_equal(r1.client_request_id, r2.client_request_id)
+    local fixed = core.headers{ Authorization = "Bearer x", ["client-request-id"] = "set-id-7" }
+    assert.equal("set-id-7", assert(s:request("GET", sb.url .. "/health", fixed)).client_request_id)
+    s:close()
+  end)
+
+  it("does not keep a header set past the call: one collected right after leaves the session working", function()
+    local s = core.session()
+    for i = 1, 3 do
+      assert(s:request("GET", sb.url .. "/health", core.headers{ ["X-Round"] = tostring(i) }))
+      collectgarbage()
+      collectgarbage()
+      local r = assert(s:request("GET", sb.url .. "/health"))
+      assert.equal(200, r.status)
+    end
+    local many = s:request_many({ { method = "GET", url = sb.url .. "/health", headers = core.headers{ A = "1" } },
+                                  { method = "GET", url = sb.url .. "/health", headers = { B = "2" } },
+                                  { method = "GET", url = sb.url .. "/health" } }, { concurrency = 2 })
+    collectgarbage()
+    collectgarbage()
+    for i = 1, 3 do assert.equal(200, many[i].status) end
+    assert.equal(200, assert(s:request("GET", sb.url .. "/health")).status)
+    s:close()
+  end)
+
+  it("refuses a header set that would inject other headers, as it refuses a table", function()
+    assert.error_matches(function() core.headers{ ["X-A"] = "a\r\nX-B: b" } end, "CR, LF or NUL")
+    assert.error_matches(function() core.headers{ ["Bad Name"] = "v" } end, "invalid header name")
+    assert.error_matches(function() core.headers{ [1] = "v" } end, "string names to string values")
+    assert.error_matches(function() core.headers("Authorization: x") end, "table expected")
+    local s = core.session()
+    assert.error_matches(function() s:request("GET", sb.url .. "/health", "Accept: */*") end,
+      "headers must be a table")
+    s:close()
+  end)
+
+  it("gives response headers by name in any case, repeated fields joined, and walks them with pairs", function()
+    local port, stop = helper.start_fake_server("headers")
+    local s = core.session()
+    local r = assert(s:request("GET", "http://127.0.0.1:" .. port .. "/x"))
+    stop()
+    s:close()
+    assert.equal("a, b", r.headers["x-trace"])
+    assert.equal("a, b", r.headers["X-Trace"])
+    assert.equal("r-1", r.headers["request-id"])
+    assert.is_nil(r.headers["retry-after"])
+    assert.is_nil(r.headers[1])
+    local all = {}
+    for k, v in pairs(r.headers) do all[k] = v end
+    assert.same({ ["content-type"] = "application/json", ["x-trace"] = "a, b", ["request-id"] = "r-1",
+                  ["content-length"] = "2", connection = "close" }, all)
+  end)
+
   it("refuses headers that would inject other headers", function()
     local s = core.session()
     assert.error_matches(function()

@@ -145,15 +145,39 @@ local function reporter(self)
   return r
 end
 
+-- The request headers of every Graph call, built once per access token as C header sets (core.headers): with and
+-- without a JSON body. Kept here, not in the client table, as the credentials are.
+local header_sets = setmetatable({}, { __mode = "k" })
+local function graph_headers(self, tok, json_body)
+  local sets = header_sets[self]
+  if not sets or sets.token ~= tok then
+    sets = { token = tok }
+    header_sets[self] = sets
+  end
+  local key = json_body and "json" or "plain"
+  local hs = sets[key]
+  if not hs then
+    hs = core.headers{ Authorization = "Bearer " .. tok, Accept = "application/json",
+                       ["Content-Type"] = json_body and "application/json" or nil }
+    sets[key] = hs
+  end
+  return hs
+end
+
 local function send(self, method, url, body, extra, force_token)
   local tok, terr = credentials[self]:token(self.session, force_token, reporter(self))
   if not tok then
     terr.method, terr.url = terr.method or method, terr.url or url
     return nil, terr
   end
-  local headers = { Authorization = "Bearer " .. tok, Accept = "application/json" }
-  if body then headers["Content-Type"] = "application/json" end
-  for k, v in pairs(extra or {}) do headers[k] = v end
+  local headers
+  if extra then -- rare (PATCH's Prefer): a table for this call
+    headers = { Authorization = "Bearer " .. tok, Accept = "application/json",
+                ["Content-Type"] = body and "application/json" or nil }
+    for k, v in pairs(extra) do headers[k] = v end
+  else
+    headers = graph_headers(self, tok, body ~= nil)
+  end
   return self.session:request(method, url, headers, body)
 end
 
@@ -326,8 +350,8 @@ end
 
 -- For the modules that add operations to the Client (vpptoken.many, vpptoken.batch): not a public API.
 Client._internal = {
-  credentials = credentials, reporter = reporter, observe = observe, call_json = call_json, decode = decode,
-  strip_nulls = strip_nulls, item_url = item_url, query = query, encode = encode, COLLECTION = COLLECTION,
+  credentials = credentials, reporter = reporter, graph_headers = graph_headers, observe = observe,
+  call_json = call_json, decode = decode, strip_nulls = strip_nulls, item_url = item_url, query = query, encode = encode, COLLECTION = COLLECTION,
 }
 
 -- ---- beta only ----

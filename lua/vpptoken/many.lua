@@ -3,7 +3,7 @@ local Client = require "vpptoken.client"
 local errors = require "vpptoken.error"
 
 local I = Client._internal
-local credentials, reporter, observe = I.credentials, I.reporter, I.observe
+local credentials, reporter, observe, graph_headers = I.credentials, I.reporter, I.observe, I.graph_headers
 local decode, item_url, query = I.decode, I.item_url, I.query
 
 -- Converts one raw core result (response or transport error table) into resp or nil, err, and reports it.
@@ -35,9 +35,7 @@ local function call_many(self, items, concurrency)
     local reqs = {}
     for k, i in ipairs(indices) do
       local it = items[i]
-      reqs[k] = { method = it.method, url = it.url, body = it.body,
-                  headers = { Authorization = "Bearer " .. tok, Accept = "application/json",
-                              ["Content-Type"] = it.body and "application/json" or nil } }
+      reqs[k] = { method = it.method, url = it.url, body = it.body, headers = graph_headers(self, tok, it.body ~= nil) }
     end
     local results = self.session:request_many(reqs, { concurrency = concurrency })
     local again = {}

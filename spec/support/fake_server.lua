@@ -6,6 +6,7 @@
 --   ok               answer 200 (body "1", as a Teams webhook does); also prints "header content-type: VALUE" and
 --                    "body TEXT" (the request body, line breaks as \n) after each "got" line
 --   status N         like ok, but answer status N with a plain-text body
+--   headers          answer 200 with a JSON body and a header sent twice under different cases (X-Trace: a, x-trace: b)
 local socket = require "socket"
 
 local mode, target = arg[1] or "drop", arg[2]
@@ -42,6 +43,9 @@ while true do
   elseif mode == "loop" then
     conn:send("HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:" .. port .. path
       .. "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+  elseif mode == "headers" then
+    conn:send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Trace: a\r\nRequest-Id: r-1\r\n"
+      .. "x-trace:  b \r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
   elseif mode == "ok" or mode == "status" then
     local status = mode == "ok" and "200 OK" or (tostring(target) .. " Failed")
     local answer = mode == "ok" and "1" or "webhook refused the card"
