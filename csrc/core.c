@@ -15,6 +15,25 @@ static int l_escape(lua_State *L) {
   return 1;
 }
 
+/* escape_id(id) -> the id percent-encoded for a URL path | nil, position of the first byte no id may hold (a
+   control character, space, '/', '\\', '?' or '#'). Length and '.'/'..' are checked by the caller. */
+static int l_escape_id(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  luaL_argcheck(L, len <= 4096, 1, "text longer than 4096 bytes");
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c <= ' ' || c == 127 || c == '/' || c == '\\' || c == '?' || c == '#') {
+      lua_pushnil(L);
+      lua_pushinteger(L, (lua_Integer)i + 1);
+      return 2;
+    }
+  }
+  char out[4096 * 3 + 1];
+  lua_pushlstring(L, out, vpp_escape_segment(s, len, out));
+  return 1;
+}
+
 /* uuid() -> a random (version 4) UUID, as Graph's request ids */
 static int l_uuid(lua_State *L) {
   vpp_rng r;
@@ -32,7 +51,7 @@ int luaopen_vpptoken_core(lua_State *L) {
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return luaL_error(L, "libcurl initialisation failed");
   vpp_open_session(L);
   static const luaL_Reg funcs[] = {
-      {"session", vpp_l_session_new}, {"escape", l_escape}, {"uuid", l_uuid}, {NULL, NULL}};
+      {"session", vpp_l_session_new}, {"escape", l_escape}, {"escape_id", l_escape_id}, {"uuid", l_uuid}, {NULL, NULL}};
   luaL_newlib(L, funcs);
   vpp_open_enums(L);
   vpp_open_time(L);

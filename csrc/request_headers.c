@@ -41,7 +41,6 @@ static vpp_headers *build(lua_State *L, const char *where, int idx) {
     lua_setfield(L, -2, "__tostring");
   }
   lua_setmetatable(L, -2); /* from here a failure below leaves the partial list to __gc */
-  struct curl_slist *tail = NULL;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     if (lua_type(L, -2) != LUA_TSTRING || lua_type(L, -1) != LUA_TSTRING)
@@ -56,10 +55,14 @@ static vpp_headers *build(lua_State *L, const char *where, int idx) {
       if (v[i] == '\r' || v[i] == '\n' || v[i] == '\0') luaL_error(L, "%sheader '%s' contains CR, LF or NUL", where, n);
     const char *line = lua_pushfstring(L, "%s: %s", n, v);
     struct curl_slist *head = curl_slist_append(h->list, line);
-    if (!head) luaL_error(L, "out of memory");
+    if (!head) {
+      luaL_error(L, "out of memory"); /* does not return */
+      return h;
+    }
     h->list = head;
-    tail = tail ? tail->next : head;
-    if (strcasecmp(n, "client-request-id") == 0) h->crid = tail->data + nl + 2; /* the value, inside the list */
+    struct curl_slist *last = head; /* the node just appended */
+    while (last->next) last = last->next;
+    if (strcasecmp(n, "client-request-id") == 0) h->crid = last->data + nl + 2; /* the value, inside the list */
     lua_pop(L, 2);
   }
   return h;

@@ -37,12 +37,12 @@ static int next_field(const char *p, size_t len, size_t *pos, const char **name,
   return 0;
 }
 
-static char lower(char c) { return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c; }
+static unsigned char lower(unsigned char c) { return (c >= 'A' && c <= 'Z') ? (unsigned char)(c | 0x20) : c; }
 
 /* Whether two names of n bytes are the same, ignoring ASCII case (a NUL is a byte like any other). */
 static int same_name(const char *a, const char *b, size_t n) {
   for (size_t i = 0; i < n; i++)
-    if (lower(a[i]) != lower(b[i])) return 0;
+    if (lower((unsigned char)a[i]) != lower((unsigned char)b[i])) return 0;
   return 1;
 }
 
@@ -83,10 +83,10 @@ void vpp_push_headers(lua_State *L, const char *p, size_t len) {
   size_t pos = 0, nl, vl;
   const char *n, *v;
   while (next_field(p, len, &pos, &n, &nl, &v, &vl)) {
-    char name[128];
+    unsigned char name[128];
     if (nl >= sizeof name) continue;
-    for (size_t k = 0; k < nl; k++) name[k] = lower(n[k]);
-    lua_pushlstring(L, name, nl);
+    for (size_t k = 0; k < nl; k++) name[k] = lower((unsigned char)n[k]);
+    lua_pushlstring(L, (const char *)name, nl);
     lua_pushvalue(L, -1);
     if (lua_rawget(L, -3) == LUA_TSTRING) { /* repeated: join */
       lua_pushliteral(L, ", ");

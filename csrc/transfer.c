@@ -57,6 +57,7 @@ void vpp_transfer_init(vpp_transfer *t, CURL *curl, size_t max_body) {
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, t);
   curl_easy_setopt(curl, CURLOPT_PRIVATE, t);
+  t->set_https = t->set_fresh = t->set_plain_get = -1;
 }
 
 void vpp_transfer_free(vpp_transfer *t) {
@@ -94,14 +95,22 @@ void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const
   t->retry_after = -1;
   t->start = vpp_now();
   curl_easy_setopt(c, CURLOPT_URL, url);
-  curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, strncmp(url, "https:", 6) == 0 ? "https" : "http,https");
+  int https = strncmp(url, "https:", 6) == 0;
+  if (https != t->set_https) curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, https ? "https" : "http,https");
+  t->set_https = https;
   /* libcurl sends a request again, on a new connection, when a reused connection dies before any answer: for
      a POST that may have been done, that is a duplicate (a second token, a second sync). Requests that must not
      be repeated therefore get a fresh connection, where libcurl never resends (CURLOPT_FORBID_RETRY_ON_REUSE does
      this without the extra handshake, from libcurl 8.16). */
-  curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, vpp_method_idempotent(method) ? 0L : 1L);
-  curl_easy_setopt(c, CURLOPT_HTTPGET, 1L); /* resets POST/NOBODY state left by the previous call */
-  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
+  int fresh = !vpp_method_idempotent(method);
+  if (fresh != t->set_fresh) curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, (long)fresh);
+  t->set_fresh = fresh;
+  int plain_get = strcmp(method, "GET") == 0 && !body;
+  if (!(plain_get && t->set_plain_get == 1)) { /* the handle is not already set for a plain GET */
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L); /* resets POST/NOBODY state left by the previous call */
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
+  }
+  t->set_plain_get = plain_get;
   t->has_body = 0;
   if (strcmp(method, "HEAD") == 0) {
     curl_easy_setopt(c, CURLOPT_NOBODY, 1L);

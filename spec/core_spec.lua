@@ -43,6 +43,27 @@ describe("enums", function()
   end)
 end)
 
+describe("token ids in URLs", function()
+  local schema = require "vpptoken.schema"
+
+  it("are percent-encoded, every byte but the unreserved ones", function()
+    assert.equal("a%C3%A9b-_.~%3A%40%25", assert(schema.check_id("a\195\169b-_.~:@%")))
+    assert.equal("00000001-4b1d-4c0e-9a7e-000000001eef", schema.check_id("00000001-4b1d-4c0e-9a7e-000000001eef"))
+  end)
+
+  it("are refused with the position of a byte no id may hold: controls, space, / \\ ? #", function()
+    for _, bad in ipairs{ "\0", "\1", "\31", "\127", " ", "\t", "\n", "/", "\\", "?", "#" } do
+      local escaped, msg = schema.check_id("ab" .. bad .. "c")
+      assert.is_nil(escaped)
+      assert.matches("cannot be in an id %(.* at position 3%)", msg)
+    end
+    assert.matches("must not be empty", select(2, schema.check_id("")))
+    assert.matches("must not be '.' or '..'", select(2, schema.check_id("..")))
+    assert.matches("longer than 256", select(2, schema.check_id(string.rep("a", 257))))
+    assert.matches("must be a string", select(2, schema.check_id(7)))
+  end)
+end)
+
 describe("strip_nulls", function()
   local cjson = require "cjson.safe"
 

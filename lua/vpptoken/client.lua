@@ -219,7 +219,9 @@ local function decode(resp, method, url)
       request_id = resp.headers["request-id"], client_request_id = resp.client_request_id,
       attempts = resp.attempts }
   end
-  return strip_nulls(doc)
+  -- Every JSON null literal contains the text "null": a body without it has none to strip (a fast plain find).
+  if resp.body:find("null", 1, true) then return strip_nulls(doc) end
+  return doc
 end
 
 -- For answers that carry no result (delete, actions): true when the body is empty or JSON, else a protocol error
@@ -351,7 +353,8 @@ end
 -- For the modules that add operations to the Client (vpptoken.many, vpptoken.batch): not a public API.
 Client._internal = {
   credentials = credentials, reporter = reporter, graph_headers = graph_headers, observe = observe,
-  call_json = call_json, decode = decode, strip_nulls = strip_nulls, item_url = item_url, query = query, encode = encode, COLLECTION = COLLECTION,
+  call_json = call_json, decode = decode, strip_nulls = strip_nulls, item_url = item_url, query = query,
+  encode = encode, COLLECTION = COLLECTION,
 }
 
 -- ---- beta only ----

@@ -100,12 +100,12 @@ function M.check_id(id)
   if id == "" then return nil, "id must not be empty" end
   if #id > 256 then return nil, "id is longer than 256 characters" end
   if id == "." or id == ".." then return nil, "id must not be '.' or '..'" end
-  local bad = id:find("[%z\1-\31\127/\\?#%s]")
-  if bad then
+  local escaped, bad = core.escape_id(id) -- in C: it runs on every call that names a token
+  if not escaped then
     return nil, string.format("id contains a character that cannot be in an id (%q at position %d)",
       id:sub(bad, bad), bad)
   end
-  return core.escape(id)
+  return escaped
 end
 
 local QUERY = { select = "names", orderby = "list", filter = "string", top = "count", count = "boolean" }
