@@ -42,8 +42,29 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud) {
 static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   vpp_transfer *t = ud;
   size_t len = size * n;
-  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) vpp_buf_reset(&t->headers); /* a new response (after 100, 3xx) */
+  if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) { /* a new response (after 100, 3xx) */
+    vpp_buf_reset(&t->headers);
+    t->awaiting_answer = 0;
+  }
   return vpp_buf_append(&t->headers, p, len) == 0 ? len : 0;
+}
+
+/* Called before each request goes out on a connection (new or reused), redirects included. A second send with no
+   answer to the first in between is libcurl's silent re-send after a reused connection died: for a request that
+   must not be repeated, that could be a second token or a second sync, so it is stopped here and the call ends with
+   an unknown outcome. (CURLOPT_FORBID_RETRY_ON_REUSE does the same from libcurl 8.16.) */
+static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_port, int local_port) {
+  (void)primary_ip;
+  (void)local_ip;
+  (void)primary_port;
+  (void)local_port;
+  vpp_transfer *t = ud;
+  if (t->guard_resend && t->awaiting_answer) {
+    t->resend_refused = 1;
+    return CURL_PREREQFUNC_ABORT;
+  }
+  t->awaiting_answer = 1;
+  return CURL_PREREQFUNC_OK;
 }
 
 void vpp_transfer_init(vpp_transfer *t, CURL *curl, size_t max_body) {
@@ -56,8 +77,10 @@ void vpp_transfer_init(vpp_transfer *t, CURL *curl, size_t max_body) {
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, t);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, t);
+  curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, on_prereq);
+  curl_easy_setopt(curl, CURLOPT_PREREQDATA, t);
   curl_easy_setopt(curl, CURLOPT_PRIVATE, t);
-  t->set_https = t->set_fresh = t->set_plain_get = -1;
+  t->set_https = t->set_plain_get = -1;
 }
 
 void vpp_transfer_free(vpp_transfer *t) {
@@ -98,13 +121,7 @@ void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const
   int https = strncmp(url, "https:", 6) == 0;
   if (https != t->set_https) curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, https ? "https" : "http,https");
   t->set_https = https;
-  /* libcurl sends a request again, on a new connection, when a reused connection dies before any answer: for
-     a POST that may have been done, that is a duplicate (a second token, a second sync). Requests that must not
-     be repeated therefore get a fresh connection, where libcurl never resends (CURLOPT_FORBID_RETRY_ON_REUSE does
-     this without the extra handshake, from libcurl 8.16). */
-  int fresh = !vpp_method_idempotent(method);
-  if (fresh != t->set_fresh) curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, (long)fresh);
-  t->set_fresh = fresh;
+  t->guard_resend = !vpp_method_idempotent(method);
   int plain_get = strcmp(method, "GET") == 0 && !body;
   if (!(plain_get && t->set_plain_get == 1)) { /* the handle is not already set for a plain GET */
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L); /* resets POST/NOBODY state left by the previous call */
@@ -150,6 +167,8 @@ void vpp_transfer_attempt(vpp_transfer *t) {
   vpp_buf_reset(&t->body);
   vpp_buf_reset(&t->headers);
   t->too_large = 0;
+  t->awaiting_answer = 0;
+  t->resend_refused = 0;
   t->errbuf[0] = '\0';
 }
 
@@ -250,9 +269,12 @@ void vpp_transfer_push_result(lua_State *L, vpp_transfer *t, CURLcode rc) {
     curl_easy_getinfo(t->curl, CURLINFO_REQUEST_SIZE, &sent);
     lua_createtable(L, 0, 10);
     set_field_str(L, "kind", curl_code_kind(rc, t->too_large));
-    set_field_str(L, "code", t->too_large ? "RESPONSE_TOO_LARGE" : curl_code_name(rc));
+    set_field_str(L, "code", t->too_large ? "RESPONSE_TOO_LARGE" : t->resend_refused ? "GOT_NOTHING" : curl_code_name(rc));
     if (t->too_large)
       lua_pushfstring(L, "response body larger than max_response_size (%d bytes)", (int)t->body.limit);
+    else if (t->resend_refused)
+      lua_pushliteral(L, "the connection closed without an answer after the request was sent; it was not sent again "
+                         "(it may have been carried out)");
     else
       lua_pushstring(L, t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
     lua_setfield(L, -2, "message");
@@ -262,7 +284,7 @@ void vpp_transfer_push_result(lua_State *L, vpp_transfer *t, CURLcode rc) {
     set_field_str(L, "client_request_id", t->crid);
     set_field_str(L, "method", t->method);
     set_field_str(L, "url", t->url);
-    lua_pushboolean(L, sent > 0 && !vpp_method_idempotent(t->method));
+    lua_pushboolean(L, t->resend_refused || (sent > 0 && !vpp_method_idempotent(t->method)));
     lua_setfield(L, -2, "outcome_unknown");
     return;
   }

@@ -88,7 +88,10 @@ typedef struct {
   char crid_line[96], attempt_line[32], expect_line[8];
   const vpp_headers *hs; /* the caller's set for the call in progress, or NULL */
   int has_body;
-  int set_https, set_fresh, set_plain_get; /* what the handle is set to now (-1 unknown): set only on a change */
+  int set_https, set_plain_get; /* what the handle is set to now (-1 unknown): set only on a change */
+  /* A request that must not be repeated (POST) is sent at most once per attempt: libcurl re-sends a request, on a
+     new connection, when a reused one dies before any answer; the pre-request callback stops that second send. */
+  int guard_resend, awaiting_answer, resend_refused;
   int too_large;                  /* the body passed its limit */
   char errbuf[CURL_ERROR_SIZE];
   /* the logical call in progress; strings belong to the Lua caller, alive during the call */
