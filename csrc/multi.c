@@ -139,7 +139,7 @@ int vpp_l_request_many(lua_State *L) {
     int running = 0;
     curl_multi_perform(s->multi, &running);
     CURLMsg *msg;
-    int left;
+    int left, freed = 0;
     while ((msg = curl_multi_info_read(s->multi, &left))) {
       if (msg->msg != CURLMSG_DONE) continue;
       vpp_transfer *t = NULL;
@@ -157,8 +157,10 @@ int vpp_l_request_many(lua_State *L) {
       lua_seti(L, results, t->index);
       t->index = 0;
       done++;
+      freed = 1;
     }
     if (done >= n) break;
+    if (freed && next <= n) continue; /* start the next requests in the freed slots now, not after a poll */
     double wait = wake - vpp_now();
     int ms = wait <= 0 ? 0 : wait > 1.0 ? 1000 : (int)(wait * 1000) + 1;
     if (running > 0)
