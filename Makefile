@@ -118,7 +118,7 @@ soak: build
 	VPPTOKEN_BUILD_DIR=$(BUILD) $(LUA) bench/soak.lua 10000 0.2
 
 # vpptoken's overhead over the network against nginx (static JSON, HTTP/1.1 and HTTPS + HTTP/2) and the sandbox,
-# next to a minimal libcurl floor (bench/floor.c) and LuaSocket + cjson (not part of test; RUNS=5 by default).
+# next to a minimal libcurl floor (bench/floor.c) and LuaSocket + cjson (not part of test; RUNS=7 by default).
 bench: build
 	@mkdir -p $(BUILD)/bench
 	$(CC) -O2 -g -shared -fPIC -Wall -Wextra -o $(BUILD)/bench/floor.so bench/floor.c \

@@ -189,6 +189,19 @@ describe("request headers", function()
   setup(function() sb = helper.start_sandbox() end)
   teardown(function() if sb then sb:stop() end end)
 
+  it("a gzip-compressed answer reaches the caller decoded", function()
+    local file = os.tmpname()
+    assert(os.execute("printf '%s' '{\"id\":\"gz-1\",\"organizationName\":\"Zipped\"}' | gzip -c > " .. file))
+    local port, stop = helper.start_fake_server("gzip", file)
+    local c = vpptoken.new{ base_url = "http://127.0.0.1:" .. port .. "/v1.0", access_token = "t", max_retries = 0 }
+    local tok, err = c:get("gz-1")
+    c:close()
+    stop()
+    os.remove(file)
+    assert.is_nil(err)
+    assert.equal("Zipped", tok.organizationName)
+  end)
+
   it("advertise compressed responses and name vpptoken as the user agent", function()
     local c = vpptoken.new{ base_url = sb.graph, access_token = "t" }
     assert(c:list())

@@ -6,6 +6,7 @@
 --   ok               answer 200 (body "1", as a Teams webhook does); also prints "header content-type: VALUE" and
 --                    "body TEXT" (the request body, line breaks as \n) after each "got" line
 --   status N         like ok, but answer status N with a plain-text body
+--   gzip FILE        answer 200 with FILE's bytes as a gzip-encoded JSON body (Content-Encoding: gzip)
 --   headers          answer 200 with a JSON body and a header sent twice under different cases (X-Trace: a, x-trace: b)
 local socket = require "socket"
 
@@ -43,6 +44,12 @@ while true do
   elseif mode == "loop" then
     conn:send("HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:" .. port .. path
       .. "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+  elseif mode == "gzip" then
+    local f = assert(io.open(target, "rb"))
+    local gz = f:read("a")
+    f:close()
+    conn:send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: "
+      .. #gz .. "\r\nConnection: close\r\n\r\n" .. gz)
   elseif mode == "headers" then
     conn:send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Trace: a\r\nRequest-Id: r-1\r\n"
       .. "x-trace:  b \r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
