@@ -33,7 +33,7 @@ build: deps
 test: build lint ctest spec check-memory
 
 lint: build
-	luacheck --no-color -q lua spec examples bin/vpptoken
+	luacheck --no-color -q lua spec examples bench bin/vpptoken
 	cppcheck --enable=warning,style,performance,portability --error-exitcode=1 --inline-suppr -q \
 	  --suppress=missingIncludeSystem -I csrc csrc csrc/sandbox ctest tools
 	clang-tidy -p $(BUILD) --quiet --warnings-as-errors='*' csrc/*.c csrc/sandbox/*.c 2>/dev/null

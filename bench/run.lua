@@ -8,7 +8,6 @@
 -- exits 1 if a target failed.
 --   VPPTOKEN_BUILD_DIR=build RUNS=7 lua5.4 bench/run.lua
 package.path = "spec/?.lua;lua/?.lua;lua/?/init.lua;" .. package.path
-local socket = require "socket"
 local helper = require "helper"
 local cjson = require "cjson"
 
@@ -33,13 +32,6 @@ local function write(path, text)
   f:close()
 end
 
-local function free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
-
 -- ---- static Graph-shaped JSON ----
 local function token(i)
   return {
@@ -56,7 +48,9 @@ local function token(i)
 end
 local function encode(v) return (cjson.encode(v):gsub("\\/", "/")) end
 
-local http_port, https_port = free_port(), free_port()
+-- nginx picks its ports before the files are written: the nextLinks name the origin.
+local nginx = require("support.nginx").start(tmp)
+local http_port, https_port = nginx.http_port, nginx.https_port
 local function write_pages(root, prefix, pages, per_page, origin)
   os.execute("mkdir -p " .. q(root .. prefix .. "/v1.0/deviceAppManagement") .. " " .. q(root .. prefix .. "/p"))
   for p = 1, pages do
@@ -84,55 +78,12 @@ for _, o in ipairs{ { "/h", "http://127.0.0.1:" .. http_port }, { "/s", "https:/
   if o[1] == "/h" then write_pages(root, o[1] .. "/d", 1000, 100, o[2]) end
 end
 
--- ---- nginx ----
-local cert = helper.make_cert(tmp)
-os.execute("mkdir -p " .. q(tmp .. "/logs") .. " " .. q(tmp .. "/temp"))
--- As root, nginx would switch its worker to "nobody", which cannot read the private temp dir: keep the current user.
-local user = (sh("id -u")):match("^0%s") and ("user " .. (sh("id -un")):gsub("%s+$", "") .. ";") or ""
-write(tmp .. "/nginx.conf", ([[
-@USER@
-daemon off;
-worker_processes 1;
-pid @T@/nginx.pid;
-error_log @T@/logs/error.log warn;
-events { worker_connections 256; }
-http {
-  access_log off;
-  default_type application/json;
-  sendfile on;
-  keepalive_requests 1000000;
-  keepalive_timeout 120s;
-  client_body_temp_path @T@/temp/body;
-  proxy_temp_path @T@/temp/proxy;
-  fastcgi_temp_path @T@/temp/fastcgi;
-  uwsgi_temp_path @T@/temp/uwsgi;
-  scgi_temp_path @T@/temp/scgi;
-  http2_max_requests 1000000;
-  server {
-    listen 127.0.0.1:@HP@;
-    root @T@/www;
-  }
-  server {
-    listen 127.0.0.1:@SP@ ssl http2;
-    ssl_certificate @T@/cert.pem;
-    ssl_certificate_key @T@/key.pem;
-    root @T@/www;
-  }
-}
-]]):gsub("@USER@", user):gsub("@T@", tmp):gsub("@HP@", tostring(http_port)):gsub("@SP@", tostring(https_port)))
-
-local nginx_pid
-local nginx_pipe = assert(io.popen(string.format("(nginx -p %s -c %s -e %s >/dev/null 2>&1 & echo $!; wait)",
-  q(tmp), q(tmp .. "/nginx.conf"), q(tmp .. "/logs/error.log"))))
-nginx_pid = tonumber(nginx_pipe:read("l"))
 local sandbox
 
+local cert = nginx.cert
+
 local function cleanup()
-  if nginx_pid then
-    os.execute("kill -TERM " .. nginx_pid .. " 2>/dev/null")
-    nginx_pipe:close()
-    nginx_pid = nil
-  end
+  nginx:stop()
   if sandbox then
     pcall(sandbox.stop, sandbox)
     sandbox = nil
@@ -141,19 +92,6 @@ local function cleanup()
 end
 
 local function main()
-  -- wait (bounded) until nginx answers
-  local up = false
-  for _ = 1, 100 do
-    local c = socket.connect("127.0.0.1", http_port)
-    if c then
-      c:close()
-      up = true
-      break
-    end
-    socket.sleep(0.05)
-  end
-  assert(up, "nginx did not start:\n" .. (sh("cat " .. q(tmp .. "/logs/error.log"))))
-
   -- ---- the sandbox: 200 tokens, sync answered at once, POST latency 50 ms ----
   sandbox = helper.start_sandbox()
   local auth = { authorization = "Bearer bench" }
