@@ -72,10 +72,10 @@ describe("vpptoken command", function()
       assert.matches("usage: vpptoken", err, 1, true)
     end)
 
-    it("version prints the library's version", function()
+    it("version prints the library's version, then libcurl's for bug reports", function()
       local code, out = run{ "version" }
       assert.equal(0, code)
-      assert.matches("^vpptoken %d+%.%d+%.%d+", out)
+      assert.matches("^vpptoken %d+%.%d+%.%d+\nlibcurl/%d+%.%d+", out)
     end)
   end)
 

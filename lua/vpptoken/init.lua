@@ -61,6 +61,11 @@ function M.from_env(opts, getenv)
   return Client.new(merged)
 end
 
+--- libcurl's version text, with the TLS, compression and HTTP/2 libraries it uses (for bug reports).
+function M.curl_version()
+  return core.curl_version()
+end
+
 --- DateTimeOffset text <-> seconds since the epoch.
 M.time = {
   --- parse(text) -> seconds (UTC, with fraction), offset_minutes | nil, message

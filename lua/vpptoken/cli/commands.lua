@@ -403,7 +403,7 @@ function M.sandbox(ctx)
 end
 
 function M.version()
-  io.write(vpptoken._VERSION, "\n")
+  io.write(vpptoken._VERSION, "\n", vpptoken.curl_version(), "\n")
   return 0
 end
 
