@@ -40,7 +40,8 @@ M.TEXT = {
       .. "./build/. Arguments after 'sandbox' (or after '--') go to it; it listens on http://127.0.0.1:8787 by "
       .. "default. Point the other commands at it with VPPTOKEN_GRAPH_URL and any VPPTOKEN_ACCESS_TOKEN.",
     { "vpptoken sandbox --port 8787 --verbose", "vpptoken sandbox -- --help" } },
-  version = { "Prints the version of the library and, on a second line, of libcurl and the libraries it uses.", { "vpptoken version" } },
+  version = { "Prints the version of the library and, on a second line, of libcurl and the libraries it uses.",
+    { "vpptoken version" } },
   help = { "Shows the help of vpptoken or of one command.", { "vpptoken help sync" } },
 }
 
