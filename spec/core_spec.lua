@@ -307,3 +307,25 @@ describe("vpptoken.core Session", function()
     s:close()
   end)
 end)
+
+describe("require \"vpptoken\"", function()
+  it("compiles only what new{} needs; the other operations load on first use and then work", function()
+    local script = [[
+      local v = require "vpptoken"
+      local before = {}
+      for _, m in ipairs{ "vpptoken.many", "vpptoken.batch", "vpptoken.automation", "vpptoken.notify" } do
+        before[#before + 1] = tostring(package.loaded[m] ~= nil)
+      end
+      local c = v.new{ access_token = "x", base_url = "http://127.0.0.1:9/v1.0" }
+      print(table.concat(before, ","), type(c.sync_all), type(c.batch), type(c.renew), type(v.days_left),
+        type(v.post_json), package.loaded["vpptoken.many"] ~= nil, v.days_left({ expirationDateTime =
+        "2026-01-11T00:00:00Z" }, v.time.parse("2026-01-01T00:00:00Z")))
+    ]]
+    local cmd = string.format("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH=%s %s -e %s 2>&1",
+      helper.shell_quote(helper.build_dir .. "/?.so;;"), helper.lua, helper.shell_quote(script))
+    local p = assert(io.popen(cmd))
+    local out = p:read("a")
+    p:close()
+    assert.equal("false,false,false,false\tfunction\tfunction\tfunction\tfunction\tfunction\ttrue\t10\n", out)
+  end)
+end)

@@ -9,9 +9,12 @@ local function read(cmd)
 end
 
 local function public_functions()
+  -- the functions that load on first use are public too: load them all
+  for name in pairs(vpptoken._lazy) do assert(vpptoken[name], name) end
+  for name in pairs(vpptoken.Client._lazy_methods) do assert(vpptoken.Client[name], name) end
   local names = {}
   for k, v in pairs(vpptoken) do
-    if type(v) == "function" and k ~= "is_error" then names[#names + 1] = "vpptoken." .. k end
+    if type(v) == "function" and k ~= "is_error" and not k:match("^_") then names[#names + 1] = "vpptoken." .. k end
   end
   for k, v in pairs(vpptoken.Client) do
     if type(v) == "function" and not k:match("^_") and k ~= "new" then names[#names + 1] = "client:" .. k end

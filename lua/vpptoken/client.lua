@@ -350,6 +350,18 @@ function Client:sync_licenses(id)
   return doc
 end
 
+-- Operations defined in other modules, loaded when a client first looks one up: a script that never calls them
+-- does not pay at start-up for compiling them (about 40 % of the library's Lua).
+Client._lazy_methods = { get_many = "vpptoken.many", sync_all = "vpptoken.many", batch = "vpptoken.batch",
+  expiring = "vpptoken.automation", wait_for_sync = "vpptoken.automation", renew = "vpptoken.automation",
+  find = "vpptoken.automation" }
+setmetatable(Client, { __index = function(_, k)
+  local module = Client._lazy_methods[k]
+  if not module then return nil end
+  require(module)
+  return rawget(Client, k)
+end })
+
 -- For the modules that add operations to the Client (vpptoken.many, vpptoken.batch): not a public API.
 Client._internal = {
   credentials = credentials, reporter = reporter, graph_headers = graph_headers, observe = observe,

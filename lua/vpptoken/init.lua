@@ -3,8 +3,6 @@
 -- local client = vpptoken.new{ access_token = os.getenv("GRAPH_TOKEN") }
 local core = require "vpptoken.core"
 local Client = require "vpptoken.client"
-require "vpptoken.many"  -- adds get_many, sync_all
-require "vpptoken.batch" -- adds batch
 local errors = require "vpptoken.error"
 
 local M = {
@@ -87,12 +85,16 @@ function M.members(enum, beta)
   return core.enum_members(enum, beta)
 end
 
--- Automation helpers; loading them also adds client:expiring, :wait_for_sync, :renew and :find.
-local automation = require "vpptoken.automation"
-M.days_left = automation.days_left
-M.read_token_file = automation.read_token_file
-
--- Webhook notifications for automation (vpptoken.notify).
-M.post_json = require("vpptoken.notify").post_json
+-- Functions of other modules, loaded on first use (see Client._lazy_methods): days_left and read_token_file
+-- (vpptoken.automation), post_json (webhook notifications, vpptoken.notify).
+M._lazy = { days_left = "vpptoken.automation", read_token_file = "vpptoken.automation",
+            post_json = "vpptoken.notify" }
+setmetatable(M, { __index = function(t, k)
+  local module = M._lazy[k]
+  if not module then return nil end
+  local v = require(module)[k]
+  rawset(t, k, v)
+  return v
+end })
 
 return M
