@@ -253,6 +253,19 @@ local function main()
   check("(b) instructions per request ≤ 1.5× floor", pw.vpptoken <= 1.5 * pw.floor,
     string.format("%.2f× (%.0f vs %.0f)", pw.vpptoken / pw.floor, pw.vpptoken, pw.floor))
 
+  -- (e) start-up instructions: the whole process (interpreter, require, new{}), one run each
+  local su = {}
+  for _, impl in ipairs(ALL) do
+    local cmd = string.format("VPPTOKEN_BUILD_DIR=%s valgrind --tool=callgrind --callgrind-out-file=/dev/null %s "
+      .. "bench/worker.lua %s startup %s - 1 2>&1", q(build), LUA, impl, q(H .. "h/a/v1.0"))
+    su[impl] = assert(tonumber((sh(cmd):match("Collected : (%d+)"))), "callgrind failed")
+  end
+  rows[#rows + 1] = string.format("| (e) start-up instructions, whole process (callgrind) | %.1f M | %.1f M | %.1f M "
+    .. "| %.2f× | %.2f× | | | |", su.vpptoken / 1e6, su.floor / 1e6, su.luasocket / 1e6, su.vpptoken / su.floor,
+    su.vpptoken / su.luasocket)
+  checks[#checks + 1] = string.format("info  (e) start-up instructions: %.2f× the floor's (%.1f M vs %.1f M)",
+    su.vpptoken / su.floor, su.vpptoken / 1e6, su.floor / 1e6)
+
   print("| workload | vpptoken ms | floor ms | LuaSocket ms | wall ÷ floor | wall ÷ LuaSocket | CPU ÷ floor "
     .. "| CPU ÷ LuaSocket | vpptoken peak RSS MB |")
   print("|---|---|---|---|---|---|---|---|---|")
