@@ -41,10 +41,9 @@ static void ensure_pool(lua_State *L, vpp_session *s, int n) {
       luaL_error(L, "cannot create a libcurl handle");
       return;
     }
-    /* Over HTTPS, wait for the first connection to say (ALPN) whether it multiplexes: with HTTP/2 every transfer
-       shares it, instead of one TLS handshake each for the first batch. */
-    curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(c, CURLOPT_SHARE, s->share); /* a duplicate does not inherit the share */
     vpp_transfer_init(t, c, s->max_body); /* points the callbacks at this slot */
+    t->multiplex = s->http2;
     s->pool[s->pool_n++] = t;
   }
 }

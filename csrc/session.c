@@ -27,6 +27,8 @@ static void session_release(vpp_session *s) {
   if (s->multi) curl_multi_cleanup(s->multi);
   s->multi = NULL;
   vpp_transfer_free(&s->main);
+  if (s->share) curl_share_cleanup(s->share); /* last: no handle uses it any more */
+  s->share = NULL;
 }
 
 /* session:request(method, url [, headers [, body]]); headers: a table or a core.headers set
@@ -150,7 +152,19 @@ int vpp_l_session_new(lua_State *L) {
   luaL_setmetatable(L, VPP_SESSION_TYPE);
   CURL *c = curl_easy_init();
   if (!c) return luaL_error(L, "cannot create a libcurl handle");
+  /* One share for the session's handles: request_many's transfers reuse the connection a single request opened
+     (a list before a sync_all) and resume its TLS session instead of a full handshake. Used from one thread. */
+  s->share = curl_share_init();
+  if (!s->share) {
+    curl_easy_cleanup(c);
+    return luaL_error(L, "cannot create a libcurl share handle");
+  }
+  curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+  curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+  curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  curl_easy_setopt(c, CURLOPT_SHARE, s->share);
   s->max_body = (size_t)max_size;
+  s->http2 = http2;
   vpp_transfer_init(&s->main, c, s->max_body);
   s->retry.max_retries = (int)max_retries;
   s->retry.base_delay = retry_delay;

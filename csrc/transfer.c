@@ -119,7 +119,12 @@ void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const
   t->start = vpp_now();
   curl_easy_setopt(c, CURLOPT_URL, url);
   int https = strncmp(url, "https:", 6) == 0;
-  if (https != t->set_https) curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, https ? "https" : "http,https");
+  if (https != t->set_https) {
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, https ? "https" : "http,https");
+    /* Concurrent calls over HTTPS wait for the first connection to say (ALPN) whether it multiplexes: with HTTP/2
+       they all share it, instead of a TLS handshake each. Over plain HTTP (1.1) waiting would only serialise. */
+    curl_easy_setopt(c, CURLOPT_PIPEWAIT, (long)(https && t->multiplex));
+  }
   t->set_https = https;
   t->guard_resend = !vpp_method_idempotent(method);
   int plain_get = strcmp(method, "GET") == 0 && !body;

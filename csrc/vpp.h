@@ -89,6 +89,7 @@ typedef struct {
   const vpp_headers *hs; /* the caller's set for the call in progress, or NULL */
   int has_body;
   int set_https, set_plain_get; /* what the handle is set to now (-1 unknown): set only on a change */
+  int multiplex; /* a pool transfer of a session with HTTP/2: over HTTPS, wait to share the first connection */
   /* A request that must not be repeated (POST) is sent at most once per attempt: libcurl re-sends a request, on a
      new connection, when a reused one dies before any answer; the pre-request callback stops that second send. */
   int guard_resend, awaiting_answer, resend_refused;
@@ -129,10 +130,12 @@ typedef struct {
   vpp_transfer main; /* main.curl == NULL once closed */
   vpp_retry_policy retry;
   vpp_rng rng;
+  CURLSH *share;        /* DNS cache, TLS sessions and connections, shared by main and the pool */
   CURLM *multi;         /* request_many, made on first use */
   vpp_transfer **pool;  /* request_many's transfers, each allocated on its own */
   int pool_n;
   size_t max_body;
+  int http2; /* the http2 option: HTTP/2 over TLS allowed */
 } vpp_session;
 
 vpp_session *vpp_check_session(lua_State *L, int idx); /* raises on a closed session */

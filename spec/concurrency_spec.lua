@@ -162,6 +162,31 @@ describe("concurrent operations", function()
     s:close()
   end)
 
+  it("the core's request_many over HTTP/1.1 opens a connection per slot at once, none waiting for another", function()
+    local ids = make(4)
+    sb:configure{ faults = { latency_ms = { POST = { 100, 100 } } } }
+    local s = core.session()
+    local reqs = {}
+    for i = 1, 4 do
+      reqs[i] = { method = "POST", url = sb.graph .. "/deviceAppManagement/vppTokens/" .. ids[i] .. "/syncLicenses",
+                  headers = { Authorization = "Bearer t" } }
+    end
+    for i, r in ipairs(s:request_many(reqs, { concurrency = 4 })) do
+      assert.equal(200, r.status)
+      assert.equal(1, r.connects, "request " .. i .. " waited to reuse another's connection")
+    end
+    s:close()
+  end)
+
+  it("the core's request_many reuses the connection a single request opened (a list before a sync)", function()
+    local s = core.session()
+    assert.equal(1, assert(s:request("GET", sb.url .. "/health")).connects)
+    local out = s:request_many({ { method = "GET", url = sb.url .. "/health" } }, { concurrency = 1 })
+    assert.equal(200, out[1].status)
+    assert.equal(0, out[1].connects)
+    s:close()
+  end)
+
   it("the core's request_many keeps its connections for the next batch", function()
     local s = core.session()
     local reqs = {}

@@ -321,11 +321,13 @@ describe("require \"vpptoken\"", function()
         type(v.post_json), package.loaded["vpptoken.many"] ~= nil, v.days_left({ expirationDateTime =
         "2026-01-11T00:00:00Z" }, v.time.parse("2026-01-01T00:00:00Z")))
     ]]
-    local cmd = string.format("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH=%s %s -e %s 2>&1",
-      helper.shell_quote(helper.build_dir .. "/?.so;;"), helper.lua, helper.shell_quote(script))
+    local file = helper.temp_file(script)
+    local cmd = string.format("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH=%s %s %s 2>&1",
+      helper.shell_quote(helper.build_dir .. "/?.so;;"), helper.lua, helper.shell_quote(file))
     local p = assert(io.popen(cmd))
     local out = p:read("a")
     p:close()
+    os.remove(file)
     assert.equal("false,false,false,false\tfunction\tfunction\tfunction\tfunction\tfunction\ttrue\t10\n", out)
   end)
 end)

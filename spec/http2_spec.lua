@@ -50,6 +50,21 @@ describe("HTTP/2 over TLS (nginx)", function()
     s:close()
   end)
 
+  it("carries the concurrent calls on the connection a single call opened before them", function()
+    local s = core.session{ cafile = srv.cert }
+    local first = assert(s:request("GET", base .. "/deviceAppManagement/vppTokens/" .. ids[1]))
+    assert.equal(1, first.connects)
+    local reqs = {}
+    for i = 1, 8 do reqs[i] = { method = "GET", url = base .. "/deviceAppManagement/vppTokens/" .. ids[i] } end
+    local connects = 0
+    for i, r in ipairs(s:request_many(reqs, { concurrency = 8 })) do
+      assert.equal(ids[i], r.body:match('"id":"([^"]+)"'))
+      connects = connects + r.connects
+    end
+    assert.equal(0, connects) -- no second TLS handshake
+    s:close()
+  end)
+
   it("serves the client's get, get_many and response headers as over HTTP/1.1", function()
     local c = vpptoken.new{ base_url = base, access_token = "t", cafile = srv.cert }
     local tok = assert(c:get(ids[3]))
