@@ -165,7 +165,10 @@ void vpp_transfer_attempt(vpp_transfer *t) {
     list = push_own(&t->own[1], t->attempt_line, list);
   }
   if (t->own_crid) {
-    snprintf(t->crid_line, sizeof t->crid_line, "client-request-id: %s", t->crid);
+    static const char name[] = "client-request-id: ";
+    size_t n = strlen(t->crid); /* the id is ours (36 characters): it fits */
+    memcpy(t->crid_line, name, sizeof name - 1);
+    memcpy(t->crid_line + sizeof name - 1, t->crid, n + 1);
     list = push_own(&t->own[0], t->crid_line, list);
   }
   curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, list);
