@@ -16,6 +16,18 @@ describe("concurrent operations", function()
     return ids
   end
 
+  -- n new tokens whose syncLicenses the sandbox answers after latency_ms; one core request each, for request_many.
+  local function slow_syncs(n, latency_ms)
+    local ids = make(n)
+    sb:configure{ faults = { latency_ms = { POST = { latency_ms, latency_ms } } } }
+    local reqs = {}
+    for i, id in ipairs(ids) do
+      reqs[i] = { method = "POST", url = sb.graph .. "/deviceAppManagement/vppTokens/" .. id .. "/syncLicenses",
+                  headers = { Authorization = "Bearer t" } }
+    end
+    return reqs
+  end
+
   setup(function()
     sb = helper.start_sandbox{ "--sync-seconds", "30" }
     client = vpptoken.new{ base_url = sb.graph, access_token = "t", retry_delay = 0.02 }
@@ -139,14 +151,8 @@ describe("concurrent operations", function()
   end)
 
   it("the core's request_many keeps every slot busy: a freed slot takes the next request at once", function()
-    local ids = make(8)
-    sb:configure{ faults = { latency_ms = { POST = { 200, 200 } } } }
+    local reqs = slow_syncs(8, 200)
     local s = core.session()
-    local reqs = {}
-    for i = 1, 8 do
-      reqs[i] = { method = "POST", url = sb.graph .. "/deviceAppManagement/vppTokens/" .. ids[i] .. "/syncLicenses",
-                  headers = { Authorization = "Bearer t" } }
-    end
     for _ = 1, 2 do
       local t0 = core.monotonic()
       local out = s:request_many(reqs, { concurrency = 2 })
@@ -163,14 +169,8 @@ describe("concurrent operations", function()
   end)
 
   it("the core's request_many over HTTP/1.1 opens a connection per slot at once, none waiting for another", function()
-    local ids = make(4)
-    sb:configure{ faults = { latency_ms = { POST = { 100, 100 } } } }
+    local reqs = slow_syncs(4, 100)
     local s = core.session()
-    local reqs = {}
-    for i = 1, 4 do
-      reqs[i] = { method = "POST", url = sb.graph .. "/deviceAppManagement/vppTokens/" .. ids[i] .. "/syncLicenses",
-                  headers = { Authorization = "Bearer t" } }
-    end
     for i, r in ipairs(s:request_many(reqs, { concurrency = 4 })) do
       assert.equal(200, r.status)
       assert.equal(1, r.connects, "request " .. i .. " waited to reuse another's connection")

@@ -1,5 +1,6 @@
 -- Test support: starts vpptoken-sandbox on a free loopback port and talks to its control endpoints
 -- with LuaSocket (never with the vpptoken client, so sandbox checks are not circular).
+local socket = require "socket"
 local http = require "socket.http"
 local ltn12 = require "ltn12"
 local cjson = require "cjson.safe"
@@ -185,6 +186,14 @@ function helper.start_fake_server(mode, target)
   end
 end
 
+-- A TCP port on 127.0.0.1 that was free a moment ago.
+function helper.free_port()
+  local s = assert(socket.bind("127.0.0.1", 0))
+  local _, port = s:getsockname()
+  s:close()
+  return tonumber(port)
+end
+
 -- Makes a self-signed certificate for 127.0.0.1 in dir; returns cert and key paths.
 function helper.make_cert(dir)
   local cert, key = dir .. "/cert.pem", dir .. "/key.pem"
@@ -199,7 +208,6 @@ end
 -- what a plain client sees of a broken answer (no answer, a short body) is visible. Returns
 -- { status, headers = {lowercase = value}, body, raw, err, elapsed } (status nil: no answer).
 function helper.raw_exchange(port, method, path, headers, body, timeout)
-  local socket = require "socket"
   local c = assert(socket.tcp())
   c:settimeout(timeout or 30)
   local t0 = socket.gettime()

@@ -4,12 +4,7 @@ local socket = require "socket"
 local vpptoken = require "vpptoken"
 local core = require "vpptoken.core"
 
-local function free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
+local free_port = helper.free_port
 
 describe("TLS", function()
   local dir, cert, server, port

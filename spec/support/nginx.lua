@@ -10,13 +10,6 @@ local helper = require "helper"
 local M = {}
 local q = helper.shell_quote
 
-local function free_port()
-  local s = assert(socket.bind("127.0.0.1", 0))
-  local _, port = s:getsockname()
-  s:close()
-  return tonumber(port)
-end
-
 local function read(path)
   local f = io.open(path, "rb")
   if not f then return "" end
@@ -62,7 +55,8 @@ Server.__index = Server
 
 --- Starts nginx for dir (an existing private directory) and waits until it answers; raises when it cannot.
 function M.start(dir)
-  local self = setmetatable({ dir = dir, http_port = free_port(), https_port = free_port() }, Server)
+  local self = setmetatable({ dir = dir, http_port = helper.free_port(),
+                              https_port = helper.free_port() }, Server)
   self.cert = helper.make_cert(dir)
   os.execute("mkdir -p " .. q(dir .. "/logs") .. " " .. q(dir .. "/temp") .. " " .. q(dir .. "/www"))
   -- As root, nginx would switch its worker to "nobody", which cannot read a private directory: keep the user.
