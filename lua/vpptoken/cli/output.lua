@@ -1,6 +1,7 @@
 --- The vpptoken command line: what it prints. Tables for people (fitted to the terminal), JSON with sorted keys
 -- and RFC 4180 CSV for programs, secrets redacted unless asked for.
 local vpptoken = require "vpptoken"
+local monotonic = require("vpptoken.core").monotonic
 
 local M = {}
 
@@ -253,20 +254,21 @@ end
 
 --- A progress line on stderr, shown only when enabled (stderr a terminal, not --quiet) and the work has taken
 -- a second or more. :tick(text) updates it; :finish(summary) leaves one summary line if anything was shown.
+-- (A monotonic clock: whole seconds of os.time() would show the line for a 1 ms job that crosses a second.)
 function M.progress(enabled)
-  local p = { start = os.time(), shown = false, count = 0 }
+  local p = { start = monotonic(), shown = false, count = 0 }
+  local function seconds() return math.floor(monotonic() - p.start) end
   function p.tick(_, text)
     p.count = p.count + 1
-    if not enabled or os.time() - p.start < 1 then return end
+    if not enabled or monotonic() - p.start < 1 then return end
     p.shown = true
-    io.stderr:write("\r\27[K", text or "", " (", tostring(p.count), " requests, ", tostring(os.time() - p.start),
-      " s)")
+    io.stderr:write("\r\27[K", text or "", " (", tostring(p.count), " requests, ", tostring(seconds()), " s)")
     io.stderr:flush()
   end
   function p.finish(_, summary)
     if not p.shown then return end
-    io.stderr:write("\r\27[K", summary or "done", " (", tostring(p.count), " requests in ",
-      tostring(os.time() - p.start), " s)\n")
+    io.stderr:write("\r\27[K", summary or "done", " (", tostring(p.count), " requests in ", tostring(seconds()),
+      " s)\n")
     p.shown = false
   end
   return p
