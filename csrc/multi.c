@@ -85,8 +85,9 @@ static void start_attempt(vpp_session *s, vpp_transfer *t) {
 }
 
 /* session:request_many(requests [, { concurrency = 8 }]) -> results
-   requests: array of { method, url, headers? (a table or a core.headers set), body? }. results[i] is the response table that session:request
-   would return, or its transport error table (which has `kind`). Strings in `requests` must stay referenced. */
+   requests: array of { method, url, headers? (a table or a core.headers set), body? }. results[i] is the response
+   table that session:request would return, or its transport error table (which has `kind`). Strings in `requests`
+   must stay referenced. */
 int vpp_l_request_many(lua_State *L) {
   vpp_session *s = vpp_check_session(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);

@@ -277,7 +277,8 @@ void vpp_transfer_push_result(lua_State *L, vpp_transfer *t, CURLcode rc) {
     curl_easy_getinfo(t->curl, CURLINFO_REQUEST_SIZE, &sent);
     lua_createtable(L, 0, 10);
     set_field_str(L, "kind", curl_code_kind(rc, t->too_large));
-    set_field_str(L, "code", t->too_large ? "RESPONSE_TOO_LARGE" : t->resend_refused ? "GOT_NOTHING" : curl_code_name(rc));
+    const char *code = t->too_large ? "RESPONSE_TOO_LARGE" : t->resend_refused ? "GOT_NOTHING" : curl_code_name(rc);
+    set_field_str(L, "code", code);
     if (t->too_large)
       lua_pushfstring(L, "response body larger than max_response_size (%d bytes)", (int)t->body.limit);
     else if (t->resend_refused)
