@@ -148,6 +148,10 @@ end
 -- The request headers of every Graph call, built once per access token as C header sets (core.headers): with and
 -- without a JSON body. Kept here, not in the client table, as the credentials are.
 local header_sets = setmetatable({}, { __mode = "k" })
+local function header_table(tok, json_body)
+  return { Authorization = "Bearer " .. tok, Accept = "application/json",
+           ["Content-Type"] = json_body and "application/json" or nil }
+end
 local function graph_headers(self, tok, json_body)
   local sets = header_sets[self]
   if not sets or sets.token ~= tok then
@@ -157,8 +161,7 @@ local function graph_headers(self, tok, json_body)
   local key = json_body and "json" or "plain"
   local hs = sets[key]
   if not hs then
-    hs = core.headers{ Authorization = "Bearer " .. tok, Accept = "application/json",
-                       ["Content-Type"] = json_body and "application/json" or nil }
+    hs = core.headers(header_table(tok, json_body))
     sets[key] = hs
   end
   return hs
@@ -172,8 +175,7 @@ local function send(self, method, url, body, extra, force_token)
   end
   local headers
   if extra then -- rare (PATCH's Prefer): a table for this call
-    headers = { Authorization = "Bearer " .. tok, Accept = "application/json",
-                ["Content-Type"] = body and "application/json" or nil }
+    headers = header_table(tok, body ~= nil)
     for k, v in pairs(extra) do headers[k] = v end
   else
     headers = graph_headers(self, tok, body ~= nil)
