@@ -160,20 +160,19 @@ function Sandbox:requests()
   return body.value
 end
 
--- Starts spec/support/fake_server.lua in a mode (drop, redirect URL, loop, ok, status N). Returns its port and a
--- function that stops it and returns the request lines it saw ("METHOD PATH VERSION auth=yes|no") and every line
--- it printed.
-function helper.start_fake_server(mode, target)
+-- Starts a server script (lua5.4 SCRIPT ARGS...) that prints "port N" first. Returns the port and a function that
+-- stops it and returns the lines it printed that start with "got " (without that prefix) and every line.
+local function start_server_process(script, args)
   local pidfile = os.tmpname()
-  local cmd = "lua5.4 spec/support/fake_server.lua " .. shell_quote(mode)
-    .. (target and (" " .. shell_quote(target)) or "")
+  local cmd = "lua5.4 " .. script
+  for _, a in ipairs(args) do cmd = cmd .. " " .. shell_quote(a) end
   local p = assert(io.popen("(" .. cmd .. " & echo $! >" .. shell_quote(pidfile) .. "; wait)"))
   local port = tonumber((p:read("l") or ""):match("^port (%d+)"))
   local pf = io.open(pidfile, "r")
   local pid = pf and pf:read("n")
   if pf then pf:close() end
   os.remove(pidfile)
-  assert(port, "fake server did not start")
+  assert(port, script .. " did not start")
   return port, function()
     if pid then os.execute("kill " .. pid .. " 2>/dev/null") end
     local seen, all = {}, {}
@@ -182,6 +181,27 @@ function helper.start_fake_server(mode, target)
       all[#all + 1] = l
     end
     p:close()
+    return seen, all
+  end
+end
+
+-- Starts spec/support/fake_server.lua in a mode (drop, redirect URL, loop, ok, status N). Returns its port and a
+-- function that stops it and returns the request lines it saw ("METHOD PATH VERSION auth=yes|no") and every line
+-- it printed.
+function helper.start_fake_server(mode, target)
+  return start_server_process("spec/support/fake_server.lua", { mode, target })
+end
+
+-- Starts spec/support/hostile_server.lua with a script: Lua source returning function(req) -> answer (see that
+-- file). host: the loopback address to listen on (default 127.0.0.1; 127.0.0.2 serves as "another host").
+-- Returns its base URL ("http://HOST:PORT"), its port, and a function that stops it and returns the requests it saw
+-- ("METHOD TARGET auth=yes|no body=...") and every line it printed.
+function helper.start_hostile(script_source, host)
+  local script = helper.temp_file(script_source)
+  local port, stop = start_server_process("spec/support/hostile_server.lua", { script, host or "127.0.0.1" })
+  return "http://" .. (host or "127.0.0.1") .. ":" .. port, port, function()
+    local seen, all = stop()
+    os.remove(script)
     return seen, all
   end
 end

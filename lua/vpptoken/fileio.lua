@@ -1,0 +1,35 @@
+--- Reading the files the library and the command line are given (token files, certificates, secrets), each with a
+-- size cap: a path to /dev/zero, a pipe or a huge file never reads without bound.
+local M = {}
+
+--- The caps, in bytes, one per kind of file.
+M.LIMITS = {
+  token_file = 1024 * 1024,     -- an Apple .vpptoken file is about 1 KiB
+  certificate = 1024 * 1024,    -- a PEM certificate with its key, a chain at most
+  secret = 64 * 1024,           -- a client secret or an access token
+}
+
+--- Reads at most `max` bytes of the file at `path`. Returns its text, or nil, a message that names `what` and the
+-- path (never the content), and a code: "FileUnreadable" or "FileTooLarge".
+function M.read(path, max, what)
+  if type(path) ~= "string" or path == "" then
+    return nil, what .. ": the path must be a non-empty string", "FileUnreadable"
+  end
+  if path:find("\0", 1, true) then -- io.open would stop at the NUL and open another file
+    return nil, what .. ": the path contains a NUL byte", "FileUnreadable"
+  end
+  local f, msg = io.open(path, "rb")
+  if not f then return nil, "cannot open the " .. what .. ": " .. tostring(msg), "FileUnreadable" end
+  local text, rmsg = f:read(max + 1)
+  f:close()
+  if text == nil and rmsg then
+    return nil, "cannot read the " .. what .. " " .. path .. ": " .. tostring(rmsg), "FileUnreadable"
+  end
+  text = text or ""
+  if #text > max then
+    return nil, string.format("the %s %s is larger than %d bytes", what, path, max), "FileTooLarge"
+  end
+  return text
+end
+
+return M
