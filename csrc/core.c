@@ -67,6 +67,9 @@ int luaopen_vpptoken_core(lua_State *L) {
   vpp_open_crypto(L);
   vpp_open_nulls(L);
   vpp_open_headers(L);
+  vpp_open_url(L);
+  vpp_push_session_options(L);
+  lua_setfield(L, -2, "session_options");
   lua_pushliteral(L, VPP_VERSION);
   lua_setfield(L, -2, "_VERSION");
   return 1;

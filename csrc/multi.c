@@ -48,33 +48,46 @@ static void ensure_pool(lua_State *L, vpp_session *s, int n) {
   }
 }
 
-/* Pushes requests[i]'s field onto the stack (a string or nil). */
-static const char *req_field(lua_State *L, int reqs, int i, const char *key, size_t *len) {
+/* Pushes requests[i][key] (any value; __index is honoured, so the value may exist nowhere else). */
+static int req_field(lua_State *L, int reqs, int i, const char *key) {
   lua_geti(L, reqs, i);
-  lua_getfield(L, -1, key);
+  int t = lua_getfield(L, -1, key);
   lua_remove(L, -2);
-  return lua_tolstring(L, -1, len);
+  return t;
 }
 
-/* Validates every request before anything is sent; sets[i] = request i's header set (or nothing). */
-static void check_all(lua_State *L, int reqs, int sets, int n) {
+/* The plan of request i, as check_all keeps it: { method, url, body or false, header set or false }. */
+enum { P_METHOD = 1, P_URL, P_BODY, P_HEADERS };
+
+/* Validates every request before anything is sent and copies what each needs into plan[i]: the strings handed to
+   libcurl (it does not copy a POST body) stay referenced by the plan, whatever the requests table does. */
+static void check_all(lua_State *L, int reqs, int plan, int n) {
   for (int i = 1; i <= n; i++) {
     if (lua_geti(L, reqs, i) != LUA_TTABLE) luaL_error(L, "request_many: requests[%d] must be a table", i);
     lua_pop(L, 1);
+    int top = lua_gettop(L);
     const char *where = lua_pushfstring(L, "request_many: requests[%d]: ", i);
-    const char *method = req_field(L, reqs, i, "method", NULL);
-    const char *url = req_field(L, reqs, i, "url", NULL);
-    if (!method || !url) luaL_error(L, "%smethod and url must be strings", where);
-    vpp_check_request(L, where, method, url);
-    lua_geti(L, reqs, i);
-    lua_getfield(L, -1, "headers");
-    if (vpp_to_headers(L, where, -1)) {
-      lua_pushvalue(L, -1);
-      lua_seti(L, sets, i);
+    lua_createtable(L, 4, 0); /* top + 2: the plan entry */
+    if (req_field(L, reqs, i, "method") != LUA_TSTRING || req_field(L, reqs, i, "url") != LUA_TSTRING)
+      luaL_error(L, "%smethod and url must be strings", where);
+    vpp_check_request(L, where, lua_tostring(L, -2), lua_tostring(L, -1));
+    lua_rawseti(L, top + 2, P_URL);
+    lua_rawseti(L, top + 2, P_METHOD);
+    int bt = req_field(L, reqs, i, "body");
+    if (bt != LUA_TNIL && bt != LUA_TSTRING) luaL_error(L, "%sbody must be a string", where);
+    if (bt == LUA_TNIL) {
+      lua_pop(L, 1);
+      lua_pushboolean(L, 0);
     }
-    lua_getfield(L, -2, "body");
-    if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING) luaL_error(L, "%sbody must be a string", where);
-    lua_settop(L, lua_gettop(L) - 6);
+    lua_rawseti(L, top + 2, P_BODY);
+    req_field(L, reqs, i, "headers");
+    if (!vpp_to_headers(L, where, -1)) {
+      lua_pop(L, 1);
+      lua_pushboolean(L, 0);
+    }
+    lua_rawseti(L, top + 2, P_HEADERS);
+    lua_rawseti(L, plan, i);
+    lua_settop(L, top);
   }
 }
 
@@ -86,8 +99,8 @@ static void start_attempt(vpp_session *s, vpp_transfer *t) {
 
 /* session:request_many(requests [, { concurrency = 8 }]) -> results
    requests: array of { method, url, headers? (a table or a core.headers set), body? }. results[i] is the response
-   table that session:request would return, or its transport error table (which has `kind`). Strings in `requests`
-   must stay referenced. */
+   table that session:request would return, or its transport error table (which has `kind`). What each request
+   holds is copied into a plan first: a requests table whose fields come from __index is safe. */
 int vpp_l_request_many(lua_State *L) {
   vpp_session *s = vpp_check_session(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -103,7 +116,7 @@ int vpp_l_request_many(lua_State *L) {
     lua_pop(L, 1);
   }
   lua_settop(L, 2);
-  lua_createtable(L, n, 0); /* index 3: the header sets, alive until the end of the call */
+  lua_createtable(L, n, 0); /* index 3: the plan (strings and header sets), alive until the end of the call */
   check_all(L, 2, 3, n);
   if (conc > n) conc = n > 0 ? n : 1;
   ensure_pool(L, s, (int)conc);
@@ -121,13 +134,16 @@ int vpp_l_request_many(lua_State *L) {
       vpp_transfer *t = s->pool[k];
       if (t->index == 0 && next <= n) {
         size_t blen = 0;
-        const char *method = req_field(L, 2, next, "method", NULL);
-        const char *url = req_field(L, 2, next, "url", NULL);
-        const char *body = req_field(L, 2, next, "body", &blen);
-        lua_geti(L, 3, next);
-        const vpp_headers *hs = lua_touserdata(L, -1); /* NULL when the request has none */
-        /* The strings stay referenced by the requests table, the set by the sets table, after these pops. */
-        vpp_transfer_begin(t, &s->rng, method, url, hs, body, blen);
+        lua_rawgeti(L, 3, next);
+        int entry = lua_gettop(L);
+        lua_rawgeti(L, entry, P_METHOD);
+        lua_rawgeti(L, entry, P_URL);
+        lua_rawgeti(L, entry, P_BODY);
+        lua_rawgeti(L, entry, P_HEADERS);
+        const char *body = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &blen) : NULL;
+        const vpp_headers *hs = lua_touserdata(L, -1); /* NULL for false: the request has none */
+        /* The strings and the set stay referenced by the plan (index 3) after these pops. */
+        vpp_transfer_begin(t, &s->rng, lua_tostring(L, entry + 1), lua_tostring(L, entry + 2), hs, body, blen);
         lua_settop(L, results);
         t->index = next++;
         t->next_at = now;

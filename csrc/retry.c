@@ -1,7 +1,6 @@
 /* The retry policy's arithmetic: Retry-After, backoff, which statuses and methods may be repeated. */
 #include <ctype.h>
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <curl/curl.h>
@@ -12,12 +11,18 @@ double vpp_retry_after_parse(const char *v, time_t now) {
   if (!v) return -1;
   while (*v == ' ' || *v == '\t') v++;
   if (*v == '\0') return -1;
-  if (isdigit((unsigned char)*v) || *v == '.') {
-    char *end;
-    double d = strtod(v, &end);
-    while (*end == ' ' || *end == '\t') end++;
-    if (*end != '\0' || !isfinite(d) || d < 0) return -1;
-    return d;
+  if (isdigit((unsigned char)*v)) {
+    /* delay-seconds: RFC 9110 allows digits only; a fraction ("2.128") has been seen from Graph and is read too.
+       No sign, exponent, hex or "inf" (strtod would take "0x10" as 16). */
+    double d = 0, scale = 1;
+    const char *p = v;
+    for (; isdigit((unsigned char)*p); p++) d = d < 1e12 ? d * 10 + (*p - '0') : d;
+    if (*p == '.') {
+      if (!isdigit((unsigned char)p[1])) return -1;
+      for (p++; isdigit((unsigned char)*p); p++) d += (*p - '0') * (scale /= 10);
+    }
+    while (*p == ' ' || *p == '\t') p++;
+    return *p == '\0' ? d : -1;
   }
   /* An HTTP-date (RFC 9110 IMF-fixdate, or the obsolete forms curl also reads). */
   if (!isalpha((unsigned char)*v)) return -1;
@@ -33,6 +38,13 @@ double vpp_backoff_delay(const vpp_retry_policy *p, int retry, double unit) {
   double d = p->base_delay * ldexp(1.0, retry - 1);
   /* "Equal jitter": half fixed, half random, so concurrent clients spread out but still back off. */
   return d / 2 + d / 2 * unit;
+}
+
+double vpp_retry_wait(const vpp_retry_policy *p, int retry, double retry_after, double waited, vpp_rng *rng) {
+  if (retry > p->max_retries) return -1;
+  double delay = retry_after >= 0 ? retry_after : vpp_backoff_delay(p, retry, vpp_rng_unit(rng));
+  if (waited + delay > p->max_total_delay) return -1;
+  return delay;
 }
 
 int vpp_method_idempotent(const char *m) {

@@ -1,8 +1,10 @@
 /* vpptoken.Session: a libcurl easy handle that keeps connections alive, the retry policy around it, and a pool
    of handles for concurrent requests (multi.c). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <lauxlib.h>
@@ -54,9 +56,28 @@ static int l_request(lua_State *L) {
     if (delay < 0) break;
     vpp_sleep_seconds(delay);
   }
-  if (rc != CURLE_OK) lua_pushnil(L);
+  int failed = vpp_transfer_failed(t, rc);
+  if (failed) lua_pushnil(L);
   vpp_transfer_push_result(L, t, rc);
-  return rc != CURLE_OK ? 2 : 1;
+  return failed ? 2 : 1;
+}
+
+/* session:retry_wait(retry [, retry_after [, waited]]) -> seconds | nil
+   The session's retry policy for a retry the caller makes itself (a throttled $batch sub-request): retry is the
+   1-based retry number, retry_after the server's Retry-After text (if any), waited the seconds already waited.
+   nil when the policy says stop (max_retries, max_retry_time). */
+static int l_retry_wait(lua_State *L) {
+  vpp_session *s = vpp_check_session(L, 1);
+  lua_Integer retry = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, retry >= 1, 2, "retry must be a whole number >= 1");
+  const char *ra = luaL_optstring(L, 3, NULL);
+  double waited = luaL_optnumber(L, 4, 0);
+  luaL_argcheck(L, waited >= 0, 4, "waited must be a number of seconds >= 0");
+  int n = retry > 1000 ? 1000 : (int)retry;
+  double d = vpp_retry_wait(&s->retry, n, vpp_retry_after_parse(ra, time(NULL)), waited, &s->rng);
+  if (d < 0) return 0;
+  lua_pushnumber(L, d);
+  return 1;
 }
 
 static int l_close(lua_State *L) {
@@ -76,75 +97,105 @@ static int l_tostring(lua_State *L) {
 
 /* ---- construction ---- */
 
-static double opt_seconds(lua_State *L, const char *key, double def, double max) {
-  double v = def;
-  int t = lua_getfield(L, 1, key);
-  if (t != LUA_TNIL) {
-    int isnum = t == LUA_TNUMBER; /* a number, not text that looks like one */
-    v = isnum ? (double)lua_tonumber(L, -1) : -1;
-    if (!isnum || !(v >= 0) || v > max)
-      luaL_error(L, "bad option '%s' (a number of seconds from 0 to %f expected)", key, max);
+/* Every session option, once: its name, kind, range and default. Docs and the Lua layer read the names from
+   core.session_options. */
+enum opt_kind { OPT_SECONDS, OPT_COUNT, OPT_BYTES, OPT_STRING, OPT_BOOL };
+enum opt_id { O_TIMEOUT, O_CONNECT_TIMEOUT, O_CAFILE, O_CAPATH, O_PROXY, O_USER_AGENT, O_INSECURE, O_HTTP2,
+              O_MAX_RETRIES, O_RETRY_DELAY, O_MAX_RETRY_TIME, O_MAX_RESPONSE_SIZE, O_COUNT };
+static const struct {
+  const char *name;
+  enum opt_kind kind;
+  double min, max, def;
+} options[O_COUNT] = {
+    [O_TIMEOUT] = {"timeout", OPT_SECONDS, 0.001, 86400, 100},
+    [O_CONNECT_TIMEOUT] = {"connect_timeout", OPT_SECONDS, 0.001, 3600, 10},
+    [O_CAFILE] = {"cafile", OPT_STRING, 0, 0, 0},
+    [O_CAPATH] = {"capath", OPT_STRING, 0, 0, 0},
+    [O_PROXY] = {"proxy", OPT_STRING, 0, 0, 0},
+    [O_USER_AGENT] = {"user_agent", OPT_STRING, 0, 0, 0},
+    [O_INSECURE] = {"insecure", OPT_BOOL, 0, 1, 0},
+    [O_HTTP2] = {"http2", OPT_BOOL, 0, 1, 1},
+    [O_MAX_RETRIES] = {"max_retries", OPT_COUNT, 0, 10, 3},
+    [O_RETRY_DELAY] = {"retry_delay", OPT_SECONDS, 0, 3600, 3},
+    [O_MAX_RETRY_TIME] = {"max_retry_time", OPT_SECONDS, 0, 86400, 180},
+    [O_MAX_RESPONSE_SIZE] = {"max_response_size", OPT_BYTES, 1024, 1024.0 * 1024 * 1024, 64.0 * 1024 * 1024},
+};
+
+typedef struct {
+  double num[O_COUNT];
+  const char *str[O_COUNT]; /* raw fields of the options table, which stays on the stack: anchored */
+} opt_values;
+
+static void opt_bad(lua_State *L, int i, const char *got) {
+  switch (options[i].kind) {
+    case OPT_SECONDS: {
+      char range[64];
+      snprintf(range, sizeof range, "from %g to %g", options[i].min, options[i].max);
+      luaL_error(L, "bad option '%s' (a number of seconds %s expected, got %s)", options[i].name, range, got);
+      break;
+    }
+    case OPT_COUNT:
+      luaL_error(L, "bad option '%s' (a whole number from %d to %d expected, got %s)", options[i].name,
+                 (int)options[i].min, (int)options[i].max, got);
+      break;
+    case OPT_BYTES:
+      luaL_error(L, "bad option '%s' (a whole number of bytes from %I to %I expected, got %s)", options[i].name,
+                 (lua_Integer)options[i].min, (lua_Integer)options[i].max, got);
+      break;
+    case OPT_STRING: luaL_error(L, "bad option '%s' (string expected, got %s)", options[i].name, got); break;
+    case OPT_BOOL: luaL_error(L, "bad option '%s' (boolean expected, got %s)", options[i].name, got); break;
   }
-  lua_pop(L, 1);
-  return v;
 }
 
-static const char *opt_string(lua_State *L, const char *key) {
-  const char *v = NULL;
-  int t = lua_getfield(L, 1, key);
-  if (t == LUA_TSTRING) {
-    size_t len;
-    v = lua_tolstring(L, -1, &len); /* stays referenced by the options table */
-    if (strlen(v) != len) luaL_error(L, "bad option '%s' (contains a NUL byte)", key);
-  } else if (t != LUA_TNIL)
-    luaL_error(L, "bad option '%s' (string expected, got %s)", key, luaL_typename(L, -1));
-  lua_pop(L, 1);
-  return v;
+/* Reads the options table at index 1 (raw fields only: a metatable cannot make a value vanish mid-call). */
+static void read_options(lua_State *L, opt_values *v) {
+  for (int i = 0; i < O_COUNT; i++) {
+    v->num[i] = options[i].def;
+    v->str[i] = NULL;
+  }
+  lua_pushnil(L);
+  while (lua_next(L, 1)) {
+    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+    int i = 0;
+    while (k && i < O_COUNT && strcmp(k, options[i].name) != 0) i++;
+    if (!k || i == O_COUNT) luaL_error(L, "unknown session option '%s'", k ? k : luaL_typename(L, -2));
+    int t = lua_type(L, -1);
+    if (options[i].kind == OPT_STRING) {
+      size_t len;
+      if (t != LUA_TSTRING) opt_bad(L, i, luaL_typename(L, -1));
+      v->str[i] = lua_tolstring(L, -1, &len);
+      if (strlen(v->str[i]) != len) luaL_error(L, "bad option '%s' (contains a NUL byte)", options[i].name);
+    } else if (options[i].kind == OPT_BOOL) {
+      if (t != LUA_TBOOLEAN) opt_bad(L, i, luaL_typename(L, -1));
+      v->num[i] = lua_toboolean(L, -1);
+    } else {
+      if (t != LUA_TNUMBER) opt_bad(L, i, luaL_typename(L, -1)); /* a number, not text that looks like one */
+      double d = (double)lua_tonumber(L, -1);
+      int whole = options[i].kind != OPT_SECONDS;
+      if (!(d >= options[i].min && d <= options[i].max) || (whole && d != floor(d)))
+        opt_bad(L, i, luaL_tolstring(L, -1, NULL));
+      v->num[i] = d;
+    }
+    lua_pop(L, 1);
+  }
 }
-
-static int opt_bool(lua_State *L, const char *key, int def) {
-  int v = def, t = lua_getfield(L, 1, key);
-  if (t == LUA_TBOOLEAN)
-    v = lua_toboolean(L, -1);
-  else if (t != LUA_TNIL)
-    luaL_error(L, "bad option '%s' (boolean expected, got %s)", key, luaL_typename(L, -1));
-  lua_pop(L, 1);
-  return v;
-}
-
-static const char *const session_options[] = {"timeout", "connect_timeout", "cafile", "capath", "proxy",
-                                              "user_agent", "insecure", "http2", "max_retries", "retry_delay",
-                                              "max_retry_time", "max_response_size", NULL};
 
 /* core.session{ timeout=100, connect_timeout=10, cafile=, capath=, proxy=, user_agent=, insecure=false, http2=true,
-                 max_retries=3, retry_delay=3, max_retry_time=180, max_response_size=64 MiB } -> Session */
+                 max_retries=3, retry_delay=3, max_retry_time=180, max_response_size=64 MiB } -> Session
+   Raises on an unknown option or a value out of its range (a timeout is never 0: libcurl would wait forever). */
 int vpp_l_session_new(lua_State *L) {
   if (lua_isnoneornil(L, 1)) {
     lua_settop(L, 0);
     lua_newtable(L);
   }
   luaL_checktype(L, 1, LUA_TTABLE);
-  lua_pushnil(L);
-  while (lua_next(L, 1)) {
-    const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
-    int known = 0;
-    for (int i = 0; k && session_options[i]; i++) known |= strcmp(k, session_options[i]) == 0;
-    if (!known) return luaL_error(L, "unknown session option '%s'", k ? k : luaL_typename(L, -2));
-    lua_pop(L, 1);
-  }
-  double timeout = opt_seconds(L, "timeout", 100, 86400);
-  double connect_timeout = opt_seconds(L, "connect_timeout", 10, 3600);
-  double max_retries = opt_seconds(L, "max_retries", 3, 10);
-  luaL_argcheck(L, max_retries == floor(max_retries), 1, "max_retries must be a whole number from 0 to 10");
-  double retry_delay = opt_seconds(L, "retry_delay", 3, 3600);
-  double max_retry_time = opt_seconds(L, "max_retry_time", 180, 86400);
-  double max_size = opt_seconds(L, "max_response_size", 64.0 * 1024 * 1024, 1024.0 * 1024 * 1024);
-  const char *cafile = opt_string(L, "cafile");
-  const char *capath = opt_string(L, "capath");
-  const char *proxy = opt_string(L, "proxy");
-  const char *ua = opt_string(L, "user_agent");
-  int insecure = opt_bool(L, "insecure", 0);
-  int http2 = opt_bool(L, "http2", 1);
+  lua_settop(L, 1);
+  opt_values o;
+  read_options(L, &o);
+  double timeout = o.num[O_TIMEOUT], connect_timeout = o.num[O_CONNECT_TIMEOUT];
+  const char *cafile = o.str[O_CAFILE], *capath = o.str[O_CAPATH], *proxy = o.str[O_PROXY];
+  const char *ua = o.str[O_USER_AGENT];
+  int insecure = (int)o.num[O_INSECURE], http2 = (int)o.num[O_HTTP2];
 
   /* Zeroed userdata with its metatable first: a failure below leaves nothing for __gc to double-free. */
   vpp_session *s = lua_newuserdatauv(L, sizeof *s, 0);
@@ -163,27 +214,23 @@ int vpp_l_session_new(lua_State *L) {
   curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
   curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
   curl_easy_setopt(c, CURLOPT_SHARE, s->share);
-  s->max_body = (size_t)max_size;
+  s->max_body = (size_t)o.num[O_MAX_RESPONSE_SIZE];
   s->http2 = http2;
   vpp_transfer_init(&s->main, c, s->max_body);
-  s->retry.max_retries = (int)max_retries;
-  s->retry.base_delay = retry_delay;
-  s->retry.max_total_delay = max_retry_time;
+  s->retry.max_retries = (int)o.num[O_MAX_RETRIES];
+  s->retry.base_delay = o.num[O_RETRY_DELAY];
+  s->retry.max_total_delay = o.num[O_MAX_RETRY_TIME];
   vpp_rng_seed(&s->rng);
 
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-  /* Redirects: at most 5; libcurl drops a custom Authorization header when the host, port or scheme changes;
-     the protocols allowed for the redirect are set per request so https never falls back to http. */
-  curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(c, CURLOPT_MAXREDIRS, 5L);
-  curl_easy_setopt(c, CURLOPT_POSTREDIR, (long)(CURL_REDIR_POST_301 | CURL_REDIR_POST_302));
+  /* Redirects are followed by transfer.c, under the URL policy, never by libcurl (FOLLOWLOCATION stays off). */
   curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
   /* gzip, as Graph's own SDKs ask: the list of every encoding this libcurl decodes costs it 3.5k more
      instructions per request to format (callgrind), for encodings Graph is not asked for by anyone. */
   curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "gzip");
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
-  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)(connect_timeout * 1000));
+  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)ceil(timeout * 1000)); /* >= 1: 0 would mean no timeout */
+  curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)ceil(connect_timeout * 1000));
   curl_easy_setopt(c, CURLOPT_HTTP_VERSION, http2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
   curl_easy_setopt(c, CURLOPT_USERAGENT, ua ? ua : "vpptoken/" VPP_VERSION);
   curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, insecure ? 0L : 1L);
@@ -195,12 +242,23 @@ int vpp_l_session_new(lua_State *L) {
 }
 
 void vpp_open_session(lua_State *L) {
-  static const luaL_Reg methods[] = {
-      {"request", l_request}, {"request_many", vpp_l_request_many}, {"close", l_close}, {NULL, NULL}};
+  static const luaL_Reg methods[] = {{"request", l_request},
+                                     {"request_many", vpp_l_request_many},
+                                     {"retry_wait", l_retry_wait},
+                                     {"close", l_close},
+                                     {NULL, NULL}};
   static const luaL_Reg meta[] = {{"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}};
   luaL_newmetatable(L, VPP_SESSION_TYPE);
   luaL_setfuncs(L, meta, 0);
   luaL_newlib(L, methods);
   lua_setfield(L, -2, "__index");
   lua_pop(L, 1);
+}
+
+void vpp_push_session_options(lua_State *L) {
+  lua_createtable(L, O_COUNT, 0);
+  for (int i = 0; i < O_COUNT; i++) {
+    lua_pushstring(L, options[i].name);
+    lua_rawseti(L, -2, i + 1);
+  }
 }

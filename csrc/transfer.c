@@ -10,6 +10,7 @@
 #include "vpp.h"
 
 #define MAX_HEADER_BYTES ((size_t)256 * 1024)
+#define KEEP_BUFFER_BYTES ((size_t)64 * 1024) /* a response buffer larger than this is freed after its call */
 
 double vpp_now(void) {
   struct timespec ts;
@@ -46,7 +47,11 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
     vpp_buf_reset(&t->headers);
     t->awaiting_answer = 0;
   }
-  return vpp_buf_append(&t->headers, p, len) == 0 ? len : 0;
+  if (vpp_buf_append(&t->headers, p, len) != 0) {
+    t->headers_too_large = 1;
+    return 0;
+  }
+  return len;
 }
 
 /* Called before each request goes out on a connection (new or reused), redirects included. A second send with no
@@ -98,6 +103,9 @@ void vpp_check_request(lua_State *L, const char *where, const char *method, cons
     luaL_error(L, "%sURL must start with http:// or https://", where);
   for (const char *u = url; *u; u++)
     if ((unsigned char)*u <= 0x20 || *u == 0x7f) luaL_error(L, "%sURL contains a space or control character", where);
+  vpp_url u;
+  char why[160];
+  if (vpp_url_check(url, &u, why, sizeof why) != 0) luaL_error(L, "%sURL refused: %s", where, why);
 }
 
 void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const char *url, const vpp_headers *hs,
@@ -117,10 +125,17 @@ void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const
   t->connects = 0;
   t->retry_after = -1;
   t->start = vpp_now();
+  t->fail_code = NULL;
+  t->hops = t->crossed = t->hop_pending = 0;
   curl_easy_setopt(c, CURLOPT_URL, url);
-  int https = strncmp(url, "https:", 6) == 0;
+  vpp_url u;
+  char why[160];
+  /* The caller checked the URL (vpp_check_request); the origin is what later hops are compared with. */
+  if (vpp_url_check(url, &u, why, sizeof why) != 0) u.origin[0] = '\0';
+  memcpy(t->origin, u.origin, sizeof t->origin);
+  int https = u.https;
+  t->https = https;
   if (https != t->set_https) {
-    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, https ? "https" : "http,https");
     /* Concurrent calls over HTTPS wait for the first connection to say (ALPN) whether it multiplexes: with HTTP/2
        they all share it, instead of a TLS handshake each. Over plain HTTP (1.1) waiting would only serialise. */
     curl_easy_setopt(c, CURLOPT_PIPEWAIT, (long)(https && t->multiplex));
@@ -154,8 +169,9 @@ static struct curl_slist *push_own(struct curl_slist *node, char *line, struct c
 }
 
 void vpp_transfer_attempt(vpp_transfer *t) {
-  t->attempt++;
-  struct curl_slist *list = t->hs ? t->hs->list : NULL;
+  if (!t->hop_pending) t->attempt++; /* a redirect hop is part of the attempt that met it */
+  t->hop_pending = 0;
+  struct curl_slist *list = t->hs && !t->crossed ? t->hs->list : NULL;
   if (t->has_body) {
     memcpy(t->expect_line, "Expect:", sizeof "Expect:"); /* no 100-continue round trip */
     list = push_own(&t->own[2], t->expect_line, list);
@@ -174,7 +190,7 @@ void vpp_transfer_attempt(vpp_transfer *t) {
   curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, list);
   vpp_buf_reset(&t->body);
   vpp_buf_reset(&t->headers);
-  t->too_large = 0;
+  t->too_large = t->headers_too_large = 0;
   t->awaiting_answer = 0;
   t->resend_refused = 0;
   t->errbuf[0] = '\0';
@@ -229,29 +245,79 @@ static const char *curl_code_kind(CURLcode rc, int too_large) {
   }
 }
 
+/* Ends the call with a failure decided here. */
+static double fail(vpp_transfer *t, const char *kind, const char *code) {
+  t->fail_kind = kind;
+  t->fail_code = code;
+  return -1;
+}
+
+/* A 3xx answer with a Location: the delay (0) before following it, or -1 when the call ends (refused or too many
+   hops; the reason is in fail_msg). */
+static double redirect(vpp_transfer *t, long status, const char *target) {
+  vpp_url u;
+  char why[160];
+  int allowed = vpp_url_check(target, &u, why, sizeof why) == 0;
+  const char *host = u.host[0] ? u.host : "an unreadable Location";
+  int get = strcmp(t->method, "GET") == 0 || strcmp(t->method, "HEAD") == 0;
+  if (!get) {
+    snprintf(t->fail_msg, sizeof t->fail_msg, "the server answered %ld, a redirect to %s; a %s request is never sent "
+             "to a redirect target, so it was not sent again (Graph does not redirect writes)", status, host, t->method);
+    return fail(t, "protocol", "REDIRECT_REFUSED");
+  }
+  if (t->hops >= VPP_MAX_REDIRECTS) {
+    snprintf(t->fail_msg, sizeof t->fail_msg, "more than %d redirects (the last to %s)", VPP_MAX_REDIRECTS, host);
+    return fail(t, "protocol", "TOO_MANY_REDIRECTS");
+  }
+  if (allowed && t->https && !u.https) allowed = 0, snprintf(why, sizeof why, "https never goes down to plain http");
+  if (!allowed) {
+    snprintf(t->fail_msg, sizeof t->fail_msg, "the server answered %ld, a redirect to %s, which was not followed: %s",
+             status, host, why);
+    return fail(t, "protocol", "REDIRECT_REFUSED");
+  }
+  if (strcmp(u.origin, t->origin) != 0) t->crossed = 1;
+  curl_easy_setopt(t->curl, CURLOPT_URL, target); /* libcurl copies it */
+  t->hops++;
+  t->hop_pending = 1;
+  return 0;
+}
+
 double vpp_transfer_outcome(vpp_transfer *t, CURLcode rc, const vpp_retry_policy *p, vpp_rng *rng) {
   long nc = 0;
   curl_easy_getinfo(t->curl, CURLINFO_NUM_CONNECTS, &nc);
   t->connects += nc;
-  double delay;
+  double retry_after = -1;
   if (rc != CURLE_OK) {
     long sent = 0;
     curl_easy_getinfo(t->curl, CURLINFO_REQUEST_SIZE, &sent);
-    int repeatable = transient(rc) && !t->too_large && (sent == 0 || vpp_method_idempotent(t->method));
-    if (!repeatable || t->attempt > p->max_retries) return -1;
-    delay = vpp_backoff_delay(p, t->attempt, vpp_rng_unit(rng));
+    int repeatable = transient(rc) && !t->too_large && !t->headers_too_large &&
+                     (sent == 0 || vpp_method_idempotent(t->method));
+    if (!repeatable) return -1;
   } else {
     long status = 0;
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+    char *target = NULL;
+    if (status >= 300 && status <= 399 && curl_easy_getinfo(t->curl, CURLINFO_REDIRECT_URL, &target) == CURLE_OK &&
+        target)
+      return redirect(t, status, target);
     char ra[128];
     t->retry_after = -1;
     if (vpp_find_header(&t->headers, "retry-after", ra, sizeof ra)) t->retry_after = vpp_retry_after_parse(ra, time(NULL));
-    if (!vpp_status_retryable(status, t->method) || t->attempt > p->max_retries) return -1;
-    delay = t->retry_after >= 0 ? t->retry_after : vpp_backoff_delay(p, t->attempt, vpp_rng_unit(rng));
+    if (!vpp_status_retryable(status, t->method)) return -1;
+    retry_after = t->retry_after;
   }
-  if (t->waited + delay > p->max_total_delay) return -1;
+  double delay = vpp_retry_wait(p, t->attempt, retry_after, t->waited, rng);
+  if (delay < 0) return -1;
   t->waited += delay;
+  if (t->hops > 0) { /* the next attempt starts again at the URL the caller gave */
+    curl_easy_setopt(t->curl, CURLOPT_URL, t->url);
+    t->hops = t->crossed = 0;
+  }
   return delay;
+}
+
+int vpp_transfer_failed(const vpp_transfer *t, CURLcode rc) {
+  return rc != CURLE_OK || t->fail_code != NULL;
 }
 
 static void set_field_str(lua_State *L, const char *k, const char *v) {
@@ -269,18 +335,52 @@ static void set_field_int(lua_State *L, const char *k, lua_Integer v) {
   lua_setfield(L, -2, k);
 }
 
+static void push_table(lua_State *L, vpp_transfer *t, CURLcode rc);
+
 void vpp_transfer_push_result(lua_State *L, vpp_transfer *t, CURLcode rc) {
   curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, NULL); /* the caller's set may be collected after the call */
   t->hs = NULL;
+  push_table(L, t, rc);
+  /* A buffer that grew for one large answer is not kept for the life of the session (one per request_many slot). */
+  if (t->body.cap > KEEP_BUFFER_BYTES) vpp_buf_free(&t->body);
+  if (t->headers.cap > KEEP_BUFFER_BYTES) vpp_buf_free(&t->headers);
+}
+
+static void push_table(lua_State *L, vpp_transfer *t, CURLcode rc) {
+  if (t->fail_code) {
+    lua_createtable(L, 0, 10);
+    set_field_str(L, "kind", t->fail_kind);
+    set_field_str(L, "code", t->fail_code);
+    set_field_str(L, "message", t->fail_msg);
+    long status = 0;
+    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+    set_field_int(L, "status", status);
+    set_field_int(L, "attempts", t->attempt);
+    set_field_num(L, "elapsed", vpp_now() - t->start);
+    set_field_str(L, "client_request_id", t->crid);
+    set_field_str(L, "method", t->method);
+    set_field_str(L, "url", t->url);
+    return;
+  }
   if (rc != CURLE_OK) {
     long sent = 0;
     curl_easy_getinfo(t->curl, CURLINFO_REQUEST_SIZE, &sent);
     lua_createtable(L, 0, 10);
-    set_field_str(L, "kind", curl_code_kind(rc, t->too_large));
-    const char *code = t->too_large ? "RESPONSE_TOO_LARGE" : t->resend_refused ? "GOT_NOTHING" : curl_code_name(rc);
+    /* libcurl refuses a header line over its own limit (CURL_MAX_HTTP_HEADER, 100 KiB) as out of memory. */
+    int big_headers = t->headers_too_large || (rc == CURLE_OUT_OF_MEMORY && t->body.len == 0);
+    set_field_str(L, "kind", curl_code_kind(rc, t->too_large || big_headers));
+    const char *code = t->too_large           ? "RESPONSE_TOO_LARGE"
+                       : big_headers          ? "HEADERS_TOO_LARGE"
+                       : t->resend_refused    ? "GOT_NOTHING"
+                                              : curl_code_name(rc);
     set_field_str(L, "code", code);
     if (t->too_large)
-      lua_pushfstring(L, "response body larger than max_response_size (%d bytes)", (int)t->body.limit);
+      lua_pushfstring(L, "response body larger than max_response_size (%I bytes)", (lua_Integer)t->body.limit);
+    else if (t->headers_too_large)
+      lua_pushfstring(L, "the response headers are larger than %d KiB", (int)(MAX_HEADER_BYTES / 1024));
+    else if (big_headers)
+      lua_pushliteral(L, "the response headers are larger than libcurl accepts (a header line over 100 KiB), or "
+                         "memory ran out");
     else if (t->resend_refused)
       lua_pushliteral(L, "the connection closed without an answer after the request was sent; it was not sent again "
                          "(it may have been carried out)");

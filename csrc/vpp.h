@@ -38,6 +38,7 @@ const char *vpp_time_parse(const char *s, size_t len, vpp_time *out);
 int vpp_time_format(const vpp_time *t, int digits, char *out, size_t outsz);
 
 /* ---- retry policy (retry.c) ---- */
+typedef struct vpp_rng vpp_rng;
 typedef struct {
   int max_retries;        /* retries after the first attempt (0..10) */
   double base_delay;      /* seconds; backoff base when no Retry-After */
@@ -52,9 +53,12 @@ double vpp_backoff_delay(const vpp_retry_policy *p, int retry, double unit);
 int vpp_method_idempotent(const char *method);
 /* Whether an HTTP status is worth retrying for this method (429, 503 always; 504 when idempotent). */
 int vpp_status_retryable(long status, const char *method);
+/* The wait before retry number `retry` (1-based): the server's Retry-After (seconds, or < 0 for none) or a
+   jittered backoff; -1 when the policy says stop (too many retries, or the total wait would pass its cap). */
+double vpp_retry_wait(const vpp_retry_policy *p, int retry, double retry_after, double waited, vpp_rng *rng);
 
 /* ---- random numbers (rand.c): per-session xoshiro state seeded from the OS ---- */
-typedef struct { uint64_t s[4]; } vpp_rng;
+struct vpp_rng { uint64_t s[4]; };
 void vpp_rng_seed(vpp_rng *r);
 uint64_t vpp_rng_next(vpp_rng *r);
 double vpp_rng_unit(vpp_rng *r);           /* [0,1) */
@@ -78,7 +82,19 @@ void vpp_push_headers(lua_State *L, const char *p, size_t len);
 /* Pushes a vpptoken.ResponseHeaders userdata holding a copy of the block (read by name, or with pairs). */
 void vpp_push_response_headers(lua_State *L, const vpp_buf *h);
 
+/* ---- the URL policy (url.c) ---- */
+#define VPP_URL_MAX 8192 /* longest URL fetched, in bytes */
+typedef struct {
+  char origin[300]; /* "scheme://host[:port]", host in lower case */
+  char host[256];
+  int https, loopback;
+} vpp_url;
+/* Whether url may be fetched: http(s), no credentials in it, plain http only to a loopback host. 0 and `out`
+   filled, or -1 with the reason in why (out->host is filled when the URL parsed). */
+int vpp_url_check(const char *url, vpp_url *out, char *why, size_t whysz);
+
 /* ---- one HTTP call with its retries (transfer.c) ---- */
+#define VPP_MAX_REDIRECTS 5
 typedef struct {
   CURL *curl;            /* owned */
   vpp_buf body, headers; /* the current attempt's response, reused across calls */
@@ -94,6 +110,13 @@ typedef struct {
      new connection, when a reused one dies before any answer; the pre-request callback stops that second send. */
   int guard_resend, awaiting_answer, resend_refused;
   int too_large;                  /* the body passed its limit */
+  int headers_too_large;          /* the response headers passed theirs */
+  /* Redirects are followed here, not by libcurl: only for GET and HEAD, to URLs the policy allows, never from https
+     to http; once a hop leaves the first origin, the caller's headers (Authorization) stay behind. */
+  char origin[300];
+  int https, hops, crossed, hop_pending;
+  const char *fail_code, *fail_kind; /* a failure decided here, not by libcurl (a refused redirect) */
+  char fail_msg[640];
   char errbuf[CURL_ERROR_SIZE];
   /* the logical call in progress; strings belong to the Lua caller, alive during the call */
   const char *method, *url;
@@ -119,8 +142,10 @@ void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const
 void vpp_transfer_attempt(vpp_transfer *t);
 /* After an attempt ended with rc: the delay before the next attempt, or -1 when the call is over. */
 double vpp_transfer_outcome(vpp_transfer *t, CURLcode rc, const vpp_retry_policy *p, vpp_rng *rng);
-/* Pushes the call's result: the response table, or (rc != CURLE_OK) the transport error table. Ends the call:
-   the handle no longer refers to the caller's header set. */
+/* Whether the call ended in failure (a transport error, or one decided here such as a refused redirect). */
+int vpp_transfer_failed(const vpp_transfer *t, CURLcode rc);
+/* Pushes the call's result: the response table, or (vpp_transfer_failed) the transport error table. Ends the call:
+   the handle no longer refers to the caller's header set, and a large response buffer is released. */
 void vpp_transfer_push_result(lua_State *L, vpp_transfer *t, CURLcode rc);
 double vpp_now(void);
 void vpp_sleep_seconds(double d);
@@ -147,6 +172,7 @@ size_t vpp_escape_segment(const char *s, size_t len, char *out);
 
 /* ---- Lua bindings, one per file ---- */
 void vpp_open_session(lua_State *L); /* registers the Session metatable; pushes nothing */
+void vpp_push_session_options(lua_State *L); /* pushes the session options' names, in order */
 int vpp_l_session_new(lua_State *L);
 void vpp_open_enums(lua_State *L);   /* sets enum tables and functions into the table on top */
 void vpp_open_time(lua_State *L);    /* sets time_parse/time_format into the table on top */
@@ -154,6 +180,7 @@ void vpp_open_sleep(lua_State *L);   /* sets sleep/monotonic into the table on t
 void vpp_open_crypto(lua_State *L);  /* sets base64url/rs256_sign/x509_thumbprint into the table on top */
 void vpp_open_nulls(lua_State *L);   /* sets strip_nulls into the table on top */
 void vpp_open_headers(lua_State *L); /* sets headers (request header sets) into the table on top */
+void vpp_open_url(lua_State *L);     /* sets check_url into the table on top */
 
 /* ---- base64url without padding (crypto.c); out must hold 4*ceil(len/3)+1 bytes ---- */
 size_t vpp_base64url(const unsigned char *in, size_t len, char *out);

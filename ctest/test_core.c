@@ -97,6 +97,11 @@ static void test_retry(void) {
   CHECK(vpp_retry_after_parse("", now) < 0, "empty");
   CHECK(vpp_retry_after_parse("soon", now) < 0, "word");
   CHECK(vpp_retry_after_parse("5s", now) < 0, "unit suffix");
+  CHECK(vpp_retry_after_parse("0x10", now) < 0, "hex is not delay-seconds");
+  CHECK(vpp_retry_after_parse("1e9", now) < 0, "an exponent is not delay-seconds");
+  CHECK(vpp_retry_after_parse("+5", now) < 0, "a sign");
+  CHECK(vpp_retry_after_parse("5.", now) < 0, "a point without digits");
+  CHECK(vpp_retry_after_parse("99999999999999999999", now) > 1e11, "a huge number stays huge (the caps stop it)");
   CHECK(vpp_retry_after_parse("inf", now) < 0, "inf");
   CHECK(vpp_retry_after_parse("1e999", now) < 0, "overflow");
   CHECK(vpp_retry_after_parse(NULL, now) < 0, "NULL");
@@ -105,6 +110,14 @@ static void test_retry(void) {
   CHECK(vpp_backoff_delay(&p, 1, 0.0) == 1.5 && vpp_backoff_delay(&p, 1, 0.999999) < 3.0, "first retry 1.5..3 s");
   CHECK(vpp_backoff_delay(&p, 3, 0.0) == 6.0, "third retry at least 6 s");
   CHECK(isfinite(vpp_backoff_delay(&p, 1000, 0.5)), "huge retry number stays finite");
+  vpp_rng rng;
+  vpp_rng_seed(&rng);
+  CHECK(vpp_retry_wait(&p, 1, 7, 0, &rng) == 7, "Retry-After is waited as given");
+  CHECK(vpp_retry_wait(&p, 4, 1, 0, &rng) < 0, "no fourth retry with max_retries 3");
+  CHECK(vpp_retry_wait(&p, 1, 1e9, 0, &rng) < 0, "a Retry-After past max_total_delay stops");
+  CHECK(vpp_retry_wait(&p, 2, 100, 90, &rng) < 0, "the total wait is capped");
+  double j = vpp_retry_wait(&p, 2, -1, 0, &rng);
+  CHECK(j >= 3 && j < 6, "no Retry-After: jittered backoff 3..6 s for the second retry (%f)", j);
 
   CHECK(vpp_status_retryable(429, "POST") && vpp_status_retryable(503, "POST"), "429/503 retried for POST");
   CHECK(!vpp_status_retryable(504, "POST"), "504 not retried for POST (may have been done)");

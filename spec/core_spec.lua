@@ -298,13 +298,18 @@ describe("vpptoken.core Session", function()
     assert.error_matches(function() core.session{ cafile = 1 } end, "cafile")
   end)
 
-  it("refuses a response body larger than max_response_size", function()
-    local s = core.session{ max_response_size = 8, max_retries = 0 }
-    local r, err = s:request("GET", sb.url .. "/health")
-    assert.is_nil(r)
-    assert.equal("RESPONSE_TOO_LARGE", err.code)
-    assert.equal("protocol", err.kind)
-    s:close()
+  it("names each option's real range in its message: a count is not 'seconds', a size is whole bytes", function()
+    assert.error_matches(function() core.session{ max_retries = 11 } end,
+      "bad option 'max_retries' %(a whole number from 0 to 10 expected, got 11%)")
+    assert.error_matches(function() core.session{ max_response_size = 0.5 } end,
+      "bad option 'max_response_size' %(a whole number of bytes from 1024 to 1073741824 expected, got 0.5%)")
+    assert.error_matches(function() core.session{ timeout = "10" } end,
+      "bad option 'timeout' %(a number of seconds from 0.001 to 86400 expected, got string%)")
+  end)
+
+  it("lists its options once, for the Lua layer and the docs", function()
+    assert.same({ "timeout", "connect_timeout", "cafile", "capath", "proxy", "user_agent", "insecure", "http2",
+                  "max_retries", "retry_delay", "max_retry_time", "max_response_size" }, core.session_options)
   end)
 end)
 

@@ -197,11 +197,17 @@ end
 -- Returns its base URL ("http://HOST:PORT"), its port, and a function that stops it and returns the requests it saw
 -- ("METHOD TARGET auth=yes|no body=...") and every line it printed.
 function helper.start_hostile(script_source, host)
-  local script = helper.temp_file(script_source)
-  local port, stop = start_server_process("spec/support/hostile_server.lua", { script, host or "127.0.0.1" })
+  local script, log = helper.temp_file(script_source), os.tmpname()
+  local port, stop = start_server_process("spec/support/hostile_server.lua", { script, host or "127.0.0.1", log })
   return "http://" .. (host or "127.0.0.1") .. ":" .. port, port, function()
-    local seen, all = stop()
+    stop()
+    local seen, all = {}, {}
+    for l in io.lines(log) do
+      seen[#seen + 1] = l:match("^got (.*)")
+      all[#all + 1] = l
+    end
     os.remove(script)
+    os.remove(log)
     return seen, all
   end
 end

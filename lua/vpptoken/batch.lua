@@ -62,15 +62,30 @@ local function batch_value(op, sub, url)
   return body
 end
 
+-- The Retry-After of a batch sub-response, as text (its headers are a JSON object: any case, any type).
+local function retry_after(sub)
+  if type(sub.headers) ~= "table" then return nil end
+  for k, v in pairs(sub.headers) do
+    if type(k) == "string" and k:lower() == "retry-after" and (type(v) == "string" or type(v) == "number") then
+      return tostring(v)
+    end
+  end
+  return nil
+end
+
 --- Runs operations in JSON batches of up to 20 per `POST /$batch`. ops: array of { op = "get" | "create" |
 -- "update" | "delete" | "sync_licenses", id =, fields =, select = }. Sub-requests answered 429 or 503 are sent
--- again (in a later batch) after their Retry-After, up to opts.max_retries (default 3) times.
+-- again (in a later batch) under the client's retry policy (max_retries, retry_delay, max_retry_time; the
+-- sub-response's Retry-After, in seconds or as an HTTP date); opts.max_retries may lower the number of retries.
 -- Returns `results, errs` in the order of ops: results[i] is what the single call returns (an update answered
 -- 204 gives true) or false, errs[i] the error object.
 function Client:batch(ops, opts)
   if type(ops) ~= "table" then error("ops must be an array of operations", 2) end
   if opts ~= nil and type(opts) ~= "table" then error("options must be a table", 2) end
-  local max_retries = (opts and opts.max_retries) or 3
+  for k in pairs(opts or {}) do
+    if k ~= "max_retries" then error("batch: unknown option '" .. tostring(k) .. "' (known: max_retries)", 2) end
+  end
+  local max_retries = (opts and opts.max_retries) or 10
   if math.type(max_retries) ~= "integer" or max_retries < 0 or max_retries > 10 then
     error("max_retries must be a whole number from 0 to 10", 2)
   end
@@ -80,7 +95,7 @@ function Client:batch(ops, opts)
   local results, errs = {}, {}
   local queue = {}
   for i = 1, #ops do queue[i] = i end
-  local round = 0
+  local round, waited = 0, 0
   while #queue > 0 do
     local again, wait = {}, 0
     for first = 1, #queue, BATCH_LIMIT do
@@ -107,11 +122,11 @@ function Client:batch(ops, opts)
           if i then
             by_id[tostring(sub.id)] = nil
             local status = math.tointeger(sub.status)
-            if (status == 429 or status == 503) and round < max_retries then
+            local delay = (status == 429 or status == 503) and round < max_retries
+              and self.session:retry_wait(round + 1, retry_after(sub), waited)
+            if delay then
               again[#again + 1] = i
-              local h = type(sub.headers) == "table" and sub.headers or {}
-              local ra = tonumber(h["Retry-After"] or h["retry-after"])
-              wait = math.max(wait, ra or (2 ^ round))
+              wait = math.max(wait, delay)
             else
               local value, e = batch_value(ops[i], sub, url)
               results[i], errs[i] = value or false, e
@@ -127,7 +142,10 @@ function Client:batch(ops, opts)
     table.sort(again)
     queue = again
     round = round + 1
-    if #queue > 0 then core.sleep(math.min(wait, 180)) end
+    if #queue > 0 then
+      waited = waited + wait
+      core.sleep(wait)
+    end
   end
   return results, errs
 end

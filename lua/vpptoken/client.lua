@@ -14,41 +14,25 @@ local COLLECTION = "/deviceAppManagement/vppTokens"
 -- Credentials live here, not in the client table, so no dump of a client shows a secret.
 local credentials = setmetatable({}, { __mode = "k" })
 
-local SESSION_OPTIONS = { "timeout", "connect_timeout", "cafile", "capath", "proxy", "user_agent", "insecure",
-                          "http2", "max_retries", "retry_delay", "max_retry_time", "max_response_size" }
+local SESSION_OPTIONS = core.session_options -- the transport's options, named once in the C core
 local KNOWN_OPTIONS = { access_token = true, token_provider = true, cloud = true, api_version = true,
                         base_url = true, tenant_id = true, client_id = true, client_secret = true,
                         client_certificate = true, client_certificate_key = true, client_certificate_password = true,
                         authority_url = true, on_request = true }
 for _, k in ipairs(SESSION_OPTIONS) do KNOWN_OPTIONS[k] = true end
 
-local function is_loopback(host)
-  return host == "localhost" or host == "[::1]" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
-end
-
--- Splits "scheme://host[:port]/path" into origin and path; nil and a message when it is not such a URL.
-local function split_url(url)
-  local scheme, host, port, path = url:match("^(https?)://([%w%.%-]+):?(%d*)(/?[^?#]*)$")
-  if not scheme then
-    scheme, host, port, path = url:match("^(https?)://(%[[%x:]+%]):?(%d*)(/?[^?#]*)$")
-  end
-  if not scheme then return nil end
-  return scheme, host:lower(), port, path
-end
-
--- Checks a service URL option; returns it without a trailing slash, and its path.
+-- Checks a service URL option against the library's one URL policy (core.check_url); returns it without a
+-- trailing slash, its path, and whether its host is a loopback address.
 local function check_url(url, name)
   if type(url) ~= "string" then error("vpptoken.new: " .. name .. " must be a string", 4) end
-  local scheme, host, port, path = split_url(url)
-  if not scheme then
-    error("vpptoken.new: " .. name .. " must look like https://host[:port]/path (got '" .. url .. "')", 4)
-  end
-  if scheme == "http" and not is_loopback(host) then
-    error("vpptoken.new: plain http:// is allowed only to a loopback address (127.0.0.0/8, localhost, [::1]); "
-      .. "use https:// for " .. name, 4)
+  local origin, https_or_why, loopback = core.check_url(url)
+  local path = url:match("^[hH][tT][tT][pP][sS]?://[^/?#]*(/?[^?#]*)$")
+  if not origin or not path then
+    error("vpptoken.new: " .. name .. " must look like https://host[:port]/path (" .. (origin and
+      "no query or fragment" or https_or_why) .. ")", 4)
   end
   path = path:gsub("/+$", "")
-  return scheme .. "://" .. host .. (port ~= "" and (":" .. port) or "") .. path, path, is_loopback(host)
+  return origin .. path, path, loopback
 end
 
 --- Creates a client; raises on a bad option (see vpptoken.new).

@@ -7,23 +7,11 @@ local errors = require "vpptoken.error"
 
 local M = {}
 
-local OPTIONS = { timeout = true, connect_timeout = true, cafile = true, capath = true, proxy = true,
-                  user_agent = true, max_retries = true, retry_delay = true, max_retry_time = true, headers = true }
-
-local function is_loopback(host)
-  return host == "localhost" or host == "[::1]" or host:match("^127%.%d+%.%d+%.%d+$") ~= nil
-end
-
--- scheme, host, origin of an http(s) URL (a path and query allowed), or nil.
-local function parse_url(url)
-  local scheme, host, port = url:match("^(https?)://([%w%.%-]+):?(%d*)[/?#]?")
-  if not scheme then scheme, host, port = url:match("^(https?)://(%[[%x:]+%]):?(%d*)[/?#]?") end
-  if not scheme then return nil end
-  local rest = url:sub(#scheme + 3 + #host + (port ~= "" and #port + 1 or 0) + 1)
-  if rest ~= "" and not rest:match("^[/?#]") then return nil end
-  host = host:lower()
-  return scheme, host, scheme .. "://" .. host .. (port ~= "" and (":" .. port) or "")
-end
+-- The transport options of the C core, less those a webhook must not change (TLS stays verified, HTTP/2 and the
+-- size cap as they are), plus headers.
+local OPTIONS = { headers = true }
+for _, k in ipairs(core.session_options) do OPTIONS[k] = true end
+OPTIONS.insecure, OPTIONS.http2, OPTIONS.max_response_size = nil, nil, nil
 
 --- POSTs `doc` as JSON to `url` (a webhook) and returns true, the HTTP status; or nil and an error object (any
 -- answer outside 200..299, or a transport failure; `err.url` shows only the scheme and host, because a webhook
@@ -34,14 +22,8 @@ end
 -- max_retry_time (default 30), headers (extra request headers). Raises on a bad URL, document or option.
 function M.post_json(url, doc, opts)
   if type(url) ~= "string" then error("post_json: url must be a string (got " .. type(url) .. ")", 2) end
-  local scheme, host, origin = parse_url(url)
-  if not scheme or url:find("[%s%c]") then
-    error("post_json: url must look like https://host[:port]/path", 2)
-  end
-  if scheme == "http" and not is_loopback(host) then
-    error("post_json: plain http:// is allowed only to a loopback address (127.0.0.0/8, localhost, [::1]); "
-      .. "use https://", 2)
-  end
+  local origin, why = core.check_url(url) -- the library's one URL policy
+  if not origin then error("post_json: url must be an https:// URL (" .. why .. ")", 2) end
   local body
   if type(doc) == "table" then
     local msg

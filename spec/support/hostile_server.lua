@@ -1,7 +1,8 @@
 -- A scriptable hostile HTTP server for specs: each spec chooses the misbehaviour (loops, redirects, drips, bombs,
--- malformed items) as a Lua script. Run as `lua5.4 spec/support/hostile_server.lua SCRIPT [HOST]`; it listens on
--- HOST (default 127.0.0.1) on a free port and prints "port N", then for every request it reads completely one line
--- "got METHOD TARGET auth=yes|no body=<the body, line breaks as \n>".
+-- malformed items) as a Lua script. Run as `lua5.4 spec/support/hostile_server.lua SCRIPT [HOST [LOG]]`; it listens
+-- on HOST (default 127.0.0.1) on a free port and prints "port N"; then for every request it reads completely it
+-- writes one line "got METHOD TARGET auth=yes|no body=<the body, line breaks as \n>" to the file LOG (default: standard
+-- output). A file, not a pipe: a pipe nobody reads while the client under test runs would fill and stop the server.
 --
 -- SCRIPT is a Lua file returning function(req) -> answer, called once per request. req = { method, target (path
 -- and query as sent), path, query, headers (lower-case names), body, n (1-based count of requests so far), port,
@@ -16,7 +17,8 @@
 local socket = require "socket"
 local cjson = require "cjson"
 
-local script, host = assert(arg[1], "usage: hostile_server.lua SCRIPT [HOST]"), arg[2] or "127.0.0.1"
+local script, host = assert(arg[1], "usage: hostile_server.lua SCRIPT [HOST [LOG]]"), arg[2] or "127.0.0.1"
+local log = arg[3] and assert(io.open(arg[3], "w")) or io.stdout
 local handle = assert(dofile(script))
 local server = assert(socket.bind(host, 0))
 local _, port = server:getsockname()
@@ -68,28 +70,28 @@ while true do
   if not conn then break end
   conn:settimeout(10)
   local line = conn:receive("*l")
-  local headers, len = {}, 0
+  local headers = {}
   while true do
     local h = conn:receive("*l")
     if not h or h == "" then break end
     local k, v = h:match("^([^:]+):%s*(.-)%s*$")
     if k then headers[k:lower()] = v end
   end
-  len = tonumber(headers["content-length"] or "0") or 0
+  local len = tonumber(headers["content-length"] or "0") or 0
   local body = len > 0 and conn:receive(len) or ""
   if line then
     n = n + 1
     local method, target = line:match("^(%S+) (%S+)")
     local path, query = (target or ""):match("^([^?]*)%??(.*)$")
-    io.write("got ", method or "?", " ", target or "?", " auth=", headers.authorization and "yes" or "no",
+    log:write("got ", method or "?", " ", target or "?", " auth=", headers.authorization and "yes" or "no",
       " body=", (body or ""):gsub("\n", "\\n"), "\n")
-    io.stdout:flush()
+    log:flush()
     local req = { method = method, target = target, path = path, query = query, headers = headers, body = body or "",
                   n = n, port = port, host = host, base = base }
     local ok, a = pcall(handle, req)
     if not ok then
-      io.write("script error: ", tostring(a), "\n")
-      io.stdout:flush()
+      log:write("script error: ", tostring(a), "\n")
+      log:flush()
       a = { status = 500, body = "script error" }
     end
     answer(conn, a or { close = true })

@@ -1,0 +1,97 @@
+/* The one place that decides whether a URL may be fetched: http or https only, no user name or password in it,
+   plain http only to a loopback host (127.0.0.0/8, localhost, [::1]). Parsed by libcurl's own URL parser, so the
+   host checked is the host libcurl connects to. Used for the caller's URLs, redirect targets and (through
+   core.check_url) every URL a server hands the library. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+#include <lauxlib.h>
+
+#include "vpp.h"
+
+static int dotted_loopback(const char *h) {
+  unsigned a, b, c, d;
+  char tail;
+  return sscanf(h, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b < 256 && c < 256 && d < 256;
+}
+
+static int loopback_host(const char *h) {
+  return strcasecmp(h, "localhost") == 0 || strcmp(h, "[::1]") == 0 || dotted_loopback(h);
+}
+
+static const char *url_part(CURLU *u, CURLUPart what, char **out) {
+  *out = NULL;
+  return curl_url_get(u, what, out, 0) == CURLUE_OK ? *out : NULL;
+}
+
+int vpp_url_check(const char *url, vpp_url *out, char *why, size_t whysz) {
+  memset(out, 0, sizeof *out);
+  CURLU *u = curl_url();
+  if (!u) {
+    snprintf(why, whysz, "out of memory");
+    return -1;
+  }
+  int ok = -1;
+  char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL, *password = NULL;
+  if (strlen(url) >= VPP_URL_MAX) {
+    snprintf(why, whysz, "the URL is longer than %d bytes", VPP_URL_MAX - 1);
+  } else if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK || !url_part(u, CURLUPART_SCHEME, &scheme) ||
+             !url_part(u, CURLUPART_HOST, &host)) {
+    snprintf(why, whysz, "not an absolute http(s) URL");
+  } else if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+    snprintf(why, whysz, "the scheme must be http or https");
+  } else if (url_part(u, CURLUPART_USER, &user) || url_part(u, CURLUPART_PASSWORD, &password)) {
+    snprintf(why, whysz, "a user name or password in the URL is not allowed");
+  } else if (strlen(host) >= sizeof out->host) {
+    snprintf(why, whysz, "the host name is too long");
+  } else {
+    out->https = strcmp(scheme, "https") == 0;
+    out->loopback = loopback_host(host);
+    snprintf(out->host, sizeof out->host, "%s", host);
+    for (char *p = out->host; *p; p++)
+      if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+    url_part(u, CURLUPART_PORT, &port);
+    snprintf(out->origin, sizeof out->origin, "%s://%s%s%s", scheme, out->host, port ? ":" : "", port ? port : "");
+    if (!out->https && !out->loopback)
+      snprintf(why, whysz, "plain http:// is allowed only to a loopback address (127.0.0.0/8, localhost, [::1]); "
+                           "use https://");
+    else
+      ok = 0;
+  }
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(port);
+  curl_free(user);
+  curl_free(password);
+  curl_url_cleanup(u);
+  return ok;
+}
+
+/* check_url(url) -> origin ("scheme://host[:port]", host in lower case), https (boolean), loopback (boolean)
+   | nil, why. Never raises on a string: the URL may come from a server. */
+static int l_check_url(lua_State *L) {
+  size_t len;
+  const char *url = luaL_checklstring(L, 1, &len);
+  vpp_url u;
+  char why[160];
+  int bad = strlen(url) != len ? (snprintf(why, sizeof why, "the URL contains a NUL byte"), 1) : 0;
+  for (size_t i = 0; !bad && i < len; i++)
+    if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f) bad = (snprintf(why, sizeof why, "the URL contains a space "
+                                                                                          "or control character"), 1);
+  if (bad || vpp_url_check(url, &u, why, sizeof why) != 0) {
+    lua_pushnil(L);
+    lua_pushstring(L, why);
+    return 2;
+  }
+  lua_pushstring(L, u.origin);
+  lua_pushboolean(L, u.https);
+  lua_pushboolean(L, u.loopback);
+  return 3;
+}
+
+void vpp_open_url(lua_State *L) {
+  lua_pushcfunction(L, l_check_url);
+  lua_setfield(L, -2, "check_url");
+}

@@ -1,0 +1,308 @@
+-- The transport against a hostile server: redirects that would carry a secret away, limits that must hold, options
+-- that would mean "forever", memory that must not stay behind. Each server here is a loopback script
+-- (spec/support/hostile_server.lua); 127.0.0.2 plays "another host".
+local helper = require "helper"
+local vpptoken = require "vpptoken"
+local core = require "vpptoken.core"
+
+-- A server that records what it is sent and answers 200 with an empty token list.
+local RECORDER = [[return function(req) return { json = { value = {} } } end]]
+
+-- A server that answers every request with a redirect (status) to `target` .. the request's target.
+local function redirector(status, target)
+  return string.format([[return function(req)
+    return { status = %d, headers = { Location = %q .. req.target }, body = "" }
+  end]], status, target)
+end
+
+local function token_fields()
+  return { organizationName = "Contoso", vppTokenAccountType = "business", appleId = "a@contoso.com",
+           token = "SECRET-VPP-TOKEN-CONTENT", automaticallyUpdateApps = true, countryOrRegion = "us" }
+end
+
+describe("a request with a body is never sent to a redirect target", function()
+  local other, other_stop
+  before_each(function() other, _, other_stop = helper.start_hostile(RECORDER, "127.0.0.2") end)
+
+  it("the client secret does not follow a 307 from the token endpoint to another host", function()
+    local base, _, stop = helper.start_hostile(redirector(307, other .. "/steal?secret-query=1"))
+    local c = vpptoken.new{ base_url = base .. "/v1.0", tenant_id = "contoso", client_id = "app",
+                            client_secret = "CLIENT-SECRET-VALUE", max_retries = 0 }
+    local ok, err = c:list()
+    c:close()
+    local seen_here, seen_there = stop(), other_stop()
+    assert.is_nil(ok)
+    assert.equal("REDIRECT_REFUSED", err.code)
+    assert.matches("127.0.0.2", err.message, 1, true)
+    assert.not_matches("secret-query", tostring(err), 1, true)
+    assert.equal(1, #seen_here)
+    assert.matches("^POST /contoso/oauth2/v2.0/token", seen_here[1])
+    assert.same({}, seen_there)
+  end)
+
+  for _, case in ipairs{
+    { "create", 302, function(c) return c:create(token_fields()) end },
+    { "create", 307, function(c) return c:create(token_fields()) end },
+    { "create", 308, function(c) return c:create(token_fields()) end },
+    { "update", 307, function(c) return c:update("tok-1", { token = "SECRET-VPP-TOKEN-CONTENT" }) end },
+    { "sync_licenses", 307, function(c) return c:sync_licenses("tok-1") end },
+    { "delete", 307, function(c) return c:delete("tok-1") end },
+  } do
+    local op, status, run = case[1], case[2], case[3]
+    it(op .. " answered " .. status .. " is not sent again, to another host or the same one", function()
+      local base, _, stop = helper.start_hostile(redirector(status, other))
+      local c = vpptoken.new{ base_url = base .. "/v1.0", access_token = "t", max_retries = 0 }
+      local ok, err = run(c)
+      c:close()
+      local seen_here, seen_there = stop(), other_stop()
+      assert.is_nil(ok)
+      assert.equal("REDIRECT_REFUSED", err.code)
+      assert.equal("protocol", err.kind)
+      assert.equal(1, #seen_here)
+      assert.same({}, seen_there)
+    end)
+  end
+end)
+
+describe("a GET follows redirects only where the URL policy allows", function()
+  it("plain http from a loopback base_url never goes to a host that is not loopback (0.0.0.0 reaches this machine)",
+    function()
+      local target, target_port, target_stop = helper.start_hostile(RECORDER)
+      assert(target)
+      local base, _, stop = helper.start_hostile(redirector(302, "http://0.0.0.0:" .. target_port))
+      local c = vpptoken.new{ base_url = base .. "/v1.0", access_token = "t", max_retries = 0 }
+      local ok, err = c:list()
+      c:close()
+      stop()
+      local seen = target_stop()
+      assert.is_nil(ok)
+      assert.equal("REDIRECT_REFUSED", err.code)
+      assert.matches("only to a loopback address", err.message)
+      assert.same({}, seen)
+    end)
+
+  it("a redirect to another loopback host is followed without the access token", function()
+    local other, _, other_stop = helper.start_hostile(RECORDER, "127.0.0.2")
+    local base, _, stop = helper.start_hostile(redirector(302, other))
+    local c = vpptoken.new{ base_url = base .. "/v1.0", access_token = "t", max_retries = 0 }
+    local list = assert(c:list())
+    c:close()
+    stop()
+    local seen = other_stop()
+    assert.same({}, list)
+    assert.same({ "GET /v1.0/deviceAppManagement/vppTokens auth=no body=" }, seen)
+  end)
+
+  it("a redirect back to the first host after another does not bring the access token back", function()
+    local other, _, other_stop = helper.start_hostile([[return function(req)
+      return { status = 302, headers = { Location = req.query:match("back=(.*)") .. "/again" } }
+    end]], "127.0.0.2")
+    local first, _, first_stop = helper.start_hostile(string.format([[return function(req)
+      if req.n == 1 then return { status = 302, headers = { Location = %q .. "/hop?back=" .. req.base } } end
+      return { json = { value = {} } }
+    end]], other))
+    local c = vpptoken.new{ base_url = first .. "/v1.0", access_token = "t", max_retries = 0 }
+    assert(c:list())
+    c:close()
+    local seen_first, seen_other = first_stop(), other_stop()
+    assert.equal(2, #seen_first)
+    assert.matches("auth=yes", seen_first[1])
+    assert.matches("^GET /again auth=no", seen_first[2])
+    assert.matches("auth=no", seen_other[1])
+  end)
+end)
+
+describe("limits that must hold", function()
+  it("a timeout below 1 ms is refused, not taken as 'no timeout'", function()
+    for _, v in ipairs{ 0, 0.0004, -1 } do
+      assert.error_matches(function() vpptoken.new{ access_token = "t", timeout = v } end, "bad option 'timeout'")
+      assert.error_matches(function() vpptoken.new{ access_token = "t", connect_timeout = v } end,
+        "bad option 'connect_timeout'")
+    end
+    assert.error_matches(function() core.session{ timeout = 0 } end, "from 0.001 to 86400")
+  end)
+
+  it("a timeout of 1 ms ends a call to a server that never answers", function()
+    local base, _, stop = helper.start_hostile([[return function(req) return { drip = "HTTP/1.1 200 OK\r\n",
+      every = 0.5 } end]])
+    local c = vpptoken.new{ base_url = base .. "/v1.0", access_token = "t", max_retries = 0, timeout = 0.001 }
+    local t0 = core.monotonic()
+    local ok, err = c:list()
+    c:close()
+    stop()
+    assert.is_nil(ok)
+    assert.equal("timeout", err.kind)
+    assert.is_true(core.monotonic() - t0 < 5)
+  end)
+
+  it("max_response_size of 0 or a fraction is refused, not taken as 'no limit'", function()
+    for _, v in ipairs{ 0, 0.5, 1023, 2 ^ 31 } do
+      assert.error_matches(function() vpptoken.new{ access_token = "t", max_response_size = v } end,
+        "bad option 'max_response_size'")
+    end
+  end)
+
+  it("a gzip bomb stops at max_response_size, counted after decoding", function()
+    local file = os.tmpname()
+    assert(os.execute("head -c 8388608 /dev/zero | gzip -c > " .. file))
+    local port, stop = helper.start_fake_server("gzip", file)
+    local s = core.session{ max_response_size = 1024 * 1024, max_retries = 0 }
+    local r, err = s:request("GET", "http://127.0.0.1:" .. port .. "/bomb")
+    s:close()
+    stop()
+    os.remove(file)
+    assert.is_nil(r)
+    assert.equal("RESPONSE_TOO_LARGE", err.code)
+  end)
+
+  it("Retry-After in hex is not delay-seconds: it is ignored and the backoff applies", function()
+    local base, _, stop = helper.start_hostile([[return function(req)
+      if req.n == 1 then return { status = 429, headers = { ["Retry-After"] = "0x10" }, body = "" } end
+      return { json = { value = {} } }
+    end]])
+    local c = vpptoken.new{ base_url = base .. "/v1.0", access_token = "t", retry_delay = 0.01, max_retry_time = 5 }
+    local list, err = c:list()
+    c:close()
+    stop()
+    assert.is_nil(err)
+    assert.same({}, list)
+  end)
+
+  it("a response header line of 1 MB is an error that says the headers are too large", function()
+    local base, _, stop = helper.start_hostile([[return function(req)
+      return { raw = "HTTP/1.1 200 OK\r\nX-Big: " .. string.rep("a", 1024 * 1024) .. "\r\nContent-Length: 2\r\n\r\n{}" }
+    end]])
+    local s = core.session{ max_retries = 0 }
+    local r, err = s:request("GET", base .. "/x")
+    s:close()
+    stop()
+    assert.is_nil(r)
+    assert.equal("HEADERS_TOO_LARGE", err.code)
+    assert.equal("protocol", err.kind)
+    assert.matches("headers are larger than", err.message)
+  end)
+end)
+
+describe("$batch retries use the client's retry policy", function()
+  local function throttling_batch(retry_after)
+    return string.format([[
+      local cjson = require "cjson"
+      return function(req)
+        local doc = cjson.decode(req.body)
+        local out = {}
+        for _, r in ipairs(doc.requests) do
+          if req.n == 1 then
+            out[#out + 1] = { id = r.id, status = 429, headers = { ["Retry-After"] = %s },
+                              body = { error = { code = "TooManyRequests", message = "slow down" } } }
+          else
+            out[#out + 1] = { id = r.id, status = 200, body = { id = "tok-" .. r.id } }
+          end
+        end
+        return { json = { responses = out } }
+      end]], retry_after and string.format("%q", retry_after) or "nil")
+  end
+
+  it("a Retry-After past max_retry_time is not waited: the operation fails at once with its 429", function()
+    local base, _, stop = helper.start_hostile(throttling_batch("3"))
+    local c = vpptoken.new{ base_url = base .. "/v1.0", access_token = "t", max_retry_time = 1 }
+    local t0 = core.monotonic()
+    local results, errs = c:batch{ { op = "get", id = "a" } }
+    c:close()
+    local seen = stop()
+    assert.is_true(core.monotonic() - t0 < 2)
+    assert.is_false(results[1])
+    assert.equal(429, errs[1].status)
+    assert.equal(1, #seen)
+  end)
+
+  it("an HTTP-date Retry-After is waited until that date", function()
+    local when = os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 3)
+    local base, _, stop = helper.start_hostile(throttling_batch(when))
+    local c = vpptoken.new{ base_url = base .. "/v1.0", access_token = "t" }
+    local t0 = core.monotonic()
+    local results = c:batch{ { op = "get", id = "a" } }
+    c:close()
+    stop()
+    local took = core.monotonic() - t0
+    assert.equal("tok-1", results[1].id)
+    assert.is_true(took >= 1.9 and took < 6, "waited " .. took .. " s")
+  end)
+
+  it("without Retry-After the wait follows retry_delay (jittered), not a fixed second", function()
+    local base, _, stop = helper.start_hostile(throttling_batch(nil))
+    local c = vpptoken.new{ base_url = base .. "/v1.0", access_token = "t", retry_delay = 0.05 }
+    local t0 = core.monotonic()
+    local results = c:batch{ { op = "get", id = "a" } }
+    c:close()
+    stop()
+    assert.equal("tok-1", results[1].id)
+    assert.is_true(core.monotonic() - t0 < 0.8)
+  end)
+
+  it("a misspelt option raises", function()
+    local c = vpptoken.new{ base_url = "http://127.0.0.1:9/v1.0", access_token = "t" }
+    assert.error_matches(function() c:batch({}, { max_retires = 1 }) end, "unknown option 'max_retires'")
+    c:close()
+  end)
+end)
+
+describe("request_many keeps every string it hands libcurl alive for the transfer", function()
+  it("request fields that come from __index (made anew on each read, collected at once) arrive intact", function()
+    local base, _, stop = helper.start_hostile([[return function(req) return { status = 200, body = "ok" } end]])
+    local s = core.session{ max_retries = 0 }
+    local reqs = {}
+    for i = 1, 6 do
+      reqs[i] = setmetatable({}, { __index = function(_, k)
+        collectgarbage() -- whatever is not anchored is freed now
+        if k == "method" then return "POST" end
+        if k == "url" then return base .. "/item/" .. i end
+        if k == "body" then return string.rep(string.char(64 + i), 70000) end
+        return nil
+      end })
+    end
+    local results = s:request_many(reqs, { concurrency = 3 })
+    s:close()
+    local seen = stop()
+    for i = 1, 6 do assert.equal(200, results[i].status) end
+    table.sort(seen)
+    for i = 1, 6 do
+      local body = seen[i]:match("body=(.*)$")
+      assert.equal(70000, #body)
+      assert.equal(string.rep(body:sub(1, 1), 70000), body)
+    end
+  end)
+end)
+
+describe("memory after concurrent calls", function()
+  local function rss_kib()
+    local f = io.open("/proc/self/status")
+    local kib = f and tonumber(f:read("a"):match("VmRSS:%s*(%d+)"))
+    if f then f:close() end
+    return kib
+  end
+
+  it("get_many does not keep a large response buffer per slot after the call", function()
+    if helper.build_dir ~= "build" or os.getenv("VPPTOKEN_SLOW") then
+      pending("resident memory is measured only in the plain build (ASan and valgrind keep freed memory)")
+      return
+    end
+    local base, _, stop = helper.start_hostile([[return function(req)
+      return { json = { id = "x", pad = string.rep("p", 8 * 1024 * 1024) } }
+    end]])
+    local c = vpptoken.new{ base_url = base .. "/v1.0", access_token = "t", max_retries = 0 }
+    local ids = {}
+    for i = 1, 8 do ids[i] = "id-" .. i end
+    collectgarbage()
+    local before = rss_kib()
+    local toks = c:get_many(ids, { concurrency = 8 })
+    assert.equal("x", toks[8].id)
+    toks = nil -- luacheck: ignore
+    collectgarbage()
+    collectgarbage()
+    local after = rss_kib()
+    stop()
+    c:close()
+    -- 8 slots x 8 MiB would stay resident (about 64 MiB, more with the buffer doubling) without the release.
+    assert.is_true(after - before < 24 * 1024, string.format("RSS grew by %d KiB", after - before))
+  end)
+end)
