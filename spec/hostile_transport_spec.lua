@@ -22,7 +22,10 @@ end
 
 describe("a request with a body is never sent to a redirect target", function()
   local other, other_stop
-  before_each(function() other, _, other_stop = helper.start_hostile(RECORDER, "127.0.0.2") end)
+  before_each(function()
+    local _
+    other, _, other_stop = helper.start_hostile(RECORDER, "127.0.0.2")
+  end)
 
   it("the client secret does not follow a 307 from the token endpoint to another host", function()
     local base, _, stop = helper.start_hostile(redirector(307, other .. "/steal?secret-query=1"))
