@@ -1,6 +1,7 @@
 -- inventory_csv.lua: every VPP token in the tenant as CSV (RFC 4180: comma-separated, CRLF line ends, fields with
 -- a comma, a double quote or a line break in double quotes, quotes doubled), one header row. Never the token
--- itself (the secret): only the columns below.
+-- itself (the secret): only the columns below. Text that a spreadsheet would run as a formula (starting with =, +,
+-- -, @, tab or CR) gets a leading '.
 --
 --   VPPTOKEN_ACCESS_TOKEN=... lua5.4 examples/inventory_csv.lua > vpp-tokens.csv
 --   AZURE_TENANT_ID=.. AZURE_CLIENT_ID=.. AZURE_CLIENT_SECRET=.. lua5.4 examples/inventory_csv.lua --output t.csv
@@ -65,10 +66,13 @@ local function connect()
   return client
 end
 
--- One RFC 4180 field: quoted when it holds a comma, a double quote, CR or LF (or starts/ends with a space).
+-- One RFC 4180 field: quoted when it holds a comma, a double quote, CR or LF (or starts/ends with a space). A text
+-- value starting with =, +, -, @, tab or CR gets a leading ' so that a spreadsheet shows it instead of running it
+-- as a formula (OWASP's advice on CSV injection); numbers, such as a negative days_left, stay as they are.
 local function field(v)
   if v == nil then return "" end
   local s = tostring(v)
+  if type(v) == "string" and s:find("^[=+%-@\t\r]") then s = "'" .. s end
   if s:find('[,"\r\n]') or s:match("^%s") or s:match("%s$") then
     return '"' .. s:gsub('"', '""') .. '"'
   end

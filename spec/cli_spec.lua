@@ -135,7 +135,8 @@ describe("vpptoken command", function()
       local code, _, err = run({ "list", "--tenant", "t", "--client-id", "c", "--client-secret-file",
                                  "/nonexistent/secret" }, { env = { VPPTOKEN_ACCESS_TOKEN = false } })
       assert.equal(2, code)
-      assert.matches("cannot read --client-secret-file /nonexistent/secret", err, 1, true)
+      assert.matches("cannot open the client secret file given to --client-secret-file: No such file or directory",
+        err, 1, true)
     end)
   end)
 

@@ -1,6 +1,7 @@
 --- The vpptoken command line: main(args) -> exit code. A thin shell over the public Lua API (never vpptoken.core):
 -- cli/args.lua parses, cli/commands.lua runs the commands, cli/output.lua prints, cli/help.lua explains.
 local vpptoken = require "vpptoken"
+local fileio = require "vpptoken.fileio"
 local args = require "vpptoken.cli.args"
 local commands = require "vpptoken.cli.commands"
 local help = require "vpptoken.cli.help"
@@ -14,6 +15,8 @@ local EXIT_BY_KIND = { auth = 3, not_found = 4, throttled = 5, server = 6, proto
                        tls = 7, bad_request = 8, token_file = 9 }
 
 local UsageError = {}
+-- A failure raised out of a command with its own exit code and no usage hint: { message, code }.
+local Failure = {}
 
 -- A library raise as a one-line message, without the "file.lua:12: " position.
 local function raised_text(e)
@@ -28,11 +31,47 @@ function Context.usage(msg)
   error(setmetatable({ message = msg }, UsageError), 0)
 end
 
---- Calls a library function; a raise (bad input the library refuses) becomes a usage error with its message.
-function Context.call(fn, ...)
+--- Raises a run-time failure: the message, then exit with `code`.
+function Context.failure(msg, code)
+  error(setmetatable({ message = msg, code = code }, Failure), 0)
+end
+
+--- Calls a library function. A raise before any request went out is input the library refuses: a usage error with
+-- its message. A raise after a request is the library failing on what a server sent: a run-time failure (exit 1),
+-- never a usage error.
+function Context:call(fn, ...)
+  local before = self.requests
   local res = table.pack(pcall(fn, ...))
-  if not res[1] then Context.usage(raised_text(res[2])) end
-  return table.unpack(res, 2, res.n)
+  if res[1] then return table.unpack(res, 2, res.n) end
+  if self.requests == before then self.usage(raised_text(res[2])) end
+  self.failure("unexpected error after the server answered: " .. raised_text(res[2]), 1)
+end
+
+-- Why the file at path cannot be read, without the path (io.open's message starts with it), or nil.
+local function unreadable_reason(path)
+  local f, msg = io.open(path, "rb")
+  if f then
+    local _, rmsg = f:read(0)
+    f:close()
+    return rmsg
+  end
+  local prefix = path .. ": "
+  return msg and msg:sub(1, #prefix) == prefix and msg:sub(#prefix + 1) or nil
+end
+
+--- Reads the file named by the flag --`flag` (fileio.LIMITS[limit] bytes at most); `what` names it ("token file").
+-- Returns its text, or nil, a message that names the flag, never its value (the value may be the secret itself,
+-- pasted where the path belongs), and fileio's code (FileUnreadable, FileTooLarge).
+function Context:read_flag_file(flag, limit, what)
+  local path = self.opts[(flag:gsub("%-", "_"))]
+  local given = what .. " given to --" .. flag
+  local text, _, code = fileio.read(path, fileio.LIMITS[limit], what)
+  if text then return text end
+  if code == "FileTooLarge" then
+    return nil, string.format("the %s is larger than %d bytes", given, fileio.LIMITS[limit]), code
+  end
+  local why = unreadable_reason(path)
+  return nil, "cannot open the " .. given .. (why and (": " .. why) or ""), code
 end
 
 --- The exit code for a library error object.
@@ -44,10 +83,10 @@ end
 --- Prints the error (one line) and returns its exit code; or `code` and `message` without an error object.
 function Context:fail(err, code, message)
   if err then
-    io.stderr:write(tostring(err):match("^vpptoken: ") and "" or "vpptoken: ", tostring(err), "\n")
+    output.message(err)
     return self:exit_code(err)
   end
-  io.stderr:write("vpptoken: ", message, "\n")
+  output.message(message)
   return code
 end
 
@@ -63,7 +102,7 @@ function Context:progress_done(summary)
 end
 
 local function verbose_line(info)
-  io.stderr:write(string.format("vpptoken: %s %s -> %s (%d attempt%s, %.3f s%s%s%s)%s\n", info.method, info.url,
+  output.message(string.format("%s %s -> %s (%d attempt%s, %.3f s%s%s%s)%s", info.method, info.url,
     tostring(info.status or "-"), info.attempts or 1, (info.attempts or 1) == 1 and "" or "s", info.elapsed or 0,
     info.waited and info.waited > 0 and string.format(", waited %.3f s", info.waited) or "",
     info.request_id and (", request-id " .. info.request_id) or "",
@@ -84,23 +123,27 @@ function Context:client()
   end
   if o.graph_url or (o.beta and base and base ~= "") then copts.base_url = base end
   if o.client_secret_file then
-    local f = io.open(o.client_secret_file, "rb")
-    if not f then self.usage("cannot read --client-secret-file " .. o.client_secret_file) end
-    copts.client_secret = (f:read("a") or ""):match("^%s*(.-)%s*$")
-    f:close()
-    if copts.client_secret == "" then self.usage("--client-secret-file " .. o.client_secret_file .. " is empty") end
+    local text, why = self:read_flag_file("client-secret-file", "secret", "client secret file")
+    if not text then self.usage(why) end
+    copts.client_secret = text:match("^%s*(.-)%s*$")
+    if copts.client_secret == "" then self.usage("the client secret file given to --client-secret-file is empty") end
   end
+  -- The library decides which timeouts it takes (one rule); a refusal names the flag.
+  if o.timeout ~= nil then
+    local ok, probe = pcall(vpptoken.new, { access_token = "unused", timeout = o.timeout })
+    if not ok then self.usage("--timeout " .. tostring(o.timeout) .. " is refused: " .. raised_text(probe)) end
+    probe:close()
+  end
+  self.requests = 0
   copts.on_request = function(info)
+    self.requests = self.requests + 1
     if o.verbose then verbose_line(info) end
     self.progress:tick(self.progress_label or "working")
   end
   local ok, client = pcall(vpptoken.from_env, copts)
   if not ok then
     local msg = raised_text(client)
-    if msg:match("^set VPPTOKEN_ACCESS_TOKEN") then
-      error(setmetatable({ message = "no credentials: " .. msg,
-                           code = EXIT_AUTH }, UsageError), 0)
-    end
+    if msg:match("^set VPPTOKEN_ACCESS_TOKEN") then self.failure("no credentials: " .. msg, EXIT_AUTH) end
     self.usage(msg)
   end
   self.the_client = client
@@ -117,7 +160,7 @@ function M.main(argv)
   for i = 1, #(argv or {}) do list[i] = argv[i] end
   local parsed, msg, command = args.parse(list)
   if not parsed then
-    io.stderr:write("vpptoken: ", msg, " (", usage_hint(command), ")\n")
+    output.message(msg, " (", usage_hint(command), ")")
     return EXIT_USAGE
   end
   command = parsed.command
@@ -136,14 +179,14 @@ function M.main(argv)
   if command.name == "help" then
     local topic = parsed.positional[1]
     if topic and not args.BY_NAME[topic] then
-      io.stderr:write("vpptoken: unknown command '", topic, "' (", usage_hint(), ")\n")
+      output.message("unknown command ", output.quoted(topic), " (", usage_hint(), ")")
       return EXIT_USAGE
     end
     io.write(topic and help.command(args.BY_NAME[topic]) or help.main())
     return 0
   end
   if parsed.opts.verbose and parsed.opts.quiet then
-    io.stderr:write("vpptoken: --verbose and --quiet do not go together (", usage_hint(command), ")\n")
+    output.message("--verbose and --quiet do not go together (", usage_hint(command), ")")
     return EXIT_USAGE
   end
   local ctx = setmetatable({ opts = parsed.opts, positional = parsed.positional, command = command,
@@ -152,15 +195,15 @@ function M.main(argv)
   local ok, code = pcall(commands[command.name], ctx)
   if ctx.the_client then ctx.the_client:close() end
   if ok then return code end
+  if getmetatable(code) == Failure then
+    output.message(code.message)
+    return code.code
+  end
   if getmetatable(code) == UsageError then
-    if code.code then
-      io.stderr:write("vpptoken: ", code.message, "\n")
-      return code.code
-    end
-    io.stderr:write("vpptoken: ", code.message, " (", usage_hint(command), ")\n")
+    output.message(code.message, " (", usage_hint(command), ")")
     return EXIT_USAGE
   end
-  io.stderr:write("vpptoken: internal error: ", tostring(code), "\n")
+  output.message("internal error: ", code)
   return 1
 end
 

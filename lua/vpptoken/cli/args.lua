@@ -1,5 +1,7 @@
 --- The vpptoken command line: the commands, their flags and the parser. Flags may come before or after the
 -- command, as `--name value` or `--name=value`; `--` ends the flags.
+local quoted = require("vpptoken.cli.text").quoted
+
 local M = {}
 
 -- Flags every command takes. kind: flag (no value), string, number, int, choice (with `choices`), path.
@@ -82,22 +84,22 @@ local function convert(f, value)
   if f.kind == "count" then
     local n = math.tointeger(tonumber(value))
     if not n or n < 0 or n > 10 then
-      return nil, "--" .. f.name .. " needs a whole number from 0 to 10 (got '" .. value .. "')"
+      return nil, "--" .. f.name .. " needs a whole number from 0 to 10 (got " .. quoted(value) .. ")"
     end
     return n
   elseif f.kind == "int" then
     local n = math.tointeger(tonumber(value))
-    if not n or n < 1 then return nil, "--" .. f.name .. " needs a whole number >= 1 (got '" .. value .. "')" end
+    if not n or n < 1 then return nil, "--" .. f.name .. " needs a whole number >= 1 (got " .. quoted(value) .. ")" end
     return n
   elseif f.kind == "number" then
     local n = tonumber(value)
     if not n or n ~= n or n < 0 or n == math.huge then
-      return nil, "--" .. f.name .. " needs a number >= 0 (got '" .. value .. "')"
+      return nil, "--" .. f.name .. " needs a number >= 0 (got " .. quoted(value) .. ")"
     end
     return n
   elseif f.kind == "choice" then
     for _, c in ipairs(f.choices) do if c == value then return value end end
-    return nil, string.format("--%s must be one of %s (got '%s')", f.name, table.concat(f.choices, ", "), value)
+    return nil, string.format("--%s must be one of %s (got %s)", f.name, table.concat(f.choices, ", "), quoted(value))
   elseif (f.kind == "string" or f.kind == "path") and value == "" then
     return nil, "--" .. f.name .. " needs a non-empty value"
   end
@@ -133,13 +135,13 @@ function M.parse(argv)
         local shown = name and ("--" .. name) or a
         if not command then
           for _, c in ipairs(M.COMMANDS) do
-            if find_flag(c.flags, name, short) then
+            if find_flag(c.flags, name, short) then -- a known option: its name is safe to show
               return nil, "option '" .. shown .. "' belongs after a command (e.g. 'vpptoken " .. c.name .. " "
                 .. shown .. "')"
             end
           end
         end
-        return nil, "unknown option '" .. shown .. "'", command
+        return nil, "unknown option " .. quoted(shown), command
       end
       if f.kind == "flag" then
         if value then return nil, "option '--" .. f.name .. "' takes no value", command end
@@ -161,7 +163,7 @@ function M.parse(argv)
       end
     elseif not command then
       command = M.BY_NAME[a]
-      if not command then return nil, "unknown command '" .. a .. "'" end
+      if not command then return nil, "unknown command " .. quoted(a) end
     else
       positional[#positional + 1] = a
     end
@@ -173,7 +175,7 @@ function M.parse(argv)
     return nil, command.name .. " needs " .. (command.usage or "an argument"), command
   end
   if #positional > command.max then
-    return nil, "unexpected argument '" .. positional[command.max + 1] .. "'", command
+    return nil, "unexpected argument " .. quoted(positional[command.max + 1]), command
   end
   return parsed
 end

@@ -2,6 +2,7 @@
 -- Each takes the context (ctx.opts, ctx.positional, ctx:client(), ctx:emit_*) and returns an exit code; a usage
 -- mistake raises ctx.usage(message), a run-time failure returns ctx:fail(err).
 local vpptoken = require "vpptoken"
+local errors = require "vpptoken.error"
 local output = require "vpptoken.cli.output"
 
 local M = {}
@@ -31,7 +32,11 @@ function M.typed_fields(ctx, sets, fields)
   fields = fields or {}
   for _, s in ipairs(sets or {}) do
     local name, value = s:match("^([%w@%.]+)=(.*)$")
-    if not name then ctx.usage("--set needs NAME=VALUE (got '" .. s .. "')") end
+    -- Never echo the text: it may be the value alone, a secret.
+    if not name then ctx.usage("--set needs NAME=VALUE (a property name, '=', then the value)") end
+    if #name > output.ECHO_MAX then -- no property is named so; the text may be a secret ending in '=' padding
+      ctx.usage("--set needs NAME=VALUE: the text before '=' is no property name (" .. output.quoted(name) .. ")")
+    end
     if name == "token" then
       ctx.usage("token cannot be set with --set (it would stay in the shell history): use create --file or renew")
     end
@@ -39,7 +44,7 @@ function M.typed_fields(ctx, sets, fields)
       local v = value:lower()
       if TRUE[v] then value = true
       elseif FALSE[v] then value = false
-      else ctx.usage(name .. " must be true or false (got '" .. value .. "')") end
+      else ctx.usage(name .. " must be true or false (got " .. output.quoted(value) .. ")") end
     elseif LISTS[name] then
       local list = {}
       for item in value:gmatch("[^,]+") do list[#list + 1] = item:match("^%s*(.-)%s*$") end
@@ -110,13 +115,13 @@ function M.list(ctx)
     local known = false
     for _, m in ipairs(members) do known = known or m == state end
     if not known then
-      ctx.usage("--state must be one of " .. table.concat(members, ", ") .. " (got '" .. state .. "')")
+      ctx.usage("--state must be one of " .. table.concat(members, ", ") .. " (got " .. output.quoted(state) .. ")")
     end
     if query.select then table.insert(query.select, "state") end
   end
   local client = ctx:client()
   local tokens = {}
-  local iter = ctx.call(client.each, client, next(query) and query or nil)
+  local iter = ctx:call(client.each, client, next(query) and query or nil)
   ctx.progress_label = "listing tokens"
   for tok, err in iter do
     if not tok then return ctx:fail(err) end
@@ -131,13 +136,28 @@ end
 function M.get(ctx)
   local client = ctx:client()
   local names = select_list(ctx)
-  local tok, err = ctx.call(client.get, client, ctx.positional[1], names and { select = names } or nil)
+  local tok, err = ctx:call(client.get, client, ctx.positional[1], names and { select = names } or nil)
   if not tok then return ctx:fail(err) end
   emit_token(ctx, tok)
   return 0
 end
 
-local function read_file(ctx, path)
+-- vpptoken.fileio's codes as the library's token-file codes.
+local TOKEN_FILE_CODES = { FileUnreadable = "TokenFileUnreadable", FileTooLarge = "TokenFileTooLarge" }
+
+-- Checks that --file names a readable token file within the size cap (messages name the flag, never its value,
+-- which may be the token itself, pasted in place of a path); nil and the exit code after the message if not.
+local function check_token_file(ctx)
+  local text, why, code = ctx:read_flag_file("file", "token_file", "token file")
+  if not text then
+    return nil, ctx:fail(errors.new{ kind = "token_file", code = TOKEN_FILE_CODES[code], message = why })
+  end
+  return ctx.opts.file
+end
+
+local function read_file(ctx)
+  local path, code = check_token_file(ctx)
+  if not path then return nil, code end
   local file, err = vpptoken.read_token_file(path)
   if not file then return nil, ctx:fail(err) end
   return file
@@ -147,10 +167,10 @@ function M.create(ctx)
   local o = ctx.opts
   if not o.file then ctx.usage("create needs --file PATH (the .vpptoken file from Apple)") end
   local fields = M.typed_fields(ctx, o.set)
-  local file, code = read_file(ctx, o.file)
+  local file, code = read_file(ctx)
   if not file then return code end
   if file.expired then
-    return ctx:fail(nil, 9, "the token file expired on " .. tostring(file.expiration)
+    return ctx:fail(nil, ctx:exit_code{ kind = "token_file" }, "the token file expired on " .. tostring(file.expiration)
       .. ": download a new one from Apple Business Manager or Apple School Manager")
   end
   fields.token = file.token
@@ -160,7 +180,7 @@ function M.create(ctx)
   fields.countryOrRegion = o.country or fields.countryOrRegion
   if fields.expirationDateTime == nil then fields.expirationDateTime = file.expiration end
   local client = ctx:client()
-  local tok, err = ctx.call(client.create, client, fields)
+  local tok, err = ctx:call(client.create, client, fields)
   if not tok then return ctx:fail(err) end
   emit_token(ctx, tok)
   return 0
@@ -170,7 +190,7 @@ function M.update(ctx)
   if not ctx.opts.set then ctx.usage("update needs at least one --set NAME=VALUE") end
   local fields = M.typed_fields(ctx, ctx.opts.set)
   local client = ctx:client()
-  local tok, err = ctx.call(client.update, client, ctx.positional[1], fields)
+  local tok, err = ctx:call(client.update, client, ctx.positional[1], fields)
   if not tok then return ctx:fail(err) end
   if tok == true then tok = { id = ctx.positional[1] } end
   emit_token(ctx, tok)
@@ -184,25 +204,26 @@ function M.delete(ctx)
     if not output.isatty(0) then
       ctx.usage("delete asks for confirmation and stdin is not a terminal: add --yes to delete without asking")
     end
-    local tok, err = ctx.call(client.get, client, id)
+    local tok, err = ctx:call(client.get, client, id)
     if not tok then return ctx:fail(err) end
-    io.stderr:write(string.format("Delete VPP token %s (%s, %s)? Apps licensed through it lose their licenses. "
-      .. "[y/N] ", id, tostring(tok.appleId or "no Apple ID"), tostring(tok.organizationName or "no organization")))
+    io.stderr:write(output.printable(string.format("Delete VPP token %s (%s, %s)? Apps licensed through it lose "
+      .. "their licenses. [y/N] ", id, tostring(tok.appleId or "no Apple ID"),
+      tostring(tok.organizationName or "no organization"))))
     io.stderr:flush()
     local answer = (io.read("l") or ""):lower()
     if answer ~= "y" and answer ~= "yes" then
-      io.stderr:write("vpptoken: not deleted\n")
+      output.message("not deleted")
       return 1
     end
   end
-  local ok, err = ctx.call(client.delete, client, id)
+  local ok, err = ctx:call(client.delete, client, id)
   if not ok then return ctx:fail(err) end
   if ctx.format == "json" then
     io.write(output.json(setmetatable({ id = id, deleted = true }, output.OBJECT)))
   elseif ctx.format == "csv" then
     io.write(output.csv({ { id = id, deleted = "true" } }, { "id", "deleted" }))
   elseif not ctx.opts.quiet then
-    io.write("deleted ", id, "\n")
+    io.write("deleted ", output.printable(id), "\n")
   end
   return 0
 end
@@ -248,7 +269,7 @@ function M.sync(ctx)
     outcomes = {}
     ctx.progress_label = "starting license syncs"
     for i, id in ipairs(ids) do
-      local tok, err = ctx.call(client.sync_licenses, client, id)
+      local tok, err = ctx:call(client.sync_licenses, client, id)
       if tok then
         outcomes[i] = { id = id, appleId = tok.appleId, outcome = "started", token = tok }
       else
@@ -275,7 +296,7 @@ function M.sync(ctx)
   for i, o in ipairs(outcomes) do
     local reason = o.reason
     if o.error then
-      io.stderr:write(tostring(o.error), "\n")
+      output.message(o.error)
       reason = tostring(o.error.code or o.error.kind) .. ": " .. tostring(o.error.message)
     end
     rows[i] = { id = o.id, appleId = o.appleId, outcome = o.outcome, reason = reason,
@@ -297,7 +318,7 @@ end
 function M.expiring(ctx)
   local client = ctx:client()
   ctx.progress_label = "listing tokens"
-  local entries, err = ctx.call(client.expiring, client, { within_days = ctx.opts.within or 30 })
+  local entries, err = ctx:call(client.expiring, client, { within_days = ctx.opts.within or 30 })
   if not entries then return ctx:fail(err) end
   ctx:progress_done("checked the tokens")
   if ctx.format == "json" then
@@ -330,17 +351,12 @@ function M.expiring(ctx)
 end
 
 function M.renew(ctx)
-  local path = ctx.opts.file
-  if not path then ctx.usage("renew needs --file PATH (the new .vpptoken file from Apple)") end
+  if not ctx.opts.file then ctx.usage("renew needs --file PATH (the new .vpptoken file from Apple)") end
   -- A path that is not a file is reported as such (the library would read the text as the file's content).
-  local f = io.open(path, "rb")
-  if not f then
-    local _, code = read_file(ctx, path)
-    return code
-  end
-  f:close()
+  local path, code = check_token_file(ctx)
+  if not path then return code end
   local client = ctx:client()
-  local tok, info = ctx.call(client.renew, client, ctx.positional[1], path)
+  local tok, info = ctx:call(client.renew, client, ctx.positional[1], path)
   if not tok then return ctx:fail(info) end
   local doc = output.redact(tok, ctx.opts.show_secrets)
   if ctx.format == "json" then
@@ -355,10 +371,10 @@ function M.renew(ctx)
       { "id", "expiration", "previous_expiration", "graph_expiration", "lagging" }))
     return 0
   end
-  io.write(string.format("renewed %s: the new file expires %s (was %s)\n", tostring(tok.id),
+  io.write(output.printable(string.format("renewed %s: the new file expires %s (was %s)", tostring(tok.id),
     output.date(info.expiration, true), output.date(info.previous_expiration, true) ~= ""
-      and output.date(info.previous_expiration, true) or "unknown"))
-  if info.note and not ctx.opts.quiet then io.write("note: ", info.note, "\n") end
+      and output.date(info.previous_expiration, true) or "unknown")), "\n")
+  if info.note and not ctx.opts.quiet then io.write("note: ", output.printable(info.note), "\n") end
   return 0
 end
 
@@ -392,8 +408,8 @@ function M.sandbox(ctx)
   local line = { "exec", quote(prog) }
   for _, a in ipairs(ctx.positional) do line[#line + 1] = quote(a) end
   if not ctx.opts.quiet and #ctx.positional == 0 then
-    io.stderr:write("vpptoken: starting ", prog, " (then: export VPPTOKEN_GRAPH_URL=http://127.0.0.1:8787/v1.0 ",
-      "VPPTOKEN_ACCESS_TOKEN=any)\n")
+    output.message("starting ", prog, " (then: export VPPTOKEN_GRAPH_URL=http://127.0.0.1:8787/v1.0 ",
+      "VPPTOKEN_ACCESS_TOKEN=any)")
   end
   io.stdout:flush()
   local ok, how, code = os.execute(table.concat(line, " "))

@@ -2,10 +2,12 @@
 -- and RFC 4180 CSV for programs, secrets redacted unless asked for.
 local vpptoken = require "vpptoken"
 local monotonic = require("vpptoken.core").monotonic
+local safe = require "vpptoken.cli.text"
 
 local M = {}
 
 M.REDACTED = "<redacted>"
+M.printable, M.quoted, M.ECHO_MAX = safe.printable, safe.quoted, safe.ECHO_MAX
 --- Set as the metatable of a table that is a JSON object even when empty.
 M.OBJECT = {}
 
@@ -42,8 +44,13 @@ end
 local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n", ["\r"] = "\\r",
                   ["\t"] = "\\t" }
 
+local function replacement() return "\u{FFFD}" end
+
+-- A JSON string: valid UTF-8 (invalid sequences become U+FFFD), control characters (C0, DEL, C1) escaped.
 local function json_string(s)
-  return '"' .. s:gsub('[%c"\\]', function(c) return ESCAPES[c] or string.format("\\u%04x", c:byte()) end) .. '"'
+  s = safe.valid_utf8(s, replacement):gsub('[%c"\\]',
+    function(c) return ESCAPES[c] or string.format("\\u%04x", c:byte()) end)
+  return '"' .. safe.escape_c1(s) .. '"'
 end
 
 local function is_array(t)
@@ -109,15 +116,26 @@ end
 
 -- CSV ----------------------------------------------------------------------------------------------------------
 
+-- What a spreadsheet runs as a formula when a cell starts with it (OWASP, CSV injection).
+local FORMULA_START = "^[=+%-@\t\r]"
+
 local function csv_field(v)
   if v == nil then return "" end
-  if type(v) == "table" then v = table.concat(v, ";") end
+  if type(v) == "table" then
+    local parts = {}
+    for i, x in ipairs(v) do parts[i] = tostring(x) end
+    v = table.concat(parts, ";")
+  end
   local s = tostring(v)
+  -- A text cell that a spreadsheet would run gets a leading ' (numbers, such as a negative days_left, stay as
+  -- they are: their text cannot hold a formula).
+  if type(v) == "string" and s:find(FORMULA_START) then s = "'" .. s end
   if s:find('[",\r\n]') or s:match("^%s") or s:match("%s$") then s = '"' .. s:gsub('"', '""') .. '"' end
   return s
 end
 
 --- RFC 4180 CSV: a header line of `columns`, then one line per row (fields quoted when needed), CRLF endings.
+-- A text field starting with =, +, -, @, tab or CR gets a leading ' so that a spreadsheet shows it as text.
 function M.csv(rows, columns)
   local lines = { {} }
   for i, c in ipairs(columns) do lines[1][i] = csv_field(c) end
@@ -144,11 +162,18 @@ local function cut(s, w)
   return (ok and at and s:sub(1, at - 1) or s:sub(1, w - 1)) .. "~"
 end
 
---- Lines of a table: cols is a list of { key, title, min, optional = n, keep = n }; rows hold strings. With
+--- Lines of a table: cols is a list of { key, title, min, optional = n, keep = n }; rows hold strings (printed
+-- through M.printable). With
 -- max_width, the table is made to fit: optional columns are dropped (lowest n first) while even the narrowest
 -- table would not fit, then the widest columns are cut (ending in "~"): plain ones first, then keep = 1 ones,
 -- then keep = 2 ones (the id, cut only as a last resort).
 function M.table(rows, cols, max_width)
+  local shown = {}
+  for i, r in ipairs(rows) do
+    shown[i] = {}
+    for _, c in ipairs(cols) do shown[i][c.key] = r[c.key] ~= nil and M.printable(r[c.key]) or nil end
+  end
+  rows = shown
   local function natural(c)
     local n = width(c.title)
     for _, r in ipairs(rows) do n = math.max(n, width(r[c.key] or "")) end
@@ -197,7 +222,7 @@ function M.table(rows, cols, max_width)
     end
     return (table.concat(parts, "  "):gsub("%s+$", ""))
   end
-  local out = { line(function(c) return c.title end) }
+  local out = { line(function(c) return M.printable(c.title) end) }
   for _, r in ipairs(rows) do out[#out + 1] = line(function(c) return r[c.key] or "" end) end
   return table.concat(out, "\n") .. "\n"
 end
@@ -243,11 +268,25 @@ function M.record(tok, show_secrets)
   for k in pairs(d) do if k ~= "id" and not k:match("^@") then keys[#keys + 1] = k end end
   table.sort(keys)
   if d.id then table.insert(keys, 1, "id") end
-  local wmax = 0
-  for _, k in ipairs(keys) do wmax = math.max(wmax, #k) end
+  local names, wmax = {}, 0
+  for i, k in ipairs(keys) do
+    names[i] = M.printable(k)
+    wmax = math.max(wmax, width(names[i]))
+  end
   local out = {}
-  for _, k in ipairs(keys) do out[#out + 1] = string.format("%-" .. wmax .. "s  %s", k, d[k]) end
+  for i, k in ipairs(keys) do
+    out[i] = names[i] .. (" "):rep(wmax - width(names[i]) + 2) .. M.printable(d[k])
+  end
   return table.concat(out, "\n") .. "\n"
+end
+
+--- Writes one message line to stderr: "vpptoken: " and the parts (each through tostring), made printable, so a
+-- server's text in an error cannot drive the terminal.
+function M.message(...)
+  local parts = table.pack(...)
+  for i = 1, parts.n do parts[i] = tostring(parts[i]) end
+  local line = table.concat(parts, "", 1, parts.n)
+  io.stderr:write(line:match("^vpptoken: ") and "" or "vpptoken: ", M.printable(line), "\n")
 end
 
 -- Progress on stderr -------------------------------------------------------------------------------------------
@@ -262,13 +301,14 @@ function M.progress(enabled)
     p.count = p.count + 1
     if not enabled or monotonic() - p.start < 1 then return end
     p.shown = true
-    io.stderr:write("\r\27[K", text or "", " (", tostring(p.count), " requests, ", tostring(seconds()), " s)")
+    io.stderr:write("\r\27[K", M.printable(text or ""), " (", tostring(p.count), " requests, ", tostring(seconds()),
+      " s)")
     io.stderr:flush()
   end
   function p.finish(_, summary)
     if not p.shown then return end
-    io.stderr:write("\r\27[K", summary or "done", " (", tostring(p.count), " requests in ", tostring(seconds()),
-      " s)\n")
+    io.stderr:write("\r\27[K", M.printable(summary or "done"), " (", tostring(p.count), " requests in ",
+      tostring(seconds()), " s)\n")
     p.shown = false
   end
   return p

@@ -1,0 +1,46 @@
+--- The vpptoken command line: text that is safe to show. Pure Lua (tools/manpage.lua loads the parser, which uses it,
+-- without the C core).
+local M = {}
+
+--- s as valid UTF-8: every byte that does not start a valid sequence (utf8.len's strict check: no overlong forms,
+-- no surrogates, nothing above U+10FFFF) goes through bad(byte), the rest is kept as it is.
+function M.valid_utf8(s, bad)
+  local out, from = {}, 1
+  while true do
+    local ok, at = utf8.len(s, from)
+    if ok then break end
+    out[#out + 1] = s:sub(from, at - 1)
+    out[#out + 1] = bad(s:byte(at))
+    from = at + 1
+  end
+  if from == 1 then return s end
+  out[#out + 1] = s:sub(from)
+  return table.concat(out)
+end
+
+local function hex_byte(b) return string.format("\\x%02x", b) end
+
+--- s with every C1 control character (U+0080-U+009F, C2 80-9F in UTF-8) as a \u0080-style escape.
+function M.escape_c1(s)
+  return (s:gsub("\194([\128-\159])", function(second) return string.format("\\u%04x", second:byte()) end))
+end
+
+--- Text safe to print on a terminal: every control character (C0, DEL, and C1 U+0080-U+009F) is shown as an
+-- escape (\x1b, \u009b), and so is every byte that is not valid UTF-8 (a lone 0x9b is CSI to an 8-bit terminal).
+function M.printable(s)
+  s = M.valid_utf8(tostring(s), hex_byte):gsub("[\0-\31\127]", function(c) return hex_byte(c:byte()) end)
+  return M.escape_c1(s)
+end
+
+-- A value longer than this is never echoed in a message: that is what a secret pasted in the wrong place looks like
+-- (a token file, a client secret, an access token); a mistyped word or number is shorter.
+M.ECHO_MAX = 32
+
+--- A value the user gave, for a message: 'value' (printable) when short, otherwise only its length.
+function M.quoted(v)
+  v = tostring(v)
+  if #v > M.ECHO_MAX then return string.format("(a value of %d characters, not shown)", #v) end
+  return "'" .. M.printable(v) .. "'"
+end
+
+return M
