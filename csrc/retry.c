@@ -14,11 +14,12 @@ double vpp_retry_after_parse(const char *v, time_t now) {
   if (isdigit((unsigned char)*v)) {
     /* delay-seconds: RFC 9110 allows digits only; a fraction ("2.128") has been seen from Graph and is read too.
        No sign, exponent, hex or "inf" (strtod would take "0x10" as 16). */
-    double d = 0, scale = 1;
+    double d = 0;
     const char *p = v;
     for (; isdigit((unsigned char)*p); p++) d = d < 1e12 ? d * 10 + (*p - '0') : d;
     if (*p == '.') {
       if (!isdigit((unsigned char)p[1])) return -1;
+      double scale = 1;
       for (p++; isdigit((unsigned char)*p); p++) d += (*p - '0') * (scale /= 10);
     }
     while (*p == ' ' || *p == '\t') p++;

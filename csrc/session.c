@@ -158,7 +158,10 @@ static void read_options(lua_State *L, opt_values *v) {
     const char *k = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
     int i = 0;
     while (k && i < O_COUNT && strcmp(k, options[i].name) != 0) i++;
-    if (!k || i == O_COUNT) luaL_error(L, "unknown session option '%s'", k ? k : luaL_typename(L, -2));
+    if (!k || i == O_COUNT) {
+      luaL_error(L, "unknown session option '%s'", k ? k : luaL_typename(L, -2));
+      return; /* not reached */
+    }
     int t = lua_type(L, -1);
     if (options[i].kind == OPT_STRING) {
       size_t len;
