@@ -10,7 +10,8 @@ M.LIMITS = {
 }
 
 --- Reads at most `max` bytes of the file at `path`. Returns its text, or nil, a message that names `what` and the
--- path (never the content), and a code: "FileUnreadable" or "FileTooLarge".
+-- reason but never the path (a secret passed where a path belongs must not come back in a message), and a code:
+-- "FileUnreadable" or "FileTooLarge".
 function M.read(path, max, what)
   if type(path) ~= "string" or path == "" then
     return nil, what .. ": the path must be a non-empty string", "FileUnreadable"
@@ -19,15 +20,17 @@ function M.read(path, max, what)
     return nil, what .. ": the path contains a NUL byte", "FileUnreadable"
   end
   local f, msg = io.open(path, "rb")
-  if not f then return nil, "cannot open the " .. what .. ": " .. tostring(msg), "FileUnreadable" end
+  -- io.open's message is "PATH: reason": keep the reason only
+  local function reason(m) m = tostring(m) return m:sub(1, #path + 2) == path .. ": " and m:sub(#path + 3) or m end
+  if not f then return nil, "cannot open the " .. what .. ": " .. reason(msg), "FileUnreadable" end
   local text, rmsg = f:read(max + 1)
   f:close()
   if text == nil and rmsg then
-    return nil, "cannot read the " .. what .. " " .. path .. ": " .. tostring(rmsg), "FileUnreadable"
+    return nil, "cannot read the " .. what .. ": " .. reason(rmsg), "FileUnreadable"
   end
   text = text or ""
   if #text > max then
-    return nil, string.format("the %s %s is larger than %d bytes", what, path, max), "FileTooLarge"
+    return nil, string.format("the %s is larger than %d bytes", what, max), "FileTooLarge"
   end
   return text
 end

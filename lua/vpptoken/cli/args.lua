@@ -1,6 +1,6 @@
 --- The vpptoken command line: the commands, their flags and the parser. Flags may come before or after the
 -- command, as `--name value` or `--name=value`; `--` ends the flags.
-local quoted = require("vpptoken.cli.text").quoted
+local quoted = require("vpptoken.text").quoted
 
 local M = {}
 

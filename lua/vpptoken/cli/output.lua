@@ -2,7 +2,7 @@
 -- and RFC 4180 CSV for programs, secrets redacted unless asked for.
 local vpptoken = require "vpptoken"
 local monotonic = require("vpptoken.core").monotonic
-local safe = require "vpptoken.cli.text"
+local safe = require "vpptoken.text"
 
 local M = {}
 

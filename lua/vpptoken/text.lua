@@ -1,4 +1,4 @@
---- The vpptoken command line: text that is safe to show. Pure Lua (tools/manpage.lua loads the parser, which uses it,
+--- Text that is safe to show in a message or on a terminal. Pure Lua (tools/manpage.lua loads the CLI parser, which uses it,
 -- without the C core).
 local M = {}
 
