@@ -1,7 +1,7 @@
 --- What a vppToken may contain, and the checks on what a caller sends (strict on input).
 -- Every check returns true or nil plus a message; the public functions raise with that message.
 local core = require "vpptoken.core"
-local text = require "vpptoken.text"
+local safe_text = require "vpptoken.text"
 
 local M = {}
 
@@ -40,7 +40,7 @@ local function unknown_property(name, beta)
     return string.format("property '%s' exists only in the beta API (api_version = \"beta\")", name)
   end
   -- quoted: a long name is not shown (a secret pasted where a name belongs must not come back in a message)
-  return string.format("unknown property %s (known: %s)", text.quoted(name), beta and NAMES_BETA or NAMES_V1)
+  return string.format("unknown property %s (known: %s)", safe_text.quoted(name), beta and NAMES_BETA or NAMES_V1)
 end
 
 local function check_value(name, kind, v, beta)
@@ -120,7 +120,7 @@ function M.query_string(opts, beta)
   local keys = {}
   for k in pairs(opts) do
     if not QUERY[k] then
-      return nil, string.format("unknown option %s (known: count, filter, orderby, select, top)", text.quoted(k))
+      return nil, string.format("unknown option %s (known: count, filter, orderby, select, top)", safe_text.quoted(k))
     end
     keys[#keys + 1] = k
   end

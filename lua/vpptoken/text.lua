@@ -1,5 +1,5 @@
---- Text that is safe to show in a message or on a terminal. Pure Lua (tools/manpage.lua loads the CLI parser, which uses it,
--- without the C core).
+--- Text that is safe to show in a message or on a terminal. Pure Lua (tools/manpage.lua loads the CLI parser,
+-- which uses it, without the C core).
 local M = {}
 
 --- s as valid UTF-8: every byte that does not start a valid sequence (utf8.len's strict check: no overlong forms,
