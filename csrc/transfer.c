@@ -196,53 +196,61 @@ void vpp_transfer_attempt(vpp_transfer *t) {
   t->errbuf[0] = '\0';
 }
 
-/* Transport failures that may pass if the request is tried again. */
+/* The libcurl codes the library names, once: code, the error kind users see, and whether trying again may pass
+   (a transport failure is retried only when also the request was not sent or cannot duplicate work). Any other code
+   is CURL_ERROR, kind network, not retried. */
+#define VPP_CURL_CODES(X)                                                                                          \
+  X(COULDNT_RESOLVE_PROXY, "network", 0)                                                                         \
+  X(COULDNT_RESOLVE_HOST, "network", 1)                                                                          \
+  X(COULDNT_CONNECT, "network", 1)                                                                               \
+  X(OPERATION_TIMEDOUT, "timeout", 1)                                                                            \
+  X(SEND_ERROR, "network", 1)                                                                                    \
+  X(RECV_ERROR, "network", 1)                                                                                    \
+  X(GOT_NOTHING, "network", 1)                                                                                   \
+  X(PARTIAL_FILE, "network", 1)                                                                                  \
+  X(HTTP2, "network", 1)                                                                                         \
+  X(HTTP2_STREAM, "network", 1)                                                                                  \
+  X(SSL_CONNECT_ERROR, "tls", 1)                                                                                 \
+  X(PEER_FAILED_VERIFICATION, "tls", 0)                                                                          \
+  X(SSL_CACERT_BADFILE, "tls", 0)                                                                                \
+  X(SSL_CERTPROBLEM, "tls", 0)                                                                                   \
+  X(SSL_CIPHER, "tls", 0)                                                                                        \
+  X(SSL_ENGINE_NOTFOUND, "tls", 0)                                                                               \
+  X(WRITE_ERROR, "network", 0)                                                                                   \
+  X(URL_MALFORMAT, "network", 0)                                                                                 \
+  X(UNSUPPORTED_PROTOCOL, "network", 0)                                                                          \
+  X(BAD_CONTENT_ENCODING, "protocol", 0)                                                                         \
+  X(TOO_MANY_REDIRECTS, "protocol", 0)
+
+static const struct curl_code {
+  CURLcode rc;
+  const char *name, *kind;
+  int transient;
+} curl_codes[] = {
+#define X(code, kind, transient) {CURLE_##code, #code, kind, transient},
+    VPP_CURL_CODES(X)
+#undef X
+};
+
+static const struct curl_code *curl_code_of(CURLcode rc) {
+  for (size_t i = 0; i < sizeof curl_codes / sizeof curl_codes[0]; i++)
+    if (curl_codes[i].rc == rc) return &curl_codes[i];
+  return NULL;
+}
+
 static int transient(CURLcode rc) {
-  switch (rc) {
-    case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_CONNECT: case CURLE_OPERATION_TIMEDOUT:
-    case CURLE_SEND_ERROR: case CURLE_RECV_ERROR: case CURLE_GOT_NOTHING: case CURLE_PARTIAL_FILE:
-    case CURLE_HTTP2: case CURLE_HTTP2_STREAM: case CURLE_SSL_CONNECT_ERROR:
-      return 1;
-    default:
-      return 0;
-  }
+  const struct curl_code *c = curl_code_of(rc);
+  return c && c->transient;
 }
 
 static const char *curl_code_name(CURLcode rc) {
-  switch (rc) {
-    case CURLE_COULDNT_RESOLVE_PROXY: return "COULDNT_RESOLVE_PROXY";
-    case CURLE_COULDNT_RESOLVE_HOST: return "COULDNT_RESOLVE_HOST";
-    case CURLE_COULDNT_CONNECT: return "COULDNT_CONNECT";
-    case CURLE_OPERATION_TIMEDOUT: return "OPERATION_TIMEDOUT";
-    case CURLE_SEND_ERROR: return "SEND_ERROR";
-    case CURLE_RECV_ERROR: return "RECV_ERROR";
-    case CURLE_GOT_NOTHING: return "GOT_NOTHING";
-    case CURLE_PARTIAL_FILE: return "PARTIAL_FILE";
-    case CURLE_HTTP2: return "HTTP2";
-    case CURLE_HTTP2_STREAM: return "HTTP2_STREAM";
-    case CURLE_SSL_CONNECT_ERROR: return "SSL_CONNECT_ERROR";
-    case CURLE_PEER_FAILED_VERIFICATION: return "PEER_FAILED_VERIFICATION";
-    case CURLE_SSL_CACERT_BADFILE: return "SSL_CACERT_BADFILE";
-    case CURLE_SSL_CERTPROBLEM: return "SSL_CERTPROBLEM";
-    case CURLE_WRITE_ERROR: return "WRITE_ERROR";
-    case CURLE_URL_MALFORMAT: return "URL_MALFORMAT";
-    case CURLE_UNSUPPORTED_PROTOCOL: return "UNSUPPORTED_PROTOCOL";
-    case CURLE_BAD_CONTENT_ENCODING: return "BAD_CONTENT_ENCODING";
-    case CURLE_TOO_MANY_REDIRECTS: return "TOO_MANY_REDIRECTS";
-    default: return "CURL_ERROR";
-  }
+  const struct curl_code *c = curl_code_of(rc);
+  return c ? c->name : "CURL_ERROR";
 }
 
 static const char *curl_code_kind(CURLcode rc, int too_large) {
-  if (too_large) return "protocol";
-  switch (rc) {
-    case CURLE_OPERATION_TIMEDOUT: return "timeout";
-    case CURLE_SSL_CONNECT_ERROR: case CURLE_PEER_FAILED_VERIFICATION: case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_CERTPROBLEM: case CURLE_SSL_CIPHER: case CURLE_SSL_ENGINE_NOTFOUND:
-      return "tls";
-    case CURLE_BAD_CONTENT_ENCODING: return "protocol";
-    default: return "network";
-  }
+  const struct curl_code *c = curl_code_of(rc);
+  return too_large ? "protocol" : c ? c->kind : "network";
 }
 
 /* Ends the call with a failure decided here. */
