@@ -223,11 +223,11 @@ void vpp_transfer_attempt(vpp_transfer *t) {
   X(TOO_MANY_REDIRECTS, "protocol", 0)
 
 static const struct curl_code {
-  CURLcode rc;
   const char *name, *kind;
+  CURLcode rc;
   int transient;
 } curl_codes[] = {
-#define X(code, kind, transient) {CURLE_##code, #code, kind, transient},
+#define X(code, kind, transient) {#code, kind, CURLE_##code, transient},
     VPP_CURL_CODES(X)
 #undef X
 };
