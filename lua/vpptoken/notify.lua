@@ -48,7 +48,7 @@ function M.post_json(url, doc, opts)
   end
   if sopts.user_agent == nil then sopts.user_agent = "vpptoken/" .. core._VERSION end
   local ok, session = pcall(core.session, sopts)
-  if not ok then error("post_json: " .. tostring(session):gsub("^bad argument #1 to '%?'? %(?", ""), 2) end
+  if not ok then error("post_json: " .. tostring(session), 2) end
   local safe_url = origin .. "/..."
   local rok, resp, terr = pcall(session.request, session, "POST", url, headers, body)
   session:close()
