@@ -42,7 +42,7 @@ static void ensure_pool(lua_State *L, vpp_session *s, int n) {
       return;
     }
     curl_easy_setopt(c, CURLOPT_SHARE, s->share); /* a duplicate does not inherit the share */
-    vpp_transfer_init(t, c, s->max_body); /* points the callbacks at this slot */
+    vpp_transfer_init(t, c, s->max_body, s->timeout_ms); /* points the callbacks at this slot */
     t->multiplex = s->http2;
     s->pool[s->pool_n++] = t;
   }
@@ -70,7 +70,9 @@ static void check_all(lua_State *L, int reqs, int plan, int n) {
     lua_createtable(L, 4, 0); /* top + 2: the plan entry */
     if (req_field(L, reqs, i, "method") != LUA_TSTRING || req_field(L, reqs, i, "url") != LUA_TSTRING)
       luaL_error(L, "%smethod and url must be strings", where);
-    vpp_check_request(L, where, lua_tostring(L, -2), lua_tostring(L, -1));
+    size_t url_len;
+    const char *url = lua_tolstring(L, -1, &url_len);
+    vpp_check_request(L, where, lua_tostring(L, -2), url, url_len);
     lua_rawseti(L, top + 2, P_URL);
     lua_rawseti(L, top + 2, P_METHOD);
     int bt = req_field(L, reqs, i, "body");

@@ -41,8 +41,9 @@ static void session_release(vpp_session *s) {
 static int l_request(lua_State *L) {
   vpp_session *s = vpp_check_session(L, 1);
   const char *method = luaL_checkstring(L, 2);
-  const char *url = luaL_checkstring(L, 3);
-  vpp_check_request(L, "request: ", method, url);
+  size_t url_len;
+  const char *url = luaL_checklstring(L, 3, &url_len);
+  vpp_check_request(L, "request: ", method, url, url_len);
   const vpp_headers *hs = vpp_to_headers(L, "request: ", 4); /* stays at index 4 for the call */
   size_t blen = 0;
   const char *body = lua_isnoneornil(L, 5) ? NULL : luaL_checklstring(L, 5, &blen);
@@ -218,8 +219,9 @@ int vpp_l_session_new(lua_State *L) {
   curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
   curl_easy_setopt(c, CURLOPT_SHARE, s->share);
   s->max_body = (size_t)o.num[O_MAX_RESPONSE_SIZE];
+  s->timeout_ms = (long)ceil(timeout * 1000); /* >= 1: 0 would mean no timeout */
   s->http2 = http2;
-  vpp_transfer_init(&s->main, c, s->max_body);
+  vpp_transfer_init(&s->main, c, s->max_body, s->timeout_ms);
   s->retry.max_retries = (int)o.num[O_MAX_RETRIES];
   s->retry.base_delay = o.num[O_RETRY_DELAY];
   s->retry.max_total_delay = o.num[O_MAX_RETRY_TIME];
@@ -232,7 +234,6 @@ int vpp_l_session_new(lua_State *L) {
   /* gzip, as Graph's own SDKs ask: the list of every encoding this libcurl decodes costs it 3.5k more
      instructions per request to format (callgrind), for encodings Graph is not asked for by anyone. */
   curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "gzip");
-  curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)ceil(timeout * 1000)); /* >= 1: 0 would mean no timeout */
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)ceil(connect_timeout * 1000));
   curl_easy_setopt(c, CURLOPT_HTTP_VERSION, http2 ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_1_1);
   curl_easy_setopt(c, CURLOPT_USERAGENT, ua ? ua : "vpptoken/" VPP_VERSION);

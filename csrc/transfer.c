@@ -72,9 +72,11 @@ static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_por
   return CURL_PREREQFUNC_OK;
 }
 
-void vpp_transfer_init(vpp_transfer *t, CURL *curl, size_t max_body) {
+void vpp_transfer_init(vpp_transfer *t, CURL *curl, size_t max_body, long timeout_ms) {
   memset(t, 0, sizeof *t);
   t->curl = curl;
+  t->timeout_ms = timeout_ms;
+  t->set_timeout_ms = -1;
   t->body.limit = max_body;
   t->headers.limit = MAX_HEADER_BYTES;
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, t->errbuf);
@@ -95,7 +97,8 @@ void vpp_transfer_free(vpp_transfer *t) {
   vpp_buf_free(&t->headers);
 }
 
-void vpp_check_request(lua_State *L, const char *where, const char *method, const char *url) {
+void vpp_check_request(lua_State *L, const char *where, const char *method, const char *url, size_t url_len) {
+  if (strlen(url) != url_len) luaL_error(L, "%sURL contains a NUL byte", where);
   if (!*method) luaL_error(L, "%smethod must not be empty", where);
   for (const char *m = method; *m; m++)
     if (*m < 'A' || *m > 'Z') luaL_error(L, "%smethod must be an upper-case HTTP method", where);
@@ -106,6 +109,17 @@ void vpp_check_request(lua_State *L, const char *where, const char *method, cons
   vpp_url u;
   char why[160];
   if (vpp_url_check(url, &u, why, sizeof why) != 0) luaL_error(L, "%sURL refused: %s", where, why);
+}
+
+/* Options that follow the URL's scheme. Plain http goes only to loopback (url.c), so never through a proxy: a proxy
+   (given, or from http_proxy) is another host, which would see the request, Authorization included, in clear text.
+   Concurrent calls over HTTPS wait for the first connection to say (ALPN) whether it multiplexes: with HTTP/2 they
+   all share it, instead of a TLS handshake each; over plain HTTP (1.1) waiting would only serialise. */
+static void set_scheme(vpp_transfer *t, int https) {
+  if (https == t->set_https) return;
+  curl_easy_setopt(t->curl, CURLOPT_NOPROXY, https ? NULL : "*");
+  curl_easy_setopt(t->curl, CURLOPT_PIPEWAIT, (long)(https && t->multiplex));
+  t->set_https = https;
 }
 
 void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const char *url, const vpp_headers *hs,
@@ -133,14 +147,8 @@ void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const
   /* The caller checked the URL (vpp_check_request); the origin is what later hops are compared with. */
   if (vpp_url_check(url, &u, why, sizeof why) != 0) u.origin[0] = '\0';
   memcpy(t->origin, u.origin, sizeof t->origin);
-  int https = u.https;
-  t->https = https;
-  if (https != t->set_https) {
-    /* Concurrent calls over HTTPS wait for the first connection to say (ALPN) whether it multiplexes: with HTTP/2
-       they all share it, instead of a TLS handshake each. Over plain HTTP (1.1) waiting would only serialise. */
-    curl_easy_setopt(c, CURLOPT_PIPEWAIT, (long)(https && t->multiplex));
-  }
-  t->set_https = https;
+  t->https = u.https;
+  set_scheme(t, u.https);
   t->guard_resend = !vpp_method_idempotent(method);
   int plain_get = strcmp(method, "GET") == 0 && !body;
   if (!(plain_get && t->set_plain_get == 1)) { /* the handle is not already set for a plain GET */
@@ -169,7 +177,17 @@ static struct curl_slist *push_own(struct curl_slist *node, char *line, struct c
 }
 
 void vpp_transfer_attempt(vpp_transfer *t) {
-  if (!t->hop_pending) t->attempt++; /* a redirect hop is part of the attempt that met it */
+  /* A redirect hop is part of the attempt that met it, and of its timeout: the hop gets what is left of it. */
+  long timeout_ms = t->timeout_ms;
+  if (t->hop_pending) {
+    timeout_ms -= (long)((vpp_now() - t->attempt_start) * 1000);
+    if (timeout_ms < 1) timeout_ms = 1; /* 0 would mean no timeout */
+  } else {
+    t->attempt++;
+    t->attempt_start = vpp_now();
+  }
+  if (timeout_ms != t->set_timeout_ms) curl_easy_setopt(t->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+  t->set_timeout_ms = timeout_ms;
   t->hop_pending = 0;
   struct curl_slist *list = t->hs && !t->crossed ? t->hs->list : NULL;
   if (t->has_body) {
@@ -220,7 +238,8 @@ void vpp_transfer_attempt(vpp_transfer *t) {
   X(URL_MALFORMAT, "network", 0)                                                                                 \
   X(UNSUPPORTED_PROTOCOL, "network", 0)                                                                          \
   X(BAD_CONTENT_ENCODING, "protocol", 0)                                                                         \
-  X(TOO_MANY_REDIRECTS, "protocol", 0)
+  X(TOO_MANY_REDIRECTS, "protocol", 0)                                                                           \
+  X(WEIRD_SERVER_REPLY, "protocol", 0)
 
 static const struct curl_code {
   const char *name, *kind;
@@ -285,6 +304,7 @@ static double redirect(vpp_transfer *t, long status, const char *target) {
   }
   if (strcmp(u.origin, t->origin) != 0) t->crossed = 1;
   curl_easy_setopt(t->curl, CURLOPT_URL, target); /* libcurl copies it */
+  set_scheme(t, u.https);
   t->hops++;
   t->hop_pending = 1;
   return 0;
@@ -305,7 +325,8 @@ double vpp_transfer_outcome(vpp_transfer *t, CURLcode rc, const vpp_retry_policy
     long status = 0;
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
     char *target = NULL;
-    if (status >= 300 && status <= 399 && curl_easy_getinfo(t->curl, CURLINFO_REDIRECT_URL, &target) == CURLE_OK &&
+    int redirect_status = status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+    if (redirect_status && curl_easy_getinfo(t->curl, CURLINFO_REDIRECT_URL, &target) == CURLE_OK &&
         target)
       return redirect(t, status, target);
     char ra[128];
@@ -319,6 +340,7 @@ double vpp_transfer_outcome(vpp_transfer *t, CURLcode rc, const vpp_retry_policy
   t->waited += delay;
   if (t->hops > 0) { /* the next attempt starts again at the URL the caller gave */
     curl_easy_setopt(t->curl, CURLOPT_URL, t->url);
+    set_scheme(t, t->https);
     t->hops = t->crossed = 0;
   }
   return delay;

@@ -6,19 +6,31 @@
 #include <string.h>
 #include <strings.h>
 
+#include <arpa/inet.h>
+
 #include <curl/curl.h>
 #include <lauxlib.h>
 
 #include "vpp.h"
 
-static int dotted_loopback(const char *h) {
-  unsigned a, b, c, d;
-  char tail;
-  return sscanf(h, "%3u.%3u.%3u.%3u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b < 256 && c < 256 && d < 256;
-}
-
+/* A loopback host, read strictly: "localhost", or a numeric address in 127.0.0.0/8 or ::1 (IPv4-mapped 127/8
+   too), one trailing dot allowed. inet_pton takes digits only: "127.-0.0.1" is a name DNS would resolve, not an
+   address. (libcurl's parser has already turned 0x7f.1, 127.1 and the like into dotted decimal.) */
 static int loopback_host(const char *h) {
-  return strcasecmp(h, "localhost") == 0 || strcmp(h, "[::1]") == 0 || dotted_loopback(h);
+  char name[256];
+  size_t n = strlen(h);
+  if (n == 0 || n >= sizeof name) return 0;
+  memcpy(name, h, n + 1);
+  if (name[n - 1] == '.') name[--n] = '\0';
+  if (strcasecmp(name, "localhost") == 0) return 1;
+  unsigned char a[16];
+  if (inet_pton(AF_INET, name, a) == 1) return a[0] == 127;
+  if (n < 2 || name[0] != '[' || name[n - 1] != ']') return 0;
+  name[n - 1] = '\0';
+  if (inet_pton(AF_INET6, name + 1, a) != 1) return 0;
+  static const unsigned char one[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+  static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  return memcmp(a, one, 16) == 0 || (memcmp(a, mapped, 12) == 0 && a[12] == 127);
 }
 
 static const char *url_part(CURLU *u, CURLUPart what, char **out) {

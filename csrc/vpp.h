@@ -115,6 +115,8 @@ typedef struct {
      to http; once a hop leaves the first origin, the caller's headers (Authorization) stay behind. */
   char origin[300];
   int https, hops, crossed, hop_pending;
+  long timeout_ms, set_timeout_ms; /* per attempt, redirect hops included; what the handle is set to now */
+  double attempt_start;
   const char *fail_code, *fail_kind; /* a failure decided here, not by libcurl (a refused redirect) */
   char fail_msg[640];
   char errbuf[CURL_ERROR_SIZE];
@@ -129,11 +131,11 @@ typedef struct {
   int running;
 } vpp_transfer;
 
-/* Prepares a transfer around an easy handle (taken over) with the session's size limit. */
-void vpp_transfer_init(vpp_transfer *t, CURL *curl, size_t max_body);
+/* Prepares a transfer around an easy handle (taken over) with the session's size limit and timeout. */
+void vpp_transfer_init(vpp_transfer *t, CURL *curl, size_t max_body, long timeout_ms);
 void vpp_transfer_free(vpp_transfer *t);
-/* Checks method and URL; raises with `where` in the message. */
-void vpp_check_request(lua_State *L, const char *where, const char *method, const char *url);
+/* Checks method and URL (url_len bytes: a NUL inside is refused) against the URL policy; raises with `where`. */
+void vpp_check_request(lua_State *L, const char *where, const char *method, const char *url, size_t url_len);
 /* Starts a logical call: request id (the set's client-request-id, else a new one), method and body options on the
    easy handle. hs (may be NULL) must stay alive until vpp_transfer_push_result. */
 void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const char *url, const vpp_headers *hs,
@@ -160,6 +162,7 @@ typedef struct {
   vpp_transfer **pool;  /* request_many's transfers, each allocated on its own */
   int pool_n;
   size_t max_body;
+  long timeout_ms;
   int http2; /* the http2 option: HTTP/2 over TLS allowed */
 } vpp_session;
 

@@ -31,6 +31,10 @@ return function(req)
   elseif id == "formula" then return { json = formulas }
   elseif id == "long" then return { json = long }
   elseif id == "badutf8" then return { json = bad_utf8 }
+  elseif id == "big" then
+    return { status = 200, headers = { ["Content-Type"] = "application/json" },
+             body = '{"id":"big","usedLicenseCount":1e300,"ratio":123456789.123456789,"state":"valid"}' }
+  elseif id == "bidi" then return { json = { id = "bidi", organizationName = "abc\u{202E}fed\u{2066}x" } }
   elseif id == "error" then
     return { status = 400, headers = { ["Content-Type"] = "application/json" },
              body = cjson.encode{ error = { code = "BadRequest", message = "no\27]0;pwned\7 \27[2Kway\194\155" } } }
@@ -150,6 +154,12 @@ describe("vpptoken command facing hostile servers and pasted secrets", function(
       assert.matches("\\x1b[31mred@contoso.com", out, 1, true)
     end)
 
+    it("direction controls (U+202E, U+2066) that would reorder the line are shown as escapes", function()
+      local code, out, err = run{ "get", "bidi" }
+      assert.equal(0, code, err)
+      assert.matches("abc\\u202efed\\u2066x", out, 1, true)
+    end)
+
     it("a Graph error message with control characters is printed inert on stderr", function()
       local code, out, err = run{ "get", "error" }
       assert.equal(8, code, err)
@@ -189,6 +199,16 @@ describe("vpptoken command facing hostile servers and pasted secrets", function(
       assert.equal("evil", list.evil.id)
     end)
 
+    it("control characters other than tab, CR and LF are shown as escapes: a CSV file is also read on a terminal",
+      function()
+        local code, out, err = run{ "list", "-o", "csv" }
+        assert.equal(0, code, err)
+        local t = by_id(out)
+        assert.equal("\\x1b]0;pwned\\x07Contoso\\x1b[2K\r\\u009bhidden\\x7f\\x9bend", t.evil.organizationName)
+        assert.equal("\\x1b[31mred@contoso.com", t.evil.appleId)
+        assert.is_nil(out:find("\27", 1, true))
+      end)
+
     it("numbers stay numbers: a negative days_left is not quoted", function()
       local code, out, err = run{ "expiring", "-o", "csv" }
       assert.equal(0, code, err)
@@ -226,6 +246,14 @@ describe("vpptoken command facing hostile servers and pasted secrets", function(
       end
     end)
 
+    it("-o json writes every number the server sent, 1e300 and 17 significant digits included", function()
+      local code, out, err = run{ "get", "big", "-o", "json" }
+      assert.equal(0, code, err)
+      local doc = assert(cjson.decode(out))
+      assert.equal(1e300, doc.usedLicenseCount)
+      assert.equal(123456789.123456789, doc.ratio)
+    end)
+
     it("-o json keeps control characters escaped", function()
       local code, out, err = run{ "get", "evil", "-o", "json" }
       assert.equal(0, code, err)
@@ -245,6 +273,15 @@ describe("vpptoken command facing hostile servers and pasted secrets", function(
       assert.equal(2, code, err)
       assert.equal("", out)
       assert.matches("^vpptoken: %-%-timeout 0 is refused: [^\n]*timeout", err)
+    end)
+
+    it("a number flag takes decimal digits only: --timeout 0x10 is not 16 seconds", function()
+      for _, v in ipairs{ "0x10", "1e3", " 5" } do
+        local code, out, err = run{ "list", "--timeout", v }
+        assert.equal(2, code, err)
+        assert.equal("", out)
+        assert.matches("--timeout needs a number", err, 1, true)
+      end
     end)
 
     it("a failure the server's data causes in the library is a run-time failure, never a usage error", function()

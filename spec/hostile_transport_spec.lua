@@ -311,3 +311,104 @@ describe("memory after concurrent calls", function()
     assert.is_true(after - before < 24 * 1024, string.format("RSS grew by %d KiB", after - before))
   end)
 end)
+
+describe("the URL policy (core.check_url) reads a loopback host strictly", function()
+  it("refuses names that only look like loopback addresses, which DNS would resolve elsewhere", function()
+    for _, url in ipairs{ "http://127.-0.0.1:8080/v1.0", "http://127.0.-0.-00:1/", "http://127.0.0.1.nip.io/",
+                          "http://localhost.evil.example/", "http://[::2]/", "http://0.0.0.0:1/",
+                          "http://127.0.0.1@evil.example/", "http://10.0.0.1/" } do
+      local origin, why = core.check_url(url)
+      assert.is_nil(origin, url)
+      assert.is_string(why)
+    end
+  end)
+
+  it("allows the loopback forms that are the same machine", function()
+    for url, origin in pairs{ ["http://127.0.0.1:8080/v1.0"] = "http://127.0.0.1:8080",
+                              ["http://127.1/"] = "http://127.0.0.1", ["http://LOCALHOST:1/"] = "http://localhost:1",
+                              ["http://localhost.:1/"] = "http://localhost.:1", ["http://[::1]:5/"] = "http://[::1]:5",
+                              ["http://[::ffff:127.0.0.1]/"] = "http://[::ffff:127.0.0.1]",
+                              ["https://graph.microsoft.com/v1.0"] = "https://graph.microsoft.com" } do
+      local got, https_or_why = core.check_url(url)
+      assert.equal(origin, got, url .. ": " .. tostring(https_or_why))
+    end
+  end)
+
+  it("refuses a NUL inside a URL instead of cutting it there", function()
+    local s = core.session{ max_retries = 0 }
+    assert.error_matches(function() s:request("GET", "http://127.0.0.1:9/a\0b") end, "NUL byte")
+    s:close()
+    assert.is_nil(core.check_url("http://127.0.0.1:9/a\0b"))
+  end)
+end)
+
+describe("plain http to loopback never goes through a proxy", function()
+  it("neither the proxy option nor http_proxy sees a loopback request (it would see Authorization in clear)",
+    function()
+      local proxy, _, proxy_stop = helper.start_hostile(RECORDER, "127.0.0.2")
+      local base, _, stop = helper.start_hostile(RECORDER)
+      local c = vpptoken.new{ base_url = base .. "/v1.0", access_token = "t", max_retries = 0, proxy = proxy }
+      assert(c:list())
+      c:close()
+      local script = helper.temp_file(string.format([[
+        package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
+        package.cpath = %q .. "/?.so;" .. package.cpath
+        local c = require("vpptoken").new{ base_url = %q, access_token = "t", max_retries = 0 }
+        assert(c:list())
+      ]], helper.build_dir, base .. "/v1.0"))
+      assert(os.execute("http_proxy=" .. proxy .. " HTTP_PROXY=" .. proxy .. " lua5.4 " .. script))
+      os.remove(script)
+      local seen_proxy, seen = proxy_stop(), stop()
+      assert.same({}, seen_proxy)
+      assert.equal(2, #seen)
+    end)
+end)
+
+describe("redirects under the attempt's timeout", function()
+  it("every hop shares the attempt's timeout: five slow hops do not get a full timeout each", function()
+    local base, _, stop = helper.start_hostile([[
+      local socket = require "socket"
+      return function(req)
+        socket.sleep(0.4)
+        return { status = 302, headers = { Location = req.base .. "/hop" .. req.n } }
+      end]])
+    local s = core.session{ timeout = 1, max_retries = 0 }
+    local t0 = core.monotonic()
+    local r, err = s:request("GET", base .. "/start")
+    s:close()
+    stop()
+    assert.is_nil(r)
+    assert.equal("OPERATION_TIMEDOUT", err.code)
+    assert.is_true(core.monotonic() - t0 < 1.8)
+  end)
+
+  it("only 301, 302, 303, 307 and 308 are redirects: a 304 or 300 with a Location is an answer", function()
+    local other, _, other_stop = helper.start_hostile(RECORDER, "127.0.0.2")
+    for _, status in ipairs{ 300, 304 } do
+      local base, _, stop = helper.start_hostile(redirector(status, other))
+      local s = core.session{ max_retries = 0 }
+      local r = assert(s:request("GET", base .. "/x"))
+      s:close()
+      stop()
+      assert.equal(status, r.status)
+    end
+    assert.same({}, other_stop())
+  end)
+end)
+
+describe("$batch answers of the wrong shape", function()
+  it("a sub-response whose headers are an array is that operation's error or result, never a raise", function()
+    local base, _, stop = helper.start_hostile([[return function(req)
+      return { json = { responses = {
+        { id = "1", status = 404, headers = { "a", "b" }, body = { error = { code = "ResourceNotFound" } } },
+        { id = "2", status = 204, headers = { 1, 2 } } } } }
+    end]])
+    local c = vpptoken.new{ base_url = base .. "/v1.0", access_token = "t", max_retries = 0 }
+    local results, errs = c:batch{ { op = "get", id = "a" }, { op = "delete", id = "b" } }
+    c:close()
+    stop()
+    assert.is_false(results[1])
+    assert.equal(404, errs[1].status)
+    assert.is_true(results[2])
+  end)
+end)

@@ -45,7 +45,9 @@ end
 -- One sub-response as the value the single call returns, or nil, err.
 local function batch_value(op, sub, url)
   local headers = {}
-  for k, v in pairs(type(sub.headers) == "table" and sub.headers or {}) do headers[k:lower()] = tostring(v) end
+  for k, v in pairs(type(sub.headers) == "table" and sub.headers or {}) do
+    if type(k) == "string" and (type(v) == "string" or type(v) == "number") then headers[k:lower()] = tostring(v) end
+  end
   local body = sub.body
   local status = math.tointeger(sub.status) or 0
   if status >= 400 or status == 0 then
@@ -55,7 +57,7 @@ local function batch_value(op, sub, url)
   if op.op == "delete" or (op.op == "update" and type(body) ~= "table") then return true end
   if type(body) ~= "table" then
     return nil, errors.new{ kind = "protocol", code = "InvalidResponse", status = status, method = "POST", url = url,
-                            message = "the batch answer for operation " .. sub.id .. " has no body" }
+                            message = "the batch answer for operation " .. tostring(sub.id) .. " has no body" }
   end
   strip_nulls(body)
   if op.op == "sync_licenses" and body.id == nil and type(body.value) == "table" then return body.value end

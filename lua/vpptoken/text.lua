@@ -25,11 +25,26 @@ function M.escape_c1(s)
   return (s:gsub("\194([\128-\159])", function(second) return string.format("\\u%04x", second:byte()) end))
 end
 
+-- Unicode's explicit direction controls (U+202A-U+202E, U+2066-U+2069): they reorder what a terminal shows
+-- ("Trojan Source"), so text from a server shows them as escapes too.
+local BIDI = "\226\128[\170-\174]"
+local ISOLATES = "\226\129[\166-\169]"
+
+local function escape_bidi(s)
+  return (s:gsub(BIDI, function(c) return string.format("\\u%04x", utf8.codepoint(c)) end)
+           :gsub(ISOLATES, function(c) return string.format("\\u%04x", utf8.codepoint(c)) end))
+end
+
 --- Text safe to print on a terminal: every control character (C0, DEL, and C1 U+0080-U+009F) is shown as an
--- escape (\x1b, \u009b), and so is every byte that is not valid UTF-8 (a lone 0x9b is CSI to an 8-bit terminal).
-function M.printable(s)
-  s = M.valid_utf8(tostring(s), hex_byte):gsub("[\0-\31\127]", function(c) return hex_byte(c:byte()) end)
-  return M.escape_c1(s)
+-- escape (\x1b, \u009b), and so are every byte that is not valid UTF-8 (a lone 0x9b is CSI to an 8-bit terminal)
+-- and the direction controls. `keep`: a Lua pattern of control characters to leave as they are (CSV keeps tab, CR
+-- and LF, which its quoting carries).
+function M.printable(s, keep)
+  s = M.valid_utf8(tostring(s), hex_byte):gsub("[\0-\31\127]", function(c)
+    if keep and c:find(keep) then return c end
+    return hex_byte(c:byte())
+  end)
+  return escape_bidi(M.escape_c1(s))
 end
 
 -- A value longer than this is never echoed in a message: that is what a secret pasted in the wrong place looks like

@@ -80,19 +80,26 @@ local function find_flag(list, name, short)
   end
 end
 
+-- A number as people write it on a command line: decimal digits with an optional fraction (Lua's tonumber would
+-- also take 0x10, 1e3 and surrounding spaces).
+local function decimal(value)
+  if not value:match("^%d+%.?%d*$") and not value:match("^%.%d+$") then return nil end
+  return tonumber(value)
+end
+
 local function convert(f, value)
   if f.kind == "count" then
-    local n = math.tointeger(tonumber(value))
+    local n = math.tointeger(decimal(value))
     if not n or n < 0 or n > 10 then
       return nil, "--" .. f.name .. " needs a whole number from 0 to 10 (got " .. quoted(value) .. ")"
     end
     return n
   elseif f.kind == "int" then
-    local n = math.tointeger(tonumber(value))
+    local n = math.tointeger(decimal(value))
     if not n or n < 1 then return nil, "--" .. f.name .. " needs a whole number >= 1 (got " .. quoted(value) .. ")" end
     return n
   elseif f.kind == "number" then
-    local n = tonumber(value)
+    local n = decimal(value)
     if not n or n ~= n or n < 0 or n == math.huge then
       return nil, "--" .. f.name .. " needs a number >= 0 (got " .. quoted(value) .. ")"
     end

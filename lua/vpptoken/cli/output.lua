@@ -68,8 +68,15 @@ local function encode(v, indent, out)
     out[#out + 1] = json_string(v)
   elseif ty == "number" then
     if v ~= v or v == math.huge or v == -math.huge then out[#out + 1] = "null"
-    elseif math.type(v) == "integer" or v ~= math.floor(v) then out[#out + 1] = string.format("%.14g", v)
-    else out[#out + 1] = string.format("%d", v) end
+    elseif math.type(v) == "integer" then out[#out + 1] = string.format("%d", v)
+    else -- the shortest text that reads back as the same number (1e300 too, which has no integer form)
+      local text
+      for digits = 14, 17 do
+        text = string.format("%." .. digits .. "g", v)
+        if tonumber(text) == v then break end
+      end
+      out[#out + 1] = text
+    end
   elseif ty == "boolean" then
     out[#out + 1] = tostring(v)
   elseif ty == "table" then
@@ -128,8 +135,12 @@ local function csv_field(v)
   end
   local s = tostring(v)
   -- A text cell that a spreadsheet would run gets a leading ' (numbers, such as a negative days_left, stay as
-  -- they are: their text cannot hold a formula).
-  if type(v) == "string" and s:find(FORMULA_START) then s = "'" .. s end
+  -- they are: their text cannot hold a formula). Control characters other than tab, CR and LF (which quoting
+  -- keeps) are shown as escapes: a CSV file is also read on a terminal.
+  if type(v) == "string" then
+    s = safe.printable(s, "[\t\r\n]")
+    if s:find(FORMULA_START) then s = "'" .. s end
+  end
   if s:find('[",\r\n]') or s:match("^%s") or s:match("%s$") then s = '"' .. s:gsub('"', '""') .. '"' end
   return s
 end
