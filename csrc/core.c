@@ -66,6 +66,7 @@ int luaopen_vpptoken_core(lua_State *L) {
   vpp_open_sleep(L);
   vpp_open_crypto(L);
   vpp_open_nulls(L);
+  vpp_open_json(L);
   vpp_open_headers(L);
   lua_pushliteral(L, VPP_VERSION);
   lua_setfield(L, -2, "_VERSION");
