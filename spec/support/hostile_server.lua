@@ -68,14 +68,14 @@ while true do
   if not conn then break end
   conn:settimeout(10)
   local line = conn:receive("*l")
-  local headers, len = {}, 0
+  local headers = {}
   while true do
     local h = conn:receive("*l")
     if not h or h == "" then break end
     local k, v = h:match("^([^:]+):%s*(.-)%s*$")
     if k then headers[k:lower()] = v end
   end
-  len = tonumber(headers["content-length"] or "0") or 0
+  local len = tonumber(headers["content-length"] or "0") or 0
   local body = len > 0 and conn:receive(len) or ""
   if line then
     n = n + 1
