@@ -66,6 +66,7 @@ int luaopen_vpptoken_core(lua_State *L) {
   vpp_open_sleep(L);
   vpp_open_crypto(L);
   vpp_open_nulls(L);
+  vpp_open_json(L);
   vpp_open_headers(L);
   vpp_open_url(L);
   vpp_push_session_options(L);

@@ -1,17 +1,17 @@
-/* strip_nulls(t, null): removes every field equal to `null` (lua-cjson's null) from t and the tables inside it, so a
-   JSON null reads as an absent property. Done in C because it runs on every decoded page. */
+/* strip_nulls(t, null): removes every field under a string key (an object property) equal to `null` (lua-cjson's
+   null) from t and the tables inside it, so a JSON null property reads as an absent property. A null array element
+   stays where it is: removing it would leave a hole that silently hides every element after it. Done in C because
+   it runs on every decoded page. */
 #include <lauxlib.h>
 
 #include "vpp.h"
 
-#define MAX_DEPTH 64
-
 static void strip(lua_State *L, int t, int depth) {
-  if (depth > MAX_DEPTH) luaL_error(L, "strip_nulls: tables nested deeper than %d", MAX_DEPTH);
+  if (depth > VPP_JSON_MAX_DEPTH) luaL_error(L, "strip_nulls: tables nested deeper than %d", VPP_JSON_MAX_DEPTH);
   luaL_checkstack(L, 4, "strip_nulls");
   lua_pushnil(L);
   while (lua_next(L, t)) {
-    if (lua_rawequal(L, -1, 2)) {
+    if (lua_rawequal(L, -1, 2) && lua_type(L, -2) == LUA_TSTRING) {
       lua_pushvalue(L, -2); /* key */
       lua_pushnil(L);
       lua_rawset(L, t); /* clearing a field during traversal is allowed */

@@ -173,6 +173,14 @@ int vpp_l_request_many(lua_State *L);
 /* Percent-encodes everything but RFC 3986 unreserved characters. out must hold 3*len+1 bytes. */
 size_t vpp_escape_segment(const char *s, size_t len, char *out);
 
+/* ---- bounds on decoding JSON from a server (json.c; nulls.c shares the depth) ---- */
+#define VPP_JSON_MAX_DEPTH 64       /* nesting of containers; also strip_nulls' bound */
+#define VPP_JSON_MAX_VALUES 1000000 /* values, keys included; a 999-token Graph page has about 31,000 */
+enum { VPP_JSON_OK, VPP_JSON_TOO_MANY, VPP_JSON_TOO_DEEP, VPP_JSON_UNBALANCED };
+/* Scans JSON text once, outside strings: counts values (containers, strings, keys, numbers, literals) and
+   container depth. VPP_JSON_OK, or the first bound broken (VPP_JSON_UNBALANCED: a ']' or '}' with no opener). */
+int vpp_json_scan(const char *s, size_t len, size_t max_values, int max_depth);
+
 /* ---- Lua bindings, one per file ---- */
 void vpp_open_session(lua_State *L); /* registers the Session metatable; pushes nothing */
 void vpp_push_session_options(lua_State *L); /* pushes the session options' names, in order */
@@ -182,6 +190,7 @@ void vpp_open_time(lua_State *L);    /* sets time_parse/time_format into the tab
 void vpp_open_sleep(lua_State *L);   /* sets sleep/monotonic into the table on top */
 void vpp_open_crypto(lua_State *L);  /* sets base64url/rs256_sign/x509_thumbprint into the table on top */
 void vpp_open_nulls(lua_State *L);   /* sets strip_nulls into the table on top */
+void vpp_open_json(lua_State *L);    /* sets json_check, JSON_MAX_VALUES, JSON_MAX_DEPTH into the table on top */
 void vpp_open_headers(lua_State *L); /* sets headers (request header sets) into the table on top */
 void vpp_open_url(lua_State *L);     /* sets check_url into the table on top */
 

@@ -153,11 +153,52 @@ static void test_buf(void) {
   CHECK(b.data == NULL, "free clears");
 }
 
+static int scan(const char *text, size_t max_values, int max_depth) {
+  return vpp_json_scan(text, strlen(text), max_values, max_depth);
+}
+
+static void test_json_scan(void) {
+  /* values: containers, strings (keys too), numbers and literals, each counted once */
+  CHECK(scan("{\"a\":[1,-2.5e+3,true,null]}", 7, 2) == VPP_JSON_OK, "7 values fit a budget of 7");
+  CHECK(scan("{\"a\":[1,-2.5e+3,true,null]}", 6, 2) == VPP_JSON_TOO_MANY, "7 values pass a budget of 6");
+  CHECK(scan("[1 , 2,3]", 4, 1) == VPP_JSON_OK && scan("[1 , 2,3]", 3, 1) == VPP_JSON_TOO_MANY, "white space");
+  CHECK(scan("", 0, 0) == VPP_JSON_OK && scan("5", 0, 0) == VPP_JSON_TOO_MANY, "a bare scalar is a value");
+  /* brackets, commas and quotes inside strings are not structure */
+  CHECK(scan("[\"[[[[,,,{{{\"]", 2, 1) == VPP_JSON_OK, "brackets inside a string");
+  CHECK(scan("[\"a\\\"[[[\", 1]", 3, 1) == VPP_JSON_OK, "an escaped quote does not end the string");
+  CHECK(scan("[\"a\\\\\", [[1]]]", 5, 3) == VPP_JSON_OK, "an escaped backslash ends before the quote");
+  CHECK(scan("[\"a\\\\\", [[1]]]", 5, 2) == VPP_JSON_TOO_DEEP, "so the brackets after it count");
+  CHECK(scan("[\"\\u005d\\u005b\"]", 2, 1) == VPP_JSON_OK, "unicode escapes");
+  CHECK(scan("[\"unterminated", 2, 1) == VPP_JSON_OK, "an unterminated string is left to the decoder");
+  CHECK(scan("[\"ends in a backslash\\", 2, 1) == VPP_JSON_OK, "a trailing backslash reads nothing past the end");
+  /* depth */
+  CHECK(scan("[[[]]]", 10, 3) == VPP_JSON_OK && scan("[[[]]]", 10, 2) == VPP_JSON_TOO_DEEP, "depth 3");
+  CHECK(scan("[[]][[]]", 10, 2) == VPP_JSON_OK, "depth goes back down");
+  CHECK(scan("]][[[[", 10, 2) == VPP_JSON_UNBALANCED, "closers first cannot buy depth");
+  CHECK(scan("{\"a\":{}}}", 10, 2) == VPP_JSON_UNBALANCED, "one closer too many");
+  /* the bomb of issue 11 #7, in small: empty arrays are values too */
+  char bomb[3 * 1000 + 3];
+  size_t n = 0;
+  bomb[n++] = '[';
+  for (int i = 0; i < 1000; i++) {
+    bomb[n++] = '[';
+    bomb[n++] = ']';
+    bomb[n++] = ',';
+  }
+  bomb[n - 1] = ']';
+  CHECK(vpp_json_scan(bomb, n, 1001, 2) == VPP_JSON_OK, "1001 values");
+  CHECK(vpp_json_scan(bomb, n, 1000, 2) == VPP_JSON_TOO_MANY, "1001 values over 1000");
+  /* the length is honoured: a NUL byte is data, and nothing past len is read */
+  CHECK(vpp_json_scan("[1]]]]", 3, 10, 1) == VPP_JSON_OK, "only len bytes");
+  CHECK(vpp_json_scan("[\"\0[\"]", 5, 10, 1) == VPP_JSON_OK, "NUL inside a string");
+}
+
 int main(void) {
   test_time();
   test_retry();
   test_escape_and_uuid();
   test_buf();
+  test_json_scan();
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
 }

@@ -20,8 +20,8 @@ build = {
   -- The Lua modules: builtin copies the whole lua/ directory (vpptoken/*.lua, vpptoken/sandbox/*.lua).
   modules = {
     ["vpptoken.core"] = {
-      sources = { "csrc/buf.c", "csrc/core.c", "csrc/crypto.c", "csrc/enums.c", "csrc/escape.c", "csrc/multi.c",
-                  "csrc/nulls.c", "csrc/rand.c", "csrc/request_headers.c", "csrc/response_headers.c",
+      sources = { "csrc/buf.c", "csrc/core.c", "csrc/crypto.c", "csrc/enums.c", "csrc/escape.c", "csrc/json.c",
+                  "csrc/multi.c", "csrc/nulls.c", "csrc/rand.c", "csrc/request_headers.c", "csrc/response_headers.c",
                   "csrc/retry.c", "csrc/session.c", "csrc/sleep.c", "csrc/transfer.c", "csrc/url.c",
                   "csrc/vtime.c" },
       incdirs = { "csrc" }, -- libcurl's headers and library from the compiler's default paths (libcurl4-*-dev)

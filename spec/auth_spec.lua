@@ -243,6 +243,6 @@ describe("clouds and configuration", function()
       "client_secret or client_certificate")
     assert.error_matches(function()
       vpptoken.new{ tenant_id = "t", client_id = "c", client_certificate = "/nonexistent.pem" }
-    end, "cannot read the client certificate")
+    end, "cannot open the client certificate")
   end)
 end)

@@ -4,6 +4,8 @@
 local cjson = require "cjson.safe"
 local core = require "vpptoken.core"
 local errors = require "vpptoken.error"
+local fileio = require "vpptoken.fileio"
+local json = require "vpptoken.json"
 
 local M = {}
 
@@ -22,13 +24,17 @@ local function form_encode(t)
 end
 
 local function read_file(path, what)
-  local f, err = io.open(path, "rb")
-  if not f then return nil, "cannot read the " .. what .. ": " .. tostring(err) end
-  local text = f:read("a")
-  f:close()
-  return text
+  return fileio.read(path, fileio.LIMITS.certificate, what)
 end
 
+-- Whether an access token can go into an Authorization header as it is: no control character, no space (a
+-- bearer token is one word). Never says what the token holds.
+local function usable_token(tok)
+  return not tok:find("[%z\1-\32\127]")
+end
+
+-- The longest lifetime a token endpoint's expires_in is taken at (a day): a cached token is always re-fetched.
+local MAX_LIFETIME = 86400
 -- The signed JWT that proves the app holds the certificate's key.
 local function client_assertion(self, token_url)
   local now = os.time()
@@ -74,12 +80,19 @@ local function fetch(self, session, report)
     return nil, err
   end
   if report then report("POST", url, resp) end
-  local doc = cjson.decode(resp.body)
+  local doc = json.decode(resp.body)
   if type(doc) ~= "table" or type(doc.access_token) ~= "string" or doc.access_token == "" then
     return nil, auth_error("InvalidTokenResponse", "the token endpoint answered without an access_token",
       { method = "POST", url = url, status = resp.status })
   end
-  local lifetime = tonumber(doc.expires_in) or 3599
+  if not usable_token(doc.access_token) then
+    return nil, auth_error("InvalidTokenResponse",
+      "the token endpoint answered with an access_token that holds a space or a control character",
+      { method = "POST", url = url, status = resp.status })
+  end
+  local lifetime = tonumber(doc.expires_in)
+  if not lifetime or lifetime ~= lifetime then lifetime = 3599 end
+  lifetime = math.max(0, math.min(lifetime, MAX_LIFETIME))
   local now = os.time()
   -- Refresh 5 minutes before expiry, or halfway through a short lifetime.
   return { token = doc.access_token, expires_at = now + lifetime,
@@ -100,7 +113,11 @@ function Credential:token(session, force, report)
   if self.kind == "static" then return self.static end
   if self.kind == "function" then
     local ok, tok, msg = pcall(self.fn, force and true or false)
-    if ok and type(tok) == "string" and tok ~= "" then return tok end
+    if ok and type(tok) == "string" and tok ~= "" then
+      if usable_token(tok) then return tok end
+      return nil, auth_error("InvalidAccessToken",
+        "token_provider returned an access token that holds a space or a control character")
+    end
     if ok then
       msg = tok == nil and msg or ("token_provider returned a " .. type(tok) .. ", not an access token")
     else
@@ -135,7 +152,11 @@ end
 -- Raises on misuse.
 function M.credential(opts, login, scope)
   if opts.access_token ~= nil then
-    return setmetatable({ kind = "static", static = need_string(opts, "access_token", "") }, Credential)
+    local tok = need_string(opts, "access_token", "")
+    if not usable_token(tok) then
+      error("vpptoken.new: access_token must not contain a space or a control character (CR, LF, ...)", 3)
+    end
+    return setmetatable({ kind = "static", static = tok }, Credential)
   end
   if opts.token_provider ~= nil then
     if type(opts.token_provider) ~= "function" then

@@ -4,12 +4,21 @@ local cjson = require "cjson.safe"
 local core = require "vpptoken.core"
 local clouds = require "vpptoken.clouds"
 local errors = require "vpptoken.error"
+local json = require "vpptoken.json"
 local schema = require "vpptoken.schema"
 
 local Client = { __name = "vpptoken.Client" }
 Client.__index = Client
 
 local COLLECTION = "/deviceAppManagement/vppTokens"
+
+-- Bounds on a walk over the pages of a list (each, list and what uses them). Read when a walk starts.
+local LIMITS = {
+  -- Pages per walk: a tenant's VPP tokens fill a few pages; even at one token per page this is far above any.
+  max_pages = 10000,
+  -- Bytes in one @odata.nextLink (Graph's are a few hundred).
+  max_next_link = 8192,
+}
 
 -- Credentials live here, not in the client table, so no dump of a client shows a secret.
 local credentials = setmetatable({}, { __mode = "k" })
@@ -198,11 +207,11 @@ local function strip_nulls(v)
 end
 
 local function decode(resp, method, url)
-  local doc, msg = cjson.decode(resp.body)
+  local doc, msg = json.decode(resp.body)
   if type(doc) ~= "table" then
     return nil, errors.new{ kind = "protocol", code = "InvalidResponse", status = resp.status,
-      message = "the response is not a JSON object: " .. tostring(msg or type(doc)), method = method, url = url,
-      request_id = resp.headers["request-id"], client_request_id = resp.client_request_id,
+      message = "the response is not a JSON object: " .. tostring(msg or (doc == NULL and "null" or type(doc))),
+      method = method, url = url, request_id = resp.headers["request-id"], client_request_id = resp.client_request_id,
       attempts = resp.attempts }
   end
   -- Every JSON null literal contains the text "null": a body without it has none to strip (a fast plain find).
@@ -215,7 +224,7 @@ end
 local function call_no_result(self, method, url, body, extra)
   local resp, err = call(self, method, url, body, extra)
   if not resp then return nil, err end
-  if resp.body:find("%S") and cjson.decode(resp.body) == nil then
+  if resp.body:find("%S") and json.decode(resp.body) == nil then
     return nil, errors.new{ kind = "protocol", code = "InvalidResponse", status = resp.status, method = method,
       url = url, outcome_unknown = method ~= "DELETE" or nil, request_id = resp.headers["request-id"],
       client_request_id = resp.client_request_id, attempts = resp.attempts,
@@ -248,11 +257,68 @@ local function encode(body)
   return text
 end
 
+-- What a page item is when it is not a token object: "null", "boolean", "number", "string", "array"; nil for an
+-- object. (lua-cjson decodes [] and {} alike: an empty array passes as an empty object.)
+local function non_object(v)
+  if v == NULL then return "null" end
+  if type(v) ~= "table" then return type(v) end
+  if rawget(v, 1) ~= nil then return "array" end
+  return nil
+end
+
+local NAMED = { null = "null", boolean = "a boolean", number = "a number", string = "a string", array = "an array" }
+
+-- Why a page's `value` is not an array of token objects, or nil when it is.
+local function page_problem(value)
+  if type(value) ~= "table" then return "the list response has no 'value' array" end
+  local n = #value
+  for i = 1, n do
+    local what = non_object(value[i])
+    if what then return string.format("item %d of the page is %s, not a token object", i, NAMED[what]) end
+  end
+  local keys = 0
+  for _ in pairs(value) do keys = keys + 1 end
+  if keys ~= n then return "the list response's 'value' is not an array" end
+  return nil
+end
+
+-- A 64-bit FNV-1a digest of a URL: a walk remembers the pages it has read in 8 bytes each, not by their text.
+local function digest(s)
+  local h = -3750763034362895579 -- 0xcbf29ce484222325
+  for i = 1, #s do h = (h ~ s:byte(i)) * 1099511628211 end
+  return h
+end
+
+-- Why a nextLink may not be followed, or nil. `seen` holds the digests of the URLs read in this walk.
+local function next_link_problem(self, link, seen)
+  local prefix = self.origin .. "/"
+  if type(link) ~= "string" or link:sub(1, #prefix) ~= prefix then
+    return "@odata.nextLink does not point to " .. self.origin .. ": " .. tostring(link):sub(1, 200)
+  end
+  if #link > LIMITS.max_next_link then
+    return string.format("@odata.nextLink is longer than %d bytes", LIMITS.max_next_link)
+  end
+  if link:find("[%z\1-\32\127]") then
+    return "@odata.nextLink contains a space or a control character"
+  end
+  if seen[digest(link)] then
+    return "@odata.nextLink points back to a page already read in this walk (the server's paging loops)"
+  end
+  return nil
+end
+
 --- Iterates over every token, one page in memory at a time, following @odata.nextLink.
 -- `for tok, err in client:each{ select = ..., filter = ... }`: on a failure the loop gets `false, err` once, then ends.
+-- A walk ends with an error when a nextLink points back to a page it has read (code InvalidNextLink) or after
+-- LIMITS.max_pages pages (code TooManyPages); a page with an item that is not an object is an InvalidResponse.
 function Client:each(opts)
   local url = self.collection_url .. query(self, opts)
-  local page, i, done = nil, 0, false
+  local page, i, done, pages, seen = nil, 0, false, 0, {}
+  local max_pages = LIMITS.max_pages
+  local function fail(code, message, at)
+    done = true
+    return false, errors.new{ kind = "protocol", code = code, method = "GET", url = at, message = message }
+  end
   return function()
     while not done do
       if page and i < #page then
@@ -260,23 +326,24 @@ function Client:each(opts)
         return page[i]
       end
       if not url then break end
+      if pages >= max_pages then
+        return fail("TooManyPages", string.format("the list has more than %d pages: the walk stops there", max_pages),
+          url)
+      end
+      seen[digest(url)] = true
+      pages = pages + 1
       local doc, err = call_json(self, "GET", url)
       if not doc then
         done = true
         return false, err
       end
-      if type(doc.value) ~= "table" then
-        done = true
-        return false, errors.new{ kind = "protocol", code = "InvalidResponse", method = "GET", url = url,
-                                  message = "the list response has no 'value' array" }
-      end
+      local problem = page_problem(doc.value)
+      if problem then return fail("InvalidResponse", problem, url) end
       page, i = doc.value, 0
       local next_link = doc["@odata.nextLink"]
-      local prefix = self.origin .. "/"
-      if next_link ~= nil and (type(next_link) ~= "string" or next_link:sub(1, #prefix) ~= prefix) then
-        done = true
-        return false, errors.new{ kind = "protocol", code = "InvalidNextLink", method = "GET", url = url,
-          message = "@odata.nextLink does not point to " .. self.origin .. ": " .. tostring(next_link) }
+      if next_link ~= nil then
+        problem = next_link_problem(self, next_link, seen)
+        if problem then return fail("InvalidNextLink", problem, url) end
       end
       url = next_link
     end
@@ -352,7 +419,9 @@ end })
 Client._internal = {
   credentials = credentials, reporter = reporter, graph_headers = graph_headers, observe = observe,
   call_json = call_json, decode = decode, strip_nulls = strip_nulls, item_url = item_url, query = query,
-  encode = encode, COLLECTION = COLLECTION,
+  encode = encode, COLLECTION = COLLECTION, LIMITS = LIMITS,
+  -- Bounded decoding of server JSON (vpptoken.json): for batch.lua and notify.lua.
+  json_decode = json.decode,
 }
 
 -- ---- beta only ----

@@ -1,7 +1,7 @@
 --- Error objects: what every run-time failure of vpptoken returns as the second value of `nil, err`.
 -- Fields: kind, status, code, message, request_id, client_request_id, date, retry_after, method, url,
 -- attempts, outcome_unknown (a write that may have reached the server), operation_id, activity_id.
-local cjson = require "cjson.safe"
+local json = require "vpptoken.json"
 
 local M = {}
 
@@ -61,7 +61,7 @@ local function unwrap_message(msg)
   local info = {}
   for _ = 1, 3 do
     if type(msg) ~= "string" or not msg:match("^%s*{") then break end
-    local inner = cjson.decode(msg)
+    local inner = json.decode(msg)
     if type(inner) ~= "table" then break end
     local text = inner.Message or inner.message
     if type(text) ~= "string" then break end
@@ -77,7 +77,7 @@ end
 -- Reads a Graph error body ({"error":{code,message,innerError}}) or an identity platform error
 -- ({"error":"invalid_client","error_description":...}); tolerant of every variant in the contract.
 local function parse_body(body)
-  local doc = type(body) == "string" and body ~= "" and cjson.decode(body) or nil
+  local doc = type(body) == "string" and body ~= "" and json.decode(body) or nil
   if type(doc) ~= "table" then return {} end
   local e = doc.error
   if type(e) == "string" then

@@ -1,6 +1,7 @@
 --- Many operations at once over the C core's request_many (curl's multi interface): get_many and sync_all.
 local Client = require "vpptoken.client"
 local errors = require "vpptoken.error"
+local schema = require "vpptoken.schema"
 
 local I = Client._internal
 local credentials, reporter, observe, graph_headers = I.credentials, I.reporter, I.observe, I.graph_headers
@@ -102,8 +103,16 @@ function Client:sync_all(opts)
     elseif skip_running and t.lastSyncStatus == "inProgress" then
       o.outcome, o.reason = "skipped", "a sync is already in progress"
     else
-      items[#items + 1] = { method = "POST", url = item_url(self, t.id, "/syncLicenses") }
-      where[#items] = i
+      -- The id comes from the server: one that cannot be put in a URL fails this token only.
+      local escaped, why = schema.check_id(t.id)
+      if escaped then
+        items[#items + 1] = { method = "POST", url = self.collection_url .. "/" .. escaped .. "/syncLicenses" }
+        where[#items] = i
+      else
+        o.outcome, o.error = "failed", errors.new{ kind = "protocol", code = "InvalidId", method = "POST",
+          message = "the token's id from the list cannot be used in a URL: " .. why }
+        o.reason = tostring(o.error)
+      end
     end
   end
   for k, r in ipairs(call_many(self, items, conc)) do

@@ -4,10 +4,9 @@
 local cjson = require "cjson.safe"
 local core = require "vpptoken.core"
 local errors = require "vpptoken.error"
+local fileio = require "vpptoken.fileio"
 
 local M = {}
-
-local MAX_FILE_BYTES = 1024 * 1024 -- Graph's token property is limited to 1 MiB as well
 
 -- Both alphabets: standard (+ /) and URL-safe (- _).
 local B64 = {}
@@ -86,25 +85,15 @@ function M.parse(text, what, path, now)
   }
 end
 
---- Reads a token file from disk: see vpptoken.read_token_file.
+-- fileio's codes -> this module's
+local READ_CODES = { FileUnreadable = "TokenFileUnreadable", FileTooLarge = "TokenFileTooLarge" }
+
+--- Reads a token file from disk (at most fileio.LIMITS.token_file bytes): see vpptoken.read_token_file.
 function M.read(path, now)
-  if type(path) == "string" and path:find("\0", 1, true) then
-    -- io.open would stop at the NUL and read another file
-    return fail("TokenFileUnreadable", "the token file path contains a NUL byte", (path:gsub("%z.*", "")))
-  end
-  local f, msg = io.open(path, "rb")
-  if not f then
-    return fail("TokenFileUnreadable", "cannot open the token file: " .. tostring(msg), path)
-  end
-  local text, rmsg = f:read(MAX_FILE_BYTES + 1)
-  f:close()
-  if text == nil and rmsg then
-    return fail("TokenFileUnreadable", "cannot read the token file " .. path .. ": " .. tostring(rmsg), path)
-  end
-  text = text or ""
-  if #text > MAX_FILE_BYTES then
-    return fail("TokenFileTooLarge", "the token file " .. path .. " is larger than 1 MiB: not an Apple VPP token file",
-      path)
+  local text, msg, code = fileio.read(path, fileio.LIMITS.token_file, "token file")
+  if not text then
+    if code == "FileTooLarge" then msg = msg .. ": not an Apple VPP token file" end
+    return fail(READ_CODES[code], msg, type(path) == "string" and (path:gsub("%z.*", "")) or nil)
   end
   return M.parse(text, "the token file " .. path, path, now)
 end

@@ -1,0 +1,296 @@
+-- The client against a hostile Graph (spec/support/hostile_server.lua): whatever a server sends, every call ends
+-- with a result or `nil, err`, within a bound, and never raises (issue 11).
+local helper = require "spec.helper"
+local vpptoken = require "vpptoken"
+local cjson = require "cjson.safe"
+
+-- A hostile server running `script` (Lua source of function(req) -> answer). Returns a client for it and stop().
+local function hostile(script, opts)
+  local base, _, stop = helper.start_hostile(script)
+  local o = { base_url = base .. "/v1.0", access_token = "t", max_retries = 0 }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  return vpptoken.new(o), stop, base
+end
+
+-- A page of the list whose body is `body_source` (a Lua expression of the body text, evaluated in the server).
+local function page_script(body_source)
+  return "local body = " .. body_source .. [==[
+    return function(req)
+      if req.method == "POST" and req.path:match("/syncLicenses$") then
+        return { status = 200, headers = { ["Content-Type"] = "application/json" },
+                 body = '{"id":"synced","lastSyncStatus":"inProgress"}' }
+      end
+      return { status = 200, headers = { ["Content-Type"] = "application/json" }, body = body }
+    end]==]
+end
+
+describe("paging against a hostile server", function()
+  it("a nextLink that loops back to the same page ends the walk with InvalidNextLink", function()
+    local client, stop = hostile([[
+      return function(req)
+        if req.n > 50 then return { close = true } end -- a client that loops forever meets a closed door
+        return { json = { value = { { id = "a" } },
+                          ["@odata.nextLink"] = req.base .. "/v1.0/deviceAppManagement/vppTokens" } }
+      end]])
+    local tokens, err = client:list()
+    local seen = stop()
+    assert.is_true(tokens == nil, "a result instead of an error")
+    assert.equal("InvalidNextLink", err.code)
+    assert.equal("protocol", err.kind)
+    assert.is_true(#seen <= 2, #seen .. " requests")
+    client:close()
+  end)
+
+  it("a nextLink cycle longer than one page ends the walk with InvalidNextLink", function()
+    local client, stop = hostile([[
+      return function(req)
+        if req.n > 50 then return { close = true } end
+        local page = tonumber(req.query:match("page=(%d+)") or "0")
+        local nxt = (page + 1) % 3 -- page 2 links back to the first URL, which had no query
+        return { json = { value = { { id = "p" .. page } }, ["@odata.nextLink"] = req.base
+                          .. "/v1.0/deviceAppManagement/vppTokens" .. (nxt == 0 and "" or ("?page=" .. nxt)) } }
+      end]])
+    local n, last_err = 0, nil
+    for tok, err in client:each() do
+      if not tok then last_err = err break end
+      n = n + 1
+    end
+    local seen = stop()
+    assert.equal("InvalidNextLink", last_err and last_err.code)
+    -- pages 0, 1 and 2 are read; page 2 links back to page 0, so the walk ends there (as for any bad nextLink,
+    -- before the items of the page that carries it)
+    assert.equal(2, n)
+    assert.equal(3, #seen)
+    client:close()
+  end)
+
+  it("an endless chain of distinct nextLinks ends after the page limit with TooManyPages", function()
+    local client, stop = hostile([[
+      return function(req)
+        if req.n > 50 then return { close = true } end
+        return { json = { value = { { id = "x" .. req.n } },
+                          ["@odata.nextLink"] = req.base .. "/v1.0/deviceAppManagement/vppTokens?n=" .. req.n } }
+      end]])
+    local limits = require("vpptoken.client")._internal.LIMITS
+    assert.equal(10000, limits.max_pages) -- the documented figure
+    limits.max_pages = 5
+    local ok, tokens, err = pcall(client.list, client)
+    limits.max_pages = 10000
+    local seen = stop()
+    assert.is_true(ok, tostring(tokens))
+    assert.is_true(tokens == nil, "a result instead of an error")
+    assert.equal("TooManyPages", err and err.code)
+    assert.equal(5, #seen)
+    client:close()
+  end)
+
+  it("a nextLink with a space returns InvalidNextLink instead of raising", function()
+    local client, stop = hostile([[
+      return function(req)
+        return { json = { value = { { id = "a" } },
+                          ["@odata.nextLink"] = req.base .. "/v1.0/deviceAppManagement/vppTokens?x=a b" } }
+      end]])
+    local ok, tokens, err = pcall(client.list, client)
+    stop()
+    assert.is_true(ok, "raised: " .. tostring(tokens))
+    assert.is_true(tokens == nil, "a result instead of an error")
+    assert.equal("InvalidNextLink", err.code)
+    client:close()
+  end)
+end)
+
+describe("decoding what a hostile server sends", function()
+  it("JSON nested deeper than the depth bound returns InvalidResponse instead of raising", function()
+    local client, stop = hostile(page_script([['{"value":[{"id":"a","x":' .. string.rep("[", 100) .. "null"
+      .. string.rep("]", 100) .. "}]}"]]))
+    local ok, tokens, err = pcall(client.list, client)
+    stop()
+    assert.is_true(ok, "raised: " .. tostring(tokens))
+    assert.is_true(tokens == nil, "a result instead of an error")
+    assert.equal("InvalidResponse", err.code)
+    assert.equal("protocol", err.kind)
+    client:close()
+  end)
+
+  it("a body with more JSON values than the decoding budget is refused before it is decoded", function()
+    local n = 1000001
+    local client, stop = hostile(page_script('\'{"value":[\' .. string.rep("[],", ' .. (n - 1) .. ') .. "[]]}"'))
+    local before = collectgarbage("count")
+    local tokens, err = client:list()
+    local grew = collectgarbage("count") - before
+    stop()
+    assert.is_true(tokens == nil, "a result instead of an error")
+    assert.equal("InvalidResponse", err.code)
+    assert.equal("protocol", err.kind)
+    assert.is_true(grew < 40 * 1024, string.format("Lua memory grew by %.0f KiB", grew)) -- the 3 MB body, not 1M tables
+    client:close()
+  end)
+
+  it("core.json_check counts values outside strings and refuses depth over its bound", function()
+    local core = require "vpptoken.core"
+    -- 8 values: 2 objects, 1 array, 2 keys, 2 numbers, 1 string (its brackets and commas are text)
+    assert.is_true(core.json_check('{"a":[1,2,{"b":"[[[[,,,"}]}', 8))
+    assert.is_nil(core.json_check('{"a":[1,2,{"b":"[[[[,,,"}]}', 7))
+    assert.is_true(core.json_check('["\\"[[[[[[\\\\", 1]', 3, 1)) -- brackets and escaped quotes inside a string
+    assert.is_nil(core.json_check("[[1]]", nil, 1))
+    assert.is_true(core.json_check("[[1]]", nil, 2))
+    assert.is_true(core.json_check(string.rep("[", 64) .. string.rep("]", 64)))
+    local ok, msg = core.json_check(string.rep("[", 65) .. string.rep("]", 65))
+    assert.is_nil(ok)
+    assert.matches("64", msg)
+    assert.equal(64, core.JSON_MAX_DEPTH)
+    assert.equal(1000000, core.JSON_MAX_VALUES)
+  end)
+end)
+
+describe("access tokens with control characters", function()
+  it("an access_token from the token endpoint with CR/LF returns an auth error instead of raising", function()
+    local base, _, stop = helper.start_hostile([[
+      return function(req)
+        if req.path:match("/token$") then
+          return { json = { access_token = "abc\r\nX-Injected: 1", expires_in = 3600, token_type = "Bearer" } }
+        end
+        return { json = { value = {} } }
+      end]])
+    local client = vpptoken.new{ base_url = base .. "/v1.0", authority_url = base, tenant_id = "tenant",
+                                 client_id = "app", client_secret = "secret", max_retries = 0 }
+    local ok, tokens, err = pcall(client.list, client)
+    local seen = stop()
+    assert.is_true(ok, "raised: " .. tostring(tokens))
+    assert.is_true(tokens == nil, "a result instead of an error")
+    assert.equal("auth", err.kind)
+    assert.equal("InvalidTokenResponse", err.code)
+    assert.equal(1, #seen) -- nothing went to Graph
+    client:close()
+  end)
+
+  it("a token_provider returning a token with a line break returns an auth error instead of raising", function()
+    local base, _, stop = helper.start_hostile("return function() return { json = { value = {} } } end")
+    local client = vpptoken.new{ base_url = base .. "/v1.0", max_retries = 0,
+                                 token_provider = function() return "abc\ndef" end }
+    local ok, tokens, err = pcall(client.list, client)
+    local seen = stop()
+    assert.is_true(ok, "raised: " .. tostring(tokens))
+    assert.is_true(tokens == nil, "a result instead of an error")
+    assert.equal("auth", err.kind)
+    assert.equal("InvalidAccessToken", err.code)
+    assert.equal(0, #seen)
+    client:close()
+  end)
+
+  it("an access_token option with CR/LF is misuse and raises at vpptoken.new", function()
+    assert.has_error(function()
+      vpptoken.new{ base_url = "http://127.0.0.1:9/v1.0", access_token = "abc\r\nX-Injected: 1" }
+    end)
+  end)
+end)
+
+describe("pages with items that are not tokens", function()
+  it("a null item in value is an InvalidResponse naming its position, not a silent truncation", function()
+    local client, stop = hostile(page_script([['{"value":[{"id":"a"},null,{"id":"c"}]}']]))
+    local tokens, err = client:list()
+    stop()
+    assert.is_true(tokens == nil, "a result instead of an error")
+    assert.equal("InvalidResponse", err.code)
+    assert.equal("protocol", err.kind)
+    assert.matches("item 2 ", err.message, 1, true)
+    assert.matches("null", err.message, 1, true)
+    client:close()
+  end)
+
+  it("a false item in value is an InvalidResponse, never nil, nil", function()
+    local client, stop = hostile(page_script([['{"value":[{"id":"a"},false]}']]))
+    local tokens, err = client:list()
+    stop()
+    assert.is_true(tokens == nil, "a result instead of an error")
+    assert.equal("InvalidResponse", err and err.code)
+    assert.matches("boolean", err.message, 1, true)
+    client:close()
+  end)
+
+  it("number items make expiring and sync_all return InvalidResponse instead of crashing", function()
+    local client, stop = hostile(page_script([['{"value":[{"id":"a","state":"valid"},1,2]}']]))
+    local ok, out, err = pcall(client.expiring, client)
+    assert.is_true(ok, "raised: " .. tostring(out))
+    assert.is_true(out == nil, "a result instead of an error")
+    assert.equal("InvalidResponse", err.code)
+    ok, out, err = pcall(client.sync_all, client)
+    stop()
+    assert.is_true(ok, "raised: " .. tostring(out))
+    assert.is_true(out == nil, "a result instead of an error")
+    assert.equal("InvalidResponse", err.code)
+    assert.matches("item 2 ", err.message, 1, true)
+    client:close()
+  end)
+
+  it("a null inside an array property stays in its place: nothing after it is lost", function()
+    local client, stop = hostile(page_script(
+      [['{"value":[{"id":"a","roleScopeTagIds":["0",null,"2"],"appleId":null}]}']]))
+    local tokens = assert(client:list())
+    stop()
+    local tags = tokens[1].roleScopeTagIds
+    assert.equal(3, #tags)
+    assert.equal(cjson.null, tags[2])
+    assert.equal("2", tags[3])
+    assert.is_nil(tokens[1].appleId) -- a null property still reads as absent
+    client:close()
+  end)
+end)
+
+describe("one bad record never stops the work for the others", function()
+  it("sync_all syncs every good token and fails only the ones whose id cannot be used", function()
+    local client, stop = hostile(page_script([[
+      '{"value":[{"id":"good1","state":"valid"},{"id":"a/b","state":"valid"},'
+        .. '{"id":"with space","state":"valid"},{"id":42,"state":"valid"},{"id":"' .. string.rep("x", 300)
+        .. '","state":"valid"},{"state":"valid"},{"id":"good2","state":"valid"}]}']]))
+    local ok, out, err = pcall(client.sync_all, client)
+    local seen = stop()
+    assert.is_true(ok, "raised: " .. tostring(out))
+    assert.is_table(out, tostring(err))
+    assert.equal(7, #out)
+    local outcomes = {}
+    for i, o in ipairs(out) do outcomes[i] = o.outcome end
+    assert.same({ "started", "failed", "failed", "failed", "failed", "failed", "started" }, outcomes)
+    for i = 2, 6 do
+      assert.equal("InvalidId", out[i].error.code)
+      assert.equal("protocol", out[i].error.kind)
+      assert.is_string(out[i].reason)
+    end
+    local posts = 0
+    for _, l in ipairs(seen) do if l:match("^POST ") then posts = posts + 1 end end
+    assert.equal(2, posts)
+    client:close()
+  end)
+
+  it("expiring, find and sync_all accept tokens whose fields have the wrong type", function()
+    local client, stop = hostile(page_script([['{"value":[{"id":"a","state":{"x":1},"expirationDateTime":5,'
+      .. '"appleId":7,"organizationName":[1],"lastSyncStatus":true},{"id":"b","state":"valid",'
+      .. '"expirationDateTime":"2000-01-01T00:00:00Z"}]}']]))
+    local ok, out = pcall(client.expiring, client)
+    assert.is_true(ok, "raised: " .. tostring(out))
+    assert.equal(2, #out)
+    ok, out = pcall(client.find, client, { apple_id = "x@example.com" })
+    assert.is_true(ok, "raised: " .. tostring(out))
+    assert.same({}, out)
+    ok, out = pcall(client.sync_all, client)
+    assert.is_true(ok, "raised: " .. tostring(out))
+    assert.equal("skipped", out[1].outcome)
+    stop()
+    client:close()
+  end)
+end)
+
+describe("files the library reads", function()
+  it("a client certificate file larger than fileio's cap is refused without reading it all", function()
+    local fileio = require "vpptoken.fileio"
+    local path = os.tmpname()
+    local f = assert(io.open(path, "wb"))
+    f:write(string.rep("A", fileio.LIMITS.certificate + 1))
+    f:close()
+    local ok, msg = pcall(vpptoken.new, { base_url = "http://127.0.0.1:9/v1.0", tenant_id = "t", client_id = "c",
+                                          client_certificate = path })
+    os.remove(path)
+    assert.is_false(ok)
+    assert.matches("larger than " .. fileio.LIMITS.certificate .. " bytes", msg, 1, true)
+  end)
+end)
