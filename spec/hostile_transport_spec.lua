@@ -356,7 +356,7 @@ describe("plain http to loopback never goes through a proxy", function()
         local c = require("vpptoken").new{ base_url = %q, access_token = "t", max_retries = 0 }
         assert(c:list())
       ]], helper.build_dir, base .. "/v1.0"))
-      assert(os.execute("http_proxy=" .. proxy .. " HTTP_PROXY=" .. proxy .. " lua5.4 " .. script))
+      assert(os.execute("http_proxy=" .. proxy .. " HTTP_PROXY=" .. proxy .. " " .. helper.lua .. " " .. script))
       os.remove(script)
       local seen_proxy, seen = proxy_stop(), stop()
       assert.same({}, seen_proxy)
