@@ -2,37 +2,63 @@ rockspec_format = "3.0"
 package = "vpptoken"
 version = "scm-1"
 source = {
-  url = "git+file:///dev/null", -- built from a checkout with `luarocks make`
+  url = "git+file:///dev/null", -- built from a checkout with `luarocks make` (the release rockspec downloads)
 }
 description = {
   summary = "Manage Apple VPP tokens in Microsoft Intune through Microsoft Graph",
   detailed = [[
 A Lua 5.4 library with a C core over libcurl: list, get, create, update, delete and syncLicenses for
-/deviceAppManagement/vppTokens, with Graph's retry policy, paging, enums and DateTimeOffset handling.]],
+/deviceAppManagement/vppTokens, with Graph's retry policy, paging, enums and DateTimeOffset handling; the
+vpptoken command; and vpptoken-sandbox, a local stand-in for Graph to test automation against.]],
   license = "MIT",
 }
 dependencies = {
   "lua >= 5.4, < 5.5",
   "lua-cjson >= 2.1",
+  "lpeg >= 1.0", -- the sandbox's $filter parser
+}
+-- CURL_DIR=..., OPENSSL_DIR=..., MHD_DIR=... (or *_INCDIR / *_LIBDIR) on the luarocks command line point the
+-- build at libraries outside the compiler's default paths. (No header check for libcurl: Debian keeps curl/curl.h
+-- under the multiarch include directory, where LuaRocks 3.8 does not look but the compiler does.)
+external_dependencies = {
+  CURL = { library = "curl" },
+  OPENSSL = { header = "openssl/evp.h", library = "crypto" },
+  MHD = { header = "microhttpd.h", library = "microhttpd" },
 }
 build = {
-  type = "builtin",
-  -- The Lua modules: builtin copies the whole lua/ directory (vpptoken/*.lua, vpptoken/sandbox/*.lua).
-  modules = {
-    ["vpptoken.core"] = {
-      sources = { "csrc/buf.c", "csrc/core.c", "csrc/crypto.c", "csrc/enums.c", "csrc/escape.c", "csrc/json.c",
-                  "csrc/multi.c", "csrc/nulls.c", "csrc/rand.c", "csrc/request_headers.c", "csrc/response_headers.c",
-                  "csrc/retry.c", "csrc/session.c", "csrc/sleep.c", "csrc/transfer.c", "csrc/url.c",
-                  "csrc/vtime.c" },
-      incdirs = { "csrc" }, -- libcurl's headers and library from the compiler's default paths (libcurl4-*-dev)
-      libraries = { "curl", "crypto", "m" },
-      defines = { "_GNU_SOURCE" },
-    },
+  -- CMakeLists.txt builds vpptoken.core from every csrc/*.c (hidden visibility: only luaopen_* is exported) and
+  -- the sandbox program from csrc/sandbox/*.c, and installs them with the Lua modules and the command.
+  type = "cmake",
+  variables = {
+    CMAKE_BUILD_TYPE = "Release",
+    CMAKE_INSTALL_PREFIX = "$(PREFIX)",
+    VPPTOKEN_DEV_PROGRAMS = "OFF",
+    LUADIR = "$(LUADIR)",
+    LIBDIR = "$(LIBDIR)",
+    BINDIR = "$(BINDIR)",
+    -- These stay in the rock's directory, $(luarocks show --rock-dir vpptoken): LuaRocks 3.8 deploys only
+    -- lua/, lib/, bin/ and conf/ into the tree.
+    MANDIR = "$(PREFIX)/man",
+    COMPLETIONDIR = "$(PREFIX)/completion",
+    SANDBOX_LUADIR = "$(PREFIX)/sandbox",
+    LUA_INCDIR = "$(LUA_INCDIR)",
+    LUA_LIBDIR = "$(LUA_LIBDIR)",
+    CURL_INCDIR = "$(CURL_INCDIR)",
+    CURL_LIBDIR = "$(CURL_LIBDIR)",
+    OPENSSL_INCDIR = "$(OPENSSL_INCDIR)",
+    OPENSSL_LIBDIR = "$(OPENSSL_LIBDIR)",
+    MHD_INCDIR = "$(MHD_INCDIR)",
+    MHD_LIBDIR = "$(MHD_LIBDIR)",
   },
-  install = {
-    bin = { vpptoken = "bin/vpptoken" },
-  },
-  -- LuaRocks 3.8's build.install has only lua/lib/conf/bin: the man page and the bash completion are copied
-  -- into the rock's directory, $(luarocks show --rock-dir vpptoken)/man/vpptoken.1 and .../completion/.
-  copy_directories = { "man", "completion" },
+}
+test_dependencies = {
+  "busted",
+  "luasocket", -- spec/helper.lua's test servers
+}
+-- `luarocks test` runs every busted spec (.busted) through `make spec`, which builds build/ (the C module and
+-- the sandbox the specs start) first. Not `type = "busted"`: LuaRocks 3.8's busted runner insists on busted
+-- being a rock in a tree (it ignores rocks_provided), so it cannot use Debian's lua-busted offline.
+test = {
+  type = "command",
+  command = "make spec",
 }

@@ -1,66 +1,104 @@
--- The LuaRocks install: `luarocks make` of the rockspec gives a tree from which vpptoken loads.
+-- The LuaRocks install: the README's command, as printed, gives a tree from which vpptoken loads, whose
+-- vpptoken command works with no environment set up (and through a symlink), and whose vpptoken-sandbox runs.
 local helper = require "helper"
+local support = require "install_support"
 
-local q = helper.shell_quote
+local q, run = helper.shell_quote, support.run
 
-local function run(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1", "r"))
-  local out = p:read("a")
-  local ok = p:close()
-  return ok, out
+-- The README's LuaRocks command (the line that installs into TREE).
+local function readme_command()
+  local f = assert(io.open("README.md", "r"))
+  local text = f:read("a")
+  f:close()
+  local cmd = text:match("\n(LUAROCKS_CONFIG=%S+ luarocks [^\n]-%-%-tree TREE [^\n]+)\n")
+  return assert(cmd, "README.md has no `LUAROCKS_CONFIG=... luarocks ... --tree TREE ...` line")
 end
 
 describe("rockspec", function()
-  local work, tree, installed, install_log
+  local work, tree, installed, install_log, rock_dir
 
   setup(function()
-    work = os.tmpname()
-    os.remove(work)
+    work = support.temp_dir()
     tree = work .. "/tree"
-    -- Build from a copy, so the checkout gets no build litter.
-    assert(run("mkdir -p " .. q(work .. "/src") .. " && cp -r csrc lua bin rockspec man completion "
-      .. q(work .. "/src")))
-    installed, install_log = run("cd " .. q(work .. "/src") .. " && luarocks --lua-version 5.4 make "
-      .. "--deps-mode=none rockspec/vpptoken-scm-1.rockspec --tree " .. q(tree))
+    support.copy_sources(work .. "/src")
+    local cmd = readme_command():gsub("TREE", (q(tree):gsub("%%", "%%%%")))
+    installed, install_log = run("cd " .. q(work .. "/src") .. " && env -u LUAROCKS_CONFIG " .. cmd)
+    if installed then
+      local ok, out = run("luarocks --lua-version 5.4 show --rock-dir --tree " .. q(tree) .. " vpptoken")
+      rock_dir = ok and out:match("^%s*(.-)%s*$")
+    end
   end)
 
   teardown(function()
     if work then os.execute("rm -rf " .. q(work)) end
   end)
 
-  it("luarocks make installs a tree from which require 'vpptoken' works with its C core", function()
+  it("the README's command installs a tree from which require 'vpptoken' works with its C core", function()
     assert(installed, install_log)
     local script = "package.path = " .. string.format("%q", tree .. "/share/lua/5.4/?.lua;" .. tree
       .. "/share/lua/5.4/?/init.lua;") .. " .. package.path; package.cpath = "
       .. string.format("%q", tree .. "/lib/lua/5.4/?.so;") .. " .. package.cpath; "
       .. "local v = require 'vpptoken'; local c = v.new{ access_token = 't' }; "
-      .. "print(package.searchpath('vpptoken.core', package.cpath), v.State.valid, c.base_url)"
+      .. "print(package.searchpath('vpptoken.core', package.cpath), v.State.valid, c.base_url, v._VERSION)"
     local ran, printed = run("cd / && lua5.4 -e " .. q(script))
     assert(ran, printed)
     assert.matches("^" .. (tree .. "/lib/lua/5.4/vpptoken/core.so"):gsub("%p", "%%%0"), printed)
-    assert.matches("valid\thttps://graph.microsoft.com/v1.0", printed, 1, true)
+    assert.matches("valid\thttps://graph.microsoft.com/v1.0\tvpptoken " .. support.version(), printed, 1, true)
   end)
 
-  it("installs the vpptoken command", function()
+  it("the installed vpptoken lists against the installed vpptoken-sandbox, with no environment, also through a "
+    .. "symlink", function()
     assert(installed, install_log)
-    local f = io.open(tree .. "/bin/vpptoken", "r")
-    assert.is_not_nil(f)
-    f:close()
-    local ok, out = run("eval \"$(luarocks --lua-version 5.4 path --tree " .. q(tree) .. ")\" && cd / && "
-      .. q(tree .. "/bin/vpptoken") .. " version")
+    local link = work .. "/elsewhere/vpptoken"
+    assert(run("mkdir -p " .. q(work .. "/elsewhere") .. " && ln -s " .. q(tree .. "/bin/vpptoken") .. " " .. q(link)))
+    local results = support.list_with(tree .. "/bin/vpptoken-sandbox", { tree .. "/bin/vpptoken", link })
+    for _, r in ipairs(results) do
+      assert(r.ok, r.out)
+      assert.matches("vpp@contoso.com", r.out, 1, true)
+    end
+  end)
+
+  it("the installed commands print the version of csrc/vpp.h", function()
+    assert(installed, install_log)
+    local ok, out = run("cd / && env -i PATH=/usr/bin:/bin " .. q(tree .. "/bin/vpptoken") .. " version")
     assert(ok, out)
-    assert.matches("vpptoken 0%.1%.0", out)
+    assert.matches("^vpptoken " .. support.version():gsub("%p", "%%%0") .. "\n", out)
+    ok, out = run(q(tree .. "/bin/vpptoken-sandbox") .. " --version")
+    assert(ok, out)
+    assert.equal("vpptoken-sandbox " .. support.version() .. "\n", out)
+  end)
+
+  it("the sandbox's Lua stays in the rock's directory, out of the user's module path", function()
+    assert(installed, install_log)
+    assert.is_nil(io.open(tree .. "/share/lua/5.4/vpptoken/sandbox/init.lua", "r"))
+    local f = io.open(rock_dir .. "/sandbox/vpptoken/sandbox/init.lua", "r")
+    assert.is_not_nil(f, "the sandbox's Lua is missing from " .. rock_dir)
+    f:close()
+  end)
+
+  it("the C module exports only luaopen_vpptoken_core", function()
+    assert(installed, install_log)
+    assert.same({ "luaopen_vpptoken_core" }, support.exported(tree .. "/lib/lua/5.4/vpptoken/core.so"))
   end)
 
   it("copies the man page and the bash completion into the rock's directory", function()
     assert(installed, install_log)
-    local ok, dir = run("luarocks --lua-version 5.4 show --rock-dir --tree " .. q(tree) .. " vpptoken")
-    assert(ok, dir)
-    dir = dir:match("^%s*(.-)%s*$")
-    for _, name in ipairs{ "/man/vpptoken.1", "/completion/vpptoken.bash" } do
-      local f = io.open(dir .. name, "r")
-      assert.is_not_nil(f, dir .. name .. " is missing")
+    for _, name in ipairs{ "/man/man1/vpptoken.1", "/completion/vpptoken" } do
+      local f = io.open(rock_dir .. name, "r")
+      assert.is_not_nil(f, rock_dir .. name .. " is missing")
       f:close()
+    end
+  end)
+
+  it("CURL_DIR and OPENSSL_DIR point LuaRocks at the libraries (a directory without them fails the install)", function()
+    assert(installed, install_log)
+    for _, var in ipairs{ "CURL", "OPENSSL" } do
+      local ok, out = run("cd " .. q(work .. "/src") .. " && LUAROCKS_CONFIG=rockspec/debian-12.lua luarocks "
+        .. "--lua-version 5.4 make --tree " .. q(work .. "/tree2") .. " rockspec/vpptoken-scm-1.rockspec " .. var
+        .. "_DIR=" .. q(work .. "/nowhere"))
+      assert.is_false(ok, out)
+      assert.matches("for " .. var, out, 1, true)
+      assert.matches(work .. "/nowhere", out, 1, true)
     end
   end)
 end)

@@ -8,6 +8,10 @@
 
 #include "sandbox.h"
 
+#ifndef SBX_VERSION /* set by CMakeLists.txt from VPP_VERSION in csrc/vpp.h */
+#define SBX_VERSION "unknown"
+#endif
+
 static void sbx_usage(FILE *out)
 {
   fprintf(out,
@@ -44,6 +48,7 @@ static void sbx_usage(FILE *out)
           "  --journal FILE        append one JSON line per request (time, method, path, headers and body\n"
           "                        with secrets redacted, status, request-id, client-request-id, duration)\n"
           "  --help                show this text and exit\n"
+          "  --version             print the version and exit\n"
           "\n"
           "On start it prints one line to stdout: '" SBX_NAME " listening on http://HOST:PORT'.\n"
           "Control endpoints (no auth): GET /health, POST /_sandbox/reset, POST /_sandbox/faults,\n"
@@ -81,7 +86,7 @@ static int sbx_parse_seconds(const char *s, double *out)
 /* One pass of getopt over argv (the --config file's arguments, then the real ones). */
 static enum sbx_parse_result sbx_parse_pass(int argc, char **argv, struct sbx_options *o)
 {
-  enum { OPT_CONFIG = 512, OPT_DATA, OPT_JOURNAL, OPT_THROTTLE };
+  enum { OPT_CONFIG = 512, OPT_DATA, OPT_JOURNAL, OPT_THROTTLE, OPT_VERSION };
   enum { OPT_PORT = 256, OPT_HOST, OPT_TOKEN, OPT_PAGE, OPT_SYNC_S, OPT_SYNC_R, OPT_VERBOSE, OPT_LUA, OPT_HELP,
          OPT_APPS, OPT_LIFETIME, OPT_TLS_CERT, OPT_TLS_KEY };
   static const struct option longopts[] = {
@@ -102,6 +107,7 @@ static enum sbx_parse_result sbx_parse_pass(int argc, char **argv, struct sbx_op
     { "data", required_argument, NULL, OPT_DATA },
     { "journal", required_argument, NULL, OPT_JOURNAL },
     { "throttle", no_argument, NULL, OPT_THROTTLE },
+    { "version", no_argument, NULL, OPT_VERSION },
     { NULL, 0, NULL, 0 },
   };
   int c;
@@ -189,6 +195,9 @@ static enum sbx_parse_result sbx_parse_pass(int argc, char **argv, struct sbx_op
       break;
     case OPT_HELP:
       sbx_usage(stdout);
+      return SBX_PARSE_EXIT_OK;
+    case OPT_VERSION:
+      printf(SBX_NAME " " SBX_VERSION "\n");
       return SBX_PARSE_EXIT_OK;
     case ':':
       fprintf(stderr, SBX_NAME ": option %s needs a value\n", argv[optind - 1]);

@@ -1,6 +1,7 @@
 --- Helpers for the jobs users script: days left, expiring tokens, waiting for a license sync, renewal from
 -- Apple's token file, finding tokens. Loading this module adds expiring, wait_for_sync, renew and find to
 -- vpptoken.Client; vpptoken exposes days_left and read_token_file.
+-- @module vpptoken
 local core = require "vpptoken.core"
 local Client = require "vpptoken.client"
 local errors = require "vpptoken.error"
@@ -111,6 +112,9 @@ local function soonest_first(a, b)
   end
   return tostring(a.token.id) < tostring(b.token.id)
 end
+
+--- A client from vpptoken.new: its methods.
+-- @type Client
 
 --- The tokens that need attention: those expiring within `within_days` (default 30; the expiry is at or before
 -- now + within_days * 86400, so already-expired ones are included), those whose state is not "valid", and those

@@ -1,4 +1,8 @@
 --- JSON batching: many operations in one `POST /$batch` (at most 20 each), in the caller's order.
+-- @module vpptoken
+
+--- A client from vpptoken.new: its methods.
+-- @type Client
 local cjson = require "cjson.safe"
 local Client = require "vpptoken.client"
 local core = require "vpptoken.core"

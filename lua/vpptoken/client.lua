@@ -1,4 +1,8 @@
 --- vpptoken.Client: the six vppToken operations over one vpptoken.core Session.
+-- @module vpptoken
+
+--- A client from vpptoken.new: its methods.
+-- @type Client
 local auth = require "vpptoken.auth"
 local cjson = require "cjson.safe"
 local core = require "vpptoken.core"
@@ -45,6 +49,7 @@ local function check_url(url, name)
 end
 
 --- Creates a client; raises on a bad option (see vpptoken.new).
+-- @local
 function Client.new(opts)
   if opts == nil then opts = {} end
   if type(opts) ~= "table" then error("vpptoken.new: options must be a table", 2) end

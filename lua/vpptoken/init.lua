@@ -1,6 +1,7 @@
 --- vpptoken: manage Apple VPP tokens in Microsoft Intune through Microsoft Graph.
 -- local vpptoken = require "vpptoken"
 -- local client = vpptoken.new{ access_token = os.getenv("GRAPH_TOKEN") }
+-- @module vpptoken
 local core = require "vpptoken.core"
 local Client = require "vpptoken.client"
 local errors = require "vpptoken.error"
@@ -64,17 +65,40 @@ function M.curl_version()
   return core.curl_version()
 end
 
---- DateTimeOffset text <-> seconds since the epoch.
+-- DateTimeOffset text <-> seconds since the epoch: vpptoken.time.parse and vpptoken.time.format.
 M.time = {
-  --- parse(text) -> seconds (UTC, with fraction), offset_minutes | nil, message
+  -- parse(text) -> seconds (UTC, with fraction), offset_minutes | nil, message
   parse = function(text)
     local t, off = core.time_parse(text)
     if not t then return nil, off end
     return t, off
   end,
-  --- format(seconds [, offset_minutes [, digits]]) -> "2026-01-31T12:00:00Z"
+  -- format(seconds [, offset_minutes [, digits]]) -> "2026-01-31T12:00:00Z"
   format = core.time_format,
 }
+
+--- Parses DateTimeOffset text: seconds since the epoch (UTC, with the fraction) and the text's zone offset in
+-- minutes, or nil and a message.
+-- @function time.parse
+-- @param text like "2026-01-31T12:00:00.5+01:00"
+
+--- Formats seconds since the epoch as DateTimeOffset text, like "2026-01-31T12:00:00Z".
+-- @function time.format
+-- @param seconds since the epoch
+-- @param[opt] offset_minutes the zone offset to write (default 0: "Z")
+-- @param[opt] digits of the fraction of a second
+
+--- Whether a value is a vpptoken error object (what the second value of `nil, err` is).
+-- @function is_error
+-- @param v any value
+
+--- The three enums, each a table from member name to member name (`vpptoken.State.valid == "valid"`) that
+-- refuses unknown names: AccountType (vppTokenAccountType), State (vppTokenState), SyncStatus
+-- (vppTokenSyncStatus). vpptoken.members lists an enum's members in wire order.
+-- @table enums
+-- @field AccountType business, education
+-- @field State unknown, valid, expired, invalid, assignedToExternalMDM (beta adds duplicateLocationId)
+-- @field SyncStatus none, inProgress, completed, failed
 
 --- The members of an enum (vpptoken.State, or its name "State"; also a property name such as "state") in wire
 -- order; beta adds beta-only members.

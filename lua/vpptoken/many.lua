@@ -1,4 +1,8 @@
 --- Many operations at once over the C core's request_many (curl's multi interface): get_many and sync_all.
+-- @module vpptoken
+
+--- A client from vpptoken.new: its methods.
+-- @type Client
 local Client = require "vpptoken.client"
 local errors = require "vpptoken.error"
 local schema = require "vpptoken.schema"

@@ -1,6 +1,7 @@
 --- Notifications from automation: a JSON document POSTed to a webhook (Microsoft Teams, Slack, a ticket system)
 -- over the C core's session, with the library's transport rules (https only, except plain http to loopback; TLS
 -- verification always on; retries of 429 and 503 honouring Retry-After).
+-- @module vpptoken
 local cjson = require "cjson.safe"
 local core = require "vpptoken.core"
 local errors = require "vpptoken.error"
