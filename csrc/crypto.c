@@ -11,7 +11,8 @@
 
 #include "vpp.h"
 
-#define VPP_MAX_SIG 1024 /* bytes: an 8192-bit RSA signature */
+#define VPP_MAX_SIG 1024         /* bytes: an 8192-bit RSA signature */
+#define VPP_MAX_PEM ((size_t)256 * 1024) /* bytes of a certificate (and key) PEM file: core.MAX_PEM_BYTES */
 
 size_t vpp_base64url(const unsigned char *in, size_t len, char *out) {
   static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -103,7 +104,7 @@ static int l_rs256_sign(lua_State *L) {
 static int l_x509_thumbprint(lua_State *L) {
   size_t len;
   const char *pem = luaL_checklstring(L, 1, &len);
-  luaL_argcheck(L, len <= (size_t)256 * 1024, 1, "certificate PEM larger than 256 KiB");
+  luaL_argcheck(L, len <= VPP_MAX_PEM, 1, "certificate PEM larger than 256 KiB");
   char msg[300] = "";
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int mdlen = 0;
@@ -128,4 +129,6 @@ void vpp_open_crypto(lua_State *L) {
   static const luaL_Reg f[] = {
       {"base64url", l_base64url}, {"rs256_sign", l_rs256_sign}, {"x509_thumbprint", l_x509_thumbprint}, {NULL, NULL}};
   luaL_setfuncs(L, f, 0);
+  lua_pushinteger(L, (lua_Integer)VPP_MAX_PEM);
+  lua_setfield(L, -2, "MAX_PEM_BYTES");
 }

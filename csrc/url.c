@@ -35,7 +35,8 @@ static int loopback_host(const char *h) {
 
 static const char *url_part(CURLU *u, CURLUPart what, char **out) {
   *out = NULL;
-  return curl_url_get(u, what, out, 0) == CURLUE_OK ? *out : NULL;
+  /* no port when it is the scheme's default: https://h:443 and https://h are one origin */
+  return curl_url_get(u, what, out, CURLU_NO_DEFAULT_PORT) == CURLUE_OK ? *out : NULL;
 }
 
 int vpp_url_check(const char *url, vpp_url *out, char *why, size_t whysz) {

@@ -93,6 +93,18 @@ describe("sign-in", function()
     assert.equal(1, token_requests())
   end)
 
+  it("a client with a wrong secret never gets the token another client of the same app fetched", function()
+    local good = secret_client()
+    assert(good:list())
+    good:close()
+    local bad = secret_client{ client_secret = "not-the-secret" }
+    local ok, err = bad:list()
+    bad:close()
+    assert.is_nil(ok)
+    assert.equal("auth", err.kind)
+    assert.equal(2, token_requests())
+  end)
+
   it("a certificate signs a client assertion the identity platform accepts", function()
     local c = vpptoken.new{ base_url = sb.graph, tenant_id = TENANT, client_id = "rw-app",
                             client_certificate = cert_bundle, on_request = record }

@@ -34,6 +34,9 @@ return function(req)
   elseif id == "big" then
     return { status = 200, headers = { ["Content-Type"] = "application/json" },
              body = '{"id":"big","usedLicenseCount":1e300,"ratio":123456789.123456789,"state":"valid"}' }
+  elseif id == "nullarr" then
+    return { status = 200, headers = { ["Content-Type"] = "application/json" },
+             body = '{"id":"nullarr","roleScopeTagIds":["a",null,"b"],"state":"valid"}' }
   elseif id == "bidi" then return { json = { id = "bidi", organizationName = "abc\u{202E}fed\u{2066}x" } }
   elseif id == "error" then
     return { status = 400, headers = { ["Content-Type"] = "application/json" },
@@ -152,6 +155,15 @@ describe("vpptoken command facing hostile servers and pasted secrets", function(
       assert.equal(0, code, err)
       assert_inert(out)
       assert.matches("\\x1b[31mred@contoso.com", out, 1, true)
+    end)
+
+    it("a null inside an array shows as an empty element, in its place", function()
+      local code, out, err = run{ "get", "nullarr" }
+      assert.equal(0, code, err)
+      assert.matches("roleScopeTagIds%s+a, , b\n", out)
+      code, out, err = run{ "get", "nullarr", "-o", "csv" }
+      assert.equal(0, code, err)
+      assert.matches("a;;b", out, 1, true)
     end)
 
     it("direction controls (U+202E, U+2066) that would reorder the line are shown as escapes", function()

@@ -1,6 +1,6 @@
 -- The client against a hostile Graph (spec/support/hostile_server.lua): whatever a server sends, every call ends
 -- with a result or `nil, err`, within a bound, and never raises (issue 11).
-local helper = require "spec.helper"
+local helper = require "helper"
 local vpptoken = require "vpptoken"
 local cjson = require "cjson.safe"
 
@@ -280,17 +280,51 @@ describe("one bad record never stops the work for the others", function()
   end)
 end)
 
+describe("text a server puts in an error", function()
+  it("tostring(err) shows control characters from the server's message as escapes", function()
+    local client, stop = hostile([[return function(req)
+      return { status = 400, headers = { ["Content-Type"] = "application/json" },
+               body = '{"error":{"code":"BadRequest","message":"no\\u001b]0;pwned\\u0007 way\\u009b"}}' }
+    end]])
+    local ok, err = client:get("x")
+    client:close()
+    stop()
+    assert.is_nil(ok)
+    local text = tostring(err)
+    assert.is_nil(text:find("[%z\1-\31\127]"), text)
+    assert.matches("no\\x1b]0;pwned\\x07 way\\u009b", text)
+    assert.equal("no\27]0;pwned\7 way\194\155", err.message) -- the field keeps what the server said
+  end)
+end)
+
+describe("beta getLicensesForApp", function()
+  it("an answer with an item that is not an object is an InvalidResponse", function()
+    local client, stop = hostile([[return function(req)
+      return { status = 200, headers = { ["Content-Type"] = "application/json" },
+               body = '{"value":[{"vppTokenId":"a"},null,7]}' }
+    end]], { base_url = nil })
+    client:close()
+    local c2 = vpptoken.new{ base_url = client.base_url:gsub("/v1%.0$", "/beta"), access_token = "t",
+                             max_retries = 0 }
+    local ok, err = c2:licenses_for_app("com.example.app")
+    c2:close()
+    stop()
+    assert.is_nil(ok)
+    assert.equal("InvalidResponse", err.code)
+  end)
+end)
+
 describe("files the library reads", function()
-  it("a client certificate file larger than fileio's cap is refused without reading it all", function()
-    local fileio = require "vpptoken.fileio"
+  it("a client certificate file larger than the PEM cap is refused without reading it all", function()
+    local core = require "vpptoken.core"
     local path = os.tmpname()
     local f = assert(io.open(path, "wb"))
-    f:write(string.rep("A", fileio.LIMITS.certificate + 1))
+    f:write(string.rep("A", core.MAX_PEM_BYTES + 1))
     f:close()
     local ok, msg = pcall(vpptoken.new, { base_url = "http://127.0.0.1:9/v1.0", tenant_id = "t", client_id = "c",
                                           client_certificate = path })
     os.remove(path)
     assert.is_false(ok)
-    assert.matches("larger than " .. fileio.LIMITS.certificate .. " bytes", msg, 1, true)
+    assert.matches("larger than " .. core.MAX_PEM_BYTES .. " bytes", msg, 1, true)
   end)
 end)

@@ -24,7 +24,7 @@ local function form_encode(t)
 end
 
 local function read_file(path, what)
-  return fileio.read(path, fileio.LIMITS.certificate, what)
+  return fileio.read(path, core.MAX_PEM_BYTES, what)
 end
 
 -- Whether an access token can go into an Authorization header as it is: no control character, no space (a
@@ -194,7 +194,9 @@ function M.credential(opts, login, scope)
   else
     error("vpptoken.new: client_id needs client_secret or client_certificate", 3)
   end
-  self.cache_key = table.concat({ login, self.tenant_id, self.client_id, scope }, "\n")
+  -- The proof is part of the key: a client given a wrong secret (or another certificate) for the same app never
+  -- gets the token another client fetched with the right one.
+  self.cache_key = table.concat({ login, self.tenant_id, self.client_id, scope, self.client_secret or self.x5t }, "\n")
   return self
 end
 

@@ -296,15 +296,14 @@ end
 
 -- Why a nextLink may not be followed, or nil. `seen` holds the digests of the URLs read in this walk.
 local function next_link_problem(self, link, seen)
-  local prefix = self.origin .. "/"
-  if type(link) ~= "string" or link:sub(1, #prefix) ~= prefix then
-    return "@odata.nextLink does not point to " .. self.origin .. ": " .. tostring(link):sub(1, 200)
-  end
+  if type(link) ~= "string" then return "@odata.nextLink is a " .. type(link) .. ", not a URL" end
   if #link > LIMITS.max_next_link then
     return string.format("@odata.nextLink is longer than %d bytes", LIMITS.max_next_link)
   end
-  if link:find("[%z\1-\32\127]") then
-    return "@odata.nextLink contains a space or a control character"
+  local origin, why = core.check_url(link) -- the library's one URL policy; never raises
+  if not origin then return "@odata.nextLink is not a URL to follow: " .. why end
+  if origin ~= self.origin then
+    return "@odata.nextLink points to " .. origin .. ", not to " .. self.origin .. " (a page walk never leaves it)"
   end
   if seen[digest(link)] then
     return "@odata.nextLink points back to a page already read in this walk (the server's paging loops)"
@@ -464,9 +463,10 @@ function Client:licenses_for_app(bundle_id)
   local url = self.collection_url .. "/getLicensesForApp(bundleId=" .. arg .. ")"
   local doc, err = call_json(self, "GET", url)
   if not doc then return nil, err end
-  if type(doc.value) ~= "table" then
+  local problem = page_problem(doc.value)
+  if problem then
     return nil, errors.new{ kind = "protocol", code = "InvalidResponse", method = "GET", url = url,
-                            message = "the getLicensesForApp response has no 'value' array" }
+                            message = "getLicensesForApp: " .. problem }
   end
   return doc.value
 end

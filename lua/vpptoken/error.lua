@@ -3,6 +3,8 @@
 -- attempts, outcome_unknown (a write that may have reached the server), operation_id, activity_id.
 local json = require "vpptoken.json"
 
+local safe_text = require "vpptoken.text"
+
 local M = {}
 
 local Error = { __name = "vpptoken.Error" }
@@ -16,8 +18,10 @@ local REASONS = {
   [502] = "Bad Gateway", [503] = "Service Unavailable", [504] = "Gateway Timeout", [507] = "Insufficient Storage",
 }
 
+-- A message on one line, with the control characters a server may have put in it shown as escapes (an error is
+-- printed to logs and terminals).
 local function one_line(s)
-  return (tostring(s):gsub("[\r\n]+", " "))
+  return safe_text.printable((tostring(s):gsub("[\r\n]+", " ")))
 end
 
 function Error.__tostring(e)

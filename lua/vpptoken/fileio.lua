@@ -1,11 +1,12 @@
 --- Reading the files the library and the command line are given (token files, certificates, secrets), each with a
 -- size cap: a path to /dev/zero, a pipe or a huge file never reads without bound.
+local safe_text = require "vpptoken.text"
+
 local M = {}
 
---- The caps, in bytes, one per kind of file.
+--- The caps, in bytes, one per kind of file (a certificate's is the C core's, core.MAX_PEM_BYTES).
 M.LIMITS = {
   token_file = 1024 * 1024,     -- an Apple .vpptoken file is about 1 KiB
-  certificate = 1024 * 1024,    -- a PEM certificate with its key, a chain at most
   secret = 64 * 1024,           -- a client secret or an access token
 }
 
@@ -20,17 +21,18 @@ function M.read(path, max, what)
     return nil, what .. ": the path contains a NUL byte", "FileUnreadable"
   end
   local f, msg = io.open(path, "rb")
-  -- io.open's message is "PATH: reason": keep the reason only
+  -- io.open's message is "PATH: reason": keep the reason, and show the path only through `quoted`
   local function reason(m) m = tostring(m) return m:sub(1, #path + 2) == path .. ": " and m:sub(#path + 3) or m end
-  if not f then return nil, "cannot open the " .. what .. ": " .. reason(msg), "FileUnreadable" end
+  local shown = safe_text.quoted(path, M.PATH_SHOWN_MAX)
+  if not f then return nil, "cannot open the " .. what .. " " .. shown .. ": " .. reason(msg), "FileUnreadable" end
   local text, rmsg = f:read(max + 1)
   f:close()
   if text == nil and rmsg then
-    return nil, "cannot read the " .. what .. ": " .. reason(rmsg), "FileUnreadable"
+    return nil, "cannot read the " .. what .. " " .. shown .. ": " .. reason(rmsg), "FileUnreadable"
   end
   text = text or ""
   if #text > max then
-    return nil, string.format("the %s is larger than %d bytes", what, max), "FileTooLarge"
+    return nil, string.format("the %s %s is larger than %d bytes", what, shown, max), "FileTooLarge"
   end
   return text
 end

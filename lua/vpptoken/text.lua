@@ -51,10 +51,11 @@ end
 -- (a token file, a client secret, an access token); a mistyped word or number is shorter.
 M.ECHO_MAX = 32
 
---- A value the user gave, for a message: 'value' (printable) when short, otherwise only its length.
-function M.quoted(v)
+--- A value the user gave, for a message: 'value' (printable) when short (at most `max` bytes, default ECHO_MAX),
+-- otherwise only its length.
+function M.quoted(v, max)
   v = tostring(v)
-  if #v > M.ECHO_MAX then return string.format("(a value of %d characters, not shown)", #v) end
+  if #v > (max or M.ECHO_MAX) then return string.format("(a value of %d characters, not shown)", #v) end
   return "'" .. M.printable(v) .. "'"
 end
 

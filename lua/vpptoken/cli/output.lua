@@ -8,6 +8,13 @@ local M = {}
 
 M.REDACTED = "<redacted>"
 M.printable, M.quoted, M.ECHO_MAX = safe.printable, safe.quoted, safe.ECHO_MAX
+-- An array element as text: JSON's null (lua-cjson's null, kept in its place inside arrays) is empty.
+local NULL = require("cjson.safe").null
+local function element_text(x)
+  if x == NULL then return "" end
+  return type(x) == "table" and "{...}" or tostring(x)
+end
+
 --- Set as the metatable of a table that is a JSON object even when empty.
 M.OBJECT = {}
 
@@ -130,7 +137,7 @@ local function csv_field(v)
   if v == nil then return "" end
   if type(v) == "table" then
     local parts = {}
-    for i, x in ipairs(v) do parts[i] = tostring(x) end
+    for i, x in ipairs(v) do parts[i] = element_text(x) end
     v = table.concat(parts, ";")
   end
   local s = tostring(v)
@@ -263,7 +270,7 @@ function M.display(tok, show_secrets)
       out[k] = M.date(v, M.DATE_FIELDS[k] == "expiry")
     elseif type(v) == "table" then
       local parts = {}
-      for i, x in ipairs(v) do parts[i] = type(x) == "table" and "{...}" or tostring(x) end
+      for i, x in ipairs(v) do parts[i] = element_text(x) end
       out[k] = table.concat(parts, ", ")
     else
       out[k] = tostring(v)
