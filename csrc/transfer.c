@@ -414,6 +414,10 @@ static void push_table(lua_State *L, vpp_transfer *t, CURLcode rc) {
     else if (t->resend_refused)
       lua_pushliteral(L, "the connection closed without an answer after the request was sent; it was not sent again "
                          "(it may have been carried out)");
+    else if (rc == CURLE_SSL_CACERT_BADFILE) /* a slim container without a CA bundle meets this first */
+      lua_pushfstring(L, "%s: no CA certificates to verify the server with; install the system's CA bundle (Debian: "
+                         "ca-certificates) or give cafile",
+                      t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
     else
       lua_pushstring(L, t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
     lua_setfield(L, -2, "message");

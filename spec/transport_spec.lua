@@ -50,6 +50,16 @@ describe("TLS", function()
     assert.equal(200, r.status)
   end)
 
+  it("without CA certificates to verify with, the error says what to install or set, not only a code", function()
+    local s = core.session{ max_retries = 0, cafile = dir .. "/no-such-bundle.pem" }
+    local r, err = s:request("GET", "https://127.0.0.1:" .. port .. "/")
+    s:close()
+    assert.is_nil(r)
+    assert.equal("tls", err.kind)
+    assert.equal("SSL_CACERT_BADFILE", err.code)
+    assert.matches("install the system's CA bundle (Debian: ca-certificates) or give cafile", err.message, 1, true)
+  end)
+
   it("a client with insecure = true says so on stderr; one without says nothing", function()
     local function stderr_of(opts)
       local script, errfile = os.tmpname(), os.tmpname()
