@@ -69,6 +69,7 @@ int luaopen_vpptoken_core(lua_State *L) {
   vpp_open_json(L);
   vpp_open_headers(L);
   vpp_open_url(L);
+  vpp_open_fs(L);
   vpp_push_session_options(L);
   lua_setfield(L, -2, "session_options");
   lua_pushliteral(L, VPP_VERSION);

@@ -1,4 +1,4 @@
-/* json_check(text [, max_values [, max_depth]]) -> true | nil, message: one pass over JSON text, before it is
+/* json_check(text [, max_values [, max_depth]]) -> true, values | nil, message, "values" | "depth" | "unbalanced": one pass over JSON text, before it is
    decoded, that bounds what decoding may build. Outside strings it counts every value (each container, string,
    object key, number and literal) and the nesting depth of containers. It does not validate the text: lua-cjson
    does that afterwards; an unbalanced closing bracket is refused here only so the depth count stays honest. */
@@ -12,7 +12,7 @@ static int scalar_char(unsigned char c) {
          c == '.';
 }
 
-int vpp_json_scan(const char *s, size_t len, size_t max_values, int max_depth) {
+int vpp_json_scan(const char *s, size_t len, size_t max_values, int max_depth, size_t *counted) {
   size_t values = 0;
   int depth = 0, in_scalar = 0;
   for (size_t i = 0; i < len; i++) {
@@ -37,6 +37,7 @@ int vpp_json_scan(const char *s, size_t len, size_t max_values, int max_depth) {
       in_scalar = 0;
     }
   }
+  if (counted) *counted = values;
   return VPP_JSON_OK;
 }
 
@@ -47,22 +48,27 @@ static int l_json_check(lua_State *L) {
   lua_Integer max_depth = luaL_optinteger(L, 3, VPP_JSON_MAX_DEPTH);
   luaL_argcheck(L, max_values >= 0, 2, "must be >= 0");
   luaL_argcheck(L, max_depth >= 0 && max_depth <= VPP_JSON_MAX_DEPTH, 3, "must be from 0 to the depth bound");
-  switch (vpp_json_scan(s, len, (size_t)max_values, (int)max_depth)) {
+  size_t values = 0;
+  switch (vpp_json_scan(s, len, (size_t)max_values, (int)max_depth, &values)) {
     case VPP_JSON_OK:
       lua_pushboolean(L, 1);
-      return 1;
+      lua_pushinteger(L, (lua_Integer)values);
+      return 2;
     case VPP_JSON_TOO_MANY:
       lua_pushnil(L);
       lua_pushfstring(L, "the JSON text has more than %I values (the decoding budget)", max_values);
-      return 2;
+      lua_pushliteral(L, "values");
+      return 3;
     case VPP_JSON_TOO_DEEP:
       lua_pushnil(L);
       lua_pushfstring(L, "the JSON text is nested deeper than %I levels", max_depth);
-      return 2;
+      lua_pushliteral(L, "depth");
+      return 3;
     default:
       lua_pushnil(L);
       lua_pushliteral(L, "the JSON text has a closing bracket without an opening one");
-      return 2;
+      lua_pushliteral(L, "unbalanced");
+      return 3;
   }
 }
 

@@ -9,6 +9,7 @@
 #include "vpp.h"
 
 #define MAX_CONCURRENCY 64
+#define MAX_REQUESTS 1000000 /* per call: the results table is built whole */
 
 /* Grows the pool to n transfers, each a copy of the main handle's options (timeouts, TLS, proxy...). */
 static void ensure_pool(lua_State *L, vpp_session *s, int n) {
@@ -106,7 +107,9 @@ static void start_attempt(vpp_session *s, vpp_transfer *t) {
 int vpp_l_request_many(lua_State *L) {
   vpp_session *s = vpp_check_session(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
-  int n = (int)luaL_len(L, 2);
+  lua_Integer len = luaL_len(L, 2);
+  luaL_argcheck(L, len >= 0 && len <= MAX_REQUESTS, 2, "at most 1000000 requests");
+  int n = (int)len;
   lua_Integer conc = 8;
   if (!lua_isnoneornil(L, 3)) {
     luaL_checktype(L, 3, LUA_TTABLE);

@@ -102,8 +102,6 @@ void vpp_check_request(lua_State *L, const char *where, const char *method, cons
   if (!*method) luaL_error(L, "%smethod must not be empty", where);
   for (const char *m = method; *m; m++)
     if (*m < 'A' || *m > 'Z') luaL_error(L, "%smethod must be an upper-case HTTP method", where);
-  if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
-    luaL_error(L, "%sURL must start with http:// or https://", where);
   for (const char *u = url; *u; u++)
     if ((unsigned char)*u <= 0x20 || *u == 0x7f) luaL_error(L, "%sURL contains a space or control character", where);
   vpp_url u;

@@ -179,7 +179,7 @@ size_t vpp_escape_segment(const char *s, size_t len, char *out);
 enum { VPP_JSON_OK, VPP_JSON_TOO_MANY, VPP_JSON_TOO_DEEP, VPP_JSON_UNBALANCED };
 /* Scans JSON text once, outside strings: counts values (containers, strings, keys, numbers, literals) and
    container depth. VPP_JSON_OK, or the first bound broken (VPP_JSON_UNBALANCED: a ']' or '}' with no opener). */
-int vpp_json_scan(const char *s, size_t len, size_t max_values, int max_depth);
+int vpp_json_scan(const char *s, size_t len, size_t max_values, int max_depth, size_t *counted);
 
 /* ---- Lua bindings, one per file ---- */
 void vpp_open_session(lua_State *L); /* registers the Session metatable; pushes nothing */
@@ -193,6 +193,7 @@ void vpp_open_nulls(lua_State *L);   /* sets strip_nulls into the table on top *
 void vpp_open_json(lua_State *L);    /* sets json_check, JSON_MAX_VALUES, JSON_MAX_DEPTH into the table on top */
 void vpp_open_headers(lua_State *L); /* sets headers (request header sets) into the table on top */
 void vpp_open_url(lua_State *L);     /* sets check_url into the table on top */
+void vpp_open_fs(lua_State *L);      /* sets file_kind into the table on top */
 
 /* ---- base64url without padding (crypto.c); out must hold 4*ceil(len/3)+1 bytes ---- */
 size_t vpp_base64url(const unsigned char *in, size_t len, char *out);

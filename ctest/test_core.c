@@ -154,7 +154,7 @@ static void test_buf(void) {
 }
 
 static int scan(const char *text, size_t max_values, int max_depth) {
-  return vpp_json_scan(text, strlen(text), max_values, max_depth);
+  return vpp_json_scan(text, strlen(text), max_values, max_depth, NULL);
 }
 
 static void test_json_scan(void) {
@@ -186,11 +186,11 @@ static void test_json_scan(void) {
     bomb[n++] = ',';
   }
   bomb[n - 1] = ']';
-  CHECK(vpp_json_scan(bomb, n, 1001, 2) == VPP_JSON_OK, "1001 values");
-  CHECK(vpp_json_scan(bomb, n, 1000, 2) == VPP_JSON_TOO_MANY, "1001 values over 1000");
+  CHECK(vpp_json_scan(bomb, n, 1001, 2, NULL) == VPP_JSON_OK, "1001 values");
+  CHECK(vpp_json_scan(bomb, n, 1000, 2, NULL) == VPP_JSON_TOO_MANY, "1001 values over 1000");
   /* the length is honoured: a NUL byte is data, and nothing past len is read */
-  CHECK(vpp_json_scan("[1]]]]", 3, 10, 1) == VPP_JSON_OK, "only len bytes");
-  CHECK(vpp_json_scan("[\"\0[\"]", 5, 10, 1) == VPP_JSON_OK, "NUL inside a string");
+  CHECK(vpp_json_scan("[1]]]]", 3, 10, 1, NULL) == VPP_JSON_OK, "only len bytes");
+  CHECK(vpp_json_scan("[\"\0[\"]", 5, 10, 1, NULL) == VPP_JSON_OK, "NUL inside a string");
 }
 
 int main(void) {

@@ -25,7 +25,9 @@ local long = { id = "long", [("k"):rep(120)] = "value of a long key", state = "v
 local bad_utf8 = { id = "badutf8", organizationName = "Caf\233 \255\254 ok \237\160\128 end", state = "valid" }
 return function(req)
   local id = req.path:match("/deviceAppManagement/vppTokens/([^/]+)$")
-  if req.path:match("/deviceAppManagement/vppTokens$") then
+  if req.path:match("/deviceAppManagement/vppTokens$") and req.headers["x-long"] then
+    return { json = { value = { { id = "long-org", organizationName = ("O"):rep(100000), state = "valid" } } } }
+  elseif req.path:match("/deviceAppManagement/vppTokens$") then
     return { json = { value = { evil, formulas, long, bad_utf8 } } }
   elseif id == "evil" then return { json = evil }
   elseif id == "formula" then return { json = formulas }
@@ -34,6 +36,10 @@ return function(req)
   elseif id == "big" then
     return { status = 200, headers = { ["Content-Type"] = "application/json" },
              body = '{"id":"big","usedLicenseCount":1e300,"ratio":123456789.123456789,"state":"valid"}' }
+  elseif id == "wide" then -- a 300-character name and 2,000 short ones
+    local t = { id = "wide", [("n"):rep(300)] = "v" }
+    for i = 1, 2000 do t["k" .. i] = i end
+    return { json = t }
   elseif id == "nullarr" then
     return { status = 200, headers = { ["Content-Type"] = "application/json" },
              body = '{"id":"nullarr","roleScopeTagIds":["a",null,"b"],"state":"valid"}' }
@@ -130,6 +136,25 @@ describe("vpptoken command facing hostile servers and pasted secrets", function(
       assert.matches("the client secret file given to --client-secret-file is larger than 65536 bytes", all, 1, true)
     end)
 
+    it("--client-secret-file from a pipe (process substitution) still works; a FIFO nobody writes to is empty",
+      function()
+        local line = cli.command({ "list", "--tenant", "t", "--client-id", "c", "--client-secret-file", "PIPE" },
+          { VPPTOKEN_GRAPH_URL = "http://127.0.0.1:9/v1.0" }):gsub("'?PIPE'?", "<(printf x)")
+        local p = assert(io.popen("bash -c " .. helper.shell_quote(line) .. " 2>&1 </dev/null; echo \"exit=$?\""))
+        local all = p:read("a")
+        p:close()
+        -- it got as far as signing in (nothing listens on port 9): the secret was read from the pipe
+        assert.matches("exit=7", all, 1, true)
+        local fifo = os.tmpname()
+        os.remove(fifo)
+        assert(os.execute("mkfifo " .. fifo))
+        local code, out, err = run{ "list", "--tenant", "t", "--client-id", "c", "--client-secret-file", fifo }
+        os.remove(fifo)
+        assert.equal(2, code, err)
+        assert.equal("", out)
+        assert.matches("is empty", err, 1, true)
+      end)
+
     it("a --file larger than a token file can be is refused before it is read whole", function()
       local path = helper.temp_file(("A"):rep(2 * 1024 * 1024))
       local code, out, err = run{ "renew", "evil", "--file", path }
@@ -157,6 +182,27 @@ describe("vpptoken command facing hostile servers and pasted secrets", function(
       assert.equal(0, code, err)
       assert_inert(out)
       assert.matches("\\x1b[31mred@contoso.com", out, 1, true)
+    end)
+
+    it("get's output grows with what the server sent, not with its longest name times its number of names",
+      function()
+        local code, out, err = run{ "get", "wide" }
+        assert.equal(0, code, err)
+        assert.is_true(#out < 60000, #out .. " bytes for 2,001 properties")
+        assert.matches(("n"):rep(300) .. "  v\n", out, 1, true)
+      end)
+
+    it("a piped table with a 100,000-character cell is written at once", function()
+      local script = helper.temp_file(SERVER:gsub('req.headers%["x%-long"%]', "true"))
+      local long_base, _, long_stop = helper.start_hostile(assert(io.open(script)):read("a"))
+      os.remove(script)
+      local t0 = os.time()
+      local code, out, err = cli.run({ "list" }, { env = { VPPTOKEN_GRAPH_URL = long_base .. "/v1.0",
+                                                            VPPTOKEN_ACCESS_TOKEN = "t" } })
+      long_stop()
+      assert.equal(0, code, err)
+      assert.matches(("O"):rep(100000), out, 1, true)
+      assert.is_true(os.time() - t0 < 10)
     end)
 
     it("a null inside an array shows as an empty element, in its place", function()

@@ -328,3 +328,138 @@ describe("files the library reads", function()
     assert.matches("larger than " .. core.MAX_PEM_BYTES .. " bytes", msg, 1, true)
   end)
 end)
+
+describe("work that stays linear in what a server sends", function()
+  local core = require "vpptoken.core"
+
+  it("a Graph error message with 100,000 spaces becomes an error object at once (no backtracking)", function()
+    local client, stop = hostile([[return function(req)
+      return { status = 400, headers = { ["Content-Type"] = "application/json" },
+               body = '{"error":{"code":"X","message":"a' .. (" "):rep(100000) .. 'b - Operation ID (for customer '
+                 .. 'support): 00000000-0000-0000-0000-000000000001"}}' }
+    end]])
+    local t0 = core.monotonic()
+    local ok, err = client:get("a")
+    local took = core.monotonic() - t0
+    client:close()
+    stop()
+    assert.is_nil(ok)
+    assert.equal("X", err.code)
+    assert.equal("00000000-0000-0000-0000-000000000001", err.operation_id)
+    assert.is_true(took < 5, "took " .. took .. " s")
+  end)
+
+  it("a webhook's error body with 100,000 spaces is reported at once", function()
+    local base, _, stop = helper.start_hostile([[return function(req)
+      return { status = 400, headers = { ["Content-Type"] = "text/plain" }, body = "a" .. (" "):rep(100000) .. "b" }
+    end]])
+    local t0 = core.monotonic()
+    local ok, err = vpptoken.post_json(base .. "/hook", { text = "hi" }, { max_retries = 0 })
+    local took = core.monotonic() - t0
+    stop()
+    assert.is_nil(ok)
+    assert.equal(400, err.status)
+    assert.is_true(took < 5, "took " .. took .. " s")
+  end)
+end)
+
+describe("nextLinks in forms libcurl reads", function()
+  for _, form in ipairs{ "HTTP://127.0.0.1:%d", "hTtP://127.0.0.1:%d", "http:/127.0.0.1:%d" } do
+    it(form:gsub("%%d", "PORT") .. " is followed or refused, never raised", function()
+      local client, stop = hostile(string.format([[return function(req)
+        if req.n == 1 then
+          return { json = { value = { { id = "a" } }, ["@odata.nextLink"] = string.format(%q, req.port)
+            .. "/v1.0/deviceAppManagement/vppTokens?page=2" } }
+        end
+        return { json = { value = { { id = "b" } } } }
+      end]], form))
+      local ok, list, err = pcall(client.list, client)
+      client:close()
+      stop()
+      assert.is_true(ok, tostring(list))
+      if list then assert.equal(2, #list) else assert.equal("InvalidNextLink", err.code) end
+    end)
+  end
+end)
+
+describe("a walk's pages together are bounded", function()
+  it("pages holding more JSON values together than the walk's budget end it with ListTooLarge", function()
+    local LIMITS = require("vpptoken.client")._internal.LIMITS
+    local saved = LIMITS.max_walk_values
+    LIMITS.max_walk_values = 1000
+    local client, stop = hostile([[return function(req)
+      local items = {}
+      for i = 1, 100 do items[i] = { id = "t" .. req.n .. "-" .. i } end
+      return { json = { value = items, ["@odata.nextLink"] = req.base .. "/v1.0/deviceAppManagement/vppTokens?p="
+        .. req.n } }
+    end]])
+    local ok, list, err = pcall(client.list, client)
+    LIMITS.max_walk_values = saved
+    client:close()
+    local seen = stop()
+    assert.is_true(ok, tostring(list))
+    assert.is_nil(list)
+    assert.equal("ListTooLarge", err.code)
+    assert.is_true(#seen <= 6, #seen .. " pages read")
+  end)
+end)
+
+describe("an error object printed", function()
+  it("is one line with the control characters of its code and request id shown as escapes", function()
+    local client, stop = hostile([[return function(req)
+      return { status = 400, headers = { ["Content-Type"] = "application/json", ["request-id"] = "rid\27]0;HDR\7" },
+               body = '{"error":{"code":"Bad\\nFAKE LINE\\u001b]0;pwned\\u0007","message":"m"}}' }
+    end]])
+    local ok, err = client:get("a")
+    client:close()
+    stop()
+    assert.is_nil(ok)
+    local text = tostring(err)
+    assert.is_nil(text:find("[%z\1-\31\127]"), text)
+    assert.matches("request-id rid\\x1b]0;HDR\\x07", text, 1, true)
+  end)
+end)
+
+describe("files that never end or never start", function()
+  local dir, fifo
+  setup(function()
+    dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir " .. helper.shell_quote(dir)))
+    fifo = dir .. "/fifo"
+    assert(os.execute("mkfifo " .. helper.shell_quote(fifo)))
+  end)
+  teardown(function() os.execute("rm -rf " .. helper.shell_quote(dir)) end)
+
+  it("a FIFO nobody writes to is read as empty at once, not waited on forever", function()
+    local core = require "vpptoken.core"
+    local t0 = core.monotonic()
+    local file, err = vpptoken.read_token_file(fifo)
+    assert.is_nil(file)
+    assert.equal("TokenFileEmpty", err.code)
+    local ok, msg = pcall(vpptoken.new, { base_url = "http://127.0.0.1:9/v1.0", tenant_id = "t", client_id = "c",
+                                          client_certificate = fifo })
+    assert.is_false(ok)
+    assert.is_string(msg)
+    assert.is_true(core.monotonic() - t0 < 5)
+  end)
+
+  it("a pipe whose writer stalls ends at fileio's time limit", function()
+    local fileio = require "vpptoken.fileio"
+    local core = require "vpptoken.core"
+    local saved = fileio.READ_TIMEOUT
+    fileio.READ_TIMEOUT = 0.5
+    -- this process holds the FIFO open for writing (r+ does not wait on Linux), writes a little, then stalls
+    local writer = assert(io.open(fifo, "r+"))
+    writer:write("abc")
+    writer:flush()
+    local t0 = core.monotonic()
+    local text, msg, code = fileio.read(fifo, 1024, "token file")
+    fileio.READ_TIMEOUT = saved
+    writer:close()
+    assert.is_nil(text)
+    assert.equal("FileUnreadable", code)
+    assert.matches("within the time allowed", msg, 1, true)
+    assert.is_true(core.monotonic() - t0 < 2.5)
+  end)
+end)

@@ -174,13 +174,9 @@ end
 -- A path of an existing file is read; any other string must be the content of a token file.
 local function load_source(source, now)
   if not source:find("\0", 1, true) then
-    local f = io.open(source, "rb")
-    if f then
-      f:close()
-      local file, err = tokenfile.read(source, now)
-      if file then file.path = source end
-      return file, err
-    end
+    local file, err, code = tokenfile.read(source, now) -- never waits on a FIFO, never reads without bound
+    if file then file.path = source end
+    if code ~= "FileNotFound" then return file, err end
   end
   -- Never echo the string: it may be the secret itself, pasted with a typo.
   return tokenfile.parse(source, "the text (not the path of an existing file)", nil, now)

@@ -6,6 +6,7 @@ local args = require "vpptoken.cli.args"
 local commands = require "vpptoken.cli.commands"
 local help = require "vpptoken.cli.help"
 local output = require "vpptoken.cli.output"
+local safe_text = require "vpptoken.text"
 
 local M = {}
 
@@ -47,30 +48,17 @@ function Context:call(fn, ...)
   self.failure("unexpected error after the server answered: " .. raised_text(res[2]), 1)
 end
 
--- Why the file at path cannot be read, without the path (io.open's message starts with it), or nil.
-local function unreadable_reason(path)
-  local f, msg = io.open(path, "rb")
-  if f then
-    local _, rmsg = f:read(0)
-    f:close()
-    return rmsg
-  end
-  local prefix = path .. ": "
-  return msg and msg:sub(1, #prefix) == prefix and msg:sub(#prefix + 1) or nil
-end
-
 --- Reads the file named by the flag --`flag` (fileio.LIMITS[limit] bytes at most); `what` names it ("token file").
 -- Returns its text, or nil, a message that names the flag, never its value (the value may be the secret itself,
--- pasted where the path belongs), and fileio's code (FileUnreadable, FileTooLarge).
+-- pasted where the path belongs), and fileio's code (FileNotFound, FileUnreadable, FileTooLarge).
 function Context:read_flag_file(flag, limit, what)
   local path = self.opts[(flag:gsub("%-", "_"))]
   local given = what .. " given to --" .. flag
-  local text, _, code = fileio.read(path, fileio.LIMITS[limit], what)
+  local text, _, code, why = fileio.read(path, fileio.LIMITS[limit], what)
   if text then return text end
   if code == "FileTooLarge" then
     return nil, string.format("the %s is larger than %d bytes", given, fileio.LIMITS[limit]), code
   end
-  local why = unreadable_reason(path)
   return nil, "cannot open the " .. given .. (why and (": " .. why) or ""), code
 end
 
@@ -125,7 +113,7 @@ function Context:client()
   if o.client_secret_file then
     local text, why = self:read_flag_file("client-secret-file", "secret", "client secret file")
     if not text then self.usage(why) end
-    copts.client_secret = text:match("^%s*(.-)%s*$")
+    copts.client_secret = safe_text.trim(text)
     if copts.client_secret == "" then self.usage("the client secret file given to --client-secret-file is empty") end
   end
   -- The library decides which timeouts it takes (one rule); a refusal names the flag.

@@ -10,6 +10,7 @@ local clouds = require "vpptoken.clouds"
 local errors = require "vpptoken.error"
 local json = require "vpptoken.json"
 local schema = require "vpptoken.schema"
+local safe_text = require "vpptoken.text"
 
 local Client = { __name = "vpptoken.Client" }
 Client.__index = Client
@@ -22,6 +23,9 @@ local LIMITS = {
   max_pages = 10000,
   -- Bytes in one @odata.nextLink (Graph's are a few hundred).
   max_next_link = 8192,
+  -- JSON values in all the pages of one walk together: what list() keeps is bounded like one page (Intune allows
+  -- some thousands of tokens per tenant, about 15 values each).
+  max_walk_values = core.JSON_MAX_VALUES,
 }
 
 -- Credentials live here, not in the client table, so no dump of a client shows a secret.
@@ -120,11 +124,11 @@ local function observe(self, method, url, resp, err)
                  client_request_id = (resp or err or {}).client_request_id,
                  error = err and (err.kind .. ":" .. tostring(err.code)) or nil }
   if self.debug then
-    io.stderr:write(string.format(
-      "vpptoken: %s %s -> %s (%s attempt(s), %.3f s, request-id %s, client-request-id %s)%s\n", method, url,
+    io.stderr:write(safe_text.printable(string.format( -- one line; request ids and codes come from servers
+      "vpptoken: %s %s -> %s (%s attempt(s), %.3f s, request-id %s, client-request-id %s)%s", method, url,
       tostring(info.status or "-"), tostring(info.attempts or 1), info.elapsed or 0,
       tostring(info.request_id or "-"), tostring(info.client_request_id or "-"),
-      info.error and (" " .. info.error) or ""))
+      info.error and (" " .. info.error) or "")), "\n")
   end
   if self.on_request then
     local ok, herr = pcall(self.on_request, info)
@@ -211,17 +215,23 @@ local function strip_nulls(v)
   return core.strip_nulls(v, NULL)
 end
 
-local function decode(resp, method, url)
-  local doc, msg = json.decode(resp.body)
+local function decode(resp, method, url, max_values)
+  local doc, msg, values = json.decode(resp.body, max_values)
   if type(doc) ~= "table" then
-    return nil, errors.new{ kind = "protocol", code = "InvalidResponse", status = resp.status,
+    local e = { kind = "protocol", code = "InvalidResponse", status = resp.status, method = method, url = url,
       message = "the response is not a JSON object: " .. tostring(msg or (doc == NULL and "null" or type(doc))),
-      method = method, url = url, request_id = resp.headers["request-id"], client_request_id = resp.client_request_id,
-      attempts = resp.attempts }
+      request_id = resp.headers["request-id"], client_request_id = resp.client_request_id, attempts = resp.attempts }
+    if values == "values" and max_values and max_values < json.MAX_VALUES then
+      -- the page passed what was left of its walk's budget, not its own: the walk as a whole is too large
+      e.code = "ListTooLarge"
+      e.message = string.format("the list's pages hold more than %d JSON values together: the walk stops there",
+        LIMITS.max_walk_values)
+    end
+    return nil, errors.new(e)
   end
   -- Every JSON null literal contains the text "null": a body without it has none to strip (a fast plain find).
-  if resp.body:find("null", 1, true) then return strip_nulls(doc) end
-  return doc
+  if resp.body:find("null", 1, true) then doc = strip_nulls(doc) end
+  return doc, nil, values
 end
 
 -- For answers that carry no result (delete, actions): true when the body is empty or JSON, else a protocol error
@@ -238,10 +248,10 @@ local function call_no_result(self, method, url, body, extra)
   return true
 end
 
-local function call_json(self, method, url, body, extra)
+local function call_json(self, method, url, body, extra, max_values)
   local resp, err = call(self, method, url, body, extra)
   if not resp then return nil, err end
-  return decode(resp, method, url)
+  return decode(resp, method, url, max_values)
 end
 
 local function item_url(self, id, suffix)
@@ -313,12 +323,13 @@ end
 
 --- Iterates over every token, one page in memory at a time, following @odata.nextLink.
 -- `for tok, err in client:each{ select = ..., filter = ... }`: on a failure the loop gets `false, err` once, then ends.
--- A walk ends with an error when a nextLink points back to a page it has read (code InvalidNextLink) or after
--- LIMITS.max_pages pages (code TooManyPages); a page with an item that is not an object is an InvalidResponse.
+-- A walk ends with an error when a nextLink points back to a page it has read (code InvalidNextLink), after
+-- LIMITS.max_pages pages (code TooManyPages), or when its pages together hold more than LIMITS.max_walk_values JSON
+-- values (code ListTooLarge); a page with an item that is not an object is an InvalidResponse.
 function Client:each(opts)
   local url = self.collection_url .. query(self, opts)
   local page, i, done, pages, seen = nil, 0, false, 0, {}
-  local max_pages = LIMITS.max_pages
+  local max_pages, values_left = LIMITS.max_pages, LIMITS.max_walk_values
   local function fail(code, message, at)
     done = true
     return false, errors.new{ kind = "protocol", code = code, method = "GET", url = at, message = message }
@@ -336,11 +347,12 @@ function Client:each(opts)
       end
       seen[digest(url)] = true
       pages = pages + 1
-      local doc, err = call_json(self, "GET", url)
+      local doc, err, values = call_json(self, "GET", url, nil, nil, values_left)
       if not doc then
         done = true
         return false, err
       end
+      values_left = values_left - values
       local problem = page_problem(doc.value)
       if problem then return fail("InvalidResponse", problem, url) end
       page, i = doc.value, 0

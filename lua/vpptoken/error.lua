@@ -24,17 +24,18 @@ local function one_line(s)
   return safe_text.printable((tostring(s):gsub("[\r\n]+", " ")))
 end
 
+-- Every field is shown through one_line: code, request id and message may all come from a server.
 function Error.__tostring(e)
   local head
-  if e.status then
-    head = string.format("[HTTP %d][%s]", e.status, e.code or "?")
+  if math.type(e.status) == "integer" then
+    head = string.format("[HTTP %d][%s]", e.status, one_line(e.code or "?"))
   else
-    head = string.format("[%s][%s]", e.kind or "error", e.code or "?")
+    head = string.format("[%s][%s]", one_line(e.kind or "error"), one_line(e.code or "?"))
   end
   local where = {}
-  if e.method and e.url then where[#where + 1] = e.method .. " " .. e.url end
-  if e.request_id then where[#where + 1] = "request-id " .. e.request_id end
-  if e.attempts and e.attempts > 1 then where[#where + 1] = e.attempts .. " attempts" end
+  if e.method and e.url then where[#where + 1] = one_line(e.method .. " " .. e.url) end
+  if e.request_id then where[#where + 1] = "request-id " .. one_line(e.request_id) end
+  if math.type(e.attempts) == "integer" and e.attempts > 1 then where[#where + 1] = e.attempts .. " attempts" end
   if e.outcome_unknown then where[#where + 1] = "outcome unknown: the request may have reached the server" end
   local tail = #where > 0 and (" (" .. table.concat(where, "; ") .. ")") or ""
   return "vpptoken: " .. head .. " " .. one_line(e.message or "") .. tail
@@ -74,7 +75,10 @@ local function unwrap_message(msg)
   if type(msg) ~= "string" then return nil, info end
   info.operation_id = msg:match("Operation ID %(for customer support%): ([%x%-]+)")
   info.activity_id = msg:match("Activity ID: ([%x%-]+)")
-  local short = msg:match("^(.-)%s+%-%s+Operation ID") or msg
+  -- "text - Operation ID ...": found with a pattern that starts at a literal, in linear time ("^(.-)%s+%-%s+..."
+  -- backtracks over every run of spaces, hours for a server's megabyte of them)
+  local at = msg:find("%-%s+Operation ID")
+  local short = at and safe_text.trim(msg:sub(1, at - 1)) or msg
   return short, info
 end
 

@@ -16,12 +16,16 @@ M.null = cjson.null
 local decoder = cjson.new()
 decoder.decode_max_depth(M.MAX_DEPTH)
 
---- Decodes server text: the value (which may be any JSON type, `null` as json.null), or nil and a message.
-function M.decode(text)
+--- Decodes server text: the value (which may be any JSON type, `null` as json.null), nil, and the number of values
+-- it holds; or nil, a message and, when the budget refused it, what passed it ("values", "depth", "unbalanced").
+-- `max_values` lowers the budget (a page walk passes what is left of its own).
+function M.decode(text, max_values)
   if type(text) ~= "string" then return nil, "expected JSON text, got " .. type(text) end
-  local ok, msg = core.json_check(text)
-  if not ok then return nil, msg end
-  return decoder.decode(text)
+  local ok, msg, over = core.json_check(text, max_values and math.min(max_values, M.MAX_VALUES) or M.MAX_VALUES)
+  if not ok then return nil, msg, over end
+  local doc, err = decoder.decode(text)
+  if doc == nil then return nil, err end
+  return doc, nil, msg
 end
 
 return M

@@ -5,6 +5,7 @@
 local cjson = require "cjson.safe"
 local core = require "vpptoken.core"
 local errors = require "vpptoken.error"
+local safe_text = require "vpptoken.text"
 
 local M = {}
 
@@ -60,7 +61,7 @@ function M.post_json(url, doc, opts)
   end
   if resp.status < 200 or resp.status > 299 then
     local err = errors.from_response(resp, "POST", safe_url)
-    local text = type(resp.body) == "string" and resp.body:match("^%s*(.-)%s*$") or ""
+    local text = type(resp.body) == "string" and safe_text.trim(resp.body) or ""
     if err.message and not text:match("^[{%[]") and text ~= "" then
       err.message = err.message .. ": " .. text:sub(1, 200):gsub("[%c]+", " ")
     end

@@ -47,6 +47,21 @@ function M.printable(s, keep)
   return escape_bidi(M.escape_c1(s))
 end
 
+--- s without white space at either end, in time linear in #s (the pattern "^%s*(.-)%s*$" backtracks over every
+-- run of spaces inside, which a server's megabyte of spaces turns into hours).
+function M.trim(s)
+  local first = s:find("%S")
+  if not first then return "" end
+  return M.rtrim(s):sub(first)
+end
+
+--- s without white space at its end, in linear time.
+function M.rtrim(s)
+  local last = #s
+  while last > 0 and s:find("^%s", last) do last = last - 1 end
+  return s:sub(1, last)
+end
+
 -- A value longer than this is never echoed in a message: that is what a secret pasted in the wrong place looks like
 -- (a token file, a client secret, an access token); a mistyped word or number is shorter.
 M.ECHO_MAX = 32

@@ -5,6 +5,7 @@ local cjson = require "cjson.safe"
 local core = require "vpptoken.core"
 local errors = require "vpptoken.error"
 local fileio = require "vpptoken.fileio"
+local safe_text = require "vpptoken.text"
 
 local M = {}
 
@@ -21,7 +22,9 @@ end
 -- Returns the bytes, or nil and a message that names a position but never the text.
 function M.base64_decode(text)
   local s = text:gsub("%s+", "")
-  local body, pad = s:match("^(.-)(=*)$")
+  local last = #s -- the body and its '=' padding, found without backtracking
+  while last > 0 and s:byte(last) == 61 do last = last - 1 end
+  local body, pad = s:sub(1, last), s:sub(last + 1)
   if #pad > 2 then return nil, "too much '=' padding at the end" end
   if #body % 4 == 1 then return nil, "the length is not that of base64 text" end
   if pad ~= "" and (#body + #pad) % 4 ~= 0 then return nil, "wrong '=' padding at the end" end
@@ -48,7 +51,7 @@ end
 --- Reads the content of a token file (text) into { token, expires, expiration, organization, expired },
 -- or nil and an error object (kind "token_file"). `what` names the source in messages; `now` decides `expired`.
 function M.parse(text, what, path, now)
-  local content = text:match("^%s*(.-)%s*$")
+  local content = safe_text.trim(text)
   if content == "" then
     return fail("TokenFileEmpty", what .. " is empty: expected the base64 text of an Apple VPP token file", path)
   end
@@ -86,14 +89,17 @@ function M.parse(text, what, path, now)
 end
 
 -- fileio's codes -> this module's
-local READ_CODES = { FileUnreadable = "TokenFileUnreadable", FileTooLarge = "TokenFileTooLarge" }
+local READ_CODES = { FileNotFound = "TokenFileUnreadable", FileUnreadable = "TokenFileUnreadable",
+                     FileTooLarge = "TokenFileTooLarge" }
 
---- Reads a token file from disk (at most fileio.LIMITS.token_file bytes): see vpptoken.read_token_file.
+--- Reads a token file from disk (at most fileio.LIMITS.token_file bytes): see vpptoken.read_token_file. On failure
+-- also returns fileio's code as a third value ("FileNotFound": no file has that name).
 function M.read(path, now)
   local text, msg, code = fileio.read(path, fileio.LIMITS.token_file, "token file")
   if not text then
     if code == "FileTooLarge" then msg = msg .. ": not an Apple VPP token file" end
-    return fail(READ_CODES[code], msg, type(path) == "string" and (path:gsub("%z.*", "")) or nil)
+    local _, err = fail(READ_CODES[code], msg, type(path) == "string" and (path:gsub("%z.*", "")) or nil)
+    return nil, err, code
   end
   return M.parse(text, "the token file " .. path, path, now)
 end

@@ -4,6 +4,7 @@
 local vpptoken = require "vpptoken"
 local errors = require "vpptoken.error"
 local output = require "vpptoken.cli.output"
+local safe_text = require "vpptoken.text"
 
 local M = {}
 
@@ -47,7 +48,7 @@ function M.typed_fields(ctx, sets, fields)
       else ctx.usage(name .. " must be true or false (got " .. output.quoted(value) .. ")") end
     elseif LISTS[name] then
       local list = {}
-      for item in value:gmatch("[^,]+") do list[#list + 1] = item:match("^%s*(.-)%s*$") end
+      for item in value:gmatch("[^,]+") do list[#list + 1] = safe_text.trim(item) end
       value = list
     end
     fields[name] = value
@@ -143,7 +144,8 @@ function M.get(ctx)
 end
 
 -- vpptoken.fileio's codes as the library's token-file codes.
-local TOKEN_FILE_CODES = { FileUnreadable = "TokenFileUnreadable", FileTooLarge = "TokenFileTooLarge" }
+local TOKEN_FILE_CODES = { FileNotFound = "TokenFileUnreadable", FileUnreadable = "TokenFileUnreadable",
+                           FileTooLarge = "TokenFileTooLarge" }
 
 -- Checks that --file names a readable token file within the size cap (messages name the flag, never its value,
 -- which may be the token itself, pasted in place of a path); nil and the exit code after the message if not.

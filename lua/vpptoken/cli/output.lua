@@ -7,6 +7,8 @@ local safe = require "vpptoken.text"
 local M = {}
 
 M.REDACTED = "<redacted>"
+-- `get`'s name column is as wide as its longest name up to this; a longer name (from a server) is not padded to.
+M.RECORD_NAME_MAX = 40
 M.printable, M.quoted, M.ECHO_MAX = safe.printable, safe.quoted, safe.ECHO_MAX
 -- An array element as text: JSON's null (lua-cjson's null, kept in its place inside arrays) is empty.
 local NULL = require("cjson.safe").null
@@ -238,7 +240,7 @@ function M.table(rows, cols, max_width)
       local s = cut(get(c), w[i])
       parts[i] = i < #cols and (s .. (" "):rep(w[i] - width(s))) or s
     end
-    return (table.concat(parts, "  "):gsub("%s+$", ""))
+    return safe.rtrim(table.concat(parts, "  "))
   end
   local out = { line(function(c) return M.printable(c.title) end) }
   for _, r in ipairs(rows) do out[#out + 1] = line(function(c) return r[c.key] or "" end) end
@@ -289,11 +291,12 @@ function M.record(tok, show_secrets)
   local names, wmax = {}, 0
   for i, k in ipairs(keys) do
     names[i] = M.printable(k)
-    wmax = math.max(wmax, width(names[i]))
+    -- a name longer than RECORD_NAME_MAX is not padded to: the padding of every line would grow with it
+    if width(names[i]) <= M.RECORD_NAME_MAX then wmax = math.max(wmax, width(names[i])) end
   end
   local out = {}
   for i, k in ipairs(keys) do
-    out[i] = names[i] .. (" "):rep(wmax - width(names[i]) + 2) .. M.printable(d[k])
+    out[i] = names[i] .. (" "):rep(math.max(wmax - width(names[i]), 0) + 2) .. M.printable(d[k])
   end
   return table.concat(out, "\n") .. "\n"
 end

@@ -1,0 +1,85 @@
+/* read_file(path, max_bytes, timeout) -> text | nil, reason, "FileNotFound" | "FileUnreadable" | "FileTooLarge"
+   Reads at most max_bytes of a file the library or the command line was given, within `timeout` seconds. Lua's
+   io.open would wait forever on a FIFO nobody writes to, and read /dev/zero without end: here the open never waits
+   (O_NONBLOCK), a pipe with no writer reads as empty, and a writer that stalls ends the read at the timeout. A
+   process substitution (`--client-secret-file <(pass show app)`) still works. The reason never names the path. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <lauxlib.h>
+
+#include "vpp.h"
+
+static int fail(lua_State *L, const char *reason, const char *code) {
+  luaL_pushfail(L);
+  lua_pushstring(L, reason);
+  lua_pushstring(L, code);
+  return 3;
+}
+
+/* Reads into b until end of file, max+1 bytes, or the deadline; 0, or an errno value (ETIMEDOUT at the deadline).
+   A read comes first: on a pipe with no writer it returns end of file at once (poll alone would wait). */
+static int read_all(int fd, vpp_buf *b, size_t max, double deadline) {
+  char chunk[16384];
+  while (b->len <= max) {
+    size_t want = max + 1 - b->len < sizeof chunk ? max + 1 - b->len : sizeof chunk;
+    ssize_t n = read(fd, chunk, want);
+    if (n > 0) {
+      if (vpp_buf_append(b, chunk, (size_t)n) != 0) return ENOMEM;
+      continue;
+    }
+    if (n == 0) return 0;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN) return errno;
+    struct pollfd p = {fd, POLLIN, 0};
+    double left = deadline - vpp_now();
+    if (left <= 0) return ETIMEDOUT;
+    int r = poll(&p, 1, (int)(left * 1000) + 1);
+    if (r < 0 && errno != EINTR) return errno;
+    if (r == 0) return ETIMEDOUT;
+  }
+  return 0;
+}
+
+static int l_read_file(lua_State *L) {
+  size_t len;
+  const char *path = luaL_checklstring(L, 1, &len);
+  lua_Integer max = luaL_checkinteger(L, 2);
+  lua_Number timeout = luaL_checknumber(L, 3);
+  luaL_argcheck(L, max >= 0 && max <= (lua_Integer)64 * 1024 * 1024, 2, "from 0 to 64 MiB expected");
+  luaL_argcheck(L, timeout > 0 && timeout <= 3600, 3, "from 0 to 3600 seconds expected");
+  if (strlen(path) != len) return fail(L, "the path contains a NUL byte", "FileUnreadable");
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    int e = errno; /* no file by that name: the caller may take the text for something else than a path */
+    return fail(L, strerror(e), e == ENOENT || e == ENOTDIR || e == ENAMETOOLONG ? "FileNotFound" : "FileUnreadable");
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+    int e = S_ISDIR(st.st_mode) ? EISDIR : errno;
+    close(fd);
+    return fail(L, strerror(e), "FileUnreadable");
+  }
+  vpp_buf b = {0};
+  int err = read_all(fd, &b, (size_t)max, vpp_now() + timeout);
+  close(fd);
+  if (err == 0 && b.len <= (size_t)max) {
+    lua_pushlstring(L, b.data ? b.data : "", b.len);
+    vpp_buf_free(&b);
+    return 1;
+  }
+  vpp_buf_free(&b);
+  if (err == 0) return fail(L, lua_pushfstring(L, "larger than %I bytes", max), "FileTooLarge");
+  if (err == ETIMEDOUT) return fail(L, "nothing more came to read within the time allowed", "FileUnreadable");
+  return fail(L, strerror(err), "FileUnreadable");
+}
+
+void vpp_open_fs(lua_State *L) {
+  lua_pushcfunction(L, l_read_file);
+  lua_setfield(L, -2, "read_file");
+}
