@@ -50,11 +50,12 @@ int vpp_url_check(const char *url, vpp_url *out, char *why, size_t whysz) {
   char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL, *password = NULL;
   if (strlen(url) >= VPP_URL_MAX) {
     snprintf(why, whysz, "the URL is longer than %d bytes", VPP_URL_MAX - 1);
-  } else if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK || !url_part(u, CURLUPART_SCHEME, &scheme) ||
-             !url_part(u, CURLUPART_HOST, &host)) {
+  } else if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK || !url_part(u, CURLUPART_SCHEME, &scheme)) {
     snprintf(why, whysz, "not an absolute http(s) URL");
   } else if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
-    snprintf(why, whysz, "the scheme must be http or https");
+    snprintf(why, whysz, "the scheme must be http or https (a URL starts with http:// or https://)");
+  } else if (!url_part(u, CURLUPART_HOST, &host)) {
+    snprintf(why, whysz, "not an absolute http(s) URL");
   } else if (url_part(u, CURLUPART_USER, &user) || url_part(u, CURLUPART_PASSWORD, &password)) {
     snprintf(why, whysz, "a user name or password in the URL is not allowed");
   } else if (strlen(host) >= sizeof out->host) {
