@@ -146,10 +146,17 @@ describe("the README's Configuration table", function()
     local r = by_option.cloud
     assert.same(vpptoken.clouds(), backticked(r[3]))
     assert.equal('`"' .. vpptoken.clouds()[1] .. '"`', r[2])
+    local text = readme()
     for _, name in ipairs(vpptoken.clouds()) do
-      local host = require("vpptoken.clouds").HOSTS[name].graph:gsub("^https://", "")
+      local hosts = require("vpptoken.clouds").HOSTS[name]
+      local host = hosts.graph:gsub("^https://", "")
       assert.is_truthy(r[3]:find("`" .. name .. "` (" .. host, 1, true) or r[3]:find(host .. ")", 1, true), host)
+      assert.is_truthy(text:find(hosts.login:gsub("^https://", ""), 1, true), hosts.login) -- "Signing in"
     end
+    local others = { table.unpack(vpptoken.clouds(), 2) }
+    local first, rest = text:match("export VPPTOKEN_CLOUD=(%w+)%s+# ([^\n]-)\n")
+    assert.equal(vpptoken.clouds()[1], first)
+    assert.equal(table.concat(others, ", ", 1, #others - 1) .. " or " .. others[#others], rest)
   end)
 end)
 
@@ -210,6 +217,22 @@ describe("the limits the C core owns", function()
     assert.matches(string.format("from %d to %d", r.min, r.max), msg)
     parsed = assert(args.parse{ "list", "--retries", tostring(r.max) })
     assert.equal(r.max, parsed.opts.retries)
+  end)
+end)
+
+describe("the command line", function()
+  it("never requires vpptoken.core: it is a thin shell over the public API (DESIGN.md)", function()
+    local files = { "lua/vpptoken/cli.lua" }
+    local p = assert(io.popen("ls lua/vpptoken/cli/*.lua"))
+    for path in p:lines() do files[#files + 1] = path end
+    p:close()
+    assert.is_true(#files > 4)
+    for _, path in ipairs(files) do
+      local f = assert(io.open(path, "r"))
+      local src = f:read("a")
+      f:close()
+      assert.is_nil(src:find("require%s*%(?%s*[\"']vpptoken%.core[\"']"), path .. " requires vpptoken.core")
+    end
   end)
 end)
 

@@ -25,7 +25,7 @@ end
 --- Creates a client; raises on a bad option. Sign-in, one of: access_token; token_provider (a function(force)
 -- returning an access token, or nil and a reason); tenant_id + client_id + client_secret; tenant_id + client_id +
 -- client_certificate (PEM path with the certificate and its key; client_certificate_key, client_certificate_password
--- if separate or encrypted). Where: cloud (one of vpptoken.clouds(): "global", "usgov", "dod", "china"),
+-- if separate or encrypted). Where: cloud (a name from vpptoken.clouds(), default the first: "global"),
 -- api_version ("v1.0", "beta"), base_url (overrides both), authority_url (the sign-in host). Transport: timeout,
 -- connect_timeout, cafile, capath, proxy, user_agent, insecure, http2, max_retries, retry_delay, max_retry_time,
 -- max_response_size (ranges and defaults: vpptoken.transport_option). on_request: a function(info) told of every
