@@ -134,8 +134,8 @@ dist: test-deps
 	@ls -l $(DIST)
 
 # The vpptoken(1) man page, generated from the command line's help text (checked by spec/cli_docs_spec.lua).
-man:
-	LUA_PATH='lua/?.lua;lua/?/init.lua;;' $(LUA) tools/manpage.lua > man/vpptoken.1
+man: build
+	LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(BUILD)/?.so;;' $(LUA) tools/manpage.lua > man/vpptoken.1
 
 # 200 keep-alive connections against a sandbox with 50 +- 20 ms injected latency (not part of test).
 bench-sandbox: test-deps build

@@ -72,6 +72,10 @@ int luaopen_vpptoken_core(lua_State *L) {
   vpp_open_fs(L);
   vpp_push_session_options(L);
   lua_setfield(L, -2, "session_options");
+  vpp_push_session_limits(L);
+  lua_setfield(L, -2, "session_limits");
+  lua_pushinteger(L, VPP_MAX_CONCURRENCY);
+  lua_setfield(L, -2, "MAX_CONCURRENCY");
   lua_pushliteral(L, VPP_VERSION);
   lua_setfield(L, -2, "_VERSION");
   return 1;

@@ -8,7 +8,6 @@
 
 #include "vpp.h"
 
-#define MAX_CONCURRENCY 64
 #define MAX_REQUESTS 1000000 /* per call: the results table is built whole */
 
 /* Grows the pool to n transfers, each a copy of the main handle's options (timeouts, TLS, proxy...). */
@@ -116,7 +115,8 @@ int vpp_l_request_many(lua_State *L) {
     if (lua_getfield(L, 3, "concurrency") != LUA_TNIL) {
       int isnum;
       conc = lua_tointegerx(L, -1, &isnum);
-      luaL_argcheck(L, isnum && conc >= 1 && conc <= MAX_CONCURRENCY, 3, "concurrency must be a whole number 1..64");
+      if (!(isnum && conc >= 1 && conc <= VPP_MAX_CONCURRENCY))
+        return luaL_argerror(L, 3, lua_pushfstring(L, "concurrency must be a whole number 1..%d", VPP_MAX_CONCURRENCY));
     }
     lua_pop(L, 1);
   }

@@ -266,3 +266,28 @@ void vpp_push_session_options(lua_State *L) {
     lua_rawseti(L, -2, i + 1);
   }
 }
+
+/* core.session_limits: name -> { kind = "seconds" | "count" | "bytes" | "string" | "boolean", min, max, default }
+   (min, max for numbers; default where the option has one), from the same table the parser reads. */
+void vpp_push_session_limits(lua_State *L) {
+  static const char *const kinds[] = {"seconds", "count", "bytes", "string", "boolean"};
+  lua_createtable(L, 0, O_COUNT);
+  for (int i = 0; i < O_COUNT; i++) {
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, kinds[options[i].kind]);
+    lua_setfield(L, -2, "kind");
+    if (options[i].kind == OPT_BOOL) {
+      lua_pushboolean(L, options[i].def != 0);
+      lua_setfield(L, -2, "default");
+    } else if (options[i].kind != OPT_STRING) {
+      const double v[3] = {options[i].min, options[i].max, options[i].def};
+      const char *const f[3] = {"min", "max", "default"};
+      for (int j = 0; j < 3; j++) {
+        if (v[j] == floor(v[j])) lua_pushinteger(L, (lua_Integer)v[j]); /* 100, not 100.0, in messages */
+        else lua_pushnumber(L, v[j]);
+        lua_setfield(L, -2, f[j]);
+      }
+    }
+    lua_setfield(L, -2, options[i].name);
+  }
+}

@@ -55,7 +55,7 @@ int vpp_url_check(const char *url, vpp_url *out, char *why, size_t whysz) {
   } else if (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
     snprintf(why, whysz, "the scheme must be http or https (a URL starts with http:// or https://)");
   } else if (!url_part(u, CURLUPART_HOST, &host)) {
-    snprintf(why, whysz, "not an absolute http(s) URL");
+    snprintf(why, whysz, "the URL has no host");
   } else if (url_part(u, CURLUPART_USER, &user) || url_part(u, CURLUPART_PASSWORD, &password)) {
     snprintf(why, whysz, "a user name or password in the URL is not allowed");
   } else if (strlen(host) >= sizeof out->host) {

@@ -11,6 +11,7 @@
 
 #define VPP_SESSION_TYPE "vpptoken.Session"
 #define VPP_VERSION "0.1.0"
+#define VPP_MAX_CONCURRENCY 64 /* calls in flight in one request_many: core.MAX_CONCURRENCY */
 
 /* ---- growable byte buffer (buf.c) ---- */
 typedef struct {
@@ -184,6 +185,7 @@ int vpp_json_scan(const char *s, size_t len, size_t max_values, int max_depth, s
 /* ---- Lua bindings, one per file ---- */
 void vpp_open_session(lua_State *L); /* registers the Session metatable; pushes nothing */
 void vpp_push_session_options(lua_State *L); /* pushes the session options' names, in order */
+void vpp_push_session_limits(lua_State *L);  /* pushes name -> { kind, min, max, default } of each option */
 int vpp_l_session_new(lua_State *L);
 void vpp_open_enums(lua_State *L);   /* sets enum tables and functions into the table on top */
 void vpp_open_time(lua_State *L);    /* sets time_parse/time_format into the table on top */

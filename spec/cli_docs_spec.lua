@@ -11,7 +11,8 @@ end
 
 describe("vpptoken command documentation", function()
   it("man/vpptoken.1 is what tools/manpage.lua makes from the help text", function()
-    local made = read("LUA_PATH='lua/?.lua;lua/?/init.lua;;' lua5.4 tools/manpage.lua")
+    local made = read("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH=" .. helper.shell_quote(helper.build_dir
+      .. "/?.so;;") .. " " .. helper.lua .. " tools/manpage.lua")
     local f = assert(io.open("man/vpptoken.1", "r"))
     local committed = f:read("a")
     f:close()

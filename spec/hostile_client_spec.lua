@@ -71,7 +71,7 @@ describe("paging against a hostile server", function()
         return { json = { value = { { id = "x" .. req.n } },
                           ["@odata.nextLink"] = req.base .. "/v1.0/deviceAppManagement/vppTokens?n=" .. req.n } }
       end]])
-    local limits = require("vpptoken.client")._internal.LIMITS
+    local limits = require("vpptoken.request").LIMITS
     assert.equal(10000, limits.max_pages) -- the documented figure
     limits.max_pages = 5
     local ok, tokens, err = pcall(client.list, client)
@@ -384,7 +384,7 @@ end)
 
 describe("a walk's pages together are bounded", function()
   it("pages holding more JSON values together than the walk's budget end it with ListTooLarge", function()
-    local LIMITS = require("vpptoken.client")._internal.LIMITS
+    local LIMITS = require("vpptoken.request").LIMITS
     local saved = LIMITS.max_walk_values
     LIMITS.max_walk_values = 1000
     local client, stop = hostile([[return function(req)

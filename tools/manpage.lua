@@ -1,7 +1,6 @@
 -- Writes man/vpptoken.1 (roff) from the command line's own help text (lua/vpptoken/cli/help.lua, cli/args.lua).
--- Usage: LUA_PATH='lua/?.lua;lua/?/init.lua;;' lua5.4 tools/manpage.lua > man/vpptoken.1
--- Needs no C module: only the CLI's argument tables and help texts are loaded.
-package.loaded["vpptoken"] = package.loaded["vpptoken"] or {}
+-- Usage: LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' lua5.4 tools/manpage.lua > man/vpptoken.1
+-- Loads the library: the help names what it owns (clouds, account types, the retries' range, defaults).
 local args = require "vpptoken.cli.args"
 local help = require "vpptoken.cli.help"
 

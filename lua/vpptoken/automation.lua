@@ -1,9 +1,8 @@
 --- Helpers for the jobs users script: days left, expiring tokens, waiting for a license sync, renewal from
--- Apple's token file, finding tokens. Loading this module adds expiring, wait_for_sync, renew and find to
--- vpptoken.Client; vpptoken exposes days_left and read_token_file.
+-- Apple's token file, finding tokens. expiring, wait_for_sync, renew and find are methods of vpptoken.Client,
+-- days_left and read_token_file functions of vpptoken (both found here on first use).
 -- @module vpptoken
 local core = require "vpptoken.core"
-local Client = require "vpptoken.client"
 local errors = require "vpptoken.error"
 local schema = require "vpptoken.schema"
 local tokenfile = require "vpptoken.tokenfile"
@@ -115,6 +114,9 @@ end
 
 --- A client from vpptoken.new: its methods.
 -- @type Client
+
+-- This module's methods of vpptoken.Client are functions of the module too (Client._lazy_methods finds them here).
+local Client = M
 
 --- The tokens that need attention: those expiring within `within_days` (default 30; the expiry is at or before
 -- now + within_days * 86400, so already-expired ones are included), those whose state is not "valid", and those

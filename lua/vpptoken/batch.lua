@@ -4,13 +4,19 @@
 --- A client from vpptoken.new: its methods.
 -- @type Client
 local cjson = require "cjson.safe"
-local Client = require "vpptoken.client"
 local core = require "vpptoken.core"
 local errors = require "vpptoken.error"
+local request = require "vpptoken.request"
 local schema = require "vpptoken.schema"
 
-local I = Client._internal
-local call_json, strip_nulls, encode, COLLECTION = I.call_json, I.strip_nulls, I.encode, I.COLLECTION
+-- The methods this module adds to vpptoken.Client (through Client._lazy_methods).
+local Client = {}
+
+local call_json, strip_nulls, encode, COLLECTION = request.call_json, request.strip_nulls, request.encode,
+  request.COLLECTION
+
+-- Retries of throttled sub-requests: as many as the session's max_retries allows at most (the C core's range).
+local MAX_RETRIES = core.session_limits.max_retries
 
 local BATCH_LIMIT = 20
 local BATCH_OPS = { get = true, create = true, update = true, delete = true, sync_licenses = true }
@@ -64,7 +70,7 @@ local function batch_value(op, sub, url)
                             message = "the batch answer for operation " .. tostring(sub.id) .. " has no body" }
   end
   strip_nulls(body)
-  if op.op == "sync_licenses" and body.id == nil and type(body.value) == "table" then return body.value end
+  if op.op == "sync_licenses" then return request.synced_token(body) end
   return body
 end
 
@@ -91,9 +97,9 @@ function Client:batch(ops, opts)
   for k in pairs(opts or {}) do
     if k ~= "max_retries" then error("batch: unknown option '" .. tostring(k) .. "' (known: max_retries)", 2) end
   end
-  local max_retries = (opts and opts.max_retries) or 10
-  if math.type(max_retries) ~= "integer" or max_retries < 0 or max_retries > 10 then
-    error("max_retries must be a whole number from 0 to 10", 2)
+  local max_retries = (opts and opts.max_retries) or MAX_RETRIES.max
+  if math.type(max_retries) ~= "integer" or max_retries < MAX_RETRIES.min or max_retries > MAX_RETRIES.max then
+    error(string.format("max_retries must be a whole number from %d to %d", MAX_RETRIES.min, MAX_RETRIES.max), 2)
   end
   local reqs = {}
   for i, op in ipairs(ops) do reqs[i] = batch_request(self, op, i) end

@@ -4,16 +4,14 @@ local vpptoken = require "vpptoken"
 local fileio = require "vpptoken.fileio"
 local args = require "vpptoken.cli.args"
 local commands = require "vpptoken.cli.commands"
+local exits = require "vpptoken.cli.exits"
 local help = require "vpptoken.cli.help"
 local output = require "vpptoken.cli.output"
 local safe_text = require "vpptoken.text"
 
 local M = {}
 
-local EXIT_USAGE, EXIT_AUTH, EXIT_TOKEN_FILE = 2, 3, 9
--- Error kind -> exit code (the table in `vpptoken --help` and the README).
-local EXIT_BY_KIND = { auth = 3, not_found = 4, throttled = 5, server = 6, protocol = 6, network = 7, timeout = 7,
-                       tls = 7, bad_request = 8, token_file = 9 }
+local EXIT_USAGE, EXIT_AUTH = exits.USAGE, exits.AUTH
 
 local UsageError = {}
 -- A failure raised out of a command with its own exit code and no usage hint: { message, code }.
@@ -64,8 +62,7 @@ end
 
 --- The exit code for a library error object.
 function Context.exit_code(_, err)
-  if type(err) == "table" and err.code == "SyncTimeout" then return 7 end
-  return EXIT_BY_KIND[type(err) == "table" and err.kind or ""] or 1
+  return exits.for_error(err)
 end
 
 --- Prints the error (one line) and returns its exit code; or `code` and `message` without an error object.
@@ -128,12 +125,10 @@ function Context:client()
     if o.verbose then verbose_line(info) end
     self.progress:tick(self.progress_label or "working")
   end
+  local signed_in, why = vpptoken.credentials_in_env(copts)
+  if not signed_in then self.failure("no credentials: " .. why, EXIT_AUTH) end
   local ok, client = pcall(vpptoken.from_env, copts)
-  if not ok then
-    local msg = raised_text(client)
-    if msg:match("^set VPPTOKEN_ACCESS_TOKEN") then self.failure("no credentials: " .. msg, EXIT_AUTH) end
-    self.usage(msg)
-  end
+  if not ok then self.usage(raised_text(client)) end
   self.the_client = client
   return client
 end
@@ -155,14 +150,14 @@ function M.main(argv)
   if not command then
     if parsed.opts.help then
       io.write(help.main())
-      return 0
+      return exits.OK
     end
     io.stderr:write(help.main())
     return EXIT_USAGE
   end
   if parsed.opts.help then
     io.write(help.command(command))
-    return 0
+    return exits.OK
   end
   if command.name == "help" then
     local topic = parsed.positional[1]
@@ -171,7 +166,7 @@ function M.main(argv)
       return EXIT_USAGE
     end
     io.write(topic and help.command(args.BY_NAME[topic]) or help.main())
-    return 0
+    return exits.OK
   end
   if parsed.opts.verbose and parsed.opts.quiet then
     output.message("--verbose and --quiet do not go together (", usage_hint(command), ")")
@@ -192,9 +187,7 @@ function M.main(argv)
     return EXIT_USAGE
   end
   output.message("internal error: ", code)
-  return 1
+  return exits.FAILURE
 end
-
-M.EXIT_TOKEN_FILE = EXIT_TOKEN_FILE
 
 return M

@@ -4,39 +4,35 @@
 --- A client from vpptoken.new: its methods.
 -- @type Client
 local auth = require "vpptoken.auth"
-local cjson = require "cjson.safe"
 local core = require "vpptoken.core"
 local clouds = require "vpptoken.clouds"
 local errors = require "vpptoken.error"
-local json = require "vpptoken.json"
+local request = require "vpptoken.request"
 local schema = require "vpptoken.schema"
-local safe_text = require "vpptoken.text"
 
 local Client = { __name = "vpptoken.Client" }
 Client.__index = Client
 
-local COLLECTION = "/deviceAppManagement/vppTokens"
+local LIMITS = request.LIMITS
+local call, call_json, call_no_result = request.call, request.call_json, request.call_no_result
+local decode, item_url, query, encode = request.decode, request.item_url, request.query, request.encode
+local NULL = request.NULL
 
--- Bounds on a walk over the pages of a list (each, list and what uses them). Read when a walk starts.
-local LIMITS = {
-  -- Pages per walk: a tenant's VPP tokens fill a few pages; even at one token per page this is far above any.
-  max_pages = 10000,
-  -- Bytes in one @odata.nextLink (Graph's are a few hundred).
-  max_next_link = 8192,
-  -- JSON values in all the pages of one walk together: what list() keeps is bounded like one page (Intune allows
-  -- some thousands of tokens per tenant, about 15 values each).
-  max_walk_values = core.JSON_MAX_VALUES,
-}
-
--- Credentials live here, not in the client table, so no dump of a client shows a secret.
-local credentials = setmetatable({}, { __mode = "k" })
+local function sorted(list)
+  local out = { table.unpack(list) }
+  table.sort(out)
+  return out
+end
+local CLOUD_NAMES = table.concat(sorted(clouds.NAMES), ", ") -- for messages: "china, dod, global, usgov"
 
 local SESSION_OPTIONS = core.session_options -- the transport's options, named once in the C core
-local KNOWN_OPTIONS = { access_token = true, token_provider = true, cloud = true, api_version = true,
-                        base_url = true, tenant_id = true, client_id = true, client_secret = true,
-                        client_certificate = true, client_certificate_key = true, client_certificate_password = true,
-                        authority_url = true, on_request = true }
-for _, k in ipairs(SESSION_OPTIONS) do KNOWN_OPTIONS[k] = true end
+-- Every option of vpptoken.new: its own (sign-in, where, observing), then the transport's. The README's
+-- Configuration table names exactly these (spec/sources_spec.lua).
+Client.OPTIONS = { "access_token", "token_provider", "tenant_id", "client_id", "client_secret", "client_certificate",
+                   "client_certificate_key", "client_certificate_password", "authority_url", "on_request", "cloud",
+                   "api_version", "base_url", table.unpack(SESSION_OPTIONS) }
+local KNOWN_OPTIONS = {}
+for _, k in ipairs(Client.OPTIONS) do KNOWN_OPTIONS[k] = true end
 
 -- Checks a service URL option against the library's one URL policy (core.check_url); returns it without a
 -- trailing slash, its path, and whether its host is a loopback address.
@@ -64,10 +60,10 @@ function Client.new(opts)
   if version ~= "v1.0" and version ~= "beta" then
     error("vpptoken.new: api_version must be \"v1.0\" or \"beta\" (got " .. tostring(version) .. ")", 2)
   end
-  local cloud = opts.cloud or "global"
-  local hosts = clouds[cloud]
+  local cloud = opts.cloud or clouds.DEFAULT
+  local hosts = clouds.HOSTS[cloud]
   if not hosts then
-    error("vpptoken.new: unknown cloud '" .. tostring(cloud) .. "' (known: china, dod, global, usgov)", 2)
+    error("vpptoken.new: unknown cloud '" .. tostring(cloud) .. "' (known: " .. CLOUD_NAMES .. ")", 2)
   end
   local base, login, local_graph = hosts.graph .. "/" .. version, hosts.login, false
   if opts.base_url ~= nil then
@@ -91,16 +87,16 @@ function Client.new(opts)
   for _, k in ipairs(SESSION_OPTIONS) do sopts[k] = opts[k] end
   if sopts.user_agent == nil then sopts.user_agent = "vpptoken/" .. core._VERSION end
   local ok, session = pcall(core.session, sopts)
-  if not ok then error("vpptoken.new: " .. tostring(session):gsub("^bad argument #1 to '%?'? %(?", ""), 2) end
+  if not ok then error("vpptoken.new: " .. tostring(session), 2) end
   if opts.insecure then
     io.stderr:write("vpptoken: warning: TLS certificate verification is OFF (insecure = true)\n")
   end
   local self = setmetatable({
     base_url = base, api_version = version, beta = version == "beta", authority_url = login, scope = scope,
-    collection_url = base .. COLLECTION, origin = origin, session = session, on_request = opts.on_request,
+    collection_url = base .. request.COLLECTION, origin = origin, session = session, on_request = opts.on_request,
     debug = os.getenv("VPPTOKEN_DEBUG") == "1",
   }, Client)
-  credentials[self] = credential
+  request.bind(self, credential)
   return self
 end
 
@@ -113,164 +109,6 @@ function Client:close()
   self.session:close()
 end
 Client.__close = Client.close
-
--- Tells the on_request hook and VPPTOKEN_DEBUG about one finished call (never a header or a body).
-local function observe(self, method, url, resp, err)
-  if not self.on_request and not self.debug then return end
-  local info = { method = method, url = url, status = resp and resp.status or (err and err.status),
-                 attempts = (resp or err or {}).attempts, elapsed = resp and resp.elapsed,
-                 waited = resp and resp.waited,
-                 request_id = resp and resp.headers["request-id"] or (err and err.request_id),
-                 client_request_id = (resp or err or {}).client_request_id,
-                 error = err and (err.kind .. ":" .. tostring(err.code)) or nil }
-  if self.debug then
-    io.stderr:write(safe_text.printable(string.format( -- one line; request ids and codes come from servers
-      "vpptoken: %s %s -> %s (%s attempt(s), %.3f s, request-id %s, client-request-id %s)%s", method, url,
-      tostring(info.status or "-"), tostring(info.attempts or 1), info.elapsed or 0,
-      tostring(info.request_id or "-"), tostring(info.client_request_id or "-"),
-      info.error and (" " .. info.error) or "")), "\n")
-  end
-  if self.on_request then
-    local ok, herr = pcall(self.on_request, info)
-    if not ok and self.debug then io.stderr:write("vpptoken: on_request failed: ", tostring(herr), "\n") end
-  end
-end
-
--- The observer given to the credential, so token-endpoint calls are reported like Graph calls.
-local reporters = setmetatable({}, { __mode = "k" })
-local function reporter(self)
-  local r = reporters[self]
-  if not r then
-    r = function(method, url, resp, err) observe(self, method, url, resp, err) end
-    reporters[self] = r
-  end
-  return r
-end
-
--- The request headers of every Graph call, built once per access token as C header sets (core.headers): with and
--- without a JSON body. Kept here, not in the client table, as the credentials are.
-local header_sets = setmetatable({}, { __mode = "k" })
-local function header_table(tok, json_body)
-  return { Authorization = "Bearer " .. tok, Accept = "application/json",
-           ["Content-Type"] = json_body and "application/json" or nil }
-end
-local function graph_headers(self, tok, json_body)
-  local sets = header_sets[self]
-  if not sets or sets.token ~= tok then
-    sets = { token = tok }
-    header_sets[self] = sets
-  end
-  local key = json_body and "json" or "plain"
-  local hs = sets[key]
-  if not hs then
-    hs = core.headers(header_table(tok, json_body))
-    sets[key] = hs
-  end
-  return hs
-end
-
-local function send(self, method, url, body, extra, force_token)
-  local tok, terr = credentials[self]:token(self.session, force_token, reporter(self))
-  if not tok then
-    terr.method, terr.url = terr.method or method, terr.url or url
-    return nil, terr
-  end
-  local headers
-  if extra then -- rare (PATCH's Prefer): a table for this call
-    headers = header_table(tok, body ~= nil)
-    for k, v in pairs(extra) do headers[k] = v end
-  else
-    headers = graph_headers(self, tok, body ~= nil)
-  end
-  return self.session:request(method, url, headers, body)
-end
-
--- One logical call: the core retries; a rejected access token is fetched anew once; a status >= 400 becomes an
--- error object.
-local function call(self, method, url, body, extra)
-  local resp, err = send(self, method, url, body, extra)
-  if resp and resp.status == 401 and credentials[self]:can_refresh() then
-    local e = errors.from_response(resp, method, url)
-    if e.code == "InvalidAuthenticationToken" then resp, err = send(self, method, url, body, extra, true) end
-  end
-  if not resp then
-    if not errors.is(err) then err = errors.from_transport(err) end
-    observe(self, method, url, nil, err)
-    return nil, err
-  end
-  if resp.status >= 400 then
-    err = errors.from_response(resp, method, url)
-    observe(self, method, url, resp, err)
-    return nil, err
-  end
-  observe(self, method, url, resp)
-  return resp
-end
-
--- JSON null becomes an absent property: `if tok.lastSyncDateTime then` must mean what it says (in C: it runs on
--- every decoded page).
-local NULL = cjson.null
-local function strip_nulls(v)
-  if type(v) ~= "table" then return v end
-  return core.strip_nulls(v, NULL)
-end
-
-local function decode(resp, method, url, max_values)
-  local doc, msg, values = json.decode(resp.body, max_values)
-  if type(doc) ~= "table" then
-    local e = { kind = "protocol", code = "InvalidResponse", status = resp.status, method = method, url = url,
-      message = "the response is not a JSON object: " .. tostring(msg or (doc == NULL and "null" or type(doc))),
-      request_id = resp.headers["request-id"], client_request_id = resp.client_request_id, attempts = resp.attempts }
-    if values == "values" and max_values and max_values < json.MAX_VALUES then
-      -- the page passed what was left of its walk's budget, not its own: the walk as a whole is too large
-      e.code = "ListTooLarge"
-      e.message = string.format("the list's pages hold more than %d JSON values together: the walk stops there",
-        LIMITS.max_walk_values)
-    end
-    return nil, errors.new(e)
-  end
-  -- Every JSON null literal contains the text "null": a body without it has none to strip (a fast plain find).
-  if resp.body:find("null", 1, true) then doc = strip_nulls(doc) end
-  return doc, nil, values
-end
-
--- For answers that carry no result (delete, actions): true when the body is empty or JSON, else a protocol error
--- (a 2xx with a broken body is no proof the work was done).
-local function call_no_result(self, method, url, body, extra)
-  local resp, err = call(self, method, url, body, extra)
-  if not resp then return nil, err end
-  if resp.body:find("%S") and json.decode(resp.body) == nil then
-    return nil, errors.new{ kind = "protocol", code = "InvalidResponse", status = resp.status, method = method,
-      url = url, outcome_unknown = method ~= "DELETE" or nil, request_id = resp.headers["request-id"],
-      client_request_id = resp.client_request_id, attempts = resp.attempts,
-      message = "the answer has a body that is not JSON, so the outcome is not known" }
-  end
-  return true
-end
-
-local function call_json(self, method, url, body, extra, max_values)
-  local resp, err = call(self, method, url, body, extra)
-  if not resp then return nil, err end
-  return decode(resp, method, url, max_values)
-end
-
-local function item_url(self, id, suffix)
-  local escaped, msg = schema.check_id(id)
-  if not escaped then error(msg, 3) end
-  return self.collection_url .. "/" .. escaped .. (suffix or "")
-end
-
-local function query(self, opts)
-  local q, msg = schema.query_string(opts, self.beta)
-  if not q then error(msg, 3) end
-  return q
-end
-
-local function encode(body)
-  local text, msg = cjson.encode(body)
-  if not text then error("cannot encode the request body as JSON: " .. tostring(msg), 3) end
-  return text
-end
 
 -- What a page item is when it is not a token object: "null", "boolean", "number", "string", "array"; nil for an
 -- object. (lua-cjson decodes [] and {} alike: an empty array passes as an empty object.)
@@ -415,30 +253,22 @@ function Client:sync_licenses(id)
   local url = item_url(self, id, "/syncLicenses")
   local doc, err = call_json(self, "POST", url)
   if not doc then return nil, err end
-  if doc.id == nil and type(doc.value) == "table" then return doc.value end
-  return doc
+  return request.synced_token(doc)
 end
 
 -- Operations defined in other modules, loaded when a client first looks one up: a script that never calls them
--- does not pay at start-up for compiling them (about 40 % of the library's Lua).
+-- does not pay at start-up for compiling them (about 40 % of the library's Lua). Each such module returns its
+-- functions and changes nothing else; spec/sources_spec.lua checks this table against them both ways.
 Client._lazy_methods = { get_many = "vpptoken.many", sync_all = "vpptoken.many", batch = "vpptoken.batch",
   expiring = "vpptoken.automation", wait_for_sync = "vpptoken.automation", renew = "vpptoken.automation",
   find = "vpptoken.automation" }
-setmetatable(Client, { __index = function(_, k)
+setmetatable(Client, { __index = function(t, k)
   local module = Client._lazy_methods[k]
   if not module then return nil end
-  require(module)
-  return rawget(Client, k)
+  local v = require(module)[k]
+  rawset(t, k, v)
+  return v
 end })
-
--- For the modules that add operations to the Client (vpptoken.many, vpptoken.batch): not a public API.
-Client._internal = {
-  credentials = credentials, reporter = reporter, graph_headers = graph_headers, observe = observe,
-  call_json = call_json, decode = decode, strip_nulls = strip_nulls, item_url = item_url, query = query,
-  encode = encode, COLLECTION = COLLECTION, LIMITS = LIMITS,
-  -- Bounded decoding of server JSON (vpptoken.json): for batch.lua and notify.lua.
-  json_decode = json.decode,
-}
 
 -- ---- beta only ----
 

@@ -3,67 +3,24 @@
 
 --- A client from vpptoken.new: its methods.
 -- @type Client
-local Client = require "vpptoken.client"
+local core = require "vpptoken.core"
 local errors = require "vpptoken.error"
+local request = require "vpptoken.request"
 local schema = require "vpptoken.schema"
 
-local I = Client._internal
-local credentials, reporter, observe, graph_headers = I.credentials, I.reporter, I.observe, I.graph_headers
-local decode, item_url, query = I.decode, I.item_url, I.query
+-- The methods this module adds to vpptoken.Client (through Client._lazy_methods).
+local Client = {}
 
--- Converts one raw core result (response or transport error table) into resp or nil, err, and reports it.
-local function settle(self, method, url, r)
-  if r.kind then
-    local err = errors.from_transport(r)
-    observe(self, method, url, nil, err)
-    return nil, err
-  end
-  if r.status >= 400 then
-    local err = errors.from_response(r, method, url)
-    observe(self, method, url, r, err)
-    return nil, err
-  end
-  observe(self, method, url, r)
-  return r
-end
+local call_many, decode, item_url, query = request.call_many, request.decode, request.item_url, request.query
 
--- Many calls at once (items: { method, url, body? }); returns out[i] = { resp } or { nil, err }, in order.
--- One access token for all; calls whose token was rejected are sent again once with a new one.
-local function call_many(self, items, concurrency)
-  local out = {}
-  local function run(indices, force)
-    local tok, terr = credentials[self]:token(self.session, force, reporter(self))
-    if not tok then
-      for _, i in ipairs(indices) do out[i] = { nil, terr } end
-      return
-    end
-    local reqs = {}
-    for k, i in ipairs(indices) do
-      local it = items[i]
-      reqs[k] = { method = it.method, url = it.url, body = it.body, headers = graph_headers(self, tok, it.body ~= nil) }
-    end
-    local results = self.session:request_many(reqs, { concurrency = concurrency })
-    local again = {}
-    for k, i in ipairs(indices) do
-      local r = results[k]
-      if not force and r.status == 401 and credentials[self]:can_refresh()
-          and errors.from_response(r, items[i].method, items[i].url).code == "InvalidAuthenticationToken" then
-        again[#again + 1] = i
-      else
-        out[i] = { settle(self, items[i].method, items[i].url, r) }
-      end
-    end
-    if #again > 0 then run(again, true) end
-  end
-  local all = {}
-  for i = 1, #items do all[i] = i end
-  if #all > 0 then run(all, false) end
-  return out
-end
+local DEFAULT_CONCURRENCY = 8
+local MAX_CONCURRENCY = core.MAX_CONCURRENCY -- the C core's limit for request_many
 
 local function check_concurrency(c)
-  if c == nil then return 8 end
-  if math.type(c) ~= "integer" or c < 1 or c > 64 then error("concurrency must be a whole number from 1 to 64", 3) end
+  if c == nil then return DEFAULT_CONCURRENCY end
+  if math.type(c) ~= "integer" or c < 1 or c > MAX_CONCURRENCY then
+    error("concurrency must be a whole number from 1 to " .. MAX_CONCURRENCY, 3)
+  end
   return c
 end
 
@@ -124,7 +81,7 @@ function Client:sync_all(opts)
     local doc, e = r[1], r[2]
     if doc then doc, e = decode(doc, "POST", items[k].url) end
     if doc then
-      o.outcome, o.token = "started", (doc.id == nil and type(doc.value) == "table") and doc.value or doc
+      o.outcome, o.token = "started", request.synced_token(doc)
     else
       o.outcome, o.error, o.reason = "failed", e, tostring(e)
     end

@@ -1,13 +1,28 @@
 --- The vpptoken command line: the commands, their flags and the parser. Flags may come before or after the
 -- command, as `--name value` or `--name=value`; `--` ends the flags.
 local quoted = require("vpptoken.text").quoted
+local vpptoken = require "vpptoken"
 
 local M = {}
 
--- Flags every command takes. kind: flag (no value), string, number, int, choice (with `choices`), path.
+--- "a, b or c": a list for help texts and messages.
+function M.one_of(list)
+  if #list < 2 then return list[1] or "" end
+  return table.concat(list, ", ", 1, #list - 1) .. " or " .. list[#list]
+end
+
+-- What the library owns and the flags offer: the clouds, the account types, the retries' range and the defaults.
+local CLOUDS = vpptoken.clouds()
+local ACCOUNT_TYPES = vpptoken.members(vpptoken.AccountType)
+local RETRIES = vpptoken.transport_option("max_retries")
+local TIMEOUT = vpptoken.transport_option("timeout")
+local OTHER_CLOUDS = { table.unpack(CLOUDS, 2) }
+
+-- Flags every command takes. kind: flag (no value), string, number, int, count (from `min` to `max`), choice (with
+-- `choices`), path.
 M.GLOBAL = {
-  { name = "cloud", kind = "choice", choices = { "global", "usgov", "dod", "china" }, arg = "CLOUD",
-    help = "national cloud: global (default), usgov, dod or china" },
+  { name = "cloud", kind = "choice", choices = CLOUDS, arg = "CLOUD",
+    help = "national cloud: " .. M.one_of{ CLOUDS[1] .. " (default)", table.unpack(OTHER_CLOUDS) } },
   { name = "beta", kind = "flag", help = "use Graph's beta API (beta properties and actions)" },
   { name = "graph-url", kind = "string", arg = "URL",
     help = "Graph base URL, e.g. http://127.0.0.1:8787/v1.0 (default: $VPPTOKEN_GRAPH_URL or the cloud's)" },
@@ -15,8 +30,11 @@ M.GLOBAL = {
   { name = "client-id", kind = "string", arg = "ID", help = "app (client) id (default: $AZURE_CLIENT_ID)" },
   { name = "client-secret-file", kind = "path", arg = "PATH",
     help = "read the client secret from this file (default: $AZURE_CLIENT_SECRET)" },
-  { name = "timeout", kind = "number", arg = "SECONDS", help = "seconds per HTTP attempt (default 100)" },
-  { name = "retries", kind = "count", arg = "N", help = "retries after a failed attempt, 0 to 10 (default 3)" },
+  { name = "timeout", kind = "number", arg = "SECONDS",
+    help = "seconds per HTTP attempt (default " .. TIMEOUT.default .. ")" },
+  { name = "retries", kind = "count", min = RETRIES.min, max = RETRIES.max, arg = "N",
+    help = string.format("retries after a failed attempt, %d to %d (default %d)", RETRIES.min, RETRIES.max,
+      RETRIES.default) },
   { name = "output", short = "o", kind = "choice", choices = { "table", "json", "csv" }, arg = "FORMAT",
     help = "table (default), json (one document, sorted keys) or csv (RFC 4180)" },
   { name = "show-secrets", kind = "flag", help = "print token values instead of <redacted>" },
@@ -42,8 +60,8 @@ M.COMMANDS = {
         .. "(required)" },
       { name = "apple-id", kind = "string", arg = "EMAIL", help = "the Apple ID (managed account) of the token" },
       { name = "organization", kind = "string", arg = "NAME", help = "organizationName (default: the file's)" },
-      { name = "account-type", kind = "choice", choices = { "business", "education" }, arg = "TYPE",
-        help = "vppTokenAccountType: business or education" },
+      { name = "account-type", kind = "choice", choices = ACCOUNT_TYPES, arg = "TYPE",
+        help = "vppTokenAccountType: " .. M.one_of(ACCOUNT_TYPES) },
       { name = "country", kind = "string", arg = "CODE", help = "countryOrRegion, e.g. us" },
       { name = "set", kind = "list", arg = "NAME=VALUE", help = "any other property (repeatable)" },
   } },
@@ -90,8 +108,9 @@ end
 local function convert(f, value)
   if f.kind == "count" then
     local n = math.tointeger(decimal(value))
-    if not n or n < 0 or n > 10 then
-      return nil, "--" .. f.name .. " needs a whole number from 0 to 10 (got " .. quoted(value) .. ")"
+    if not n or n < f.min or n > f.max then
+      return nil, string.format("--%s needs a whole number from %d to %d (got %s)", f.name, f.min, f.max,
+        quoted(value))
     end
     return n
   elseif f.kind == "int" then

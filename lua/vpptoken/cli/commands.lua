@@ -3,6 +3,7 @@
 -- mistake raises ctx.usage(message), a run-time failure returns ctx:fail(err).
 local vpptoken = require "vpptoken"
 local errors = require "vpptoken.error"
+local exits = require "vpptoken.cli.exits"
 local output = require "vpptoken.cli.output"
 local safe_text = require "vpptoken.text"
 
@@ -21,10 +22,8 @@ local CSV_COLUMNS = { "id", "appleId", "organizationName", "vppTokenAccountType"
                       "lastSyncDateTime", "expirationDateTime", "countryOrRegion", "automaticallyUpdateApps",
                       "lastModifiedDateTime", "token" }
 
--- How --set values are typed: the vppToken properties that are not plain text.
-local BOOLEANS = { automaticallyUpdateApps = true, dataSharingConsentGranted = true,
-                   claimTokenManagementFromExternalMdm = true }
-local LISTS = { roleScopeTagIds = true }
+-- How --set values are typed: by the property's kind in the library's schema (vpptoken.property_kind, beta
+-- properties included; the library refuses a beta property on a v1.0 client).
 local TRUE = { ["true"] = true, yes = true, ["1"] = true, on = true }
 local FALSE = { ["false"] = true, no = true, ["0"] = true, off = true }
 
@@ -41,12 +40,13 @@ function M.typed_fields(ctx, sets, fields)
     if name == "token" then
       ctx.usage("token cannot be set with --set (it would stay in the shell history): use create --file or renew")
     end
-    if BOOLEANS[name] then
+    local kind = vpptoken.property_kind(name, true)
+    if kind == "boolean" then
       local v = value:lower()
       if TRUE[v] then value = true
       elseif FALSE[v] then value = false
       else ctx.usage(name .. " must be true or false (got " .. output.quoted(value) .. ")") end
-    elseif LISTS[name] then
+    elseif kind == "strings" then
       local list = {}
       for item in value:gmatch("[^,]+") do list[#list + 1] = safe_text.trim(item) end
       value = list
@@ -131,7 +131,7 @@ function M.list(ctx)
   ctx:progress_done("listed " .. #tokens .. " tokens")
   local tcols, ccols = columns_for(ctx)
   emit_tokens(ctx, tokens, tcols, ccols)
-  return 0
+  return exits.OK
 end
 
 function M.get(ctx)
@@ -140,7 +140,7 @@ function M.get(ctx)
   local tok, err = ctx:call(client.get, client, ctx.positional[1], names and { select = names } or nil)
   if not tok then return ctx:fail(err) end
   emit_token(ctx, tok)
-  return 0
+  return exits.OK
 end
 
 -- vpptoken.fileio's codes as the library's token-file codes.
@@ -172,7 +172,7 @@ function M.create(ctx)
   local file, code = read_file(ctx)
   if not file then return code end
   if file.expired then
-    return ctx:fail(nil, ctx:exit_code{ kind = "token_file" }, "the token file expired on " .. tostring(file.expiration)
+    return ctx:fail(nil, exits.TOKEN_FILE, "the token file expired on " .. tostring(file.expiration)
       .. ": download a new one from Apple Business Manager or Apple School Manager")
   end
   fields.token = file.token
@@ -185,7 +185,7 @@ function M.create(ctx)
   local tok, err = ctx:call(client.create, client, fields)
   if not tok then return ctx:fail(err) end
   emit_token(ctx, tok)
-  return 0
+  return exits.OK
 end
 
 function M.update(ctx)
@@ -196,7 +196,7 @@ function M.update(ctx)
   if not tok then return ctx:fail(err) end
   if tok == true then tok = { id = ctx.positional[1] } end
   emit_token(ctx, tok)
-  return 0
+  return exits.OK
 end
 
 function M.delete(ctx)
@@ -215,7 +215,7 @@ function M.delete(ctx)
     local answer = (io.read("l") or ""):lower()
     if answer ~= "y" and answer ~= "yes" then
       output.message("not deleted")
-      return 1
+      return exits.FAILURE
     end
   end
   local ok, err = ctx:call(client.delete, client, id)
@@ -227,7 +227,7 @@ function M.delete(ctx)
   elseif not ctx.opts.quiet then
     io.write("deleted ", output.printable(id), "\n")
   end
-  return 0
+  return exits.OK
 end
 
 local SYNC_TABLE = {
@@ -330,7 +330,7 @@ function M.expiring(ctx)
                   reason = e.reason, reasons = e.reasons }
     end
     io.write(output.json(docs))
-    return 0
+    return exits.OK
   end
   local rows = {}
   for i, e in ipairs(entries) do
@@ -341,7 +341,7 @@ function M.expiring(ctx)
   if ctx.format == "csv" then
     io.write(output.csv(rows, { "id", "appleId", "organizationName", "state", "expirationDateTime", "days_left",
                                 "reason" }))
-    return 0
+    return exits.OK
   end
   for _, r in ipairs(rows) do r.expirationDateTime = output.date(r.expirationDateTime, true) end
   io.write(output.table(rows, {
@@ -349,7 +349,7 @@ function M.expiring(ctx)
     { key = "state", title = "STATE", min = 5 }, { key = "expirationDateTime", title = "EXPIRES", keep = 1, min = 10 },
     { key = "reason", title = "REASON", min = 10 },
   }, ctx:table_width()))
-  return 0
+  return exits.OK
 end
 
 function M.renew(ctx)
@@ -365,19 +365,19 @@ function M.renew(ctx)
     io.write(output.json(setmetatable({ token = doc, expiration = info.expiration, lagging = info.lagging,
       previous_expiration = info.previous_expiration, graph_expiration = info.graph_expiration, note = info.note },
       output.OBJECT)))
-    return 0
+    return exits.OK
   end
   if ctx.format == "csv" then
     io.write(output.csv({ { id = tok.id, expiration = info.expiration, previous_expiration = info.previous_expiration,
       graph_expiration = info.graph_expiration, lagging = tostring(info.lagging) } },
       { "id", "expiration", "previous_expiration", "graph_expiration", "lagging" }))
-    return 0
+    return exits.OK
   end
   io.write(output.printable(string.format("renewed %s: the new file expires %s (was %s)", tostring(tok.id),
     output.date(info.expiration, true), output.date(info.previous_expiration, true) ~= ""
       and output.date(info.previous_expiration, true) or "unknown")), "\n")
   if info.note and not ctx.opts.quiet then io.write("note: ", output.printable(info.note), "\n") end
-  return 0
+  return exits.OK
 end
 
 local function quote(s)
@@ -406,7 +406,7 @@ end
 
 function M.sandbox(ctx)
   local prog, why = M.find_sandbox()
-  if not prog then return ctx:fail(nil, 1, why) end
+  if not prog then return ctx:fail(nil, exits.FAILURE, why) end
   local line = { "exec", quote(prog) }
   for _, a in ipairs(ctx.positional) do line[#line + 1] = quote(a) end
   if not ctx.opts.quiet and #ctx.positional == 0 then
@@ -422,7 +422,7 @@ end
 
 function M.version()
   io.write(vpptoken._VERSION, "\n", vpptoken.curl_version(), "\n")
-  return 0
+  return exits.OK
 end
 
 return M

@@ -1,5 +1,7 @@
 --- The vpptoken command line: help texts. tools/manpage.lua renders the same text as man/vpptoken.1.
 local args = require "vpptoken.cli.args"
+local exits = require "vpptoken.cli.exits"
+local vpptoken = require "vpptoken"
 
 local M = {}
 
@@ -50,25 +52,16 @@ M.ENVIRONMENT = {
   { "AZURE_TENANT_ID, AZURE_CLIENT_ID", "the app registration to sign in with (client credentials)" },
   { "AZURE_CLIENT_SECRET", "its client secret (or --client-secret-file)" },
   { "AZURE_CLIENT_CERTIFICATE_PATH", "or a PEM file with its certificate and key (+ _PASSWORD if encrypted)" },
-  { "VPPTOKEN_CLOUD", "global, usgov, dod or china (--cloud)" },
+  { "VPPTOKEN_CLOUD", args.one_of(vpptoken.clouds()) .. " (--cloud)" },
   { "VPPTOKEN_GRAPH_URL", "Graph base URL (--graph-url), e.g. the sandbox's http://127.0.0.1:8787/v1.0" },
   { "VPPTOKEN_AUTHORITY_URL", "the sign-in host, if not the cloud's" },
   { "VPPTOKEN_SANDBOX", "the vpptoken-sandbox program for 'vpptoken sandbox'" },
   { "COLUMNS", "the width tables are fitted to (else tput cols, else 80)" },
 }
 
-M.EXIT_CODES = {
-  { 0, "success" },
-  { 1, "other failures: a sync that finished as failed, a delete not confirmed, an unexpected error" },
-  { 2, "usage: unknown command or option, a bad value, a value the library refuses" },
-  { 3, "auth: no credentials configured, sign-in failed, or Graph answered 401/403" },
-  { 4, "not found: no token with that id (404)" },
-  { 5, "throttled: Graph answered 429 after the retries" },
-  { 6, "server: Graph answered 5xx, or something that is not Graph's JSON" },
-  { 7, "network: connection, DNS, TLS or timeout (also --wait running out of time)" },
-  { 8, "validation: Graph refused the request (400 and other 4xx)" },
-  { 9, "token file: the .vpptoken file is unreadable, malformed or expired" },
-}
+-- { code, line } for the help and the manual, from the one list.
+M.EXIT_CODES = {}
+for i, e in ipairs(exits.LIST) do M.EXIT_CODES[i] = { e.code, e.help } end
 
 local function flag_usage(f)
   local s = "--" .. f.name

@@ -1,7 +1,7 @@
 --- The vpptoken command line: what it prints. Tables for people (fitted to the terminal), JSON with sorted keys
 -- and RFC 4180 CSV for programs, secrets redacted unless asked for.
 local vpptoken = require "vpptoken"
-local monotonic = require("vpptoken.core").monotonic
+local monotonic = vpptoken.monotonic
 local safe = require "vpptoken.text"
 
 local M = {}
