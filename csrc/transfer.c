@@ -365,6 +365,15 @@ static void set_field_int(lua_State *L, const char *k, lua_Integer v) {
 
 static void push_table(lua_State *L, vpp_transfer *t, CURLcode rc);
 
+/* The fields every failure table has: which call, how many attempts, how long. */
+static void set_call_fields(lua_State *L, const vpp_transfer *t) {
+  set_field_int(L, "attempts", t->attempt);
+  set_field_num(L, "elapsed", vpp_now() - t->start);
+  set_field_str(L, "client_request_id", t->crid);
+  set_field_str(L, "method", t->method);
+  set_field_str(L, "url", t->url);
+}
+
 void vpp_transfer_push_result(lua_State *L, vpp_transfer *t, CURLcode rc) {
   curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, NULL); /* the caller's set may be collected after the call */
   t->hs = NULL;
@@ -383,11 +392,7 @@ static void push_table(lua_State *L, vpp_transfer *t, CURLcode rc) {
     long status = 0;
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
     set_field_int(L, "status", status);
-    set_field_int(L, "attempts", t->attempt);
-    set_field_num(L, "elapsed", vpp_now() - t->start);
-    set_field_str(L, "client_request_id", t->crid);
-    set_field_str(L, "method", t->method);
-    set_field_str(L, "url", t->url);
+    set_call_fields(L, t);
     return;
   }
   if (rc != CURLE_OK) {
@@ -420,11 +425,7 @@ static void push_table(lua_State *L, vpp_transfer *t, CURLcode rc) {
       lua_pushstring(L, t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
     lua_setfield(L, -2, "message");
     set_field_int(L, "curl_code", rc);
-    set_field_int(L, "attempts", t->attempt);
-    set_field_num(L, "elapsed", vpp_now() - t->start);
-    set_field_str(L, "client_request_id", t->crid);
-    set_field_str(L, "method", t->method);
-    set_field_str(L, "url", t->url);
+    set_call_fields(L, t);
     lua_pushboolean(L, t->resend_refused || (sent > 0 && !vpp_method_idempotent(t->method)));
     lua_setfield(L, -2, "outcome_unknown");
     return;
