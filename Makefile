@@ -43,10 +43,10 @@ build: deps
 test: test-deps build lint ctest spec check-memory
 
 lint: test-deps build
-	luacheck --no-color -q lua spec examples bench bin/vpptoken
+	luacheck --no-color -q lua sandbox/lua spec examples bench bin/vpptoken
 	cppcheck --enable=warning,style,performance,portability --error-exitcode=1 --inline-suppr -q \
-	  --suppress=missingIncludeSystem -I csrc csrc csrc/sandbox ctest tools
-	clang-tidy -p $(BUILD) --quiet --warnings-as-errors='*' csrc/*.c csrc/sandbox/*.c 2>/dev/null
+	  --suppress=missingIncludeSystem -I csrc -I sandbox/src csrc sandbox/src ctest tools
+	clang-tidy -p $(BUILD) --quiet --warnings-as-errors='*' csrc/*.c sandbox/src/*.c 2>/dev/null
 
 ctest: build
 	$(BUILD)/vpptoken_ctest

@@ -123,12 +123,12 @@ describe("vpptoken-sandbox shutdown", function()
   end
 end)
 
--- A stand-in vpptoken.sandbox module in a temporary directory, loaded with --lua-path.
+-- A stand-in vpptoken_sandbox module in a temporary directory, loaded with --lua-path.
 local function stub_module(source)
   local dir = os.tmpname()
   os.remove(dir)
-  assert(os.execute("mkdir -p " .. helper.shell_quote(dir .. "/vpptoken/sandbox")))
-  local f = assert(io.open(dir .. "/vpptoken/sandbox/init.lua", "w"))
+  assert(os.execute("mkdir -p " .. helper.shell_quote(dir .. "/vpptoken_sandbox")))
+  local f = assert(io.open(dir .. "/vpptoken_sandbox/init.lua", "w"))
   f:write(source)
   f:close()
   return dir
