@@ -20,6 +20,8 @@
 #define SBX_MODULE "vpptoken_sandbox"
 #define SBX_NATIVE "vpptoken_sandbox.native"
 #define SBX_REG_MODULE "vpptoken_sandbox*module"
+#define SBX_REG_CONFIG "vpptoken_sandbox*config"
+#define SBX_REG_CONFIG_OPTIONS "vpptoken_sandbox*config_options"
 
 /* native.now(): wall-clock time in seconds, with the sub-second part. */
 static int sbx_now(lua_State *L)
@@ -73,16 +75,10 @@ static void sbx_set_path(lua_State *L, const char *spec)
   lua_pop(L, 1);
 }
 
-struct sbx_boot_args {
-  const struct sbx_options *o;
-  const char *base_url;
-};
-
-/* Protected: open libraries, load the module, call configure(opts). */
-static int sbx_boot(lua_State *L)
+/* Protected: open libraries, set package.path, provide the native modules. */
+static int sbx_init(lua_State *L)
 {
-  const struct sbx_boot_args *a = lua_touserdata(L, 1);
-  const struct sbx_options *o = a->o;
+  const struct sbx_options *o = lua_touserdata(L, 1);
   const char *spec = o->lua_path;
 
   luaL_openlibs(L);
@@ -96,6 +92,72 @@ static int sbx_boot(lua_State *L)
   lua_pop(L, 1);
   luaL_requiref(L, "vpptoken_sandbox.crypto", sbx_open_crypto, 0);
   lua_pop(L, 1);
+  return 0;
+}
+
+lua_State *sbx_lua_new(const struct sbx_options *o)
+{
+  lua_State *L = luaL_newstate();
+
+  if (L == NULL) {
+    fprintf(stderr, SBX_NAME ": cannot create a Lua state (out of memory)\n");
+    return NULL;
+  }
+  lua_pushcfunction(L, sbx_init);
+  lua_pushlightuserdata(L, (void *)o);
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    fprintf(stderr, SBX_NAME ": cannot set up Lua: %s\n", lua_tostring(L, -1));
+    lua_close(L);
+    return NULL;
+  }
+  return L;
+}
+
+/* Protected: document, options = require("vpptoken_sandbox.config").read_file(path), both kept in the
+ * registry; the options list is returned. */
+static int sbx_read_config(lua_State *L)
+{
+  const char *path = lua_touserdata(L, 1);
+
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, SBX_MODULE ".config");
+  lua_call(L, 1, 1);
+  if (lua_getfield(L, -1, "read_file") != LUA_TFUNCTION)
+    return luaL_error(L, "module '" SBX_MODULE ".config' has no function 'read_file'");
+  lua_pushstring(L, path);
+  lua_call(L, 1, 2);
+  luaL_checktype(L, -1, LUA_TTABLE);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, SBX_REG_CONFIG_OPTIONS);
+  lua_pushvalue(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, SBX_REG_CONFIG);
+  return 1;
+}
+
+int sbx_lua_config_options(lua_State *L, const char *path)
+{
+  lua_pushcfunction(L, sbx_read_config);
+  lua_pushlightuserdata(L, (void *)path);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    const char *msg = lua_tostring(L, -1);
+
+    fprintf(stderr, SBX_NAME ": %s\n", msg != NULL ? msg : "--config: (no message)");
+    lua_pop(L, 1);
+    return -1;
+  }
+  return 0;
+}
+
+struct sbx_boot_args {
+  const struct sbx_options *o;
+  const char *base_url;
+};
+
+/* Protected: load the module, call configure(opts). */
+static int sbx_boot(lua_State *L)
+{
+  const struct sbx_boot_args *a = lua_touserdata(L, 1);
+  const struct sbx_options *o = a->o;
 
   lua_getglobal(L, "require");
   lua_pushliteral(L, SBX_MODULE);
@@ -110,7 +172,7 @@ static int sbx_boot(lua_State *L)
 
   if (lua_getfield(L, -1, "configure") != LUA_TFUNCTION)
     return luaL_error(L, "module '" SBX_MODULE "' has no function 'configure'");
-  lua_createtable(L, 0, 10);
+  lua_createtable(L, 0, 16);
   lua_pushstring(L, o->host);
   lua_setfield(L, -2, "host");
   lua_pushstring(L, a->base_url);
@@ -132,6 +194,8 @@ static int sbx_boot(lua_State *L)
   if (o->config != NULL) {
     lua_pushstring(L, o->config);
     lua_setfield(L, -2, "config");
+    lua_getfield(L, LUA_REGISTRYINDEX, SBX_REG_CONFIG);
+    lua_setfield(L, -2, "config_document");
   }
   if (o->data != NULL) {
     lua_pushstring(L, o->data);
@@ -151,25 +215,20 @@ static int sbx_boot(lua_State *L)
   return 0;
 }
 
-lua_State *sbx_lua_open(const struct sbx_options *o, const char *base_url)
+int sbx_lua_open(lua_State *L, const struct sbx_options *o, const char *base_url)
 {
   struct sbx_boot_args args = { o, base_url };
-  lua_State *L = luaL_newstate();
 
-  if (L == NULL) {
-    fprintf(stderr, SBX_NAME ": cannot create a Lua state (out of memory)\n");
-    return NULL;
-  }
   lua_pushcfunction(L, sbx_msgh);
   lua_pushcfunction(L, sbx_boot);
   lua_pushlightuserdata(L, &args);
   if (lua_pcall(L, 1, 0, 1) != LUA_OK) {
     fprintf(stderr, SBX_NAME ": cannot load the Lua module " SBX_MODULE ": %s\n", lua_tostring(L, -1));
-    lua_close(L);
-    return NULL;
+    lua_settop(L, 0);
+    return -1;
   }
   lua_settop(L, 0);
-  return L;
+  return 0;
 }
 
 /* Header pointers collected without touching Lua, then pushed in protected mode. */

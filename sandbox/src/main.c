@@ -67,24 +67,43 @@ static int sbx_listen(const char *host, unsigned port, unsigned *bound, int *ipv
   return fd;
 }
 
+/* Frees what srv holds and closes fd (unless -1); returns 1, the exit status of a failed start. */
+static int sbx_close(struct sbx_server *srv, int fd)
+{
+  if (fd >= 0)
+    close(fd);
+  sbx_timers_free(srv->timers);
+  if (srv->L != NULL)
+    lua_close(srv->L);
+  sbx_tls_free(&srv->tls);
+  return 1;
+}
+
 int main(int argc, char **argv)
 {
   struct sbx_options o;
-  struct sbx_server srv;
+  struct sbx_server srv = { 0 };
   struct MHD_Daemon *daemon;
   sigset_t stopset;
   char url[320];
   unsigned port = 0;
   int fd, ipv6 = 0, sig = 0, n;
 
-  switch (sbx_parse_options(argc, argv, &o)) {
-  case SBX_PARSE_EXIT_OK:
-    return 0;
-  case SBX_PARSE_ERROR:
-    return 2;
+  switch (sbx_parse_options(argc, argv, &o, &srv.L)) {
   case SBX_PARSE_OK:
     break;
+  case SBX_PARSE_EXIT_OK:
+    sbx_close(&srv, -1);
+    return 0;
+  case SBX_PARSE_ERROR:
+    sbx_close(&srv, -1);
+    return 2;
+  case SBX_PARSE_FAILED:
+    sbx_close(&srv, -1);
+    return 1;
   }
+  if (srv.L == NULL && (srv.L = sbx_lua_new(&o)) == NULL)
+    return 1;
 
   /* Block the stop signals before any thread exists, so every thread inherits the mask and
    * only sigwait below receives them. */
@@ -93,36 +112,28 @@ int main(int argc, char **argv)
   sigaddset(&stopset, SIGTERM);
   if (pthread_sigmask(SIG_BLOCK, &stopset, NULL) != 0) {
     fprintf(stderr, SBX_NAME ": cannot block signals\n");
-    return 1;
+    return sbx_close(&srv, -1);
   }
   signal(SIGPIPE, SIG_IGN);
 
   fd = sbx_listen(o.host, o.port, &port, &ipv6);
   if (fd < 0)
-    return 1;
+    return sbx_close(&srv, -1);
   n = snprintf(url, sizeof url, strchr(o.host, ':') != NULL ? "%s://[%s]:%u" : "%s://%s:%u",
                o.tls_cert != NULL ? "https" : "http", o.host, port);
   if (n < 0 || (size_t)n >= sizeof url) {
     fprintf(stderr, SBX_NAME ": host name too long\n");
-    close(fd);
-    return 1;
+    return sbx_close(&srv, fd);
   }
 
   srv.verbose = o.verbose;
-  srv.L = sbx_lua_open(&o, url);
-  if (srv.L == NULL) {
-    close(fd);
-    return 1;
-  }
+  if (sbx_lua_open(srv.L, &o, url) != 0)
+    return sbx_close(&srv, fd);
   srv.timers = sbx_timers_start(); /* NULL: injected delays and drips are skipped */
   daemon = sbx_tls_load(&o, &srv.tls) == 0 ? sbx_httpd_start(&srv, fd, ipv6) : NULL;
   if (daemon == NULL) {
     fprintf(stderr, SBX_NAME ": cannot start the HTTP server\n");
-    close(fd);
-    lua_close(srv.L);
-    sbx_tls_free(&srv.tls);
-    sbx_timers_free(srv.timers);
-    return 1;
+    return sbx_close(&srv, fd);
   }
 
   printf(SBX_NAME " listening on %s\n", url);
@@ -135,8 +146,6 @@ int main(int argc, char **argv)
 
   sbx_timers_stop(srv.timers); /* resumes suspended connections: MHD must not stop with any */
   MHD_stop_daemon(daemon); /* joins the server thread and closes the listening socket */
-  sbx_timers_free(srv.timers);
-  lua_close(srv.L);
-  sbx_tls_free(&srv.tls);
+  sbx_close(&srv, -1);
   return 0;
 }

@@ -1,10 +1,15 @@
-/* Command-line parsing for vpptoken-sandbox. */
+/* The options of vpptoken-sandbox: one table of names (sbx_longopts), one setter that checks a value whether it
+ * comes from the command line or from a --config file (sbx_set), one set of defaults (sandbox.h). The --config
+ * file is read once, by the sandbox's Lua (vpptoken_sandbox.config); its plain members go through sbx_set before
+ * the command line's options, so flags override the file, and its "faults" and "throttle" go to configure(). */
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <lua.h>
 
 #include "sandbox.h"
 
@@ -24,7 +29,7 @@ static void sbx_usage(FILE *out)
           "  --page-size N         items per list page, N >= 1 (default %ld)\n"
           "  --sync-seconds S      seconds a license sync stays inProgress, S >= 0 (default %g)\n"
           "  --sync-response MODE  syncLicenses answer: bare (the token) or wrapped ({\"value\":token})\n"
-          "                        (default bare)\n"
+          "                        (default " SBX_DEFAULT_SYNC_RESPONSE ")\n"
           "  --verbose             log one line per request (method path status) to stderr\n"
           "  --lua-path P          where the Lua sources are: a directory, or a package.path template\n"
           "                        containing '?' (default: $VPPTOKEN_SANDBOX_LUA_PATH, else the sandbox's own)\n"
@@ -83,175 +88,236 @@ static int sbx_parse_seconds(const char *s, double *out)
   return 0;
 }
 
-/* One pass of getopt over argv (the --config file's arguments, then the real ones). */
-static enum sbx_parse_result sbx_parse_pass(int argc, char **argv, struct sbx_options *o)
+enum {
+  OPT_PORT = 256,
+  OPT_HOST,
+  OPT_TOKEN,
+  OPT_PAGE,
+  OPT_SYNC_S,
+  OPT_SYNC_R,
+  OPT_VERBOSE,
+  OPT_LUA,
+  OPT_HELP,
+  OPT_APPS,
+  OPT_LIFETIME,
+  OPT_TLS_CERT,
+  OPT_TLS_KEY,
+  OPT_CONFIG,
+  OPT_DATA,
+  OPT_JOURNAL,
+  OPT_THROTTLE,
+  OPT_VERSION
+};
+
+static const struct option sbx_longopts[] = {
+  { "port", required_argument, NULL, OPT_PORT },
+  { "host", required_argument, NULL, OPT_HOST },
+  { "access-token", required_argument, NULL, OPT_TOKEN },
+  { "page-size", required_argument, NULL, OPT_PAGE },
+  { "sync-seconds", required_argument, NULL, OPT_SYNC_S },
+  { "sync-response", required_argument, NULL, OPT_SYNC_R },
+  { "verbose", no_argument, NULL, OPT_VERBOSE },
+  { "lua-path", required_argument, NULL, OPT_LUA },
+  { "help", no_argument, NULL, OPT_HELP },
+  { "apps", required_argument, NULL, OPT_APPS },
+  { "token-lifetime", required_argument, NULL, OPT_LIFETIME },
+  { "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+  { "tls-key", required_argument, NULL, OPT_TLS_KEY },
+  { "config", required_argument, NULL, OPT_CONFIG },
+  { "data", required_argument, NULL, OPT_DATA },
+  { "journal", required_argument, NULL, OPT_JOURNAL },
+  { "throttle", no_argument, NULL, OPT_THROTTLE },
+  { "version", no_argument, NULL, OPT_VERSION },
+  { NULL, 0, NULL, 0 },
+};
+
+/* Prints "vpptoken-sandbox: <where><message>" to stderr (where: "" or "--config FILE: "); is SBX_PARSE_ERROR. */
+#define SBX_FAIL(where, ...) \
+  (fprintf(stderr, SBX_NAME ": %s", (where)), fprintf(stderr, __VA_ARGS__), fputc('\n', stderr), SBX_PARSE_ERROR)
+
+/* Sets the option code to arg (NULL for a flag), after checking it; arg must outlive o. */
+static enum sbx_parse_result sbx_set(struct sbx_options *o, int code, const char *arg, const char *where)
 {
-  enum { OPT_CONFIG = 512, OPT_DATA, OPT_JOURNAL, OPT_THROTTLE, OPT_VERSION };
-  enum { OPT_PORT = 256, OPT_HOST, OPT_TOKEN, OPT_PAGE, OPT_SYNC_S, OPT_SYNC_R, OPT_VERBOSE, OPT_LUA, OPT_HELP,
-         OPT_APPS, OPT_LIFETIME, OPT_TLS_CERT, OPT_TLS_KEY };
-  static const struct option longopts[] = {
-    { "port", required_argument, NULL, OPT_PORT },
-    { "host", required_argument, NULL, OPT_HOST },
-    { "access-token", required_argument, NULL, OPT_TOKEN },
-    { "page-size", required_argument, NULL, OPT_PAGE },
-    { "sync-seconds", required_argument, NULL, OPT_SYNC_S },
-    { "sync-response", required_argument, NULL, OPT_SYNC_R },
-    { "verbose", no_argument, NULL, OPT_VERBOSE },
-    { "lua-path", required_argument, NULL, OPT_LUA },
-    { "help", no_argument, NULL, OPT_HELP },
-    { "apps", required_argument, NULL, OPT_APPS },
-    { "token-lifetime", required_argument, NULL, OPT_LIFETIME },
-    { "tls-cert", required_argument, NULL, OPT_TLS_CERT },
-    { "tls-key", required_argument, NULL, OPT_TLS_KEY },
-    { "config", required_argument, NULL, OPT_CONFIG },
-    { "data", required_argument, NULL, OPT_DATA },
-    { "journal", required_argument, NULL, OPT_JOURNAL },
-    { "throttle", no_argument, NULL, OPT_THROTTLE },
-    { "version", no_argument, NULL, OPT_VERSION },
-    { NULL, 0, NULL, 0 },
-  };
-  int c;
+  const char *value = arg != NULL ? arg : "";
   long v;
 
-  opterr = 0;
-  optind = 0; /* 0: glibc starts afresh (this runs twice) */
-  while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
-    switch (c) {
-    case OPT_PORT:
-      if (sbx_parse_long(optarg, 0, 65535, &v) != 0) {
-        fprintf(stderr, SBX_NAME ": --port wants an integer 0..65535, got '%s'\n", optarg);
-        return SBX_PARSE_ERROR;
-      }
-      o->port = (unsigned)v;
-      break;
-    case OPT_HOST:
-      if (optarg[0] == '\0') {
-        fprintf(stderr, SBX_NAME ": --host must not be empty\n");
-        return SBX_PARSE_ERROR;
-      }
-      o->host = optarg;
-      break;
-    case OPT_TOKEN:
-      if (optarg[0] == '\0') {
-        fprintf(stderr, SBX_NAME ": --access-token must not be empty\n");
-        return SBX_PARSE_ERROR;
-      }
-      o->access_token = optarg;
-      break;
-    case OPT_PAGE:
-      if (sbx_parse_long(optarg, 1, 1000000, &v) != 0) {
-        fprintf(stderr, SBX_NAME ": --page-size wants an integer 1..1000000, got '%s'\n", optarg);
-        return SBX_PARSE_ERROR;
-      }
-      o->page_size = v;
-      break;
-    case OPT_SYNC_S:
-      if (sbx_parse_seconds(optarg, &o->sync_seconds) != 0) {
-        fprintf(stderr, SBX_NAME ": --sync-seconds wants a number of seconds >= 0, got '%s'\n", optarg);
-        return SBX_PARSE_ERROR;
-      }
-      break;
-    case OPT_SYNC_R:
-      if (strcmp(optarg, "bare") != 0 && strcmp(optarg, "wrapped") != 0) {
-        fprintf(stderr, SBX_NAME ": --sync-response wants 'bare' or 'wrapped', got '%s'\n", optarg);
-        return SBX_PARSE_ERROR;
-      }
-      o->sync_response = optarg;
-      break;
-    case OPT_VERBOSE:
-      o->verbose = 1;
-      break;
-    case OPT_LUA:
-      o->lua_path = optarg;
-      break;
-    case OPT_APPS:
-    case OPT_TLS_CERT:
-    case OPT_TLS_KEY:
-      if (optarg[0] == '\0') {
-        fprintf(stderr, SBX_NAME ": --%s must not be empty\n",
-                c == OPT_APPS ? "apps" : c == OPT_TLS_CERT ? "tls-cert" : "tls-key");
-        return SBX_PARSE_ERROR;
-      }
-      *(c == OPT_APPS ? &o->apps : c == OPT_TLS_CERT ? &o->tls_cert : &o->tls_key) = optarg;
-      break;
-    case OPT_LIFETIME:
-      if (sbx_parse_seconds(optarg, &o->token_lifetime) != 0 || o->token_lifetime <= 0) {
-        fprintf(stderr, SBX_NAME ": --token-lifetime wants a number of seconds > 0, got '%s'\n", optarg);
-        return SBX_PARSE_ERROR;
-      }
-      break;
-    case OPT_CONFIG:
-      break; /* read before this pass (sbx_parse_options) */
-    case OPT_DATA:
-    case OPT_JOURNAL:
-      if (optarg[0] == '\0') {
-        fprintf(stderr, SBX_NAME ": --%s must not be empty\n", c == OPT_DATA ? "data" : "journal");
-        return SBX_PARSE_ERROR;
-      }
-      *(c == OPT_DATA ? &o->data : &o->journal) = optarg;
-      break;
-    case OPT_THROTTLE:
-      o->throttle = 1;
-      break;
-    case OPT_HELP:
-      sbx_usage(stdout);
-      return SBX_PARSE_EXIT_OK;
-    case OPT_VERSION:
-      printf(SBX_NAME " " SBX_VERSION "\n");
-      return SBX_PARSE_EXIT_OK;
-    case ':':
-      fprintf(stderr, SBX_NAME ": option %s needs a value\n", argv[optind - 1]);
-      return SBX_PARSE_ERROR;
-    default:
-      fprintf(stderr, SBX_NAME ": unknown option '%s' (see --help)\n", argv[optind - 1]);
-      return SBX_PARSE_ERROR;
-    }
-  }
-  if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
-    fprintf(stderr, SBX_NAME ": --tls-cert and --tls-key go together\n");
-    return SBX_PARSE_ERROR;
-  }
-  if (optind < argc) {
-    fprintf(stderr, SBX_NAME ": unexpected argument '%s' (see --help)\n", argv[optind]);
-    return SBX_PARSE_ERROR;
+  switch (code) {
+  case OPT_PORT:
+    if (sbx_parse_long(value, 0, 65535, &v) != 0)
+      return SBX_FAIL(where, "--port wants an integer 0..65535, got '%s'", value);
+    o->port = (unsigned)v;
+    break;
+  case OPT_HOST:
+    if (value[0] == '\0')
+      return SBX_FAIL(where, "--host must not be empty");
+    o->host = value;
+    break;
+  case OPT_TOKEN:
+    if (value[0] == '\0')
+      return SBX_FAIL(where, "--access-token must not be empty");
+    o->access_token = value;
+    break;
+  case OPT_PAGE:
+    if (sbx_parse_long(value, 1, 1000000, &v) != 0)
+      return SBX_FAIL(where, "--page-size wants an integer 1..1000000, got '%s'", value);
+    o->page_size = v;
+    break;
+  case OPT_SYNC_S:
+    if (sbx_parse_seconds(value, &o->sync_seconds) != 0)
+      return SBX_FAIL(where, "--sync-seconds wants a number of seconds >= 0, got '%s'", value);
+    break;
+  case OPT_SYNC_R:
+    if (strcmp(value, "bare") != 0 && strcmp(value, "wrapped") != 0)
+      return SBX_FAIL(where, "--sync-response wants 'bare' or 'wrapped', got '%s'", value);
+    o->sync_response = value;
+    break;
+  case OPT_VERBOSE:
+    o->verbose = 1;
+    break;
+  case OPT_LUA:
+    o->lua_path = value;
+    break;
+  case OPT_APPS:
+  case OPT_TLS_CERT:
+  case OPT_TLS_KEY:
+    if (value[0] == '\0')
+      return SBX_FAIL(where, "--%s must not be empty",
+                      code == OPT_APPS ? "apps" : code == OPT_TLS_CERT ? "tls-cert" : "tls-key");
+    *(code == OPT_APPS ? &o->apps : code == OPT_TLS_CERT ? &o->tls_cert : &o->tls_key) = value;
+    break;
+  case OPT_LIFETIME:
+    if (sbx_parse_seconds(value, &o->token_lifetime) != 0 || o->token_lifetime <= 0)
+      return SBX_FAIL(where, "--token-lifetime wants a number of seconds > 0, got '%s'", value);
+    break;
+  case OPT_CONFIG:
+    if (value[0] == '\0')
+      return SBX_FAIL(where, "--config must not be empty");
+    o->config = value;
+    break;
+  case OPT_DATA:
+  case OPT_JOURNAL:
+    if (value[0] == '\0')
+      return SBX_FAIL(where, "--%s must not be empty", code == OPT_DATA ? "data" : "journal");
+    *(code == OPT_DATA ? &o->data : &o->journal) = value;
+    break;
+  case OPT_THROTTLE:
+    o->throttle = 1;
+    break;
+  case OPT_HELP:
+    sbx_usage(stdout);
+    return SBX_PARSE_EXIT_OK;
+  case OPT_VERSION:
+    printf(SBX_NAME " " SBX_VERSION "\n");
+    return SBX_PARSE_EXIT_OK;
+  default:
+    return SBX_FAIL(where, "unknown option (see --help)");
   }
   return SBX_PARSE_OK;
 }
 
-/* Where argv names a --config file (NULL: nowhere); the last one counts. */
-static const char *sbx_find_config(int argc, char **argv)
-{
-  const char *path = NULL;
-  int i;
+/* One option of the command line as getopt_long saw it: its code (':' a missing value, '?' unknown), its value
+ * and the argument it came from (for messages). */
+struct sbx_arg {
+  int code;
+  const char *value;
+  const char *text;
+};
 
-  for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
-    if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-      path = argv[++i];
-    else if (strncmp(argv[i], "--config=", 9) == 0)
-      path = argv[i] + 9;
+/* The --config file's plain members, a list {name, value, ...} that vpptoken_sandbox.config made (value: a
+ * string, or true for a flag) and keeps alive in L's registry, through sbx_set. */
+static enum sbx_parse_result sbx_set_config(struct sbx_options *o, lua_State *L)
+{
+  enum sbx_parse_result r = SBX_PARSE_OK;
+  char where[320];
+  lua_Integer i, n;
+  int list;
+
+  snprintf(where, sizeof where, "--config %.256s: ", o->config);
+  if (sbx_lua_config_options(L, o->config) != 0)
+    return SBX_PARSE_ERROR;
+  list = lua_gettop(L);
+  n = (lua_Integer)lua_rawlen(L, list);
+  for (i = 1; i + 1 <= n && r == SBX_PARSE_OK; i += 2) {
+    const struct option *opt;
+    const char *name, *value;
+    int flag;
+
+    lua_rawgeti(L, list, i);
+    lua_rawgeti(L, list, i + 1);
+    name = lua_tostring(L, -2);
+    flag = lua_type(L, -1) == LUA_TBOOLEAN;
+    value = flag ? NULL : lua_tostring(L, -1);
+    lua_pop(L, 2);
+    if (name == NULL)
+      name = "";
+    for (opt = sbx_longopts; opt->name != NULL && strcmp(opt->name, name) != 0; opt++)
+      ;
+    if (opt->name == NULL)
+      r = SBX_FAIL(where, "unknown option '--%s' (see --help)", name);
+    else if (flag != (opt->has_arg == no_argument))
+      r = SBX_FAIL(where, flag ? "option --%s needs a value" : "option --%s takes no value", name);
+    else
+      r = sbx_set(o, opt->val, value, where);
   }
-  return path;
+  lua_settop(L, list - 1);
+  return r;
 }
 
-enum sbx_parse_result sbx_parse_options(int argc, char **argv, struct sbx_options *o)
+enum sbx_parse_result sbx_parse_options(int argc, char **argv, struct sbx_options *o, lua_State **L)
 {
+  struct sbx_arg *args = calloc((size_t)argc + 1, sizeof *args);
+  enum sbx_parse_result r = SBX_PARSE_OK;
+  int c, i, n = 0;
+
   memset(o, 0, sizeof *o);
   o->host = SBX_DEFAULT_HOST;
   o->port = SBX_DEFAULT_PORT;
   o->page_size = SBX_DEFAULT_PAGE_SIZE;
   o->sync_seconds = SBX_DEFAULT_SYNC_SECONDS;
-  o->sync_response = "bare";
+  o->sync_response = SBX_DEFAULT_SYNC_RESPONSE;
   o->token_lifetime = SBX_DEFAULT_TOKEN_LIFETIME;
-
-  o->config = sbx_find_config(argc, argv);
-  if (o->config != NULL) {
-    enum sbx_parse_result r;
-
-    if (o->config[0] == '\0' || sbx_config_load(o) != 0)
-      return SBX_PARSE_ERROR;
-    r = sbx_parse_pass(o->config_argc, o->config_argv, o);
-    if (r != SBX_PARSE_OK)
-      return r;
+  *L = NULL;
+  if (args == NULL) {
+    fprintf(stderr, SBX_NAME ": out of memory\n");
+    return SBX_PARSE_FAILED;
   }
-  return sbx_parse_pass(argc, argv, o);
+
+  /* First the command line as it is, so that --lua-path and --config are known before anything takes effect. */
+  opterr = 0;
+  optind = 0;
+  while ((c = getopt_long(argc, argv, ":", sbx_longopts, NULL)) != -1) {
+    args[n].code = c;
+    args[n].value = optarg;
+    args[n].text = argv[optind - 1];
+    if (c == OPT_LUA)
+      o->lua_path = optarg;
+    else if (c == OPT_CONFIG)
+      o->config = optarg;
+    n++;
+  }
+
+  /* Then the --config file (read by the sandbox's Lua, in the state that will serve), then the flags. */
+  if (o->config != NULL && o->config[0] != '\0') {
+    *L = sbx_lua_new(o);
+    if (*L == NULL)
+      r = SBX_PARSE_FAILED;
+    else
+      r = sbx_set_config(o, *L);
+  }
+  for (i = 0; i < n && r == SBX_PARSE_OK; i++) {
+    if (args[i].code == ':')
+      r = SBX_FAIL("", "option %s needs a value", args[i].text);
+    else if (args[i].code == '?')
+      r = SBX_FAIL("", "unknown option '%s' (see --help)", args[i].text);
+    else
+      r = sbx_set(o, args[i].code, args[i].value, "");
+  }
+  free(args);
+  if (r != SBX_PARSE_OK)
+    return r;
+  if ((o->tls_cert == NULL) != (o->tls_key == NULL))
+    return SBX_FAIL("", "--tls-cert and --tls-key go together");
+  if (optind < argc)
+    return SBX_FAIL("", "unexpected argument '%s' (see --help)", argv[optind]);
+  return SBX_PARSE_OK;
 }

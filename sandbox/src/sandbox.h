@@ -1,6 +1,7 @@
 /* vpptoken-sandbox: a local stand-in for Microsoft Graph's vppTokens endpoint.
  * libmicrohttpd serves HTTP on one internal thread; every request goes to the Lua module
- * vpptoken_sandbox (one lua_State, touched only from that thread). */
+ * vpptoken_sandbox (one lua_State, touched only from that thread). The options' defaults are the SBX_DEFAULT_*
+ * below, and nowhere else. */
 #ifndef VPP_SANDBOX_H
 #define VPP_SANDBOX_H
 
@@ -14,14 +15,13 @@
 #define SBX_DEFAULT_HOST "127.0.0.1"
 #define SBX_DEFAULT_PAGE_SIZE 100L
 #define SBX_DEFAULT_SYNC_SECONDS 2.0
+#define SBX_DEFAULT_SYNC_RESPONSE "bare"
 #define SBX_BODY_LIMIT ((size_t)4 * 1024 * 1024)
 #define SBX_CONNECTION_LIMIT 512u
 #define SBX_CONNECTION_TIMEOUT 30u
 #define SBX_DEFAULT_TOKEN_LIFETIME 3599.0
-#define SBX_CONFIG_MAX_ARGS 128
-#define SBX_CONFIG_MAX_TEXT 8192
 
-/* Command-line options; strings point into argv. */
+/* The options; strings point into argv, or into the --config file's values kept in the Lua state. */
 struct sbx_options {
   const char *host;
   unsigned port;
@@ -39,16 +39,16 @@ struct sbx_options {
   const char *data;    /* --data FILE: the store, loaded at start and saved after every change */
   const char *journal; /* --journal FILE: one JSON line per request */
   int throttle;        /* --throttle: Intune's request limits on */
-  /* what --config FILE holds, as extra command-line arguments (config.c) */
-  int config_argc;
-  char *config_argv[SBX_CONFIG_MAX_ARGS];
-  char config_text[SBX_CONFIG_MAX_TEXT];
 };
 
-enum sbx_parse_result { SBX_PARSE_OK, SBX_PARSE_EXIT_OK, SBX_PARSE_ERROR };
+/* OK: serve; EXIT_OK: --help or --version was printed (exit 0); ERROR: a bad option (exit 2); FAILED: out of
+ * memory (exit 1). */
+enum sbx_parse_result { SBX_PARSE_OK, SBX_PARSE_EXIT_OK, SBX_PARSE_ERROR, SBX_PARSE_FAILED };
 
-/* Fills *o from argv. Prints --help to stdout, errors to stderr. */
-enum sbx_parse_result sbx_parse_options(int argc, char **argv, struct sbx_options *o);
+/* Fills *o from the defaults, the --config file and argv, in that order (options.c). Prints --help to stdout,
+ * errors to stderr. With --config, *L receives the Lua state that read it (sbx_lua_new), else NULL; the caller
+ * closes it. */
+enum sbx_parse_result sbx_parse_options(int argc, char **argv, struct sbx_options *o, lua_State **L);
 
 /* One request as the HTTP layer hands it over. */
 struct sbx_request {
@@ -63,9 +63,18 @@ struct sbx_request {
   struct sbx_timers *timers;  /* resumes suspended connections (drip) */
 };
 
-/* Creates the Lua state, loads vpptoken_sandbox and calls configure(opts) with the options and the
- * server's base URL. Returns NULL (after printing why to stderr) on failure. */
-lua_State *sbx_lua_open(const struct sbx_options *o, const char *base_url);
+/* Creates the Lua state: standard libraries, package.path from o->lua_path ($VPPTOKEN_SANDBOX_LUA_PATH, else
+ * VPP_SANDBOX_LUA_DIR) and the native modules. Returns NULL (after printing why to stderr) on failure. */
+lua_State *sbx_lua_new(const struct sbx_options *o);
+
+/* Reads the --config file at path with vpptoken_sandbox.config.read_file, once: keeps the document for configure() and
+ * pushes its plain members as a list {name, value, ...} (value: a string, or true for a flag). Returns 0, or -1
+ * after printing why (nothing pushed). */
+int sbx_lua_config_options(lua_State *L, const char *path);
+
+/* Loads vpptoken_sandbox and calls configure(opts) with the options, the --config document and the server's base
+ * URL. Returns 0, or -1 after printing why to stderr. */
+int sbx_lua_open(lua_State *L, const struct sbx_options *o, const char *base_url);
 
 /* Calls handle(req) and builds the response; never fails short of running out of memory (then
  * NULL). *status receives the HTTP status. */
@@ -125,9 +134,5 @@ void sbx_fault_reset(struct MHD_Connection *conn);
 
 /* Adds write_atomic to the native table on top of the stack (persist.c). */
 void sbx_native_extend(lua_State *L);
-
-/* Reads the JSON file o->config into o->config_argc/argv ("--name value" pairs; structured keys
- * such as faults and throttle are left to Lua). Returns 0, or -1 after printing why (config.c). */
-int sbx_config_load(struct sbx_options *o);
 
 #endif

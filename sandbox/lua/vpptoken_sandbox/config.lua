@@ -1,6 +1,6 @@
--- The sandbox's settings beyond the command line: the fault profile and throttling (from --config
--- FILE, --throttle, POST /_sandbox/config), and the files behind --data and --journal. The plain
--- options in a --config file are read by the C side (they become command-line arguments).
+-- The sandbox's settings beyond the command line: the --config file (read once, here), the fault profile and
+-- throttling (from --config FILE, --throttle, POST /_sandbox/config), and the files behind --data and --journal.
+-- The C side checks the file's plain options with the same code as the command line's.
 local json = require "vpptoken_sandbox.json"
 local util = require "vpptoken_sandbox.util"
 local reply = require "vpptoken_sandbox.reply"
@@ -12,21 +12,46 @@ local journal = require "vpptoken_sandbox.journal"
 
 local config = {}
 
--- The "faults" and "throttle" members of a --config file.
+-- Members of a --config file that only the command line may give.
+local NOT_IN_FILE = { config = true, help = true, version = true, lua_path = true }
+
+-- Reads a --config file: a JSON object. Returns the document (its "faults" and "throttle" go to apply) and its
+-- plain members, in name order, as a list { "option-name", value, ... } for the C side's option parser (value: a
+-- string, or true for a flag; false and null members are left out). Raises with a message naming the file.
 function config.read_file(path)
   local f, err = io.open(path, "rb")
   if not f then error("--config: " .. tostring(err), 0) end
   local text = f:read("a")
   f:close()
   local t, derr = json.decode(text)
-  if type(t) ~= "table" then error("--config " .. path .. ": not a JSON object (" .. tostring(derr) .. ")", 0) end
-  return t.faults, t.throttle
+  if type(t) ~= "table" or not text:match("^%s*{") then
+    error("--config " .. path .. ": not a JSON object" .. (derr and (" (" .. derr .. ")") or ""), 0)
+  end
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  local options = {}
+  for _, k in ipairs(keys) do
+    local v = t[k]
+    if NOT_IN_FILE[k] then error("--config " .. path .. ': "' .. k .. '" is not allowed here', 0) end
+    local name = k:gsub("_", "-")
+    if v == true or type(v) == "string" then
+      options[#options + 1], options[#options + 2] = name, v
+    elseif type(v) == "number" then
+      options[#options + 1] = name
+      options[#options + 1] = math.type(v) == "float" and string.format("%.17g", v) or tostring(v)
+    elseif v ~= false and v ~= json.null and type(v) ~= "table" then
+      error("--config " .. path .. ': "' .. k .. '" has a value of the wrong type', 0)
+    end
+  end
+  return t, options
 end
 
--- Called by configure(opts) after the first reset. opts: config?, throttle (flag), data?, journal?
+-- Called by configure(opts) after the first reset. opts: config? (the file's path) and config_document (what
+-- read_file returned), throttle (flag), data?, journal?
 function config.apply(state, opts)
-  local faults_section, throttle_section
-  if opts.config then faults_section, throttle_section = config.read_file(opts.config) end
+  local document = opts.config_document or {}
+  local faults_section, throttle_section = document.faults, document.throttle
   local function reject(message) error("--config " .. tostring(opts.config) .. ": " .. message, 0) end
   local d = state.defaults
   d.faults = profile.validate(faults_section, reject)

@@ -107,7 +107,7 @@ function identity.load(path, opts)
   local id = {
     tenant = cfg.tenant,
     url = assert(opts.url, "identity.load: url missing"),
-    lifetime = tonumber(opts.lifetime) or 3599,
+    lifetime = assert(tonumber(opts.lifetime), "identity.load: lifetime missing"),
     key = crypto.random(32),
     apps = {},
     used_assertions = {}, -- jti -> time after which it can be forgotten

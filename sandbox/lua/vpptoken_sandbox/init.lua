@@ -34,15 +34,12 @@ local sandbox = { _VERSION = "vpptoken_sandbox 0.1.0" }
 local WWW_AUTHENTICATE = 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/'
   .. 'authorize", client_id="00000003-0000-0000-c000-000000000000"'
 
+-- url, access_token, defaults and config are set by configure().
 local state = {
-  url = "http://127.0.0.1:8787",
-  access_token = nil,
-  defaults = { page_size = 100, sync_seconds = 2.0, sync_response = "bare", honor_prefer = true },
   store = store.new(),
   faults = {},
   log = reqlog.new(),
 }
-state.config = util.copy(state.defaults)
 
 function state.reset()
   state.store = store.new()
@@ -52,8 +49,9 @@ function state.reset()
   settings.on_reset(state)
 end
 
--- opts: { url = "http://HOST:PORT", host, access_token?, page_size, sync_seconds,
--- sync_response = "bare"|"wrapped", verbose }
+-- opts (from the C side, which owns the options' defaults): { url = "http://HOST:PORT", host, access_token?,
+-- page_size, sync_seconds, sync_response = "bare"|"wrapped", verbose, token_lifetime, apps?, throttle, config?,
+-- config_document?, data?, journal? }
 function sandbox.configure(opts)
   state.url = assert(opts.url, "configure: url missing")
   state.access_token = opts.access_token
@@ -61,9 +59,9 @@ function sandbox.configure(opts)
   -- --apps: the token endpoint, and Graph calls need its tokens (identity.lua)
   state.identity = opts.apps and identity.load(opts.apps, { url = state.url, lifetime = opts.token_lifetime })
   state.defaults = {
-    page_size = math.tointeger(opts.page_size) or 100,
-    sync_seconds = tonumber(opts.sync_seconds) or 2.0,
-    sync_response = opts.sync_response == "wrapped" and "wrapped" or "bare",
+    page_size = assert(math.tointeger(opts.page_size), "configure: page_size missing"),
+    sync_seconds = assert(tonumber(opts.sync_seconds), "configure: sync_seconds missing"),
+    sync_response = assert(opts.sync_response, "configure: sync_response missing"),
     -- false: PATCH always answers 204, as real Intune does whatever Prefer says
     honor_prefer = true,
   }
