@@ -33,8 +33,7 @@ struct sbx_scratch {
   unsigned char *der;
 };
 
-static void sbx_scratch_free(struct sbx_scratch *s)
-{
+static void sbx_scratch_free(struct sbx_scratch *s) {
   X509_free(s->cert);
   s->cert = NULL;
   EVP_PKEY_free(s->key);
@@ -48,15 +47,13 @@ static void sbx_scratch_free(struct sbx_scratch *s)
   ERR_clear_error();
 }
 
-static int sbx_scratch_gc(lua_State *L)
-{
+static int sbx_scratch_gc(lua_State *L) {
   sbx_scratch_free(luaL_checkudata(L, 1, SBX_CRYPTO_SCRATCH));
   return 0;
 }
 
 /* A zeroed scratch userdata with its metatable, pushed on the stack. */
-static struct sbx_scratch *sbx_scratch_new(lua_State *L)
-{
+static struct sbx_scratch *sbx_scratch_new(lua_State *L) {
   struct sbx_scratch *s = lua_newuserdatauv(L, sizeof *s, 0);
 
   memset(s, 0, sizeof *s);
@@ -64,44 +61,33 @@ static struct sbx_scratch *sbx_scratch_new(lua_State *L)
   return s;
 }
 
-static int sbx_random(lua_State *L)
-{
+static int sbx_random(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   unsigned char buf[1024];
 
   luaL_argcheck(L, n >= 1 && n <= (lua_Integer)sizeof buf, 1, "want 1..1024 bytes");
-  if (RAND_bytes(buf, (int)n) != 1)
-    return luaL_error(L, "RAND_bytes failed");
+  if (RAND_bytes(buf, (int)n) != 1) return luaL_error(L, "RAND_bytes failed");
   lua_pushlstring(L, (const char *)buf, (size_t)n);
   OPENSSL_cleanse(buf, sizeof buf);
   return 1;
 }
 
-static int sbx_digest(lua_State *L, const EVP_MD *md)
-{
+static int sbx_digest(lua_State *L, const EVP_MD *md) {
   size_t len = 0;
   const char *s = luaL_checklstring(L, 1, &len);
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int olen = 0;
 
-  if (EVP_Digest(s, len, out, &olen, md, NULL) != 1)
-    return luaL_error(L, "digest failed");
+  if (EVP_Digest(s, len, out, &olen, md, NULL) != 1) return luaL_error(L, "digest failed");
   lua_pushlstring(L, (const char *)out, olen);
   return 1;
 }
 
-static int sbx_sha1(lua_State *L)
-{
-  return sbx_digest(L, EVP_sha1());
-}
+static int sbx_sha1(lua_State *L) { return sbx_digest(L, EVP_sha1()); }
 
-static int sbx_sha256(lua_State *L)
-{
-  return sbx_digest(L, EVP_sha256());
-}
+static int sbx_sha256(lua_State *L) { return sbx_digest(L, EVP_sha256()); }
 
-static int sbx_hmac_sha256(lua_State *L)
-{
+static int sbx_hmac_sha256(lua_State *L) {
   size_t klen = 0, dlen = 0;
   const char *key = luaL_checklstring(L, 1, &klen);
   const char *data = luaL_checklstring(L, 2, &dlen);
@@ -115,8 +101,7 @@ static int sbx_hmac_sha256(lua_State *L)
   return 1;
 }
 
-static int sbx_equal(lua_State *L)
-{
+static int sbx_equal(lua_State *L) {
   size_t alen = 0, blen = 0;
   const char *a = luaL_checklstring(L, 1, &alen);
   const char *b = luaL_checklstring(L, 2, &blen);
@@ -125,16 +110,14 @@ static int sbx_equal(lua_State *L)
   return 1;
 }
 
-static int sbx_fail(lua_State *L, struct sbx_scratch *s, const char *what)
-{
+static int sbx_fail(lua_State *L, struct sbx_scratch *s, const char *what) {
   sbx_scratch_free(s);
   lua_pushnil(L);
   lua_pushstring(L, what);
   return 2;
 }
 
-static int sbx_certificate(lua_State *L)
-{
+static int sbx_certificate(lua_State *L) {
   size_t len = 0;
   const char *pem = luaL_checklstring(L, 1, &len);
   struct sbx_scratch *s;
@@ -146,14 +129,11 @@ static int sbx_certificate(lua_State *L)
   luaL_argcheck(L, len <= (size_t)1024 * 1024, 1, "certificate text too long");
   s = sbx_scratch_new(L);
   s->bio = BIO_new_mem_buf(pem, (int)len);
-  if (s->bio == NULL)
-    return sbx_fail(L, s, "out of memory");
+  if (s->bio == NULL) return sbx_fail(L, s, "out of memory");
   s->cert = PEM_read_bio_X509(s->bio, NULL, NULL, NULL);
-  if (s->cert == NULL)
-    return sbx_fail(L, s, "not a PEM certificate");
+  if (s->cert == NULL) return sbx_fail(L, s, "not a PEM certificate");
   dlen = i2d_X509(s->cert, &s->der);
-  if (dlen <= 0)
-    return sbx_fail(L, s, "cannot encode the certificate");
+  if (dlen <= 0) return sbx_fail(L, s, "cannot encode the certificate");
   if (EVP_Digest(s->der, (size_t)dlen, sha1, &l1, EVP_sha1(), NULL) != 1 ||
       EVP_Digest(s->der, (size_t)dlen, sha256, &l256, EVP_sha256(), NULL) != 1)
     return sbx_fail(L, s, "digest failed");
@@ -162,8 +142,7 @@ static int sbx_certificate(lua_State *L)
   if (s->bio == NULL || PEM_write_bio_PUBKEY(s->bio, X509_get0_pubkey(s->cert)) != 1)
     return sbx_fail(L, s, "cannot read the certificate's public key");
   BIO_get_mem_ptr(s->bio, &mem);
-  if (mem == NULL)
-    return sbx_fail(L, s, "cannot read the certificate's public key");
+  if (mem == NULL) return sbx_fail(L, s, "cannot read the certificate's public key");
   lua_createtable(L, 0, 3);
   lua_pushlstring(L, (const char *)sha1, l1);
   lua_setfield(L, -2, "sha1");
@@ -175,8 +154,7 @@ static int sbx_certificate(lua_State *L)
   return 1;
 }
 
-static int sbx_verify_rs256(lua_State *L)
-{
+static int sbx_verify_rs256(lua_State *L) {
   size_t klen = 0, dlen = 0, slen = 0;
   const char *pem = luaL_checklstring(L, 1, &klen);
   const char *data = luaL_checklstring(L, 2, &dlen);
@@ -187,13 +165,10 @@ static int sbx_verify_rs256(lua_State *L)
   luaL_argcheck(L, klen <= (size_t)64 * 1024, 1, "public key text too long");
   s = sbx_scratch_new(L);
   s->bio = BIO_new_mem_buf(pem, (int)klen);
-  if (s->bio == NULL)
-    return sbx_fail(L, s, "out of memory");
+  if (s->bio == NULL) return sbx_fail(L, s, "out of memory");
   s->key = PEM_read_bio_PUBKEY(s->bio, NULL, NULL, NULL);
-  if (s->key == NULL)
-    return sbx_fail(L, s, "not a PEM public key");
-  if (EVP_PKEY_base_id(s->key) != EVP_PKEY_RSA)
-    return sbx_fail(L, s, "not an RSA key");
+  if (s->key == NULL) return sbx_fail(L, s, "not a PEM public key");
+  if (EVP_PKEY_base_id(s->key) != EVP_PKEY_RSA) return sbx_fail(L, s, "not an RSA key");
   s->md = EVP_MD_CTX_new();
   if (s->md == NULL || EVP_DigestVerifyInit(s->md, NULL, EVP_sha256(), NULL, s->key) != 1)
     return sbx_fail(L, s, "cannot set up the verification");
@@ -203,17 +178,16 @@ static int sbx_verify_rs256(lua_State *L)
   return 1;
 }
 
-int sbx_open_crypto(lua_State *L)
-{
+int sbx_open_crypto(lua_State *L) {
   static const luaL_Reg funcs[] = {
-    { "random", sbx_random },
-    { "sha1", sbx_sha1 },
-    { "sha256", sbx_sha256 },
-    { "hmac_sha256", sbx_hmac_sha256 },
-    { "equal", sbx_equal },
-    { "certificate", sbx_certificate },
-    { "verify_rs256", sbx_verify_rs256 },
-    { NULL, NULL },
+      {"random", sbx_random},
+      {"sha1", sbx_sha1},
+      {"sha256", sbx_sha256},
+      {"hmac_sha256", sbx_hmac_sha256},
+      {"equal", sbx_equal},
+      {"certificate", sbx_certificate},
+      {"verify_rs256", sbx_verify_rs256},
+      {NULL, NULL},
   };
 
   if (luaL_newmetatable(L, SBX_CRYPTO_SCRATCH)) {

@@ -24,19 +24,16 @@
 #define SBX_REG_CONFIG_OPTIONS "vpptoken_sandbox*config_options"
 
 /* native.now(): wall-clock time in seconds, with the sub-second part. */
-static int sbx_now(lua_State *L)
-{
+static int sbx_now(lua_State *L) {
   struct timespec ts;
 
-  if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
-    return luaL_error(L, "clock_gettime failed");
+  if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return luaL_error(L, "clock_gettime failed");
   lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
   return 1;
 }
 
-static int sbx_open_native(lua_State *L)
-{
-  static const luaL_Reg funcs[] = { { "now", sbx_now }, { NULL, NULL } };
+static int sbx_open_native(lua_State *L) {
+  static const luaL_Reg funcs[] = {{"now", sbx_now}, {NULL, NULL}};
 
   luaL_newlib(L, funcs);
   lua_pushinteger(L, (lua_Integer)SBX_BODY_LIMIT);
@@ -46,8 +43,7 @@ static int sbx_open_native(lua_State *L)
 }
 
 /* Message handler: a string error gets a traceback; other error values pass through. */
-static int sbx_msgh(lua_State *L)
-{
+static int sbx_msgh(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
 
   if (msg == NULL) {
@@ -61,8 +57,7 @@ static int sbx_msgh(lua_State *L)
 }
 
 /* package.path = <spec as a template>;<old package.path> */
-static void sbx_set_path(lua_State *L, const char *spec)
-{
+static void sbx_set_path(lua_State *L, const char *spec) {
   lua_getglobal(L, "package");
   if (strchr(spec, '?') != NULL)
     lua_pushstring(L, spec);
@@ -76,16 +71,13 @@ static void sbx_set_path(lua_State *L, const char *spec)
 }
 
 /* Protected: open libraries, set package.path, provide the native modules. */
-static int sbx_init(lua_State *L)
-{
+static int sbx_init(lua_State *L) {
   const struct sbx_options *o = lua_touserdata(L, 1);
   const char *spec = o->lua_path;
 
   luaL_openlibs(L);
-  if (spec == NULL || spec[0] == '\0')
-    spec = getenv("VPPTOKEN_SANDBOX_LUA_PATH");
-  if (spec == NULL || spec[0] == '\0')
-    spec = VPP_SANDBOX_LUA_DIR;
+  if (spec == NULL || spec[0] == '\0') spec = getenv("VPPTOKEN_SANDBOX_LUA_PATH");
+  if (spec == NULL || spec[0] == '\0') spec = VPP_SANDBOX_LUA_DIR;
   sbx_set_path(L, spec);
 
   luaL_requiref(L, SBX_NATIVE, sbx_open_native, 0);
@@ -95,8 +87,7 @@ static int sbx_init(lua_State *L)
   return 0;
 }
 
-lua_State *sbx_lua_new(const struct sbx_options *o)
-{
+lua_State *sbx_lua_new(const struct sbx_options *o) {
   lua_State *L = luaL_newstate();
 
   if (L == NULL) {
@@ -115,8 +106,7 @@ lua_State *sbx_lua_new(const struct sbx_options *o)
 
 /* Protected: document, options = require("vpptoken_sandbox.config").read_file(path), both kept in the
  * registry; the options list is returned. */
-static int sbx_read_config(lua_State *L)
-{
+static int sbx_read_config(lua_State *L) {
   const char *path = lua_touserdata(L, 1);
 
   lua_getglobal(L, "require");
@@ -134,8 +124,7 @@ static int sbx_read_config(lua_State *L)
   return 1;
 }
 
-int sbx_lua_config_options(lua_State *L, const char *path)
-{
+int sbx_lua_config_options(lua_State *L, const char *path) {
   lua_pushcfunction(L, sbx_read_config);
   lua_pushlightuserdata(L, (void *)path);
   if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
@@ -154,16 +143,14 @@ struct sbx_boot_args {
 };
 
 /* Protected: load the module, call configure(opts). */
-static int sbx_boot(lua_State *L)
-{
+static int sbx_boot(lua_State *L) {
   const struct sbx_boot_args *a = lua_touserdata(L, 1);
   const struct sbx_options *o = a->o;
 
   lua_getglobal(L, "require");
   lua_pushliteral(L, SBX_MODULE);
   lua_call(L, 1, 1);
-  if (!lua_istable(L, -1))
-    return luaL_error(L, "module '" SBX_MODULE "' did not return a table");
+  if (!lua_istable(L, -1)) return luaL_error(L, "module '" SBX_MODULE "' did not return a table");
   if (lua_getfield(L, -1, "handle") != LUA_TFUNCTION)
     return luaL_error(L, "module '" SBX_MODULE "' has no function 'handle'");
   lua_pop(L, 1);
@@ -215,9 +202,8 @@ static int sbx_boot(lua_State *L)
   return 0;
 }
 
-int sbx_lua_open(lua_State *L, const struct sbx_options *o, const char *base_url)
-{
-  struct sbx_boot_args args = { o, base_url };
+int sbx_lua_open(lua_State *L, const struct sbx_options *o, const char *base_url) {
+  struct sbx_boot_args args = {o, base_url};
 
   lua_pushcfunction(L, sbx_msgh);
   lua_pushcfunction(L, sbx_boot);
@@ -237,8 +223,7 @@ struct sbx_header_list {
   const char *kv[];
 };
 
-static enum MHD_Result sbx_collect_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
-{
+static enum MHD_Result sbx_collect_header(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
   struct sbx_header_list *h = cls;
 
   (void)kind;
@@ -251,8 +236,7 @@ static enum MHD_Result sbx_collect_header(void *cls, enum MHD_ValueKind kind, co
 }
 
 /* Pushes {lowercase-name = value}; repeated headers are joined with ", ". */
-static void sbx_push_headers(lua_State *L, struct MHD_Connection *conn)
-{
+static void sbx_push_headers(lua_State *L, struct MHD_Connection *conn) {
   int count = MHD_get_connection_values(conn, MHD_HEADER_KIND, NULL, NULL);
   size_t max = count > 0 ? (size_t)count : 0;
   struct sbx_header_list *h;
@@ -261,16 +245,14 @@ static void sbx_push_headers(lua_State *L, struct MHD_Connection *conn)
   h = lua_newuserdatauv(L, sizeof *h + 2 * max * sizeof(const char *), 0);
   h->n = 0;
   h->max = max;
-  if (max > 0)
-    MHD_get_connection_values(conn, MHD_HEADER_KIND, sbx_collect_header, h);
+  if (max > 0) MHD_get_connection_values(conn, MHD_HEADER_KIND, sbx_collect_header, h);
   lua_createtable(L, 0, (int)h->n);
   for (i = 0; i < h->n; i++) {
     const char *k = h->kv[2 * i];
     luaL_Buffer b;
 
     luaL_buffinit(L, &b);
-    for (; *k != '\0'; k++)
-      luaL_addchar(&b, (char)tolower((unsigned char)*k));
+    for (; *k != '\0'; k++) luaL_addchar(&b, (char)tolower((unsigned char)*k));
     luaL_pushresult(&b);
     lua_pushvalue(L, -1);
     if (lua_rawget(L, -3) == LUA_TSTRING) {
@@ -286,14 +268,10 @@ static void sbx_push_headers(lua_State *L, struct MHD_Connection *conn)
   lua_remove(L, -2);
 }
 
-static int sbx_bad_header_text(const char *s)
-{
-  return strpbrk(s, "\r\n") != NULL;
-}
+static int sbx_bad_header_text(const char *s) { return strpbrk(s, "\r\n") != NULL; }
 
 /* Protected: status, headers, body = module.handle(req), checked and normalised. */
-static int sbx_dispatch(lua_State *L)
-{
+static int sbx_dispatch(lua_State *L) {
   const struct sbx_request *rq = lua_touserdata(L, 1);
   lua_Integer status;
   int isnum = 0;
@@ -317,8 +295,7 @@ static int sbx_dispatch(lua_State *L)
     lua_setfield(L, -2, "body_too_large");
   }
   lua_call(L, 1, 4); /* stack: module, status, headers, body, delivery (fault.c) */
-  if (rq->fault != NULL)
-    sbx_fault_read(L, 5, rq->fault);
+  if (rq->fault != NULL) sbx_fault_read(L, 5, rq->fault);
   lua_settop(L, 4);
 
   status = lua_tointegerx(L, 2, &isnum);
@@ -343,14 +320,12 @@ static int sbx_dispatch(lua_State *L)
     lua_pushliteral(L, "");
     lua_replace(L, 4);
   }
-  if (lua_type(L, 4) != LUA_TSTRING)
-    return luaL_error(L, "handle() returned a body that is not a string");
+  if (lua_type(L, 4) != LUA_TSTRING) return luaL_error(L, "handle() returned a body that is not a string");
   return 3;
 }
 
 /* A Graph-shaped 500 built without Lua, for when the Lua handler itself could not run. */
-static struct MHD_Response *sbx_fallback_response(void)
-{
+static struct MHD_Response *sbx_fallback_response(void) {
   char date[32] = "1970-01-01T00:00:00";
   char body[256];
   struct tm tmv;
@@ -358,40 +333,33 @@ static struct MHD_Response *sbx_fallback_response(void)
   struct MHD_Response *resp;
   int n;
 
-  if (gmtime_r(&t, &tmv) != NULL)
-    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tmv);
+  if (gmtime_r(&t, &tmv) != NULL) strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tmv);
   n = snprintf(body, sizeof body,
                "{\"error\":{\"code\":\"InternalServerError\",\"message\":\"The sandbox failed to "
                "handle the request.\",\"innerError\":{\"date\":\"%s\"}}}",
                date);
-  if (n < 0 || (size_t)n >= sizeof body)
-    n = 0;
+  if (n < 0 || (size_t)n >= sizeof body) n = 0;
   resp = MHD_create_response_from_buffer((size_t)n, body, MHD_RESPMEM_MUST_COPY);
-  if (resp != NULL)
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json;charset=utf-8");
+  if (resp != NULL) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json;charset=utf-8");
   return resp;
 }
 
-struct MHD_Response *sbx_lua_handle(lua_State *L, const struct sbx_request *rq, unsigned *status)
-{
+struct MHD_Response *sbx_lua_handle(lua_State *L, const struct sbx_request *rq, unsigned *status) {
   struct MHD_Response *resp = NULL;
   int base = lua_gettop(L);
   const char *body;
   size_t blen = 0;
 
-  if (rq->fault != NULL)
-    memset(rq->fault, 0, sizeof *rq->fault);
+  if (rq->fault != NULL) memset(rq->fault, 0, sizeof *rq->fault);
   lua_pushcfunction(L, sbx_msgh);
   lua_pushcfunction(L, sbx_dispatch);
   lua_pushlightuserdata(L, (void *)rq);
   if (lua_pcall(L, 1, 3, base + 1) != LUA_OK) {
     const char *msg = lua_tostring(L, -1);
 
-    fprintf(stderr, SBX_NAME ": %s %s: handler failed: %s\n", rq->method, rq->path,
-            msg != NULL ? msg : "(no message)");
+    fprintf(stderr, SBX_NAME ": %s %s: handler failed: %s\n", rq->method, rq->path, msg != NULL ? msg : "(no message)");
     lua_settop(L, base);
-    if (rq->fault != NULL)
-      memset(rq->fault, 0, sizeof *rq->fault);
+    if (rq->fault != NULL) memset(rq->fault, 0, sizeof *rq->fault);
     *status = MHD_HTTP_INTERNAL_SERVER_ERROR;
     return sbx_fallback_response();
   }

@@ -19,8 +19,7 @@
 
 /* Binds and listens on host:port; returns the socket, its real port in *bound and whether it is
  * IPv6 in *ipv6; -1 (after printing why) on failure. */
-static int sbx_listen(const char *host, unsigned port, unsigned *bound, int *ipv6)
-{
+static int sbx_listen(const char *host, unsigned port, unsigned *bound, int *ipv6) {
   struct addrinfo hints, *res = NULL, *ai;
   char portstr[16];
   int rc, fd = -1, saved = 0;
@@ -40,16 +39,14 @@ static int sbx_listen(const char *host, unsigned port, unsigned *bound, int *ipv
     socklen_t sl = sizeof ss;
     int one = 1;
 
-    if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
-      continue;
+    if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
     fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
       saved = errno;
       continue;
     }
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (ai->ai_family == AF_INET6)
-      (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (ai->ai_family == AF_INET6) (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0 &&
         getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
       *ipv6 = ai->ai_family == AF_INET6;
@@ -68,21 +65,17 @@ static int sbx_listen(const char *host, unsigned port, unsigned *bound, int *ipv
 }
 
 /* Frees what srv holds and closes fd (unless -1); returns 1, the exit status of a failed start. */
-static int sbx_close(struct sbx_server *srv, int fd)
-{
-  if (fd >= 0)
-    close(fd);
+static int sbx_close(struct sbx_server *srv, int fd) {
+  if (fd >= 0) close(fd);
   sbx_timers_free(srv->timers);
-  if (srv->L != NULL)
-    lua_close(srv->L);
+  if (srv->L != NULL) lua_close(srv->L);
   sbx_tls_free(&srv->tls);
   return 1;
 }
 
-int main(int argc, char **argv)
-{
+int main(int argc, char **argv) {
   struct sbx_options o;
-  struct sbx_server srv = { 0 };
+  struct sbx_server srv = {0};
   struct MHD_Daemon *daemon;
   sigset_t stopset;
   char url[320];
@@ -90,20 +83,12 @@ int main(int argc, char **argv)
   int fd, ipv6 = 0, sig = 0, n;
 
   switch (sbx_parse_options(argc, argv, &o, &srv.L)) {
-  case SBX_PARSE_OK:
-    break;
-  case SBX_PARSE_EXIT_OK:
-    sbx_close(&srv, -1);
-    return 0;
-  case SBX_PARSE_ERROR:
-    sbx_close(&srv, -1);
-    return 2;
-  case SBX_PARSE_FAILED:
-    sbx_close(&srv, -1);
-    return 1;
+    case SBX_PARSE_OK: break;
+    case SBX_PARSE_EXIT_OK: sbx_close(&srv, -1); return 0;
+    case SBX_PARSE_ERROR: sbx_close(&srv, -1); return 2;
+    case SBX_PARSE_FAILED: sbx_close(&srv, -1); return 1;
   }
-  if (srv.L == NULL && (srv.L = sbx_lua_new(&o)) == NULL)
-    return 1;
+  if (srv.L == NULL && (srv.L = sbx_lua_new(&o)) == NULL) return 1;
 
   /* Block the stop signals before any thread exists, so every thread inherits the mask and
    * only sigwait below receives them. */
@@ -117,8 +102,7 @@ int main(int argc, char **argv)
   signal(SIGPIPE, SIG_IGN);
 
   fd = sbx_listen(o.host, o.port, &port, &ipv6);
-  if (fd < 0)
-    return sbx_close(&srv, -1);
+  if (fd < 0) return sbx_close(&srv, -1);
   n = snprintf(url, sizeof url, strchr(o.host, ':') != NULL ? "%s://[%s]:%u" : "%s://%s:%u",
                o.tls_cert != NULL ? "https" : "http", o.host, port);
   if (n < 0 || (size_t)n >= sizeof url) {
@@ -127,8 +111,7 @@ int main(int argc, char **argv)
   }
 
   srv.verbose = o.verbose;
-  if (sbx_lua_open(srv.L, &o, url) != 0)
-    return sbx_close(&srv, fd);
+  if (sbx_lua_open(srv.L, &o, url) != 0) return sbx_close(&srv, fd);
   srv.timers = sbx_timers_start(); /* NULL: injected delays and drips are skipped */
   daemon = sbx_tls_load(&o, &srv.tls) == 0 ? sbx_httpd_start(&srv, fd, ipv6) : NULL;
   if (daemon == NULL) {
@@ -141,11 +124,10 @@ int main(int argc, char **argv)
 
   while (sigwait(&stopset, &sig) != 0)
     ;
-  if (o.verbose)
-    fprintf(stderr, SBX_NAME ": stopping on signal %d\n", sig);
+  if (o.verbose) fprintf(stderr, SBX_NAME ": stopping on signal %d\n", sig);
 
   sbx_timers_stop(srv.timers); /* resumes suspended connections: MHD must not stop with any */
-  MHD_stop_daemon(daemon); /* joins the server thread and closes the listening socket */
+  MHD_stop_daemon(daemon);     /* joins the server thread and closes the listening socket */
   sbx_close(&srv, -1);
   return 0;
 }

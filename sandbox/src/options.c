@@ -17,8 +17,7 @@
 #define SBX_VERSION "unknown"
 #endif
 
-static void sbx_usage(FILE *out)
-{
+static void sbx_usage(FILE *out) {
   fprintf(out,
           "Usage: " SBX_NAME " [options]\n"
           "A local stand-in for Microsoft Graph's deviceAppManagement/vppTokens (/v1.0 and /beta).\n"
@@ -62,28 +61,24 @@ static void sbx_usage(FILE *out)
           SBX_DEFAULT_PORT, SBX_DEFAULT_PAGE_SIZE, SBX_DEFAULT_SYNC_SECONDS, SBX_DEFAULT_TOKEN_LIFETIME);
 }
 
-static int sbx_parse_long(const char *s, long min, long max, long *out)
-{
+static int sbx_parse_long(const char *s, long min, long max, long *out) {
   char *end = NULL;
   long v;
 
   errno = 0;
   v = strtol(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-    return -1;
+  if (errno != 0 || end == s || *end != '\0' || v < min || v > max) return -1;
   *out = v;
   return 0;
 }
 
-static int sbx_parse_seconds(const char *s, double *out)
-{
+static int sbx_parse_seconds(const char *s, double *out) {
   char *end = NULL;
   double v;
 
   errno = 0;
   v = strtod(s, &end);
-  if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < 0 || v > 86400.0 * 365)
-    return -1;
+  if (errno != 0 || end == s || *end != '\0' || !isfinite(v) || v < 0 || v > 86400.0 * 365) return -1;
   *out = v;
   return 0;
 }
@@ -110,25 +105,25 @@ enum {
 };
 
 static const struct option sbx_longopts[] = {
-  { "port", required_argument, NULL, OPT_PORT },
-  { "host", required_argument, NULL, OPT_HOST },
-  { "access-token", required_argument, NULL, OPT_TOKEN },
-  { "page-size", required_argument, NULL, OPT_PAGE },
-  { "sync-seconds", required_argument, NULL, OPT_SYNC_S },
-  { "sync-response", required_argument, NULL, OPT_SYNC_R },
-  { "verbose", no_argument, NULL, OPT_VERBOSE },
-  { "lua-path", required_argument, NULL, OPT_LUA },
-  { "help", no_argument, NULL, OPT_HELP },
-  { "apps", required_argument, NULL, OPT_APPS },
-  { "token-lifetime", required_argument, NULL, OPT_LIFETIME },
-  { "tls-cert", required_argument, NULL, OPT_TLS_CERT },
-  { "tls-key", required_argument, NULL, OPT_TLS_KEY },
-  { "config", required_argument, NULL, OPT_CONFIG },
-  { "data", required_argument, NULL, OPT_DATA },
-  { "journal", required_argument, NULL, OPT_JOURNAL },
-  { "throttle", no_argument, NULL, OPT_THROTTLE },
-  { "version", no_argument, NULL, OPT_VERSION },
-  { NULL, 0, NULL, 0 },
+    {"port", required_argument, NULL, OPT_PORT},
+    {"host", required_argument, NULL, OPT_HOST},
+    {"access-token", required_argument, NULL, OPT_TOKEN},
+    {"page-size", required_argument, NULL, OPT_PAGE},
+    {"sync-seconds", required_argument, NULL, OPT_SYNC_S},
+    {"sync-response", required_argument, NULL, OPT_SYNC_R},
+    {"verbose", no_argument, NULL, OPT_VERBOSE},
+    {"lua-path", required_argument, NULL, OPT_LUA},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"apps", required_argument, NULL, OPT_APPS},
+    {"token-lifetime", required_argument, NULL, OPT_LIFETIME},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"data", required_argument, NULL, OPT_DATA},
+    {"journal", required_argument, NULL, OPT_JOURNAL},
+    {"throttle", no_argument, NULL, OPT_THROTTLE},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
 };
 
 /* Prints "vpptoken-sandbox: <where><message>" to stderr (where: "" or "--config FILE: "); is SBX_PARSE_ERROR. */
@@ -136,81 +131,67 @@ static const struct option sbx_longopts[] = {
   (fprintf(stderr, SBX_NAME ": %s", (where)), fprintf(stderr, __VA_ARGS__), fputc('\n', stderr), SBX_PARSE_ERROR)
 
 /* Sets the option code to arg (NULL for a flag), after checking it; arg must outlive o. */
-static enum sbx_parse_result sbx_set(struct sbx_options *o, int code, const char *arg, const char *where)
-{
+static enum sbx_parse_result sbx_set(struct sbx_options *o, int code, const char *arg, const char *where) {
   const char *value = arg != NULL ? arg : "";
   long v;
 
   switch (code) {
-  case OPT_PORT:
-    if (sbx_parse_long(value, 0, 65535, &v) != 0)
-      return SBX_FAIL(where, "--port wants an integer 0..65535, got '%s'", value);
-    o->port = (unsigned)v;
-    break;
-  case OPT_HOST:
-    if (value[0] == '\0')
-      return SBX_FAIL(where, "--host must not be empty");
-    o->host = value;
-    break;
-  case OPT_TOKEN:
-    if (value[0] == '\0')
-      return SBX_FAIL(where, "--access-token must not be empty");
-    o->access_token = value;
-    break;
-  case OPT_PAGE:
-    if (sbx_parse_long(value, 1, 1000000, &v) != 0)
-      return SBX_FAIL(where, "--page-size wants an integer 1..1000000, got '%s'", value);
-    o->page_size = v;
-    break;
-  case OPT_SYNC_S:
-    if (sbx_parse_seconds(value, &o->sync_seconds) != 0)
-      return SBX_FAIL(where, "--sync-seconds wants a number of seconds >= 0, got '%s'", value);
-    break;
-  case OPT_SYNC_R:
-    if (strcmp(value, "bare") != 0 && strcmp(value, "wrapped") != 0)
-      return SBX_FAIL(where, "--sync-response wants 'bare' or 'wrapped', got '%s'", value);
-    o->sync_response = value;
-    break;
-  case OPT_VERBOSE:
-    o->verbose = 1;
-    break;
-  case OPT_LUA:
-    o->lua_path = value;
-    break;
-  case OPT_APPS:
-  case OPT_TLS_CERT:
-  case OPT_TLS_KEY:
-    if (value[0] == '\0')
-      return SBX_FAIL(where, "--%s must not be empty",
-                      code == OPT_APPS ? "apps" : code == OPT_TLS_CERT ? "tls-cert" : "tls-key");
-    *(code == OPT_APPS ? &o->apps : code == OPT_TLS_CERT ? &o->tls_cert : &o->tls_key) = value;
-    break;
-  case OPT_LIFETIME:
-    if (sbx_parse_seconds(value, &o->token_lifetime) != 0 || o->token_lifetime <= 0)
-      return SBX_FAIL(where, "--token-lifetime wants a number of seconds > 0, got '%s'", value);
-    break;
-  case OPT_CONFIG:
-    if (value[0] == '\0')
-      return SBX_FAIL(where, "--config must not be empty");
-    o->config = value;
-    break;
-  case OPT_DATA:
-  case OPT_JOURNAL:
-    if (value[0] == '\0')
-      return SBX_FAIL(where, "--%s must not be empty", code == OPT_DATA ? "data" : "journal");
-    *(code == OPT_DATA ? &o->data : &o->journal) = value;
-    break;
-  case OPT_THROTTLE:
-    o->throttle = 1;
-    break;
-  case OPT_HELP:
-    sbx_usage(stdout);
-    return SBX_PARSE_EXIT_OK;
-  case OPT_VERSION:
-    printf(SBX_NAME " " SBX_VERSION "\n");
-    return SBX_PARSE_EXIT_OK;
-  default:
-    return SBX_FAIL(where, "unknown option (see --help)");
+    case OPT_PORT:
+      if (sbx_parse_long(value, 0, 65535, &v) != 0)
+        return SBX_FAIL(where, "--port wants an integer 0..65535, got '%s'", value);
+      o->port = (unsigned)v;
+      break;
+    case OPT_HOST:
+      if (value[0] == '\0') return SBX_FAIL(where, "--host must not be empty");
+      o->host = value;
+      break;
+    case OPT_TOKEN:
+      if (value[0] == '\0') return SBX_FAIL(where, "--access-token must not be empty");
+      o->access_token = value;
+      break;
+    case OPT_PAGE:
+      if (sbx_parse_long(value, 1, 1000000, &v) != 0)
+        return SBX_FAIL(where, "--page-size wants an integer 1..1000000, got '%s'", value);
+      o->page_size = v;
+      break;
+    case OPT_SYNC_S:
+      if (sbx_parse_seconds(value, &o->sync_seconds) != 0)
+        return SBX_FAIL(where, "--sync-seconds wants a number of seconds >= 0, got '%s'", value);
+      break;
+    case OPT_SYNC_R:
+      if (strcmp(value, "bare") != 0 && strcmp(value, "wrapped") != 0)
+        return SBX_FAIL(where, "--sync-response wants 'bare' or 'wrapped', got '%s'", value);
+      o->sync_response = value;
+      break;
+    case OPT_VERBOSE: o->verbose = 1; break;
+    case OPT_LUA: o->lua_path = value; break;
+    case OPT_APPS:
+    case OPT_TLS_CERT:
+    case OPT_TLS_KEY:
+      if (value[0] == '\0')
+        return SBX_FAIL(where, "--%s must not be empty",
+                        code == OPT_APPS       ? "apps"
+                        : code == OPT_TLS_CERT ? "tls-cert"
+                                               : "tls-key");
+      *(code == OPT_APPS ? &o->apps : code == OPT_TLS_CERT ? &o->tls_cert : &o->tls_key) = value;
+      break;
+    case OPT_LIFETIME:
+      if (sbx_parse_seconds(value, &o->token_lifetime) != 0 || o->token_lifetime <= 0)
+        return SBX_FAIL(where, "--token-lifetime wants a number of seconds > 0, got '%s'", value);
+      break;
+    case OPT_CONFIG:
+      if (value[0] == '\0') return SBX_FAIL(where, "--config must not be empty");
+      o->config = value;
+      break;
+    case OPT_DATA:
+    case OPT_JOURNAL:
+      if (value[0] == '\0') return SBX_FAIL(where, "--%s must not be empty", code == OPT_DATA ? "data" : "journal");
+      *(code == OPT_DATA ? &o->data : &o->journal) = value;
+      break;
+    case OPT_THROTTLE: o->throttle = 1; break;
+    case OPT_HELP: sbx_usage(stdout); return SBX_PARSE_EXIT_OK;
+    case OPT_VERSION: printf(SBX_NAME " " SBX_VERSION "\n"); return SBX_PARSE_EXIT_OK;
+    default: return SBX_FAIL(where, "unknown option (see --help)");
   }
   return SBX_PARSE_OK;
 }
@@ -225,16 +206,14 @@ struct sbx_arg {
 
 /* The --config file's plain members, a list {name, value, ...} that vpptoken_sandbox.config made (value: a
  * string, or true for a flag) and keeps alive in L's registry, through sbx_set. */
-static enum sbx_parse_result sbx_set_config(struct sbx_options *o, lua_State *L)
-{
+static enum sbx_parse_result sbx_set_config(struct sbx_options *o, lua_State *L) {
   enum sbx_parse_result r = SBX_PARSE_OK;
   char where[320];
   lua_Integer i, n;
   int list;
 
   snprintf(where, sizeof where, "--config %.256s: ", o->config);
-  if (sbx_lua_config_options(L, o->config) != 0)
-    return SBX_PARSE_ERROR;
+  if (sbx_lua_config_options(L, o->config) != 0) return SBX_PARSE_ERROR;
   list = lua_gettop(L);
   n = (lua_Integer)lua_rawlen(L, list);
   for (i = 1; i + 1 <= n && r == SBX_PARSE_OK; i += 2) {
@@ -248,8 +227,7 @@ static enum sbx_parse_result sbx_set_config(struct sbx_options *o, lua_State *L)
     flag = lua_type(L, -1) == LUA_TBOOLEAN;
     value = flag ? NULL : lua_tostring(L, -1);
     lua_pop(L, 2);
-    if (name == NULL)
-      name = "";
+    if (name == NULL) name = "";
     for (opt = sbx_longopts; opt->name != NULL && strcmp(opt->name, name) != 0; opt++)
       ;
     if (opt->name == NULL)
@@ -263,8 +241,7 @@ static enum sbx_parse_result sbx_set_config(struct sbx_options *o, lua_State *L)
   return r;
 }
 
-enum sbx_parse_result sbx_parse_options(int argc, char **argv, struct sbx_options *o, lua_State **L)
-{
+enum sbx_parse_result sbx_parse_options(int argc, char **argv, struct sbx_options *o, lua_State **L) {
   struct sbx_arg *args = calloc((size_t)argc + 1, sizeof *args);
   enum sbx_parse_result r = SBX_PARSE_OK;
   int c, i, n = 0;
@@ -313,11 +290,8 @@ enum sbx_parse_result sbx_parse_options(int argc, char **argv, struct sbx_option
       r = sbx_set(o, args[i].code, args[i].value, "");
   }
   free(args);
-  if (r != SBX_PARSE_OK)
-    return r;
-  if ((o->tls_cert == NULL) != (o->tls_key == NULL))
-    return SBX_FAIL("", "--tls-cert and --tls-key go together");
-  if (optind < argc)
-    return SBX_FAIL("", "unexpected argument '%s' (see --help)", argv[optind]);
+  if (r != SBX_PARSE_OK) return r;
+  if ((o->tls_cert == NULL) != (o->tls_key == NULL)) return SBX_FAIL("", "--tls-cert and --tls-key go together");
+  if (optind < argc) return SBX_FAIL("", "unexpected argument '%s' (see --help)", argv[optind]);
   return SBX_PARSE_OK;
 }

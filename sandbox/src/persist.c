@@ -11,14 +11,12 @@
 
 #include "sandbox.h"
 
-static int sbx_write_all(int fd, const char *p, size_t n)
-{
+static int sbx_write_all(int fd, const char *p, size_t n) {
   while (n > 0) {
     ssize_t w = write(fd, p, n);
 
     if (w < 0) {
-      if (errno == EINTR)
-        continue;
+      if (errno == EINTR) continue;
       return -1;
     }
     p += w;
@@ -28,8 +26,7 @@ static int sbx_write_all(int fd, const char *p, size_t n)
 }
 
 /* fsync of the directory holding path, so the rename itself is durable. */
-static void sbx_sync_dir(lua_State *L, const char *path)
-{
+static void sbx_sync_dir(lua_State *L, const char *path) {
   const char *slash = strrchr(path, '/');
   const char *dir;
   int fd;
@@ -47,8 +44,7 @@ static void sbx_sync_dir(lua_State *L, const char *path)
   }
 }
 
-static int sbx_write_atomic(lua_State *L)
-{
+static int sbx_write_atomic(lua_State *L) {
   size_t len;
   const char *path = luaL_checkstring(L, 1);
   const char *data = luaL_checklstring(L, 2, &len);
@@ -59,14 +55,10 @@ static int sbx_write_atomic(lua_State *L)
   if (fd < 0) {
     err = errno;
   } else {
-    if (sbx_write_all(fd, data, len) != 0 || fsync(fd) != 0)
-      err = errno;
-    if (close(fd) != 0 && err == 0)
-      err = errno;
-    if (err == 0 && rename(tmp, path) != 0)
-      err = errno;
-    if (err != 0)
-      (void)unlink(tmp);
+    if (sbx_write_all(fd, data, len) != 0 || fsync(fd) != 0) err = errno;
+    if (close(fd) != 0 && err == 0) err = errno;
+    if (err == 0 && rename(tmp, path) != 0) err = errno;
+    if (err != 0) (void)unlink(tmp);
   }
   if (err != 0) {
     luaL_pushfail(L);
@@ -78,8 +70,7 @@ static int sbx_write_atomic(lua_State *L)
   return 1;
 }
 
-void sbx_native_extend(lua_State *L)
-{
+void sbx_native_extend(lua_State *L) {
   lua_pushcfunction(L, sbx_write_atomic);
   lua_setfield(L, -2, "write_atomic");
 }

@@ -30,10 +30,10 @@ struct sbx_options {
   double sync_seconds;
   const char *sync_response; /* "bare" or "wrapped" */
   int verbose;
-  const char *lua_path; /* NULL: $VPPTOKEN_SANDBOX_LUA_PATH, else VPP_SANDBOX_LUA_DIR */
-  const char *apps;         /* --apps FILE: registered apps; NULL: any bearer token (or access_token) */
-  double token_lifetime;    /* seconds an issued access token is valid */
-  const char *tls_cert;     /* --tls-cert/--tls-key: serve HTTPS; both or neither */
+  const char *lua_path;  /* NULL: $VPPTOKEN_SANDBOX_LUA_PATH, else VPP_SANDBOX_LUA_DIR */
+  const char *apps;      /* --apps FILE: registered apps; NULL: any bearer token (or access_token) */
+  double token_lifetime; /* seconds an issued access token is valid */
+  const char *tls_cert;  /* --tls-cert/--tls-key: serve HTTPS; both or neither */
   const char *tls_key;
   const char *config;  /* --config FILE: JSON with any of these options plus faults/throttle */
   const char *data;    /* --data FILE: the store, loaded at start and saved after every change */
@@ -59,8 +59,8 @@ struct sbx_request {
   const char *body;
   size_t body_len;
   int body_too_large;
-  struct sbx_fault *fault;    /* receives what the handler asks of the delivery (NULL: ignored) */
-  struct sbx_timers *timers;  /* resumes suspended connections (drip) */
+  struct sbx_fault *fault;   /* receives what the handler asks of the delivery (NULL: ignored) */
+  struct sbx_timers *timers; /* resumes suspended connections (drip) */
 };
 
 /* Creates the Lua state: standard libraries, package.path from o->lua_path ($VPPTOKEN_SANDBOX_LUA_PATH, else
@@ -119,7 +119,7 @@ void sbx_timers_free(struct sbx_timers *t);
  * {delay = s, action = "reset"|"truncate"|"drip", truncate_at = n, chunk = n, interval = s}. */
 enum sbx_action { SBX_ACT_NONE, SBX_ACT_RESET, SBX_ACT_TRUNCATE, SBX_ACT_DRIP };
 struct sbx_fault {
-  double delay;       /* seconds the response is held back (the connection is suspended) */
+  double delay; /* seconds the response is held back (the connection is suspended) */
   enum sbx_action action;
   size_t truncate_at; /* TRUNCATE: body bytes sent before the connection is closed */
   size_t chunk;       /* DRIP: bytes per write */

@@ -25,14 +25,12 @@ struct sbx_timers {
   int stopping;
 };
 
-static int sbx_ts_before(const struct timespec *a, const struct timespec *b)
-{
+static int sbx_ts_before(const struct timespec *a, const struct timespec *b) {
   return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
 /* Resumes every connection due at now; called with the mutex held. */
-static void sbx_timers_fire(struct sbx_timers *t, const struct timespec *now)
-{
+static void sbx_timers_fire(struct sbx_timers *t, const struct timespec *now) {
   size_t i = 0;
 
   while (i < t->n) {
@@ -46,8 +44,7 @@ static void sbx_timers_fire(struct sbx_timers *t, const struct timespec *now)
   }
 }
 
-static void *sbx_timers_main(void *arg)
-{
+static void *sbx_timers_main(void *arg) {
   struct sbx_timers *t = arg;
 
   pthread_mutex_lock(&t->mu);
@@ -63,8 +60,7 @@ static void *sbx_timers_main(void *arg)
     }
     next = t->items[0].due;
     for (i = 1; i < t->n; i++)
-      if (sbx_ts_before(&t->items[i].due, &next))
-        next = t->items[i].due;
+      if (sbx_ts_before(&t->items[i].due, &next)) next = t->items[i].due;
     (void)pthread_cond_timedwait(&t->cv, &t->mu, &next);
   }
   while (t->n > 0) /* stopping: resume everyone */
@@ -73,14 +69,12 @@ static void *sbx_timers_main(void *arg)
   return NULL;
 }
 
-struct sbx_timers *sbx_timers_start(void)
-{
+struct sbx_timers *sbx_timers_start(void) {
   struct sbx_timers *t = calloc(1, sizeof *t);
   pthread_condattr_t ca;
   int ok;
 
-  if (t == NULL)
-    return NULL;
+  if (t == NULL) return NULL;
   if (pthread_mutex_init(&t->mu, NULL) != 0) {
     free(t);
     return NULL;
@@ -104,18 +98,14 @@ struct sbx_timers *sbx_timers_start(void)
   return t;
 }
 
-int sbx_timers_add(struct sbx_timers *t, struct MHD_Connection *conn, double seconds)
-{
+int sbx_timers_add(struct sbx_timers *t, struct MHD_Connection *conn, double seconds) {
   struct timespec due;
   long long ns;
   int rc = 0;
 
-  if (t == NULL)
-    return -1;
-  if (seconds < 0)
-    seconds = 0;
-  if (seconds > 3600)
-    seconds = 3600;
+  if (t == NULL) return -1;
+  if (seconds < 0) seconds = 0;
+  if (seconds > 3600) seconds = 3600;
   clock_gettime(CLOCK_MONOTONIC, &due);
   ns = (long long)due.tv_nsec + (long long)(seconds * 1e9);
   due.tv_sec += (time_t)(ns / 1000000000LL);
@@ -149,10 +139,8 @@ int sbx_timers_add(struct sbx_timers *t, struct MHD_Connection *conn, double sec
   return rc;
 }
 
-void sbx_timers_stop(struct sbx_timers *t)
-{
-  if (t == NULL)
-    return;
+void sbx_timers_stop(struct sbx_timers *t) {
+  if (t == NULL) return;
   pthread_mutex_lock(&t->mu);
   if (t->stopping) {
     pthread_mutex_unlock(&t->mu);
@@ -164,10 +152,8 @@ void sbx_timers_stop(struct sbx_timers *t)
   pthread_join(t->thread, NULL);
 }
 
-void sbx_timers_free(struct sbx_timers *t)
-{
-  if (t == NULL)
-    return;
+void sbx_timers_free(struct sbx_timers *t) {
+  if (t == NULL) return;
   sbx_timers_stop(t);
   pthread_cond_destroy(&t->cv);
   pthread_mutex_destroy(&t->mu);

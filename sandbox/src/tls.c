@@ -10,8 +10,7 @@
 #define SBX_PEM_LIMIT ((long)1024 * 1024)
 
 /* Reads a whole file as a NUL-terminated string; NULL (after printing why) on failure. */
-static char *sbx_read_pem(const char *what, const char *path)
-{
+static char *sbx_read_pem(const char *what, const char *path) {
   FILE *f = fopen(path, "rb");
   char *text = NULL;
   long size;
@@ -42,18 +41,15 @@ static char *sbx_read_pem(const char *what, const char *path)
   return text;
 }
 
-int sbx_tls_load(const struct sbx_options *o, struct sbx_tls *tls)
-{
+int sbx_tls_load(const struct sbx_options *o, struct sbx_tls *tls) {
   tls->cert = tls->key = NULL;
-  if (o->tls_cert == NULL)
-    return 0;
+  if (o->tls_cert == NULL) return 0;
   if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
     fprintf(stderr, SBX_NAME ": this libmicrohttpd was built without TLS (GnuTLS); --tls-cert cannot be used\n");
     return -1;
   }
   tls->cert = sbx_read_pem("--tls-cert", o->tls_cert);
-  if (tls->cert != NULL)
-    tls->key = sbx_read_pem("--tls-key", o->tls_key);
+  if (tls->cert != NULL) tls->key = sbx_read_pem("--tls-key", o->tls_key);
   if (tls->key == NULL) {
     sbx_tls_free(tls);
     return -1;
@@ -61,12 +57,10 @@ int sbx_tls_load(const struct sbx_options *o, struct sbx_tls *tls)
   return 0;
 }
 
-void sbx_tls_free(struct sbx_tls *tls)
-{
+void sbx_tls_free(struct sbx_tls *tls) {
   free(tls->cert);
   tls->cert = NULL;
-  if (tls->key != NULL)
-    memset(tls->key, 0, strlen(tls->key));
+  if (tls->key != NULL) memset(tls->key, 0, strlen(tls->key));
   free(tls->key);
   tls->key = NULL;
 }
