@@ -29,19 +29,7 @@ local function with_process(args, fn, signal)
 end
 
 describe("vpptoken-sandbox process", function()
-  local sb
-
-  setup(function()
-    sb = helper.start_sandbox()
-  end)
-
-  teardown(function()
-    if sb then sb:stop() end
-  end)
-
-  before_each(function()
-    sb:reset()
-  end)
+  local sb = helper.sandbox_suite()
 
   describe("startup", function()
     it("prints the listening line with the real port when started with --port 0", function()
