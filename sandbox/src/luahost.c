@@ -38,6 +38,8 @@ static int sbx_open_native(lua_State *L) {
   luaL_newlib(L, funcs);
   lua_pushinteger(L, (lua_Integer)SBX_BODY_LIMIT);
   lua_setfield(L, -2, "body_limit");
+  lua_pushliteral(L, SBX_VERSION);
+  lua_setfield(L, -2, "version");
   sbx_native_extend(L);
   return 1;
 }

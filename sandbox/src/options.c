@@ -13,10 +13,6 @@
 
 #include "sandbox.h"
 
-#ifndef SBX_VERSION /* set by CMakeLists.txt from VPP_VERSION in csrc/vpp.h */
-#define SBX_VERSION "unknown"
-#endif
-
 static void sbx_usage(FILE *out) {
   fprintf(out,
           "Usage: " SBX_NAME " [options]\n"
@@ -40,8 +36,8 @@ static void sbx_usage(FILE *out) {
           "  --tls-cert FILE       serve HTTPS with this PEM certificate (with --tls-key; needs\n"
           "  --tls-key FILE        libmicrohttpd with GnuTLS); the startup line then says https://\n"
           "                        (no HTTP/2: libmicrohttpd speaks HTTP/1.1 only)\n"
-          "  --config FILE         JSON object with any option above as a member (\"page_size\": 5,\n"
-          "                        \"verbose\": true; flags given here override it) plus \"faults\" (the fault\n"
+          "  --config FILE         JSON object with the options as members (\"page_size\": 5, \"verbose\": true;\n"
+          "                        not lua_path; flags given here override it) plus \"faults\" (the fault\n"
           "                        profile: rate, seed, statuses, kinds, latency_ms, retry_after, intune,\n"
           "                        drip) and \"throttle\" (enabled, window_seconds, tenant_writes, app_writes,\n"
           "                        tenant_requests, app_requests); POST /_sandbox/config takes both too\n"

@@ -11,6 +11,9 @@
 #include <microhttpd.h>
 
 #define SBX_NAME "vpptoken-sandbox"
+#ifndef SBX_VERSION /* set by CMakeLists.txt from VPP_VERSION in csrc/vpp.h */
+#define SBX_VERSION "unknown"
+#endif
 #define SBX_DEFAULT_PORT 8787
 #define SBX_DEFAULT_HOST "127.0.0.1"
 #define SBX_DEFAULT_PAGE_SIZE 100L

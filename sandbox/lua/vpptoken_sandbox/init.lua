@@ -29,7 +29,10 @@ local faults = require "vpptoken_sandbox.faults"
 local settings = require "vpptoken_sandbox.config"
 local identity = require "vpptoken_sandbox.identity"
 
-local sandbox = { _VERSION = "vpptoken_sandbox 0.1.0" }
+local has_native, native = pcall(require, "vpptoken_sandbox.native")
+
+-- The version is the program's (SBX_VERSION, from VPP_VERSION in csrc/vpp.h).
+local sandbox = { _VERSION = "vpptoken_sandbox " .. (has_native and native.version or "unknown") }
 
 local WWW_AUTHENTICATE = 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/'
   .. 'authorize", client_id="00000003-0000-0000-c000-000000000000"'
