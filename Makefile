@@ -12,7 +12,7 @@ VERSION   = $(shell sed -n 's/^\#define VPP_VERSION "\(.*\)"/\1/p' csrc/vpp.h)
 # `make doc`, `make dist` and the benchmarks add.
 DEBIAN_PACKAGES = build-essential cmake pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev \
   libmicrohttpd-dev lua-cjson lua-lpeg ca-certificates
-DEBIAN_TEST_PACKAGES = git lua-busted lua-check lua-socket luarocks cppcheck clang-tidy valgrind curl openssl \
+DEBIAN_TEST_PACKAGES = git lua-busted lua-check lua-socket luarocks cppcheck clang-tidy clang-format valgrind curl openssl \
   clang libclang-rt-14-dev tmux nginx lua-ldoc man-db zip unzip
 
 .PHONY: fuzz all deps test-deps build test lint ctest spec check-memory check-asan check-valgrind demo sandbox doc man clean bench-sandbox soak bench install dist
@@ -42,11 +42,16 @@ build: deps
 # Everything CI runs: build, lint, C tests, the busted specs, then the sanitizer and valgrind runs.
 test: test-deps build lint ctest spec check-memory
 
+# The C files `make lint` holds to .clang-format. Not yet the core's csrc/ and ctest/: they were formatted by hand
+# and are about 160 lines away from it; they join the list in a commit that reformats only them.
+CLANG_FORMAT_FILES = $(wildcard sandbox/src/*.c sandbox/src/*.h tools/*.c fuzz/*.c)
+
 lint: test-deps build
-	luacheck --no-color -q lua spec examples bench bin/vpptoken
+	luacheck --no-color -q lua sandbox/lua spec examples bench bin/vpptoken
 	cppcheck --enable=warning,style,performance,portability --error-exitcode=1 --inline-suppr -q \
-	  --suppress=missingIncludeSystem -I csrc csrc csrc/sandbox ctest tools
-	clang-tidy -p $(BUILD) --quiet --warnings-as-errors='*' csrc/*.c csrc/sandbox/*.c 2>/dev/null
+	  --suppress=missingIncludeSystem -I csrc -I sandbox/src csrc sandbox/src ctest tools
+	clang-tidy -p $(BUILD) --quiet --warnings-as-errors='*' csrc/*.c sandbox/src/*.c 2>/dev/null
+	clang-format --dry-run --Werror $(CLANG_FORMAT_FILES)
 
 ctest: build
 	$(BUILD)/vpptoken_ctest

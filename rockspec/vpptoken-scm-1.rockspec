@@ -27,7 +27,8 @@ external_dependencies = {
 }
 build = {
   -- CMakeLists.txt builds vpptoken.core from every csrc/*.c (hidden visibility: only luaopen_* is exported) and
-  -- the sandbox program from csrc/sandbox/*.c, and installs them with the Lua modules and the command.
+  -- the sandbox program from sandbox/src/*.c, and installs them with the Lua modules, the command and the
+  -- sandbox's own Lua (sandbox/lua/, into SANDBOX_LUADIR, off the module path).
   type = "cmake",
   variables = {
     CMAKE_BUILD_TYPE = "Release",

@@ -11,7 +11,8 @@ local files = require "support.tokenfiles"
 local SECRET, apple_file = files.SECRET, files.apple_file
 
 describe("automation helpers", function()
-  local sb, client, dir, nfiles = nil, nil, nil, 0
+  local sb = helper.sandbox_suite{ "--access-token", ACCESS }
+  local client, dir, nfiles = nil, nil, 0
 
   local function write(content)
     nfiles = nfiles + 1
@@ -43,7 +44,6 @@ describe("automation helpers", function()
   end
 
   setup(function()
-    sb = helper.start_sandbox{ "--access-token", ACCESS }
     client = vpptoken.new{ base_url = sb.graph, access_token = ACCESS, retry_delay = 0.02 }
     dir = os.tmpname()
     os.remove(dir)
@@ -53,10 +53,8 @@ describe("automation helpers", function()
   teardown(function()
     if client then client:close() end
     if dir then os.execute("rm -rf " .. helper.shell_quote(dir)) end
-    if sb then sb:stop() end
   end)
 
-  before_each(function() sb:reset() end)
 
   describe("vpptoken.days_left", function()
     local function at(seconds) return { expirationDateTime = vpptoken.time.format(seconds) } end

@@ -17,16 +17,15 @@ local function known_defect(description, f)
 end
 
 describe("hostile input", function()
-  local sb, c
+  local sb = helper.sandbox_suite({ "--access-token", ACCESS }, { reset = false })
+  local c
 
   setup(function()
-    sb = helper.start_sandbox{ "--access-token", ACCESS }
     c = vpptoken.new{ base_url = sb.graph, access_token = ACCESS, retry_delay = 0.01, max_retries = 0 }
   end)
 
   teardown(function()
     if c then c:close() end
-    if sb then sb:stop() end
   end)
 
   -- Runs f; it must raise a string message or return nil/false + a vpptoken error; nothing may be sent.

@@ -4,17 +4,13 @@ local helper = require "helper"
 local vpptoken = require "vpptoken"
 
 describe("batch", function()
-  local sb, client
+  local sb = helper.sandbox_suite()
+  local client
 
   setup(function()
-    sb = helper.start_sandbox()
     client = vpptoken.new{ base_url = sb.graph, access_token = "t", retry_delay = 0.01 }
   end)
-  teardown(function()
-    client:close()
-    sb:stop()
-  end)
-  before_each(function() sb:reset() end)
+  teardown(function() client:close() end)
 
   local function batch_posts()
     local n = 0

@@ -3,19 +3,17 @@ local helper = require "helper"
 local vpptoken = require "vpptoken"
 
 describe("beta", function()
-  local sb, beta, v1
+  local sb = helper.sandbox_suite()
+  local beta, v1
 
   setup(function()
-    sb = helper.start_sandbox()
     beta = vpptoken.new{ base_url = sb.beta, access_token = "t", retry_delay = 0.01 }
     v1 = vpptoken.new{ base_url = sb.graph, access_token = "t", retry_delay = 0.01 }
   end)
   teardown(function()
     beta:close()
     v1:close()
-    sb:stop()
   end)
-  before_each(function() sb:reset() end)
 
   it("a beta base_url makes a beta client", function()
     assert.equal("beta", beta.api_version)

@@ -9,7 +9,8 @@ local lit = cli.literal
 local FILE_CONTENT = cli.token_content()
 
 describe("vpptoken command", function()
-  local sb, env
+  local sb = helper.sandbox_suite{ "--access-token", ACCESS, "--sync-seconds", "0.5" }
+  local env
 
   local function run(argv, opts)
     opts = opts or {}
@@ -31,15 +32,8 @@ describe("vpptoken command", function()
   end
 
   setup(function()
-    sb = helper.start_sandbox{ "--access-token", ACCESS, "--sync-seconds", "0.5" }
     env = { VPPTOKEN_GRAPH_URL = sb.graph, VPPTOKEN_ACCESS_TOKEN = ACCESS }
   end)
-
-  teardown(function()
-    if sb then sb:stop() end
-  end)
-
-  before_each(function() sb:reset() end)
 
   describe("help", function()
     it("--help lists every command, the exit codes and examples, and exits 0", function()

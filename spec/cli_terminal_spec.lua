@@ -12,7 +12,8 @@ local function sleep(s)
 end
 
 describe("vpptoken command on a terminal", function()
-  local sb, env, socket
+  local sb = helper.sandbox_suite{ "--access-token", ACCESS, "--sync-seconds", "1.5" }
+  local env, socket
 
   local function tmux(args)
     local p = assert(io.popen("tmux -L " .. socket .. " -f /dev/null " .. args .. " 2>&1"))
@@ -66,17 +67,13 @@ describe("vpptoken command on a terminal", function()
   end
 
   setup(function()
-    sb = helper.start_sandbox{ "--access-token", ACCESS, "--sync-seconds", "1.5" }
     env = { VPPTOKEN_GRAPH_URL = sb.graph, VPPTOKEN_ACCESS_TOKEN = ACCESS }
     socket = "vpptoken-cli-" .. os.tmpname():match("([%w_]+)$")
   end)
 
   teardown(function()
     if socket then os.execute("tmux -L " .. socket .. " kill-server >/dev/null 2>&1") end
-    if sb then sb:stop() end
   end)
-
-  before_each(function() sb:reset() end)
 
   describe("tables", function()
     local long_id

@@ -5,7 +5,8 @@ local vpptoken = require "vpptoken"
 local ACCESS = "spec-access-token-1234567890"
 
 describe("vpptoken client", function()
-  local sb, client
+  local sb = helper.sandbox_suite{ "--access-token", ACCESS, "--sync-seconds", "0.3" }
+  local client
 
   local function new_client(extra)
     local opts = { base_url = sb.graph, access_token = ACCESS, retry_delay = 0.02, max_retries = 3 }
@@ -22,16 +23,12 @@ describe("vpptoken client", function()
   end
 
   setup(function()
-    sb = helper.start_sandbox{ "--access-token", ACCESS, "--sync-seconds", "0.3" }
     client = new_client()
   end)
 
   teardown(function()
     if client then client:close() end
-    if sb then sb:stop() end
   end)
-
-  before_each(function() sb:reset() end)
 
   describe("operations", function()
     it("create returns the token with the id and lastModifiedDateTime the server filled in", function()

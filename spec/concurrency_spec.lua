@@ -4,7 +4,8 @@ local vpptoken = require "vpptoken"
 local core = require "vpptoken.core"
 
 describe("concurrent operations", function()
-  local sb, client
+  local sb = helper.sandbox_suite{ "--sync-seconds", "30" }
+  local client
 
   local function make(n, overrides)
     local ids = {}
@@ -29,14 +30,9 @@ describe("concurrent operations", function()
   end
 
   setup(function()
-    sb = helper.start_sandbox{ "--sync-seconds", "30" }
     client = vpptoken.new{ base_url = sb.graph, access_token = "t", retry_delay = 0.02 }
   end)
-  teardown(function()
-    client:close()
-    sb:stop()
-  end)
-  before_each(function() sb:reset() end)
+  teardown(function() client:close() end)
 
   it("get_many returns the tokens in the order of the ids, with false and an error for a missing one", function()
     local ids = make(5)

@@ -160,10 +160,7 @@ describe("vpptoken.new", function()
 end)
 
 describe("vpptoken.core Session", function()
-  local sb
-
-  setup(function() sb = helper.start_sandbox() end)
-  teardown(function() if sb then sb:stop() end end)
+  local sb = helper.sandbox_suite(nil, { reset = false })
 
   it("reuses one keep-alive connection across requests", function()
     local s = core.session()

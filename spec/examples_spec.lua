@@ -172,7 +172,8 @@ local function parse_prom(text)
 end
 
 describe("examples/", function()
-  local sb, client, dir, ids, nfiles = nil, nil, nil, nil, 0
+  local sb = helper.sandbox_suite{ "--access-token", ACCESS, "--sync-seconds", "0.2" }
+  local client, dir, ids, nfiles = nil, nil, nil, 0
   local now = os.time()
 
   local function secret(i) return "APPLE-VPP-SECRET-" .. i end
@@ -217,7 +218,6 @@ describe("examples/", function()
   end
 
   setup(function()
-    sb = helper.start_sandbox{ "--access-token", ACCESS, "--sync-seconds", "0.2" }
     client = vpptoken.new{ base_url = sb.graph, access_token = ACCESS, retry_delay = 0.02 }
     dir = os.tmpname()
     os.remove(dir)
@@ -227,13 +227,9 @@ describe("examples/", function()
   teardown(function()
     if client then client:close() end
     if dir then os.execute("rm -rf " .. q(dir)) end
-    if sb then sb:stop() end
   end)
 
-  before_each(function()
-    sb:reset()
-    seed()
-  end)
+  before_each(function() seed() end)
 
   -- Every script: --help, a usage error, missing credentials, a Graph failure.
   for _, case in ipairs{

@@ -92,16 +92,15 @@ local function check_error(err, where)
 end
 
 describe("fault matrix", function()
-  local sb, setup_client
+  local sb = helper.sandbox_suite({ "--access-token", ACCESS, "--sync-seconds", "0.2" }, { reset = false })
+  local setup_client
 
   setup(function()
-    sb = helper.start_sandbox{ "--access-token", ACCESS, "--sync-seconds", "0.2" }
     setup_client = vpptoken.new{ base_url = sb.graph, access_token = ACCESS, retry_delay = 0.01 }
   end)
 
   teardown(function()
     if setup_client then setup_client:close() end
-    if sb then sb:stop() end
   end)
 
   for _, op in ipairs(OPS) do

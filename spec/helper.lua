@@ -75,9 +75,8 @@ function Process:finish(signal)
   return wait_for(self, signal or "TERM")
 end
 
--- Starts a sandbox. args: list of extra command-line arguments. Returns a Sandbox with .url (the
--- server root, e.g. http://127.0.0.1:PORT), .graph (root .. "/v1.0"), .port and :stop().
-function helper.start_sandbox(args)
+-- Starts a sandbox into self (a new table when nil). args: list of extra command-line arguments.
+local function start(args, self)
   local cmd = { "--port", "0", "--host", "127.0.0.1" }
   for _, a in ipairs(args or {}) do cmd[#cmd + 1] = a end
   local proc = helper.spawn_sandbox(cmd)
@@ -86,10 +85,30 @@ function helper.start_sandbox(args)
     local _, log = proc:finish()
     error("sandbox did not start: " .. tostring(proc.first) .. "\n" .. log)
   end
-  local self = setmetatable({ url = url, graph = url .. "/v1.0", beta = url .. "/beta",
-                              port = tonumber(url:match(":(%d+)$")), pid = proc.pid, pipe = proc.pipe,
-                              logfile = proc.logfile }, Sandbox)
-  return self
+  self = self or {}
+  self.url, self.graph, self.beta = url, url .. "/v1.0", url .. "/beta"
+  self.port, self.pid, self.pipe, self.logfile = tonumber(url:match(":(%d+)$")), proc.pid, proc.pipe, proc.logfile
+  return setmetatable(self, Sandbox)
+end
+
+-- Starts a sandbox. args: list of extra command-line arguments. Returns a Sandbox with .url (the
+-- server root, e.g. http://127.0.0.1:PORT), .graph (root .. "/v1.0"), .port and :stop().
+function helper.start_sandbox(args)
+  return start(args)
+end
+
+-- The sandbox of a describe block, for the specs that share one: registers the block's setup (starts it with
+-- args, a list or a function that returns one, called then), teardown (stops it, so an exit other than 0 or a
+-- memory report fails the block) and, unless opts.reset is false, before_each (resets it). Returns the Sandbox,
+-- which has its .url, .graph and the rest once the setup has run. Register the block's own setup after it.
+function helper.sandbox_suite(args, opts)
+  local busted = require "busted" -- the running busted's API: setup, teardown, before_each
+  local setup, teardown, before_each = busted.setup, busted.teardown, busted.before_each
+  local sb = setmetatable({}, Sandbox)
+  setup(function() start(type(args) == "function" and args() or args, sb) end)
+  teardown(function() sb:stop() end)
+  if not (opts and opts.reset == false) then before_each(function() sb:reset() end) end
+  return sb
 end
 
 -- Whether a process's stderr holds a report from valgrind, AddressSanitizer/LeakSanitizer or UBSan.

@@ -31,8 +31,8 @@ end
 
 -- A copy of the checkout's working files that a build uses (so the checkout gets no build litter).
 function M.copy_sources(dest)
-  assert(M.run("mkdir -p " .. q(dest) .. " && cp -r CMakeLists.txt Makefile csrc lua bin rockspec man completion "
-    .. "tools README.md " .. q(dest)))
+  assert(M.run("mkdir -p " .. q(dest) .. " && cp -r CMakeLists.txt Makefile csrc lua sandbox bin rockspec man "
+    .. "completion tools README.md " .. q(dest)))
 end
 
 -- Starts the sandbox program at sandbox_bin (an installed one), seeds one token with the checkout's library,

@@ -5,11 +5,7 @@ local vpptoken = require "vpptoken"
 local ACCESS = "access-token-that-must-not-show-1234"
 
 describe("observability", function()
-  local sb
-
-  setup(function() sb = helper.start_sandbox{ "--access-token", ACCESS } end)
-  teardown(function() sb:stop() end)
-  before_each(function() sb:reset() end)
+  local sb = helper.sandbox_suite{ "--access-token", ACCESS }
 
   it("on_request hears of every call with method, URL, status, attempts, time and request ids", function()
     local seen = {}

@@ -22,19 +22,7 @@ local function batch(sb, requests, version, headers)
 end
 
 describe("vpptoken-sandbox $batch", function()
-  local sb
-
-  setup(function()
-    sb = helper.start_sandbox()
-  end)
-
-  teardown(function()
-    if sb then sb:stop() end
-  end)
-
-  before_each(function()
-    sb:reset()
-  end)
+  local sb = helper.sandbox_suite()
 
   it("runs GET, POST, PATCH and DELETE sub-requests and embeds their answers", function()
     local t = create(sb, { token = "t", appleId = "old@example.com" })

@@ -22,19 +22,7 @@ local function licenses(sb, bundle)
 end
 
 describe("vpptoken-sandbox API versions", function()
-  local sb
-
-  setup(function()
-    sb = helper.start_sandbox()
-  end)
-
-  teardown(function()
-    if sb then sb:stop() end
-  end)
-
-  before_each(function()
-    sb:reset()
-  end)
+  local sb = helper.sandbox_suite()
 
   it("shows the beta properties with their defaults on /beta only", function()
     local t = create(sb, { token = "t", appleId = "a@example.com" })

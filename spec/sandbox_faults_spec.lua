@@ -49,11 +49,7 @@ local function assert_error(status, expected, body, code)
 end
 
 describe("sandbox throttling", function()
-  local sb
-
-  setup(function() sb = helper.start_sandbox({ "--throttle" }) end)
-  teardown(function() if sb then sb:stop() end end)
-  before_each(function() sb:reset() end)
+  local sb = helper.sandbox_suite({ "--throttle" })
 
   it("is on with --throttle, at Intune's limits, and off by default", function()
     local st, cfg = sb:control("GET", "config")
@@ -122,11 +118,7 @@ describe("sandbox throttling", function()
 end)
 
 describe("sandbox faults", function()
-  local sb
-
-  setup(function() sb = helper.start_sandbox() end)
-  teardown(function() if sb then sb:stop() end end)
-  before_each(function() sb:reset() end)
+  local sb = helper.sandbox_suite()
 
   local function raw(method, path, body, token)
     local headers = { Authorization = "Bearer " .. (token or "t") }

@@ -116,17 +116,9 @@ local function assert_graph_401(status, body, headers, message)
 end
 
 describe("vpptoken-sandbox --apps", function()
-  local sb
-
-  lazy_setup(function()
-    setup_files()
-    sb = helper.start_sandbox({ "--apps", apps_file })
-  end)
-
-  lazy_teardown(function()
-    if sb then sb:stop() end
-    remove_files()
-  end)
+  setup(setup_files)
+  local sb = helper.sandbox_suite(function() return { "--apps", apps_file } end, { reset = false })
+  teardown(remove_files)
 
   describe("token endpoint with a client secret", function()
     it("issues a bearer token for the Graph root that Graph then accepts", function()
@@ -355,17 +347,10 @@ describe("vpptoken-sandbox --apps", function()
 end)
 
 describe("vpptoken-sandbox --token-lifetime", function()
-  local sb
-
-  lazy_setup(function()
-    setup_files()
-    sb = helper.start_sandbox({ "--apps", apps_file, "--token-lifetime", tostring(2 * SLOW) })
-  end)
-
-  lazy_teardown(function()
-    if sb then sb:stop() end
-    remove_files()
-  end)
+  setup(setup_files)
+  local sb = helper.sandbox_suite(function() return { "--apps", apps_file, "--token-lifetime", tostring(2 * SLOW) } end,
+                                  { reset = false })
+  teardown(remove_files)
 
   it("makes issued tokens expire: Graph then answers 401 with the expiry message", function()
     local st, body = token_request(sb, secret_fields(sb, "rw-app", "rw-secret"))

@@ -39,19 +39,7 @@ local function all_pages(sb, q, between)
 end
 
 describe("vpptoken-sandbox OData", function()
-  local sb
-
-  setup(function()
-    sb = helper.start_sandbox()
-  end)
-
-  teardown(function()
-    if sb then sb:stop() end
-  end)
-
-  before_each(function()
-    sb:reset()
-  end)
+  local sb = helper.sandbox_suite()
 
   describe("paging and $select", function()
     it("pages with page_size 2 and resumes after a deletion without skipping or repeating", function()

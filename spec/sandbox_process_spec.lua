@@ -29,19 +29,7 @@ local function with_process(args, fn, signal)
 end
 
 describe("vpptoken-sandbox process", function()
-  local sb
-
-  setup(function()
-    sb = helper.start_sandbox()
-  end)
-
-  teardown(function()
-    if sb then sb:stop() end
-  end)
-
-  before_each(function()
-    sb:reset()
-  end)
+  local sb = helper.sandbox_suite()
 
   describe("startup", function()
     it("prints the listening line with the real port when started with --port 0", function()
@@ -123,12 +111,12 @@ describe("vpptoken-sandbox shutdown", function()
   end
 end)
 
--- A stand-in vpptoken.sandbox module in a temporary directory, loaded with --lua-path.
+-- A stand-in vpptoken_sandbox module in a temporary directory, loaded with --lua-path.
 local function stub_module(source)
   local dir = os.tmpname()
   os.remove(dir)
-  assert(os.execute("mkdir -p " .. helper.shell_quote(dir .. "/vpptoken/sandbox")))
-  local f = assert(io.open(dir .. "/vpptoken/sandbox/init.lua", "w"))
+  assert(os.execute("mkdir -p " .. helper.shell_quote(dir .. "/vpptoken_sandbox")))
+  local f = assert(io.open(dir .. "/vpptoken_sandbox/init.lua", "w"))
   f:write(source)
   f:close()
   return dir

@@ -16,19 +16,7 @@ local WWW_AUTHENTICATE = support.WWW_AUTHENTICATE
 local raw_connect, raw_send, raw_receive = support.raw_connect, support.raw_send, support.raw_receive
 
 describe("vpptoken-sandbox", function()
-  local sb
-
-  setup(function()
-    sb = helper.start_sandbox()
-  end)
-
-  teardown(function()
-    if sb then sb:stop() end
-  end)
-
-  before_each(function()
-    sb:reset()
-  end)
+  local sb = helper.sandbox_suite()
 
   describe("responses", function()
     it("carry request-id, echo client-request-id and use Graph's JSON content type", function()

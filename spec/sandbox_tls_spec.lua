@@ -16,20 +16,21 @@ local function mkdtemp()
 end
 
 describe("vpptoken-sandbox --tls-cert/--tls-key", function()
-  local sb, dir, cert
+  local dir, cert, key
 
-  lazy_setup(function()
+  setup(function()
     dir = mkdtemp()
-    local key
     cert, key = helper.make_cert(dir)
     local f = assert(io.open(dir .. "/apps.json", "w"))
     f:write((assert(cjson.encode({ tenant = TENANT, apps = { { client_id = "app", client_secret = "s" } } }))))
     f:close()
-    sb = helper.start_sandbox({ "--tls-cert", cert, "--tls-key", key, "--apps", dir .. "/apps.json" })
   end)
 
-  lazy_teardown(function()
-    if sb then sb:stop() end
+  local sb = helper.sandbox_suite(function()
+    return { "--tls-cert", cert, "--tls-key", key, "--apps", dir .. "/apps.json" }
+  end, { reset = false })
+
+  teardown(function()
     if dir then os.execute("rm -rf " .. helper.shell_quote(dir)) end
   end)
 

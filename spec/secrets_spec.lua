@@ -76,18 +76,17 @@ describe("secrets never leak", function()
     f:write(apps)
     f:close()
     journal = dir .. "/journal.jsonl"
-    sb = helper.start_sandbox{ "--apps", apps_file, "--journal", journal, "--sync-seconds", "0.2" }
   end)
 
   teardown(function()
-    if sb then sb:stop() end
     if dir then os.execute("rm -rf " .. helper.shell_quote(dir)) end
   end)
 
-  before_each(function()
-    sb:reset()
-    auth.clear_cache()
+  sb = helper.sandbox_suite(function()
+    return { "--apps", apps_file, "--journal", journal, "--sync-seconds", "0.2" }
   end)
+
+  before_each(function() auth.clear_cache() end)
 
   -- Runs a workload through a client, with every outcome that can carry text: results, errors (not found, a
   -- server error, a lost create answer, a bad request from Graph, a failed sign-in) and the hook's reports.

@@ -117,10 +117,7 @@ describe("a connection lost after the request was sent", function()
 end)
 
 describe("redirects", function()
-  local sb
-  setup(function() sb = helper.start_sandbox() end)
-  teardown(function() if sb then sb:stop() end end)
-  before_each(function() sb:reset() end)
+  local sb = helper.sandbox_suite()
 
   it("are followed, and Authorization is not sent to another host", function()
     -- 127.0.0.1 redirects to localhost: another host name, so the access token must stay behind.
@@ -191,9 +188,7 @@ describe("redirects from https", function()
 end)
 
 describe("request headers", function()
-  local sb
-  setup(function() sb = helper.start_sandbox() end)
-  teardown(function() if sb then sb:stop() end end)
+  local sb = helper.sandbox_suite(nil, { reset = false })
 
   it("a gzip-compressed answer reaches the caller decoded", function()
     local file = os.tmpname()

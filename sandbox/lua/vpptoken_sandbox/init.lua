@@ -1,0 +1,155 @@
+-- vpptoken_sandbox: the request handler of vpptoken-sandbox (a local stand-in for Microsoft
+-- Graph's deviceAppManagement/vppTokens). The C program calls configure(opts) once, then
+-- handle(req) for every request.
+--
+-- Choices where Graph leaves room (the wire contract is shared/GRAPH-CONTRACT.md):
+-- * A new token defaults to state "valid" (the sandbox does not ask Apple), vppTokenAccountType
+--   "business", lastSyncStatus "none", automaticallyUpdateApps false, other properties null.
+-- * "id" and "lastModifiedDateTime" in a request body are ignored (the server owns them); other
+--   "@..." annotations are ignored as OData does; "@odata.type" must be "#microsoft.graph.vppToken".
+-- * A wrong method is 405 with code "BadRequest" and an Allow header. An unknown segment under
+--   /v1.0 or /beta is 400 "Resource not found for the segment '...'"; any other path (outside
+--   /v1.0, /beta, /health, /_sandbox/) is 404 ResourceNotFound, without auth, log or faults.
+-- * Order for a Graph request: request log, then fault rules, throttling and the fault profile
+--   (faults.lua), then auth, then routing; with --data the store is saved before the answer.
+-- * Skiptokens (odata.lua) encode the $orderby values and creation number of the last token
+--   returned and the count returned so far, so paging is stable when tokens are added or deleted
+--   between pages and $top counts across pages. The nextLink repeats $select, $filter, $orderby,
+--   $count and $top.
+-- * A syncLicenses answer always shows "inProgress"; reads after sync_seconds show "completed"
+--   with lastSyncDateTime = the completion time.
+local util = require "vpptoken_sandbox.util"
+local errors = require "vpptoken_sandbox.errors"
+local reply = require "vpptoken_sandbox.reply"
+local store = require "vpptoken_sandbox.store"
+local reqlog = require "vpptoken_sandbox.reqlog"
+local graph = require "vpptoken_sandbox.graph"
+local control = require "vpptoken_sandbox.control"
+local faults = require "vpptoken_sandbox.faults"
+local settings = require "vpptoken_sandbox.config"
+local identity = require "vpptoken_sandbox.identity"
+
+local has_native, native = pcall(require, "vpptoken_sandbox.native")
+
+-- The version is the program's (SBX_VERSION, from VPP_VERSION in csrc/vpp.h).
+local sandbox = { _VERSION = "vpptoken_sandbox " .. (has_native and native.version or "unknown") }
+
+local WWW_AUTHENTICATE = 'Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/'
+  .. 'authorize", client_id="00000003-0000-0000-c000-000000000000"'
+
+-- url, access_token, defaults and config are set by configure().
+local state = {
+  store = store.new(),
+  faults = {},
+  log = reqlog.new(),
+}
+
+function state.reset()
+  state.store = store.new()
+  state.faults = {}
+  state.log:clear()
+  state.config = util.copy(state.defaults)
+  settings.on_reset(state)
+end
+
+-- opts (from the C side, which owns the options' defaults): { url = "http://HOST:PORT", host, access_token?,
+-- page_size, sync_seconds, sync_response = "bare"|"wrapped", verbose, token_lifetime, apps?, throttle, config?,
+-- config_document?, data?, journal? }
+function sandbox.configure(opts)
+  state.url = assert(opts.url, "configure: url missing")
+  state.access_token = opts.access_token
+  state.verbose = opts.verbose and true or false
+  -- --apps: the token endpoint, and Graph calls need its tokens (identity.lua)
+  state.identity = opts.apps and identity.load(opts.apps, { url = state.url, lifetime = opts.token_lifetime })
+  state.defaults = {
+    page_size = assert(math.tointeger(opts.page_size), "configure: page_size missing"),
+    sync_seconds = assert(tonumber(opts.sync_seconds), "configure: sync_seconds missing"),
+    sync_response = assert(opts.sync_response, "configure: sync_response missing"),
+    -- false: PATCH always answers 204, as real Intune does whatever Prefer says
+    honor_prefer = true,
+  }
+  state.reset()
+  -- faults, throttle (--config, --throttle), --data, --journal
+  settings.apply(state, opts)
+end
+
+local function check_auth(ctx)
+  local value = ctx.req.headers["authorization"]
+  local scheme, token = (value or ""):match("^%s*(%S+)%s*(.-)%s*$")
+  local extra = { ["WWW-Authenticate"] = WWW_AUTHENTICATE }
+  if not scheme or scheme:lower() ~= "bearer" or token == "" then
+    errors.raise(401, "InvalidAuthenticationToken", "Access token is empty.", extra)
+  end
+  if state.identity then return identity.check_access(state.identity, ctx, token, extra) end
+  if state.access_token and token ~= state.access_token then
+    errors.raise(401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience.", extra)
+  end
+end
+
+local VERSIONS = { ["v1.0"] = true, beta = true }
+
+local function traceback(e)
+  if type(e) == "table" then return e end
+  return debug.traceback(tostring(e), 2)
+end
+
+local function authorized_route(ctx, version, rest)
+  check_auth(ctx)
+  ctx.version = version
+  return graph.route(ctx, rest)
+end
+
+local function handle_graph(ctx, version, rest)
+  -- A $batch request takes no fault itself: its sub-requests come through here one by one.
+  local function run()
+    local ok, status, headers, body = xpcall(authorized_route, traceback, ctx, version, rest)
+    if ok then return status, headers, body end
+    if errors.is(status) then return reply.from_error(ctx, status) end
+    error(status, 0)
+  end
+  if rest == "/$batch" then return run() end
+  -- queued fault rules, throttling, the fault profile (faults.lua)
+  return faults.handle(ctx, run)
+end
+
+local function dispatch(req, ctx)
+  if req.body_too_large then
+    return reply.error(ctx, 413, "RequestEntityTooLarge", "The request body is larger than the sandbox's limit.")
+  end
+  if identity.owns(req.path) then return identity.handle(state.identity, req) end
+  if control.is_control(req.path) then return control.handle(state, req) end
+  local version, rest = req.path:match("^/([^/]+)(.*)$")
+  if not version or not VERSIONS[version] then
+    return reply.error(ctx, 404, "ResourceNotFound", "Nothing at '" .. req.path .. "': the sandbox serves /v1.0, "
+                       .. "/beta, /health and /_sandbox/.")
+  end
+  ctx.state = state
+  local entry = state.log:record(req)
+  ctx.log_entry = entry
+  local status, headers, body, delivery = settings.after_request(ctx, handle_graph(ctx, version, rest))
+  entry.status = status
+  return status, headers, body, delivery
+end
+
+-- req: { method, path (decoded, no query), query (raw), headers = { lowercase = value }, body,
+-- body_too_large? }. Returns status, headers, body and, when a fault is injected, what the C side
+-- must do with the delivery (see faults.lua) or nil. Never raises for a bug in a route: that is a
+-- Graph-shaped 500 (and a message on stderr).
+function sandbox.handle(req)
+  local ctx = reply.context(req)
+  local started = util.now()
+  local ok, status, headers, body, delivery = xpcall(dispatch, traceback, req, ctx)
+  if ok then
+    if not control.is_control(req.path) then settings.record(state, req, ctx, status, delivery, started) end
+    return status, headers, body, delivery
+  end
+  io.stderr:write("vpptoken-sandbox: internal error in ", req.method, " ", req.path, ": ", tostring(status), "\n")
+  if ctx.log_entry then ctx.log_entry.status = 500 end
+  local first = tostring(status):match("^[^\n]*")
+  return reply.error(ctx, 500, "InternalServerError", "Sandbox internal error: " .. first)
+end
+
+-- $batch sub-requests take the same path as every other request (see batch.lua).
+state.handle = sandbox.handle
+
+return sandbox

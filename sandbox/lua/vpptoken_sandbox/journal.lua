@@ -1,0 +1,60 @@
+-- --journal FILE: one JSON line per request (everything but GET /health and /_sandbox/*), appended
+-- and flushed as the answer is made: time, method, path (with the query), headers and body with
+-- secrets redacted, status, request-id, client-request-id, duration_ms and the injected fault.
+local json = require "vpptoken_sandbox.json"
+local util = require "vpptoken_sandbox.util"
+local reqlog = require "vpptoken_sandbox.reqlog"
+
+local journal = {}
+
+journal.SECRET_KEYS = { "token", "client_secret", "client_assertion", "access_token", "refresh_token",
+                        "password" }
+
+local Journal = { __name = "vpptoken_sandbox.Journal" }
+Journal.__index = Journal
+
+-- Opens path for appending; raises when it cannot.
+function journal.open(path)
+  local f, err = io.open(path, "ab")
+  if not f then error("--journal: " .. tostring(err), 0) end
+  return setmetatable({ file = f, path = path }, Journal)
+end
+
+-- Body text with the value of every secret member (JSON) or field (form encoding) replaced.
+function journal.redact_body(s)
+  for _, key in ipairs(journal.SECRET_KEYS) do
+    s = reqlog.redact_body(s, key)
+    s = s:gsub("([?&]?)(" .. key .. ")=[^&]*", function(sep, k)
+      return sep .. k .. "=<redacted>"
+    end)
+  end
+  return s
+end
+
+-- Writes the line for one answered request. started: util.now() when it came in; delivery: the
+-- 4th value of the handler (nil, or { kind, delay, action }).
+function Journal:write(req, ctx, status, delivery, started)
+  local d = delivery or {}
+  local entry = {
+    time = util.datetime(started),
+    method = req.method,
+    path = req.path .. ((req.query or "") ~= "" and ("?" .. req.query) or ""),
+    headers = reqlog.redact_headers(req.headers),
+    body = journal.redact_body(req.body or ""),
+    status = status,
+    ["request-id"] = ctx.request_id,
+    ["client-request-id"] = ctx.client_request_id,
+    duration_ms = math.floor(((util.now() - started) + (d.delay or 0)) * 1000 * 1000 + 0.5) / 1000,
+    fault = d.kind or json.null,
+  }
+  if d.action == "reset" then entry.status = json.null end
+  self.file:write(json.encode(entry), "\n")
+  self.file:flush()
+end
+
+function Journal:close()
+  if self.file then self.file:close() end
+  self.file = nil
+end
+
+return journal

@@ -1,0 +1,133 @@
+-- JSON output for the sandbox: stable key order (Graph's envelope keys first, then the resource's
+-- properties in schema order), empty arrays that stay arrays, no escaped slashes.
+-- Input is decoded with cjson.safe elsewhere.
+local cjson = require "cjson.safe"
+
+local json = {}
+
+json.null = cjson.null
+
+local ARRAY = { __name = "vpptoken_sandbox.json.array" }
+
+-- Marks t (or a new table) as a JSON array, so that an empty one encodes as [].
+function json.array(t)
+  return setmetatable(t or {}, ARRAY)
+end
+
+local RAW = { __name = "vpptoken_sandbox.json.raw" }
+
+-- Text that is already JSON, to be embedded as it is (a $batch response embeds the bodies of its
+-- sub-responses this way).
+function json.raw(text)
+  return setmetatable({ text = text }, RAW)
+end
+
+function json.is_array(t)
+  return type(t) == "table" and (getmetatable(t) == ARRAY or rawlen(t) > 0)
+end
+
+local BASE_RANK = {
+  ["@odata.context"] = 1, ["@odata.count"] = 2, ["@odata.nextLink"] = 3, value = 4,
+  ["@odata.type"] = 5, id = 6,
+  error = 1, code = 2, message = 3, innerError = 4, date = 5,
+  ["request-id"] = 6, ["client-request-id"] = 7,
+}
+
+local rank = setmetatable({}, { __index = BASE_RANK })
+
+-- Appends property names (in order) to the ranking used for object keys.
+function json.rank_keys(names)
+  local n = 100
+  for _, name in ipairs(names) do
+    if rawget(rank, name) == nil and BASE_RANK[name] == nil then
+      rank[name] = n
+    end
+    n = n + 1
+  end
+end
+
+local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
+                  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+
+local function encode_string(s)
+  return '"' .. s:gsub('[%c"\\]', function(c)
+    return ESCAPES[c] or string.format("\\u%04x", c:byte())
+  end) .. '"'
+end
+
+local function encode_number(v)
+  if math.type(v) == "integer" then return tostring(v) end
+  if v ~= v or v == math.huge or v == -math.huge then return "null" end
+  local i = math.tointeger(v)
+  if i and math.abs(v) < 2^53 then return tostring(i) end
+  local s = string.format("%.14g", v)
+  if tonumber(s) ~= v then s = string.format("%.17g", v) end
+  return s
+end
+
+local function key_less(a, b)
+  local ra, rb = rank[a] or 1000, rank[b] or 1000
+  if ra ~= rb then return ra < rb end
+  return a < b
+end
+
+local encode_value
+
+local function encode_table(t, out, depth)
+  if depth > 64 then error("json: nesting too deep", 0) end
+  if json.is_array(t) then
+    out[#out + 1] = "["
+    for i = 1, rawlen(t) do
+      if i > 1 then out[#out + 1] = "," end
+      encode_value(t[i], out, depth + 1)
+    end
+    out[#out + 1] = "]"
+    return
+  end
+  local keys = {}
+  for k in pairs(t) do
+    if type(k) ~= "string" then error("json: object key is not a string", 0) end
+    keys[#keys + 1] = k
+  end
+  table.sort(keys, key_less)
+  out[#out + 1] = "{"
+  for i, k in ipairs(keys) do
+    if i > 1 then out[#out + 1] = "," end
+    out[#out + 1] = encode_string(k)
+    out[#out + 1] = ":"
+    encode_value(t[k], out, depth + 1)
+  end
+  out[#out + 1] = "}"
+end
+
+encode_value = function(v, out, depth)
+  local tv = type(v)
+  if v == nil or v == json.null then
+    out[#out + 1] = "null"
+  elseif tv == "boolean" then
+    out[#out + 1] = v and "true" or "false"
+  elseif tv == "number" then
+    out[#out + 1] = encode_number(v)
+  elseif tv == "string" then
+    out[#out + 1] = encode_string(v)
+  elseif tv == "table" and getmetatable(v) == RAW then
+    out[#out + 1] = v.text
+  elseif tv == "table" then
+    encode_table(v, out, depth)
+  else
+    error("json: cannot encode a " .. tv, 0)
+  end
+end
+
+function json.encode(v)
+  local out = {}
+  encode_value(v, out, 0)
+  return table.concat(out)
+end
+
+-- Decodes text; returns value or nil, message.
+function json.decode(text)
+  return cjson.decode(text)
+end
+
+return json

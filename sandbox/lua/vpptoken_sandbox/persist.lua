@@ -1,0 +1,63 @@
+-- --data FILE: the store on disk. Loaded once at start, saved (atomically, through the C side's
+-- write_atomic: FILE.tmp, fsync, rename) after every change, before the answer goes out, so an
+-- acknowledged write is on disk.
+local json = require "vpptoken_sandbox.json"
+local store = require "vpptoken_sandbox.store"
+
+local persist = {}
+
+local has_native, native = pcall(require, "vpptoken_sandbox.native")
+
+-- The store as the file's JSON text.
+function persist.encode(s)
+  local tokens = json.array()
+  for i, e in ipairs(s.entries) do
+    tokens[i] = { seq = e.seq, id = e.id, props = e.props, sync_done_at = e.sync_done_at }
+  end
+  return json.encode({ format = "vpptoken-sandbox-store/1", next_seq = s.next_seq, tokens = tokens }) .. "\n"
+end
+
+-- A store from the file's text; nil, message when it is not one.
+function persist.decode(text)
+  local t, err = json.decode(text)
+  if type(t) ~= "table" or t.format ~= "vpptoken-sandbox-store/1" or type(t.tokens) ~= "table" then
+    return nil, "not a vpptoken-sandbox store" .. (err and (" (" .. err .. ")") or "")
+  end
+  local s = store.new()
+  for i, tok in ipairs(t.tokens) do
+    if type(tok) ~= "table" or type(tok.id) ~= "string" or type(tok.props) ~= "table"
+        or not math.tointeger(tok.seq) then
+      return nil, "token " .. i .. " is malformed"
+    end
+    -- top-level tables in a token are arrays (roleScopeTagIds, tokenActionResults)
+    for k, v in pairs(tok.props) do
+      if type(v) == "table" then tok.props[k] = json.array(v) end
+    end
+    local id = tok.id:lower()
+    local entry = { seq = math.tointeger(tok.seq), id = id, props = tok.props,
+                    sync_done_at = type(tok.sync_done_at) == "number" and tok.sync_done_at or nil }
+    s.entries[#s.entries + 1] = entry
+    s.by_id[id] = entry
+  end
+  s.next_seq = math.max(math.tointeger(t.next_seq) or 1, (s.entries[#s.entries] or { seq = 0 }).seq + 1)
+  return s
+end
+
+-- Loads path into a new store; a missing file is an empty store. Raises on an unreadable or bad file.
+function persist.load(path)
+  local f = io.open(path, "rb")
+  if not f then return store.new() end
+  local text = f:read("a")
+  f:close()
+  local s, err = persist.decode(text)
+  if not s then error("--data " .. path .. ": " .. err, 0) end
+  return s
+end
+
+-- Saves the store; returns true or nil, message.
+function persist.save(path, s)
+  if not has_native then return nil, "no native write_atomic" end
+  return native.write_atomic(path, persist.encode(s))
+end
+
+return persist

@@ -1,0 +1,52 @@
+-- Clock, ids, dates and URL coding for the sandbox.
+local util = {}
+
+-- vpptoken_sandbox.native exists when running inside the C program (clock_gettime); plain Lua
+-- falls back to os.time().
+local has_native, native = pcall(require, "vpptoken_sandbox.native")
+
+function util.now()
+  if has_native then return native.now() end
+  return os.time() + 0.0
+end
+
+function util.guid()
+  local r = math.random
+  return string.format("%08x-%04x-4%03x-%04x-%012x", r(0, 0xffffffff), r(0, 0xffff), r(0, 0xfff),
+                       r(0, 0x3fff) | 0x8000, r(0, 0xffffffffffff))
+end
+
+-- DateTimeOffset in UTC with seven fraction digits: 2025-02-13T10:17:05.1234567Z
+function util.datetime(t)
+  local sec = math.floor(t)
+  local frac = math.floor((t - sec) * 1e7 + 0.5)
+  if frac >= 10000000 then sec, frac = sec + 1, 0 end
+  return os.date("!%Y-%m-%dT%H:%M:%S", sec) .. string.format(".%07dZ", frac)
+end
+
+-- The innerError date: UTC without zone or fraction, like 2025-02-13T10:17:05
+function util.error_date(t)
+  return os.date("!%Y-%m-%dT%H:%M:%S", math.floor(t))
+end
+
+function util.url_decode(s)
+  s = s:gsub("+", " ")
+  return (s:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- Percent-encodes a query value; keeps characters OData readers expect to see as they are.
+function util.url_encode(s)
+  return (s:gsub("[^%w%-%._~$,'()*!:@/]", function(c) return string.format("%%%02X", c:byte()) end))
+end
+
+function util.trim(s)
+  return (s:gsub("^%s+", ""):gsub("%s+$", ""))
+end
+
+function util.copy(t)
+  local c = {}
+  for k, v in pairs(t) do c[k] = v end
+  return c
+end
+
+return util
