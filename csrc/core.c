@@ -57,9 +57,9 @@ int luaopen_vpptoken_core(lua_State *L) {
   /* libcurl's one global: thread-safe to call more than once since 7.84; never cleaned up. */
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return luaL_error(L, "libcurl initialisation failed");
   vpp_open_session(L);
-  static const luaL_Reg funcs[] = {
-      {"session", vpp_l_session_new}, {"escape", l_escape}, {"escape_id", l_escape_id},
-      {"uuid", l_uuid}, {"curl_version", l_curl_version}, {NULL, NULL}};
+  static const luaL_Reg funcs[] = {{"session", vpp_l_session_new},   {"escape", l_escape},
+                                   {"escape_id", l_escape_id},       {"uuid", l_uuid},
+                                   {"curl_version", l_curl_version}, {NULL, NULL}};
   luaL_newlib(L, funcs);
   vpp_open_enums(L);
   vpp_open_time(L);

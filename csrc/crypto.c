@@ -11,7 +11,7 @@
 
 #include "vpp.h"
 
-#define VPP_MAX_SIG 1024         /* bytes: an 8192-bit RSA signature */
+#define VPP_MAX_SIG 1024                 /* bytes: an 8192-bit RSA signature */
 #define VPP_MAX_PEM ((size_t)256 * 1024) /* bytes of a certificate (and key) PEM file: core.MAX_PEM_BYTES */
 
 size_t vpp_base64url(const unsigned char *in, size_t len, char *out) {

@@ -14,9 +14,9 @@
 #define VPP_SYNC_STATUS(M) M(none, 0) M(inProgress, 0) M(completed, 0) M(failed, 0)
 
 /* X(Lua name, wire property, member list) */
-#define VPP_ENUMS(X)                                 \
+#define VPP_ENUMS(X)                                    \
   X(AccountType, vppTokenAccountType, VPP_ACCOUNT_TYPE) \
-  X(State, state, VPP_STATE)                         \
+  X(State, state, VPP_STATE)                            \
   X(SyncStatus, lastSyncStatus, VPP_SYNC_STATUS)
 
 typedef struct {
@@ -94,8 +94,8 @@ static int l_check_enum(lua_State *L) {
   }
   push_member_list(L, e, beta);
   if (hint)
-    lua_pushfstring(L, "invalid %s '%s': values are case-sensitive, did you mean '%s'? (allowed: %s)", e->property,
-                    v, hint, lua_tostring(L, -1));
+    lua_pushfstring(L, "invalid %s '%s': values are case-sensitive, did you mean '%s'? (allowed: %s)", e->property, v,
+                    hint, lua_tostring(L, -1));
   else
     lua_pushfstring(L, "invalid %s '%s' (allowed: %s)", e->property, v, lua_tostring(L, -1));
   lua_pushboolean(L, 0);
@@ -191,8 +191,8 @@ void vpp_open_enums(lua_State *L) {
             {"__pairs", l_enum_pairs},
             {"__tostring", l_enum_tostring}};
   for (int i = 0; i < N_ENUMS; i++) {
-    lua_newtable(L);                     /* the (empty) proxy */
-    lua_createtable(L, 0, 6);            /* its metatable */
+    lua_newtable(L);          /* the (empty) proxy */
+    lua_createtable(L, 0, 6); /* its metatable */
     for (size_t k = 0; k < sizeof mm / sizeof mm[0]; k++) {
       lua_pushlightuserdata(L, (void *)&enums[i]);
       lua_pushcclosure(L, mm[k].fn, 1);

@@ -1,15 +1,15 @@
-/* json_check(text [, max_values [, max_depth]]) -> true, values | nil, message, "values" | "depth" | "unbalanced": one pass over JSON text, before it is
-   decoded, that bounds what decoding may build. Outside strings it counts every value (each container, string,
-   object key, number and literal) and the nesting depth of containers. It does not validate the text: lua-cjson
-   does that afterwards; an unbalanced closing bracket is refused here only so the depth count stays honest. */
+/* json_check(text [, max_values [, max_depth]]) -> true, values | nil, message, "values" | "depth" | "unbalanced": one
+   pass over JSON text, before it is decoded, that bounds what decoding may build. Outside strings it counts every value
+   (each container, string, object key, number and literal) and the nesting depth of containers. It does not validate
+   the text: lua-cjson does that afterwards; an unbalanced closing bracket is refused here only so the depth count stays
+   honest. */
 #include <lauxlib.h>
 
 #include "vpp.h"
 
 /* Characters that make up a number or a literal (true, false, null, and what a lenient decoder may accept). */
 static int scalar_char(unsigned char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '+' ||
-         c == '.';
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-' || c == '+' || c == '.';
 }
 
 int vpp_json_scan(const char *s, size_t len, size_t max_values, int max_depth, size_t *counted) {

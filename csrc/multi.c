@@ -41,7 +41,7 @@ static void ensure_pool(lua_State *L, vpp_session *s, int n) {
       luaL_error(L, "cannot create a libcurl handle");
       return;
     }
-    curl_easy_setopt(c, CURLOPT_SHARE, s->share); /* a duplicate does not inherit the share */
+    curl_easy_setopt(c, CURLOPT_SHARE, s->share);        /* a duplicate does not inherit the share */
     vpp_transfer_init(t, c, s->max_body, s->timeout_ms); /* points the callbacks at this slot */
     t->multiplex = s->http2;
     s->pool[s->pool_n++] = t;

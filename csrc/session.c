@@ -101,8 +101,21 @@ static int l_tostring(lua_State *L) {
 /* Every session option, once: its name, kind, range and default. Docs and the Lua layer read the names from
    core.session_options. */
 enum opt_kind { OPT_SECONDS, OPT_COUNT, OPT_BYTES, OPT_STRING, OPT_BOOL };
-enum opt_id { O_TIMEOUT, O_CONNECT_TIMEOUT, O_CAFILE, O_CAPATH, O_PROXY, O_USER_AGENT, O_INSECURE, O_HTTP2,
-              O_MAX_RETRIES, O_RETRY_DELAY, O_MAX_RETRY_TIME, O_MAX_RESPONSE_SIZE, O_COUNT };
+enum opt_id {
+  O_TIMEOUT,
+  O_CONNECT_TIMEOUT,
+  O_CAFILE,
+  O_CAPATH,
+  O_PROXY,
+  O_USER_AGENT,
+  O_INSECURE,
+  O_HTTP2,
+  O_MAX_RETRIES,
+  O_RETRY_DELAY,
+  O_MAX_RETRY_TIME,
+  O_MAX_RESPONSE_SIZE,
+  O_COUNT
+};
 static const struct {
   const char *name;
   enum opt_kind kind;
@@ -283,8 +296,10 @@ void vpp_push_session_limits(lua_State *L) {
       const double v[3] = {options[i].min, options[i].max, options[i].def};
       const char *const f[3] = {"min", "max", "default"};
       for (int j = 0; j < 3; j++) {
-        if (v[j] == floor(v[j])) lua_pushinteger(L, (lua_Integer)v[j]); /* 100, not 100.0, in messages */
-        else lua_pushnumber(L, v[j]);
+        if (v[j] == floor(v[j]))
+          lua_pushinteger(L, (lua_Integer)v[j]); /* 100, not 100.0, in messages */
+        else
+          lua_pushnumber(L, v[j]);
         lua_setfield(L, -2, f[j]);
       }
     }

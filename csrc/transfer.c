@@ -150,7 +150,7 @@ void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const
   t->guard_resend = !vpp_method_idempotent(method);
   int plain_get = strcmp(method, "GET") == 0 && !body;
   if (!(plain_get && t->set_plain_get == 1)) { /* the handle is not already set for a plain GET */
-    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L); /* resets POST/NOBODY state left by the previous call */
+    curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);  /* resets POST/NOBODY state left by the previous call */
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, NULL);
   }
   t->set_plain_get = plain_get;
@@ -215,28 +215,28 @@ void vpp_transfer_attempt(vpp_transfer *t) {
 /* The libcurl codes the library names, once: code, the error kind users see, and whether trying again may pass
    (a transport failure is retried only when also the request was not sent or cannot duplicate work). Any other code
    is CURL_ERROR, kind network, not retried. */
-#define VPP_CURL_CODES(X)                                                                                          \
-  X(COULDNT_RESOLVE_PROXY, "network", 0)                                                                         \
-  X(COULDNT_RESOLVE_HOST, "network", 1)                                                                          \
-  X(COULDNT_CONNECT, "network", 1)                                                                               \
-  X(OPERATION_TIMEDOUT, "timeout", 1)                                                                            \
-  X(SEND_ERROR, "network", 1)                                                                                    \
-  X(RECV_ERROR, "network", 1)                                                                                    \
-  X(GOT_NOTHING, "network", 1)                                                                                   \
-  X(PARTIAL_FILE, "network", 1)                                                                                  \
-  X(HTTP2, "network", 1)                                                                                         \
-  X(HTTP2_STREAM, "network", 1)                                                                                  \
-  X(SSL_CONNECT_ERROR, "tls", 1)                                                                                 \
-  X(PEER_FAILED_VERIFICATION, "tls", 0)                                                                          \
-  X(SSL_CACERT_BADFILE, "tls", 0)                                                                                \
-  X(SSL_CERTPROBLEM, "tls", 0)                                                                                   \
-  X(SSL_CIPHER, "tls", 0)                                                                                        \
-  X(SSL_ENGINE_NOTFOUND, "tls", 0)                                                                               \
-  X(WRITE_ERROR, "network", 0)                                                                                   \
-  X(URL_MALFORMAT, "network", 0)                                                                                 \
-  X(UNSUPPORTED_PROTOCOL, "network", 0)                                                                          \
-  X(BAD_CONTENT_ENCODING, "protocol", 0)                                                                         \
-  X(TOO_MANY_REDIRECTS, "protocol", 0)                                                                           \
+#define VPP_CURL_CODES(X)                \
+  X(COULDNT_RESOLVE_PROXY, "network", 0) \
+  X(COULDNT_RESOLVE_HOST, "network", 1)  \
+  X(COULDNT_CONNECT, "network", 1)       \
+  X(OPERATION_TIMEDOUT, "timeout", 1)    \
+  X(SEND_ERROR, "network", 1)            \
+  X(RECV_ERROR, "network", 1)            \
+  X(GOT_NOTHING, "network", 1)           \
+  X(PARTIAL_FILE, "network", 1)          \
+  X(HTTP2, "network", 1)                 \
+  X(HTTP2_STREAM, "network", 1)          \
+  X(SSL_CONNECT_ERROR, "tls", 1)         \
+  X(PEER_FAILED_VERIFICATION, "tls", 0)  \
+  X(SSL_CACERT_BADFILE, "tls", 0)        \
+  X(SSL_CERTPROBLEM, "tls", 0)           \
+  X(SSL_CIPHER, "tls", 0)                \
+  X(SSL_ENGINE_NOTFOUND, "tls", 0)       \
+  X(WRITE_ERROR, "network", 0)           \
+  X(URL_MALFORMAT, "network", 0)         \
+  X(UNSUPPORTED_PROTOCOL, "network", 0)  \
+  X(BAD_CONTENT_ENCODING, "protocol", 0) \
+  X(TOO_MANY_REDIRECTS, "protocol", 0)   \
   X(WEIRD_SERVER_REPLY, "protocol", 0)
 
 static const struct curl_code {
@@ -286,8 +286,10 @@ static double redirect(vpp_transfer *t, long status, const char *target) {
   const char *host = u.host[0] ? u.host : "an unreadable Location";
   int get = strcmp(t->method, "GET") == 0 || strcmp(t->method, "HEAD") == 0;
   if (!get) {
-    snprintf(t->fail_msg, sizeof t->fail_msg, "the server answered %ld, a redirect to %s; a %s request is never sent "
-             "to a redirect target, so it was not sent again (Graph does not redirect writes)", status, host, t->method);
+    snprintf(t->fail_msg, sizeof t->fail_msg,
+             "the server answered %ld, a redirect to %s; a %s request is never sent "
+             "to a redirect target, so it was not sent again (Graph does not redirect writes)",
+             status, host, t->method);
     return fail(t, "protocol", "REDIRECT_REFUSED");
   }
   if (t->hops >= VPP_MAX_REDIRECTS) {
@@ -316,20 +318,20 @@ double vpp_transfer_outcome(vpp_transfer *t, CURLcode rc, const vpp_retry_policy
   if (rc != CURLE_OK) {
     long sent = 0;
     curl_easy_getinfo(t->curl, CURLINFO_REQUEST_SIZE, &sent);
-    int repeatable = transient(rc) && !t->too_large && !t->headers_too_large &&
-                     (sent == 0 || vpp_method_idempotent(t->method));
+    int repeatable =
+        transient(rc) && !t->too_large && !t->headers_too_large && (sent == 0 || vpp_method_idempotent(t->method));
     if (!repeatable) return -1;
   } else {
     long status = 0;
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
     char *target = NULL;
     int redirect_status = status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
-    if (redirect_status && curl_easy_getinfo(t->curl, CURLINFO_REDIRECT_URL, &target) == CURLE_OK &&
-        target)
+    if (redirect_status && curl_easy_getinfo(t->curl, CURLINFO_REDIRECT_URL, &target) == CURLE_OK && target)
       return redirect(t, status, target);
     char ra[128];
     t->retry_after = -1;
-    if (vpp_find_header(&t->headers, "retry-after", ra, sizeof ra)) t->retry_after = vpp_retry_after_parse(ra, time(NULL));
+    if (vpp_find_header(&t->headers, "retry-after", ra, sizeof ra))
+      t->retry_after = vpp_retry_after_parse(ra, time(NULL));
     if (!vpp_status_retryable(status, t->method)) return -1;
     retry_after = t->retry_after;
   }
@@ -344,9 +346,7 @@ double vpp_transfer_outcome(vpp_transfer *t, CURLcode rc, const vpp_retry_policy
   return delay;
 }
 
-int vpp_transfer_failed(const vpp_transfer *t, CURLcode rc) {
-  return rc != CURLE_OK || t->fail_code != NULL;
-}
+int vpp_transfer_failed(const vpp_transfer *t, CURLcode rc) { return rc != CURLE_OK || t->fail_code != NULL; }
 
 static void set_field_str(lua_State *L, const char *k, const char *v) {
   lua_pushstring(L, v);
@@ -402,10 +402,10 @@ static void push_table(lua_State *L, vpp_transfer *t, CURLcode rc) {
     /* libcurl refuses a header line over its own limit (CURL_MAX_HTTP_HEADER, 100 KiB) as out of memory. */
     int big_headers = t->headers_too_large || (rc == CURLE_OUT_OF_MEMORY && t->body.len == 0);
     set_field_str(L, "kind", curl_code_kind(rc, t->too_large || big_headers));
-    const char *code = t->too_large           ? "RESPONSE_TOO_LARGE"
-                       : big_headers          ? "HEADERS_TOO_LARGE"
-                       : t->resend_refused    ? "GOT_NOTHING"
-                                              : curl_code_name(rc);
+    const char *code = t->too_large        ? "RESPONSE_TOO_LARGE"
+                       : big_headers       ? "HEADERS_TOO_LARGE"
+                       : t->resend_refused ? "GOT_NOTHING"
+                                           : curl_code_name(rc);
     set_field_str(L, "code", code);
     if (t->too_large)
       lua_pushfstring(L, "response body larger than max_response_size (%I bytes)", (lua_Integer)t->body.limit);
@@ -418,8 +418,9 @@ static void push_table(lua_State *L, vpp_transfer *t, CURLcode rc) {
       lua_pushliteral(L, "the connection closed without an answer after the request was sent; it was not sent again "
                          "(it may have been carried out)");
     else if (rc == CURLE_SSL_CACERT_BADFILE) /* a slim container without a CA bundle meets this first */
-      lua_pushfstring(L, "%s: no CA certificates to verify the server with; install the system's CA bundle (Debian: "
-                         "ca-certificates) or give cafile",
+      lua_pushfstring(L,
+                      "%s: no CA certificates to verify the server with; install the system's CA bundle (Debian: "
+                      "ca-certificates) or give cafile",
                       t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
     else
       lua_pushstring(L, t->errbuf[0] ? t->errbuf : curl_easy_strerror(rc));
@@ -444,6 +445,9 @@ static void push_table(lua_State *L, vpp_transfer *t, CURLcode rc) {
   set_field_num(L, "elapsed", vpp_now() - t->start);
   if (t->retry_after >= 0) set_field_num(L, "retry_after", t->retry_after);
   set_field_str(L, "client_request_id", t->crid);
-  set_field_str(L, "http_version", httpv == CURL_HTTP_VERSION_2_0 ? "2" : httpv == CURL_HTTP_VERSION_1_0 ? "1.0" : "1.1");
+  set_field_str(L, "http_version",
+                httpv == CURL_HTTP_VERSION_2_0   ? "2"
+                : httpv == CURL_HTTP_VERSION_1_0 ? "1.0"
+                                                 : "1.1");
   set_field_int(L, "connects", t->connects);
 }

@@ -69,8 +69,9 @@ int vpp_url_check(const char *url, vpp_url *out, char *why, size_t whysz) {
     url_part(u, CURLUPART_PORT, &port);
     snprintf(out->origin, sizeof out->origin, "%s://%s%s%s", scheme, out->host, port ? ":" : "", port ? port : "");
     if (!out->https && !out->loopback)
-      snprintf(why, whysz, "plain http:// is allowed only to a loopback address (127.0.0.0/8, localhost, [::1]); "
-                           "use https://");
+      snprintf(why, whysz,
+               "plain http:// is allowed only to a loopback address (127.0.0.0/8, localhost, [::1]); "
+               "use https://");
     else
       ok = 0;
   }
@@ -92,8 +93,11 @@ static int l_check_url(lua_State *L) {
   char why[160];
   int bad = strlen(url) != len ? (snprintf(why, sizeof why, "the URL contains a NUL byte"), 1) : 0;
   for (size_t i = 0; !bad && i < len; i++)
-    if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f) bad = (snprintf(why, sizeof why, "the URL contains a space "
-                                                                                          "or control character"), 1);
+    if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
+      bad = (snprintf(why, sizeof why,
+                      "the URL contains a space "
+                      "or control character"),
+             1);
   if (bad || vpp_url_check(url, &u, why, sizeof why) != 0) {
     lua_pushnil(L);
     lua_pushstring(L, why);

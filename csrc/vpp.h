@@ -59,10 +59,12 @@ int vpp_status_retryable(long status, const char *method);
 double vpp_retry_wait(const vpp_retry_policy *p, int retry, double retry_after, double waited, vpp_rng *rng);
 
 /* ---- random numbers (rand.c): per-session xoshiro state seeded from the OS ---- */
-struct vpp_rng { uint64_t s[4]; };
+struct vpp_rng {
+  uint64_t s[4];
+};
 void vpp_rng_seed(vpp_rng *r);
 uint64_t vpp_rng_next(vpp_rng *r);
-double vpp_rng_unit(vpp_rng *r);           /* [0,1) */
+double vpp_rng_unit(vpp_rng *r);          /* [0,1) */
 void vpp_uuid4(vpp_rng *r, char out[37]); /* "xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx" */
 
 /* ---- request header sets (request_headers.c) ---- */
@@ -110,8 +112,8 @@ typedef struct {
   /* A request that must not be repeated (POST) is sent at most once per attempt: libcurl re-sends a request, on a
      new connection, when a reused one dies before any answer; the pre-request callback stops that second send. */
   int guard_resend, awaiting_answer, resend_refused;
-  int too_large;                  /* the body passed its limit */
-  int headers_too_large;          /* the response headers passed theirs */
+  int too_large;         /* the body passed its limit */
+  int headers_too_large; /* the response headers passed theirs */
   /* Redirects are followed here, not by libcurl: only for GET and HEAD, to URLs the policy allows, never from https
      to http; once a hop leaves the first origin, the caller's headers (Authorization) stay behind. */
   char origin[300];
@@ -158,9 +160,9 @@ typedef struct {
   vpp_transfer main; /* main.curl == NULL once closed */
   vpp_retry_policy retry;
   vpp_rng rng;
-  CURLSH *share;        /* DNS cache, TLS sessions and connections, shared by main and the pool */
-  CURLM *multi;         /* request_many, made on first use */
-  vpp_transfer **pool;  /* request_many's transfers, each allocated on its own */
+  CURLSH *share;       /* DNS cache, TLS sessions and connections, shared by main and the pool */
+  CURLM *multi;        /* request_many, made on first use */
+  vpp_transfer **pool; /* request_many's transfers, each allocated on its own */
   int pool_n;
   size_t max_body;
   long timeout_ms;
@@ -183,7 +185,7 @@ enum { VPP_JSON_OK, VPP_JSON_TOO_MANY, VPP_JSON_TOO_DEEP, VPP_JSON_UNBALANCED };
 int vpp_json_scan(const char *s, size_t len, size_t max_values, int max_depth, size_t *counted);
 
 /* ---- Lua bindings, one per file ---- */
-void vpp_open_session(lua_State *L); /* registers the Session metatable; pushes nothing */
+void vpp_open_session(lua_State *L);         /* registers the Session metatable; pushes nothing */
 void vpp_push_session_options(lua_State *L); /* pushes the session options' names, in order */
 void vpp_push_session_limits(lua_State *L);  /* pushes name -> { kind, min, max, default } of each option */
 int vpp_l_session_new(lua_State *L);

@@ -124,8 +124,8 @@ int vpp_time_format(const vpp_time *t, int ndigits, char *out, size_t outsz) {
   unsigned m, d;
   civil_from_days(days, &y, &m, &d);
   if (y < 1 || y > 9999) return -1;
-  int n = snprintf(out, outsz, "%04d-%02u-%02uT%02d:%02d:%02d", (int)y, m, d, (int)(rem / 3600),
-                   (int)(rem / 60 % 60), (int)(rem % 60));
+  int n = snprintf(out, outsz, "%04d-%02u-%02uT%02d:%02d:%02d", (int)y, m, d, (int)(rem / 3600), (int)(rem / 60 % 60),
+                   (int)(rem % 60));
   if (n < 0 || (size_t)n >= outsz) return -1;
   char frac[8];
   snprintf(frac, sizeof frac, "%07d", (int)t->ticks);
