@@ -14,8 +14,8 @@
 --   (faults.lua), then auth, then routing; with --data the store is saved before the answer.
 -- * Skiptokens (odata.lua) encode the $orderby values and creation number of the last token
 --   returned and the count returned so far, so paging is stable when tokens are added or deleted
---   between pages and $top counts across pages. The nextLink repeats $select, $filter, $orderby,
---   $count and $top.
+--   between pages. $top is the page size (Graph's paging: a nextLink follows while tokens remain),
+--   page_size applies without it. The nextLink repeats $select, $filter, $orderby, $count and $top.
 -- * A syncLicenses answer always shows "inProgress"; reads after sync_seconds show "completed"
 --   with lastSyncDateTime = the completion time.
 local util = require "vpptoken_sandbox.util"

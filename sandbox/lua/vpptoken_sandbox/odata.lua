@@ -1,5 +1,6 @@
 -- OData query options for vppTokens: $select, $filter and $orderby (grammars in filter.lua,
--- semantics in filter_eval.lua), $top, $skip, $count, and server-driven paging with $skiptoken.
+-- semantics in filter_eval.lua), $top (the page size, as on Graph), $skip, $count, and
+-- server-driven paging with $skiptoken.
 -- Any other option starting with '$' is a 400, as is an unknown property anywhere.
 local json = require "vpptoken_sandbox.json"
 local util = require "vpptoken_sandbox.util"
@@ -197,11 +198,12 @@ function odata.page(q, entries, page_size)
   elseif q.skip then
     start = q.skip + 1
   end
-  local limit = page_size
-  if q.top then limit = math.min(limit, math.max(q.top - returned, 0)) end
+  -- $top is the page size, as on Graph (server-driven paging follows while rows remain); without it,
+  -- the configured page_size.
+  local limit = q.top or page_size
   local page = {}
   for i = start, math.min(start + limit - 1, #rows) do page[#page + 1] = rows[i].entry end
-  local more = start + #page <= #rows and (not q.top or returned + #page < q.top)
+  local more = start + #page <= #rows
   local token = more and #page > 0 and encode_skiptoken(q.order, page[#page], returned + #page) or nil
   return page, #rows, token
 end
