@@ -21,14 +21,16 @@ local FOR_COLLECTION = { select = true, top = true, skip = true, skiptoken = tru
 local FOR_ENTITY = { select = true, orderby = true }
 
 -- Splits the raw query into { name = decoded value } for the '$' options; other parameters are
--- ignored as Graph does. Names are matched without regard to case.
-local function split(raw)
+-- ignored as Graph does. Names are matched without regard to case. On beta, as on Graph's beta, a
+-- known option may come without its '$' (top=2, select=...); "top" and "$top" together are a repeat.
+local function split(raw, version)
   local opts, names = {}, {}
   for pair in (raw or ""):gmatch("[^&]+") do
     local k, v = pair:match("^([^=]*)=?(.*)$")
     k = util.url_decode(k)
-    if k:sub(1, 1) == "$" then
-      local name = k:sub(2):lower()
+    local dollar = k:sub(1, 1) == "$"
+    if dollar or (version == "beta" and KNOWN[k:lower()]) then
+      local name = (dollar and k:sub(2) or k):lower()
       if not KNOWN[name] then
         bad(string.format("Query option '%s' is not supported.", k))
       end
@@ -132,7 +134,7 @@ end
 -- ("entity"). Returns { select = list|nil, top, skip, skiptoken = { values, seq, count },
 -- filter = predicate(props)|nil, order = { keys, text }, count = bool, raw = { name = text } }.
 function odata.parse(raw, version, kind)
-  local opts, names = split(raw)
+  local opts, names = split(raw, version)
   local allowed = kind == "collection" and FOR_COLLECTION or FOR_ENTITY
   for name in pairs(opts) do
     if not allowed[name] then
