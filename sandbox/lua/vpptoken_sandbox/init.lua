@@ -69,6 +69,8 @@ function sandbox.configure(opts)
     sync_response = assert(opts.sync_response, "configure: sync_response missing"),
     -- false: PATCH always answers 204, as real Intune does whatever Prefer says
     honor_prefer = true,
+    -- true: a token that is not an Apple token file is a 400, as on Intune (the specs' placeholders are not)
+    apple_token_files = false,
   }
   state.reset()
   -- faults, throttle (--config, --throttle), --data, --journal
