@@ -221,6 +221,7 @@ describe("sandbox Apple token files", function()
     assert.equal(204, st)
     local got
     st, got = graph(sb, "GET", COLL .. "/" .. t.id)
+    assert.equal(200, st)
     assert.equal(renewed, got.token)
     assert.equal("2027-05-26T03:08:56Z", got.expirationDateTime) -- lags until Intune syncs with Apple
     st = graph(sb, "POST", COLL .. "/" .. t.id .. "/syncLicenses")
