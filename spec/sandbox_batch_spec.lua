@@ -10,6 +10,8 @@ local http = helper.http
 local graph, create = support.graph, support.create
 local assert_graph_error = support.assert_graph_error
 local COLL, GUID = support.COLL, support.GUID
+-- What Microsoft's batch content sends with a JSON body: Graph refuses a body without it.
+local JSON = { ["Content-Type"] = "application/json" }
 
 -- POSTs {"requests": requests} to /{version}/$batch; returns status, body, headers, and the responses by id.
 local function batch(sb, requests, version, headers)
@@ -31,7 +33,7 @@ describe("vpptoken-sandbox $batch", function()
       { id = "get", method = "GET", url = COLL .. "/" .. t.id .. "?$select=appleId" },
       { id = "create", method = "POST", url = COLL, body = { token = "new", appleId = "new@example.com" },
         headers = { ["Content-Type"] = "application/json" } },
-      { id = "patch", method = "PATCH", url = COLL .. "/" .. t.id, body = { countryOrRegion = "gb" } },
+      { id = "patch", method = "PATCH", url = COLL .. "/" .. t.id, body = { countryOrRegion = "gb" }, headers = JSON },
       { id = "delete", method = "delete", url = COLL:sub(2) .. "/" .. gone.id },
       { id = "empty", method = "GET", url = COLL .. "?$filter=appleId%20eq%20'nobody'" },
     })
@@ -79,11 +81,12 @@ describe("vpptoken-sandbox $batch", function()
     local t = create(sb, { token = "t" })
     local _, _, _, r = batch(sb, {
       { id = "unknown", method = "GET", url = COLL .. "/44444444-4444-4444-4444-444444444444" },
-      { id = "badbody", method = "POST", url = COLL, body = { token = "t", colour = "blue" } },
-      { id = "beta-prop", method = "PATCH", url = COLL .. "/" .. t.id, body = { displayName = "x" } },
+      { id = "badbody", method = "POST", url = COLL, body = { token = "t", colour = "blue" }, headers = JSON },
+      { id = "beta-prop", method = "PATCH", url = COLL .. "/" .. t.id, body = { displayName = "x" },
+        headers = JSON },
       { id = "badfilter", method = "GET", url = COLL .. "?$filter=state%20eq" },
       { id = "method", method = "PUT", url = COLL },
-      { id = "nested", method = "POST", url = "/$batch", body = { requests = {} } },
+      { id = "nested", method = "POST", url = "/$batch", body = { requests = {} }, headers = JSON },
       { id = "text", method = "POST", url = COLL, body = "{not json",
         headers = { ["content-type"] = "application/json" } },
     })
@@ -96,16 +99,16 @@ describe("vpptoken-sandbox $batch", function()
     assert_graph_error(r.nested.status, 400, r.nested.body, "BadRequest", "$batch")
     assert_graph_error(r.text.status, 400, r.text.body, "BadRequest", "JSON")
     local _, _, _, beta = batch(sb, { { id = "1", method = "PATCH", url = COLL .. "/" .. t.id,
-                                        body = { displayName = "x" } } }, "beta")
+                                        body = { displayName = "x" }, headers = JSON } }, "beta")
     assert.equal(204, beta["1"].status)
   end)
 
   it("runs dependencies first and answers 424 when one failed, down the chain", function()
     local _, _, _, r = batch(sb, {
       { id = "c", method = "GET", url = COLL, dependsOn = { "b" } },
-      { id = "b", method = "POST", url = COLL, body = { token = "t" }, dependsOn = { "a" } },
+      { id = "b", method = "POST", url = COLL, body = { token = "t" }, headers = JSON, dependsOn = { "a" } },
       { id = "a", method = "GET", url = COLL .. "/55555555-5555-5555-5555-555555555555" },
-      { id = "ok", method = "POST", url = COLL, body = { token = "t" } },
+      { id = "ok", method = "POST", url = COLL, body = { token = "t" }, headers = JSON },
       { id = "after-ok", method = "GET", url = COLL, dependsOn = { "ok" } },
     })
     assert.equal(404, r.a.status)
@@ -116,6 +119,42 @@ describe("vpptoken-sandbox $batch", function()
     assert.equal(1, #r["after-ok"].body.value) -- "ok" ran before it, "b" never ran
     local log = sb:requests()
     assert.equal(4, #log) -- the $batch request, a, ok, after-ok
+  end)
+
+  it("answers 400 to a sub-request with a body and no Content-Type, and runs the others", function()
+    local t = create(sb, { token = "t", countryOrRegion = "us" })
+    local st, _, _, r = batch(sb, {
+      { id = "1", method = "POST", url = COLL, body = { token = "no-type" } },
+      { id = "patch", method = "PATCH", url = COLL .. "/" .. t.id, body = "{\"countryOrRegion\":\"gb\"}" },
+      { id = "typed", method = "POST", url = COLL, body = { token = "typed" }, headers = JSON },
+      { id = "after", method = "GET", url = COLL, dependsOn = { "1" } },
+    })
+    assert.equal(200, st)
+    assert_graph_error(r["1"].status, 400, r["1"].body, "BadRequest",
+                       "Write request with id '1' does not contain a Content-Type header.")
+    assert_graph_error(r.patch.status, 400, r.patch.body, "BadRequest",
+                       "Write request with id 'patch' does not contain a Content-Type header.")
+    assert.equal(201, r.typed.status)
+    assert_graph_error(r.after.status, 424, r.after.body, "FailedDependency", "'1'")
+    local _, list = graph(sb, "GET", COLL)
+    assert.equal(2, #list.value)
+    assert.equal("us", select(2, graph(sb, "GET", COLL .. "/" .. t.id)).countryOrRegion)
+  end)
+
+  it("compares request ids without regard to case: 'a' and 'A' are a duplicate, answered 400", function()
+    local st, body = batch(sb, {
+      { id = "a", method = "POST", url = COLL, body = { token = "lower" }, headers = JSON },
+      { id = "A", method = "POST", url = COLL, body = { token = "upper" }, headers = JSON },
+    })
+    assert_graph_error(st, 400, body, "BadRequest", "'A'")
+    assert.equal(0, #select(2, graph(sb, "GET", COLL)).value)
+    local _, _, _, r = batch(sb, {
+      { id = "First", method = "POST", url = COLL, body = { token = "t" }, headers = JSON },
+      { id = "second", method = "GET", url = COLL, dependsOn = { "FIRST" } },
+    })
+    assert.equal(201, r.First.status)
+    assert.equal(200, r.second.status)
+    assert.equal(1, #r.second.body.value)
   end)
 
   it("answers 400 to a malformed batch as a whole", function()
@@ -167,8 +206,8 @@ describe("vpptoken-sandbox $batch", function()
     local st, _, _, r = batch(sb, {
       { id = "1", method = "GET", url = COLL },
       { id = "2", method = "GET", url = COLL },
-      { id = "3", method = "POST", url = COLL, body = { token = "t" } },
-      { id = "4", method = "POST", url = COLL, body = { token = "t" } },
+      { id = "3", method = "POST", url = COLL, body = { token = "t" }, headers = JSON },
+      { id = "4", method = "POST", url = COLL, body = { token = "t" }, headers = JSON },
     })
     assert.equal(200, st)
     assert_graph_error(r["1"].status, 429, r["1"].body, "TooManyRequests")
@@ -183,7 +222,7 @@ describe("vpptoken-sandbox $batch", function()
   it("puts sub-requests in the request log, marked with the batch's request-id and redacted", function()
     local _, _, h, r = batch(sb, {
       { id = "1", method = "POST", url = COLL, body = { token = "very-secret-vpp-token" },
-        headers = { ["client-request-id"] = "sub-1" } },
+        headers = { ["client-request-id"] = "sub-1", ["Content-Type"] = "application/json" } },
       { id = "2", method = "GET", url = COLL .. "?$top=1" },
     }, nil, { ["client-request-id"] = "outer-1" })
     assert.equal("outer-1", h["client-request-id"])

@@ -143,6 +143,33 @@ describe("vpptoken-sandbox API versions", function()
     end)
   end)
 
+  it("takes query options without the $ prefix on beta, as Graph's beta does, and v1.0 ignores them", function()
+    local ids = {}
+    for i = 1, 3 do
+      ids[i] = create(sb, { token = "t", organizationName = "org" .. i, displayName = "d" .. i }, "beta").id
+    end
+    local st, body = graph(sb, "GET", COLL .. "?top=2&select=organizationName,displayName"
+                                      .. "&orderby=organizationName%20desc&filter=organizationName%20ne%20'org9'",
+                           nil, nil, "beta")
+    assert.equal(200, st, cjson.encode(body))
+    assert.same({ ids[3], ids[2] }, support.ids_of(body.value))
+    assert.is_nil(body.value[1].token)
+    assert.equal("d3", body.value[1].displayName)
+    assert.truthy(body["@odata.nextLink"]:find("$top=2", 1, true))
+    local st2, rest = support.follow(body["@odata.nextLink"])
+    assert.equal(200, st2)
+    assert.same({ ids[1] }, support.ids_of(rest.value))
+    st, body = graph(sb, "GET", COLL .. "/" .. ids[1] .. "?select=appleId", nil, nil, "beta")
+    assert.equal(200, st)
+    assert.is_nil(body.organizationName)
+    st, body = graph(sb, "GET", COLL .. "?top=1&$top=2", nil, nil, "beta")
+    assert_graph_error(st, 400, body, "BadRequest", "more than once")
+    st, body = graph(sb, "GET", COLL .. "?top=1&select=organizationName")
+    assert.equal(200, st)
+    assert.equal(3, #body.value)
+    assert.equal("t", body.value[1].token)
+  end)
+
   it("answers 400 on v1.0 for every beta action, as Graph does", function()
     local t = create(sb, { token = "t" })
     local cases = {

@@ -201,3 +201,53 @@ describe("sandbox --config", function()
     end
   end)
 end)
+
+-- Intune reads expirationDateTime and organizationName from the uploaded Apple token file (base64 of JSON with
+-- token, expDate, orgName): on create, on a renewal's PATCH and on sync.
+describe("sandbox Apple token files", function()
+  local files = require "support.tokenfiles"
+  local sb = helper.sandbox_suite()
+
+  it("derives expirationDateTime and organizationName on create, and after a renewal once a sync completed", function()
+    local file = files.apple_file({ expDate = "2027-05-25T20:08:56-0700", orgName = "Contoso" })
+    local st, t = graph(sb, "POST", COLL, { token = file, appleId = "vpp@contoso.com" })
+    assert.equal(201, st, cjson.encode(t))
+    assert.equal("2027-05-26T03:08:56Z", t.expirationDateTime)
+    assert.equal("Contoso", t.organizationName)
+    assert.equal(file, t.token)
+    sb:configure({ sync_seconds = 0 })
+    local renewed = files.apple_file({ expDate = "2028-06-01T09:00:00+0200", orgName = "Contoso Ltd" })
+    st = graph(sb, "PATCH", COLL .. "/" .. t.id, { token = renewed })
+    assert.equal(204, st)
+    local got
+    st, got = graph(sb, "GET", COLL .. "/" .. t.id)
+    assert.equal(200, st)
+    assert.equal(renewed, got.token)
+    assert.equal("2027-05-26T03:08:56Z", got.expirationDateTime) -- lags until Intune syncs with Apple
+    st = graph(sb, "POST", COLL .. "/" .. t.id .. "/syncLicenses")
+    assert.equal(200, st)
+    st, got = graph(sb, "GET", COLL .. "/" .. t.id)
+    assert.equal(200, st)
+    assert.equal("completed", got.lastSyncStatus)
+    assert.equal("2028-06-01T07:00:00Z", got.expirationDateTime)
+    assert.equal("Contoso Ltd", got.organizationName)
+  end)
+
+  it("with apple_token_files, answers 400 BadRequest to a token that is not an Apple token file", function()
+    assert.equal(204, (sb:control("POST", "config", { apple_token_files = true })))
+    local cases = { "t", "not base64 at all!", files.b64("[1,2]"), files.apple_file({ expDate = false }),
+                    files.apple_file({ expDate = "next May" }), files.apple_file({ orgName = "" }) }
+    for _, token in ipairs(cases) do
+      local st, body = graph(sb, "POST", COLL, { token = token })
+      assert.equal(400, st, token)
+      assert.equal("BadRequest", body.error.code)
+    end
+    local st, t = graph(sb, "POST", COLL, { token = files.apple_file() })
+    assert.equal(201, st)
+    local body
+    st, body = graph(sb, "PATCH", COLL .. "/" .. t.id, { token = "renewed-but-not-a-file" })
+    assert.equal(400, st)
+    assert.equal("BadRequest", body.error.code)
+    assert.equal(files.apple_file(), select(2, graph(sb, "GET", COLL .. "/" .. t.id)).token)
+  end)
+end)

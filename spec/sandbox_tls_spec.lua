@@ -56,6 +56,22 @@ describe("vpptoken-sandbox --tls-cert/--tls-key", function()
     assert.same({ status = "ok" }, cjson.decode(res.body))
   end)
 
+  it("sends Strict-Transport-Security on every HTTPS answer, as Graph does", function()
+    local s = core.session{ cafile = cert, max_retries = 0 }
+    local answers = {
+      assert(s:request("GET", sb.url .. "/health")),
+      assert(s:request("GET", sb.url .. "/v1.0/deviceAppManagement/vppTokens")), -- 401: no token
+      assert(s:request("GET", sb.url .. "/nowhere")),
+      assert(s:request("POST", sb.url .. "/" .. TENANT .. "/oauth2/v2.0/token",
+        { ["Content-Type"] = "application/x-www-form-urlencoded" }, "grant_type=client_credentials")),
+    }
+    s:close()
+    assert.equal(401, answers[2].status)
+    for _, res in ipairs(answers) do
+      assert.equal("max-age=31536000", res.headers["strict-transport-security"], res.status .. " " .. res.body)
+    end
+  end)
+
   it("serves the token endpoint and Graph over HTTPS", function()
     local s = core.session{ cafile = cert, max_retries = 0 }
     local form = "grant_type=client_credentials&client_id=app&client_secret=s&scope="
@@ -73,6 +89,17 @@ describe("vpptoken-sandbox --tls-cert/--tls-key", function()
 end)
 
 describe("vpptoken-sandbox TLS options", function()
+  it("sends no Strict-Transport-Security over plain HTTP", function()
+    local plain = helper.start_sandbox({})
+    local ok, err = pcall(function()
+      local st, _, h = helper.http("GET", plain.url .. "/health")
+      assert.equal(200, st)
+      assert.is_nil(h["strict-transport-security"])
+    end)
+    plain:stop()
+    assert(ok, err)
+  end)
+
   it("wants --tls-cert and --tls-key together", function()
     local cmd = helper.shell_quote(helper.sandbox_bin) .. " --port 0 --tls-cert x.pem 2>&1; echo exit=$?"
     local p = assert(io.popen(cmd))

@@ -9,13 +9,16 @@
 --
 -- Choices where Graph leaves room:
 -- * A malformed batch is a 400 for the whole batch: no "requests" array, 0 or more than 20
---   requests, a missing or repeated id, an unknown method, an absolute url, headers that are not
---   strings, dependsOn naming an unknown id or making a cycle.
+--   requests, a missing or repeated id (ids compare without regard to case, as on Graph: "a" and
+--   "A" are a duplicate; dependsOn matches them the same way), an unknown method, an absolute url,
+--   headers that are not strings, dependsOn naming an unknown id or making a cycle.
 -- * Sub-requests run one at a time, dependencies first, otherwise in the order given. A request
 --   whose dependency did not succeed (status not 2xx) does not run and answers 424
 --   FailedDependency.
--- * A JSON body needs no Content-Type header (application/json is assumed); a string body is sent
---   as it is.
+-- * A sub-request with a body needs a Content-Type header, as on Graph: without one it does not
+--   run and answers 400 "Write request with id '1' does not contain a Content-Type header." (the
+--   others run; one depending on it answers 424). A JSON body is sent encoded, a string body as
+--   it is.
 -- * Responses come in the reverse of the order given, so clients cannot depend on it.
 local json = require "vpptoken_sandbox.json"
 local errors = require "vpptoken_sandbox.errors"
@@ -65,7 +68,8 @@ local function parse(obj)
     if type(r) ~= "table" or json.is_array(r) then bad("request " .. i .. " is not an object.") end
     local id = r.id
     if type(id) ~= "string" or id == "" then bad("request " .. i .. " needs an 'id' (a non-empty string).") end
-    if by_id[id] then bad("the id '" .. id .. "' is used more than once; ids must be unique.") end
+    local key = id:lower()
+    if by_id[key] then bad("the id '" .. id .. "' is used more than once; ids must be unique.") end
     local method = type(r.method) == "string" and r.method:upper()
     if not METHODS[method] then
       bad("request '" .. id .. "' has no valid 'method' (GET, POST, PATCH, PUT or DELETE).")
@@ -79,22 +83,23 @@ local function parse(obj)
     local headers = check_headers(r.headers, id)
     local body = r.body
     if type(body) == "table" then
-      headers["content-type"] = headers["content-type"] or "application/json"
       body = json.encode(body)
     elseif body ~= nil and type(body) ~= "string" then
       bad("the 'body' of request '" .. id .. "' must be a JSON object or a string.")
     end
+    if body == "" then body = nil end
     local depends = r.dependsOn or {}
     if type(depends) ~= "table" or (next(depends) ~= nil and not json.is_array(depends)) then
       bad("'dependsOn' of request '" .. id .. "' must be an array of ids.")
     end
-    local req = { id = id, method = method, path = decode_path(path), query = query, headers = headers,
-                  body = body or "", depends = depends }
-    out[i], by_id[id] = req, req
+    local req = { id = id, key = key, method = method, path = decode_path(path), query = query,
+                  headers = headers, body = body or "", depends = depends,
+                  untyped = body ~= nil and headers["content-type"] == nil }
+    out[i], by_id[key] = req, req
   end
   for _, r in ipairs(out) do
     for _, d in ipairs(r.depends) do
-      if type(d) ~= "string" or not by_id[d] then
+      if type(d) ~= "string" or not by_id[d:lower()] then
         bad("request '" .. r.id .. "' depends on '" .. tostring(d) .. "', which is not in the batch.")
       end
     end
@@ -109,7 +114,7 @@ local function run_order(list, by_id)
     if mark[r] == "done" then return end
     if mark[r] == "visiting" then bad("'dependsOn' makes a cycle through request '" .. r.id .. "'.") end
     mark[r] = "visiting"
-    for _, d in ipairs(r.depends) do visit(by_id[d]) end
+    for _, d in ipairs(r.depends) do visit(by_id[d:lower()]) end
     mark[r] = "done"
     order[#order + 1] = r
   end
@@ -124,11 +129,16 @@ local function response_body(text)
   return text
 end
 
-local function failed_dependency(r, dep, status)
+-- An error answer for sub-request r that did not run.
+local function refused(r, status, code, message)
   local sub = reply.context({ headers = r.headers })
-  local _, headers, body = reply.error(sub, 424, "FailedDependency", string.format(
+  local _, headers, body = reply.error(sub, status, code, message)
+  return status, headers, body
+end
+
+local function failed_dependency(r, dep, status)
+  return refused(r, 424, "FailedDependency", string.format(
     "The request was not run: it depends on request '%s', which answered %d.", dep, status))
-  return 424, headers, body
 end
 
 -- Handles POST /{version}/$batch. ctx.state.handle is the sandbox's request handler.
@@ -143,11 +153,15 @@ function batch.handle(ctx)
   for _, r in ipairs(run_order(list, by_id)) do
     local status, headers, body
     for _, d in ipairs(r.depends) do
-      local s = status_of[d]
+      local s = status_of[d:lower()]
       if s < 200 or s > 299 then
         status, headers, body = failed_dependency(r, d, s)
         break
       end
+    end
+    if not status and r.untyped then
+      status, headers, body = refused(r, 400, "BadRequest", string.format(
+        "Write request with id '%s' does not contain a Content-Type header.", r.id))
     end
     if not status then
       r.headers.authorization = ctx.req.headers.authorization
@@ -155,7 +169,7 @@ function batch.handle(ctx)
                                                  query = r.query, headers = r.headers, body = r.body,
                                                  batch = ctx.request_id })
     end
-    status_of[r.id] = status
+    status_of[r.key] = status
     responses[r] = { id = r.id, status = status, headers = headers, body = response_body(body) }
   end
   local out = json.array()

@@ -3,7 +3,7 @@
 --   POST /_sandbox/reset     -> 204: empty store, faults and log; config back to the command line
 --   POST /_sandbox/faults    -> 204: queue a fault rule (see add_fault)
 --   POST /_sandbox/config    -> 204: change page_size, sync_seconds, sync_response, honor_prefer,
---                               faults (the profile), throttle (config.lua)
+--                               apple_token_files, faults (the profile), throttle (config.lua)
 --   GET  /_sandbox/config    -> 200 the current config
 --   GET  /_sandbox/requests  -> 200 {"value":[{method, path, headers, status, body}]}
 --   any  /_sandbox/redirect?to=URL[&status=307] -> that redirect (for clients' redirect tests)
@@ -93,7 +93,8 @@ local function add_fault(state, req)
   return answer(204)
 end
 
-local CONFIG_KEYS = { page_size = true, sync_seconds = true, sync_response = true, honor_prefer = true }
+local CONFIG_KEYS = { page_size = true, sync_seconds = true, sync_response = true, honor_prefer = true,
+                      apple_token_files = true }
 
 local function set_config(state, req)
   local obj = body_object(req)
@@ -108,9 +109,9 @@ local function set_config(state, req)
         reject("'sync_seconds' must be a number of seconds >= 0.")
       end
       new.sync_seconds = v
-    elseif k == "honor_prefer" then
-      if type(v) ~= "boolean" then reject("'honor_prefer' must be a boolean.") end
-      new.honor_prefer = v
+    elseif k == "honor_prefer" or k == "apple_token_files" then
+      if type(v) ~= "boolean" then reject("'" .. k .. "' must be a boolean.") end
+      new[k] = v
     elseif v ~= "bare" and v ~= "wrapped" then
       reject("'sync_response' must be \"bare\" or \"wrapped\".")
     else

@@ -9,6 +9,7 @@ local validate = require "vpptoken_sandbox.validate"
 local odata = require "vpptoken_sandbox.odata"
 local Store = require "vpptoken_sandbox.store"
 local batch = require "vpptoken_sandbox.batch"
+local applefile = require "vpptoken_sandbox.applefile"
 
 local graph = {}
 
@@ -81,10 +82,27 @@ local function get(ctx, entry)
   body["@odata.context"] = metadata(ctx, context_fragment(q.select, true))
   return reply.json(ctx, 200, body)
 end
+-- Intune reads expirationDateTime and organizationName from the Apple token file uploaded as
+-- "token". A create takes them from the file unless the body sets them; after a PATCH (a renewal)
+-- they lag, as on Intune, until the next sync completes (store.refresh). With apple_token_files,
+-- content that is not a token file is a 400, as on Intune.
+local function read_token_file(ctx, props, mode)
+  if props.token == nil then return end
+  local file, why = applefile.read(props.token)
+  if file then
+    if mode == "create" then
+      if props.expirationDateTime == nil then props.expirationDateTime = file.expirationDateTime end
+      if props.organizationName == nil then props.organizationName = file.organizationName end
+    end
+  elseif ctx.state.config.apple_token_files then
+    errors.bad_request("The property 'token' is not the content of an Apple VPP token file: " .. why .. ".")
+  end
+end
 
 local function create(ctx)
   local obj = validate.json_object(ctx.req)
   local props = validate.token(obj, ctx.version, "create")
+  read_token_file(ctx, props, "create")
   local licenses = validate.licenses(obj)
   local full = schema.defaults()
   for k, v in pairs(props) do full[k] = v end
@@ -105,6 +123,7 @@ end
 local function update(ctx, entry)
   local obj = validate.json_object(ctx.req)
   local props = validate.token(obj, ctx.version, "update")
+  read_token_file(ctx, props, "update")
   local licenses = validate.licenses(obj)
   Store.refresh(entry, util.now())
   for k, v in pairs(props) do entry.props[k] = v end

@@ -14,10 +14,11 @@
 --   (faults.lua), then auth, then routing; with --data the store is saved before the answer.
 -- * Skiptokens (odata.lua) encode the $orderby values and creation number of the last token
 --   returned and the count returned so far, so paging is stable when tokens are added or deleted
---   between pages and $top counts across pages. The nextLink repeats $select, $filter, $orderby,
---   $count and $top.
+--   between pages. $top is the page size (Graph's paging: a nextLink follows while tokens remain),
+--   page_size applies without it. The nextLink repeats $select, $filter, $orderby, $count and $top.
 -- * A syncLicenses answer always shows "inProgress"; reads after sync_seconds show "completed"
 --   with lastSyncDateTime = the completion time.
+-- * Over HTTPS (--tls-cert/--tls-key) every answer carries Strict-Transport-Security, as Graph's do.
 local util = require "vpptoken_sandbox.util"
 local errors = require "vpptoken_sandbox.errors"
 local reply = require "vpptoken_sandbox.reply"
@@ -57,6 +58,7 @@ end
 -- config_document?, data?, journal? }
 function sandbox.configure(opts)
   state.url = assert(opts.url, "configure: url missing")
+  state.https = state.url:sub(1, 8) == "https://"
   state.access_token = opts.access_token
   state.verbose = opts.verbose and true or false
   -- --apps: the token endpoint, and Graph calls need its tokens (identity.lua)
@@ -67,6 +69,8 @@ function sandbox.configure(opts)
     sync_response = assert(opts.sync_response, "configure: sync_response missing"),
     -- false: PATCH always answers 204, as real Intune does whatever Prefer says
     honor_prefer = true,
+    -- true: a token that is not an Apple token file is a 400, as on Intune (the specs' placeholders are not)
+    apple_token_files = false,
   }
   state.reset()
   -- faults, throttle (--config, --throttle), --data, --journal
@@ -135,7 +139,7 @@ end
 -- body_too_large? }. Returns status, headers, body and, when a fault is injected, what the C side
 -- must do with the delivery (see faults.lua) or nil. Never raises for a bug in a route: that is a
 -- Graph-shaped 500 (and a message on stderr).
-function sandbox.handle(req)
+local function handle(req)
   local ctx = reply.context(req)
   local started = util.now()
   local ok, status, headers, body, delivery = xpcall(dispatch, traceback, req, ctx)
@@ -147,6 +151,18 @@ function sandbox.handle(req)
   if ctx.log_entry then ctx.log_entry.status = 500 end
   local first = tostring(status):match("^[^\n]*")
   return reply.error(ctx, 500, "InternalServerError", "Sandbox internal error: " .. first)
+end
+
+-- Graph sends this header on every HTTPS answer (not inside $batch sub-responses).
+local HSTS = "max-age=31536000"
+
+function sandbox.handle(req)
+  local status, headers, body, delivery = handle(req)
+  if state.https and not req.batch then
+    headers = headers or {}
+    headers["Strict-Transport-Security"] = HSTS
+  end
+  return status, headers, body, delivery
 end
 
 -- $batch sub-requests take the same path as every other request (see batch.lua).

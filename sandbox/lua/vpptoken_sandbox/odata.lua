@@ -1,5 +1,6 @@
 -- OData query options for vppTokens: $select, $filter and $orderby (grammars in filter.lua,
--- semantics in filter_eval.lua), $top, $skip, $count, and server-driven paging with $skiptoken.
+-- semantics in filter_eval.lua), $top (the page size, as on Graph), $skip, $count, and
+-- server-driven paging with $skiptoken.
 -- Any other option starting with '$' is a 400, as is an unknown property anywhere.
 local json = require "vpptoken_sandbox.json"
 local util = require "vpptoken_sandbox.util"
@@ -20,14 +21,16 @@ local FOR_COLLECTION = { select = true, top = true, skip = true, skiptoken = tru
 local FOR_ENTITY = { select = true, orderby = true }
 
 -- Splits the raw query into { name = decoded value } for the '$' options; other parameters are
--- ignored as Graph does. Names are matched without regard to case.
-local function split(raw)
+-- ignored as Graph does. Names are matched without regard to case. On beta, as on Graph's beta, a
+-- known option may come without its '$' (top=2, select=...); "top" and "$top" together are a repeat.
+local function split(raw, version)
   local opts, names = {}, {}
   for pair in (raw or ""):gmatch("[^&]+") do
     local k, v = pair:match("^([^=]*)=?(.*)$")
     k = util.url_decode(k)
-    if k:sub(1, 1) == "$" then
-      local name = k:sub(2):lower()
+    local dollar = k:sub(1, 1) == "$"
+    if dollar or (version == "beta" and KNOWN[k:lower()]) then
+      local name = (dollar and k:sub(2) or k):lower()
       if not KNOWN[name] then
         bad(string.format("Query option '%s' is not supported.", k))
       end
@@ -131,7 +134,7 @@ end
 -- ("entity"). Returns { select = list|nil, top, skip, skiptoken = { values, seq, count },
 -- filter = predicate(props)|nil, order = { keys, text }, count = bool, raw = { name = text } }.
 function odata.parse(raw, version, kind)
-  local opts, names = split(raw)
+  local opts, names = split(raw, version)
   local allowed = kind == "collection" and FOR_COLLECTION or FOR_ENTITY
   for name in pairs(opts) do
     if not allowed[name] then
@@ -197,11 +200,12 @@ function odata.page(q, entries, page_size)
   elseif q.skip then
     start = q.skip + 1
   end
-  local limit = page_size
-  if q.top then limit = math.min(limit, math.max(q.top - returned, 0)) end
+  -- $top is the page size, as on Graph (server-driven paging follows while rows remain); without it,
+  -- the configured page_size.
+  local limit = q.top or page_size
   local page = {}
   for i = start, math.min(start + limit - 1, #rows) do page[#page + 1] = rows[i].entry end
-  local more = start + #page <= #rows and (not q.top or returned + #page < q.top)
+  local more = start + #page <= #rows
   local token = more and #page > 0 and encode_skiptoken(q.order, page[#page], returned + #page) or nil
   return page, #rows, token
 end

@@ -2,6 +2,7 @@
 -- props = { property = value }, sync_done_at = time a running license sync completes,
 -- licenses = { bundleId = { available, used } } set by a client, licenses_revoked = bool }.
 local util = require "vpptoken_sandbox.util"
+local applefile = require "vpptoken_sandbox.applefile"
 
 local store = {}
 
@@ -63,6 +64,12 @@ function store.refresh(entry, now)
     entry.props.lastSyncStatus = "completed"
     entry.props.lastSyncDateTime = util.datetime(done)
     entry.sync_done_at = nil
+    -- a sync reads the expiry and organization from the (maybe renewed) Apple token file again
+    local file = applefile.read(entry.props.token)
+    if file then
+      entry.props.expirationDateTime = file.expirationDateTime
+      entry.props.organizationName = file.organizationName
+    end
   end
 end
 
