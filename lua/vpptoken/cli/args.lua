@@ -49,7 +49,7 @@ M.COMMANDS = {
   { name = "list", summary = "list the VPP tokens", min = 0, max = 0, flags = {
       { name = "filter", kind = "string", arg = "ODATA", help = "an OData $filter, e.g. \"state eq 'valid'\"" },
       { name = "select", kind = "string", arg = "NAMES", help = "properties to show, comma-separated" },
-      { name = "top", kind = "int", arg = "N", help = "at most N tokens (OData $top)" },
+      { name = "top", kind = "int", arg = "N", help = "N tokens per page (OData $top); every page is read" },
       { name = "state", kind = "string", arg = "STATE", help = "only tokens in this state (valid, expired, ...)" },
   } },
   { name = "get", usage = "ID", summary = "show one token", min = 1, max = 1, flags = {
