@@ -322,3 +322,32 @@ describe("hostile input", function()
     end
   end)
 end)
+
+describe("misspelt options", function()
+  local c
+  setup(function() c = vpptoken.new{ base_url = "http://127.0.0.1:9/v1.0", access_token = "t", max_retries = 0 } end)
+  teardown(function() c:close() end)
+
+  -- Every public function that takes an options table: a misspelt key raises before anything is sent, naming the
+  -- option it probably meant.
+  local CASES = {
+    { "sync_all", function() return c:sync_all{ concurency = 4 } end, "concurrency" },
+    { "get_many", function() return c:get_many({ "a" }, { concurency = 2 }) end, "concurrency" },
+    { "update", function() return c:update("a", { automaticallyUpdateApps = true }, { fecth = false }) end, "fetch" },
+    { "batch", function() return c:batch({}, { max_retires = 1 }) end, "max_retries" },
+    { "expiring", function() return c:expiring{ within_day = 3 } end, "within_days" },
+    { "wait_for_sync", function() return c:wait_for_sync("a", { intervall = 1 }) end, "interval" },
+  }
+  for _, case in ipairs(CASES) do
+    it(case[1] .. " raises on a misspelt option and says which one was meant", function()
+      local ok, msg = pcall(case[2])
+      assert.is_false(ok)
+      assert.matches("did you mean '" .. case[3] .. "'", msg, 1, true)
+    end)
+  end
+
+  it("update's fetch must be a boolean", function()
+    assert.error_matches(function() c:update("a", { automaticallyUpdateApps = true }, { fetch = 0 }) end,
+      "fetch must be a boolean")
+  end)
+end)

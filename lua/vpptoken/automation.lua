@@ -6,6 +6,7 @@ local core = require "vpptoken.core"
 local errors = require "vpptoken.error"
 local schema = require "vpptoken.schema"
 local tokenfile = require "vpptoken.tokenfile"
+local options = require "vpptoken.options"
 
 local M = {}
 
@@ -24,17 +25,7 @@ local function check_now(now, fname)
 end
 
 local function check_options(opts, fname, known)
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then error(fname .. ": options must be a table (got " .. type(opts) .. ")", 3) end
-  for k in pairs(opts) do
-    if not known[k] then
-      local names = {}
-      for n in pairs(known) do names[#names + 1] = n end
-      table.sort(names)
-      error(string.format("%s: unknown option '%s' (known: %s)", fname, tostring(k), table.concat(names, ", ")), 3)
-    end
-  end
-  return opts
+  return options.check(opts, fname, known, 3)
 end
 
 local function check_id(id, fname)

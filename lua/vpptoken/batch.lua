@@ -8,6 +8,7 @@ local core = require "vpptoken.core"
 local errors = require "vpptoken.error"
 local request = require "vpptoken.request"
 local schema = require "vpptoken.schema"
+local options = require "vpptoken.options"
 
 -- The methods this module adds to vpptoken.Client (through Client._lazy_methods).
 local Client = {}
@@ -93,10 +94,7 @@ end
 -- 204 gives true) or false, errs[i] the error object.
 function Client:batch(ops, opts)
   if type(ops) ~= "table" then error("ops must be an array of operations", 2) end
-  if opts ~= nil and type(opts) ~= "table" then error("options must be a table", 2) end
-  for k in pairs(opts or {}) do
-    if k ~= "max_retries" then error("batch: unknown option '" .. tostring(k) .. "' (known: max_retries)", 2) end
-  end
+  options.check(opts, "batch", { max_retries = true }, 2)
   local max_retries = (opts and opts.max_retries) or MAX_RETRIES.max
   if math.type(max_retries) ~= "integer" or max_retries < MAX_RETRIES.min or max_retries > MAX_RETRIES.max then
     error(string.format("max_retries must be a whole number from %d to %d", MAX_RETRIES.min, MAX_RETRIES.max), 2)

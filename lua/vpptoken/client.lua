@@ -9,6 +9,7 @@ local clouds = require "vpptoken.clouds"
 local errors = require "vpptoken.error"
 local request = require "vpptoken.request"
 local schema = require "vpptoken.schema"
+local options = require "vpptoken.options"
 
 local Client = { __name = "vpptoken.Client" }
 Client.__index = Client
@@ -235,7 +236,8 @@ function Client:update(id, fields, opts)
   local url = item_url(self, id)
   local body, msg = schema.check_fields(fields, "update", self.beta)
   if not body then error(msg, 2) end
-  if opts ~= nil and type(opts) ~= "table" then error("options must be a table", 2) end
+  options.check(opts, "update", { fetch = true }, 2)
+  if opts and opts.fetch ~= nil and type(opts.fetch) ~= "boolean" then error("update: fetch must be a boolean", 2) end
   local resp, err = call(self, "PATCH", url, encode(body), { Prefer = "return=representation" })
   if not resp then return nil, err end
   if resp.status ~= 204 and resp.body ~= "" then return decode(resp, "PATCH", url) end
@@ -282,7 +284,7 @@ end
 function Client:revoke_licenses(id, opts)
   need_beta(self, "revoke_licenses")
   local url = item_url(self, id, "/revokeLicenses")
-  if opts ~= nil and type(opts) ~= "table" then error("options must be a table", 2) end
+  options.check(opts, "revoke_licenses", { notify_managed_devices = true }, 2)
   local notify = opts and opts.notify_managed_devices
   if notify ~= nil and type(notify) ~= "boolean" then error("notify_managed_devices must be a boolean", 2) end
   return call_no_result(self, "POST", url, encode{ notifyManagedDevices = notify or false })

@@ -7,6 +7,7 @@ local core = require "vpptoken.core"
 local errors = require "vpptoken.error"
 local request = require "vpptoken.request"
 local schema = require "vpptoken.schema"
+local options = require "vpptoken.options"
 
 -- The methods this module adds to vpptoken.Client (through Client._lazy_methods).
 local Client = {}
@@ -28,8 +29,7 @@ end
 -- token for ids[i] or false, errs[i] the error object where it failed.
 function Client:get_many(ids, opts)
   if type(ids) ~= "table" then error("ids must be an array of token ids", 2) end
-  if opts ~= nil and type(opts) ~= "table" then error("options must be a table", 2) end
-  opts = opts or {}
+  opts = options.check(opts, "get_many", { concurrency = true, select = true }, 2)
   local conc = check_concurrency(opts.concurrency)
   local q = query(self, opts.select and { select = opts.select } or nil)
   local items = {}
@@ -48,8 +48,7 @@ end
 -- { id, appleId, outcome = "started" | "skipped" | "failed", reason?, token?, error? }, or nil, err when the
 -- tokens cannot be listed.
 function Client:sync_all(opts)
-  if opts ~= nil and type(opts) ~= "table" then error("options must be a table", 2) end
-  opts = opts or {}
+  opts = options.check(opts, "sync_all", { concurrency = true, only_valid = true, skip_in_progress = true }, 2)
   local conc = check_concurrency(opts.concurrency)
   local only_valid = opts.only_valid ~= false
   local skip_running = opts.skip_in_progress ~= false

@@ -1,0 +1,54 @@
+--- The one checker for the options tables of the public API: an unknown key raises, naming the known ones and the
+-- one probably meant (a misspelt `concurency` must not be ignored silently).
+local M = {}
+
+-- Edit distance between two short names (insertions, deletions, substitutions, adjacent swaps), capped at 3.
+local function distance(a, b)
+  if math.abs(#a - #b) > 2 then return 3 end
+  local prev2, prev, cur = {}, {}, {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:byte(i) == b:byte(j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+      if i > 1 and j > 1 and a:byte(i) == b:byte(j - 1) and a:byte(i - 1) == b:byte(j) then
+        cur[j] = math.min(cur[j], prev2[j - 2] + 1)
+      end
+    end
+    prev2, prev = prev, cur
+  end
+  return math.min(prev[#b], 3)
+end
+
+--- The known name closest to `name` (at most two edits away), or nil.
+function M.suggest(name, known)
+  local best, best_d
+  for k in pairs(known) do
+    local d = distance(name:lower(), k:lower())
+    if d <= 2 and (not best_d or d < best_d or (d == best_d and k < best)) then best, best_d = k, d end
+  end
+  return best
+end
+
+--- Checks an options table: nil gives {}, anything but a table raises, and so does a key not in `known` (a set of
+-- names). `fname` starts the message; `level` is the error() level the public function itself would give to point
+-- at its caller's line (default 2: the public function calls check directly).
+function M.check(opts, fname, known, level)
+  level = (level or 2) + 1
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then error(fname .. ": options must be a table (got " .. type(opts) .. ")", level) end
+  for k in pairs(opts) do
+    if type(k) ~= "string" or not known[k] then
+      local names = {}
+      for n in pairs(known) do names[#names + 1] = n end
+      table.sort(names)
+      local hint = type(k) == "string" and M.suggest(k, known)
+      error(string.format("%s: unknown option '%s' (%sknown: %s)", fname, tostring(k),
+        hint and ("did you mean '" .. hint .. "'? ") or "", table.concat(names, ", ")), level)
+    end
+  end
+  return opts
+end
+
+return M
