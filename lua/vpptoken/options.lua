@@ -5,10 +5,10 @@ local M = {}
 -- Edit distance between two short names (insertions, deletions, substitutions, adjacent swaps), capped at 3.
 local function distance(a, b)
   if math.abs(#a - #b) > 2 then return 3 end
-  local prev2, prev, cur = {}, {}, {}
+  local prev2, prev = {}, {}
   for j = 0, #b do prev[j] = j end
   for i = 1, #a do
-    cur = { [0] = i }
+    local cur = { [0] = i }
     for j = 1, #b do
       local cost = a:byte(i) == b:byte(j) and 0 or 1
       cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
