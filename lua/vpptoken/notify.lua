@@ -6,6 +6,7 @@ local cjson = require "cjson.safe"
 local core = require "vpptoken.core"
 local errors = require "vpptoken.error"
 local safe_text = require "vpptoken.text"
+local options = require "vpptoken.options"
 
 local M = {}
 
@@ -36,11 +37,9 @@ function M.post_json(url, doc, opts)
   else
     error("post_json: doc must be a table or a string of JSON text (got " .. type(doc) .. ")", 2)
   end
-  if opts ~= nil and type(opts) ~= "table" then error("post_json: options must be a table", 2) end
-  opts = opts or {}
+  opts = options.check(opts, "post_json", OPTIONS, 2)
   local sopts = { timeout = 30, max_retries = 2, retry_delay = 1, max_retry_time = 30 }
   for k, v in pairs(opts) do
-    if not OPTIONS[k] then error("post_json: unknown option '" .. tostring(k) .. "'", 2) end
     if k ~= "headers" then sopts[k] = v end
   end
   local headers = { ["Content-Type"] = "application/json; charset=utf-8", Accept = "*/*" }
