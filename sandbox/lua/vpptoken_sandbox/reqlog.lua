@@ -4,13 +4,15 @@ local json = require "vpptoken_sandbox.json"
 
 local reqlog = {}
 
-reqlog.LIMIT = 10000 -- oldest entries are dropped past this
+reqlog.LIMIT = 10000 -- oldest entries are dropped past this many
+reqlog.BODY_LIMIT = 64 * 1024 -- a logged body keeps its first BODY_LIMIT bytes (then body_truncated = true)
+reqlog.BYTES_LIMIT = 8 * 1024 * 1024 -- oldest entries are dropped while the log holds more bytes than this
 
 local Log = { __name = "vpptoken_sandbox.RequestLog" }
 Log.__index = Log
 
 function reqlog.new()
-  return setmetatable({ entries = {} }, Log)
+  return setmetatable({ entries = {}, bytes = 0 }, Log)
 end
 
 local function skip_ws(s, i)
@@ -77,24 +79,50 @@ function reqlog.redact_headers(headers)
   return out
 end
 
+-- The bytes an entry holds, as the log counts them against BYTES_LIMIT.
+local function size_of(entry)
+  local n = #entry.method + #entry.path + #entry.body
+  for k, v in pairs(entry.headers) do n = n + #k + #v end
+  return n
+end
+
 -- Records a request (before it is handled); returns the entry, whose status the caller sets.
--- A $batch sub-request carries req.batch, the request-id of its $batch request.
+-- A $batch sub-request carries req.batch, the request-id of its $batch request. The body is redacted
+-- whole, then cut to BODY_LIMIT bytes; the oldest entries go past LIMIT entries or BYTES_LIMIT bytes.
 function Log:record(req)
+  local body = reqlog.redact_body(req.body or "")
+  local truncated = nil
+  if #body > reqlog.BODY_LIMIT then
+    body, truncated = body:sub(1, reqlog.BODY_LIMIT), true
+  end
   local entry = {
     batch = req.batch,
     method = req.method,
     path = req.path .. (req.query ~= "" and ("?" .. req.query) or ""),
     headers = reqlog.redact_headers(req.headers),
-    body = reqlog.redact_body(req.body or ""),
+    body = body,
+    body_truncated = truncated,
   }
+  entry.size = size_of(entry)
   local entries = self.entries
   entries[#entries + 1] = entry
-  if #entries > reqlog.LIMIT then table.remove(entries, 1) end
+  self.bytes = self.bytes + entry.size
+  local drop = 0
+  while #entries - drop > 1 and (#entries - drop > reqlog.LIMIT or self.bytes > reqlog.BYTES_LIMIT) do
+    drop = drop + 1
+    self.bytes = self.bytes - entries[drop].size
+  end
+  if drop > 0 then
+    local n = #entries
+    table.move(entries, drop + 1, n, 1)
+    for i = n - drop + 1, n do entries[i] = nil end
+  end
   return entry
 end
 
 function Log:clear()
   self.entries = {}
+  self.bytes = 0
 end
 
 -- The JSON value of GET /_sandbox/requests.
@@ -102,7 +130,7 @@ function Log:export()
   local value = json.array()
   for i, e in ipairs(self.entries) do
     value[i] = { method = e.method, path = e.path, headers = e.headers, status = e.status or json.null,
-                 body = e.body, batch = e.batch }
+                 body = e.body, body_truncated = e.body_truncated, batch = e.batch }
   end
   return { value = value }
 end
