@@ -48,3 +48,75 @@ describe("sandbox request log bounds", function()
     assert.equal("/v1.0" .. COLL .. "?n=" .. (n - #log + 1), log[1].path)
   end)
 end)
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+local function mode_of(path)
+  local p = assert(io.popen("stat -c %a " .. helper.shell_quote(path)))
+  local m = p:read("l")
+  p:close()
+  return m
+end
+
+describe("sandbox files and redaction", function()
+  it("creates the --journal file readable by its owner only", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -m 700 " .. helper.shell_quote(dir)))
+    local journal = dir .. "/requests.jsonl"
+    local sb = helper.start_sandbox({ "--journal", journal })
+    local st = support.graph(sb, "POST", COLL, { organizationName = "J", token = "dG9rZW4tYw==" })
+    sb:stop()
+    assert.equal(201, st)
+    local mode = mode_of(journal)
+    os.remove(journal)
+    os.remove(dir)
+    assert.equal("600", mode)
+  end)
+
+  it("redacts a token sent under an escaped key, in the journal and in /_sandbox/requests", function()
+    local journal = os.tmpname()
+    local sb = helper.start_sandbox({ "--journal", journal })
+    local body = '{"organizationName":"E","tok\\u0065n":"ESCAPED-SECRET-1","\\u0074oken" : "ESCAPED-SECRET-2"}'
+    local st = http("POST", sb.graph .. COLL, body, { authorization = "Bearer t" })
+    assert.is_number(st)
+    local log = sb:requests()
+    sb:stop()
+    local text = read(journal)
+    os.remove(journal)
+    assert.equal(1, #log)
+    for _, secret in ipairs({ "ESCAPED-SECRET-1", "ESCAPED-SECRET-2" }) do
+      assert.is_nil(log[1].body:find(secret, 1, true), secret .. " is in /_sandbox/requests")
+      assert.is_nil(text:find(secret, 1, true), secret .. " is in the journal")
+    end
+    assert.matches('"organizationName":"E"', log[1].body)
+    local line = assert(cjson.decode(text:match("[^\n]+")))
+    assert.matches('"tok\\u0065n":"<redacted>"', line.body, 1, true)
+  end)
+
+  it("--data does not follow a symlink planted at FILE.tmp", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir -m 700 " .. helper.shell_quote(dir)))
+    local data, victim = dir .. "/tokens.json", dir .. "/victim"
+    local f = assert(io.open(victim, "wb"))
+    f:write("precious")
+    f:close()
+    assert(os.execute("ln -s " .. helper.shell_quote(victim) .. " " .. helper.shell_quote(data .. ".tmp")))
+    local sb = helper.start_sandbox({ "--data", data })
+    local st = support.graph(sb, "POST", COLL, { organizationName = "Kept", token = "dG9rZW4tYw==" })
+    sb:stop()
+    local saved, mode, kept = read(data), mode_of(data), read(victim)
+    assert(os.execute("rm -rf " .. helper.shell_quote(dir)))
+    assert.equal(201, st)
+    assert.equal("precious", kept)
+    assert.truthy(saved and saved:find("Kept", 1, true), "the store was not saved")
+    assert.equal("600", mode)
+  end)
+end)

@@ -44,7 +44,7 @@ static void sbx_usage(FILE *out) {
           "  --throttle            apply Intune's limits per 20 s: writes 200/tenant 100/app, all requests\n"
           "                        2000/tenant 1000/app; over them: 429 TooManyRequests + Retry-After\n"
           "  --data FILE           load the tokens from FILE at start, save them after every change\n"
-          "                        (atomically: FILE.tmp, fsync, rename)\n"
+          "                        (atomically: a new FILE.XXXXXX, fsync, rename)\n"
           "  --journal FILE        append one JSON line per request (time, method, path, headers and body\n"
           "                        with secrets redacted, status, request-id, client-request-id, duration)\n"
           "  --help                show this text and exit\n"

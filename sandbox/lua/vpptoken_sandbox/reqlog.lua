@@ -22,33 +22,64 @@ end
 -- End (exclusive) of the JSON string starting at the quote at i, or nil.
 local function string_end(s, i)
   local j = i + 1
-  while j <= #s do
-    local c = s:sub(j, j)
-    if c == "\\" then
-      j = j + 2
-    elseif c == '"' then
-      return j + 1
-    else
-      j = j + 1
-    end
+  while true do
+    local k = s:find('[\\"]', j)
+    if not k then return nil end
+    if s:sub(k, k) == '"' then return k + 1 end
+    j = k + 2
   end
-  return nil
 end
 
--- Replaces the value of every "token" member with "<redacted>", keeping the rest of the text as
--- it was (works on invalid JSON too; the values of non-string tokens are replaced as well).
--- key: the member name to redact instead of "token".
-function reqlog.redact_body(s, key)
-  local out, pos = {}, 1
-  local quoted = '"' .. (key or "token") .. '"'
-  while true do
-    local k1, k2 = s:find(quoted, pos, true)
-    if not k1 then break end
-    local colon = skip_ws(s, k2 + 1)
-    if s:sub(colon, colon) ~= ":" then
-      out[#out + 1] = s:sub(pos, k2)
-      pos = k2 + 1
+local ESCAPES = { ['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b", f = "\f", n = "\n", r = "\r", t = "\t" }
+local KEY_MAX = 512 -- raw bytes of a member name worth decoding (the secret names are short)
+
+-- The text of a JSON string's raw content (between its quotes), escapes decoded; nil when malformed.
+local function decode_string(raw)
+  if not raw:find("\\", 1, true) then return raw end
+  local out, i = {}, 1
+  while i <= #raw do
+    local k = raw:find("\\", i, true)
+    if not k then
+      out[#out + 1] = raw:sub(i)
+      break
+    end
+    out[#out + 1] = raw:sub(i, k - 1)
+    local c = raw:sub(k + 1, k + 1)
+    if c == "u" then
+      local hex = raw:match("^%x%x%x%x", k + 2)
+      if not hex then return nil end
+      out[#out + 1] = utf8.char(tonumber(hex, 16))
+      i = k + 6
+    elseif ESCAPES[c] then
+      out[#out + 1] = ESCAPES[c]
+      i = k + 2
     else
+      return nil
+    end
+  end
+  return table.concat(out)
+end
+
+-- Replaces the value of every member whose decoded name is "token" (or, with keys, one of keys: a
+-- name or a list of names; compared without case) with "<redacted>", keeping the rest of the text as
+-- it was (works on invalid JSON too; the values of non-string members are replaced as well).
+function reqlog.redact_body(s, keys)
+  local wanted = {}
+  if type(keys) == "table" then
+    for _, k in ipairs(keys) do wanted[k:lower()] = true end
+  else
+    wanted[(keys or "token"):lower()] = true
+  end
+  local out, pos, scan = {}, 1, 1
+  while true do
+    local q = s:find('"', scan, true)
+    if not q then break end
+    local qend = string_end(s, q)
+    if not qend then break end
+    scan = qend
+    local colon = skip_ws(s, qend)
+    local name = s:sub(colon, colon) == ":" and qend - q - 2 <= KEY_MAX and decode_string(s:sub(q + 1, qend - 2))
+    if name and wanted[name:lower()] then
       local vstart = skip_ws(s, colon + 1)
       local vend
       if s:sub(vstart, vstart) == '"' then
@@ -59,7 +90,7 @@ function reqlog.redact_body(s, key)
       end
       out[#out + 1] = s:sub(pos, vstart - 1)
       out[#out + 1] = vend > vstart and '"<redacted>"' or ""
-      pos = vend
+      pos, scan = vend, vend
     end
   end
   out[#out + 1] = s:sub(pos)
