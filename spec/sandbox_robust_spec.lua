@@ -120,3 +120,32 @@ describe("sandbox files and redaction", function()
     assert.equal("600", mode)
   end)
 end)
+
+describe("sandbox hostile input", function()
+  local sb = helper.sandbox_suite()
+
+  it("answers 400 to a $batch sub-request body nested over 64 levels", function()
+    local nested = string.rep("[", 70) .. string.rep("]", 70)
+    local body = '{"requests":[{"id":"1","method":"POST","url":"/deviceAppManagement/vppTokens",'
+      .. '"headers":{"content-type":"application/json"},"body":{"a":' .. nested .. '}}]}'
+    local st, answer = support.graph(sb, "POST", "/$batch", body)
+    assert.equal(400, st)
+    assert.equal("BadRequest", answer.error.code)
+  end)
+
+  it("answers 400 to /_sandbox/redirect?to= with CR or LF", function()
+    for _, to in ipairs({ "http://x/%0d%0aSet-Cookie:a=b", "http://x/%0a", "http://x/%0d" }) do
+      local r = helper.raw_exchange(sb.port, "GET", "/_sandbox/redirect?to=" .. to, {})
+      assert.equal(400, r.status, to)
+      assert.is_nil(r.headers["set-cookie"])
+    end
+  end)
+
+  it("answers 400 to a path with an encoded NUL instead of listing the collection", function()
+    for _, path in ipairs({ COLL .. "/%00", COLL .. "%00", COLL .. "/%00/syncLicenses" }) do
+      local r = helper.raw_exchange(sb.port, "GET", "/v1.0" .. path, { Authorization = "Bearer t" })
+      assert.equal(400, r.status, path)
+      assert.is_nil(r.body:find('"value"', 1, true), path)
+    end
+  end)
+end)

@@ -62,6 +62,7 @@ struct sbx_request {
   const char *body;
   size_t body_len;
   int body_too_large;
+  int path_has_nul;          /* the raw path holds %00 (path, a C string, ends there) */
   struct sbx_fault *fault;   /* receives what the handler asks of the delivery (NULL: ignored) */
   struct sbx_timers *timers; /* resumes suspended connections (drip) */
 };
