@@ -149,3 +149,59 @@ describe("sandbox hostile input", function()
     end
   end)
 end)
+
+describe("sandbox connection bounds", function()
+  local socket = require "socket"
+
+  -- Seconds until GET /health answers 200 on a fresh connection, trying for at most limit seconds (nil: never).
+  local function health_within(sb, limit)
+    local t0 = socket.gettime()
+    while socket.gettime() - t0 < limit do
+      local c = socket.tcp()
+      c:settimeout(1)
+      if c:connect("127.0.0.1", sb.port) then
+        c:send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        local line = c:receive("*l")
+        c:close()
+        if line and line:match("^HTTP/1%.1 200") then return socket.gettime() - t0 end
+      else
+        c:close()
+      end
+      socket.sleep(0.1)
+    end
+    return nil
+  end
+
+  it("keeps /health reachable while idle and half-sent connections fill --connection-limit", function()
+    local sb = helper.start_sandbox({ "--connection-limit", "20", "--connection-timeout", "2" })
+    local held = {}
+    for i = 1, 50 do
+      local c = socket.tcp()
+      c:settimeout(1)
+      if c:connect("127.0.0.1", sb.port) then
+        if i % 2 == 0 then c:send("GET /hea") end -- a request line that never ends
+        held[#held + 1] = c
+      else
+        c:close()
+      end
+    end
+    local elapsed = health_within(sb, 10)
+    for _, c in ipairs(held) do c:close() end
+    local again = health_within(sb, 2)
+    sb:stop()
+    assert.is_true(#held >= 20, "only " .. #held .. " connections were opened")
+    assert.is_number(elapsed, "/health did not answer within 10 s")
+    assert.is_true(elapsed < 8, "/health took " .. tostring(elapsed) .. " s")
+    assert.is_number(again)
+  end)
+
+  it("rejects a --connection-limit or --connection-timeout out of range", function()
+    for _, args in ipairs({ "--connection-limit 0", "--connection-timeout 0", "--connection-timeout x" }) do
+      local p = assert(io.popen(helper.shell_quote(helper.sandbox_bin) .. " " .. args .. " 2>&1", "r"))
+      local text = p:read("a")
+      local _, _, code = p:close()
+      assert.equal(2, code, args)
+      assert.matches("--connection%-", text)
+    end
+  end)
+end)

@@ -181,8 +181,8 @@ struct MHD_Daemon *sbx_httpd_start(struct sbx_server *srv, int fd, int ipv6) {
   else
     tls[0].option = MHD_OPTION_END;
   return MHD_start_daemon(flags, 0, NULL, NULL, sbx_on_request, srv, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-                          MHD_OPTION_CONNECTION_LIMIT, SBX_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-                          SBX_CONNECTION_TIMEOUT, MHD_OPTION_URI_LOG_CALLBACK, sbx_on_uri, (void *)srv,
+                          MHD_OPTION_CONNECTION_LIMIT, srv->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
+                          srv->connection_timeout, MHD_OPTION_URI_LOG_CALLBACK, sbx_on_uri, (void *)srv,
                           MHD_OPTION_NOTIFY_COMPLETED, sbx_on_completed, (void *)srv, MHD_OPTION_ARRAY, tls,
                           MHD_OPTION_END);
 }
