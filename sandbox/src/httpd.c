@@ -47,6 +47,15 @@ static void sbx_on_completed(void *cls, struct MHD_Connection *conn, void **con_
   *con_cls = NULL;
 }
 
+/* Does the raw path (uri up to '?') hold an encoded NUL, which libmicrohttpd's decoding ends the path at? */
+static int sbx_path_has_nul(const char *uri) {
+  const char *p;
+
+  for (p = uri; *p != '\0' && *p != '?'; p++)
+    if (p[0] == '%' && p[1] == '0' && p[2] == '0') return 1;
+  return 0;
+}
+
 /* Declared Content-Length larger than the cap? */
 static int sbx_declared_too_large(struct MHD_Connection *conn) {
   const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -130,6 +139,7 @@ static enum MHD_Result sbx_on_request(void *cls, struct MHD_Connection *conn, co
   rq.body = cx->too_large ? NULL : cx->body;
   rq.body_len = cx->too_large ? 0 : cx->len;
   rq.body_too_large = cx->too_large;
+  rq.path_has_nul = sbx_path_has_nul(cx->uri);
   rq.fault = &fault;
   rq.timers = srv->timers;
   resp = sbx_lua_handle(srv->L, &rq, &status);
@@ -171,8 +181,8 @@ struct MHD_Daemon *sbx_httpd_start(struct sbx_server *srv, int fd, int ipv6) {
   else
     tls[0].option = MHD_OPTION_END;
   return MHD_start_daemon(flags, 0, NULL, NULL, sbx_on_request, srv, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-                          MHD_OPTION_CONNECTION_LIMIT, SBX_CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT,
-                          SBX_CONNECTION_TIMEOUT, MHD_OPTION_URI_LOG_CALLBACK, sbx_on_uri, (void *)srv,
+                          MHD_OPTION_CONNECTION_LIMIT, srv->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
+                          srv->connection_timeout, MHD_OPTION_URI_LOG_CALLBACK, sbx_on_uri, (void *)srv,
                           MHD_OPTION_NOTIFY_COMPLETED, sbx_on_completed, (void *)srv, MHD_OPTION_ARRAY, tls,
                           MHD_OPTION_END);
 }

@@ -296,6 +296,10 @@ static int sbx_dispatch(lua_State *L) {
     lua_pushboolean(L, 1);
     lua_setfield(L, -2, "body_too_large");
   }
+  if (rq->path_has_nul) {
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "path_has_nul");
+  }
   lua_call(L, 1, 4); /* stack: module, status, headers, body, delivery (fault.c) */
   if (rq->fault != NULL) sbx_fault_read(L, 5, rq->fault);
   lua_settop(L, 4);

@@ -111,6 +111,8 @@ int main(int argc, char **argv) {
   }
 
   srv.verbose = o.verbose;
+  srv.connection_limit = (unsigned)o.connection_limit;
+  srv.connection_timeout = (unsigned)o.connection_timeout;
   if (sbx_lua_open(srv.L, &o, url) != 0) return sbx_close(&srv, fd);
   srv.timers = sbx_timers_start(); /* NULL: injected delays and drips are skipped */
   daemon = sbx_tls_load(&o, &srv.tls) == 0 ? sbx_httpd_start(&srv, fd, ipv6) : NULL;

@@ -44,9 +44,13 @@ static void sbx_usage(FILE *out) {
           "  --throttle            apply Intune's limits per 20 s: writes 200/tenant 100/app, all requests\n"
           "                        2000/tenant 1000/app; over them: 429 TooManyRequests + Retry-After\n"
           "  --data FILE           load the tokens from FILE at start, save them after every change\n"
-          "                        (atomically: FILE.tmp, fsync, rename)\n"
+          "                        (atomically: a new FILE.XXXXXX, fsync, rename)\n"
           "  --journal FILE        append one JSON line per request (time, method, path, headers and body\n"
           "                        with secrets redacted, status, request-id, client-request-id, duration)\n"
+          "  --connection-limit N  connections at once, 1..10000 (default %ld); past it new ones are refused\n"
+          "  --connection-timeout S  close a connection idle (no byte received: trickling or silent\n"
+          "                        clients too) for S seconds, 1..3600 (default %ld); injected delays\n"
+          "                        and drips do not count\n"
           "  --help                show this text and exit\n"
           "  --version             print the version and exit\n"
           "\n"
@@ -54,7 +58,8 @@ static void sbx_usage(FILE *out) {
           "Control endpoints (no auth): GET /health, POST /_sandbox/reset, POST /_sandbox/faults,\n"
           "POST|GET /_sandbox/config, GET /_sandbox/requests, POST /_sandbox/token (with --apps: an access\n"
           "token for {\"client_id\"}, optionally with \"aud\" and \"lifetime\"). SIGINT/SIGTERM stop it (exit 0).\n",
-          SBX_DEFAULT_PORT, SBX_DEFAULT_PAGE_SIZE, SBX_DEFAULT_SYNC_SECONDS, SBX_DEFAULT_TOKEN_LIFETIME);
+          SBX_DEFAULT_PORT, SBX_DEFAULT_PAGE_SIZE, SBX_DEFAULT_SYNC_SECONDS, SBX_DEFAULT_TOKEN_LIFETIME,
+          SBX_DEFAULT_CONNECTION_LIMIT, SBX_DEFAULT_CONNECTION_TIMEOUT);
 }
 
 static int sbx_parse_long(const char *s, long min, long max, long *out) {
@@ -97,7 +102,9 @@ enum {
   OPT_DATA,
   OPT_JOURNAL,
   OPT_THROTTLE,
-  OPT_VERSION
+  OPT_VERSION,
+  OPT_CONN_LIMIT,
+  OPT_CONN_TIMEOUT
 };
 
 static const struct option sbx_longopts[] = {
@@ -119,6 +126,8 @@ static const struct option sbx_longopts[] = {
     {"journal", required_argument, NULL, OPT_JOURNAL},
     {"throttle", no_argument, NULL, OPT_THROTTLE},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"connection-limit", required_argument, NULL, OPT_CONN_LIMIT},
+    {"connection-timeout", required_argument, NULL, OPT_CONN_TIMEOUT},
     {NULL, 0, NULL, 0},
 };
 
@@ -185,6 +194,14 @@ static enum sbx_parse_result sbx_set(struct sbx_options *o, int code, const char
       *(code == OPT_DATA ? &o->data : &o->journal) = value;
       break;
     case OPT_THROTTLE: o->throttle = 1; break;
+    case OPT_CONN_LIMIT:
+      if (sbx_parse_long(value, 1, 10000, &o->connection_limit) != 0)
+        return SBX_FAIL(where, "--connection-limit wants an integer 1..10000, got '%s'", value);
+      break;
+    case OPT_CONN_TIMEOUT:
+      if (sbx_parse_long(value, 1, 3600, &o->connection_timeout) != 0)
+        return SBX_FAIL(where, "--connection-timeout wants an integer 1..3600 (seconds), got '%s'", value);
+      break;
     case OPT_HELP: sbx_usage(stdout); return SBX_PARSE_EXIT_OK;
     case OPT_VERSION: printf(SBX_NAME " " SBX_VERSION "\n"); return SBX_PARSE_EXIT_OK;
     default: return SBX_FAIL(where, "unknown option (see --help)");
@@ -249,6 +266,8 @@ enum sbx_parse_result sbx_parse_options(int argc, char **argv, struct sbx_option
   o->sync_seconds = SBX_DEFAULT_SYNC_SECONDS;
   o->sync_response = SBX_DEFAULT_SYNC_RESPONSE;
   o->token_lifetime = SBX_DEFAULT_TOKEN_LIFETIME;
+  o->connection_limit = SBX_DEFAULT_CONNECTION_LIMIT;
+  o->connection_timeout = SBX_DEFAULT_CONNECTION_TIMEOUT;
   *L = NULL;
   if (args == NULL) {
     fprintf(stderr, SBX_NAME ": out of memory\n");

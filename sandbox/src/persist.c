@@ -1,10 +1,14 @@
 /* native.write_atomic(path, data): replaces a file so that a crash at any moment leaves either
- * the old or the new content: write PATH.tmp, fsync it, rename it over PATH, fsync the directory. */
+ * the old or the new content: write a new PATH.XXXXXX (mkstemp: created exclusively, mode 0600, so a
+ * file or symlink planted there is never followed), fsync it, rename it over PATH, fsync the directory.
+ * native.create_private(path): creates path (mode 0600) unless it exists; never through a symlink. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -45,16 +49,19 @@ static void sbx_sync_dir(lua_State *L, const char *path) {
 }
 
 static int sbx_write_atomic(lua_State *L) {
-  size_t len;
-  const char *path = luaL_checkstring(L, 1);
+  size_t len, plen;
+  const char *path = luaL_checklstring(L, 1, &plen);
   const char *data = luaL_checklstring(L, 2, &len);
-  const char *tmp = lua_pushfstring(L, "%s.tmp", path);
+  char *tmp = lua_newuserdatauv(L, plen + sizeof ".XXXXXX", 0); /* owned by Lua: no cleanup path */
   int fd, err = 0;
 
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  memcpy(tmp, path, plen);
+  memcpy(tmp + plen, ".XXXXXX", sizeof ".XXXXXX");
+  fd = mkstemp(tmp);
   if (fd < 0) {
     err = errno;
   } else {
+    (void)fchmod(fd, 0600);
     if (sbx_write_all(fd, data, len) != 0 || fsync(fd) != 0) err = errno;
     if (close(fd) != 0 && err == 0) err = errno;
     if (err == 0 && rename(tmp, path) != 0) err = errno;
@@ -70,7 +77,23 @@ static int sbx_write_atomic(lua_State *L) {
   return 1;
 }
 
+static int sbx_create_private(lua_State *L) {
+  const char *path = luaL_checkstring(L, 1);
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+  if (fd < 0 && errno != EEXIST) {
+    luaL_pushfail(L);
+    lua_pushfstring(L, "%s: %s", path, strerror(errno));
+    return 2;
+  }
+  if (fd >= 0) close(fd);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 void sbx_native_extend(lua_State *L) {
   lua_pushcfunction(L, sbx_write_atomic);
   lua_setfield(L, -2, "write_atomic");
+  lua_pushcfunction(L, sbx_create_private);
+  lua_setfield(L, -2, "create_private");
 }

@@ -20,8 +20,8 @@
 #define SBX_DEFAULT_SYNC_SECONDS 2.0
 #define SBX_DEFAULT_SYNC_RESPONSE "bare"
 #define SBX_BODY_LIMIT ((size_t)4 * 1024 * 1024)
-#define SBX_CONNECTION_LIMIT 512u
-#define SBX_CONNECTION_TIMEOUT 30u
+#define SBX_DEFAULT_CONNECTION_LIMIT 512L  /* connections at once; past it new ones are refused */
+#define SBX_DEFAULT_CONNECTION_TIMEOUT 30L /* seconds a connection may stay idle (no byte in) */
 #define SBX_DEFAULT_TOKEN_LIFETIME 3599.0
 
 /* The options; strings point into argv, or into the --config file's values kept in the Lua state. */
@@ -38,10 +38,12 @@ struct sbx_options {
   double token_lifetime; /* seconds an issued access token is valid */
   const char *tls_cert;  /* --tls-cert/--tls-key: serve HTTPS; both or neither */
   const char *tls_key;
-  const char *config;  /* --config FILE: JSON with any of these options plus faults/throttle */
-  const char *data;    /* --data FILE: the store, loaded at start and saved after every change */
-  const char *journal; /* --journal FILE: one JSON line per request */
-  int throttle;        /* --throttle: Intune's request limits on */
+  const char *config;      /* --config FILE: JSON with any of these options plus faults/throttle */
+  const char *data;        /* --data FILE: the store, loaded at start and saved after every change */
+  const char *journal;     /* --journal FILE: one JSON line per request */
+  int throttle;            /* --throttle: Intune's request limits on */
+  long connection_limit;   /* --connection-limit N */
+  long connection_timeout; /* --connection-timeout S: idle seconds before a connection is closed */
 };
 
 /* OK: serve; EXIT_OK: --help or --version was printed (exit 0); ERROR: a bad option (exit 2); FAILED: out of
@@ -62,6 +64,7 @@ struct sbx_request {
   const char *body;
   size_t body_len;
   int body_too_large;
+  int path_has_nul;          /* the raw path holds %00 (path, a C string, ends there) */
   struct sbx_fault *fault;   /* receives what the handler asks of the delivery (NULL: ignored) */
   struct sbx_timers *timers; /* resumes suspended connections (drip) */
 };
@@ -103,6 +106,7 @@ struct sbx_server {
   int verbose;
   struct sbx_tls tls;
   struct sbx_timers *timers;
+  unsigned connection_limit, connection_timeout; /* from the options */
 };
 
 /* Starts libmicrohttpd on the bound, listening socket fd (which it then owns). */

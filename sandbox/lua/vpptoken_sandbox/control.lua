@@ -130,7 +130,9 @@ local function redirect(_, req)
   local args = {}
   for k, v in (req.query or ""):gmatch("([^&=]+)=([^&]*)") do args[k] = util.url_decode(v) end
   local status = args.status or "307"
-  if not args.to or not args.to:match("^https?://") then return fail(400, "'to' must be an absolute http(s) URL.") end
+  if not args.to or not args.to:match("^https?://") or args.to:find("%c") then
+    return fail(400, "'to' must be an absolute http(s) URL without control characters.")
+  end
   if not REDIRECTS[status] then return fail(400, "'status' must be 301, 302, 303, 307 or 308.") end
   return answer(tonumber(status), nil, { Location = args.to })
 end

@@ -117,6 +117,9 @@ local function handle_graph(ctx, version, rest)
 end
 
 local function dispatch(req, ctx)
+  if req.path_has_nul then -- Graph's front end refuses such a URL before any routing
+    return reply.error(ctx, 400, "BadRequest", "Invalid URL: the path holds an encoded NUL character (%00).")
+  end
   if req.body_too_large then
     return reply.error(ctx, 413, "RequestEntityTooLarge", "The request body is larger than the sandbox's limit.")
   end
@@ -136,7 +139,7 @@ local function dispatch(req, ctx)
 end
 
 -- req: { method, path (decoded, no query), query (raw), headers = { lowercase = value }, body,
--- body_too_large? }. Returns status, headers, body and, when a fault is injected, what the C side
+-- body_too_large?, path_has_nul? }. Returns status, headers, body and, when a fault is injected, what the C side
 -- must do with the delivery (see faults.lua) or nil. Never raises for a bug in a route: that is a
 -- Graph-shaped 500 (and a message on stderr).
 local function handle(req)

@@ -5,30 +5,36 @@ local json = require "vpptoken_sandbox.json"
 local util = require "vpptoken_sandbox.util"
 local reqlog = require "vpptoken_sandbox.reqlog"
 
+local has_native, native = pcall(require, "vpptoken_sandbox.native")
+
 local journal = {}
 
 journal.SECRET_KEYS = { "token", "client_secret", "client_assertion", "access_token", "refresh_token",
                         "password" }
+local SECRET = {}
+for _, k in ipairs(journal.SECRET_KEYS) do SECRET[k] = true end
 
 local Journal = { __name = "vpptoken_sandbox.Journal" }
 Journal.__index = Journal
 
--- Opens path for appending; raises when it cannot.
+-- Opens path for appending (created readable by its owner only); raises when it cannot.
 function journal.open(path)
+  local created, cerr = true, nil
+  if has_native then created, cerr = native.create_private(path) end
+  if not created then error("--journal: " .. tostring(cerr), 0) end
   local f, err = io.open(path, "ab")
   if not f then error("--journal: " .. tostring(err), 0) end
   return setmetatable({ file = f, path = path }, Journal)
 end
 
--- Body text with the value of every secret member (JSON) or field (form encoding) replaced.
+-- Body text with the value of every secret member (JSON) or field (form encoding) replaced; names
+-- are compared decoded (JSON escapes, percent-encoding) and without case.
 function journal.redact_body(s)
-  for _, key in ipairs(journal.SECRET_KEYS) do
-    s = reqlog.redact_body(s, key)
-    s = s:gsub("([?&]?)(" .. key .. ")=[^&]*", function(sep, k)
-      return sep .. k .. "=<redacted>"
-    end)
-  end
-  return s
+  s = reqlog.redact_body(s, journal.SECRET_KEYS)
+  return (s:gsub("([^&?]*)=([^&]*)", function(k, v)
+    local name = util.url_decode(k):lower()
+    if SECRET[name] and v ~= "<redacted>" then return k .. "=<redacted>" end
+  end))
 end
 
 -- Writes the line for one answered request. started: util.now() when it came in; delivery: the

@@ -1,11 +1,15 @@
 -- JSON output for the sandbox: stable key order (Graph's envelope keys first, then the resource's
 -- properties in schema order), empty arrays that stay arrays, no escaped slashes.
--- Input is decoded with cjson.safe elsewhere.
+-- Input is decoded with cjson (nesting limited to MAX_DEPTH).
 local cjson = require "cjson.safe"
 
 local json = {}
 
 json.null = cjson.null
+json.MAX_DEPTH = 64 -- nesting of arrays and objects, decoded or encoded; deeper input is refused (400)
+
+local decoder = cjson.new()
+decoder.decode_max_depth(json.MAX_DEPTH)
 
 local ARRAY = { __name = "vpptoken_sandbox.json.array" }
 
@@ -74,7 +78,7 @@ end
 local encode_value
 
 local function encode_table(t, out, depth)
-  if depth > 64 then error("json: nesting too deep", 0) end
+  if depth > json.MAX_DEPTH then error("json: nesting too deep", 0) end
   if json.is_array(t) then
     out[#out + 1] = "["
     for i = 1, rawlen(t) do
@@ -127,7 +131,9 @@ end
 
 -- Decodes text; returns value or nil, message.
 function json.decode(text)
-  return cjson.decode(text)
+  local ok, v, err = pcall(decoder.decode, text) -- a cjson.safe instance: nil, message on bad input
+  if ok then return v, err end
+  return nil, tostring(v)
 end
 
 return json

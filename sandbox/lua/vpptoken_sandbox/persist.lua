@@ -1,5 +1,5 @@
 -- --data FILE: the store on disk. Loaded once at start, saved (atomically, through the C side's
--- write_atomic: FILE.tmp, fsync, rename) after every change, before the answer goes out, so an
+-- write_atomic: a new FILE.XXXXXX, fsync, rename) after every change, before the answer goes out, so an
 -- acknowledged write is on disk.
 local json = require "vpptoken_sandbox.json"
 local store = require "vpptoken_sandbox.store"

@@ -4,13 +4,15 @@ local json = require "vpptoken_sandbox.json"
 
 local reqlog = {}
 
-reqlog.LIMIT = 10000 -- oldest entries are dropped past this
+reqlog.LIMIT = 10000 -- oldest entries are dropped past this many
+reqlog.BODY_LIMIT = 64 * 1024 -- a logged body keeps its first BODY_LIMIT bytes (then body_truncated = true)
+reqlog.BYTES_LIMIT = 8 * 1024 * 1024 -- oldest entries are dropped while the log holds more bytes than this
 
 local Log = { __name = "vpptoken_sandbox.RequestLog" }
 Log.__index = Log
 
 function reqlog.new()
-  return setmetatable({ entries = {} }, Log)
+  return setmetatable({ entries = {}, bytes = 0 }, Log)
 end
 
 local function skip_ws(s, i)
@@ -20,33 +22,64 @@ end
 -- End (exclusive) of the JSON string starting at the quote at i, or nil.
 local function string_end(s, i)
   local j = i + 1
-  while j <= #s do
-    local c = s:sub(j, j)
-    if c == "\\" then
-      j = j + 2
-    elseif c == '"' then
-      return j + 1
-    else
-      j = j + 1
-    end
+  while true do
+    local k = s:find('[\\"]', j)
+    if not k then return nil end
+    if s:sub(k, k) == '"' then return k + 1 end
+    j = k + 2
   end
-  return nil
 end
 
--- Replaces the value of every "token" member with "<redacted>", keeping the rest of the text as
--- it was (works on invalid JSON too; the values of non-string tokens are replaced as well).
--- key: the member name to redact instead of "token".
-function reqlog.redact_body(s, key)
-  local out, pos = {}, 1
-  local quoted = '"' .. (key or "token") .. '"'
-  while true do
-    local k1, k2 = s:find(quoted, pos, true)
-    if not k1 then break end
-    local colon = skip_ws(s, k2 + 1)
-    if s:sub(colon, colon) ~= ":" then
-      out[#out + 1] = s:sub(pos, k2)
-      pos = k2 + 1
+local ESCAPES = { ['"'] = '"', ["\\"] = "\\", ["/"] = "/", b = "\b", f = "\f", n = "\n", r = "\r", t = "\t" }
+local KEY_MAX = 512 -- raw bytes of a member name worth decoding (the secret names are short)
+
+-- The text of a JSON string's raw content (between its quotes), escapes decoded; nil when malformed.
+local function decode_string(raw)
+  if not raw:find("\\", 1, true) then return raw end
+  local out, i = {}, 1
+  while i <= #raw do
+    local k = raw:find("\\", i, true)
+    if not k then
+      out[#out + 1] = raw:sub(i)
+      break
+    end
+    out[#out + 1] = raw:sub(i, k - 1)
+    local c = raw:sub(k + 1, k + 1)
+    if c == "u" then
+      local hex = raw:match("^%x%x%x%x", k + 2)
+      if not hex then return nil end
+      out[#out + 1] = utf8.char(tonumber(hex, 16))
+      i = k + 6
+    elseif ESCAPES[c] then
+      out[#out + 1] = ESCAPES[c]
+      i = k + 2
     else
+      return nil
+    end
+  end
+  return table.concat(out)
+end
+
+-- Replaces the value of every member whose decoded name is "token" (or, with keys, one of keys: a
+-- name or a list of names; compared without case) with "<redacted>", keeping the rest of the text as
+-- it was (works on invalid JSON too; the values of non-string members are replaced as well).
+function reqlog.redact_body(s, keys)
+  local wanted = {}
+  if type(keys) == "table" then
+    for _, k in ipairs(keys) do wanted[k:lower()] = true end
+  else
+    wanted[(keys or "token"):lower()] = true
+  end
+  local out, pos, scan = {}, 1, 1
+  while true do
+    local q = s:find('"', scan, true)
+    if not q then break end
+    local qend = string_end(s, q)
+    if not qend then break end
+    scan = qend
+    local colon = skip_ws(s, qend)
+    local name = s:sub(colon, colon) == ":" and qend - q - 2 <= KEY_MAX and decode_string(s:sub(q + 1, qend - 2))
+    if name and wanted[name:lower()] then
       local vstart = skip_ws(s, colon + 1)
       local vend
       if s:sub(vstart, vstart) == '"' then
@@ -57,7 +90,7 @@ function reqlog.redact_body(s, key)
       end
       out[#out + 1] = s:sub(pos, vstart - 1)
       out[#out + 1] = vend > vstart and '"<redacted>"' or ""
-      pos = vend
+      pos, scan = vend, vend
     end
   end
   out[#out + 1] = s:sub(pos)
@@ -77,24 +110,50 @@ function reqlog.redact_headers(headers)
   return out
 end
 
+-- The bytes an entry holds, as the log counts them against BYTES_LIMIT.
+local function size_of(entry)
+  local n = #entry.method + #entry.path + #entry.body
+  for k, v in pairs(entry.headers) do n = n + #k + #v end
+  return n
+end
+
 -- Records a request (before it is handled); returns the entry, whose status the caller sets.
--- A $batch sub-request carries req.batch, the request-id of its $batch request.
+-- A $batch sub-request carries req.batch, the request-id of its $batch request. The body is redacted
+-- whole, then cut to BODY_LIMIT bytes; the oldest entries go past LIMIT entries or BYTES_LIMIT bytes.
 function Log:record(req)
+  local body = reqlog.redact_body(req.body or "")
+  local truncated = nil
+  if #body > reqlog.BODY_LIMIT then
+    body, truncated = body:sub(1, reqlog.BODY_LIMIT), true
+  end
   local entry = {
     batch = req.batch,
     method = req.method,
     path = req.path .. (req.query ~= "" and ("?" .. req.query) or ""),
     headers = reqlog.redact_headers(req.headers),
-    body = reqlog.redact_body(req.body or ""),
+    body = body,
+    body_truncated = truncated,
   }
+  entry.size = size_of(entry)
   local entries = self.entries
   entries[#entries + 1] = entry
-  if #entries > reqlog.LIMIT then table.remove(entries, 1) end
+  self.bytes = self.bytes + entry.size
+  local drop = 0
+  while #entries - drop > 1 and (#entries - drop > reqlog.LIMIT or self.bytes > reqlog.BYTES_LIMIT) do
+    drop = drop + 1
+    self.bytes = self.bytes - entries[drop].size
+  end
+  if drop > 0 then
+    local n = #entries
+    table.move(entries, drop + 1, n, 1)
+    for i = n - drop + 1, n do entries[i] = nil end
+  end
   return entry
 end
 
 function Log:clear()
   self.entries = {}
+  self.bytes = 0
 end
 
 -- The JSON value of GET /_sandbox/requests.
@@ -102,7 +161,7 @@ function Log:export()
   local value = json.array()
   for i, e in ipairs(self.entries) do
     value[i] = { method = e.method, path = e.path, headers = e.headers, status = e.status or json.null,
-                 body = e.body, batch = e.batch }
+                 body = e.body, body_truncated = e.body_truncated, batch = e.batch }
   end
   return { value = value }
 end
