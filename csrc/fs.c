@@ -60,8 +60,8 @@ static int l_read_file(lua_State *L) {
     return fail(L, strerror(e), e == ENOENT || e == ENOTDIR || e == ENAMETOOLONG ? "FileNotFound" : "FileUnreadable");
   }
   struct stat st;
-  if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
-    int e = S_ISDIR(st.st_mode) ? EISDIR : errno;
+  int e = fstat(fd, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+  if (e != 0) {
     close(fd);
     return fail(L, strerror(e), "FileUnreadable");
   }

@@ -14,15 +14,14 @@
 #include "vpp.h"
 
 /* A loopback host, read strictly: "localhost", or a numeric address in 127.0.0.0/8 or ::1 (IPv4-mapped 127/8
-   too), one trailing dot allowed. inet_pton takes digits only: "127.-0.0.1" is a name DNS would resolve, not an
+   too), no trailing dot. inet_pton takes digits only: "127.-0.0.1" is a name DNS would resolve, not an
    address. (libcurl's parser has already turned 0x7f.1, 127.1 and the like into dotted decimal.) */
 static int loopback_host(const char *h) {
   char name[256];
   size_t n = strlen(h);
   if (n == 0 || n >= sizeof name) return 0;
   memcpy(name, h, n + 1);
-  if (name[n - 1] == '.') name[--n] = '\0';
-  if (strcasecmp(name, "localhost") == 0) return 1;
+  if (strcasecmp(name, "localhost") == 0) return 1; /* not "localhost.": libcurl hands that name to the resolver */
   unsigned char a[16];
   if (inet_pton(AF_INET, name, a) == 1) return a[0] == 127;
   if (n < 2 || name[0] != '[' || name[n - 1] != ']') return 0;

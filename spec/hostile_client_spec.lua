@@ -463,3 +463,55 @@ describe("files that never end or never start", function()
     assert.is_true(core.monotonic() - t0 < 2.5)
   end)
 end)
+
+describe("a walk's bytes and time, and an error's size", function()
+  local request = require "vpptoken.request"
+  local errors = require "vpptoken.error"
+
+  local ENDLESS = [[
+    local socket = require "socket"
+    return function(req)
+      if req.headers["x-slow"] then socket.sleep(0.2) end
+      return { json = { value = { { id = "t" .. req.n, organizationName = ("O"):rep(4000) } },
+        ["@odata.nextLink"] = req.base .. "/v1.0/deviceAppManagement/vppTokens?p=" .. req.n } }
+    end]]
+
+  it("pages holding more bytes together than the walk's budget end it with ListTooLarge", function()
+    local saved = request.LIMITS.max_walk_bytes
+    request.LIMITS.max_walk_bytes = 20000
+    local client, stop = hostile(ENDLESS)
+    local ok, list, err = pcall(client.list, client)
+    request.LIMITS.max_walk_bytes = saved
+    client:close()
+    local seen = stop()
+    assert.is_true(ok, tostring(list))
+    assert.is_nil(list)
+    assert.equal("ListTooLarge", err.code)
+    assert.is_true(#seen <= 6, #seen .. " pages read")
+  end)
+
+  it("a walk that takes longer than its time budget ends with ListTimeout", function()
+    local saved = request.LIMITS.max_walk_seconds
+    request.LIMITS.max_walk_seconds = 0.5
+    local slow = ENDLESS:gsub('req.headers%["x%-slow"%]', "true")
+    local client, stop = hostile(slow)
+    local t0 = os.time()
+    local ok, list, err = pcall(client.list, client)
+    request.LIMITS.max_walk_seconds = saved
+    client:close()
+    stop()
+    assert.is_true(ok, tostring(list))
+    assert.is_nil(list)
+    assert.equal("timeout", err.kind)
+    assert.equal("ListTimeout", err.code)
+    assert.is_true(os.time() - t0 < 10)
+  end)
+
+  it("an error keeps at most MAX_TEXT bytes of a server's message, so printing it stays cheap", function()
+    local body = '{"error":{"code":"X","message":"' .. ("\128"):rep(8 * 1024 * 1024) .. '"}}'
+    local e = errors.from_response({ status = 500, headers = {}, body = body }, "GET", "https://graph.example/x")
+    assert.is_true(#e.message < errors.MAX_TEXT + 64, #e.message .. " bytes kept")
+    assert.matches("bytes more", e.message, 1, true)
+    assert.is_true(#tostring(e) < 8 * errors.MAX_TEXT)
+  end)
+end)

@@ -163,15 +163,17 @@ end
 --- Iterates over every token, one page in memory at a time, following @odata.nextLink.
 -- `for tok, err in client:each{ select = ..., filter = ... }`: on a failure the loop gets `false, err` once, then ends.
 -- A walk ends with an error when a nextLink points back to a page it has read (code InvalidNextLink), after
--- LIMITS.max_pages pages (code TooManyPages), or when its pages together hold more than LIMITS.max_walk_values JSON
--- values (code ListTooLarge); a page with an item that is not an object is an InvalidResponse.
+-- LIMITS.max_pages pages (code TooManyPages), when its pages together hold more than LIMITS.max_walk_values JSON
+-- values or LIMITS.max_walk_bytes bytes (code ListTooLarge), or after LIMITS.max_walk_seconds (kind timeout, code
+-- ListTimeout); a page with an item that is not an object is an InvalidResponse.
 function Client:each(opts)
   local url = self.collection_url .. query(self, opts)
   local page, i, done, pages, seen = nil, 0, false, 0, {}
-  local max_pages, values_left = LIMITS.max_pages, LIMITS.max_walk_values
-  local function fail(code, message, at)
+  local max_pages, values_left, bytes_left = LIMITS.max_pages, LIMITS.max_walk_values, LIMITS.max_walk_bytes
+  local deadline = core.monotonic() + LIMITS.max_walk_seconds
+  local function fail(code, message, at, kind)
     done = true
-    return false, errors.new{ kind = "protocol", code = code, method = "GET", url = at, message = message }
+    return false, errors.new{ kind = kind or "protocol", code = code, method = "GET", url = at, message = message }
   end
   return function()
     while not done do
@@ -184,9 +186,24 @@ function Client:each(opts)
         return fail("TooManyPages", string.format("the list has more than %d pages: the walk stops there", max_pages),
           url)
       end
+      if core.monotonic() > deadline then
+        return fail("ListTimeout", string.format("reading the list took more than %g seconds: the walk stops there",
+          LIMITS.max_walk_seconds), url, "timeout")
+      end
       seen[digest(url)] = true
       pages = pages + 1
-      local doc, err, values = call_json(self, "GET", url, nil, nil, values_left)
+      local resp, err = call(self, "GET", url)
+      if not resp then
+        done = true
+        return false, err
+      end
+      bytes_left = bytes_left - #resp.body
+      if bytes_left < 0 then
+        return fail("ListTooLarge", string.format("the list's pages hold more than %d bytes together: the walk stops "
+          .. "there", LIMITS.max_walk_bytes), url)
+      end
+      local doc, values
+      doc, err, values = decode(resp, "GET", url, values_left)
       if not doc then
         done = true
         return false, err

@@ -18,10 +18,20 @@ local REASONS = {
   [502] = "Bad Gateway", [503] = "Service Unavailable", [504] = "Gateway Timeout", [507] = "Insufficient Storage",
 }
 
+--- Bytes of a server's text (a message, a code, a request id) an error keeps: a 64 MiB message must not become a
+-- 64 MiB error, kept per failed token by sync_all and escaped again by every tostring.
+M.MAX_TEXT = 4096
+
+-- At most M.MAX_TEXT bytes of a text, with a mark when it was cut.
+local function capped(s)
+  if type(s) ~= "string" or #s <= M.MAX_TEXT then return s end
+  return s:sub(1, M.MAX_TEXT) .. string.format("... (%d bytes more)", #s - M.MAX_TEXT)
+end
+
 -- A message on one line, with the control characters a server may have put in it shown as escapes (an error is
 -- printed to logs and terminals).
 local function one_line(s)
-  return safe_text.printable((tostring(s):gsub("[\r\n]+", " ")))
+  return safe_text.printable((tostring(capped(s)):gsub("[\r\n]+", " ")))
 end
 
 -- Every field is shown through one_line: code, request id and message may all come from a server.
@@ -114,9 +124,9 @@ function M.from_response(resp, method, url)
   local message = p.message
   if not message or message == "" then message = REASONS[resp.status] or ("HTTP status " .. resp.status) end
   return M.new{
-    kind = kind_of_status(resp.status), status = resp.status, code = p.code or (REASONS[resp.status] or "HTTP")
-      :gsub(" ", ""),
-    message = message, request_id = h["request-id"] or p.request_id,
+    kind = kind_of_status(resp.status), status = resp.status,
+    code = capped(p.code) or (REASONS[resp.status] or "HTTP"):gsub(" ", ""),
+    message = capped(message), request_id = capped(h["request-id"] or p.request_id),
     client_request_id = h["client-request-id"] or p.client_request_id or resp.client_request_id,
     date = p.date or h["date"], retry_after = resp.retry_after, method = method, url = url,
     attempts = resp.attempts, operation_id = info.operation_id, activity_id = info.activity_id,

@@ -20,9 +20,12 @@ M.LIMITS = {
   max_pages = 10000,
   -- Bytes in one @odata.nextLink (Graph's are a few hundred).
   max_next_link = 8192,
-  -- JSON values in all the pages of one walk together: what list() keeps is bounded like one page (Intune allows
-  -- some thousands of tokens per tenant, about 15 values each).
+  -- JSON values in all the pages of one walk together, and their bytes: what list() keeps is bounded like one
+  -- page (Intune allows some thousands of tokens per tenant, about 15 values and 1 KiB each).
   max_walk_values = core.JSON_MAX_VALUES,
+  max_walk_bytes = 64 * 1024 * 1024,
+  -- Seconds one walk may take, all its pages, waits and retries together (a tenant's list takes seconds).
+  max_walk_seconds = 3600,
 }
 
 -- Credentials live here, not in the client table, so no dump of a client shows a secret.
