@@ -89,8 +89,8 @@ function M.parse(text, what, path, now)
 end
 
 -- fileio's codes -> this module's
-local READ_CODES = { FileNotFound = "TokenFileUnreadable", FileUnreadable = "TokenFileUnreadable",
-                     FileTooLarge = "TokenFileTooLarge" }
+M.READ_CODES = { FileNotFound = "TokenFileUnreadable", FileUnreadable = "TokenFileUnreadable",
+                 FileTooLarge = "TokenFileTooLarge" }
 
 --- Reads a token file from disk (at most fileio.LIMITS.token_file bytes): see vpptoken.read_token_file. On failure
 -- also returns fileio's code as a third value ("FileNotFound": no file has that name).
@@ -98,7 +98,7 @@ function M.read(path, now)
   local text, msg, code = fileio.read(path, fileio.LIMITS.token_file, "token file")
   if not text then
     if code == "FileTooLarge" then msg = msg .. ": not an Apple VPP token file" end
-    local _, err = fail(READ_CODES[code], msg, type(path) == "string" and (path:gsub("%z.*", "")) or nil)
+    local _, err = fail(M.READ_CODES[code], msg, type(path) == "string" and (path:gsub("%z.*", "")) or nil)
     return nil, err, code
   end
   return M.parse(text, "the token file " .. path, path, now)

@@ -144,8 +144,7 @@ function M.get(ctx)
 end
 
 -- vpptoken.fileio's codes as the library's token-file codes.
-local TOKEN_FILE_CODES = { FileNotFound = "TokenFileUnreadable", FileUnreadable = "TokenFileUnreadable",
-                           FileTooLarge = "TokenFileTooLarge" }
+local TOKEN_FILE_CODES = require("vpptoken.tokenfile").READ_CODES
 
 -- Checks that --file names a readable token file within the size cap (messages name the flag, never its value,
 -- which may be the token itself, pasted in place of a path); nil and the exit code after the message if not.
