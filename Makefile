@@ -13,9 +13,9 @@ VERSION   = $(shell sed -n 's/^\#define VPP_VERSION "\(.*\)"/\1/p' csrc/vpp.h)
 DEBIAN_PACKAGES = build-essential cmake pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev \
   libmicrohttpd-dev lua-cjson lua-lpeg ca-certificates
 DEBIAN_TEST_PACKAGES = git lua-busted lua-check lua-socket luarocks cppcheck clang-tidy clang-format valgrind curl openssl \
-  clang libclang-rt-14-dev tmux nginx lua-ldoc man-db zip unzip
+  clang libclang-rt-14-dev tmux nginx lua-ldoc man-db zip unzip nodejs npm
 
-.PHONY: fuzz all deps test-deps build test lint ctest spec check-memory check-asan check-valgrind demo sandbox doc man clean bench-sandbox soak bench install dist
+.PHONY: fuzz all deps test-deps judge-deps build test lint ctest spec check-memory check-asan check-valgrind demo sandbox doc man clean bench-sandbox soak bench install dist
 
 all: build
 
@@ -24,9 +24,13 @@ deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(DEBIAN_PACKAGES)"
 test-deps:
 	@$(MAKE) --no-print-directory install-packages PACKAGES="$(DEBIAN_PACKAGES) $(DEBIAN_TEST_PACKAGES)"
+# A package counts as there when it is installed or an installed package provides it (NodeSource's nodejs
+# provides npm, and conflicts with Debian's).
 install-packages:
 	@missing=""; for p in $(PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || \
+	  dpkg-query -W -f='$${Status}|$${Provides}\n' 2>/dev/null | sed -n 's/^install ok installed|//p' | \
+	    tr ',' '\n' | sed 's/^ *//; s/ .*//' | grep -qx "$$p" || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
@@ -34,6 +38,14 @@ install-packages:
 	  $$sudo apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+
+# The judge: Microsoft's JavaScript Graph client, pinned by spec/judge/package-lock.json, installed into
+# spec/judge/node_modules when it is missing or the lock changed (spec/judge_graph_client_spec.lua runs it).
+JUDGE_DIR = spec/judge
+judge-deps: $(JUDGE_DIR)/node_modules/.installed
+$(JUDGE_DIR)/node_modules/.installed: $(JUDGE_DIR)/package.json $(JUDGE_DIR)/package-lock.json | test-deps
+	cd $(JUDGE_DIR) && npm ci --no-audit --no-fund --ignore-scripts
+	@touch $@
 
 build: deps
 	@cmake -S . -B $(BUILD) -DVPPTOKEN_WERROR=ON >/dev/null
@@ -56,13 +68,13 @@ lint: test-deps build
 ctest: build
 	$(BUILD)/vpptoken_ctest
 
-spec: test-deps build
+spec: test-deps build judge-deps
 	VPPTOKEN_BUILD_DIR=$(BUILD) $(LUA) $(BUSTED) -o utfTerminal
 
 # The whole spec suite under AddressSanitizer + UBSan, then under valgrind memcheck.
 check-memory: check-asan check-valgrind
 
-check-asan: test-deps
+check-asan: test-deps judge-deps
 	@cmake -S . -B $(ASAN) -DVPPTOKEN_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build $(ASAN) -j$(JOBS) -- --no-print-directory
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=86 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -75,7 +87,7 @@ check-asan: test-deps
 VALGRIND = valgrind -q --leak-check=full --errors-for-leak-kinds=definite --show-leak-kinds=definite \
   --error-exitcode=97 --suppressions=$(CURDIR)/tools/valgrind.supp
 
-check-valgrind: test-deps build
+check-valgrind: test-deps build judge-deps
 	$(VALGRIND) $(BUILD)/vpptoken_ctest
 	VPPTOKEN_BUILD_DIR=$(BUILD) VPPTOKEN_SANDBOX_WRAPPER="$(VALGRIND)" VPPTOKEN_SLOW=1 \
 	  $(VALGRIND) $(BUILD)/lua_host $(BUSTED) -o utfTerminal

@@ -273,6 +273,20 @@ function helper.raw_exchange(port, method, path, headers, body, timeout)
   return out
 end
 
+-- Makes a new private temporary directory (mktemp -d); returns its path. Remove it with helper.remove_tree.
+function helper.temp_dir()
+  local p = assert(io.popen("mktemp -d"))
+  local dir = p:read("l")
+  p:close()
+  assert(dir and dir ~= "", "mktemp -d failed")
+  return dir
+end
+
+-- Removes a directory made by helper.temp_dir and everything in it (nil: nothing).
+function helper.remove_tree(dir)
+  if dir then os.execute("rm -rf " .. shell_quote(dir)) end
+end
+
 -- Writes text to a new temporary file; returns its name.
 function helper.temp_file(text)
   local name = os.tmpname()
