@@ -165,17 +165,37 @@ async function checkHsts() {
            error_hsts: missing.ok ? null : missing.error.hsts };
 }
 
-// The RetryHandler waits out the sandbox's 429 + Retry-After, then the request succeeds.
+// A middleware of our own between the RetryHandler and the network: it notes each answer the RetryHandler gets.
+class Spy {
+  constructor() { this.seen = []; }
+  setNext(next) { this.next = next; }
+  async execute(context) {
+    await this.next.execute(context);
+    this.seen.push({ status: context.response.status, retry_after: context.response.headers.get("retry-after"),
+                     at_ms: Date.now() });
+  }
+}
+
+// The RetryHandler waits out the sandbox's 429 + Retry-After, then the request succeeds. The client is built
+// with initWithMiddleware, as users do to put their own middleware in the chain.
 async function checkRetry() {
   await control("POST", "reset");
+  const spy = new Spy();
+  const auth = new graph.AuthenticationHandler({ getAccessToken: async () => token });
+  const retry = new graph.RetryHandler(new graph.RetryHandlerOptions());
+  auth.setNext(retry);
+  retry.setNext(spy);
+  spy.setNext(new graph.HTTPMessageHandler());
+  const retrying = graph.Client.initWithMiddleware({ middleware: auth, baseUrl: base + "/",
+                                                     customHosts: new Set([host]) });
   await control("POST", "faults", { count: 1, status: 429, retry_after: "2" });
-  const t0 = Date.now();
-  const list = await attempt(() => bounded(client.api(COLL)).get());
-  const elapsed = Date.now() - t0;
+  const list = await attempt(() => bounded(retrying.api(COLL)).get());
   const log = (await control("GET", "requests")).value.filter((e) => e.path.indexOf("/_sandbox/") !== 0);
-  return { ok: list.ok, error: list.ok ? null : list.error, elapsed_ms: elapsed,
+  return { ok: list.ok, error: list.ok ? null : list.error,
+           answers: spy.seen.map((a) => ({ status: a.status, retry_after: a.retry_after })),
+           waited_ms: spy.seen.length === 2 ? spy.seen[1].at_ms - spy.seen[0].at_ms : null,
            statuses: log.map((e) => e.status),
-           retry_attempt: log.map((e) => (e.headers && (e.headers["retry-attempt"] || e.headers["Retry-Attempt"])) || null) };
+           retry_attempt: log.map((e) => (e.headers && e.headers["retry-attempt"]) || null) };
 }
 
 // List, get, create, update, syncLicenses and delete through the client, with Graph's shapes.
