@@ -62,6 +62,61 @@ local function assert_sub_error(sub, status, message)
   assert.equal(message, sub.body.error.message)
 end
 
+-- Whether version (a list of 3 numbers) satisfies an npm `engines` range of the forms the lock holds: alternatives
+-- joined by ||, each a list of comparators (>=, >, <=, <, =, ^, ~, or a bare version). Raises on any other form.
+local function satisfies(version, range)
+  local function cmp(a, b)
+    for i = 1, 3 do
+      if a[i] ~= b[i] then return a[i] < b[i] and -1 or 1 end
+    end
+    return 0
+  end
+  local function admits(comparator)
+    local op, text = comparator:match("^([<>=^~]*)(%d[%d.]*)$")
+    assert(op, "unknown engines comparator '" .. comparator .. "' in '" .. range .. "'")
+    local parts = {}
+    for n in text:gmatch("%d+") do parts[#parts + 1] = tonumber(n) end
+    local want = { parts[1], parts[2] or 0, parts[3] or 0 }
+    local c = cmp(version, want)
+    if op == ">=" then return c >= 0 elseif op == ">" then return c > 0 elseif op == "<=" then return c <= 0
+    elseif op == "<" then return c < 0 elseif op == "^" then return c >= 0 and version[1] == want[1]
+    elseif op == "~" then return c >= 0 and version[1] == want[1] and version[2] == want[2] end
+    return c == 0 or (not parts[2] and version[1] == want[1])
+  end
+  for alternative in (range .. "||"):gmatch("(.-)||") do
+    local all = true
+    for comparator in alternative:gsub("([<>=^~]+)%s+", "%1"):gmatch("%S+") do
+      all = all and admits(comparator)
+    end
+    if all then return true end
+  end
+  return false
+end
+
+describe("spec/judge/package-lock.json", function()
+  local lock = assert(cjson.decode(assert(io.open(JUDGE_DIR .. "/package-lock.json")):read("a")))
+
+  it("pins @microsoft/microsoft-graph-client 3.0.7 and @azure/identity 4.9.1 exactly", function()
+    assert.same({ ["@azure/identity"] = "4.9.1", ["@microsoft/microsoft-graph-client"] = "3.0.7" },
+      lock.packages[""].dependencies)
+    assert.equal("3.0.7", lock.packages["node_modules/@microsoft/microsoft-graph-client"].version)
+    assert.equal("4.9.1", lock.packages["node_modules/@azure/identity"].version)
+  end)
+
+  it("installs with Debian 12's npm 9 and runs on its Node.js 18 (18.19.0): no package wants a newer one", function()
+    assert.is_true(lock.lockfileVersion <= 3)
+    local too_new = {}
+    for name, pkg in pairs(lock.packages) do
+      local range = type(pkg.engines) == "table" and pkg.engines.node
+      if range and not satisfies({ 18, 19, 0 }, range) then too_new[#too_new + 1] = name .. " " .. range end
+    end
+    table.sort(too_new)
+    assert.same({}, too_new)
+    assert.is_false(satisfies({ 18, 19, 0 }, ">=20.0.0"), "the check itself refuses a range past 18")
+    assert.is_true(satisfies({ 18, 19, 0 }, "^12.20.0 || ^14.13.1 || >=16.0.0"))
+  end)
+end)
+
 describe("Microsoft's Graph client (@microsoft/microsoft-graph-client 3.0.7) as the sandbox's judge", function()
   if os.getenv("VPPTOKEN_NO_NODE") == "1" then
     pending("VPPTOKEN_NO_NODE=1: the Graph client judge is skipped (CI runs it)")
