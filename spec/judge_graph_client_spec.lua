@@ -158,6 +158,7 @@ describe("Microsoft's Graph client (@microsoft/microsoft-graph-client 3.0.7) as 
       crud.update_representation)
     assert.is_true(crud.sync.ok, show(crud.sync))
     assert.equal(crud.create.id, crud.sync.id)
+    assert.equal(sb.url .. "/v1.0/$metadata#", crud.sync.context:sub(1, #sb.url + 16))
     assert.equal("inProgress", crud.sync.lastSyncStatus)
     assert.is_true(crud.delete.ok, show(crud.delete))
     assert.equal(404, crud.get_after_delete.statusCode, show(crud.get_after_delete))
