@@ -118,6 +118,42 @@ describe("vpptoken command", function()
       assert.matches("^vpptoken: no credentials: set VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID", err)
     end)
 
+    it("a sign-in missing a variable exits 3 naming it, and the variable probably meant", function()
+      local code, out, err = run({ "list" }, { env = { VPPTOKEN_ACCESS_TOKEN = false, AZURE_TENANT = "contoso",
+                                                       AZURE_CLIENT_ID = "abc", AZURE_CLIENT_SECRET = "s" } })
+      assert.equal(3, code)
+      assert.equal("", out)
+      assert.matches("AZURE_TENANT_ID is not set", err, 1, true)
+      assert.matches("AZURE_TENANT is set: did you mean AZURE_TENANT_ID?", err, 1, true)
+      assert.not_matches("tenant_id", err, 1, true)
+      local code2, _, err2 = run({ "list" }, { env = { VPPTOKEN_ACCESS_TOKEN = false, AZURE_TENANT_ID = "t",
+                                                       AZURE_CLIENT_ID = "abc", AZURE_CLIENT_SECRE = "s" } })
+      code, err = code2, err2
+      assert.equal(3, code)
+      assert.matches("neither AZURE_CLIENT_SECRET nor AZURE_CLIENT_CERTIFICATE_PATH is set", err, 1, true)
+      assert.matches("AZURE_CLIENT_SECRE is set: did you mean AZURE_CLIENT_SECRET?", err, 1, true)
+    end)
+
+    it("a bad value in the environment names its variable, never the Lua option", function()
+      for _, c in ipairs{
+        { { VPPTOKEN_GRAPH_URL = "ftp://graph.example" }, "VPPTOKEN_GRAPH_URL must look like", "base_url" },
+        { { VPPTOKEN_CLOUD = "usgv" }, "unknown VPPTOKEN_CLOUD 'usgv' (did you mean 'usgov'?", "cloud '" },
+        { { VPPTOKEN_AUTHORITY_URL = "login" }, "VPPTOKEN_AUTHORITY_URL must look like", "authority_url" },
+        { { VPPTOKEN_ACCESS_TOKEN = "a b" }, "VPPTOKEN_ACCESS_TOKEN must not contain a space", "access_token" },
+        { { VPPTOKEN_ACCESS_TOKEN = false, AZURE_TENANT_ID = "t", AZURE_CLIENT_ID = "c",
+            AZURE_CLIENT_CERTIFICATE_PATH = "/nonexistent/cert.pem" }, "AZURE_CLIENT_CERTIFICATE_PATH: cannot open",
+          "client_certificate" },
+      } do
+        local vars = { VPPTOKEN_ACCESS_TOKEN = "t" }
+        for k, v in pairs(c[1]) do vars[k] = v end
+        local code, out, err = run({ "list" }, { env = vars })
+        assert.equal(2, code, err)
+        assert.equal("", out)
+        assert.matches(c[2], err, 1, true)
+        assert.not_matches(c[3], err, 1, true)
+      end
+    end)
+
     it("a token Graph rejects exits 3 with the Graph code and request id", function()
       local code, _, err = run({ "list" }, { env = { VPPTOKEN_ACCESS_TOKEN = "not-the-token" } })
       assert.equal(3, code)
