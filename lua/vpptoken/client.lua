@@ -32,8 +32,10 @@ local SESSION_OPTIONS = core.session_options -- the transport's options, named o
 Client.OPTIONS = { "access_token", "token_provider", "tenant_id", "client_id", "client_secret", "client_certificate",
                    "client_certificate_key", "client_certificate_password", "authority_url", "on_request", "cloud",
                    "api_version", "base_url", table.unpack(SESSION_OPTIONS) }
-local KNOWN_OPTIONS = {}
-for _, k in ipairs(Client.OPTIONS) do KNOWN_OPTIONS[k] = true end
+-- Client.KNOWN_OPTIONS: each option -> its type for the options checker (true: checked further on, by the core).
+local KNOWN_OPTIONS = { token_provider = "function", on_request = "function" }
+for _, k in ipairs(Client.OPTIONS) do KNOWN_OPTIONS[k] = KNOWN_OPTIONS[k] or true end
+Client.KNOWN_OPTIONS = KNOWN_OPTIONS
 
 -- Checks a service URL option against the library's one URL policy (core.check_url); returns it without a
 -- trailing slash, its path, and whether its host is a loopback address. `say` names options in messages.
@@ -63,15 +65,7 @@ end
 -- @local
 function Client.new(opts, names, fname)
   local say = namer(names, fname)
-  if opts == nil then opts = {} end
-  if type(opts) ~= "table" then error(say.fname .. ": options must be a table", 2) end
-  for k in pairs(opts) do
-    if not KNOWN_OPTIONS[k] then
-      local hint = type(k) == "string" and options.suggest(k, KNOWN_OPTIONS)
-      error(say.fname .. ": unknown option '" .. tostring(k) .. "'" .. (hint and (" (did you mean '" .. hint .. "'?)")
-        or ""), 2)
-    end
-  end
+  opts = options.check(opts, say.fname, KNOWN_OPTIONS, 2)
   local version = opts.api_version or "v1.0"
   if version ~= "v1.0" and version ~= "beta" then
     error(say.fname .. ": " .. say("api_version") .. " must be \"v1.0\" or \"beta\" (got " .. tostring(version)
@@ -185,7 +179,11 @@ end
 -- values or LIMITS.max_walk_bytes bytes (code ListTooLarge), or after LIMITS.max_walk_seconds (kind timeout, code
 -- ListTimeout); a page with an item that is not an object is an InvalidResponse.
 function Client:each(opts)
-  local url = self.collection_url .. query(self, opts)
+  return self:_walk(self.collection_url .. query(self, opts))
+end
+
+-- The iterator of each over the pages from `url` on.
+function Client:_walk(url)
   local page, i, done, pages, seen = nil, 0, false, 0, {}
   local max_pages, values_left, bytes_left = LIMITS.max_pages, LIMITS.max_walk_values, LIMITS.max_walk_bytes
   local deadline = core.monotonic() + LIMITS.max_walk_seconds
@@ -245,7 +243,7 @@ end
 --- Every token as one array (all pages), or nil, err.
 function Client:list(opts)
   local out = {}
-  for tok, err in self:each(opts) do
+  for tok, err in self:_walk(self.collection_url .. query(self, opts)) do
     if not tok then return nil, err end
     out[#out + 1] = tok
   end
@@ -271,8 +269,7 @@ function Client:update(id, fields, opts)
   local url = item_url(self, id)
   local body, msg = schema.check_fields(fields, "update", self.beta)
   if not body then error(msg, 2) end
-  options.check(opts, "update", { fetch = true }, 2)
-  if opts and opts.fetch ~= nil and type(opts.fetch) ~= "boolean" then error("update: fetch must be a boolean", 2) end
+  options.check(opts, "update", { fetch = "boolean" }, 2)
   local resp, err = call(self, "PATCH", url, encode(body), { Prefer = "return=representation" })
   if not resp then return nil, err end
   if resp.status ~= 204 and resp.body ~= "" then return decode(resp, "PATCH", url) end
@@ -319,9 +316,8 @@ end
 function Client:revoke_licenses(id, opts)
   need_beta(self, "revoke_licenses")
   local url = item_url(self, id, "/revokeLicenses")
-  options.check(opts, "revoke_licenses", { notify_managed_devices = true }, 2)
+  options.check(opts, "revoke_licenses", { notify_managed_devices = "boolean" }, 2)
   local notify = opts and opts.notify_managed_devices
-  if notify ~= nil and type(notify) ~= "boolean" then error("notify_managed_devices must be a boolean", 2) end
   return call_no_result(self, "POST", url, encode{ notifyManagedDevices = notify or false })
 end
 

@@ -49,6 +49,7 @@ M.ENV = {
   { "VPPTOKEN_GRAPH_URL", "base_url" },
   { "VPPTOKEN_AUTHORITY_URL", "authority_url" },
 }
+local KNOWN_OPTIONS = Client.KNOWN_OPTIONS
 local VAR_OF = {} -- option -> its variable
 local VAR_OF_NAME = {} -- variable -> its option
 for _, e in ipairs(M.ENV) do VAR_OF[e[2]], VAR_OF_NAME[e[1]] = e[1], e[2] end
@@ -67,7 +68,8 @@ local SIGN_INS = {
 
 -- The options from the environment (opts win), as from_env merges them, and the option -> variable names of the
 -- ones that came from the environment.
-local function env_options(opts, getenv)
+local function env_options(opts, getenv, fname)
+  options.check(opts, fname, KNOWN_OPTIONS, 3)
   local merged, from = {}, {}
   for _, e in ipairs(M.ENV) do
     local v = getenv(e[1])
@@ -151,7 +153,7 @@ end
 -- @param[opt] getenv a function(name) like os.getenv (the default), or a table from name to value
 function M.credentials_in_env(opts, getenv)
   local get, names = environment(getenv)
-  local merged, from = env_options(opts, get)
+  local merged, from = env_options(opts, get, "vpptoken.credentials_in_env")
   return check_sign_in(merged, from, names, get)
 end
 
@@ -165,7 +167,7 @@ end
 -- @param[opt] getenv a function(name) like os.getenv (the default), or a table from name to value
 function M.from_env(opts, getenv)
   local get, names = environment(getenv)
-  local merged, from = env_options(opts, get)
+  local merged, from = env_options(opts, get, "vpptoken.from_env")
   local ok, why = check_sign_in(merged, from, names, get)
   if not ok then error("vpptoken.from_env: " .. why, 2) end
   return Client.new(merged, from, "vpptoken.from_env")
