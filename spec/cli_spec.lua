@@ -544,3 +544,67 @@ describe("vpptoken command", function()
     end)
   end)
 end)
+
+describe("the command line's parser (lua-argparse, built from args.GLOBAL and args.COMMANDS)", function()
+  local args = require "vpptoken.cli.args"
+
+  local function parse(argv)
+    local parsed, msg = args.parse(argv)
+    if not parsed then return nil, msg end
+    return { command = parsed.command and parsed.command.name, positional = parsed.positional, opts = parsed.opts }
+  end
+
+  it("takes global flags before or after the command, as --name value, --name=value or -x value", function()
+    local want = parse{ "-o", "json", "--retries", "2", "list", "--top", "5" }
+    assert.same({ command = "list", positional = {}, opts = { output = "json", retries = 2, top = 5 } }, want)
+    assert.same(want, parse{ "list", "--output=json", "--top=5", "--retries", "2" })
+    assert.same(want, parse{ "list", "--top", "5", "-o", "json", "--retries=2" })
+  end)
+
+  it("gives a value that starts with '-' to the flag, which checks it", function()
+    local parsed, msg = parse{ "list", "--top", "-1" }
+    assert.is_nil(parsed)
+    assert.equal("--top needs a whole number >= 1 (got '-1')", msg)
+    assert.same({ "x=-1" }, parse{ "update", "a", "--set", "x=-1" }.opts.set)
+  end)
+
+  it("ends the flags at --, and repeats a list flag", function()
+    assert.same({ "-weird", "--also" }, parse{ "sync", "--", "-weird", "--also" }.positional)
+    assert.same({ "a=1", "b=2" }, parse{ "update", "id", "--set", "a=1", "--set=b=2" }.opts.set)
+  end)
+
+  it("passes what follows 'sandbox' to the sandbox, but for --help before a --", function()
+    assert.same({ "--port", "1", "--verbose" }, parse{ "sandbox", "--port", "1", "--verbose" }.positional)
+    assert.is_nil(parse{ "sandbox", "--port", "1" }.opts.help)
+    assert.same({ "--help" }, parse{ "sandbox", "--", "--help" }.positional)
+    assert.is_nil(parse{ "sandbox", "--", "--help" }.opts.help)
+    assert.is_true(parse{ "sandbox", "--port", "1", "-h" }.opts.help)
+  end)
+
+  it("checks each kind: choice (with the closest), count range, whole number, decimal number, non-empty", function()
+    for _, c in ipairs{
+      { { "list", "--output", "JSON" }, "--output must be one of table, json, csv (got 'JSON'; did you mean 'json'?)" },
+      { { "list", "--retries", "11" }, "--retries needs a whole number from 0 to 10 (got '11')" },
+      { { "list", "--top", "1.5" }, "--top needs a whole number >= 1 (got '1.5')" },
+      { { "list", "--timeout", "1e3" }, "--timeout needs a number >= 0 (got '1e3')" },
+      { { "list", "--filter=" }, "--filter needs a non-empty value" },
+      { { "list", "--top" }, "option '--top' needs a value (N)" },
+      { { "--file", "x", "create" }, "option '--file' belongs after a command (e.g. 'vpptoken create --file')" },
+      { { "list", "--outptu", "json" }, "unknown option '--outptu' (did you mean '--output'?)" },
+      { { "lsit" }, "unknown command 'lsit' (did you mean 'list'?)" },
+      { { "get", "a", "b" }, "unexpected argument 'b'" },
+      { { "renew" }, "renew needs ID" },
+    } do
+      local parsed, msg = parse(c[1])
+      assert.is_nil(parsed, table.concat(c[1], " "))
+      assert.equal(c[2], msg)
+    end
+    assert.equal(0.5, parse{ "list", "--timeout", ".5" }.opts.timeout)
+    assert.equal(2.5, parse{ "list", "--timeout=2.5" }.opts.timeout)
+  end)
+
+  it("asks for no argument count with --help, and prints nothing itself", function()
+    assert.same({ command = "get", positional = {}, opts = { help = true } }, parse{ "get", "--help" })
+    assert.same({ command = nil, positional = {}, opts = {} }, parse{})
+  end)
+end)

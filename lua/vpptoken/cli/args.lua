@@ -237,7 +237,7 @@ local function prepare(argv)
       return nil, "unknown option " .. quoted(shown) .. hint(long, { M.GLOBAL, command and command.flags or {} }, "--"),
         command
     end
-    if f and f.kind ~= "flag" and eq == "" then
+    if f and f.kind ~= "flag" and (eq or "") == "" then
       if argv[i + 1] == nil then return nil, "option '--" .. f.name .. "' needs a value (" .. f.arg .. ")", command end
       out[#out + 1] = "--" .. f.name .. "=" .. argv[i + 1]
       i = i + 1
