@@ -11,11 +11,11 @@ VERSION   = $(shell sed -n 's/^\#define VPP_VERSION "\(.*\)"/\1/p' csrc/vpp.h)
 # What building and `make demo` need (ca-certificates: libcurl's CA bundle for https), then what `make test`,
 # `make doc`, `make dist` and the benchmarks add.
 DEBIAN_PACKAGES = build-essential cmake pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev \
-  libmicrohttpd-dev lua-cjson lua-lpeg ca-certificates
+  libmicrohttpd-dev lua-cjson lua-lpeg lua-argparse ca-certificates
 DEBIAN_TEST_PACKAGES = git lua-busted lua-check lua-socket luarocks cppcheck clang-tidy clang-format valgrind curl openssl \
-  clang libclang-rt-14-dev tmux nginx lua-ldoc man-db zip unzip nodejs npm
+  clang libclang-rt-14-dev tmux nginx lua-ldoc man-db zip unzip nodejs npm zsh fish
 
-.PHONY: fuzz all deps test-deps judge-deps build test lint ctest spec check-memory check-asan check-valgrind demo sandbox doc man clean bench-sandbox soak bench install dist
+.PHONY: fuzz all deps test-deps judge-deps build test lint ctest spec check-memory check-asan check-valgrind demo sandbox doc man completion clean bench-sandbox soak bench install dist
 
 all: build
 
@@ -153,6 +153,14 @@ dist: test-deps
 # The vpptoken(1) man page, generated from the command line's help text (checked by spec/cli_docs_spec.lua).
 man: build
 	LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(BUILD)/?.so;;' $(LUA) tools/manpage.lua > man/vpptoken.1
+
+# The bash, zsh and fish completions, generated from the command line's definition (vpptoken completion SHELL);
+# spec/cli_docs_spec.lua checks that the committed files are what this writes.
+completion: build
+	for shell in bash zsh fish; do \
+	  LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='$(BUILD)/?.so;;' $(LUA) bin/vpptoken completion $$shell \
+	    > completion/vpptoken.$$shell || exit 1; \
+	done
 
 # 200 keep-alive connections against a sandbox with 50 +- 20 ms injected latency (not part of test).
 bench-sandbox: test-deps build

@@ -1,70 +1,216 @@
-# bash completion for vpptoken: commands, their flags and the values of choice flags.
-# Install: source this file, or copy it to /usr/share/bash-completion/completions/vpptoken
-# (or ~/.local/share/bash-completion/completions/vpptoken).
-
 _vpptoken() {
-  local cur prev words cword
-  if declare -F _init_completion >/dev/null 2>&1; then
-    _init_completion || return
-  else
-    COMPREPLY=()
-    cur=${COMP_WORDS[COMP_CWORD]}
-    prev=${COMP_WORDS[COMP_CWORD-1]}
-    words=("${COMP_WORDS[@]}")
-    cword=$COMP_CWORD
-  fi
+    local IFS=$' \t\n'
+    local args cur prev cmd opts arg
+    args=("${COMP_WORDS[@]}")
+    cur="${COMP_WORDS[COMP_CWORD]}"
+    prev="${COMP_WORDS[COMP_CWORD-1]}"
+    opts="--cloud --beta --graph-url --tenant --client-id --client-secret-file --timeout --retries -o --output --show-secrets -v --verbose -q --quiet -h --help"
 
-  local commands="list get create update delete sync expiring renew sandbox version help"
-  local global="--cloud --beta --graph-url --tenant --client-id --client-secret-file --timeout --retries --output
-    --show-secrets --verbose --quiet --help"
-
-  case $prev in
-    --output|-o) COMPREPLY=($(compgen -W "table json csv" -- "$cur")); return ;;
-    --cloud) COMPREPLY=($(compgen -W "global usgov dod china" -- "$cur")); return ;;
-    --account-type) COMPREPLY=($(compgen -W "business education" -- "$cur")); return ;;
-    --state) COMPREPLY=($(compgen -W "unknown valid expired invalid assignedToExternalMDM" -- "$cur")); return ;;
-    --file|--client-secret-file) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
-    --set) COMPREPLY=($(compgen -S = -W "appleId organizationName vppTokenAccountType countryOrRegion
-      automaticallyUpdateApps expirationDateTime lastSyncDateTime state lastSyncStatus displayName locationName
-      dataSharingConsentGranted claimTokenManagementFromExternalMdm roleScopeTagIds" -- "$cur"))
-      compopt -o nospace 2>/dev/null; return ;;
-    --graph-url|--tenant|--client-id|--timeout|--retries|--filter|--select|--top|--apple-id|--organization|--country|\
-    --within|--wait-timeout) return ;;
-  esac
-
-  local cmd="" i
-  for ((i = 1; i < cword; i++)); do
-    case ${words[i]} in
-      --cloud|--graph-url|--tenant|--client-id|--client-secret-file|--timeout|--retries|--output|-o) ((i++)) ;;
-      -*) ;;
-      *) cmd=${words[i]}; break ;;
+    case "$prev" in
+        --cloud)
+            COMPREPLY=($(compgen -W "global usgov dod china" -- "$cur"))
+            return 0
+            ;;
+        --graph-url)
+            COMPREPLY=($(compgen -f -- "$cur"))
+            return 0
+            ;;
+        --tenant)
+            COMPREPLY=($(compgen -f -- "$cur"))
+            return 0
+            ;;
+        --client-id)
+            COMPREPLY=($(compgen -f -- "$cur"))
+            return 0
+            ;;
+        --client-secret-file)
+            COMPREPLY=($(compgen -f -- "$cur"))
+            return 0
+            ;;
+        --timeout)
+            COMPREPLY=($(compgen -f -- "$cur"))
+            return 0
+            ;;
+        --retries)
+            COMPREPLY=($(compgen -f -- "$cur"))
+            return 0
+            ;;
+        -o|--output)
+            COMPREPLY=($(compgen -W "table json csv" -- "$cur"))
+            return 0
+            ;;
     esac
-  done
 
-  if [[ -z $cmd ]]; then
-    if [[ $cur == -* ]]; then
-      COMPREPLY=($(compgen -W "$global" -- "$cur"))
-    else
-      COMPREPLY=($(compgen -W "$commands" -- "$cur"))
+    args=("${args[@]:1}")
+    for arg in "${args[@]}"; do
+        case "$arg" in
+            list)
+                cmd="list"
+                opts="$opts --filter --select --top --state"
+                break
+                ;;
+            get)
+                cmd="get"
+                opts="$opts --select"
+                break
+                ;;
+            create)
+                cmd="create"
+                opts="$opts --file --apple-id --organization --account-type --country --set"
+                break
+                ;;
+            update)
+                cmd="update"
+                opts="$opts --set"
+                break
+                ;;
+            delete)
+                cmd="delete"
+                opts="$opts -y --yes"
+                break
+                ;;
+            sync)
+                cmd="sync"
+                opts="$opts --all --wait --wait-timeout"
+                break
+                ;;
+            expiring)
+                cmd="expiring"
+                opts="$opts --within"
+                break
+                ;;
+            renew)
+                cmd="renew"
+                opts="$opts --file"
+                break
+                ;;
+            sandbox)
+                cmd="sandbox"
+                opts="$opts "
+                break
+                ;;
+            version)
+                cmd="version"
+                opts="$opts "
+                break
+                ;;
+            completion)
+                cmd="completion"
+                opts="$opts "
+                break
+                ;;
+            help)
+                cmd="help"
+                opts="$opts "
+                break
+                ;;
+        esac
+    done
+
+    case "$cmd" in
+        '')
+            COMPREPLY=($(compgen -W "list get create update delete sync expiring renew sandbox version completion help" -- "$cur"))
+            ;;
+        'list')
+            case "$prev" in
+                --filter)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --select)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --top)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -W "unknown valid expired invalid assignedToExternalMDM" -- "$cur"))
+                    return 0
+                    ;;
+            esac
+
+            ;;
+        'get')
+            case "$prev" in
+                --select)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+            esac
+
+            ;;
+        'create')
+            case "$prev" in
+                --file)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --apple-id)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --organization)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --account-type)
+                    COMPREPLY=($(compgen -W "business education" -- "$cur"))
+                    return 0
+                    ;;
+                --country)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --set)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+            esac
+
+            ;;
+        'update')
+            case "$prev" in
+                --set)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+            esac
+
+            ;;
+        'sync')
+            case "$prev" in
+                --wait-timeout)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+            esac
+
+            ;;
+        'expiring')
+            case "$prev" in
+                --within)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+            esac
+
+            ;;
+        'renew')
+            case "$prev" in
+                --file)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+            esac
+
+            ;;
+    esac
+
+    if [[ "$cur" = -* ]]; then
+        COMPREPLY=($(compgen -W "$opts" -- "$cur"))
     fi
-    return
-  fi
-
-  local flags=""
-  case $cmd in
-    list) flags="--filter --select --top --state" ;;
-    get) flags="--select" ;;
-    create) flags="--file --apple-id --organization --account-type --country --set" ;;
-    update) flags="--set" ;;
-    delete) flags="--yes" ;;
-    sync) flags="--all --wait --wait-timeout" ;;
-    expiring) flags="--within" ;;
-    renew) flags="--file" ;;
-    help) COMPREPLY=($(compgen -W "$commands" -- "$cur")); return ;;
-    sandbox) return ;;
-  esac
-  if [[ $cur == -* ]]; then
-    COMPREPLY=($(compgen -W "$flags $global" -- "$cur"))
-  fi
 }
-complete -F _vpptoken vpptoken
+
+complete -F _vpptoken -o bashdefault -o default vpptoken

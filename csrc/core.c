@@ -1,6 +1,7 @@
 /* vpptoken.core: the C half of vpptoken (HTTP over libcurl with retries, enums, DateTimeOffset). */
 #include <curl/curl.h>
 #include <lauxlib.h>
+#include <string.h>
 
 #include "vpp.h"
 
@@ -51,15 +52,39 @@ static int l_uuid(lua_State *L) {
   return 1;
 }
 
+/* The most names env_names lists: an environment is the caller's, a loop over it has a bound. */
+#define MAX_ENV_NAMES 4096
+#define MAX_ENV_NAME 256
+
+/* env_names() -> the names of the process's environment variables (never their values), at most MAX_ENV_NAMES of
+   at most MAX_ENV_NAME bytes each: what from_env compares a missing variable's name with ("did you mean"). */
+static int l_env_names(lua_State *L) {
+  extern char **environ;
+  lua_newtable(L);
+  lua_Integer n = 0;
+  for (char **e = environ; e && *e && n < MAX_ENV_NAMES; e++) {
+    const char *eq = strchr(*e, '=');
+    size_t len = eq ? (size_t)(eq - *e) : strlen(*e);
+    if (len == 0 || len > MAX_ENV_NAME) continue;
+    lua_pushlstring(L, *e, len);
+    lua_rawseti(L, -2, ++n);
+  }
+  return 1;
+}
+
 __attribute__((visibility("default"))) int luaopen_vpptoken_core(lua_State *L);
 
 int luaopen_vpptoken_core(lua_State *L) {
   /* libcurl's one global: thread-safe to call more than once since 7.84; never cleaned up. */
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) return luaL_error(L, "libcurl initialisation failed");
   vpp_open_session(L);
-  static const luaL_Reg funcs[] = {{"session", vpp_l_session_new},   {"escape", l_escape},
-                                   {"escape_id", l_escape_id},       {"uuid", l_uuid},
-                                   {"curl_version", l_curl_version}, {NULL, NULL}};
+  static const luaL_Reg funcs[] = {{"session", vpp_l_session_new},
+                                   {"escape", l_escape},
+                                   {"escape_id", l_escape_id},
+                                   {"uuid", l_uuid},
+                                   {"curl_version", l_curl_version},
+                                   {"env_names", l_env_names},
+                                   {NULL, NULL}};
   luaL_newlib(L, funcs);
   vpp_open_enums(L);
   vpp_open_time(L);

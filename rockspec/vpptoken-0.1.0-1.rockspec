@@ -18,6 +18,7 @@ vpptoken command; and vpptoken-sandbox, a local stand-in for Graph to test autom
 dependencies = {
   "lua >= 5.4, < 5.5",
   "lua-cjson >= 2.1",
+  "argparse >= 0.7", -- the command line's parser and shell completions
   "lpeg >= 1.0", -- the sandbox's $filter parser
 }
 -- CURL_DIR=..., OPENSSL_DIR=..., MHD_DIR=... (or *_INCDIR / *_LIBDIR) on the luarocks command line point the
@@ -44,6 +45,8 @@ build = {
     -- lua/, lib/, bin/ and conf/ into the tree.
     MANDIR = "$(PREFIX)/man",
     COMPLETIONDIR = "$(PREFIX)/completion",
+    ZSH_COMPLETIONDIR = "$(PREFIX)/completion",
+    FISH_COMPLETIONDIR = "$(PREFIX)/completion",
     SANDBOX_LUADIR = "$(PREFIX)/sandbox",
     LUA_INCDIR = "$(LUA_INCDIR)",
     LUA_LIBDIR = "$(LUA_LIBDIR)",

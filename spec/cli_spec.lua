@@ -118,6 +118,42 @@ describe("vpptoken command", function()
       assert.matches("^vpptoken: no credentials: set VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID", err)
     end)
 
+    it("a sign-in missing a variable exits 3 naming it, and the variable probably meant", function()
+      local code, out, err = run({ "list" }, { env = { VPPTOKEN_ACCESS_TOKEN = false, AZURE_TENANT = "contoso",
+                                                       AZURE_CLIENT_ID = "abc", AZURE_CLIENT_SECRET = "s" } })
+      assert.equal(3, code)
+      assert.equal("", out)
+      assert.matches("AZURE_TENANT_ID is not set", err, 1, true)
+      assert.matches("AZURE_TENANT is set: did you mean AZURE_TENANT_ID?", err, 1, true)
+      assert.not_matches("tenant_id", err, 1, true)
+      local code2, _, err2 = run({ "list" }, { env = { VPPTOKEN_ACCESS_TOKEN = false, AZURE_TENANT_ID = "t",
+                                                       AZURE_CLIENT_ID = "abc", AZURE_CLIENT_SECRE = "s" } })
+      code, err = code2, err2
+      assert.equal(3, code)
+      assert.matches("neither AZURE_CLIENT_SECRET nor AZURE_CLIENT_CERTIFICATE_PATH is set", err, 1, true)
+      assert.matches("AZURE_CLIENT_SECRE is set: did you mean AZURE_CLIENT_SECRET?", err, 1, true)
+    end)
+
+    it("a bad value in the environment names its variable, never the Lua option", function()
+      for _, c in ipairs{
+        { { VPPTOKEN_GRAPH_URL = "ftp://graph.example" }, "VPPTOKEN_GRAPH_URL must look like", "base_url" },
+        { { VPPTOKEN_CLOUD = "usgv" }, "unknown VPPTOKEN_CLOUD 'usgv' (did you mean 'usgov'?", "cloud '" },
+        { { VPPTOKEN_AUTHORITY_URL = "login" }, "VPPTOKEN_AUTHORITY_URL must look like", "authority_url" },
+        { { VPPTOKEN_ACCESS_TOKEN = "a b" }, "VPPTOKEN_ACCESS_TOKEN must not contain a space", "access_token" },
+        { { VPPTOKEN_ACCESS_TOKEN = false, AZURE_TENANT_ID = "t", AZURE_CLIENT_ID = "c",
+            AZURE_CLIENT_CERTIFICATE_PATH = "/nonexistent/cert.pem" }, "AZURE_CLIENT_CERTIFICATE_PATH: cannot open",
+          "client_certificate" },
+      } do
+        local vars = { VPPTOKEN_ACCESS_TOKEN = "t" }
+        for k, v in pairs(c[1]) do vars[k] = v end
+        local code, out, err = run({ "list" }, { env = vars })
+        assert.equal(2, code, err)
+        assert.equal("", out)
+        assert.matches(c[2], err, 1, true)
+        assert.not_matches(c[3], err, 1, true)
+      end
+    end)
+
     it("a token Graph rejects exits 3 with the Graph code and request id", function()
       local code, _, err = run({ "list" }, { env = { VPPTOKEN_ACCESS_TOKEN = "not-the-token" } })
       assert.equal(3, code)
@@ -506,5 +542,69 @@ describe("vpptoken command", function()
       assert.equal(0, code)
       assert.matches("^Usage: vpptoken%-sandbox", out)
     end)
+  end)
+end)
+
+describe("the command line's parser (lua-argparse, built from args.GLOBAL and args.COMMANDS)", function()
+  local args = require "vpptoken.cli.args"
+
+  local function parse(argv)
+    local parsed, msg = args.parse(argv)
+    if not parsed then return nil, msg end
+    return { command = parsed.command and parsed.command.name, positional = parsed.positional, opts = parsed.opts }
+  end
+
+  it("takes global flags before or after the command, as --name value, --name=value or -x value", function()
+    local want = parse{ "-o", "json", "--retries", "2", "list", "--top", "5" }
+    assert.same({ command = "list", positional = {}, opts = { output = "json", retries = 2, top = 5 } }, want)
+    assert.same(want, parse{ "list", "--output=json", "--top=5", "--retries", "2" })
+    assert.same(want, parse{ "list", "--top", "5", "-o", "json", "--retries=2" })
+  end)
+
+  it("gives a value that starts with '-' to the flag, which checks it", function()
+    local parsed, msg = parse{ "list", "--top", "-1" }
+    assert.is_nil(parsed)
+    assert.equal("--top needs a whole number >= 1 (got '-1')", msg)
+    assert.same({ "x=-1" }, parse{ "update", "a", "--set", "x=-1" }.opts.set)
+  end)
+
+  it("ends the flags at --, and repeats a list flag", function()
+    assert.same({ "-weird", "--also" }, parse{ "sync", "--", "-weird", "--also" }.positional)
+    assert.same({ "a=1", "b=2" }, parse{ "update", "id", "--set", "a=1", "--set=b=2" }.opts.set)
+  end)
+
+  it("passes what follows 'sandbox' to the sandbox, but for --help before a --", function()
+    assert.same({ "--port", "1", "--verbose" }, parse{ "sandbox", "--port", "1", "--verbose" }.positional)
+    assert.is_nil(parse{ "sandbox", "--port", "1" }.opts.help)
+    assert.same({ "--help" }, parse{ "sandbox", "--", "--help" }.positional)
+    assert.is_nil(parse{ "sandbox", "--", "--help" }.opts.help)
+    assert.is_true(parse{ "sandbox", "--port", "1", "-h" }.opts.help)
+  end)
+
+  it("checks each kind: choice (with the closest), count range, whole number, decimal number, non-empty", function()
+    for _, c in ipairs{
+      { { "list", "--output", "JSON" }, "--output must be one of table, json, csv (got 'JSON'; did you mean 'json'?)" },
+      { { "list", "--retries", "11" }, "--retries needs a whole number from 0 to 10 (got '11')" },
+      { { "list", "--top", "1.5" }, "--top needs a whole number >= 1 (got '1.5')" },
+      { { "list", "--timeout", "1e3" }, "--timeout needs a number >= 0 (got '1e3')" },
+      { { "list", "--filter=" }, "--filter needs a non-empty value" },
+      { { "list", "--top" }, "option '--top' needs a value (N)" },
+      { { "--file", "x", "create" }, "option '--file' belongs after a command (e.g. 'vpptoken create --file')" },
+      { { "list", "--outptu", "json" }, "unknown option '--outptu' (did you mean '--output'?)" },
+      { { "lsit" }, "unknown command 'lsit' (did you mean 'list'?)" },
+      { { "get", "a", "b" }, "unexpected argument 'b'" },
+      { { "renew" }, "renew needs ID" },
+    } do
+      local parsed, msg = parse(c[1])
+      assert.is_nil(parsed, table.concat(c[1], " "))
+      assert.equal(c[2], msg)
+    end
+    assert.equal(0.5, parse{ "list", "--timeout", ".5" }.opts.timeout)
+    assert.equal(2.5, parse{ "list", "--timeout=2.5" }.opts.timeout)
+  end)
+
+  it("asks for no argument count with --help, and prints nothing itself", function()
+    assert.same({ command = "get", positional = {}, opts = { help = true } }, parse{ "get", "--help" })
+    assert.same({ command = nil, positional = {}, opts = {} }, parse{})
   end)
 end)

@@ -11,9 +11,9 @@ M.ACCESS = "cli-spec-access-token-5150"
 M.SECRET = files.SECRET
 
 -- Variables a child never inherits from the caller (credentials, sandbox, width), unless given in env.
-local SCRUB = { "VPPTOKEN_ACCESS_TOKEN", "VPPTOKEN_GRAPH_URL", "VPPTOKEN_CLOUD", "VPPTOKEN_AUTHORITY_URL",
-                "VPPTOKEN_DEBUG", "VPPTOKEN_SANDBOX", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
-                "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PASSWORD", "COLUMNS" }
+-- (every variable vpptoken.from_env reads: vpptoken.ENV).
+local SCRUB = { "VPPTOKEN_DEBUG", "VPPTOKEN_SANDBOX", "COLUMNS" }
+for _, e in ipairs(require("vpptoken").ENV) do SCRUB[#SCRUB + 1] = e[1] end
 
 --- The environment assignments and the command line (a shell string) that run bin/vpptoken with argv.
 -- env: name -> value (false: leave unset). The repository root is the working directory unless opts.cwd.

@@ -63,6 +63,18 @@ describe("make install", function()
     assert(ok, out)
     assert.matches("complete .* vpptoken", out)
   end)
+
+  it("installs the zsh and fish completions where those shells look for them", function()
+    assert(installed, log)
+    for _, file in ipairs{ prefix .. "/share/zsh/site-functions/_vpptoken",
+                           prefix .. "/share/fish/vendor_completions.d/vpptoken.fish" } do
+      local f = io.open(file, "r")
+      assert.is_not_nil(f, file .. " is missing")
+      local text = f:read("a")
+      f:close()
+      assert.matches("vpptoken", text, 1, true)
+    end
+  end)
 end)
 
 describe("make dist", function()

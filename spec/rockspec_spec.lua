@@ -81,9 +81,10 @@ describe("rockspec", function()
     assert.same({ "luaopen_vpptoken_core" }, support.exported(tree .. "/lib/lua/5.4/vpptoken/core.so"))
   end)
 
-  it("copies the man page and the bash completion into the rock's directory", function()
+  it("copies the man page and the bash, zsh and fish completions into the rock's directory", function()
     assert(installed, install_log)
-    for _, name in ipairs{ "/man/man1/vpptoken.1", "/completion/vpptoken" } do
+    for _, name in ipairs{ "/man/man1/vpptoken.1", "/completion/vpptoken", "/completion/_vpptoken",
+                           "/completion/vpptoken.fish" } do
       local f = io.open(rock_dir .. name, "r")
       assert.is_not_nil(f, rock_dir .. name .. " is missing")
       f:close()

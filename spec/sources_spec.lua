@@ -279,8 +279,53 @@ describe("sign-in from the environment", function()
     assert.is_false(rok)
     assert.equal("vpptoken.from_env: " .. msg, tostring(err):gsub("^[^\n]-%.lua:%d+: ", ""))
     assert.is_true(vpptoken.credentials_in_env(nil, env{ VPPTOKEN_ACCESS_TOKEN = "t" }))
-    assert.is_true(vpptoken.credentials_in_env({ client_id = "c" }, env{}))
+    assert.is_true(vpptoken.credentials_in_env({ client_id = "c", tenant_id = "t", client_secret = "s" }, env{}))
     assert.is_false((vpptoken.credentials_in_env(nil, env{ VPPTOKEN_ACCESS_TOKEN = "" })))
+  end)
+
+  it("from_env names the variable missing, and a variable set that was probably meant", function()
+    local e = { AZURE_TENANT = "contoso", AZURE_CLIENT_ID = "abc", AZURE_CLIENT_SECRET = "s" }
+    local ok, msg = vpptoken.credentials_in_env(nil, e)
+    assert.is_false(ok)
+    assert.equal("AZURE_TENANT_ID is not set (needed with AZURE_CLIENT_SECRET); AZURE_TENANT is set: did you mean "
+      .. "AZURE_TENANT_ID?", msg)
+    local rok, err = pcall(vpptoken.from_env, nil, e)
+    assert.is_false(rok)
+    assert.equal("vpptoken.from_env: " .. msg, tostring(err):gsub("^[^\n]-%.lua:%d+: ", ""))
+    -- the same through a getenv function (no names to compare with: no hint)
+    ok, msg = vpptoken.credentials_in_env(nil, env(e))
+    assert.is_false(ok)
+    assert.equal("AZURE_TENANT_ID is not set (needed with AZURE_CLIENT_SECRET)", msg)
+    -- an option given in opts is named as the option
+    ok, msg = vpptoken.credentials_in_env({ client_id = "c" }, env{})
+    assert.is_false(ok)
+    assert.matches("^AZURE_TENANT_ID is not set; neither AZURE_CLIENT_SECRET nor AZURE_CLIENT_CERTIFICATE_PATH is "
+      .. "set %(needed with client_id%)$", msg)
+  end)
+
+  it("from_env names the variable of a bad value, never the Lua option; options given keep their names", function()
+    for var, value in pairs{ VPPTOKEN_GRAPH_URL = "ftp://x", VPPTOKEN_CLOUD = "mars", VPPTOKEN_AUTHORITY_URL = "x",
+                             VPPTOKEN_ACCESS_TOKEN = "two words" } do
+      local e = { VPPTOKEN_ACCESS_TOKEN = "t", [var] = value }
+      local ok, err = pcall(vpptoken.from_env, nil, e)
+      assert.is_false(ok)
+      assert.matches("vpptoken.from_env: [^\n]*" .. var, tostring(err))
+      local option
+      for _, row in ipairs(vpptoken.ENV) do if row[1] == var then option = row[2] end end
+      assert.not_matches(option, tostring(err), 1, true)
+    end
+    local ok, err = pcall(vpptoken.from_env, { cloud = "mars" }, { VPPTOKEN_ACCESS_TOKEN = "t" })
+    assert.is_false(ok)
+    assert.matches("unknown cloud 'mars'", tostring(err), 1, true)
+  end)
+
+  it("vpptoken.ENV maps every variable to an option of vpptoken.new", function()
+    local known = {}
+    for _, k in ipairs(vpptoken.Client.OPTIONS) do known[k] = true end
+    for _, row in ipairs(vpptoken.ENV) do
+      assert.matches("^[A-Z][A-Z0-9_]+$", row[1])
+      assert.is_true(known[row[2]], row[2])
+    end
   end)
 
   it("members() takes an enum table or its name alike", function()

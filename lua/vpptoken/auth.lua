@@ -142,57 +142,65 @@ function Credential:can_refresh()
   return self.kind ~= "static"
 end
 
-local function need_string(opts, key, why)
+local function need_string(opts, key, why, say)
   local v = opts[key]
-  if type(v) ~= "string" or v == "" then error("vpptoken.new: " .. key .. " must be a non-empty string" .. why, 4) end
+  if type(v) ~= "string" or v == "" then
+    error(say.fname .. ": " .. say(key) .. " must be a non-empty string" .. why, 4)
+  end
   return v
 end
 
---- Builds the credential from vpptoken.new's options. `login` is the authority's base URL, `scope` the Graph scope.
--- Raises on misuse.
-function M.credential(opts, login, scope)
+--- Builds the credential from vpptoken.new's options. `login` is the authority's base URL, `scope` the Graph scope;
+-- `say(option)` names an option in a message (the environment variable it came from, for from_env), `say.fname`
+-- starts the message. Raises on misuse.
+function M.credential(opts, login, scope, say)
+  local fname = say.fname
   if opts.access_token ~= nil then
-    local tok = need_string(opts, "access_token", "")
+    local tok = need_string(opts, "access_token", "", say)
     if not usable_token(tok) then
-      error("vpptoken.new: access_token must not contain a space or a control character (CR, LF, ...)", 3)
+      error(fname .. ": " .. say("access_token") .. " must not contain a space or a control character (CR, LF, ...)",
+        3)
     end
     return setmetatable({ kind = "static", static = tok }, Credential)
   end
   if opts.token_provider ~= nil then
     if type(opts.token_provider) ~= "function" then
-      error("vpptoken.new: token_provider must be a function returning an access token", 3)
+      error(fname .. ": token_provider must be a function returning an access token", 3)
     end
     return setmetatable({ kind = "function", fn = opts.token_provider }, Credential)
   end
   if opts.client_id == nil then
-    error("vpptoken.new: give access_token, token_provider, or tenant_id + client_id with client_secret or "
+    error(fname .. ": give access_token, token_provider, or tenant_id + client_id with client_secret or "
       .. "client_certificate", 3)
   end
-  local self = setmetatable({ client_id = need_string(opts, "client_id", ""),
-                              tenant_id = need_string(opts, "tenant_id", " (with client_id)") }, Credential)
+  local self = setmetatable({ client_id = need_string(opts, "client_id", "", say),
+                              tenant_id = need_string(opts, "tenant_id", " (with " .. say("client_id") .. ")", say) },
+                            Credential)
   self.token_url = login .. "/" .. core.escape(self.tenant_id) .. "/oauth2/v2.0/token"
   self.scope = scope
   if opts.client_secret ~= nil then
     self.kind = "client_secret"
-    self.client_secret = need_string(opts, "client_secret", "")
+    self.client_secret = need_string(opts, "client_secret", "", say)
   elseif opts.client_certificate ~= nil then
     self.kind = "certificate"
-    local path = need_string(opts, "client_certificate", " (path of a PEM file with the certificate and its key)")
+    local cert = say("client_certificate")
+    local path = need_string(opts, "client_certificate", " (path of a PEM file with the certificate and its key)", say)
     local pem, err = read_file(path, "client certificate")
-    if not pem then error("vpptoken.new: " .. err, 3) end
+    if not pem then error(fname .. ": " .. cert .. ": " .. err, 3) end
     local thumb, terr = core.x509_thumbprint(pem)
-    if not thumb then error("vpptoken.new: client_certificate " .. path .. ": " .. terr, 3) end
+    if not thumb then error(fname .. ": " .. cert .. " " .. path .. ": " .. terr, 3) end
     self.x5t = core.base64url(thumb)
     self.key_pem = pem
     if opts.client_certificate_key ~= nil then
-      self.key_pem, err = read_file(need_string(opts, "client_certificate_key", ""), "certificate key")
-      if not self.key_pem then error("vpptoken.new: " .. err, 3) end
+      self.key_pem, err = read_file(need_string(opts, "client_certificate_key", "", say), "certificate key")
+      if not self.key_pem then error(fname .. ": " .. say("client_certificate_key") .. ": " .. err, 3) end
     end
     self.passphrase = opts.client_certificate_password
     local _, kerr = core.rs256_sign("probe", self.key_pem, self.passphrase)
-    if kerr then error("vpptoken.new: client_certificate " .. path .. ": " .. kerr, 3) end
+    if kerr then error(fname .. ": " .. cert .. " " .. path .. ": " .. kerr, 3) end
   else
-    error("vpptoken.new: client_id needs client_secret or client_certificate", 3)
+    error(fname .. ": " .. say("client_id") .. " needs " .. say("client_secret") .. " or " .. say("client_certificate"),
+      3)
   end
   -- The proof is part of the key: a client given a wrong secret (or another certificate) for the same app never
   -- gets the token another client fetched with the right one.

@@ -24,10 +24,6 @@ local function check_now(now, fname)
   return now
 end
 
-local function check_options(opts, fname, known)
-  return options.check(opts, fname, known, 3)
-end
-
 local function check_id(id, fname)
   local ok, msg = schema.check_id(id)
   if not ok then error(fname .. ": " .. msg, 3) end
@@ -114,7 +110,7 @@ local Client = M
 -- with no (or an unreadable) expiration date. An array of { token, days_left, expires, reason, reasons },
 -- soonest expiry first, tokens without a date last; or nil, err. opts: within_days (number >= 0), now.
 function Client:expiring(opts)
-  opts = check_options(opts, "expiring", { within_days = true, now = true })
+  opts = options.check(opts, "expiring", { within_days = true, now = true })
   local within = opts.within_days
   if within == nil then within = 30 end
   if not finite(within) or within < 0 then
@@ -137,7 +133,7 @@ end
 -- already under way is not cut short. On timeout: nil and an error with kind "timeout", code "SyncTimeout".
 function Client:wait_for_sync(id, opts)
   check_id(id, "wait_for_sync")
-  opts = check_options(opts, "wait_for_sync", { timeout = true, interval = true })
+  opts = options.check(opts, "wait_for_sync", { timeout = true, interval = true })
   local timeout = opts.timeout == nil and 60 or opts.timeout
   local interval = opts.interval == nil and 2 or opts.interval
   if not finite(timeout) or timeout < 0 then
@@ -232,7 +228,9 @@ function Client:find(fields)
   local n, only = 0, nil
   for k, v in pairs(fields) do
     if not FIND_FIELDS[k] then
-      error("find: unknown field '" .. tostring(k) .. "' (known: apple_id, organization, state)", 2)
+      local hint = type(k) == "string" and options.suggest(k, FIND_FIELDS)
+      error("find: unknown field '" .. tostring(k) .. "' (" .. (hint and ("did you mean '" .. hint .. "'? ") or "")
+        .. "known: apple_id, organization, state)", 2)
     end
     if type(v) ~= "string" or v == "" then error("find: " .. k .. " must be a non-empty string", 2) end
     n, only = n + 1, k

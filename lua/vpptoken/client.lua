@@ -32,63 +32,75 @@ local SESSION_OPTIONS = core.session_options -- the transport's options, named o
 Client.OPTIONS = { "access_token", "token_provider", "tenant_id", "client_id", "client_secret", "client_certificate",
                    "client_certificate_key", "client_certificate_password", "authority_url", "on_request", "cloud",
                    "api_version", "base_url", table.unpack(SESSION_OPTIONS) }
-local KNOWN_OPTIONS = {}
-for _, k in ipairs(Client.OPTIONS) do KNOWN_OPTIONS[k] = true end
+-- Client.KNOWN_OPTIONS: each option -> its type for the options checker (true: checked further on, by the core).
+local KNOWN_OPTIONS = { token_provider = "function", on_request = "function" }
+for _, k in ipairs(Client.OPTIONS) do KNOWN_OPTIONS[k] = KNOWN_OPTIONS[k] or true end
+Client.KNOWN_OPTIONS = KNOWN_OPTIONS
 
 -- Checks a service URL option against the library's one URL policy (core.check_url); returns it without a
--- trailing slash, its path, and whether its host is a loopback address.
-local function check_url(url, name)
-  if type(url) ~= "string" then error("vpptoken.new: " .. name .. " must be a string", 4) end
+-- trailing slash, its path, and whether its host is a loopback address. `say` names options in messages.
+local function check_url(url, name, say)
+  if type(url) ~= "string" then error(say.fname .. ": " .. say(name) .. " must be a string", 4) end
   local origin, https_or_why, loopback = core.check_url(url)
   local path = url:match("^[hH][tT][tT][pP][sS]?://[^/?#]*(/?[^?#]*)$")
   if not origin or not path then
-    error("vpptoken.new: " .. name .. " must look like https://host[:port]/path (" .. (origin and
+    error(say.fname .. ": " .. say(name) .. " must look like https://host[:port]/path (" .. (origin and
       "no query or fragment" or https_or_why) .. ")", 4)
   end
   path = path:gsub("/+$", "")
   return origin .. path, path, loopback
 end
 
---- Creates a client; raises on a bad option (see vpptoken.new).
+-- How messages name an option: by the name in `names` (from_env: the environment variable it came from), else
+-- its own; `fname` starts every message.
+local function namer(names, fname)
+  names = names or {}
+  return setmetatable({ fname = fname or "vpptoken.new" }, { __call = function(_, option)
+    return names[option] or option
+  end })
+end
+
+--- Creates a client; raises on a bad option (see vpptoken.new). `names` (from_env's): option -> the name a message
+-- gives it (the environment variable it came from); `fname` starts the messages (default "vpptoken.new").
 -- @local
-function Client.new(opts)
-  if opts == nil then opts = {} end
-  if type(opts) ~= "table" then error("vpptoken.new: options must be a table", 2) end
-  for k in pairs(opts) do
-    if not KNOWN_OPTIONS[k] then error("vpptoken.new: unknown option '" .. tostring(k) .. "'", 2) end
-  end
+function Client.new(opts, names, fname)
+  local say = namer(names, fname)
+  opts = options.check(opts, say.fname, KNOWN_OPTIONS, 2)
   local version = opts.api_version or "v1.0"
   if version ~= "v1.0" and version ~= "beta" then
-    error("vpptoken.new: api_version must be \"v1.0\" or \"beta\" (got " .. tostring(version) .. ")", 2)
+    error(say.fname .. ": " .. say("api_version") .. " must be \"v1.0\" or \"beta\" (got " .. tostring(version)
+      .. ")", 2)
   end
   local cloud = opts.cloud or clouds.DEFAULT
   local hosts = clouds.HOSTS[cloud]
   if not hosts then
-    error("vpptoken.new: unknown cloud '" .. tostring(cloud) .. "' (known: " .. CLOUD_NAMES .. ")", 2)
+    local hint = type(cloud) == "string" and options.suggest(cloud, clouds.HOSTS)
+    error(say.fname .. ": unknown " .. say("cloud") .. " '" .. tostring(cloud) .. "' (" .. (hint and ("did you mean '"
+      .. hint .. "'? ") or "") .. "known: " .. CLOUD_NAMES .. ")", 2)
   end
   local base, login, local_graph = hosts.graph .. "/" .. version, hosts.login, false
   if opts.base_url ~= nil then
     local path
-    base, path, local_graph = check_url(opts.base_url, "base_url")
+    base, path, local_graph = check_url(opts.base_url, "base_url", say)
     if path:match("/beta$") then version = "beta" elseif path:match("/v1%.0$") then version = "v1.0" end
   end
   local origin = base:match("^(https?://[^/]+)")
   -- A local Graph (the sandbox) also serves the token endpoint; real clouds sign in at their login host.
   if opts.authority_url ~= nil then
-    login = check_url(opts.authority_url, "authority_url")
+    login = check_url(opts.authority_url, "authority_url", say)
   elseif local_graph then
     login = origin
   end
   local scope = (local_graph and origin or hosts.graph) .. "/.default"
-  local credential = auth.credential(opts, login, scope)
+  local credential = auth.credential(opts, login, scope, say)
   if opts.on_request ~= nil and type(opts.on_request) ~= "function" then
-    error("vpptoken.new: on_request must be a function", 2)
+    error(say.fname .. ": on_request must be a function", 2)
   end
   local sopts = {}
   for _, k in ipairs(SESSION_OPTIONS) do sopts[k] = opts[k] end
   if sopts.user_agent == nil then sopts.user_agent = "vpptoken/" .. core._VERSION end
   local ok, session = pcall(core.session, sopts)
-  if not ok then error("vpptoken.new: " .. tostring(session), 2) end
+  if not ok then error(say.fname .. ": " .. tostring(session), 2) end
   if opts.insecure then
     io.stderr:write("vpptoken: warning: TLS certificate verification is OFF (insecure = true)\n")
   end
@@ -167,7 +179,11 @@ end
 -- values or LIMITS.max_walk_bytes bytes (code ListTooLarge), or after LIMITS.max_walk_seconds (kind timeout, code
 -- ListTimeout); a page with an item that is not an object is an InvalidResponse.
 function Client:each(opts)
-  local url = self.collection_url .. query(self, opts)
+  return self:_walk(self.collection_url .. query(self, opts))
+end
+
+-- The iterator of each over the pages from `url` on.
+function Client:_walk(url)
   local page, i, done, pages, seen = nil, 0, false, 0, {}
   local max_pages, values_left, bytes_left = LIMITS.max_pages, LIMITS.max_walk_values, LIMITS.max_walk_bytes
   local deadline = core.monotonic() + LIMITS.max_walk_seconds
@@ -227,7 +243,7 @@ end
 --- Every token as one array (all pages), or nil, err.
 function Client:list(opts)
   local out = {}
-  for tok, err in self:each(opts) do
+  for tok, err in self:_walk(self.collection_url .. query(self, opts)) do
     if not tok then return nil, err end
     out[#out + 1] = tok
   end
@@ -253,8 +269,7 @@ function Client:update(id, fields, opts)
   local url = item_url(self, id)
   local body, msg = schema.check_fields(fields, "update", self.beta)
   if not body then error(msg, 2) end
-  options.check(opts, "update", { fetch = true }, 2)
-  if opts and opts.fetch ~= nil and type(opts.fetch) ~= "boolean" then error("update: fetch must be a boolean", 2) end
+  options.check(opts, "update", { fetch = "boolean" }, 2)
   local resp, err = call(self, "PATCH", url, encode(body), { Prefer = "return=representation" })
   if not resp then return nil, err end
   if resp.status ~= 204 and resp.body ~= "" then return decode(resp, "PATCH", url) end
@@ -301,9 +316,8 @@ end
 function Client:revoke_licenses(id, opts)
   need_beta(self, "revoke_licenses")
   local url = item_url(self, id, "/revokeLicenses")
-  options.check(opts, "revoke_licenses", { notify_managed_devices = true }, 2)
+  options.check(opts, "revoke_licenses", { notify_managed_devices = "boolean" }, 2)
   local notify = opts and opts.notify_managed_devices
-  if notify ~= nil and type(notify) ~= "boolean" then error("notify_managed_devices must be a boolean", 2) end
   return call_no_result(self, "POST", url, encode{ notifyManagedDevices = notify or false })
 end
 

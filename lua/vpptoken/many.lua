@@ -48,7 +48,8 @@ end
 -- { id, appleId, outcome = "started" | "skipped" | "failed", reason?, token?, error? }, or nil, err when the
 -- tokens cannot be listed.
 function Client:sync_all(opts)
-  opts = options.check(opts, "sync_all", { concurrency = true, only_valid = true, skip_in_progress = true }, 2)
+  opts = options.check(opts, "sync_all", { concurrency = true, only_valid = "boolean",
+    skip_in_progress = "boolean" }, 2)
   local conc = check_concurrency(opts.concurrency)
   local only_valid = opts.only_valid ~= false
   local skip_running = opts.skip_in_progress ~= false

@@ -31,24 +31,43 @@ function M.suggest(name, known)
   return best
 end
 
---- Checks an options table: nil gives {}, anything but a table raises, and so does a key not in `known` (a set of
--- names). `fname` starts the message; `level` is the error() level the public function itself would give to point
--- at its caller's line (default 2: the public function calls check directly).
-function M.check(opts, fname, known, level)
-  level = (level or 2) + 1
-  if opts == nil then return {} end
-  if type(opts) ~= "table" then error(fname .. ": options must be a table (got " .. type(opts) .. ")", level) end
-  for k in pairs(opts) do
-    if type(k) ~= "string" or not known[k] then
+-- The article-and-type words for a type check's message.
+local function a_type(t)
+  return (t == "integer" and "an " or "a ") .. t
+end
+
+--- What is wrong with an options table, or nil: not a table, a key not in `known`, or a value of the wrong type.
+-- `known` maps each name to true (the caller checks the value) or a type name ("boolean", "number", "string",
+-- "function", "table", "integer"). `fname` (may be nil) starts the message.
+function M.problem(opts, fname, known)
+  local head = fname and (fname .. ": ") or ""
+  if opts == nil then return nil end
+  if type(opts) ~= "table" then return head .. "options must be a table (got " .. type(opts) .. ")" end
+  for k, v in pairs(opts) do
+    local want = type(k) == "string" and known[k]
+    if not want then
       local names = {}
       for n in pairs(known) do names[#names + 1] = n end
       table.sort(names)
       local hint = type(k) == "string" and M.suggest(k, known)
-      error(string.format("%s: unknown option '%s' (%sknown: %s)", fname, tostring(k),
-        hint and ("did you mean '" .. hint .. "'? ") or "", table.concat(names, ", ")), level)
+      return string.format("%sunknown option '%s' (%sknown: %s)", head, tostring(k),
+        hint and ("did you mean '" .. hint .. "'? ") or "", table.concat(names, ", "))
+    end
+    local got = want == "integer" and math.type(v) or type(v)
+    if type(want) == "string" and got ~= want then
+      return string.format("%s%s must be %s (got %s)", head, k, a_type(want), got or type(v))
     end
   end
-  return opts
+  return nil
+end
+
+--- Checks an options table (see M.problem) and raises with the problem: nil gives {}. `fname` starts the message;
+-- `level` is the error() level the public function itself would give to point at its caller's line (default 2: the
+-- public function calls check directly).
+function M.check(opts, fname, known, level)
+  local problem = M.problem(opts, fname, known)
+  if problem then error(problem, (level or 2) + 1) end
+  return opts or {}
 end
 
 return M

@@ -2,6 +2,7 @@
 -- Every check returns true or nil plus a message; the public functions raise with that message.
 local core = require "vpptoken.core"
 local safe_text = require "vpptoken.text"
+local options = require "vpptoken.options"
 
 local M = {}
 
@@ -111,19 +112,17 @@ function M.check_id(id)
 end
 
 local QUERY = { select = "names", orderby = "list", filter = "string", top = "count", count = "boolean" }
+local QUERY_NAMES = {} -- the names alone, for the options checker (which checks the kinds below itself)
+for k in pairs(QUERY) do QUERY_NAMES[k] = true end
 
 --- Builds "?$select=...&..." from query options (select, filter, top, orderby, count), or nil and a message.
 function M.query_string(opts, beta)
   if opts == nil then return "" end
-  if type(opts) ~= "table" then return nil, "options must be a table (got " .. type(opts) .. ")" end
+  local problem = options.problem(opts, nil, QUERY_NAMES)
+  if problem then return nil, problem end
   local parts = {}
   local keys = {}
-  for k in pairs(opts) do
-    if not QUERY[k] then
-      return nil, string.format("unknown option %s (known: count, filter, orderby, select, top)", safe_text.quoted(k))
-    end
-    keys[#keys + 1] = k
-  end
+  for k in pairs(opts) do keys[#keys + 1] = k end
   table.sort(keys)
   for _, k in ipairs(keys) do
     local v, kind = opts[k], QUERY[k]

@@ -1,5 +1,8 @@
---- The vpptoken command line: the commands, their flags and the parser. Flags may come before or after the
--- command, as `--name value` or `--name=value`; `--` ends the flags.
+--- The vpptoken command line: the commands and their flags (M.GLOBAL, M.COMMANDS: the one definition), and the
+-- parser and the shell completions lua-argparse builds from them. Flags may come before or after the command, as
+-- `--name value` or `--name=value`; `--` ends the flags.
+local argparse = require "argparse"
+local options = require "vpptoken.options"
 local quoted = require("vpptoken.text").quoted
 local vpptoken = require "vpptoken"
 
@@ -19,7 +22,7 @@ local TIMEOUT = vpptoken.transport_option("timeout")
 local OTHER_CLOUDS = { table.unpack(CLOUDS, 2) }
 
 -- Flags every command takes. kind: flag (no value), string, number, int, count (from `min` to `max`), choice (with
--- `choices`), path.
+-- `choices`), path, list (repeatable). `values`: what completion offers for a flag that is no choice.
 M.GLOBAL = {
   { name = "cloud", kind = "choice", choices = CLOUDS, arg = "CLOUD",
     help = "national cloud: " .. M.one_of{ CLOUDS[1] .. " (default)", table.unpack(OTHER_CLOUDS) } },
@@ -50,7 +53,8 @@ M.COMMANDS = {
       { name = "filter", kind = "string", arg = "ODATA", help = "an OData $filter, e.g. \"state eq 'valid'\"" },
       { name = "select", kind = "string", arg = "NAMES", help = "properties to show, comma-separated" },
       { name = "top", kind = "int", arg = "N", help = "N tokens per page (OData $top); every page is read" },
-      { name = "state", kind = "string", arg = "STATE", help = "only tokens in this state (valid, expired, ...)" },
+      { name = "state", kind = "string", arg = "STATE", help = "only tokens in this state (valid, expired, ...)",
+        values = vpptoken.members(vpptoken.State) },
   } },
   { name = "get", usage = "ID", summary = "show one token", min = 1, max = 1, flags = {
       { name = "select", kind = "string", arg = "NAMES", help = "properties to show, comma-separated" },
@@ -86,7 +90,9 @@ M.COMMANDS = {
   { name = "sandbox", usage = "[-- SANDBOX OPTIONS]", summary = "start the local Graph sandbox", min = 0,
     max = math.huge, passthrough = true, flags = {} },
   { name = "version", summary = "print the version", min = 0, max = 0, flags = {} },
-  { name = "help", usage = "[COMMAND]", summary = "show help", min = 0, max = 1, flags = {} },
+  { name = "completion", usage = "SHELL", summary = "print the shell completion script (bash, zsh or fish)",
+    min = 1, max = 1, choices = { "bash", "zsh", "fish" }, flags = {} },
+  { name = "help", usage = "[COMMAND]", summary = "show help", min = 0, max = 1, topics = true, flags = {} },
 }
 
 M.BY_NAME = {}
@@ -124,8 +130,14 @@ local function convert(f, value)
     end
     return n
   elseif f.kind == "choice" then
-    for _, c in ipairs(f.choices) do if c == value then return value end end
-    return nil, string.format("--%s must be one of %s (got %s)", f.name, table.concat(f.choices, ", "), quoted(value))
+    local set = {}
+    for _, c in ipairs(f.choices) do
+      if c == value then return value end
+      set[c] = true
+    end
+    local hint = options.suggest(value, set)
+    return nil, string.format("--%s must be one of %s (got %s%s)", f.name, table.concat(f.choices, ", "),
+      quoted(value), hint and ("; did you mean " .. quoted(hint) .. "?") or "")
   elseif (f.kind == "string" or f.kind == "path") and value == "" then
     return nil, "--" .. f.name .. " needs a non-empty value"
   end
@@ -136,64 +148,138 @@ local function key(name)
   return (name:gsub("%-", "_"))
 end
 
+-- A help text for a completion script, which shows the text up to its first ". ": "e.g. x" -> "for example x".
+local function short_text(text)
+  return (text:gsub("e%.g%.%s", "for example "))
+end
+
+-- One flag of the definition as an argparse option of `parser`. `complete`: the parser is for the shell
+-- completions, so a choice flag lists its choices (the parser that parses checks them in convert, whose message
+-- names the flag and the closest choice).
+local function add_flag(parser, f, complete)
+  local names = (f.short and ("-" .. f.short .. " ") or "") .. "--" .. f.name
+  local o
+  if f.kind == "flag" then
+    o = parser:flag(names)
+  else
+    o = parser:option(names):argname(f.arg):convert(function(value) return convert(f, value) end)
+    if f.kind == "list" then o:count("*") end
+    if complete and (f.choices or f.values) then o:choices(f.choices or f.values) end
+  end
+  return o:description(complete and short_text(f.help) or f.help):target(key(f.name))
+end
+
+--- The argparse parser built from M.GLOBAL and M.COMMANDS. `complete`: for the shell completions (choices listed,
+-- positional arguments as many as a command takes) rather than for parsing. Help is vpptoken's own (cli/help.lua):
+-- argparse prints nothing and never exits.
+function M.parser(complete)
+  local p = argparse("vpptoken", "Manage Apple VPP tokens in Microsoft Intune through Microsoft Graph.")
+    :add_help(false):require_command(false):command_target("command")
+  for _, f in ipairs(M.GLOBAL) do add_flag(p, f, complete) end
+  for _, c in ipairs(M.COMMANDS) do
+    local cmd = p:command(c.name):summary(c.summary):description(short_text(c.summary)):add_help(false)
+      :target("command " .. c.name)
+    if c.passthrough then cmd:handle_options(false) end
+    for _, f in ipairs(c.flags) do add_flag(cmd, f, complete) end
+    if not complete then
+      cmd:argument("arguments"):args("*")
+    elseif c.max > 0 then
+      local a = cmd:argument((c.usage or ""):match("^%[?(%u+)") or "ARG")
+        :args(c.max == math.huge and "*" or (c.min .. "-" .. c.max))
+      if c.choices then a:choices(c.choices) end
+      if c.topics then -- help: the commands
+        local names = {}
+        for i, other in ipairs(M.COMMANDS) do names[i] = other.name end
+        a:choices(names)
+      end
+    end
+  end
+  return p
+end
+
+-- " (did you mean '--output'?)" when `name` is close to the name of an entry of `lists` (lists of definitions),
+-- written with `prefix`; else "".
+local function hint(name, lists, prefix)
+  if not name then return "" end
+  local known = {}
+  for _, list in ipairs(lists) do
+    for _, x in ipairs(list) do known[x.name] = true end
+  end
+  local near = options.suggest(name, known)
+  return near and (" (did you mean " .. quoted(prefix .. near) .. "?)") or ""
+end
+
+-- What argparse cannot be told, done before it runs: a flag that takes a value is joined with the next argument
+-- ("--name=value": so a value may start with "-", as in --top -1, and reaches the flag's own check); a flag given
+-- no value, or a command's flag before the command, is refused with the command line's own message. Returns the
+-- arguments for argparse and the command named (or nil), or nil, a message and the command.
+local function prepare(argv)
+  local out, command, word = {}, nil, false
+  local i = 1
+  while i <= #argv do
+    local a = argv[i]
+    if a == "--" or (command and command.passthrough) then
+      table.move(argv, i, #argv, #out + 1, out)
+      break
+    end
+    local long, eq = a:match("^%-%-([^=]+)(=?)")
+    local short = not long and a:match("^%-(%w)$")
+    local f = (long or short) and (find_flag(M.GLOBAL, long, short) or (command and find_flag(command.flags, long,
+      short)))
+    if (long or short) and not f then
+      local shown = long and ("--" .. long) or a
+      for _, c in ipairs(command and {} or M.COMMANDS) do
+        if find_flag(c.flags, long, short) then -- a known option: its name is safe to show
+          return nil, "option '" .. shown .. "' belongs after a command (e.g. 'vpptoken " .. c.name .. " " .. shown
+            .. "')"
+        end
+      end
+      return nil, "unknown option " .. quoted(shown) .. hint(long, { M.GLOBAL, command and command.flags or {} }, "--"),
+        command
+    end
+    if f and f.kind ~= "flag" and (eq or "") == "" then
+      if argv[i + 1] == nil then return nil, "option '--" .. f.name .. "' needs a value (" .. f.arg .. ")", command end
+      out[#out + 1] = "--" .. f.name .. "=" .. argv[i + 1]
+      i = i + 1
+    else
+      if not (long or short) and not word and not a:match("^%-.") then
+        word, command = true, M.BY_NAME[a]
+        if not command then return nil, "unknown command " .. quoted(a) .. hint(a, { M.COMMANDS }, "") end
+      end
+      out[#out + 1] = a
+    end
+    i = i + 1
+  end
+  return out, command
+end
+
+local PARSER -- built on first use
+
 --- Parses the arguments. Returns { command = spec, positional = {...}, opts = { flag_name = value } }, or
 -- nil, message, command spec (if known) on a usage error.
 function M.parse(argv)
-  local opts, positional, command = {}, {}, nil
-  local i, n = 1, #argv
-  local rest = false
-  while i <= n do
-    local a = argv[i]
-    if rest or (command and command.passthrough and a ~= "--help" and a ~= "-h") then
-      if a == "--" and not rest and command and command.passthrough and #positional == 0 then
-        rest = true
-      else
-        positional[#positional + 1] = a
-      end
-    elseif a == "--" then
-      rest = true
-    elseif a:sub(1, 1) == "-" and a ~= "-" then
-      local name, value, short = a:match("^%-%-([^=]+)=(.*)$")
-      if not name then name = a:match("^%-%-(.+)$") end
-      if not name then short = a:match("^%-(%w)$") end
-      local f = find_flag(M.GLOBAL, name, short) or (command and find_flag(command.flags, name, short))
-      if not f then
-        local shown = name and ("--" .. name) or a
-        if not command then
-          for _, c in ipairs(M.COMMANDS) do
-            if find_flag(c.flags, name, short) then -- a known option: its name is safe to show
-              return nil, "option '" .. shown .. "' belongs after a command (e.g. 'vpptoken " .. c.name .. " "
-                .. shown .. "')"
-            end
-          end
-        end
-        return nil, "unknown option " .. quoted(shown), command
-      end
-      if f.kind == "flag" then
-        if value then return nil, "option '--" .. f.name .. "' takes no value", command end
-        opts[key(f.name)] = true
-      else
-        if not value then
-          i = i + 1
-          value = argv[i]
-          if value == nil then return nil, "option '--" .. f.name .. "' needs a value (" .. f.arg .. ")", command end
-        end
-        local v, msg = convert(f, value)
-        if v == nil then return nil, msg, command end
-        if f.kind == "list" then
-          opts[key(f.name)] = opts[key(f.name)] or {}
-          table.insert(opts[key(f.name)], v)
-        else
-          opts[key(f.name)] = v
-        end
-      end
-    elseif not command then
-      command = M.BY_NAME[a]
-      if not command then return nil, "unknown command " .. quoted(a) end
-    else
-      positional[#positional + 1] = a
+  local list, msg_or_command, command = prepare(argv)
+  if not list then return nil, msg_or_command, command end
+  command = msg_or_command
+  PARSER = PARSER or M.parser(false)
+  local ok, result = PARSER:pparse(list)
+  if not ok then return nil, (result:gsub("%s*\n%s*", " ")), command end
+  command = result.command and M.BY_NAME[result.command]
+  local opts, positional = {}, result.arguments or {}
+  for _, f in ipairs(M.GLOBAL) do opts[key(f.name)] = result[key(f.name)] end
+  for _, f in ipairs(command and command.flags or {}) do
+    local v = result[key(f.name)]
+    if f.kind == "list" and v and #v == 0 then v = nil end
+    opts[key(f.name)] = v
+  end
+  if command and command.passthrough then
+    -- `vpptoken sandbox ARGS`: its arguments go to the sandbox as they are, but for --help (or -h) before a "--";
+    -- a leading "--" is only the separator.
+    for _, a in ipairs(positional) do
+      if a == "--" then break end
+      if a == "--help" or a == "-h" then opts.help = true end
     end
-    i = i + 1
+    if positional[1] == "--" then table.remove(positional, 1) end
   end
   local parsed = { command = command, positional = positional, opts = opts }
   if opts.help or not command then return parsed end
@@ -204,6 +290,14 @@ function M.parse(argv)
     return nil, "unexpected argument " .. quoted(positional[command.max + 1]), command
   end
   return parsed
+end
+
+--- The completion script for a shell ("bash", "zsh" or "fish"), generated by argparse from the same definition,
+-- or nil for another shell.
+function M.completion(shell)
+  local p = M.parser(true)
+  local get = ({ bash = p.get_bash_complete, zsh = p.get_zsh_complete, fish = p.get_fish_complete })[shell]
+  return get and get(p)
 end
 
 return M

@@ -2,6 +2,7 @@
 -- Each takes the context (ctx.opts, ctx.positional, ctx:client(), ctx:emit_*) and returns an exit code; a usage
 -- mistake raises ctx.usage(message), a run-time failure returns ctx:fail(err).
 local vpptoken = require "vpptoken"
+local args = require "vpptoken.cli.args"
 local errors = require "vpptoken.error"
 local exits = require "vpptoken.cli.exits"
 local output = require "vpptoken.cli.output"
@@ -417,6 +418,17 @@ function M.sandbox(ctx)
   if ok then return 0 end
   if how == "signal" then return 128 + code end
   return code or 1
+end
+
+function M.completion(ctx)
+  local shell = ctx.positional[1]
+  local script = args.completion(shell)
+  if not script then
+    ctx.usage("completion needs " .. args.one_of(args.BY_NAME.completion.choices) .. " (got " .. output.quoted(shell)
+      .. ")")
+  end
+  io.write(script)
+  return exits.OK
 end
 
 function M.version()

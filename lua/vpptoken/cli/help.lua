@@ -44,6 +44,11 @@ M.TEXT = {
     { "vpptoken sandbox --port 8787 --verbose", "vpptoken sandbox -- --help" } },
   version = { "Prints the version of the library and, on a second line, of libcurl and the libraries it uses.",
     { "vpptoken version" } },
+  completion = { "Prints the completion script for bash, zsh or fish: the commands, their flags and the values of "
+      .. "choice flags, generated from the same definition as the parser and this help. make install puts all "
+      .. "three where the shells look; to load one by hand:",
+    { "source <(vpptoken completion bash)", "vpptoken completion zsh > ~/.zfunc/_vpptoken",
+      "vpptoken completion fish > ~/.config/fish/completions/vpptoken.fish" } },
   help = { "Shows the help of vpptoken or of one command.", { "vpptoken help sync" } },
 }
 
@@ -93,8 +98,10 @@ end
 --- The text of `vpptoken --help`.
 function M.main()
   local out = { "usage: vpptoken [OPTIONS] COMMAND [ARGS]", "", "vpptoken: " .. M.SUMMARY .. ".", "", "commands:" }
+  local nw, uw = 0, 0
+  for _, c in ipairs(args.COMMANDS) do nw, uw = math.max(nw, #c.name), math.max(uw, #(c.usage or "")) end
   for _, c in ipairs(args.COMMANDS) do
-    out[#out + 1] = string.format("  %-9s %-22s %s", c.name, c.usage or "", c.summary)
+    out[#out + 1] = string.format("  %-" .. nw .. "s %-" .. uw .. "s   %s", c.name, c.usage or "", c.summary)
   end
   out[#out + 1] = ""
   out[#out + 1] = "options (any command):"

@@ -1,0 +1,114 @@
+function __fish_vpptoken_print_command
+    set -l cmdline (commandline -poc)
+    set -l cmd
+    set -e cmdline[1]
+    for arg in $cmdline
+        switch $arg
+            case list
+                set cmd $cmd list
+                break
+            case get
+                set cmd $cmd get
+                break
+            case create
+                set cmd $cmd create
+                break
+            case update
+                set cmd $cmd update
+                break
+            case delete
+                set cmd $cmd delete
+                break
+            case sync
+                set cmd $cmd sync
+                break
+            case expiring
+                set cmd $cmd expiring
+                break
+            case renew
+                set cmd $cmd renew
+                break
+            case sandbox
+                set cmd $cmd sandbox
+                break
+            case version
+                set cmd $cmd version
+                break
+            case completion
+                set cmd $cmd completion
+                break
+            case help
+                set cmd $cmd help
+                break
+        end
+    end
+    echo "$cmd"
+end
+
+function __fish_vpptoken_using_command
+    test (__fish_vpptoken_print_command) = "$argv"
+    and return 0
+    or return 1
+end
+
+function __fish_vpptoken_seen_command
+    string match -q "$argv*" (__fish_vpptoken_print_command)
+    and return 0
+    or return 1
+end
+
+complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'list' -d 'list the VPP tokens'
+complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'get' -d 'show one token'
+complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'create' -d 'add a token from Apple\'s .vpptoken file'
+complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'update' -d 'change properties of a token'
+complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'delete' -d 'remove a token from Intune'
+complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'sync' -d 'start a license sync with Apple'
+complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'expiring' -d 'tokens expiring soon, expired or not valid'
+complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'renew' -d 'upload a new .vpptoken file into a token'
+complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'sandbox' -d 'start the local Graph sandbox'
+complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'version' -d 'print the version'
+complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'completion' -d 'print the shell completion script (bash, zsh or fish)'
+complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'help' -d 'show help'
+complete -c vpptoken -l cloud -xa 'global usgov dod china' -d 'national cloud: global (default), usgov, dod or china'
+complete -c vpptoken -l beta -d 'use Graph\'s beta API (beta properties and actions)'
+complete -c vpptoken -l graph-url -r -d 'Graph base URL, for example http://127.0.0.1:8787/v1.0 (default: $VPPTOKEN_GRAPH_URL or the cloud\'s)'
+complete -c vpptoken -l tenant -r -d 'Entra tenant id or domain (default: $AZURE_TENANT_ID)'
+complete -c vpptoken -l client-id -r -d 'app (client) id (default: $AZURE_CLIENT_ID)'
+complete -c vpptoken -l client-secret-file -r -d 'read the client secret from this file (default: $AZURE_CLIENT_SECRET)'
+complete -c vpptoken -l timeout -r -d 'seconds per HTTP attempt (default 100)'
+complete -c vpptoken -l retries -r -d 'retries after a failed attempt, 0 to 10 (default 3)'
+complete -c vpptoken -s o -l output -xa 'table json csv' -d 'table (default), json (one document, sorted keys) or csv (RFC 4180)'
+complete -c vpptoken -l show-secrets -d 'print token values instead of <redacted>'
+complete -c vpptoken -s v -l verbose -d 'print every HTTP call to stderr (method, URL, status, attempts, time, request ids)'
+complete -c vpptoken -s q -l quiet -d 'print no progress or confirmations, only results and errors'
+complete -c vpptoken -s h -l help -d 'show help (vpptoken COMMAND --help for a command)'
+
+complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l filter -r -d 'an OData $filter, for example "state eq \'valid\'"'
+complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l select -r -d 'properties to show, comma-separated'
+complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l top -r -d 'N tokens per page (OData $top); every page is read'
+complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l state -xa 'unknown valid expired invalid assignedToExternalMDM' -d 'only tokens in this state (valid, expired, ...)'
+
+complete -c vpptoken -n '__fish_vpptoken_seen_command get' -l select -r -d 'properties to show, comma-separated'
+
+complete -c vpptoken -n '__fish_vpptoken_seen_command create' -l file -r -d 'the .vpptoken file from Apple Business/School Manager (required)'
+complete -c vpptoken -n '__fish_vpptoken_seen_command create' -l apple-id -r -d 'the Apple ID (managed account) of the token'
+complete -c vpptoken -n '__fish_vpptoken_seen_command create' -l organization -r -d 'organizationName (default: the file\'s)'
+complete -c vpptoken -n '__fish_vpptoken_seen_command create' -l account-type -xa 'business education' -d 'vppTokenAccountType: business or education'
+complete -c vpptoken -n '__fish_vpptoken_seen_command create' -l country -r -d 'countryOrRegion, for example us'
+complete -c vpptoken -n '__fish_vpptoken_seen_command create' -l set -r -d 'any other property (repeatable)'
+
+complete -c vpptoken -n '__fish_vpptoken_seen_command update' -l set -r -d 'a property to change (repeatable; at least one)'
+
+complete -c vpptoken -n '__fish_vpptoken_seen_command delete' -s y -l yes -d 'do not ask for confirmation (needed without a terminal)'
+
+complete -c vpptoken -n '__fish_vpptoken_seen_command sync' -l all -d 'every valid token not already syncing'
+complete -c vpptoken -n '__fish_vpptoken_seen_command sync' -l wait -d 'wait until each sync has finished'
+complete -c vpptoken -n '__fish_vpptoken_seen_command sync' -l wait-timeout -r -d 'give up waiting after this (default 300)'
+
+complete -c vpptoken -n '__fish_vpptoken_seen_command expiring' -l within -r -d 'expiring within DAYS days (default 30)'
+
+complete -c vpptoken -n '__fish_vpptoken_seen_command renew' -l file -r -d 'the new .vpptoken file (required)'
+
+
+
+
