@@ -1,0 +1,236 @@
+-- Many tenants in one run (vpptoken.tenants): the tenants file is checked whole before any request, with errors
+-- naming the tenant and the field; a job runs over every tenant concurrently against one sandbox that keeps each
+-- tenant's tokens apart (--apps with one app per tenant), and one tenant's throttling, slowness or wrong secret
+-- touches that tenant only.
+local helper = require "helper"
+local cjson = require "cjson.safe"
+local tenants = require "vpptoken.tenants"
+
+local function env(vars)
+  return function(name) return vars[name] end
+end
+
+local function file_of(doc)
+  return type(doc) == "string" and doc or assert(cjson.encode(doc))
+end
+
+-- The error of parsing a file with these tenants (a list of tenant objects).
+local function parse_error(list, vars)
+  local ok, err = tenants.parse(file_of{ tenants = list }, { getenv = env(vars or {}) })
+  assert.is_nil(ok)
+  return err
+end
+
+local function tenant(fields)
+  local t = { name = "contoso", tenant_id = "contoso.onmicrosoft.com", client_id = "app-1",
+              client_secret_env = "CONTOSO_SECRET" }
+  for k, v in pairs(fields or {}) do t[k] = v end
+  return t
+end
+
+local GOOD_ENV = { CONTOSO_SECRET = "s1", FABRIKAM_SECRET = "s2" }
+
+describe("a tenants file", function()
+  it("gives the tenants in the file's order, with their sign-in and tags, and keeps secrets out of them", function()
+    local list = assert(tenants.parse(file_of{ tenants = {
+      tenant{ tags = { "eu", "gold" } },
+      tenant{ name = "fabrikam", tenant_id = "f-guid", client_id = "app-2", client_secret_env = "FABRIKAM_SECRET",
+              cloud = "usgov" },
+    } }, { getenv = env(GOOD_ENV) }))
+    assert.equal(2, #list)
+    assert.equal("contoso", list[1].name)
+    assert.same({ "eu", "gold" }, list[1].tags)
+    assert.equal("client_secret_env", list[1].signin)
+    assert.equal("fabrikam", list[2].name)
+    assert.equal("usgov", list[2].cloud)
+    assert.same({}, list[2].tags)
+    for _, t in ipairs(list) do
+      for _, v in pairs(t) do assert.is_not.equal("s1", v) assert.is_not.equal("s2", v) end
+    end
+  end)
+
+  it("names the tenant and the field of each mistake", function()
+    local err = parse_error({ tenant(), tenant{ name = "fabrikam", client_secret_env = "FABRIKAM_SECRET" },
+                              tenant{ name = "northwind", client_secret_env = "NW_SECRET" } },
+                            { CONTOSO_SECRET = "s", FABRIKAM_SECRET = "s" })
+    assert.equal('tenants[3] "northwind": client_secret_env: NW_SECRET is not set', err.message)
+    assert.equal("tenants_file", err.kind)
+    assert.equal(3, err.index)
+    assert.equal("northwind", err.tenant)
+    assert.equal("client_secret_env", err.field)
+    local cases = {
+      { tenant{ name = "" }, "name" },
+      { tenant{ name = "a\nb" }, "name" },
+      { tenant{ tenant_id = cjson.null }, "tenant_id" },
+      { tenant{ tenant_id = "has space" }, "tenant_id" },
+      { tenant{ client_id = 7 }, "client_id" },
+      { tenant{ client_id = cjson.null }, "client_id" },
+      { tenant{ client_secret_env = cjson.null }, "sign-in" },
+      { tenant{ client_certificate = "/nonexistent/cert.pem" }, "client_certificate" },
+      { tenant{ client_secret_env = cjson.null, client_certificate = "/nonexistent/cert.pem" }, "client_certificate" },
+      { tenant{ client_secret_env = cjson.null, client_secret_file = "/nonexistent/secret" }, "client_secret_file" },
+      { tenant{ client_secret_env = cjson.null, managed_identity = "yes" }, "managed_identity" },
+      { tenant{ cloud = "mars" }, "cloud" },
+      { tenant{ base_url = "ftp://example.com" }, "base_url" },
+      { tenant{ tags = "eu" }, "tags" },
+      { tenant{ tags = { "eu", 3 } }, "tags" },
+      { tenant{ clientid = "x" }, "clientid" },
+    }
+    for _, c in ipairs(cases) do
+      local e = parse_error({ c[1] }, GOOD_ENV)
+      assert.equal(c[2], e.field, e.message)
+      assert.matches('^tenants%[1%][^:]*: ' .. c[2]:gsub("%-", "%%-") .. ": ", e.message)
+    end
+    assert.matches("did you mean client_id", parse_error({ tenant{ clientid = "x" } }, GOOD_ENV).message)
+  end)
+
+  it("refuses a second tenant with the same name, naming the first", function()
+    local err = parse_error({ tenant(), tenant{ tenant_id = "other" } }, GOOD_ENV)
+    assert.equal("DuplicateTenant", err.code)
+    assert.equal('tenants[2] "contoso": name: also the name of tenants[1]', err.message)
+  end)
+
+  it("refuses a file that is not an object with a tenants array, or has too many tenants", function()
+    assert.equal("InvalidTenantsFile", select(2, tenants.parse("[]")).code)
+    assert.equal("InvalidTenantsFile", select(2, tenants.parse('{"tenants": {"a": 1}}')).code)
+    local many = {}
+    for i = 1, tenants.LIMITS.max_tenants + 1 do many[i] = 0 end
+    assert.equal("TooManyTenants", select(2, tenants.parse(file_of{ tenants = many })).code)
+  end)
+
+  it("reads a secret from a file, trimmed", function()
+    local path = helper.temp_file("  file-secret\n")
+    local list = assert(tenants.parse(file_of{ tenants = {
+      tenant{ client_secret_env = cjson.null, client_secret_file = path } } }))
+    os.remove(path)
+    assert.equal("client_secret_file", list[1].signin)
+  end)
+
+  it("takes a secret in clear only from a file that its owner alone may read", function()
+    local path = helper.temp_file(file_of{ tenants = { tenant{ client_secret_env = cjson.null,
+                                                                client_secret = "in-clear" } } })
+    finally(function() os.remove(path) end)
+    assert(os.execute("chmod 644 " .. helper.shell_quote(path)))
+    local list, err = tenants.load(path)
+    assert.is_nil(list)
+    assert.equal("client_secret", err.field)
+    assert.matches("chmod 600", err.message)
+    assert(os.execute("chmod 600 " .. helper.shell_quote(path)))
+    list = assert(tenants.load(path))
+    assert.equal("client_secret", list[1].signin)
+  end)
+
+  it("says which file cannot be read", function()
+    local list, err = tenants.load("/nonexistent/tenants.json")
+    assert.is_nil(list)
+    assert.equal("TenantsFileUnreadable", err.code)
+    assert.matches("/nonexistent/tenants.json", err.message, 1, true)
+  end)
+end)
+
+describe("a job over many tenants", function()
+  local N = 50
+  local THROTTLED, SLOW, WRONG = 7, 13, 21
+  local dir = os.tmpname()
+  local function name(i) return string.format("t%02d", i) end
+
+  local sb = helper.sandbox_suite(function()
+    local apps = {}
+    for i = 1, N do
+      apps[i] = { client_id = "app-" .. name(i), client_secret = "secret-" .. name(i), tenant = name(i) }
+    end
+    local text = cjson.encode{ tenant = "home", apps = apps }
+    local f = io.open(dir, "w")
+    f:write(text)
+    f:close()
+    return { "--apps", dir }
+  end)
+  teardown(function() os.remove(dir) end)
+
+  -- The tenants file for this sandbox; the WRONG tenant's variable holds another tenant's secret.
+  local function load_list()
+    local list, vars = {}, {}
+    for i = 1, N do
+      list[i] = { name = name(i), tenant_id = name(i), client_id = "app-" .. name(i),
+                  client_secret_env = "SECRET_" .. i, base_url = sb.graph, tags = { i % 2 == 0 and "even" or "odd" } }
+      vars["SECRET_" .. i] = "secret-" .. name(i == WRONG and 1 or i)
+    end
+    return assert(tenants.parse(file_of{ tenants = list }, { getenv = env(vars) }))
+  end
+
+  local function token_fields(owner, k)
+    return { organizationName = owner, vppTokenAccountType = "business", appleId = k .. "@" .. owner .. ".example",
+             token = "apple-vpp-token-" .. owner .. "-" .. k, countryOrRegion = "us",
+             expirationDateTime = "2027-05-25T20:08:56Z" }
+  end
+
+  it("gives every tenant its own tokens and result, in the file's order, whatever one tenant suffers", function()
+    local list = load_list()
+    -- two tokens per tenant, made by the tenant's own app
+    local made = tenants.run(list, function(client, t)
+      for k = 1, 2 do
+        local tok, err = client:create(token_fields(t.name, k))
+        if not tok then return nil, err end
+      end
+      return true
+    end, { concurrency = 16, client = { retry_delay = 0.01 } })
+    for i, r in ipairs(made) do
+      assert.equal(name(i), r.name)
+      assert.equal(i ~= WRONG, r.ok, tostring(r.error))
+    end
+
+    -- the THROTTLED tenant's calls answer 429 three times, the SLOW one's are held back
+    sb:fail_next(3, 429, { tenant = name(THROTTLED), retry_after = "1" })
+    sb:fail_next(1000, nil, { tenant = name(SLOW), kind = "delay", delay_ms = 200 })
+    local seen, attempts = {}, {}
+    local results = tenants.run(list, function(client, t)
+      local tokens, err = client:list()
+      if not tokens then return nil, err end
+      local orgs = {}
+      for _, tok in ipairs(tokens) do orgs[#orgs + 1] = tok.organizationName end
+      return { tenant = t.name, orgs = orgs }
+    end, { concurrency = 8, client = { retry_delay = 0.01 }, on_request = function(info)
+      seen[info.tenant] = (seen[info.tenant] or 0) + 1
+      if info.url:match("/vppTokens$") then attempts[info.tenant] = info.attempts end
+    end })
+
+    assert.equal(N, #results)
+    for i, r in ipairs(results) do
+      assert.equal(name(i), r.name)
+      assert.equal(i, r.index)
+      if i == WRONG then
+        assert.is_false(r.ok)
+        assert.equal("auth", r.error.kind)
+        assert.equal("invalid_client", r.error.code)
+      else
+        assert.is_true(r.ok, tostring(r.error))
+        assert.same({ name(i), name(i) }, r.value.orgs) -- its own two tokens, no other tenant's
+      end
+      assert.is_true(seen[name(i)] >= 1)
+    end
+    assert.equal(4, attempts[name(THROTTLED)])
+    for i = 1, N do
+      if i ~= THROTTLED and i ~= WRONG then assert.equal(1, attempts[name(i)], name(i)) end
+    end
+  end)
+
+  it("reports a job that raises as that tenant's error", function()
+    local list = load_list()
+    local results = tenants.run({ list[1], list[2] }, function(_, t)
+      if t.name == name(1) then error("boom") end
+      return t.name
+    end)
+    assert.is_false(results[1].ok)
+    assert.equal("job", results[1].error.kind)
+    assert.matches("boom", results[1].error.message)
+    assert.is_true(results[2].ok)
+    assert.equal(name(2), results[2].value)
+  end)
+
+  it("refuses a bad option or a list that did not come from tenants.load", function()
+    local list = load_list()
+    assert.has_error(function() tenants.run(list, function() end, { concurency = 2 }) end)
+    assert.has_error(function() tenants.run(list, function() end, { concurrency = 0 }) end)
+    assert.has_error(function() tenants.run({ { name = "x" } }, function() end) end)
+  end)
+end)
