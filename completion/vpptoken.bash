@@ -23,13 +23,13 @@ _vpptoken() {
     --cloud) COMPREPLY=($(compgen -W "global usgov dod china" -- "$cur")); return ;;
     --account-type) COMPREPLY=($(compgen -W "business education" -- "$cur")); return ;;
     --state) COMPREPLY=($(compgen -W "unknown valid expired invalid assignedToExternalMDM" -- "$cur")); return ;;
-    --file|--client-secret-file) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
+    --file|--client-secret-file|--tenants) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null; return ;;
     --set) COMPREPLY=($(compgen -S = -W "appleId organizationName vppTokenAccountType countryOrRegion
       automaticallyUpdateApps expirationDateTime lastSyncDateTime state lastSyncStatus displayName locationName
       dataSharingConsentGranted claimTokenManagementFromExternalMdm roleScopeTagIds" -- "$cur"))
       compopt -o nospace 2>/dev/null; return ;;
     --graph-url|--tenant|--client-id|--timeout|--retries|--filter|--select|--top|--apple-id|--organization|--country|\
-    --within|--wait-timeout) return ;;
+    --within|--wait-timeout|--only|--shard) return ;;
   esac
 
   local cmd="" i
@@ -52,13 +52,13 @@ _vpptoken() {
 
   local flags=""
   case $cmd in
-    list) flags="--filter --select --top --state" ;;
+    list) flags="--filter --select --top --state --tenants --only --shard" ;;
     get) flags="--select" ;;
     create) flags="--file --apple-id --organization --account-type --country --set" ;;
     update) flags="--set" ;;
     delete) flags="--yes" ;;
-    sync) flags="--all --wait --wait-timeout" ;;
-    expiring) flags="--within" ;;
+    sync) flags="--all --wait --wait-timeout --tenants --only --shard" ;;
+    expiring) flags="--within --tenants --only --shard" ;;
     renew) flags="--file" ;;
     help) COMPREPLY=($(compgen -W "$commands" -- "$cur")); return ;;
     sandbox) return ;;

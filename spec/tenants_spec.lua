@@ -3,6 +3,7 @@
 -- tenant's tokens apart (--apps with one app per tenant), and one tenant's throttling, slowness or wrong secret
 -- touches that tenant only.
 local helper = require "helper"
+local cli = require "cli_support"
 local cjson = require "cjson.safe"
 local tenants = require "vpptoken.tenants"
 
@@ -232,5 +233,102 @@ describe("a job over many tenants", function()
     assert.has_error(function() tenants.run(list, function() end, { concurency = 2 }) end)
     assert.has_error(function() tenants.run(list, function() end, { concurrency = 0 }) end)
     assert.has_error(function() tenants.run({ { name = "x" } }, function() end) end)
+  end)
+  describe("on the command line (--tenants FILE)", function()
+    local M = 5 -- tenants t01..t05; t03's variable holds a wrong secret
+    local path, vars
+
+    before_each(function()
+      local list = {}
+      vars = {}
+      for i = 1, M do
+        list[i] = { name = name(i), tenant_id = name(i), client_id = "app-" .. name(i),
+                    client_secret_env = "SECRET_" .. i, base_url = sb.graph, tags = { i % 2 == 0 and "even" or "odd" } }
+        vars["SECRET_" .. i] = "secret-" .. name(i == 3 and 1 or i)
+      end
+      path = helper.temp_file(file_of{ tenants = list })
+      local seeded = tenants.run(assert(tenants.load(path, { getenv = env(vars) })), function(client, t)
+        return client:create(token_fields(t.name, 1))
+      end)
+      assert.equal(M, #seeded)
+    end)
+    after_each(function() os.remove(path) end)
+
+    local function run_cli(...)
+      return cli.run({ ... }, { env = vars })
+    end
+
+    it("lists every tenant's tokens with its name, says which tenants failed, and exits 10", function()
+      local code, out, err = run_cli("list", "--tenants", path, "-o", "json")
+      assert.equal(10, code, err)
+      local doc = assert(cjson.decode(out))
+      assert.equal(M, #doc.tenants)
+      for i, t in ipairs(doc.tenants) do
+        assert.equal(name(i), t.tenant)
+        assert.equal(i ~= 3, t.ok)
+      end
+      assert.equal("invalid_client", doc.tenants[3].error.code)
+      assert.equal(M - 1, #doc.items)
+      for _, item in ipairs(doc.items) do assert.equal(item.tenant, item.organizationName) end
+      assert.matches("5 tenants: 4 ok, 1 failed; 4 tokens", err, 1, true)
+      assert.matches("tenant t03: ", err, 1, true)
+      code, out = run_cli("list", "--tenants", path)
+      assert.equal(10, code)
+      assert.matches("^TENANT", out)
+    end)
+
+    it("picks tenants by name or tag with --only, and refuses a name no tenant has", function()
+      local code, out, err = run_cli("expiring", "--within", "3650", "--tenants", path, "--only", "even",
+                                     "--only", "t05", "-o", "csv")
+      assert.equal(0, code, err)
+      local rows = cli.parse_csv(out)
+      assert.equal("tenant", rows[1][1])
+      local names = {}
+      for r = 2, #rows do names[#names + 1] = rows[r][1] end
+      table.sort(names)
+      assert.same({ "t02", "t04", "t05" }, names)
+      local code2, _, err2 = run_cli("list", "--tenants", path, "--only", "t99")
+      assert.equal(2, code2)
+      assert.matches("t99", err2, 1, true)
+      code = run_cli("list", "--only", "t01")
+      assert.equal(2, code)
+    end)
+
+    it("splits the tenants into stable shards that cover each tenant once", function()
+      local seen = {}
+      for k = 1, 3 do
+        for _ = 1, 2 do -- the same slice every time
+          local _, out = run_cli("list", "--tenants", path, "--shard", k .. "/3", "-o", "json")
+          local doc = assert(cjson.decode(out))
+          local mine = {}
+          for _, t in ipairs(doc.tenants) do mine[#mine + 1] = t.tenant end
+          seen[k] = seen[k] or mine
+          assert.same(seen[k], mine)
+        end
+      end
+      local all = {}
+      for k = 1, 3 do for _, n in ipairs(seen[k]) do all[#all + 1] = n end end
+      table.sort(all)
+      assert.same({ "t01", "t02", "t03", "t04", "t05" }, all)
+      assert.equal(2, (run_cli("list", "--tenants", path, "--shard", "4/3")))
+    end)
+
+    it("starts a sync in every tenant with sync --all", function()
+      local code, out = run_cli("sync", "--all", "--tenants", path, "-o", "json")
+      assert.equal(10, code)
+      local doc = assert(cjson.decode(out))
+      assert.equal(M - 1, #doc.items)
+      for _, item in ipairs(doc.items) do assert.equal("started", item.outcome) end
+      assert.equal(2, (run_cli("sync", "--tenants", path)))
+    end)
+
+    it("exits 11 naming the tenant and the field of a mistake in the file", function()
+      local bad = helper.temp_file(file_of{ tenants = { { name = "x", tenant_id = "x", client_id = "a",
+                                                        client_secret_env = "NOT_SET_ANYWHERE" } } })
+      local code, _, err = run_cli("list", "--tenants", bad)
+      os.remove(bad)
+      assert.equal(11, code)
+      assert.matches('tenants[1] "x": client_secret_env: NOT_SET_ANYWHERE is not set', err, 1, true)
+    end)
   end)
 end)
