@@ -285,11 +285,11 @@ for _, k in ipairs(core.session_options) do SHARED_OPTIONS[k] = true end
 -- once, and returns one result per tenant in the list's order: { name, index, ok = true, value } with what the job
 -- returned, or { name, index, ok = false, error } with the error object it returned (`nil, err`), the error its
 -- client could not be made with, or the error it raised (kind "job"). A tenant's failure never stops the others.
--- Each tenant has its own client (its own sign-in and token); the calls of all the tenants at work go out together
--- over one connection pool, and a call Graph throttles (429, 503) waits, as the tenant's client's retry policy
--- says, without holding back the other tenants' calls. Calls that go out together are answered together: a tenant
--- whose answers are slow slows the others' rounds (never their results). A job that sleeps (wait_for_sync) holds
--- up the run while it sleeps.
+-- Each tenant has its own client (its own sign-in and token); the calls of all the tenants at work share one
+-- connection pool (core session:pump), each sent as soon as a slot is free and answered when it ends, so a slow
+-- tenant holds only its own calls' slots. A call Graph throttles (429, 503) waits, as the tenant's client's retry
+-- policy says, without holding back the other tenants' calls. A job that sleeps (wait_for_sync) holds up the run
+-- while it sleeps.
 -- @function tenants.run
 -- @param list from tenants.load or tenants.parse (or a part of it)
 -- @param job a function(client, tenant) returning a value, or nil and an error object
@@ -381,21 +381,25 @@ function M.run(list, job, opts)
     step(task)
   end
 
-  local MAX_ROUND = 4 * M.MAX_CONCURRENCY -- calls per round: the rest go in the next
+  -- Calls under way: owner[id] = { task, k, call }. A call goes out as soon as a slot is free and its tenant's wait
+  -- (after a 429) is over, and is answered when it ends, whatever the others do.
+  local inflight, next_id, owner = 0, 0, {}
   while true do
     while alive < conc and next_tenant <= #list do
       start(next_tenant, list[next_tenant])
       next_tenant = next_tenant + 1
     end
     if alive == 0 and next_tenant > #list then break end
-    local now, batch, owners, wake = core.monotonic(), {}, {}, nil
+    local now, add, wake = core.monotonic(), {}, nil
     for _, task in ipairs(tasks) do
       if not task.done and task.group then
         for k, q in ipairs(task.group) do
-          if not task.answers[k] then
-            if q.at <= now and #batch < MAX_ROUND then
-              batch[#batch + 1] = q
-              owners[#batch] = { task, k }
+          if not task.answers[k] and not q.sent then
+            if q.at <= now and inflight + #add < conc then
+              next_id = next_id + 1
+              q.sent = true
+              add[#add + 1] = { id = next_id, method = q.method, url = q.url, headers = q.headers, body = q.body }
+              owner[next_id] = { task, k, q }
             elseif not wake or q.at < wake then
               wake = q.at
             end
@@ -403,14 +407,18 @@ function M.run(list, job, opts)
         end
       end
     end
-    if #batch == 0 then
-      if wake then core.sleep(math.max(0, math.min(wake - core.monotonic(), 1))) end
+    inflight = inflight + #add
+    local wait = wake and math.max(0, math.min(wake - core.monotonic(), 1)) or 1
+    if inflight == 0 then
+      if wake then core.sleep(wait) end
     else
-      local answers = pool:request_many(batch, { concurrency = conc })
       local resume = {}
-      for i, r in ipairs(answers) do
-        local task, k = owners[i][1], owners[i][2]
-        local q = batch[i]
+      for _, done in ipairs(pool:pump(add, wait)) do
+        local o, r = owner[done[1]], done[2]
+        owner[done[1]] = nil
+        inflight = inflight - 1
+        local task, k, q = o[1], o[2], o[3]
+        q.sent = nil
         local delay = retry_delay(task.client.session.real, q, r)
         if delay then
           q.attempt, q.waited, q.at = q.attempt + 1, q.waited + delay, core.monotonic() + delay
@@ -418,10 +426,7 @@ function M.run(list, job, opts)
           r.attempts, r.waited = q.attempt, q.waited
           task.answers[k] = r
           task.left = task.left - 1
-          if task.left == 0 and not resume[task] then
-            resume[task] = true
-            resume[#resume + 1] = task
-          end
+          if task.left == 0 then resume[#resume + 1] = task end
         end
       end
       for _, task in ipairs(resume) do
