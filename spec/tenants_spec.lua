@@ -31,7 +31,7 @@ end
 
 local GOOD_ENV = { CONTOSO_SECRET = "s1", FABRIKAM_SECRET = "s2" }
 -- Under valgrind the sandbox is slower: the slow tenant's delay grows with it.
-local SLOWER = helper.sandbox_wrapper and 4 or 1
+local SLOWER = require("sandbox_support").SLOW
 
 describe("a tenants file", function()
   it("gives the tenants in the file's order, with their sign-in and tags, and keeps secrets out of them", function()
