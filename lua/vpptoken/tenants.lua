@@ -3,9 +3,8 @@
 --
 --    local tenants = require "vpptoken.tenants"
 --    local list = assert(tenants.load("tenants.json"))
---    for _, r in ipairs(tenants.run(list, function(client) return client:expiring(30) end)) do
---      print(r.name, r.ok and #r.value or tostring(r.error))
---    end
+--    local results = tenants.run(list, function(client) return client:expiring{ within_days = 30 } end)
+--    for _, r in ipairs(results) do print(r.name, r.ok and #r.value or tostring(r.error)) end
 --
 -- The file: `{"tenants": [{"name": "contoso", "tenant_id": "...", "client_id": "...",
 -- "client_secret_env": "CONTOSO_SECRET", "tags": ["eu"]}, ...]}`.
