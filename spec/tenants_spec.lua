@@ -228,6 +228,20 @@ describe("a job over many tenants", function()
     end
   end)
 
+  it("signs an app in only in its own tenant (sandbox)", function()
+    local function token_status(tenant_name, app)
+      local status, body = helper.http("POST", sb.url .. "/" .. tenant_name .. "/oauth2/v2.0/token",
+        "grant_type=client_credentials&client_id=app-" .. app .. "&client_secret=secret-" .. app
+        .. "&scope=" .. sb.url .. "/.default", { ["content-type"] = "application/x-www-form-urlencoded" })
+      return status, body
+    end
+    assert.equal(200, (token_status(name(2), name(2))))
+    local status, body = token_status(name(2), name(1))
+    assert.equal(400, status)
+    assert.equal("unauthorized_client", body.error)
+    assert.equal(400, (token_status("nowhere", name(1))))
+  end)
+
   it("reports a job that raises as that tenant's error", function()
     local list = load_list()
     local results = tenants.run({ list[1], list[2] }, function(_, t)
