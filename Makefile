@@ -15,7 +15,7 @@ DEBIAN_PACKAGES = build-essential cmake pkg-config lua5.4 liblua5.4-dev libcurl4
 DEBIAN_TEST_PACKAGES = git lua-busted lua-check lua-socket luarocks cppcheck clang-tidy clang-format valgrind curl openssl \
   clang libclang-rt-14-dev tmux nginx lua-ldoc man-db zip unzip nodejs npm zsh fish
 
-.PHONY: fuzz all deps test-deps judge-deps build test lint ctest spec check-memory check-asan check-valgrind demo sandbox doc man completion clean bench-sandbox soak bench install dist
+.PHONY: fuzz all deps test-deps judge-deps build test lint ctest spec check-memory check-asan check-valgrind demo sandbox doc man completion clean bench-sandbox bench-tenants soak bench install dist
 
 all: build
 
@@ -165,6 +165,10 @@ completion: build
 # 200 keep-alive connections against a sandbox with 50 +- 20 ms injected latency (not part of test).
 bench-sandbox: test-deps build
 	VPPTOKEN_BUILD_DIR=$(BUILD) $(LUA) bench/sandbox_load.lua 200 10
+
+# Issue #17: a sync over 200 tenants x 5 tokens at 50 ms per call against the ideal; --shard balance (not in test).
+bench-tenants: test-deps build
+	VPPTOKEN_BUILD_DIR=$(BUILD) $(LUA) bench/tenants.lua 200 5 50
 
 # Issue #7 soak: 10,000 mixed operations, 20 % injected faults, throttling on (not part of test).
 soak: test-deps build

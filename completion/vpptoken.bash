@@ -46,7 +46,7 @@ _vpptoken() {
         case "$arg" in
             list)
                 cmd="list"
-                opts="$opts --filter --select --top --state"
+                opts="$opts --filter --select --top --state --tenants --only --shard"
                 break
                 ;;
             get)
@@ -71,12 +71,12 @@ _vpptoken() {
                 ;;
             sync)
                 cmd="sync"
-                opts="$opts --all --wait --wait-timeout"
+                opts="$opts --all --wait --wait-timeout --tenants --only --shard"
                 break
                 ;;
             expiring)
                 cmd="expiring"
-                opts="$opts --within"
+                opts="$opts --within --tenants --only --shard"
                 break
                 ;;
             renew)
@@ -127,6 +127,18 @@ _vpptoken() {
                     ;;
                 --state)
                     COMPREPLY=($(compgen -W "unknown valid expired invalid assignedToExternalMDM" -- "$cur"))
+                    return 0
+                    ;;
+                --tenants)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --only)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --shard)
+                    COMPREPLY=($(compgen -f -- "$cur"))
                     return 0
                     ;;
             esac
@@ -185,12 +197,36 @@ _vpptoken() {
                     COMPREPLY=($(compgen -f -- "$cur"))
                     return 0
                     ;;
+                --tenants)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --only)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --shard)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
             esac
 
             ;;
         'expiring')
             case "$prev" in
                 --within)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --tenants)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --only)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --shard)
                     COMPREPLY=($(compgen -f -- "$cur"))
                     return 0
                     ;;

@@ -87,6 +87,9 @@ complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l filter -r -d 'an 
 complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l select -r -d 'properties to show, comma-separated'
 complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l top -r -d 'N tokens per page (OData $top); every page is read'
 complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l state -xa 'unknown valid expired invalid assignedToExternalMDM' -d 'only tokens in this state (valid, expired, ...)'
+complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l tenants -r -d 'run over every tenant of this tenants file (JSON; see the README\'s "Many tenants")'
+complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l only -r -d 'with --tenants: only the tenants of this name or tag (repeatable)'
+complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l shard -r -d 'with --tenants: only the K-th of N stable slices of the tenants (N jobs with K = 1..N cover each tenant once)'
 
 complete -c vpptoken -n '__fish_vpptoken_seen_command get' -l select -r -d 'properties to show, comma-separated'
 
@@ -104,8 +107,14 @@ complete -c vpptoken -n '__fish_vpptoken_seen_command delete' -s y -l yes -d 'do
 complete -c vpptoken -n '__fish_vpptoken_seen_command sync' -l all -d 'every valid token not already syncing'
 complete -c vpptoken -n '__fish_vpptoken_seen_command sync' -l wait -d 'wait until each sync has finished'
 complete -c vpptoken -n '__fish_vpptoken_seen_command sync' -l wait-timeout -r -d 'give up waiting after this (default 300)'
+complete -c vpptoken -n '__fish_vpptoken_seen_command sync' -l tenants -r -d 'run over every tenant of this tenants file (JSON; see the README\'s "Many tenants")'
+complete -c vpptoken -n '__fish_vpptoken_seen_command sync' -l only -r -d 'with --tenants: only the tenants of this name or tag (repeatable)'
+complete -c vpptoken -n '__fish_vpptoken_seen_command sync' -l shard -r -d 'with --tenants: only the K-th of N stable slices of the tenants (N jobs with K = 1..N cover each tenant once)'
 
 complete -c vpptoken -n '__fish_vpptoken_seen_command expiring' -l within -r -d 'expiring within DAYS days (default 30)'
+complete -c vpptoken -n '__fish_vpptoken_seen_command expiring' -l tenants -r -d 'run over every tenant of this tenants file (JSON; see the README\'s "Many tenants")'
+complete -c vpptoken -n '__fish_vpptoken_seen_command expiring' -l only -r -d 'with --tenants: only the tenants of this name or tag (repeatable)'
+complete -c vpptoken -n '__fish_vpptoken_seen_command expiring' -l shard -r -d 'with --tenants: only the K-th of N stable slices of the tenants (N jobs with K = 1..N cover each tenant once)'
 
 complete -c vpptoken -n '__fish_vpptoken_seen_command renew' -l file -r -d 'the new .vpptoken file (required)'
 

@@ -33,6 +33,9 @@ _vpptoken() {
         "--select[properties to show, comma-separated]: :_files"
         "--top[N tokens per page (OData \$top); every page is read]: :_files"
         "--state[only tokens in this state (valid, expired, ...)]: :(unknown valid expired invalid assignedToExternalMDM)"
+        "--tenants[run over every tenant of this tenants file (JSON; see the README's \"Many tenants\")]: :_files"
+        "*--only[with --tenants\: only the tenants of this name or tag (repeatable)]: :_files"
+        "--shard[with --tenants\: only the K-th of N stable slices of the tenants (N jobs with K = 1..N cover each tenant once)]: :_files"
       )
       _arguments -s -S \
         $options \
@@ -93,6 +96,9 @@ _vpptoken() {
         "--all[every valid token not already syncing]"
         "--wait[wait until each sync has finished]"
         "--wait-timeout[give up waiting after this (default 300)]: :_files"
+        "--tenants[run over every tenant of this tenants file (JSON; see the README's \"Many tenants\")]: :_files"
+        "*--only[with --tenants\: only the tenants of this name or tag (repeatable)]: :_files"
+        "--shard[with --tenants\: only the K-th of N stable slices of the tenants (N jobs with K = 1..N cover each tenant once)]: :_files"
       )
       _arguments -s -S \
         $options \
@@ -104,6 +110,9 @@ _vpptoken() {
       options=(
         $options
         "--within[expiring within DAYS days (default 30)]: :_files"
+        "--tenants[run over every tenant of this tenants file (JSON; see the README's \"Many tenants\")]: :_files"
+        "*--only[with --tenants\: only the tenants of this name or tag (repeatable)]: :_files"
+        "--shard[with --tenants\: only the K-th of N stable slices of the tenants (N jobs with K = 1..N cover each tenant once)]: :_files"
       )
       _arguments -s -S \
         $options \

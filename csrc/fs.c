@@ -1,4 +1,6 @@
-/* read_file(path, max_bytes, timeout) -> text | nil, reason, "FileNotFound" | "FileUnreadable" | "FileTooLarge"
+/* read_file(path, max_bytes, timeout) -> text, mode | nil, reason, "FileNotFound" | "FileUnreadable" | "FileTooLarge"
+   mode: the permission bits (st_mode & 07777) of the file that was read, from the fstat of the same descriptor (a
+   caller refusing a secret in a file that others may read asks the file it read, not a name that may have moved).
    Reads at most max_bytes of a file the library or the command line was given, within `timeout` seconds. Lua's
    io.open would wait forever on a FIFO nobody writes to, and read /dev/zero without end: here the open never waits
    (O_NONBLOCK), a pipe with no writer reads as empty, and a writer that stalls ends the read at the timeout. A
@@ -71,7 +73,8 @@ static int l_read_file(lua_State *L) {
   if (err == 0 && b.len <= (size_t)max) {
     lua_pushlstring(L, b.data ? b.data : "", b.len);
     vpp_buf_free(&b);
-    return 1;
+    lua_pushinteger(L, (lua_Integer)(st.st_mode & 07777));
+    return 2;
   }
   vpp_buf_free(&b);
   if (err == 0) return fail(L, lua_pushfstring(L, "larger than %I bytes", max), "FileTooLarge");

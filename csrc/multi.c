@@ -1,5 +1,6 @@
 /* session:request_many: many calls at once over libcurl's multi interface (HTTP/2 multiplexing where the server
-   offers it), at most `concurrency` in flight, each with the full retry policy of session:request. */
+   offers it), at most `concurrency` in flight, each with the full retry policy of session:request; session:pump:
+   calls started and answered one by one over the same pool (vpptoken.tenants). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,10 +94,65 @@ static void check_all(lua_State *L, int reqs, int plan, int n) {
   }
 }
 
+/* Begins transfer t with the plan entry at index `entry` (see check_all). The strings and the header set stay
+   referenced by the plan, which the caller keeps alive until the call ends. */
+/* Frees every slot of the pool: its transfer leaves the multi handle. */
+static void free_slots(vpp_session *s) {
+  for (int k = 0; k < s->pool_n; k++) {
+    curl_multi_remove_handle(s->multi, s->pool[k]->curl);
+    s->pool[k]->index = 0;
+    s->pool[k]->running = 0;
+  }
+}
+
+static void begin_planned(lua_State *L, vpp_session *s, vpp_transfer *t, int entry) {
+  size_t blen = 0;
+  int top = lua_gettop(L);
+  lua_rawgeti(L, entry, P_METHOD);
+  lua_rawgeti(L, entry, P_URL);
+  lua_rawgeti(L, entry, P_BODY);
+  lua_rawgeti(L, entry, P_HEADERS);
+  const char *body = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &blen) : NULL;
+  const vpp_headers *hs = lua_touserdata(L, -1); /* NULL for false: the request has none */
+  vpp_transfer_begin(t, &s->rng, lua_tostring(L, top + 1), lua_tostring(L, top + 2), hs, body, blen);
+  lua_settop(L, top);
+}
+
 static void start_attempt(vpp_session *s, vpp_transfer *t) {
   vpp_transfer_attempt(t);
   curl_multi_add_handle(s->multi, t->curl);
   t->running = 1;
+}
+
+/* Starts the next attempt of a call that waits for one (a new call, a retry) when its time has come; returns the
+   earlier of wake and the time it waits for. */
+static double start_due(vpp_session *s, vpp_transfer *t, double now, double wake) {
+  if (t->index == 0 || t->running) return wake;
+  if (t->next_at <= now) {
+    start_attempt(s, t);
+    return wake;
+  }
+  return t->next_at < wake ? t->next_at : wake;
+}
+
+/* The next transfer whose call has ended, its result code in *rc; NULL when no more have. One whose attempt ended
+   with a retry (or a redirect hop) to come is left to start again at its next_at, and *wake moves to it. */
+static vpp_transfer *next_finished(vpp_session *s, CURLcode *rc, double *wake) {
+  CURLMsg *msg;
+  int left;
+  while ((msg = curl_multi_info_read(s->multi, &left))) {
+    if (msg->msg != CURLMSG_DONE) continue;
+    vpp_transfer *t = NULL;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
+    *rc = msg->data.result;
+    curl_multi_remove_handle(s->multi, t->curl);
+    t->running = 0;
+    double delay = vpp_transfer_outcome(t, *rc, &s->retry, &s->rng);
+    if (delay < 0) return t;
+    t->next_at = vpp_now() + delay;
+    if (t->next_at < *wake) *wake = t->next_at;
+  }
+  return NULL;
 }
 
 /* session:request_many(requests [, { concurrency = 8 }]) -> results
@@ -120,16 +176,13 @@ int vpp_l_request_many(lua_State *L) {
     }
     lua_pop(L, 1);
   }
+  if (s->pumping > 0) return luaL_error(L, "request_many: the session has calls under way (pump)");
   lua_settop(L, 2);
   lua_createtable(L, n, 0); /* index 3: the plan (strings and header sets), alive until the end of the call */
   check_all(L, 2, 3, n);
   if (conc > n) conc = n > 0 ? n : 1;
   ensure_pool(L, s, (int)conc);
-  for (int k = 0; k < s->pool_n; k++) { /* a call cut short by an error may have left handles behind */
-    curl_multi_remove_handle(s->multi, s->pool[k]->curl);
-    s->pool[k]->index = 0;
-    s->pool[k]->running = 0;
-  }
+  free_slots(s); /* a call cut short by an error may have left handles behind */
   lua_createtable(L, n, 0);
   int results = lua_gettop(L);
   int next = 1, done = 0;
@@ -138,45 +191,20 @@ int vpp_l_request_many(lua_State *L) {
     for (int k = 0; k < conc; k++) {
       vpp_transfer *t = s->pool[k];
       if (t->index == 0 && next <= n) {
-        size_t blen = 0;
-        lua_rawgeti(L, 3, next);
-        int entry = lua_gettop(L);
-        lua_rawgeti(L, entry, P_METHOD);
-        lua_rawgeti(L, entry, P_URL);
-        lua_rawgeti(L, entry, P_BODY);
-        lua_rawgeti(L, entry, P_HEADERS);
-        const char *body = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &blen) : NULL;
-        const vpp_headers *hs = lua_touserdata(L, -1); /* NULL for false: the request has none */
-        /* The strings and the set stay referenced by the plan (index 3) after these pops. */
-        vpp_transfer_begin(t, &s->rng, lua_tostring(L, entry + 1), lua_tostring(L, entry + 2), hs, body, blen);
+        lua_rawgeti(L, 3, next); /* the plan (index 3) keeps what the call needs */
+        begin_planned(L, s, t, lua_gettop(L));
         lua_settop(L, results);
         t->index = next++;
         t->next_at = now;
       }
-      if (t->index != 0 && !t->running) {
-        if (t->next_at <= now)
-          start_attempt(s, t);
-        else if (t->next_at < wake)
-          wake = t->next_at;
-      }
+      wake = start_due(s, t, now, wake);
     }
     int running = 0;
     curl_multi_perform(s->multi, &running);
-    CURLMsg *msg;
-    int left, freed = 0;
-    while ((msg = curl_multi_info_read(s->multi, &left))) {
-      if (msg->msg != CURLMSG_DONE) continue;
-      vpp_transfer *t = NULL;
-      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&t);
-      CURLcode rc = msg->data.result;
-      curl_multi_remove_handle(s->multi, t->curl);
-      t->running = 0;
-      double delay = vpp_transfer_outcome(t, rc, &s->retry, &s->rng);
-      if (delay >= 0) {
-        t->next_at = vpp_now() + delay;
-        if (t->next_at < wake) wake = t->next_at;
-        continue;
-      }
+    int freed = 0;
+    vpp_transfer *t;
+    CURLcode rc;
+    while ((t = next_finished(s, &rc, &wake))) {
       vpp_transfer_push_result(L, t, rc);
       lua_seti(L, results, t->index);
       t->index = 0;
@@ -190,6 +218,98 @@ int vpp_l_request_many(lua_State *L) {
     if (running > 0)
       curl_multi_poll(s->multi, NULL, 0, ms, NULL);
     else if (ms > 0 && next > n)
+      vpp_sleep_seconds(ms / 1000.0);
+  }
+  return 1;
+}
+
+/* session:pump(requests, wait) -> finished
+   Calls that run side by side, each started when the caller has it and each answered when it ends (request_many
+   answers all at once): requests is an array of { id = integer >= 1, method, url, headers?, body? } to start now,
+   with at most MAX_CONCURRENCY under way in all; wait is the most seconds to wait for one to end (0 to 3600).
+   finished: an array of { id, result } (result as in request_many) of the calls that ended, empty when none did in
+   time. A call is tried once and follows redirects (retries are the caller's: make the session with max_retries =
+   0). What a call needs stays referenced by the session (user value 1) until it ends. */
+int vpp_l_pump(lua_State *L) {
+  vpp_session *s = vpp_check_session(L, 1);
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_Number wait = luaL_checknumber(L, 3);
+  luaL_argcheck(L, wait >= 0 && wait <= 3600, 3, "from 0 to 3600 seconds expected");
+  lua_Integer len = luaL_len(L, 2);
+  luaL_argcheck(L, len >= 0 && len <= VPP_MAX_CONCURRENCY - s->pumping, 2, "more calls than MAX_CONCURRENCY");
+  int n = (int)len;
+  lua_settop(L, 3);
+  if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE) { /* index 4: slot -> plan of the call under way there */
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, 1, 1);
+  }
+  lua_createtable(L, n, 0); /* index 5: the new calls' plans */
+  check_all(L, 2, 5, n);
+  int ids[VPP_MAX_CONCURRENCY];
+  for (int i = 1; i <= n; i++) {
+    lua_Integer id;
+    int isnum;
+    req_field(L, 2, i, "id");
+    id = lua_tointegerx(L, -1, &isnum);
+    lua_pop(L, 1);
+    if (!isnum || id < 1 || id > 0x7fffffff)
+      return luaL_error(L, "pump: requests[%d]: id must be a whole number >= 1", i);
+    ids[i - 1] = (int)id;
+  }
+  int want = s->pumping + n;
+  if (want > s->pool_n || !s->multi) ensure_pool(L, s, want > s->pool_n ? want : s->pool_n);
+  if (s->pumping == 0) free_slots(s); /* a request_many cut short by an error may have left handles behind */
+  double now = vpp_now();
+  for (int i = 1, k = 0; i <= n; i++) {
+    while (k < s->pool_n && s->pool[k]->index != 0) k++; /* a free slot: there are pool_n - pumping of them */
+    if (k == s->pool_n) return luaL_error(L, "pump: no free slot"); /* cannot happen: pumping counts the busy ones */
+    vpp_transfer *t = s->pool[k];
+    lua_rawgeti(L, 5, i);
+    begin_planned(L, s, t, lua_gettop(L));
+    lua_rawseti(L, 4, k + 1); /* the plan stays referenced while the call is under way */
+    t->index = ids[i - 1];
+    t->next_at = now;
+    t->running = 0;
+    s->pumping++;
+  }
+  lua_newtable(L); /* index 6: finished */
+  int got = 0;
+  double deadline = now + wait;
+  for (;;) {
+    now = vpp_now();
+    double wake = deadline;
+    for (int k = 0; k < s->pool_n; k++) {
+      wake = start_due(s, s->pool[k], now, wake);
+    }
+    int running = 0;
+    curl_multi_perform(s->multi, &running);
+    vpp_transfer *t;
+    CURLcode rc;
+    while ((t = next_finished(s, &rc, &wake))) {
+      int slot = 0;
+      while (s->pool[slot] != t) slot++;
+      lua_createtable(L, 2, 0);
+      lua_pushinteger(L, t->index);
+      lua_rawseti(L, -2, 1);
+      vpp_transfer_push_result(L, t, rc);
+      lua_rawseti(L, -2, 2);
+      lua_rawseti(L, 6, ++got);
+      lua_pushnil(L);
+      lua_rawseti(L, 4, slot + 1);
+      t->index = 0;
+      s->pumping--;
+    }
+    if (got > 0 || s->pumping == 0) break;
+    now = vpp_now();
+    if (now >= deadline) break;
+    double until = wake < deadline ? wake : deadline;
+    double w = until - now;
+    int ms = w <= 0 ? 0 : w > 1.0 ? 1000 : (int)(w * 1000) + 1;
+    if (running > 0)
+      curl_multi_poll(s->multi, NULL, 0, ms, NULL);
+    else if (ms > 0)
       vpp_sleep_seconds(ms / 1000.0);
   }
   return 1;

@@ -130,7 +130,7 @@ typedef struct {
   int attempt;
   double start, waited, next_at, retry_after;
   long connects;
-  int index; /* request_many: 1-based position of the request; 0 = slot free */
+  int index; /* request_many: 1-based position of the request; pump: the caller's id; 0 = slot free */
   int running;
 } vpp_transfer;
 
@@ -166,11 +166,13 @@ typedef struct {
   int pool_n;
   size_t max_body;
   long timeout_ms;
-  int http2; /* the http2 option: HTTP/2 over TLS allowed */
+  int http2;   /* the http2 option: HTTP/2 over TLS allowed */
+  int pumping; /* pump: calls under way in the pool (request_many refuses to run meanwhile) */
 } vpp_session;
 
 vpp_session *vpp_check_session(lua_State *L, int idx); /* raises on a closed session */
 int vpp_l_request_many(lua_State *L);
+int vpp_l_pump(lua_State *L);
 
 /* ---- percent-encoding for path segments (escape.c) ---- */
 /* Percent-encodes everything but RFC 3986 unreserved characters. out must hold 3*len+1 bytes. */

@@ -19,6 +19,7 @@ local function public_functions()
   add("vpptoken.time.", vpptoken.time)
   add("Client:", vpptoken.Client)
   for k in pairs(vpptoken.Client._lazy_methods) do names["Client:" .. k] = true end
+  for k in pairs(vpptoken._modules) do add("vpptoken." .. k .. ".", vpptoken[k]) end
   names["Client:new"] = nil -- vpptoken.new
   return names
 end
@@ -44,6 +45,11 @@ local TAKES_OPTIONS = {
   ["Client:wait_for_sync"] = { function(c, o) return (c:wait_for_sync("a", o)) end, "interval", { interval = "1" } },
   ["Client:revoke_licenses"] = { function(_, o, beta) return (beta:revoke_licenses("a", o)) end,
     "notify_managed_devices", { notify_managed_devices = 1 } },
+  ["vpptoken.tenants.parse"] = { function(_, o) return (vpptoken.tenants.parse('{"tenants": []}', o)) end,
+    "getenv" },
+  ["vpptoken.tenants.load"] = { function(_, o) return (vpptoken.tenants.load("/nonexistent", o)) end, "getenv" },
+  ["vpptoken.tenants.run"] = { function(_, o) return (vpptoken.tenants.run({}, function() end, o)) end,
+    "concurrency", { concurrency = "2" } },
   ["Client:find"] = { function(c, o) return (c:find(o)) end, "organization", { state = 1 } },
 }
 

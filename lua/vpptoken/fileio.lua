@@ -24,11 +24,19 @@ M.PATH_SHOWN_MAX = 256
 -- a code: "FileNotFound" (no file by that name), "FileUnreadable" or "FileTooLarge", and the bare reason (for a
 -- caller that names the file its own way).
 function M.read(path, max, what)
+  local text, msg, code, reason = M.read_with_mode(path, max, what)
+  if text then return text end
+  return nil, msg, code, reason
+end
+
+--- As read, but a file read returns its text and its permission bits (a number such as 384 for 0600), taken from
+-- the file that was read: a caller that keeps secrets in it checks that only its owner may read it.
+function M.read_with_mode(path, max, what)
   if type(path) ~= "string" or path == "" then
     return nil, what .. ": the path must be a non-empty string", "FileUnreadable"
   end
   local text, reason, code = core.read_file(path, max, M.READ_TIMEOUT)
-  if text then return text end
+  if text then return text, reason end
   local shown = safe_text.quoted(path, M.PATH_SHOWN_MAX)
   if code == "FileTooLarge" then
     return nil, string.format("the %s %s is larger than %d bytes", what, shown, max), code, reason

@@ -252,9 +252,16 @@ end
 -- (vpptoken.automation), post_json (webhook notifications, vpptoken.notify).
 M._lazy = { days_left = "vpptoken.automation", read_token_file = "vpptoken.automation",
             post_json = "vpptoken.notify" }
+-- Modules of the public API, loaded on first use as vpptoken.NAME: tenants (vpptoken.tenants).
+M._modules = { tenants = "vpptoken.tenants" }
 setmetatable(M, { __index = function(t, k)
   local module = M._lazy[k]
-  if not module then return nil end
+  if not module then
+    if not M._modules[k] then return nil end
+    local v = require(M._modules[k])
+    rawset(t, k, v)
+    return v
+  end
   local v = require(module)[k]
   rawset(t, k, v)
   return v

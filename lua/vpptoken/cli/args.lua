@@ -300,4 +300,18 @@ function M.completion(shell)
   return get and get(p)
 end
 
+-- ---- --tenants FILE: list, expiring and sync over every tenant of a tenants file (cli/tenants.lua) ----
+M.TENANT_FLAGS = {
+  { name = "tenants", kind = "path", arg = "FILE",
+    help = "run over every tenant of this tenants file (JSON; see the README's \"Many tenants\")" },
+  { name = "only", kind = "list", arg = "NAME|TAG", help = "with --tenants: only the tenants of this name or tag "
+    .. "(repeatable)" },
+  { name = "shard", kind = "string", arg = "K/N", help = "with --tenants: only the K-th of N stable slices of the "
+    .. "tenants (N jobs with K = 1..N cover each tenant once)" },
+}
+for _, command in ipairs{ "list", "expiring", "sync" } do
+  local flags = M.BY_NAME[command].flags
+  for _, f in ipairs(M.TENANT_FLAGS) do flags[#flags + 1] = f end
+end
+
 return M

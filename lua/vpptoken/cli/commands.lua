@@ -436,4 +436,19 @@ function M.version()
   return exits.OK
 end
 
+-- ---- --tenants FILE: list, expiring and sync over every tenant (cli/tenants.lua), with these tables ----
+M.COLUMNS = { table = TABLE_COLUMNS, csv = CSV_COLUMNS, sync = SYNC_TABLE }
+for _, name in ipairs{ "list", "expiring", "sync" } do
+  local one_tenant = M[name]
+  M[name] = function(ctx)
+    if ctx.opts.tenants == nil then
+      for _, flag in ipairs{ "only", "shard" } do
+        if ctx.opts[flag] ~= nil then ctx.usage("--" .. flag .. " goes with --tenants FILE") end
+      end
+      return one_tenant(ctx)
+    end
+    return require("vpptoken.cli.tenants")[name](ctx, M.COLUMNS)
+  end
+end
+
 return M

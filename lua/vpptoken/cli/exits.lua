@@ -20,6 +20,10 @@ M.LIST = {
     help = "validation: Graph refused the request (400 and other 4xx)" },
   { code = 9, name = "TOKEN_FILE", kinds = { "token_file" },
     help = "token file: the .vpptoken file is unreadable, malformed or expired" },
+  { code = 10, name = "TENANTS_FAILED",
+    help = "some tenants failed: with --tenants, the other tenants' results are printed" },
+  { code = 11, name = "TENANTS_FILE", kinds = { "tenants_file" },
+    help = "tenants file: unreadable, or a mistake in it (the message names the tenant and the field)" },
 }
 
 -- M.OK, M.USAGE, ...: the codes by constant; BY_KIND and BY_CODE: an error's kind or code -> exit code.

@@ -59,8 +59,9 @@ local function optional_string(obj, name)
 end
 
 -- {"count":N,"status":S,"retry_after":"...","code":"...","message":"...","method":"GET","body":"..."}
+-- "tenant": only for Graph calls whose access token's tid is that tenant (sandbox --apps with several tenants)
 local FAULT_KEYS = { count = true, status = true, retry_after = true, code = true, message = true,
-                     method = true, body = true }
+                     method = true, body = true, tenant = true }
 
 local function add_fault(state, req)
   local obj = body_object(req)
@@ -77,7 +78,9 @@ local function add_fault(state, req)
     message = optional_string(obj, "message"),
     method = optional_string(obj, "method"),
     body = optional_string(obj, "body"),
+    tenant = optional_string(obj, "tenant"),
   }
+  if rule.tenant then rule.tenant = rule.tenant:lower() end
   local ra = obj.retry_after
   if type(ra) == "number" then
     ra = math.tointeger(ra) and tostring(math.tointeger(ra)) or tostring(ra)

@@ -29,10 +29,13 @@ function faults.intune_message(ctx, text)
     .. '"ErrorSourceService":"","HttpHeaders":"{}"}'
 end
 
--- The first queued rule matching method, used up by one.
-local function take_rule(state, method)
+-- The first queued rule matching method (and the tenant of the bearer token, for a rule with a tenant), used up
+-- by one.
+local function take_rule(state, method, headers)
+  local tenant
   for i, rule in ipairs(state.faults) do
-    if rule.method == nil or rule.method == method then
+    if rule.tenant and not tenant then tenant = throttle.identity(headers).tenant:lower() end
+    if (rule.method == nil or rule.method == method) and (rule.tenant == nil or rule.tenant == tenant) then
       rule.remaining = rule.remaining - 1
       if rule.remaining <= 0 then table.remove(state.faults, i) end
       return rule
@@ -138,7 +141,7 @@ end
 -- throttle (window state). run() answers the request normally (status, headers, body).
 function faults.handle(ctx, run)
   local state, method = ctx.state, ctx.req.method
-  local rule = take_rule(state, method)
+  local rule = take_rule(state, method, ctx.req.headers)
   local delay = 0
   if not rule then
     local t = state.config.throttle

@@ -47,7 +47,7 @@ local function represent(ctx, entry, select)
 end
 
 local function find(ctx, id)
-  local entry = ctx.state.store:get(id)
+  local entry = ctx.store:get(id)
   if not entry then
     errors.raise(404, "ResourceNotFound", string.format("The vppToken with id '%s' was not found.", id))
   end
@@ -61,7 +61,7 @@ end
 
 local function list(ctx)
   local q = odata.parse(ctx.req.query, ctx.version, "collection")
-  local entries = ctx.state.store:after(0)
+  local entries = ctx.store:after(0)
   local now = util.now()
   for _, e in ipairs(entries) do Store.refresh(e, now) end
   local page, total, skiptoken = odata.page(q, entries, ctx.state.config.page_size)
@@ -107,7 +107,7 @@ local function create(ctx)
   local full = schema.defaults()
   for k, v in pairs(props) do full[k] = v end
   full.lastModifiedDateTime = util.datetime(util.now())
-  local entry = ctx.state.store:add(full)
+  local entry = ctx.store:add(full)
   entry.licenses = licenses
   local body = represent(ctx, entry)
   body["@odata.context"] = metadata(ctx, context_fragment(nil, true))
@@ -142,7 +142,7 @@ local function update(ctx, entry)
 end
 
 local function delete(ctx, entry)
-  ctx.state.store:remove(entry.id)
+  ctx.store:remove(entry.id)
   return reply.empty(ctx, 204)
 end
 
@@ -196,7 +196,7 @@ end
 local function licenses_for_app(ctx, args)
   local bundle = bundle_parameter(args)
   local rows = json.array()
-  for _, e in ipairs(ctx.state.store:after(0)) do
+  for _, e in ipairs(ctx.store:after(0)) do
     local l = Store.licenses(e, bundle)
     rows[#rows + 1] = { vppTokenId = e.id, appleId = e.props.appleId, organizationName = e.props.organizationName,
                         availableLicenseCount = l.available, usedLicenseCount = l.used }

@@ -4,8 +4,10 @@
 --
 -- The apps file: {"tenant": "<guid or name>", "apps": [{"client_id": "...", "client_secret": "...",
 -- "certificate": "cert.pem" (or a list; relative paths are read next to the apps file),
--- "permissions": ["DeviceManagementServiceConfig.ReadWrite.All"]}]}. An app needs a secret or a
--- certificate; without "permissions" it gets DeviceManagementServiceConfig.ReadWrite.All.
+-- "permissions": ["DeviceManagementServiceConfig.ReadWrite.All"], "tenant": "<guid or name>"}]}. An app needs a
+-- secret or a certificate; without "permissions" it gets DeviceManagementServiceConfig.ReadWrite.All. An app's
+-- "tenant" (default: the file's) is the tenant it is registered in: several tenants, each with its own apps, for a
+-- run over many tenants. Graph keeps each tenant's vppTokens apart (the tid of the access token; init.lua).
 --
 -- Choices where the real services leave room:
 -- * Access tokens have aud = the sandbox's root URL (the Graph root), iss = the v1 issuer of the
@@ -64,7 +66,10 @@ local function load_app(dir, a, where)
   if type(a.client_id) ~= "string" or a.client_id == "" then
     error(where .. ": \"client_id\" must be a non-empty string", 0)
   end
-  local app = { client_id = a.client_id, certificates = {}, roles = json.array() }
+  if a.tenant ~= nil and (type(a.tenant) ~= "string" or a.tenant == "") then
+    error(where .. ": \"tenant\" must be a non-empty string", 0)
+  end
+  local app = { client_id = a.client_id, certificates = {}, roles = json.array(), tenant = a.tenant }
   if a.client_secret ~= nil then
     if type(a.client_secret) ~= "string" or a.client_secret == "" then
       error(where .. ": \"client_secret\" must be a non-empty string", 0)
@@ -110,10 +115,13 @@ function identity.load(path, opts)
     lifetime = assert(tonumber(opts.lifetime), "identity.load: lifetime missing"),
     key = crypto.random(32),
     apps = {},
+    tenants = { [cfg.tenant:lower()] = cfg.tenant }, -- every tenant with an app, by its name in lower case
     used_assertions = {}, -- jti -> time after which it can be forgotten
   }
   for i, a in ipairs(cfg.apps) do
     local app = load_app(dir, a, string.format("--apps %s: apps[%d]", path, i))
+    app.tenant = app.tenant or cfg.tenant
+    id.tenants[app.tenant:lower()] = id.tenants[app.tenant:lower()] or app.tenant
     if id.apps[app.client_id] then
       error(string.format("--apps %s: client_id '%s' appears twice", path, app.client_id), 0)
     end
@@ -132,9 +140,9 @@ function identity.issue(id, app, overrides)
   local exp = math.ceil(now + lifetime)
   local claims = {
     aud = overrides.aud or id.url,
-    iss = "https://sts.windows.net/" .. id.tenant .. "/",
+    iss = "https://sts.windows.net/" .. app.tenant .. "/",
     iat = iat, nbf = math.min(iat, exp), exp = exp,
-    tid = id.tenant, appid = app.client_id, azp = app.client_id, appidacr = "1",
+    tid = app.tenant, appid = app.client_id, azp = app.client_id, appidacr = "1",
     oid = util.guid(), sub = app.client_id, idtyp = "app", roles = app.roles, ver = "1.0",
     uti = jwt.b64url_encode(crypto.random(16)),
   }
@@ -166,6 +174,7 @@ end
 
 -- Checks the bearer token of a Graph request (already known to be non-empty). Raises a 401 with
 -- the WWW-Authenticate header in extra, or a 403 when the app's roles do not allow the method.
+-- Returns the token's tenant (its tid).
 function identity.check_access(id, ctx, token, extra)
   local parsed = jwt.parse(token)
   if not parsed then unauthorized("CompactToken parsing failed with error code: 80049217", extra) end
@@ -188,6 +197,7 @@ function identity.check_access(id, ctx, token, extra)
   elseif not has_role(claims.roles, WRITE_ROLES) then
     forbidden(ctx, "DeviceManagementServiceConfig.ReadWrite.All")
   end
+  return claims.tid
 end
 
 local MINT_KEYS = { client_id = true, aud = true, lifetime = true }

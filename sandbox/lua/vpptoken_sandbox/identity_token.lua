@@ -192,7 +192,7 @@ local function exchange(id, req, tenant, issue)
     fail(400, "invalid_request", 900561, "The endpoint only accepts POST requests. Received a " .. req.method
       .. " request.")
   end
-  if not id or tenant:lower() ~= id.tenant:lower() then
+  if not id or not id.tenants[tenant:lower()] then
     fail(400, "invalid_request", 90002, "Tenant '" .. tenant .. "' not found. Check to make sure you have the "
       .. "correct tenant ID and are signing into the correct cloud."
       .. (id and "" or " (The sandbox was started without --apps.)"))
@@ -205,9 +205,9 @@ local function exchange(id, req, tenant, issue)
   local client_id = required(form, "client_id")
   check_scope(id, required(form, "scope"), tenant)
   local app = id.apps[client_id]
-  if not app then
+  if not app or app.tenant:lower() ~= tenant:lower() then
     fail(400, "unauthorized_client", 700016, "Application with identifier '" .. client_id .. "' was not found in "
-      .. "the directory '" .. id.tenant .. "'. This can happen if the application has not been installed by the "
+      .. "the directory '" .. tenant .. "'. This can happen if the application has not been installed by the "
       .. "administrator of the tenant or consented to by any user in the tenant. You may have sent your "
       .. "authentication request to the wrong tenant.")
   end

@@ -47,6 +47,7 @@ local state = {
 
 function state.reset()
   state.store = store.new()
+  state.tenant_stores = {}
   state.faults = {}
   state.log:clear()
   state.config = util.copy(state.defaults)
@@ -77,6 +78,7 @@ function sandbox.configure(opts)
   settings.apply(state, opts)
 end
 
+-- Checks the request's bearer token; returns the tenant whose vppTokens it reaches (nil: the default one).
 local function check_auth(ctx)
   local value = ctx.req.headers["authorization"]
   local scheme, token = (value or ""):match("^%s*(%S+)%s*(.-)%s*$")
@@ -97,8 +99,22 @@ local function traceback(e)
   return debug.traceback(tostring(e), 2)
 end
 
+-- The vppTokens of a tenant: the store of the command line (and --data) for the default tenant (tokens the
+-- identity platform did not issue, and the apps file's own "tenant"), a store of its own for every other tenant of
+-- the apps file, made on first use and emptied by a reset. Tenant names compare without regard to case.
+function state.partition(tid)
+  if tid == nil or not state.identity or tid:lower() == state.identity.tenant:lower() then return state.store end
+  local key = tid:lower()
+  local s = state.tenant_stores[key]
+  if not s then
+    s = store.new()
+    state.tenant_stores[key] = s
+  end
+  return s
+end
+
 local function authorized_route(ctx, version, rest)
-  check_auth(ctx)
+  ctx.store = state.partition(check_auth(ctx))
   ctx.version = version
   return graph.route(ctx, rest)
 end

@@ -1,0 +1,448 @@
+--- Many tenants in one run: a tenants file, checked whole before any request, and a job run over every tenant
+-- concurrently, each tenant with its own client, sign-in and throttling.
+--
+--    local tenants = require "vpptoken.tenants"
+--    local list = assert(tenants.load("tenants.json"))
+--    local results = tenants.run(list, function(client) return client:expiring{ within_days = 30 } end)
+--    for _, r in ipairs(results) do print(r.name, r.ok and #r.value or tostring(r.error)) end
+--
+-- The file: `{"tenants": [{"name": "contoso", "tenant_id": "...", "client_id": "...",
+-- "client_secret_env": "CONTOSO_SECRET", "tags": ["eu"]}, ...]}`.
+-- @module vpptoken
+local core = require "vpptoken.core"
+local Client = require "vpptoken.client"
+local clouds = require "vpptoken.clouds"
+local errors = require "vpptoken.error"
+local fileio = require "vpptoken.fileio"
+local json = require "vpptoken.json"
+local options = require "vpptoken.options"
+local safe_text = require "vpptoken.text"
+
+local M = {}
+
+-- Bounds of a tenants file: tenants in it, its bytes, a name's bytes, tags per tenant and a tag's bytes.
+M.LIMITS = { max_tenants = 10000, max_bytes = 16 * 1024 * 1024, max_name = 128, max_tags = 64, max_tag = 128 }
+
+-- Tenants a run works on at once unless told (opts.concurrency), and the most it takes (the C core's limit on
+-- calls in flight).
+M.DEFAULT_CONCURRENCY = 8
+M.MAX_CONCURRENCY = core.MAX_CONCURRENCY
+
+-- The ways a tenant signs in, one per tenant: the file's field -> the vpptoken.new option it becomes. The sign-ins
+-- vpptoken.new does not know (yet) are refused when the file is read, not when the run starts.
+M.SIGNIN = {
+  client_secret_env = "client_secret", client_secret_file = "client_secret", client_secret = "client_secret",
+  client_certificate = "client_certificate", federated_token_file = "federated_token_file",
+  managed_identity = "managed_identity",
+}
+local SIGNIN_ORDER = { "client_secret_env", "client_secret_file", "client_secret", "client_certificate",
+                       "federated_token_file", "managed_identity" }
+local OTHER_FIELDS = { name = true, tenant_id = true, client_id = true, cloud = true, base_url = true, tags = true }
+local KNOWN_FIELDS = {}
+for k in pairs(OTHER_FIELDS) do KNOWN_FIELDS[k] = true end
+for k in pairs(M.SIGNIN) do KNOWN_FIELDS[k] = true end
+
+local NEW_OPTIONS = {}
+for _, k in ipairs(Client.OPTIONS) do NEW_OPTIONS[k] = true end
+
+-- The vpptoken.new options of each tenant record, kept here (not in the record) so no dump of a list shows a secret.
+local signins = setmetatable({}, { __mode = "k" })
+
+local function file_error(message, code, fields)
+  local e = { kind = "tenants_file", code = code or "InvalidTenantsFile", message = message }
+  for k, v in pairs(fields or {}) do e[k] = v end
+  return errors.new(e)
+end
+
+-- A tenant's name (or a path) from the file, fit for a message: "contoso".
+local function shown(s)
+  return '"' .. safe_text.printable(s:sub(1, 64)) .. (#s > 64 and "..." or "") .. '"'
+end
+
+local function plain_string(v, max)
+  return type(v) == "string" and v ~= "" and #v <= max and not v:find("[%c]")
+end
+
+-- Checks one tenant (the i-th, a decoded JSON value); returns its record and its vpptoken.new options, or nil and
+-- the field at fault and why. ctx: { getenv, private (the file is readable by its owner only) }.
+local function check_tenant(t, ctx)
+  if type(t) ~= "table" or rawget(t, 1) ~= nil then return nil, "tenant", "is not an object" end
+  local given = t
+  t = {} -- a JSON null is a field left out
+  for k, v in pairs(given) do
+    if v ~= json.null then t[k] = v end
+  end
+  for k in pairs(t) do
+    if type(k) ~= "string" or not KNOWN_FIELDS[k] then
+      local hint = type(k) == "string" and options.suggest(k, KNOWN_FIELDS)
+      return nil, tostring(k), "unknown field" .. (hint and (" (did you mean " .. hint .. "?)") or "")
+    end
+  end
+  if not plain_string(t.name, M.LIMITS.max_name) then
+    return nil, "name", "must be a string of 1 to " .. M.LIMITS.max_name .. " bytes without control characters"
+  end
+  if not plain_string(t.tenant_id, 256) or t.tenant_id:find("%s") then
+    return nil, "tenant_id", "must be a non-empty string without spaces (a GUID or a domain name)"
+  end
+  local signin
+  for _, k in ipairs(SIGNIN_ORDER) do
+    if t[k] ~= nil then
+      if signin then return nil, k, "a tenant has one sign-in, and this one also has " .. signin end
+      signin = k
+    end
+  end
+  if not signin then
+    return nil, "sign-in", "give one of " .. table.concat(SIGNIN_ORDER, ", ")
+  end
+  local opts = { tenant_id = t.tenant_id }
+  if not NEW_OPTIONS[M.SIGNIN[signin]] then
+    return nil, signin, "this version of vpptoken cannot sign in this way"
+  end
+  if t.client_id ~= nil and not plain_string(t.client_id, 256) then
+    return nil, "client_id", "must be a non-empty string"
+  end
+  if t.client_id == nil and signin ~= "managed_identity" then
+    return nil, "client_id", "is needed to sign in with " .. signin
+  end
+  opts.client_id = t.client_id
+  local v, option = t[signin], M.SIGNIN[signin]
+  if signin == "managed_identity" then
+    if v ~= true then return nil, signin, "must be true (or left out)" end
+    opts[option] = true
+  elseif not plain_string(v, 4096) then
+    return nil, signin, "must be a non-empty string"
+  elseif signin == "client_secret_env" then
+    local secret = ctx.getenv(v)
+    if secret == nil or secret == "" then return nil, signin, v .. " is not set" end
+    opts[option] = secret
+  elseif signin == "client_secret_file" then
+    local text, msg = fileio.read(v, fileio.LIMITS.secret, "client secret file")
+    if not text then return nil, signin, msg end
+    text = safe_text.trim(text)
+    if text == "" then return nil, signin, "the file " .. shown(v) .. " is empty" end
+    opts[option] = text
+  elseif signin == "client_secret" then
+    if not ctx.private then
+      return nil, signin, "a secret in clear is refused in a file that others may read (chmod 600 it, or use "
+        .. "client_secret_env or client_secret_file)"
+    end
+    opts[option] = v
+  elseif signin == "client_certificate" then
+    local pem, msg = fileio.read(v, core.MAX_PEM_BYTES, "client certificate")
+    if not pem then return nil, signin, msg end
+    opts[option] = v
+  else
+    opts[option] = v
+  end
+  if t.cloud ~= nil then
+    if type(t.cloud) ~= "string" or not clouds.HOSTS[t.cloud] then
+      return nil, "cloud", "must be one of " .. table.concat(clouds.NAMES, ", ")
+    end
+    opts.cloud = t.cloud
+  end
+  if t.base_url ~= nil then
+    if type(t.base_url) ~= "string" then return nil, "base_url", "must be a string (an http(s) URL)" end
+    local origin, why = core.check_url(t.base_url)
+    if not origin then return nil, "base_url", "must be an http(s) URL (" .. tostring(why) .. ")" end
+    opts.base_url = t.base_url
+  end
+  local tags = {}
+  if t.tags ~= nil then
+    if type(t.tags) ~= "table" or (next(t.tags) ~= nil and rawget(t.tags, 1) == nil) or #t.tags > M.LIMITS.max_tags then
+      return nil, "tags", "must be an array of at most " .. M.LIMITS.max_tags .. " strings"
+    end
+    for i, tag in ipairs(t.tags) do
+      if not plain_string(tag, M.LIMITS.max_tag) then
+        return nil, "tags", string.format("tags[%d] must be a string of 1 to %d bytes without control characters", i,
+          M.LIMITS.max_tag)
+      end
+      tags[i] = tag
+    end
+  end
+  local record = { name = t.name, tenant_id = t.tenant_id, client_id = t.client_id, signin = signin,
+                   cloud = t.cloud, base_url = t.base_url, tags = tags }
+  return record, opts
+end
+
+--- Checks the text of a tenants file; returns the list of tenants (an array of records: name, tenant_id,
+-- client_id, signin (the field that says how it signs in), cloud, base_url, tags, in the file's order), or nil and
+-- an error object (kind "tenants_file", code InvalidTenantsFile; `index`, `tenant` and `field` say where) whose
+-- message names the tenant and the field: `tenants[3] "fabrikam": client_secret_env: FABRIKAM_SECRET is not set`.
+-- Secrets are read (from the environment or files) here, so a run starts only with every tenant able to sign in.
+-- @function tenants.parse
+-- @param text the file's JSON text
+-- @param[opt] opts getenv (a function like os.getenv, the default), private (true when the text came from a file
+-- that only its owner may read: only then may a tenant hold `client_secret` in clear), where (a name for messages)
+function M.parse(text, opts)
+  opts = options.check(opts, "tenants.parse", { getenv = true, private = true, where = true }, 2)
+  local where = opts.where and (opts.where .. ": ") or ""
+  local doc, msg = json.decode(text)
+  if type(doc) ~= "table" or type(text) ~= "string" or not text:match("^%s*{") then
+    return nil, file_error(where .. "not a JSON object" .. (msg and (" (" .. msg .. ")") or ""))
+  end
+  local list = doc.tenants
+  if type(list) ~= "table" or (next(list) ~= nil and rawget(list, 1) == nil) then
+    return nil, file_error(where .. "\"tenants\" must be an array of tenant objects")
+  end
+  local n = #list
+  if n > M.LIMITS.max_tenants then
+    return nil, file_error(string.format("%sthe file has %d tenants, more than %d", where, n, M.LIMITS.max_tenants),
+      "TooManyTenants")
+  end
+  local ctx = { getenv = opts.getenv or os.getenv, private = opts.private == true }
+  local out, seen = {}, {}
+  for i = 1, n do
+    local t = list[i]
+    local record, sopts, why = check_tenant(t, ctx)
+    local name = type(t) == "table" and plain_string(t.name, M.LIMITS.max_name) and t.name or nil
+    local head = string.format("%stenants[%d]%s", where, i, name and (" " .. shown(name)) or "")
+    if not record then
+      return nil, file_error(head .. ": " .. sopts .. ": " .. why, nil, { index = i, tenant = name, field = sopts })
+    end
+    if seen[name] then
+      return nil, file_error(string.format("%s: name: also the name of tenants[%d]", head, seen[name]),
+        "DuplicateTenant", { index = i, tenant = name, field = "name" })
+    end
+    seen[name] = i
+    record.index = i
+    signins[record] = sopts
+    out[i] = record
+  end
+  return out
+end
+
+--- Reads and checks a tenants file (at most LIMITS.max_bytes): as tenants.parse, with `private` from the file's
+-- own permission bits (no bit for the group or others). nil and an error object when it cannot be read.
+-- @function tenants.load
+-- @param path the file
+-- @param[opt] opts getenv (like os.getenv, the default)
+function M.load(path, opts)
+  opts = options.check(opts, "tenants.load", { getenv = true }, 2)
+  local text, mode_or_msg, code = fileio.read_with_mode(path, M.LIMITS.max_bytes, "tenants file")
+  if not text then return nil, file_error(mode_or_msg, "TenantsFileUnreadable", { file_code = code }) end
+  return M.parse(text, { getenv = opts.getenv, private = mode_or_msg & 63 == 0, -- 0077: group and others
+                         where = safe_text.quoted(path, fileio.PATH_SHOWN_MAX) })
+end
+
+-- ---- the run ----
+
+local YIELD = {} -- what a tenant's coroutine yields with: a group of calls for the scheduler
+
+-- A tenant's Session as its client sees it during a run: calls made from the tenant's coroutine go to the run's
+-- scheduler (sent with every other tenant's); anything else goes to the tenant's own session.
+local Proxy = {}
+Proxy.__index = Proxy
+
+function Proxy:request(method, url, headers, body)
+  if coroutine.running() ~= self.co then return self.real:request(method, url, headers, body) end
+  local r = coroutine.yield(YIELD, { { method = method, url = url, headers = headers, body = body } })[1]
+  if r.kind then return nil, r end
+  return r
+end
+
+function Proxy:request_many(reqs, o)
+  if coroutine.running() ~= self.co then return self.real:request_many(reqs, o) end
+  local group = {}
+  for i = 1, #reqs do
+    local q = reqs[i]
+    group[i] = { method = q.method, url = q.url, headers = q.headers, body = q.body }
+  end
+  return coroutine.yield(YIELD, group)
+end
+
+function Proxy:retry_wait(...)
+  return self.real:retry_wait(...)
+end
+
+function Proxy:close()
+  return self.real:close()
+end
+
+local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true }
+
+-- The delay before call q is sent again, or nil when its result stands. The tenant's own session's retry policy
+-- (max_retries, max_retry_time, Retry-After) decides, so one tenant's 429 delays only that tenant's calls.
+local function retry_delay(real, q, r)
+  local again
+  if r.kind then -- a transport failure: again only when the request cannot have done the work twice
+    again = (r.kind == "network" or r.kind == "timeout") and (IDEMPOTENT[q.method] or not r.outcome_unknown)
+  else
+    again = r.status == 429 or r.status == 503 or (r.status == 504 and IDEMPOTENT[q.method])
+  end
+  if not again then return nil end
+  local ra = r.headers and r.headers["retry-after"]
+  return real:retry_wait(q.attempt, ra, q.waited)
+end
+
+local RUN_OPTIONS = { concurrency = true, on_request = true, client = true }
+
+-- The options of vpptoken.new a run may give every tenant (transport and where); sign-in comes from the file.
+local SHARED_OPTIONS = { api_version = true, authority_url = true }
+for _, k in ipairs(core.session_options) do SHARED_OPTIONS[k] = true end
+
+--- Runs `job(client, tenant)` for every tenant of a list from tenants.load or tenants.parse, several tenants at
+-- once, and returns one result per tenant in the list's order: { name, index, ok = true, value } with what the job
+-- returned, or { name, index, ok = false, error } with the error object it returned (`nil, err`), the error its
+-- client could not be made with, or the error it raised (kind "job"). A tenant's failure never stops the others.
+-- Each tenant has its own client (its own sign-in and token); the calls of all the tenants at work share one
+-- connection pool (core session:pump), each sent as soon as a slot is free and answered when it ends, so a slow
+-- tenant holds only its own calls' slots. A call Graph throttles (429, 503) waits, as the tenant's client's retry
+-- policy says, without holding back the other tenants' calls. A job that sleeps (wait_for_sync) holds up the run
+-- while it sleeps.
+-- @function tenants.run
+-- @param list from tenants.load or tenants.parse (or a part of it)
+-- @param job a function(client, tenant) returning a value, or nil and an error object
+-- @param[opt] opts concurrency (tenants at work at once, default 8, at most MAX_CONCURRENCY: also the calls in
+-- flight at once), on_request (a function(info) told of every call as vpptoken.new's is, with info.tenant the
+-- tenant's name), client (vpptoken.new options for every tenant: transport options, api_version, authority_url)
+function M.run(list, job, opts)
+  if type(list) ~= "table" then error("tenants.run: list must be a list from tenants.load", 2) end
+  for i, t in ipairs(list) do
+    if not signins[t] then error("tenants.run: list[" .. i .. "] is not a tenant from tenants.load", 2) end
+  end
+  if type(job) ~= "function" then error("tenants.run: job must be a function(client, tenant)", 2) end
+  opts = options.check(opts, "tenants.run", RUN_OPTIONS, 2)
+  local conc = opts.concurrency or M.DEFAULT_CONCURRENCY
+  if math.type(conc) ~= "integer" or conc < 1 or conc > M.MAX_CONCURRENCY then
+    error("tenants.run: concurrency must be a whole number from 1 to " .. M.MAX_CONCURRENCY, 2)
+  end
+  if opts.on_request ~= nil and type(opts.on_request) ~= "function" then
+    error("tenants.run: on_request must be a function", 2)
+  end
+  local shared_opts = options.check(opts.client, "tenants.run: client", SHARED_OPTIONS, 2)
+  -- The pool every tenant's calls go out on. Its retries are the scheduler's (per tenant), so it makes none.
+  local sopts = { max_retries = 0 }
+  for _, k in ipairs(core.session_options) do
+    if k ~= "max_retries" and shared_opts[k] ~= nil then sopts[k] = shared_opts[k] end
+  end
+  if sopts.user_agent == nil then sopts.user_agent = "vpptoken/" .. core._VERSION end
+  local ok_session, pool = pcall(core.session, sopts)
+  if not ok_session then error("tenants.run: client: " .. tostring(pool), 2) end
+
+  local results, tasks, next_tenant, alive = {}, {}, 1, 0
+  local hook = opts.on_request
+
+  local function finish(task, ok, value, err)
+    local t = task.tenant
+    local r = { name = t.name, index = t.index, ok = ok and (value ~= nil or err == nil) }
+    if r.ok then r.value = value else r.error = err end
+    results[task.slot] = r
+    if task.client then pcall(task.client.close, task.client) end
+    task.done = true
+    alive = alive - 1
+  end
+
+  -- Runs a task's coroutine until it asks for calls (kept as task.group) or ends.
+  local function step(task, ...)
+    local ok, tag, a = coroutine.resume(task.co, ...)
+    if not ok then
+      return finish(task, false, nil, errors.new{ kind = "job", code = "JobFailed",
+        message = "the job raised an error: " .. tostring(tag) })
+    end
+    if coroutine.status(task.co) == "dead" then return finish(task, true, tag, a) end
+    if tag ~= YIELD then
+      return finish(task, false, nil, errors.new{ kind = "job", code = "JobFailed",
+        message = "the job yielded outside of a call (coroutine.yield is not for jobs)" })
+    end
+    local now = core.monotonic()
+    for _, q in ipairs(a) do q.attempt, q.waited, q.at = 1, 0, now end
+    task.group, task.left, task.answers = a, #a, {}
+    if #a == 0 then return step(task, {}) end
+  end
+
+  local function start(slot, t)
+    local task = { tenant = t, slot = slot }
+    alive = alive + 1
+    tasks[#tasks + 1] = task
+    local copts = {}
+    for k, v in pairs(shared_opts) do copts[k] = v end
+    for k, v in pairs(signins[t]) do copts[k] = v end
+    if t.base_url then copts.base_url = t.base_url end
+    if t.cloud then copts.cloud = t.cloud end
+    if hook then
+      copts.on_request = function(info)
+        info.tenant = t.name
+        return hook(info)
+      end
+    end
+    local ok, client = pcall(Client.new, copts)
+    if not ok then
+      return finish(task, false, nil, errors.new{ kind = "tenants_file", code = "InvalidTenant",
+        message = string.format("tenants[%d] %s: %s", t.index, shown(t.name),
+          tostring(client):gsub("^[^:]*:%d+: ", "")) })
+    end
+    task.client = client
+    local view = {}
+    for k, v in pairs(t) do view[k] = v end
+    view.tags = { table.unpack(t.tags) }
+    task.co = coroutine.create(function() return job(client, view) end)
+    client.session = setmetatable({ real = client.session, co = task.co }, Proxy)
+    step(task)
+  end
+
+  -- Calls under way: owner[id] = { task, k, call }. A call goes out as soon as a slot is free and its tenant's wait
+  -- (after a 429) is over, and is answered when it ends, whatever the others do.
+  local inflight, next_id, owner = 0, 0, {}
+  while true do
+    while alive < conc and next_tenant <= #list do
+      start(next_tenant, list[next_tenant])
+      next_tenant = next_tenant + 1
+    end
+    if alive == 0 and next_tenant > #list then break end
+    local now, add, wake = core.monotonic(), {}, nil
+    for _, task in ipairs(tasks) do
+      if not task.done and task.group then
+        for k, q in ipairs(task.group) do
+          if not task.answers[k] and not q.sent then
+            if q.at <= now and inflight + #add < conc then
+              next_id = next_id + 1
+              q.sent = true
+              add[#add + 1] = { id = next_id, method = q.method, url = q.url, headers = q.headers, body = q.body }
+              owner[next_id] = { task, k, q }
+            elseif not wake or q.at < wake then
+              wake = q.at
+            end
+          end
+        end
+      end
+    end
+    inflight = inflight + #add
+    local wait = wake and math.max(0, math.min(wake - core.monotonic(), 1)) or 1
+    if inflight == 0 then
+      if wake then core.sleep(wait) end
+    else
+      local resume = {}
+      for _, done in ipairs(pool:pump(add, wait)) do
+        local o, r = owner[done[1]], done[2]
+        owner[done[1]] = nil
+        inflight = inflight - 1
+        local task, k, q = o[1], o[2], o[3]
+        q.sent = nil
+        local delay = retry_delay(task.client.session.real, q, r)
+        if delay then
+          q.attempt, q.waited, q.at = q.attempt + 1, q.waited + delay, core.monotonic() + delay
+        else
+          r.attempts, r.waited = q.attempt, q.waited
+          task.answers[k] = r
+          task.left = task.left - 1
+          if task.left == 0 then resume[#resume + 1] = task end
+        end
+      end
+      for _, task in ipairs(resume) do
+        local answers_of = task.answers
+        task.group, task.answers = nil, nil
+        step(task, answers_of)
+      end
+    end
+    -- forget finished tasks
+    local kept = {}
+    for _, task in ipairs(tasks) do
+      if not task.done then kept[#kept + 1] = task end
+    end
+    tasks = kept
+  end
+  pool:close()
+  return results
+end
+
+return M
