@@ -3,7 +3,7 @@
    Runs a program (found on PATH, as execvp does) with exactly these arguments: never through a shell, stdin from
    /dev/null, in a process group of its own. It ends at `timeout` seconds: then the whole group is killed (SIGKILL)
    and reaped. Each of stdout and stderr is read up to max_output bytes; more also kills the group. One owner for
-   every resource: the two buffers and the pipes are released on the one way out. */
+   every resource: the two buffers and the pipes are released on the one way out. Also executable(path). */
 #define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +12,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -176,7 +177,19 @@ done:
   return 1;
 }
 
+/* executable(path) -> whether path is a regular file this process may execute (never opens it: a FIFO is no
+   program, and opening one would wait). */
+static int l_executable(lua_State *L) {
+  size_t len;
+  const char *path = luaL_checklstring(L, 1, &len);
+  struct stat st;
+  lua_pushboolean(L, strlen(path) == len && stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0);
+  return 1;
+}
+
 void vpp_open_spawn(lua_State *L) {
   lua_pushcfunction(L, l_run);
   lua_setfield(L, -2, "run");
+  lua_pushcfunction(L, l_executable);
+  lua_setfield(L, -2, "executable");
 }

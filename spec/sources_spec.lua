@@ -279,7 +279,7 @@ describe("sign-in from the environment", function()
     assert.is_false(rok)
     assert.equal("vpptoken.from_env: " .. msg, tostring(err):gsub("^[^\n]-%.lua:%d+: ", ""))
     assert.is_true(vpptoken.credentials_in_env(nil, env{ VPPTOKEN_ACCESS_TOKEN = "t" }))
-    assert.is_true(vpptoken.credentials_in_env({ client_id = "c" }, env{}))
+    assert.is_true(vpptoken.credentials_in_env({ client_id = "c", client_secret = "s" }, env{}))
     assert.is_false((vpptoken.credentials_in_env(nil, env{ VPPTOKEN_ACCESS_TOKEN = "" })))
   end)
 

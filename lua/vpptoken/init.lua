@@ -4,6 +4,7 @@
 -- @module vpptoken
 local core = require "vpptoken.core"
 local Client = require "vpptoken.client"
+local chain = require "vpptoken.chain"
 local clouds = require "vpptoken.clouds"
 local errors = require "vpptoken.error"
 local schema = require "vpptoken.schema"
@@ -25,8 +26,11 @@ end
 --- Creates a client; raises on a bad option. Sign-in, one of: access_token; token_provider (a function(force)
 -- returning an access token, or nil and a reason); tenant_id + client_id + client_secret; tenant_id + client_id +
 -- client_certificate (PEM path with the certificate and its key; client_certificate_key, client_certificate_password
--- if separate or encrypted). Where: cloud (a name from vpptoken.clouds(), default the first: "global"),
--- api_version ("v1.0", "beta"), base_url (overrides both), authority_url (the sign-in host). Transport: timeout,
+-- if separate or encrypted); tenant_id + client_id + federated_token_file (workload identity: a JWT file, read at
+-- every token request); managed_identity (true, or { client_id | object_id | resource_id }); azure_cli (true, or
+-- { command, timeout }: the signed-in az user's token; tenant_id passed as --tenant). Where: cloud (a name from
+-- vpptoken.clouds(), default the first: "global"), api_version ("v1.0", "beta"), base_url (overrides both),
+-- authority_url (the sign-in host). Transport: timeout,
 -- connect_timeout, cafile, capath, proxy, user_agent, insecure, http2, max_retries, retry_delay, max_retry_time,
 -- max_response_size (ranges and defaults: vpptoken.transport_option). on_request: a function(info) told of every
 -- call (method, url, status, attempts, elapsed, waited, request_id, client_request_id, error).
@@ -34,54 +38,85 @@ function M.new(opts)
   return Client.new(opts)
 end
 
-local ENV = {
+-- Where to sign in and which Graph: from the environment whatever the way of signing in.
+local ENV = { cloud = "VPPTOKEN_CLOUD", base_url = "VPPTOKEN_GRAPH_URL", authority_url = "VPPTOKEN_AUTHORITY_URL" }
+-- The way to sign in, when the caller's options name one (access_token, client_secret, ...): the environment
+-- fills in the rest of it, as before the chain.
+local CREDENTIAL_ENV = {
   access_token = "VPPTOKEN_ACCESS_TOKEN", tenant_id = "AZURE_TENANT_ID", client_id = "AZURE_CLIENT_ID",
   client_secret = "AZURE_CLIENT_SECRET", client_certificate = "AZURE_CLIENT_CERTIFICATE_PATH",
-  client_certificate_password = "AZURE_CLIENT_CERTIFICATE_PASSWORD", cloud = "VPPTOKEN_CLOUD",
-  base_url = "VPPTOKEN_GRAPH_URL", authority_url = "VPPTOKEN_AUTHORITY_URL",
+  client_certificate_password = "AZURE_CLIENT_CERTIFICATE_PASSWORD",
 }
 
--- The options from the environment (opts win), as from_env merges them.
-local function env_options(opts, getenv)
-  getenv = getenv or os.getenv
-  local merged = {}
-  for key, var in pairs(ENV) do
+local function read_env(getenv, map, into)
+  for key, var in pairs(map) do
     local v = getenv(var)
-    if v ~= nil and v ~= "" then merged[key] = v end
+    if v ~= nil and v ~= "" then into[key] = v end
   end
-  if merged.access_token then
-    merged.tenant_id, merged.client_id, merged.client_secret, merged.client_certificate = nil, nil, nil, nil
-  elseif merged.client_secret and merged.client_certificate then
-    merged.client_certificate = nil -- as Azure's EnvironmentCredential: the secret wins
+  return into
+end
+
+-- Whether the caller's options say how to sign in themselves.
+local function caller_chose(opts)
+  for _, k in ipairs(chain.CREDENTIAL_OPTIONS) do
+    if opts[k] ~= nil then return true end
   end
-  for k, v in pairs(opts or {}) do merged[k] = v end
-  return merged
+  return false
 end
 
 local NO_CREDENTIALS = "set VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET "
-  .. "(or AZURE_CLIENT_CERTIFICATE_PATH)"
+  .. "(or AZURE_CLIENT_CERTIFICATE_PATH), or sign in another way (README, \"Signing in\"); tried: "
 
---- Whether vpptoken.from_env(opts, getenv) finds a way to sign in: true; or false and a message naming the
--- variables to set (the message from_env raises with). Checks only that a sign-in is named, not that it works.
+-- The options from_env gives vpptoken.new (opts win), or nil and the message naming what to set.
+local function env_options(opts, getenv)
+  getenv = getenv or os.getenv
+  opts = opts or {}
+  local merged = read_env(getenv, ENV, {})
+  if not merged.authority_url then merged.authority_url = getenv("AZURE_AUTHORITY_HOST") end
+  if merged.authority_url == "" then merged.authority_url = nil end
+  if caller_chose(opts) then
+    read_env(getenv, CREDENTIAL_ENV, merged)
+    if merged.access_token or opts.access_token then
+      merged.tenant_id, merged.client_id, merged.client_secret, merged.client_certificate = nil, nil, nil, nil
+    elseif merged.client_secret and merged.client_certificate then
+      merged.client_certificate = nil -- as Azure's EnvironmentCredential: the secret wins
+    end
+  else
+    local found, why = chain.resolve(opts, getenv)
+    if not found then return nil, NO_CREDENTIALS .. why end
+    for k, v in pairs(found) do merged[k] = v end
+  end
+  for k, v in pairs(opts) do merged[k] = v end
+  return merged
+end
+
+--- Whether vpptoken.from_env(opts, getenv) finds a way to sign in: true and the way's name ("environment",
+-- "workload identity", "managed identity", "Azure CLI"; "options" when opts name it); or false and a message
+-- naming the variables to set and why each way did not apply (the message from_env raises with). Checks only
+-- that a sign-in is named, not that it works.
 -- @param[opt] opts options that win over the environment, as for from_env
 -- @param[opt] getenv a function(name) like os.getenv (the default)
 function M.credentials_in_env(opts, getenv)
-  local merged = env_options(opts, getenv)
-  if merged.access_token == nil and merged.token_provider == nil and merged.client_id == nil then
-    return false, NO_CREDENTIALS
-  end
-  return true
+  if opts ~= nil and caller_chose(opts) then return true, "options" end
+  local found, why = chain.resolve(opts, getenv or os.getenv)
+  if not found then return false, NO_CREDENTIALS .. why end
+  return true, why
 end
 
---- Creates a client configured from the environment, with the names Azure's identity libraries use:
--- VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH
--- (a PEM file with the certificate and its key; AZURE_CLIENT_CERTIFICATE_PASSWORD if the key is encrypted);
--- VPPTOKEN_CLOUD, VPPTOKEN_GRAPH_URL, VPPTOKEN_AUTHORITY_URL. Options in `opts` win over the environment.
--- Raises with the names of the variables to set when nothing says how to sign in (vpptoken.credentials_in_env
--- tells without raising).
+--- Creates a client configured from the environment. It signs in with the first of these that applies (the
+-- sign-in chain, README "Signing in"): the environment (VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID +
+-- AZURE_CLIENT_ID + AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH, a PEM file with the certificate and its
+-- key, AZURE_CLIENT_CERTIFICATE_PASSWORD if the key is encrypted); workload identity (AZURE_FEDERATED_TOKEN_FILE +
+-- AZURE_TENANT_ID + AZURE_CLIENT_ID); a managed identity (IDENTITY_ENDPOINT + IDENTITY_HEADER, or a VM's IMDS when
+-- VPPTOKEN_MANAGED_IDENTITY=1 or AZURE_POD_IDENTITY_AUTHORITY_HOST is set; AZURE_CLIENT_ID picks a user-assigned
+-- identity); the Azure CLI (az on PATH). Also VPPTOKEN_CLOUD, VPPTOKEN_GRAPH_URL, VPPTOKEN_AUTHORITY_URL (or
+-- AZURE_AUTHORITY_HOST). Options in `opts` win over the environment; opts that name a way to sign in
+-- (client_secret, ...) skip the chain. Raises with the variables to set and why each way did not apply when none
+-- does (vpptoken.credentials_in_env tells without raising).
 function M.from_env(opts, getenv)
-  if not M.credentials_in_env(opts, getenv) then error("vpptoken.from_env: " .. NO_CREDENTIALS, 2) end
-  return Client.new(env_options(opts, getenv))
+  local merged, why = env_options(opts, getenv)
+  if not merged then error("vpptoken.from_env: " .. why, 2) end
+  return Client.new(merged)
 end
 
 --- libcurl's version text, with the TLS, compression and HTTP/2 libraries it uses (for bug reports).
