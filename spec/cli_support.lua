@@ -13,7 +13,9 @@ M.SECRET = files.SECRET
 -- Variables a child never inherits from the caller (credentials, sandbox, width), unless given in env.
 local SCRUB = { "VPPTOKEN_ACCESS_TOKEN", "VPPTOKEN_GRAPH_URL", "VPPTOKEN_CLOUD", "VPPTOKEN_AUTHORITY_URL",
                 "VPPTOKEN_DEBUG", "VPPTOKEN_SANDBOX", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
-                "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PASSWORD", "COLUMNS" }
+                "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_FEDERATED_TOKEN_FILE",
+                "AZURE_AUTHORITY_HOST", "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "AZURE_POD_IDENTITY_AUTHORITY_HOST",
+                "VPPTOKEN_MANAGED_IDENTITY", "COLUMNS" }
 
 --- The environment assignments and the command line (a shell string) that run bin/vpptoken with argv.
 -- env: name -> value (false: leave unset). The repository root is the working directory unless opts.cwd.

@@ -120,7 +120,8 @@ local function imds_retryable(status)
 end
 
 --- Fetches a token from the managed-identity endpoint. IMDS answers of 410, 429 and 5xx are tried again with the
--- session's backoff, as often as its retry policy allows (max_retries, max_retry_time).
+-- session's backoff, as often as its retry policy allows (max_retries, max_retry_time): at most max_retries + 1
+-- attempts in all, the session's own retries of 429 and 503 counted.
 function M.fetch_managed_identity(self, session, report)
   local o = self.select
   local q, headers = { resource = self.resource }, { Accept = "application/json" }
@@ -135,14 +136,16 @@ function M.fetch_managed_identity(self, session, report)
   end
   local url = self.url .. (self.url:find("?", 1, true) and "&" or "?") .. query(q)
   local mode = self.imds and "imds" or nil
-  local resp, terr, waited
-  for retry = 1, 64 do -- bounded by the session's retry policy well before this
+  local resp, terr
+  local attempts, waited = 0, 0
+  for _ = 1, 64 do -- the session's retry policy ends it well before: retry_wait counts every attempt made
     resp, terr = session:request("GET", url, headers, nil, mode)
     if not resp or self.endpoint or not imds_retryable(resp.status) then break end
-    local delay = session:retry_wait(retry, resp.headers["retry-after"], waited or 0)
+    attempts, waited = attempts + resp.attempts, waited + (resp.waited or 0)
+    local delay = session:retry_wait(attempts, resp.headers["retry-after"], waited)
     if not delay then break end
     core.sleep(delay)
-    waited = (waited or 0) + delay
+    waited = waited + delay
   end
   if not resp then
     local err = errors.from_transport(terr)
