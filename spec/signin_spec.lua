@@ -356,8 +356,8 @@ describe("signing in without a secret", function()
 
     it("tries the ways in the documented order", function()
       local all = { AZURE_CLIENT_SECRET = "s", AZURE_CLIENT_ID = "c", AZURE_TENANT_ID = "t",
-                    AZURE_FEDERATED_TOKEN_FILE = "/f", IDENTITY_ENDPOINT = "http://127.0.0.1:1/msi", IDENTITY_HEADER = "h",
-                    PATH = dir .. "/bin" }
+                    AZURE_FEDERATED_TOKEN_FILE = "/f", IDENTITY_ENDPOINT = "http://127.0.0.1:1/msi",
+                    IDENTITY_HEADER = "h", PATH = dir .. "/bin" }
       local order = { { "AZURE_CLIENT_SECRET", "environment" }, { "AZURE_FEDERATED_TOKEN_FILE", "workload identity" },
                       { "IDENTITY_ENDPOINT", "managed identity" }, { "PATH", "Azure CLI" } }
       for _, step in ipairs(order) do
