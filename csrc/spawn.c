@@ -26,46 +26,45 @@ extern char **environ;
 
 enum { RUN_OK, RUN_TIMEOUT, RUN_TOO_LARGE, RUN_ERROR };
 
-/* Reads both pipes until both close, the deadline passes or one passes max bytes. */
-static int drain(int fds[2], vpp_buf out[2], size_t max, double deadline) {
-  int open_n = 2;
-  while (open_n > 0) {
+/* Reads what is in fd now into b (one read; a pipe is read again at the next turn). 1 when fd is done (end of
+   file or an error), 0 to go on, RUN_TOO_LARGE or RUN_ERROR (negated) to stop. */
+static int read_some(int fd, vpp_buf *b, size_t max) {
+  char chunk[8192];
+  ssize_t got = read(fd, chunk, sizeof chunk);
+  if (got < 0 && (errno == EINTR || errno == EAGAIN)) return 0;
+  if (got <= 0) return 1;
+  if (b->len + (size_t)got > max) return -RUN_TOO_LARGE;
+  if (vpp_buf_append(b, chunk, (size_t)got) != 0) return -RUN_ERROR;
+  return 0;
+}
+
+/* Reads both pipes until the child has exited and they are empty (or closed), the deadline passes or one passes
+   max bytes. A program that exits while something it started still holds the pipes (a background helper) ends
+   the reading too: what the pipes hold then is read without waiting. *reaped is set when the child was reaped. */
+static int drain(pid_t pid, int fds[2], vpp_buf out[2], size_t max, double deadline, int *status, int *reaped) {
+  for (;;) {
     struct pollfd p[2];
     int n = 0, which[2];
     for (int i = 0; i < 2; i++)
       if (fds[i] >= 0) p[n] = (struct pollfd){fds[i], POLLIN, 0}, which[n++] = i;
+    if (n == 0 && *reaped) return RUN_OK;
     double left = deadline - vpp_now();
     if (left <= 0) return RUN_TIMEOUT;
-    int r = poll(p, (nfds_t)n, (int)(left * 1000) + 1);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return RUN_ERROR;
-    for (int k = 0; k < n; k++) {
+    int wait_ms = *reaped ? 0 : left < 0.05 ? (int)(left * 1000) + 1 : 50;
+    int r = n ? poll(p, (nfds_t)n, wait_ms) : (vpp_sleep_seconds(wait_ms / 1000.0), 0);
+    if (r < 0 && errno != EINTR) return RUN_ERROR;
+    for (int k = 0; r > 0 && k < n; k++) {
       if (!p[k].revents) continue;
-      int i = which[k];
-      char chunk[8192];
-      ssize_t got = read(fds[i], chunk, sizeof chunk);
-      if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-      if (got <= 0) {
-        close(fds[i]);
-        fds[i] = -1;
-        open_n--;
-        continue;
-      }
-      if (out[i].len + (size_t)got > max) return RUN_TOO_LARGE;
-      if (vpp_buf_append(&out[i], chunk, (size_t)got) != 0) return RUN_ERROR;
+      int i = which[k], done = read_some(fds[i], &out[i], max);
+      if (done < 0) return -done;
+      if (done) close(fds[i]), fds[i] = -1;
     }
-  }
-  return RUN_OK;
-}
-
-/* Waits for the child until the deadline (polling waitpid, at most every 20 ms); 0 when reaped. */
-static int reap_by(pid_t pid, int *status, double deadline) {
-  for (;;) {
-    pid_t r = waitpid(pid, status, WNOHANG);
-    if (r == pid) return 0;
-    if (r < 0 && errno != EINTR) return -1;
-    if (vpp_now() >= deadline) return -1;
-    vpp_sleep_seconds(0.02);
+    if (*reaped && r == 0) return RUN_OK; /* exited, and nothing more is waiting in the pipes */
+    if (!*reaped) {
+      pid_t w = waitpid(pid, status, WNOHANG);
+      if (w == pid || (w < 0 && errno == ECHILD)) *reaped = 1;
+      if (w < 0 && errno == ECHILD) *status = -1; /* someone else reaped it (SIGCHLD ignored): status unknown */
+    }
   }
 }
 
@@ -94,7 +93,9 @@ static int l_run(lua_State *L) {
   posix_spawnattr_t attr;
   int have_fa = 0, have_attr = 0, status = 0, result = RUN_ERROR, err = 0;
   pid_t pid = -1;
-  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0) {
+  /* our read ends never block (the reading waits in poll); the child's write ends are ordinary */
+  if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(err_pipe, O_CLOEXEC) != 0 ||
+      fcntl(out_pipe[0], F_SETFL, O_NONBLOCK) != 0 || fcntl(err_pipe[0], F_SETFL, O_NONBLOCK) != 0) {
     err = errno;
     goto done;
   }
@@ -115,17 +116,11 @@ static int l_run(lua_State *L) {
   close(out_pipe[1]);
   close(err_pipe[1]);
   out_pipe[1] = err_pipe[1] = -1;
-  int fds[2] = {out_pipe[0], err_pipe[0]};
-  double deadline = vpp_now() + timeout;
-  result = drain(fds, out, (size_t)max, deadline);
+  int fds[2] = {out_pipe[0], err_pipe[0]}, reaped = 0;
+  result = drain(pid, fds, out, (size_t)max, vpp_now() + timeout, &status, &reaped);
   out_pipe[0] = fds[0];
   err_pipe[0] = fds[1];
-  /* Both pipes closed: the program is ending; it still has until the deadline to exit. */
-  if (result == RUN_OK && reap_by(pid, &status, deadline) == 0) {
-    pid = -1;
-  } else if (result == RUN_OK) {
-    result = RUN_TIMEOUT;
-  }
+  if (reaped) pid = -1; /* never signal a process group whose leader is gone: its id may be another's now */
 done:
   if (pid > 0) { /* still running: the whole group goes, then the child is reaped */
     kill(-pid, SIGKILL);

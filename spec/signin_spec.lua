@@ -56,6 +56,7 @@ describe("signing in without a secret", function()
       "  ok) cat " .. d .. "/az_out ;;",
       "  signedout) echo \"ERROR: Please run 'az login' to setup account.\" >&2; exit 1 ;;",
       "  hang) sleep 600 & echo $! > " .. d .. "/az_pid; wait ;;",
+      "  background) (sleep 20) & cat " .. d .. "/az_out ;;",
       "esac", "" }, "\n"))
     os.execute("chmod +x " .. helper.shell_quote(az_path))
   end)
@@ -318,6 +319,14 @@ describe("signing in without a secret", function()
         stat:close()
         assert.equal("Z", state)
       end
+    end)
+
+    it("an az that leaves a helper running with its output open is read when az itself exits", function()
+      set_az("background", assert(cjson.encode{ accessToken = minted("wl-app"), expires_on = os.time() + 3600 }))
+      -- the helper outlives the timeout: waiting for the output to close would be AzureCliTimeout
+      local c = vpptoken.new{ base_url = sb.graph, azure_cli = { command = az_path, timeout = 10 } }
+      assert(c:list())
+      c:close()
     end)
 
     it("no az at the path given is an auth error saying so", function()
