@@ -75,13 +75,13 @@ static int l_run(lua_State *L) {
   luaL_argcheck(L, timeout > 0 && timeout <= 3600, 2, "from 0 to 3600 seconds expected");
   luaL_argcheck(L, max > 0 && max <= (lua_Integer)16 * 1024 * 1024, 3, "from 1 byte to 16 MiB expected");
   lua_Integer argc = luaL_len(L, 1);
-  luaL_argcheck(L, argc >= 1 && argc <= MAX_ARGS, 1, "a list of 1 to 64 strings expected");
+  if (argc < 1 || argc > MAX_ARGS) return luaL_argerror(L, 1, "a list of 1 to 64 strings expected");
   char *argv[MAX_ARGS + 1];
   for (lua_Integer i = 1; i <= argc; i++) {
     lua_rawgeti(L, 1, i);
     size_t len;
     const char *s = lua_tolstring(L, -1, &len);
-    if (!s || strlen(s) != len) luaL_argerror(L, 1, "each argument must be a string without NUL bytes");
+    if (!s || strlen(s) != len) return luaL_argerror(L, 1, "each argument must be a string without NUL bytes");
     argv[i - 1] = (char *)s; /* the strings stay alive in the argument table */
     lua_pop(L, 1);
   }

@@ -107,8 +107,8 @@ static void check_request(lua_State *L, const char *where, const char *method, c
     if ((unsigned char)*u <= 0x20 || *u == 0x7f) luaL_error(L, "%sURL contains a space or control character", where);
   vpp_url u;
   char why[160];
-  if ((imds ? vpp_url_check_imds : vpp_url_check)(url, &u, why, sizeof why) != 0)
-    luaL_error(L, "%sURL refused: %s", where, why);
+  int refused = imds ? vpp_url_check_imds(url, &u, why, sizeof why) : vpp_url_check(url, &u, why, sizeof why);
+  if (refused != 0) luaL_error(L, "%sURL refused: %s", where, why);
 }
 
 void vpp_check_request(lua_State *L, const char *where, const char *method, const char *url, size_t url_len) {
@@ -154,7 +154,8 @@ void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const
   vpp_url u;
   char why[160];
   /* The caller checked the URL (vpp_check_request); the origin is what later hops are compared with. */
-  if ((t->imds ? vpp_url_check_imds : vpp_url_check)(url, &u, why, sizeof why) != 0) u.origin[0] = '\0';
+  int refused = t->imds ? vpp_url_check_imds(url, &u, why, sizeof why) : vpp_url_check(url, &u, why, sizeof why);
+  if (refused != 0) u.origin[0] = '\0';
   memcpy(t->origin, u.origin, sizeof t->origin);
   t->https = u.https;
   set_scheme(t, u.https);
