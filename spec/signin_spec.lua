@@ -143,6 +143,11 @@ describe("signing in without a secret", function()
     end)
 
     it("a wrong identity header is an auth error that does not show the header", function()
+      -- even after a client with the right header got a token
+      local good = vpptoken.new{ base_url = sb.graph,
+                                 managed_identity = { endpoint = sb.url .. "/msi/token", header = HEADER } }
+      assert(good:list())
+      good:close()
       local c = vpptoken.new{ base_url = sb.graph,
                               managed_identity = { endpoint = sb.url .. "/msi/token", header = "wrong-" .. HEADER } }
       local ok, err = c:list()
@@ -229,6 +234,8 @@ describe("signing in without a secret", function()
       assert.error_matches(function() vpptoken.new{ managed_identity = { client_id = "a", object_id = "b" } } end,
         "one of client_id, object_id, resource_id")
       assert.error_matches(function() vpptoken.new{ managed_identity = "yes" } end, "must be true or a table")
+      assert.error_matches(function() vpptoken.new{ managed_identity = { endpoint = 8080 } } end,
+        "managed_identity.endpoint must be a non%-empty string")
     end)
   end)
 

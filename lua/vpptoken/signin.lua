@@ -78,15 +78,12 @@ function M.managed_identity(value, resource, getenv)
     error("vpptoken.new: managed_identity must be true or a table { client_id | object_id | resource_id }", 4)
   end
   local o = value == true and {} or options.check(value, "vpptoken.new: managed_identity", MI_OPTIONS, 4)
-  local chosen = 0
-  for _, k in ipairs{ "client_id", "object_id", "resource_id" } do
-    if o[k] ~= nil then
-      if type(o[k]) ~= "string" or o[k] == "" then
-        error("vpptoken.new: managed_identity." .. k .. " must be a non-empty string", 4)
-      end
-      chosen = chosen + 1
+  for k in pairs(o) do
+    if type(o[k]) ~= "string" or o[k] == "" then
+      error("vpptoken.new: managed_identity." .. k .. " must be a non-empty string", 4)
     end
   end
+  local chosen = (o.client_id and 1 or 0) + (o.object_id and 1 or 0) + (o.resource_id and 1 or 0)
   if chosen > 1 then error("vpptoken.new: managed_identity takes one of client_id, object_id, resource_id", 4) end
   local function env(name)
     local v = getenv(name)
@@ -108,8 +105,9 @@ function M.managed_identity(value, resource, getenv)
   if not origin and not self.imds then
     error("vpptoken.new: managed_identity: the endpoint " .. self.url .. " is refused: " .. why, 4)
   end
+  -- the header is part of the key, as a secret is: a wrong header never gets the token a right one fetched
   self.cache_key = table.concat({ "managed_identity", self.url, o.client_id or "", o.object_id or "",
-                                  o.resource_id or "", resource }, "\n")
+                                  o.resource_id or "", resource, self.header or "" }, "\n")
   self.fetch = M.fetch_managed_identity
   return self
 end
