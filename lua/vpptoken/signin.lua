@@ -8,6 +8,7 @@ local errors = require "vpptoken.error"
 local fileio = require "vpptoken.fileio"
 local json = require "vpptoken.json"
 local options = require "vpptoken.options"
+local safe_text = require "vpptoken.text"
 
 local M = {}
 
@@ -19,8 +20,6 @@ local APP_SERVICE_API = "2019-08-01"
 --- The limits of the Azure CLI run: seconds (az can be slow to start) and bytes of each of its outputs.
 M.AZ_TIMEOUT = 60
 M.AZ_MAX_OUTPUT = 1024 * 1024
---- The size cap of a federated token file (a JWT of a few KiB).
-M.FEDERATED_MAX_BYTES = 64 * 1024
 
 local ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
@@ -167,9 +166,9 @@ end
 --- The client-credentials form with the federated token file's JWT as the client assertion (read again for every
 -- request: the file is rotated by whoever writes it), or nil, err.
 function M.federated_form(self)
-  local text, msg = fileio.read(self.federated_token_file, M.FEDERATED_MAX_BYTES, "federated token file")
+  local text, msg = fileio.read(self.federated_token_file, fileio.LIMITS.secret, "federated token file")
   if not text then return nil, auth_error("FederatedTokenFileError", msg) end
-  text = text:gsub("^%s+", ""):gsub("%s+$", "")
+  text = safe_text.trim(text)
   if text == "" or text:find("[%z\1-\32\127]") then
     return nil, auth_error("FederatedTokenFileError", "the federated token file holds no token (one JWT expected)")
   end
