@@ -108,6 +108,11 @@ static int l_run(lua_State *L) {
     err = ENOMEM;
     goto done;
   }
+  /* a path is checked here: where posix_spawn cannot report a failed exec (under valgrind), the child exits 127 */
+  if (strchr(argv[0], '/') && access(argv[0], X_OK) != 0) {
+    err = errno;
+    goto done;
+  }
   err = posix_spawnp(&pid, argv[0], &fa, &attr, argv, environ);
   if (err != 0) {
     pid = -1;

@@ -344,11 +344,13 @@ describe("signing in without a secret", function()
     end)
 
     it("no az at the path given is an auth error saying so", function()
-      local c = vpptoken.new{ base_url = sb.graph, azure_cli = { command = dir .. "/no-az" } }
-      local ok, err = c:list()
-      c:close()
-      assert.is_nil(ok)
-      assert.equal("AzureCliNotFound", err.code)
+      for _, command in ipairs{ dir .. "/no-az", "no-such-az-program-16" } do
+        local c = vpptoken.new{ base_url = sb.graph, azure_cli = { command = command } }
+        local ok, err = c:list()
+        c:close()
+        assert.is_nil(ok)
+        assert.equal("AzureCliNotFound", err.code, command)
+      end
     end)
   end)
 

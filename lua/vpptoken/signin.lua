@@ -231,6 +231,10 @@ function M.fetch_azure_cli(self)
     return nil, auth_error(code == "TimedOut" and "AzureCliTimeout" or "AzureCliFailed",
       "the Azure CLI (" .. self.argv[1] .. " account get-access-token) failed: " .. why)
   end
+  if r.status == 127 then -- what a shell, and posix_spawn where it cannot report it, give for a failed exec
+    return nil, auth_error("AzureCliNotFound", "the Azure CLI (" .. self.argv[1] .. ") could not be run (exit "
+      .. "status 127): " .. first_error_line(r.stderr))
+  end
   if r.status ~= 0 then
     return nil, auth_error("AzureCliNotSignedIn", "the Azure CLI gave no token (exit status "
       .. tostring(r.status or ("signal " .. tostring(r.signal))) .. "): " .. first_error_line(r.stderr)
