@@ -34,7 +34,8 @@ static void session_release(vpp_session *s) {
   s->share = NULL;
 }
 
-/* session:request(method, url [, headers [, body]]); headers: a table or a core.headers set
+/* session:request(method, url [, headers [, body [, mode]]]); headers: a table or a core.headers set; mode "imds"
+   (a GET without body only) also allows the IMDS token URL over plain http (url.c), for this one call
    -> { status, headers, body, attempts, waited, elapsed, retry_after, client_request_id, http_version, connects }
    | nil, { kind, code, message, attempts, client_request_id, method, url, outcome_unknown }
    Retries 429/503 (and 504 for idempotent methods) honouring Retry-After, and transport failures that
@@ -44,11 +45,15 @@ static int l_request(lua_State *L) {
   const char *method = luaL_checkstring(L, 2);
   size_t url_len;
   const char *url = luaL_checklstring(L, 3, &url_len);
-  vpp_check_request(L, "request: ", method, url, url_len);
+  static const char *const modes[] = {"default", "imds", NULL};
+  int imds = luaL_checkoption(L, 6, "default", modes) == 1;
+  if (imds && !lua_isnoneornil(L, 5)) luaL_argerror(L, 5, "the imds mode sends no body");
+  (imds ? vpp_check_request_imds : vpp_check_request)(L, "request: ", method, url, url_len);
   const vpp_headers *hs = vpp_to_headers(L, "request: ", 4); /* stays at index 4 for the call */
   size_t blen = 0;
   const char *body = lua_isnoneornil(L, 5) ? NULL : luaL_checklstring(L, 5, &blen);
   vpp_transfer *t = &s->main;
+  t->imds = imds;
   vpp_transfer_begin(t, &s->rng, method, url, hs, body, blen);
   CURLcode rc;
   for (;;) {

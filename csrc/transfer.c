@@ -97,7 +97,8 @@ void vpp_transfer_free(vpp_transfer *t) {
   vpp_buf_free(&t->headers);
 }
 
-void vpp_check_request(lua_State *L, const char *where, const char *method, const char *url, size_t url_len) {
+static void check_request(lua_State *L, const char *where, const char *method, const char *url, size_t url_len,
+                          int imds) {
   if (strlen(url) != url_len) luaL_error(L, "%sURL contains a NUL byte", where);
   if (!*method) luaL_error(L, "%smethod must not be empty", where);
   for (const char *m = method; *m; m++)
@@ -106,7 +107,17 @@ void vpp_check_request(lua_State *L, const char *where, const char *method, cons
     if ((unsigned char)*u <= 0x20 || *u == 0x7f) luaL_error(L, "%sURL contains a space or control character", where);
   vpp_url u;
   char why[160];
-  if (vpp_url_check(url, &u, why, sizeof why) != 0) luaL_error(L, "%sURL refused: %s", where, why);
+  int refused = imds ? vpp_url_check_imds(url, &u, why, sizeof why) : vpp_url_check(url, &u, why, sizeof why);
+  if (refused != 0) luaL_error(L, "%sURL refused: %s", where, why);
+}
+
+void vpp_check_request(lua_State *L, const char *where, const char *method, const char *url, size_t url_len) {
+  check_request(L, where, method, url, url_len, 0);
+}
+
+void vpp_check_request_imds(lua_State *L, const char *where, const char *method, const char *url, size_t url_len) {
+  if (strcmp(method, "GET") != 0) luaL_error(L, "%sthe imds mode is for a GET", where);
+  check_request(L, where, method, url, url_len, 1);
 }
 
 /* Options that follow the URL's scheme. Plain http goes only to loopback (url.c), so never through a proxy: a proxy
@@ -143,7 +154,8 @@ void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const
   vpp_url u;
   char why[160];
   /* The caller checked the URL (vpp_check_request); the origin is what later hops are compared with. */
-  if (vpp_url_check(url, &u, why, sizeof why) != 0) u.origin[0] = '\0';
+  int refused = t->imds ? vpp_url_check_imds(url, &u, why, sizeof why) : vpp_url_check(url, &u, why, sizeof why);
+  if (refused != 0) u.origin[0] = '\0';
   memcpy(t->origin, u.origin, sizeof t->origin);
   t->https = u.https;
   set_scheme(t, u.https);

@@ -1,7 +1,9 @@
 /* The one place that decides whether a URL may be fetched: http or https only, no user name or password in it,
    plain http only to a loopback host (127.0.0.0/8, localhost, [::1]). Parsed by libcurl's own URL parser, so the
    host checked is the host libcurl connects to. Used for the caller's URLs, redirect targets and (through
-   core.check_url) every URL a server hands the library. */
+   core.check_url) every URL a server hands the library. One exception, asked for by name and for one request only
+   (vpp_url_check_imds, session:request's "imds" mode): the managed-identity token URL of a virtual machine's
+   Instance Metadata Service, http://169.254.169.254/metadata/identity/oauth2/token, which has no https. */
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -38,7 +40,17 @@ static const char *url_part(CURLU *u, CURLUPart what, char **out) {
   return curl_url_get(u, what, out, CURLU_NO_DEFAULT_PORT) == CURLUE_OK ? *out : NULL;
 }
 
-int vpp_url_check(const char *url, vpp_url *out, char *why, size_t whysz) {
+/* The IMDS token URL exactly: host 169.254.169.254 on the default port, that one path. */
+static int imds_url(CURLU *u, const char *host) {
+  char *port = NULL, *path = NULL;
+  int ok = strcmp(host, VPP_IMDS_HOST) == 0 && !url_part(u, CURLUPART_PORT, &port) &&
+           url_part(u, CURLUPART_PATH, &path) && strcmp(path, VPP_IMDS_PATH) == 0;
+  curl_free(port);
+  curl_free(path);
+  return ok;
+}
+
+static int url_check(const char *url, int imds, vpp_url *out, char *why, size_t whysz) {
   memset(out, 0, sizeof *out);
   CURLU *u = curl_url();
   if (!u) {
@@ -67,7 +79,7 @@ int vpp_url_check(const char *url, vpp_url *out, char *why, size_t whysz) {
       if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
     url_part(u, CURLUPART_PORT, &port);
     snprintf(out->origin, sizeof out->origin, "%s://%s%s%s", scheme, out->host, port ? ":" : "", port ? port : "");
-    if (!out->https && !out->loopback)
+    if (!out->https && !out->loopback && !(imds && imds_url(u, out->host)))
       snprintf(why, whysz,
                "plain http:// is allowed only to a loopback address (127.0.0.0/8, localhost, [::1]); "
                "use https://");
@@ -81,6 +93,12 @@ int vpp_url_check(const char *url, vpp_url *out, char *why, size_t whysz) {
   curl_free(password);
   curl_url_cleanup(u);
   return ok;
+}
+
+int vpp_url_check(const char *url, vpp_url *out, char *why, size_t whysz) { return url_check(url, 0, out, why, whysz); }
+
+int vpp_url_check_imds(const char *url, vpp_url *out, char *why, size_t whysz) {
+  return url_check(url, 1, out, why, whysz);
 }
 
 /* check_url(url) -> origin ("scheme://host[:port]", host in lower case), https (boolean), loopback (boolean)

@@ -95,6 +95,10 @@ typedef struct {
 /* Whether url may be fetched: http(s), no credentials in it, plain http only to a loopback host. 0 and `out`
    filled, or -1 with the reason in why (out->host is filled when the URL parsed). */
 int vpp_url_check(const char *url, vpp_url *out, char *why, size_t whysz);
+/* The same, plus plain http to exactly VPP_IMDS_HOST's token path (a virtual machine's managed identity). */
+#define VPP_IMDS_HOST "169.254.169.254"
+#define VPP_IMDS_PATH "/metadata/identity/oauth2/token"
+int vpp_url_check_imds(const char *url, vpp_url *out, char *why, size_t whysz);
 
 /* ---- one HTTP call with its retries (transfer.c) ---- */
 #define VPP_MAX_REDIRECTS 5
@@ -108,6 +112,7 @@ typedef struct {
   const vpp_headers *hs; /* the caller's set for the call in progress, or NULL */
   int has_body;
   int set_https, set_plain_get; /* what the handle is set to now (-1 unknown): set only on a change */
+  int imds;                     /* the call is session:request's "imds" mode (set before vpp_transfer_begin) */
   int multiplex; /* a pool transfer of a session with HTTP/2: over HTTPS, wait to share the first connection */
   /* A request that must not be repeated (POST) is sent at most once per attempt: libcurl re-sends a request, on a
      new connection, when a reused one dies before any answer; the pre-request callback stops that second send. */
@@ -139,6 +144,8 @@ void vpp_transfer_init(vpp_transfer *t, CURL *curl, size_t max_body, long timeou
 void vpp_transfer_free(vpp_transfer *t);
 /* Checks method and URL (url_len bytes: a NUL inside is refused) against the URL policy; raises with `where`. */
 void vpp_check_request(lua_State *L, const char *where, const char *method, const char *url, size_t url_len);
+/* The same for session:request's "imds" mode: a GET, and the IMDS token URL allowed over plain http. */
+void vpp_check_request_imds(lua_State *L, const char *where, const char *method, const char *url, size_t url_len);
 /* Starts a logical call: request id (the set's client-request-id, else a new one), method and body options on the
    easy handle. hs (may be NULL) must stay alive until vpp_transfer_push_result. */
 void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const char *url, const vpp_headers *hs,
@@ -200,6 +207,7 @@ void vpp_open_json(lua_State *L);    /* sets json_check, JSON_MAX_VALUES, JSON_M
 void vpp_open_headers(lua_State *L); /* sets headers (request header sets) into the table on top */
 void vpp_open_url(lua_State *L);     /* sets check_url into the table on top */
 void vpp_open_fs(lua_State *L);      /* sets file_kind into the table on top */
+void vpp_open_spawn(lua_State *L);   /* sets run (a program, no shell, a timeout) and executable */
 
 /* ---- base64url without padding (crypto.c); out must hold 4*ceil(len/3)+1 bytes ---- */
 size_t vpp_base64url(const unsigned char *in, size_t len, char *out);

@@ -21,7 +21,7 @@ while arg[i] do
   i = i + 1
 end
 
-local client = vpptoken.from_env() -- VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET
+local client = vpptoken.from_env() -- the sign-in chain: README, "Signing in"
 
 local tokens = assert(client:list())
 io.stderr:write(string.format("%d VPP token(s) in the tenant\n", #tokens))

@@ -24,7 +24,8 @@ expirationDateTime, days_left, countryOrRegion, automaticallyUpdateApps. Empty f
   -h, --help          this text
 
 Sign-in from the environment: VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET
-(or AZURE_CLIENT_CERTIFICATE_PATH); VPPTOKEN_CLOUD, VPPTOKEN_GRAPH_URL.
+(or AZURE_CLIENT_CERTIFICATE_PATH), or workload identity, a managed identity or az (README, "Signing in");
+VPPTOKEN_CLOUD, VPPTOKEN_GRAPH_URL.
 Exit status: 0 written, 1 write failed, 2 usage error, 3 Graph failed.
 ]]
 

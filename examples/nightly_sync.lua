@@ -25,7 +25,8 @@ prints one line per token (started / skipped with the reason / failed with the e
   -h, --help          this text
 
 Sign-in from the environment: VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET
-(or AZURE_CLIENT_CERTIFICATE_PATH); VPPTOKEN_CLOUD, VPPTOKEN_GRAPH_URL.
+(or AZURE_CLIENT_CERTIFICATE_PATH), or workload identity, a managed identity or az (README, "Signing in");
+VPPTOKEN_CLOUD, VPPTOKEN_GRAPH_URL.
 Exit status: 0 all started (and completed with --wait), 1 any failed, 2 usage error, 3 the list failed.
 ]]
 

@@ -21,7 +21,8 @@ never printed.
   -h, --help   this text
 
 Sign-in from the environment: VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET
-(or AZURE_CLIENT_CERTIFICATE_PATH); VPPTOKEN_CLOUD, VPPTOKEN_GRAPH_URL.
+(or AZURE_CLIENT_CERTIFICATE_PATH), or workload identity, a managed identity or az (README, "Signing in");
+VPPTOKEN_CLOUD, VPPTOKEN_GRAPH_URL.
 Exit status: 0 renewed, 1 not renewed, 2 usage error.
 ]]
 

@@ -252,7 +252,7 @@ describe("clouds and configuration", function()
   it("needs a tenant with a client id, and a secret or a certificate", function()
     assert.error_matches(function() vpptoken.new{ client_id = "c", client_secret = "s" } end, "tenant_id")
     assert.error_matches(function() vpptoken.new{ tenant_id = "t", client_id = "c" } end,
-      "client_secret or client_certificate")
+      "client_secret, client_certificate or federated_token_file")
     assert.error_matches(function()
       vpptoken.new{ tenant_id = "t", client_id = "c", client_certificate = "/nonexistent.pem" }
     end, "cannot open the client certificate")

@@ -130,7 +130,7 @@ describe("vpptoken command", function()
                                                        AZURE_CLIENT_ID = "abc", AZURE_CLIENT_SECRE = "s" } })
       code, err = code2, err2
       assert.equal(3, code)
-      assert.matches("neither AZURE_CLIENT_SECRET nor AZURE_CLIENT_CERTIFICATE_PATH is set", err, 1, true)
+      assert.matches("nor AZURE_CLIENT_SECRET nor AZURE_CLIENT_CERTIFICATE_PATH is set", err, 1, true)
       assert.matches("AZURE_CLIENT_SECRE is set: did you mean AZURE_CLIENT_SECRET?", err, 1, true)
     end)
 

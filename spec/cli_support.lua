@@ -11,9 +11,12 @@ M.ACCESS = "cli-spec-access-token-5150"
 M.SECRET = files.SECRET
 
 -- Variables a child never inherits from the caller (credentials, sandbox, width), unless given in env.
--- (every variable vpptoken.from_env reads: vpptoken.ENV).
+-- (every variable vpptoken.from_env or its sign-in chain reads: vpptoken.ENV, vpptoken.chain.VARIABLES but PATH).
 local SCRUB = { "VPPTOKEN_DEBUG", "VPPTOKEN_SANDBOX", "COLUMNS" }
 for _, e in ipairs(require("vpptoken").ENV) do SCRUB[#SCRUB + 1] = e[1] end
+for _, v in ipairs(require("vpptoken.chain").VARIABLES) do
+  if v ~= "PATH" then SCRUB[#SCRUB + 1] = v end
+end
 
 --- The environment assignments and the command line (a shell string) that run bin/vpptoken with argv.
 -- env: name -> value (false: leave unset). The repository root is the working directory unless opts.cwd.

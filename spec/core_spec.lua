@@ -113,7 +113,8 @@ end)
 describe("vpptoken.new", function()
   it("requires a way to get an access token", function()
     assert.error_matches(function() vpptoken.new{} end,
-      "give access_token, token_provider, or tenant_id %+ client_id with client_secret or client_certificate")
+      "give access_token, token_provider, managed_identity, azure_cli, or tenant_id %+ client_id with "
+      .. "client_secret, client_certificate or federated_token_file")
   end)
 
   it("points each cloud at its Graph host, v1.0 by default and beta on request", function()

@@ -9,6 +9,9 @@ local vpptoken = require "vpptoken"
 local auth = require "vpptoken.auth"
 
 local TENANT = "6d1f0c57-3a9e-4f52-8c71-secrets00007"
+local IDENTITY_HEADER = "Mi-Header-S3cret-never-shown-2281"
+local ISSUER = "https://oidc.example.test/secrets"
+local SUBJECT = "system:serviceaccount:secrets:spec"
 local CLIENT_SECRET = "Cl1ent-S3cret-QwErTy-never-shown-7731"
 local VPP_VALUE = "VPP-T0KEN-VaLuE-never-shown-9X4k"
 local FILE_CONTENT = cli.token_content()      -- what the command line uploads as `token`
@@ -61,7 +64,7 @@ local function assert_clean(text, channel, extra)
 end
 
 describe("secrets never leak", function()
-  local dir, apps_file, cert_bundle, journal, sb
+  local dir, apps_file, cert_bundle, journal, sb, issuer_key, fed_file, az_path
 
   setup(function()
     local p = assert(io.popen("mktemp -d"))
@@ -70,13 +73,46 @@ describe("secrets never leak", function()
     cert_bundle = jwt.make_cert_bundle(dir, "app")
     apps_file = dir .. "/apps.json"
     local f = assert(io.open(apps_file, "w"))
-    local apps = (assert(cjson.encode{ tenant = TENANT, apps = {
+    local _, key = jwt.make_app_cert(dir, "issuer")
+    issuer_key = key
+    local apps = (assert(cjson.encode{ tenant = TENANT, identity_header = IDENTITY_HEADER,
+      managed_identities = { { client_id = "mi-app", system = true } }, apps = {
       { client_id = "rw-app", client_secret = CLIENT_SECRET, certificate = "app.crt",
-        permissions = { "DeviceManagementServiceConfig.ReadWrite.All" } } } }))
+        permissions = { "DeviceManagementServiceConfig.ReadWrite.All" } },
+      { client_id = "wl-app", federated = { { issuer = ISSUER, subject = SUBJECT, certificate = "issuer.crt" } } },
+    } }))
     f:write(apps)
     f:close()
     journal = dir .. "/journal.jsonl"
+    fed_file = dir .. "/federated-token"
+    az_path = dir .. "/bin/az"
+    os.execute("mkdir -p " .. helper.shell_quote(dir .. "/bin"))
+    -- a fake Azure CLI that prints the access token in $DIR/az_out
+    local az = assert(io.open(az_path, "w"))
+    az:write("#!/bin/sh\ncat " .. helper.shell_quote(dir .. "/az_out") .. "\n")
+    az:close()
+    os.execute("chmod +x " .. helper.shell_quote(az_path))
   end)
+
+  -- A workload identity's token file, freshly signed; returns the assertion (a secret to look for).
+  local function write_federated_token()
+    local assertion = jwt.assertion{ key = issuer_key, iss = ISSUER, sub = SUBJECT, client_id = "wl-app",
+                                     aud = "api://AzureADTokenExchange" }
+    local f = assert(io.open(fed_file, "w"))
+    f:write(assertion)
+    f:close()
+    return assertion
+  end
+
+  -- The fake az's answer: a token minted by the sandbox; returns it (a secret to look for).
+  local function write_az_token()
+    local status, body = helper.http("POST", sb.url .. "/_sandbox/token", { client_id = "rw-app" })
+    assert.equal(200, status)
+    local f = assert(io.open(dir .. "/az_out", "w"))
+    f:write((assert(cjson.encode{ accessToken = body.access_token, expires_on = os.time() + 3600 })))
+    f:close()
+    return body.access_token
+  end
 
   teardown(function()
     if dir then os.execute("rm -rf " .. helper.shell_quote(dir)) end
@@ -143,6 +179,52 @@ describe("secrets never leak", function()
     assert_clean(text_of(calls), "on_request")
     assert_clean(text_of(results), "results and errors")
   end)
+
+  it("a managed identity, workload identity or az sign-in: errors and the hook show no header, assertion or token",
+    function()
+      local assertion = write_federated_token()
+      local az_token = write_az_token()
+      local makers = {
+        function(hook)
+          return vpptoken.new{ base_url = sb.graph, retry_delay = 0.01, on_request = hook,
+                               managed_identity = { endpoint = sb.url .. "/msi/token", header = IDENTITY_HEADER } }
+        end,
+        function(hook)
+          return vpptoken.new{ base_url = sb.graph, retry_delay = 0.01, on_request = hook,
+                               managed_identity = { imds_host = sb.url } }
+        end,
+        function(hook)
+          return vpptoken.new{ base_url = sb.graph, tenant_id = TENANT, client_id = "wl-app", retry_delay = 0.01,
+                               federated_token_file = fed_file, on_request = hook }
+        end,
+        function(hook)
+          return vpptoken.new{ base_url = sb.graph, retry_delay = 0.01, on_request = hook,
+                               azure_cli = { command = az_path } }
+        end,
+      }
+      for i, make in ipairs(makers) do
+        auth.clear_cache()
+        local results, calls = workload(make)
+        assert.is_true(#cached_access_tokens() >= 1)
+        local extra = { IDENTITY_HEADER, assertion, az_token }
+        assert_clean(text_of(calls), "on_request, way " .. i, extra)
+        assert_clean(text_of(results), "results and errors, way " .. i, extra)
+      end
+      -- refused: a wrong identity header is not echoed
+      local wrong = "Wr0ng-Mi-Header-never-shown-8812"
+      local c = vpptoken.new{ base_url = sb.graph, managed_identity = { endpoint = sb.url .. "/msi/token",
+                                                                        header = wrong } }
+      local ok, err = c:list()
+      c:close()
+      assert.is_nil(ok)
+      assert_clean(text_of{ err, tostring(err) }, "managed identity error", { wrong, IDENTITY_HEADER })
+      -- the request log and the journal hold no identity header
+      local f = assert(io.open(journal, "rb"))
+      local text = f:read("a")
+      f:close()
+      assert.matches("/msi/token", text, 1, true)
+      assert_clean(text:gsub("\\/", "/"), "journal", { IDENTITY_HEADER, wrong, assertion })
+    end)
 
   it("a refused sign-in (wrong secret) is an auth error that does not echo the secret", function()
     local wrong = "Wr0ng-Secret-zzz-never-shown-5521"
@@ -238,6 +320,28 @@ describe("secrets never leak", function()
       local j = f:read("a")
       f:close()
       assert_clean(j:gsub("\\/", "/"), "journal after the command line")
+    end)
+
+    it("signing in with a managed identity, workload identity or az shows no header, assertion or token", function()
+      local assertion = write_federated_token()
+      local az_token = write_az_token()
+      local no_secret = { AZURE_CLIENT_SECRET = false, AZURE_CLIENT_ID = false, AZURE_TENANT_ID = false,
+                          VPPTOKEN_DEBUG = "1" }
+      local ways = {
+        { IDENTITY_ENDPOINT = sb.url .. "/msi/token", IDENTITY_HEADER = IDENTITY_HEADER },
+        { AZURE_POD_IDENTITY_AUTHORITY_HOST = sb.url },
+        { AZURE_FEDERATED_TOKEN_FILE = fed_file, AZURE_CLIENT_ID = "wl-app", AZURE_TENANT_ID = TENANT },
+        { PATH = dir .. "/bin:" .. os.getenv("PATH") },
+        { IDENTITY_ENDPOINT = sb.url .. "/msi/token", IDENTITY_HEADER = IDENTITY_HEADER .. "-wrong" },
+      }
+      for i, way in ipairs(ways) do
+        local e = {}
+        for k, v in pairs(no_secret) do e[k] = v end
+        for k, v in pairs(way) do e[k] = v end
+        local code, out, err = run({ "list", "--output", "json", "--verbose" }, e)
+        assert.equal(i == #ways and 3 or 0, code, err)
+        assert_clean(out .. "\n" .. err, "command line, way " .. i, { IDENTITY_HEADER, assertion, az_token })
+      end
     end)
 
     it("--show-secrets is the only way to see a token value, and it shows no credential", function()

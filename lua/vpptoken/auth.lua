@@ -1,11 +1,14 @@
---- Access tokens for Graph: a static token, a caller's function, or the client-credentials flow of the Microsoft
--- identity platform with a client secret or a certificate (JWT client assertion signed RS256 in the C core).
--- Fetched tokens are cached per (authority, tenant, client, scope) in this Lua state and refreshed before expiry.
+--- Access tokens for Graph: a static token, a caller's function, the client-credentials flow of the Microsoft
+-- identity platform with a client secret, a certificate (JWT client assertion signed RS256 in the C core) or a
+-- federated token file (workload identity), a managed identity, or the Azure CLI (vpptoken.signin).
+-- Fetched tokens are cached per credential (authority, tenant, client, scope, proof) in this Lua state and
+-- refreshed before expiry.
 local cjson = require "cjson.safe"
 local core = require "vpptoken.core"
 local errors = require "vpptoken.error"
 local fileio = require "vpptoken.fileio"
 local json = require "vpptoken.json"
+local signin = require "vpptoken.signin"
 
 local M = {}
 
@@ -15,13 +18,7 @@ local cache = {}
 local ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 local ASSERTION_LIFETIME = 600
 
-local function form_encode(t)
-  local keys, parts = {}, {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys)
-  for _, k in ipairs(keys) do parts[#parts + 1] = core.escape(k) .. "=" .. core.escape(t[k]) end
-  return table.concat(parts, "&")
-end
+local form_encode = signin.form_encode
 
 local function read_file(path, what)
   return fileio.read(path, core.MAX_PEM_BYTES, what)
@@ -29,9 +26,7 @@ end
 
 -- Whether an access token can go into an Authorization header as it is: no control character, no space (a
 -- bearer token is one word). Never says what the token holds.
-local function usable_token(tok)
-  return not tok:find("[%z\1-\32\127]")
-end
+local usable_token = signin.usable_token
 
 -- The longest lifetime a token endpoint's expires_in is taken at (a day): a cached token is always re-fetched.
 local MAX_LIFETIME = 86400
@@ -47,11 +42,7 @@ local function client_assertion(self, token_url)
   return input .. "." .. core.base64url(sig)
 end
 
-local function auth_error(code, message, extra)
-  local e = { kind = "auth", code = code, message = message }
-  for k, v in pairs(extra or {}) do e[k] = v end
-  return errors.new(e)
-end
+local auth_error = signin.auth_error
 
 -- One request to the token endpoint; returns the cache entry or nil, err. `report(method, url, resp, err)` hears
 -- of the call (never of its body).
@@ -60,6 +51,10 @@ local function fetch(self, session, report)
   local form = { client_id = self.client_id, scope = self.scope, grant_type = "client_credentials" }
   if self.client_secret then
     form.client_secret = self.client_secret
+  elseif self.federated_token_file then
+    local fed, ferr = signin.federated_form(self)
+    if not fed then return nil, ferr end
+    for k, v in pairs(fed) do form[k] = v end
   else
     local assertion, msg = client_assertion(self, url)
     if not assertion then return nil, auth_error("CertificateError", msg, { method = "POST", url = url }) end
@@ -92,11 +87,17 @@ local function fetch(self, session, report)
   end
   local lifetime = tonumber(doc.expires_in)
   if not lifetime or lifetime ~= lifetime then lifetime = 3599 end
-  lifetime = math.max(0, math.min(lifetime, MAX_LIFETIME))
+  return { token = doc.access_token, expires_at = os.time() + lifetime }
+end
+
+-- A fetched entry's lifetime kept within [0, MAX_LIFETIME] from now, and the time to refresh it: 5 minutes
+-- before expiry, or halfway through a short lifetime.
+local function schedule(entry)
   local now = os.time()
-  -- Refresh 5 minutes before expiry, or halfway through a short lifetime.
-  return { token = doc.access_token, expires_at = now + lifetime,
-           refresh_at = now + lifetime - math.min(300, lifetime / 2) }
+  local lifetime = math.max(0, math.min(entry.expires_at - now, MAX_LIFETIME))
+  entry.expires_at = now + lifetime
+  entry.refresh_at = now + lifetime - math.min(300, lifetime / 2)
+  return entry
 end
 
 local Credential = {}
@@ -127,7 +128,8 @@ function Credential:token(session, force, report)
   end
   local entry = cache[self.cache_key]
   if entry and not force and os.time() < entry.refresh_at then return entry.token end
-  local fresh, err = fetch(self, session, report)
+  local fresh, err = (self.fetch or fetch)(self, session, report)
+  if fresh then fresh = schedule(fresh) end
   if not fresh then
     -- A token that is still valid is better than none while the identity platform has trouble.
     if entry and not force and os.time() < entry.expires_at - 30 then return entry.token end
@@ -169,9 +171,17 @@ function M.credential(opts, login, scope, say)
     end
     return setmetatable({ kind = "function", fn = opts.token_provider }, Credential)
   end
+  local resource = scope:gsub("/%.default$", "")
+  if opts.managed_identity ~= nil then
+    return setmetatable(signin.managed_identity(opts.managed_identity, resource), Credential)
+  end
+  if opts.azure_cli ~= nil then
+    local tenant = opts.tenant_id ~= nil and need_string(opts, "tenant_id", " (with azure_cli)", say) or nil
+    return setmetatable(signin.azure_cli(opts.azure_cli, resource, tenant), Credential)
+  end
   if opts.client_id == nil then
-    error(fname .. ": give access_token, token_provider, or tenant_id + client_id with client_secret or "
-      .. "client_certificate", 3)
+    error(fname .. ": give access_token, token_provider, managed_identity, azure_cli, or tenant_id + client_id with "
+      .. "client_secret, client_certificate or federated_token_file", 3)
   end
   local self = setmetatable({ client_id = need_string(opts, "client_id", "", say),
                               tenant_id = need_string(opts, "tenant_id", " (with " .. say("client_id") .. ")", say) },
@@ -181,6 +191,9 @@ function M.credential(opts, login, scope, say)
   if opts.client_secret ~= nil then
     self.kind = "client_secret"
     self.client_secret = need_string(opts, "client_secret", "", say)
+  elseif opts.federated_token_file ~= nil then
+    self.kind = "workload_identity"
+    self.federated_token_file = need_string(opts, "federated_token_file", " (path of the federated token file)", say)
   elseif opts.client_certificate ~= nil then
     self.kind = "certificate"
     local cert = say("client_certificate")
@@ -199,12 +212,13 @@ function M.credential(opts, login, scope, say)
     local _, kerr = core.rs256_sign("probe", self.key_pem, self.passphrase)
     if kerr then error(fname .. ": " .. cert .. " " .. path .. ": " .. kerr, 3) end
   else
-    error(fname .. ": " .. say("client_id") .. " needs " .. say("client_secret") .. " or " .. say("client_certificate"),
-      3)
+    error(fname .. ": " .. say("client_id") .. " needs " .. say("client_secret") .. ", " .. say("client_certificate")
+      .. " or " .. say("federated_token_file"), 3)
   end
   -- The proof is part of the key: a client given a wrong secret (or another certificate) for the same app never
   -- gets the token another client fetched with the right one.
-  self.cache_key = table.concat({ login, self.tenant_id, self.client_id, scope, self.client_secret or self.x5t }, "\n")
+  self.cache_key = table.concat({ login, self.tenant_id, self.client_id, scope,
+                                  self.client_secret or self.x5t or ("file " .. self.federated_token_file) }, "\n")
   return self
 end
 

@@ -30,7 +30,8 @@ local SESSION_OPTIONS = core.session_options -- the transport's options, named o
 -- Every option of vpptoken.new: its own (sign-in, where, observing), then the transport's. The README's
 -- Configuration table names exactly these (spec/sources_spec.lua).
 Client.OPTIONS = { "access_token", "token_provider", "tenant_id", "client_id", "client_secret", "client_certificate",
-                   "client_certificate_key", "client_certificate_password", "authority_url", "on_request", "cloud",
+                   "client_certificate_key", "client_certificate_password", "federated_token_file",
+                   "managed_identity", "azure_cli", "authority_url", "on_request", "cloud",
                    "api_version", "base_url", table.unpack(SESSION_OPTIONS) }
 -- Client.KNOWN_OPTIONS: each option -> its type for the options checker (true: checked further on, by the core).
 local KNOWN_OPTIONS = { token_provider = "function", on_request = "function" }

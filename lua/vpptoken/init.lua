@@ -4,6 +4,7 @@
 -- @module vpptoken
 local core = require "vpptoken.core"
 local Client = require "vpptoken.client"
+local chain = require "vpptoken.chain"
 local clouds = require "vpptoken.clouds"
 local errors = require "vpptoken.error"
 local schema = require "vpptoken.schema"
@@ -26,8 +27,11 @@ end
 --- Creates a client; raises on a bad option. Sign-in, one of: access_token; token_provider (a function(force)
 -- returning an access token, or nil and a reason); tenant_id + client_id + client_secret; tenant_id + client_id +
 -- client_certificate (PEM path with the certificate and its key; client_certificate_key, client_certificate_password
--- if separate or encrypted). Where: cloud (a name from vpptoken.clouds(), default the first: "global"),
--- api_version ("v1.0", "beta"), base_url (overrides both), authority_url (the sign-in host). Transport: timeout,
+-- if separate or encrypted); tenant_id + client_id + federated_token_file (workload identity: a JWT file, read at
+-- every token request); managed_identity (true, or { client_id | object_id | resource_id }); azure_cli (true, or
+-- { command, timeout }: the signed-in az user's token; tenant_id passed as --tenant). Where: cloud (a name from
+-- vpptoken.clouds(), default the first: "global"), api_version ("v1.0", "beta"), base_url (overrides both),
+-- authority_url (the sign-in host). Transport: timeout,
 -- connect_timeout, cafile, capath, proxy, user_agent, insecure, http2, max_retries, retry_delay, max_retry_time,
 -- max_response_size (ranges and defaults: vpptoken.transport_option). on_request: a function(info) told of every
 -- call (method, url, status, attempts, elapsed, waited, request_id, client_request_id, error).
@@ -35,75 +39,55 @@ function M.new(opts)
   return Client.new(opts)
 end
 
--- The environment variables from_env reads, each with the option of vpptoken.new it sets: the one mapping (messages
--- about a value from the environment name its variable through it). A new way to sign in adds its rows here and its
--- variables to SIGN_INS.
+-- The environment variables from_env reads itself, each with the option of vpptoken.new it sets: the one mapping
+-- (messages about a value from the environment name its variable through it). The first rows are where to sign in
+-- and which Graph; the rest fill in a way of signing in the caller's options name. The sign-in chain
+-- (vpptoken.chain) reads the variables of each way when the caller names none.
 M.ENV = {
+  { "VPPTOKEN_CLOUD", "cloud" },
+  { "VPPTOKEN_GRAPH_URL", "base_url" },
+  { "VPPTOKEN_AUTHORITY_URL", "authority_url" },
   { "VPPTOKEN_ACCESS_TOKEN", "access_token" },
   { "AZURE_TENANT_ID", "tenant_id" },
   { "AZURE_CLIENT_ID", "client_id" },
   { "AZURE_CLIENT_SECRET", "client_secret" },
   { "AZURE_CLIENT_CERTIFICATE_PATH", "client_certificate" },
   { "AZURE_CLIENT_CERTIFICATE_PASSWORD", "client_certificate_password" },
-  { "VPPTOKEN_CLOUD", "cloud" },
-  { "VPPTOKEN_GRAPH_URL", "base_url" },
-  { "VPPTOKEN_AUTHORITY_URL", "authority_url" },
+  { "AZURE_FEDERATED_TOKEN_FILE", "federated_token_file" },
 }
+local WHERE = { cloud = true, base_url = true, authority_url = true }
 local KNOWN_OPTIONS = Client.KNOWN_OPTIONS
 local VAR_OF = {} -- option -> its variable
-local VAR_OF_NAME = {} -- variable -> its option
-for _, e in ipairs(M.ENV) do VAR_OF[e[2]], VAR_OF_NAME[e[1]] = e[1], e[2] end
+local KNOWN_VARS = {} -- every variable from_env or the chain reads (never suggested as a misspelling)
+for _, e in ipairs(M.ENV) do VAR_OF[e[2]], KNOWN_VARS[e[1]] = e[1], true end
+for _, v in ipairs(chain.VARIABLES) do KNOWN_VARS[v] = true end
 
--- The ways to sign in from_env knows, in the order it picks them: the option that selects one (`by`), what it
--- also needs (`needs`: options; a list inside is "one of"), and the options it makes from_env drop.
-local SIGN_INS = {
-  { by = "access_token", drops = { "tenant_id", "client_id", "client_secret", "client_certificate" } },
-  { by = "token_provider" },
-  { by = "client_secret", needs = { "tenant_id", "client_id" }, drops = { "client_certificate" } },
-  { by = "client_certificate", needs = { "tenant_id", "client_id" } },
-  -- tenant_id or client_id alone: a client-credentials sign-in without its proof.
-  { by = "client_id", needs = { "tenant_id", { "client_secret", "client_certificate" } } },
-  { by = "tenant_id", needs = { "client_id", { "client_secret", "client_certificate" } } },
+-- What a way of signing in the caller names needs besides (options; a list inside is "one of").
+local NEEDS = {
+  client_secret = { "tenant_id", "client_id" },
+  client_certificate = { "tenant_id", "client_id" },
+  federated_token_file = { "tenant_id", "client_id" },
 }
-
--- The options from the environment (opts win), as from_env merges them, and the option -> variable names of the
--- ones that came from the environment.
-local function env_options(opts, getenv, fname)
-  options.check(opts, fname, KNOWN_OPTIONS, 3)
-  local merged, from = {}, {}
-  for _, e in ipairs(M.ENV) do
-    local v = getenv(e[1])
-    if v ~= nil and v ~= "" then merged[e[2]], from[e[2]] = v, e[1] end
-  end
-  for _, way in ipairs(SIGN_INS) do
-    if merged[way.by] then
-      for _, k in ipairs(way.drops or {}) do merged[k], from[k] = nil, nil end
-      break
-    end
-  end
-  for k, v in pairs(opts or {}) do merged[k], from[k] = v, nil end
-  return merged, from
-end
 
 -- getenv as a function, and the names of the variables it knows (for "did you mean"): a table's keys, else the
 -- process environment's names when it is os.getenv.
-local function environment(getenv)
+local function environment(getenv, fname)
   if getenv == nil or getenv == os.getenv then return os.getenv, core.env_names() end
   if type(getenv) == "table" then
     local names = {}
     for k in pairs(getenv) do if type(k) == "string" then names[#names + 1] = k end end
     return function(name) return getenv[name] end, names
   end
-  if type(getenv) ~= "function" then error("vpptoken.from_env: getenv must be a function or a table", 3) end
+  if type(getenv) ~= "function" then error(fname .. ": getenv must be a function or a table", 3) end
   return getenv, {}
 end
 
--- "AZURE_TENANT is set: did you mean AZURE_TENANT_ID?" when a variable from_env does not read, set, is close to
--- `var` (a misspelling, or a suffix such as _ID left off or added); else nil.
+-- "AZURE_TENANT is set: did you mean AZURE_TENANT_ID?" when a variable no one reads, set, is close to `var` (a
+-- misspelling, or a suffix such as _ID left off or added); else nil.
 local function did_you_mean(var, names, getenv)
   local set = {}
   for _, n in ipairs(names) do
-    if n ~= var and not VAR_OF_NAME[n] and getenv(n) ~= nil then set[n] = true end
+    if n ~= var and not KNOWN_VARS[n] and getenv(n) ~= nil then set[n] = true end
   end
   local near = options.suggest(var, set)
   if not near then
@@ -114,62 +98,104 @@ local function did_you_mean(var, names, getenv)
   return near and string.format("%s is set: did you mean %s?", near, var)
 end
 
-local NO_CREDENTIALS = "set VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET "
-  .. "(or AZURE_CLIENT_CERTIFICATE_PATH)"
-
--- Whether the merged options name a complete sign-in: true; or false and the message (the variables missing, and
--- the ones probably meant). `from`: option -> the variable it came from.
-local function check_sign_in(merged, from, names, getenv)
-  local missing, hints, way = {}, {}, nil
-  for _, w in ipairs(SIGN_INS) do
-    if merged[w.by] ~= nil then way = w break end
+-- The hints for the sign-in variables that are not set but probably meant.
+local function hints(getenv, names)
+  local out = {}
+  for _, var in ipairs(chain.SIGN_IN_VARIABLES) do
+    local v = getenv(var)
+    if v == nil or v == "" then out[#out + 1] = did_you_mean(var, names, getenv) end
   end
-  local wanted = way and way.needs or { { "access_token", "tenant_id", "client_id", "client_secret",
-                                          "client_certificate" } }
-  for _, need in ipairs(wanted) do
-    local any = type(need) == "table" and need or { need }
-    local found = false
-    for _, k in ipairs(any) do if merged[k] ~= nil then found = true end end
-    if not found then
-      local vars = {}
-      for i, k in ipairs(any) do
-        vars[i] = VAR_OF[k] or k
-        hints[#hints + 1] = did_you_mean(vars[i], names, getenv)
-      end
-      missing[#missing + 1] = #vars == 1 and (vars[1] .. " is not set")
-        or ("neither " .. table.concat(vars, " nor ") .. " is set")
-    end
-  end
-  if #missing == 0 then return true end
-  local hint = #hints > 0 and ("; " .. table.concat(hints, "; ")) or ""
-  if not way then return false, NO_CREDENTIALS .. hint end
-  return false, string.format("%s (needed with %s)%s", table.concat(missing, "; "), from[way.by] or way.by, hint)
+  return #out > 0 and ("; " .. table.concat(out, "; ")) or ""
 end
 
---- Whether vpptoken.from_env(opts, getenv) finds a complete way to sign in: true; or false and a message naming
--- the variables to set, and a variable set that was probably meant (the message from_env raises with). Checks only
--- that a sign-in is complete, not that it works.
+-- Whether the caller's options say how to sign in themselves.
+local function caller_chose(opts)
+  for _, k in ipairs(chain.CREDENTIAL_OPTIONS) do
+    if opts[k] ~= nil then return true end
+  end
+  return false
+end
+
+local NO_CREDENTIALS = "set VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET "
+  .. "(or AZURE_CLIENT_CERTIFICATE_PATH), or sign in another way (README, \"Signing in\"); tried: "
+
+-- The options from_env gives vpptoken.new (opts win) and the option -> variable names of the ones that came from
+-- the environment; or nil and the message naming what to set (and a variable set that was probably meant).
+local function env_options(opts, getenv, fname)
+  options.check(opts, fname, KNOWN_OPTIONS, 3)
+  opts = opts or {}
+  local get, names = environment(getenv, fname)
+  local merged, from = {}, {}
+  local function take(var, key)
+    local v = get(var)
+    if v ~= nil and v ~= "" then merged[key], from[key] = v, var end
+  end
+  for _, e in ipairs(M.ENV) do
+    if WHERE[e[2]] then take(e[1], e[2]) end
+  end
+  if not merged.authority_url then take("AZURE_AUTHORITY_HOST", "authority_url") end
+  if caller_chose(opts) then
+    for _, e in ipairs(M.ENV) do
+      if not WHERE[e[2]] then take(e[1], e[2]) end
+    end
+    for k, v in pairs(opts) do merged[k], from[k] = v, nil end
+    if opts.access_token or (merged.access_token and not (opts.client_secret or opts.client_certificate
+        or opts.federated_token_file)) then
+      for _, k in ipairs{ "tenant_id", "client_id", "client_secret", "client_certificate", "federated_token_file" } do
+        if opts[k] == nil then merged[k], from[k] = nil, nil end
+      end
+    elseif merged.client_secret and merged.client_certificate and not opts.client_certificate then
+      merged.client_certificate, from.client_certificate = nil, nil -- as Azure's EnvironmentCredential
+    end
+    for way, needs in pairs(NEEDS) do
+      if merged[way] ~= nil then
+        local missing = {}
+        for _, k in ipairs(needs) do
+          if merged[k] == nil then missing[#missing + 1] = VAR_OF[k] .. " is not set" end
+        end
+        if #missing > 0 then
+          return nil, table.concat(missing, "; ") .. " (needed with " .. (from[way] or way) .. ")" .. hints(get, names)
+        end
+      end
+    end
+    if not caller_chose(merged) then return nil, NO_CREDENTIALS .. "the options" .. hints(get, names) end
+    return merged, from
+  end
+  local found, why = chain.resolve(opts, get)
+  if not found then return nil, NO_CREDENTIALS .. why .. hints(get, names) end
+  for k, v in pairs(found) do merged[k], from[k] = v, VAR_OF[k] end
+  for k, v in pairs(opts) do merged[k], from[k] = v, nil end
+  return merged, from, why
+end
+
+--- Whether vpptoken.from_env(opts, getenv) finds a way to sign in: true and the way's name ("environment",
+-- "workload identity", "managed identity", "Azure CLI"; "options" when opts name it); or false and a message
+-- naming the variables to set, why each way did not apply, and a variable set that was probably meant (the
+-- message from_env raises with). Checks only that a sign-in is complete, not that it works.
 -- @param[opt] opts options that win over the environment, as for from_env
 -- @param[opt] getenv a function(name) like os.getenv (the default), or a table from name to value
 function M.credentials_in_env(opts, getenv)
-  local get, names = environment(getenv)
-  local merged, from = env_options(opts, get, "vpptoken.credentials_in_env")
-  return check_sign_in(merged, from, names, get)
+  local merged, why, way = env_options(opts, getenv, "vpptoken.credentials_in_env")
+  if not merged then return false, why end
+  return true, way or "options"
 end
 
---- Creates a client configured from the environment, with the names Azure's identity libraries use:
--- VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH
--- (a PEM file with the certificate and its key; AZURE_CLIENT_CERTIFICATE_PASSWORD if the key is encrypted);
--- VPPTOKEN_CLOUD, VPPTOKEN_GRAPH_URL, VPPTOKEN_AUTHORITY_URL (vpptoken.ENV lists them with their options). Options
--- in `opts` win over the environment. Raises when no complete sign-in is set, naming the variables to set
--- (vpptoken.credentials_in_env tells without raising), and on a bad value, naming its variable.
+--- Creates a client configured from the environment. It signs in with the first of these that applies (the
+-- sign-in chain, README "Signing in"): the environment (VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID +
+-- AZURE_CLIENT_ID + AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH, a PEM file with the certificate and its
+-- key, AZURE_CLIENT_CERTIFICATE_PASSWORD if the key is encrypted); workload identity (AZURE_FEDERATED_TOKEN_FILE +
+-- AZURE_TENANT_ID + AZURE_CLIENT_ID); a managed identity (IDENTITY_ENDPOINT + IDENTITY_HEADER, or a VM's IMDS when
+-- VPPTOKEN_MANAGED_IDENTITY=1 or AZURE_POD_IDENTITY_AUTHORITY_HOST is set; AZURE_CLIENT_ID picks a user-assigned
+-- identity); the Azure CLI (az on PATH). Also VPPTOKEN_CLOUD, VPPTOKEN_GRAPH_URL, VPPTOKEN_AUTHORITY_URL (or
+-- AZURE_AUTHORITY_HOST); vpptoken.ENV lists the variables read here with their options. Options in `opts` win over
+-- the environment; opts that name a way to sign in (client_secret, ...) skip the chain. Raises when none applies,
+-- with the variables to set, why each way did not apply and a variable set that was probably meant
+-- (vpptoken.credentials_in_env tells without raising); and on a bad value, naming its variable.
 -- @param[opt] opts options that win over the environment
 -- @param[opt] getenv a function(name) like os.getenv (the default), or a table from name to value
 function M.from_env(opts, getenv)
-  local get, names = environment(getenv)
-  local merged, from = env_options(opts, get, "vpptoken.from_env")
-  local ok, why = check_sign_in(merged, from, names, get)
-  if not ok then error("vpptoken.from_env: " .. why, 2) end
+  local merged, from = env_options(opts, getenv, "vpptoken.from_env")
+  if not merged then error("vpptoken.from_env: " .. from, 2) end
   return Client.new(merged, from, "vpptoken.from_env")
 end
 

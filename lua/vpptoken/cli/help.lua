@@ -57,9 +57,14 @@ M.ENVIRONMENT = {
   { "AZURE_TENANT_ID, AZURE_CLIENT_ID", "the app registration to sign in with (client credentials)" },
   { "AZURE_CLIENT_SECRET", "its client secret (or --client-secret-file)" },
   { "AZURE_CLIENT_CERTIFICATE_PATH", "or a PEM file with its certificate and key (+ _PASSWORD if encrypted)" },
+  { "AZURE_FEDERATED_TOKEN_FILE", "or workload identity: a JWT file (with AZURE_TENANT_ID, AZURE_CLIENT_ID)" },
+  { "IDENTITY_ENDPOINT, IDENTITY_HEADER", "or a managed identity (App Service, Functions, Automation; set for you)" },
+  { "VPPTOKEN_MANAGED_IDENTITY", "1: a VM's managed identity through IMDS (AZURE_POD_IDENTITY_AUTHORITY_HOST: "
+      .. "its host)" },
+  { "PATH", "else the signed-in Azure CLI user, when az is on PATH ('az login')" },
   { "VPPTOKEN_CLOUD", args.one_of(vpptoken.clouds()) .. " (--cloud)" },
   { "VPPTOKEN_GRAPH_URL", "Graph base URL (--graph-url), e.g. the sandbox's http://127.0.0.1:8787/v1.0" },
-  { "VPPTOKEN_AUTHORITY_URL", "the sign-in host, if not the cloud's" },
+  { "VPPTOKEN_AUTHORITY_URL", "the sign-in host, if not the cloud's (or AZURE_AUTHORITY_HOST)" },
   { "VPPTOKEN_SANDBOX", "the vpptoken-sandbox program for 'vpptoken sandbox'" },
   { "COLUMNS", "the width tables are fitted to (else tput cols, else 80)" },
 }

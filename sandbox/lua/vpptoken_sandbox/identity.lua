@@ -5,9 +5,11 @@
 -- The apps file: {"tenant": "<guid or name>", "apps": [{"client_id": "...", "client_secret": "...",
 -- "certificate": "cert.pem" (or a list; relative paths are read next to the apps file),
 -- "permissions": ["DeviceManagementServiceConfig.ReadWrite.All"], "tenant": "<guid or name>"}]}. An app needs a
--- secret or a certificate; without "permissions" it gets DeviceManagementServiceConfig.ReadWrite.All. An app's
--- "tenant" (default: the file's) is the tenant it is registered in: several tenants, each with its own apps, for a
--- run over many tenants. Graph keeps each tenant's vppTokens apart (the tid of the access token; init.lua).
+-- secret or a certificate (or "federated" credentials); without "permissions" it gets
+-- DeviceManagementServiceConfig.ReadWrite.All. An app's "tenant" (default: the file's) is the tenant it is
+-- registered in: several tenants, each with its own apps, for a run over many tenants. Graph keeps each tenant's
+-- vppTokens apart (the tid of the access token; init.lua). Managed identities, federated credentials and the
+-- OpenID configuration: identity_managed.lua.
 --
 -- Choices where the real services leave room:
 -- * Access tokens have aud = the sandbox's root URL (the Graph root), iss = the v1 issuer of the
@@ -24,6 +26,7 @@ local errors = require "vpptoken_sandbox.errors"
 local crypto = require "vpptoken_sandbox.crypto"
 local jwt = require "vpptoken_sandbox.jwt"
 local token_endpoint = require "vpptoken_sandbox.identity_token"
+local managed = require "vpptoken_sandbox.identity_managed"
 
 local identity = {}
 
@@ -61,6 +64,18 @@ local function load_certificate(dir, path, where)
   return cert
 end
 
+-- The roles of a "permissions" list (default: DEFAULT_PERMISSION); raises naming where.
+local function roles_of(perms, where)
+  local roles = json.array()
+  if perms == nil then perms = { DEFAULT_PERMISSION } end
+  if type(perms) ~= "table" then error(where .. ": \"permissions\" must be a list of strings", 0) end
+  for _, p in ipairs(perms) do
+    if type(p) ~= "string" then error(where .. ": \"permissions\" must be a list of strings", 0) end
+    roles[#roles + 1] = p
+  end
+  return roles
+end
+
 local function load_app(dir, a, where)
   if type(a) ~= "table" then error(where .. " is not an object", 0) end
   if type(a.client_id) ~= "string" or a.client_id == "" then
@@ -84,16 +99,10 @@ local function load_app(dir, a, where)
   for _, path in ipairs(certs or {}) do
     app.certificates[#app.certificates + 1] = load_certificate(dir, path, where)
   end
-  if not app.secret and #app.certificates == 0 then
-    error(where .. ": an app needs \"client_secret\" or \"certificate\"", 0)
+  if not app.secret and #app.certificates == 0 and a.federated == nil then
+    error(where .. ": an app needs \"client_secret\", \"certificate\" or \"federated\"", 0)
   end
-  local perms = a.permissions
-  if perms == nil then perms = { DEFAULT_PERMISSION } end
-  if type(perms) ~= "table" then error(where .. ": \"permissions\" must be a list of strings", 0) end
-  for _, p in ipairs(perms) do
-    if type(p) ~= "string" then error(where .. ": \"permissions\" must be a list of strings", 0) end
-    app.roles[#app.roles + 1] = p
-  end
+  app.roles = roles_of(a.permissions, where)
   return app
 end
 
@@ -127,6 +136,8 @@ function identity.load(path, opts)
     end
     id.apps[app.client_id] = app
   end
+  -- managed identities, federated credentials (identity_managed.lua)
+  managed.load(id, cfg, dir, path, roles_of)
   return id
 end
 
@@ -138,11 +149,12 @@ function identity.issue(id, app, overrides)
   local lifetime = overrides.lifetime or id.lifetime
   local iat = math.floor(now)
   local exp = math.ceil(now + lifetime)
+  local tenant = app.tenant or id.tenant -- a managed identity lives in the apps file's own tenant
   local claims = {
     aud = overrides.aud or id.url,
-    iss = "https://sts.windows.net/" .. app.tenant .. "/",
+    iss = "https://sts.windows.net/" .. tenant .. "/",
     iat = iat, nbf = math.min(iat, exp), exp = exp,
-    tid = app.tenant, appid = app.client_id, azp = app.client_id, appidacr = "1",
+    tid = tenant, appid = app.client_id, azp = app.client_id, appidacr = "1",
     oid = util.guid(), sub = app.client_id, idtyp = "app", roles = app.roles, ver = "1.0",
     uti = jwt.b64url_encode(crypto.random(16)),
   }
@@ -231,12 +243,13 @@ end
 
 -- Whether path belongs to the identity platform (the token endpoint, or /_sandbox/token).
 function identity.owns(path)
-  return path == "/_sandbox/token" or token_endpoint.match(path) ~= nil
+  return path == "/_sandbox/token" or token_endpoint.match(path) ~= nil or managed.owns(path)
 end
 
 -- Handles a request for which identity.owns(path) is true. id may be nil (no --apps).
 function identity.handle(id, req)
   if req.path == "/_sandbox/token" then return mint(id, req) end
+  if managed.owns(req.path) then return managed.handle(id, req, identity.issue) end
   return token_endpoint.handle(id, req, identity.issue)
 end
 

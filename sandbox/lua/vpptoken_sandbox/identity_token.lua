@@ -12,6 +12,7 @@ local json = require "vpptoken_sandbox.json"
 local util = require "vpptoken_sandbox.util"
 local crypto = require "vpptoken_sandbox.crypto"
 local jwt = require "vpptoken_sandbox.jwt"
+local managed = require "vpptoken_sandbox.identity_managed"
 
 local token = {}
 
@@ -151,6 +152,8 @@ local function check_assertion(id, app, form, tenant)
     fail(400, "invalid_request", 50027, "JWT token is invalid or malformed: the algorithm '"
       .. tostring(parsed.header.alg) .. "' is not supported; sign with RS256.")
   end
+  -- workload identity: a token of a federated issuer (reusable while valid, as the real service allows)
+  if managed.check_federated(app, parsed, fail, util.now(), SKEW) then return end
   local cert = find_certificate(app, parsed.header)
   if not crypto.verify_rs256(cert.public_key, parsed.signing_input, parsed.signature) then
     fail(401, "invalid_client", 700027, "Client assertion failed signature validation. [Reason - The provided "

@@ -97,10 +97,15 @@ function reqlog.redact_body(s, keys)
   return table.concat(out)
 end
 
+-- Headers that are a secret themselves (App Service's managed-identity header).
+local SECRET_HEADERS = { ["x-identity-header"] = true }
+
 function reqlog.redact_headers(headers)
   local out = {}
   for k, v in pairs(headers) do
-    if k == "authorization" then
+    if SECRET_HEADERS[k] then
+      out[k] = "<redacted>"
+    elseif k == "authorization" then
       local scheme = v:match("^%s*(%S+)%s+%S")
       out[k] = scheme and (scheme .. " <redacted>") or "<redacted>"
     else
