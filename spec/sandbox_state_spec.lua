@@ -47,14 +47,14 @@ describe("sandbox --data", function()
   it("keeps tokens, changes and deletions across a restart", function()
     local data = dir .. "/store.json"
     local sb = helper.start_sandbox({ "--data", data })
-    local _, a = graph(sb, "POST", COLL, { organizationName = "A", token = "dG9rZW4tYQ==" })
-    local _, b = graph(sb, "POST", COLL, { organizationName = "B", token = "dG9rZW4tYg==" })
+    local _, a = graph(sb, "POST", COLL, { organizationName = "A", token = helper.apple_token({ org = "A" }) })
+    local _, b = graph(sb, "POST", COLL, { organizationName = "B", token = helper.apple_token({ org = "B" }) })
     assert.equal(204, (graph(sb, "PATCH", COLL .. "/" .. a.id, { organizationName = "A2" })))
     assert.equal(204, (graph(sb, "DELETE", COLL .. "/" .. b.id)))
     sb:stop()
     sb = helper.start_sandbox({ "--data", data })
     local st, list = graph(sb, "GET", COLL)
-    local _, c = graph(sb, "POST", COLL, { organizationName = "C", token = "dG9rZW4tYw==" })
+    local _, c = graph(sb, "POST", COLL, { organizationName = "C", token = helper.apple_token({ org = "C" }) })
     sb:stop()
     assert.equal(200, st)
     assert.equal(1, #list.value)
@@ -70,7 +70,7 @@ describe("sandbox --data", function()
   it("a reset empties the saved store", function()
     local data = dir .. "/store.json"
     local sb = helper.start_sandbox({ "--data", data })
-    graph(sb, "POST", COLL, { organizationName = "A", token = "dG9rZW4tYQ==" })
+    graph(sb, "POST", COLL, { organizationName = "A", token = helper.apple_token({ org = "A" }) })
     sb:reset()
     sb:stop()
     assert.equal(0, #cjson.decode(read(data)).tokens)
@@ -94,7 +94,7 @@ describe("sandbox --data", function()
     while socket.gettime() < deadline do
       attempts = attempts + 1
       local ok, st, body = pcall(graph, sb, "POST", COLL, { organizationName = "burst " .. attempts,
-                                                             token = "dG9r" })
+                                                             token = helper.apple_token() })
       if not ok or st ~= 201 then break end
       acked[#acked + 1] = body.id
     end
@@ -118,7 +118,8 @@ describe("sandbox --journal", function()
   it("records each request with secrets redacted, ids, status and duration", function()
     local journal = os.tmpname()
     local sb = helper.start_sandbox({ "--journal", journal })
-    local st, created, h = graph(sb, "POST", COLL .. "?x=1", { organizationName = "J", token = "VERY-SECRET-VPP" },
+    local vpp_file = helper.apple_token({ token = "VERY-SECRET-VPP" })
+    local st, created, h = graph(sb, "POST", COLL .. "?x=1", { organizationName = "J", token = vpp_file },
                                  { ["client-request-id"] = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee" })
     assert.equal(201, st)
     http("POST", sb.url .. "/v1.0/deviceAppManagement/vppTokens", "client_id=x&client_secret=FORM-SECRET"
@@ -130,7 +131,7 @@ describe("sandbox --journal", function()
     sb:stop()
     local text = read(journal)
     os.remove(journal)
-    for _, secret in ipairs({ "VERY-SECRET-VPP", "FORM-SECRET", "ASSERTION-SECRET", "SECRET-BEARER",
+    for _, secret in ipairs({ vpp_file, "FORM-SECRET", "ASSERTION-SECRET", "SECRET-BEARER",
                               "test-access-token" }) do
       assert.is_nil(text:find(secret, 1, true), secret .. " is in the journal")
     end
@@ -165,7 +166,7 @@ describe("sandbox --config", function()
     }))
     local sb = helper.start_sandbox({ "--config", cfg, "--page-size", "3" })
     local st, c = sb:control("GET", "config")
-    for i = 1, 4 do graph(sb, "POST", COLL, { organizationName = "o" .. i, token = "dG9r" }) end
+    for i = 1, 4 do graph(sb, "POST", COLL, { organizationName = "o" .. i, token = helper.apple_token() }) end
     local _, page = graph(sb, "GET", COLL)
     sb:reset()
     local _, after_reset = sb:control("GET", "config")
@@ -233,14 +234,14 @@ describe("sandbox Apple token files", function()
     assert.equal("Contoso Ltd", got.organizationName)
   end)
 
-  it("with apple_token_files, answers 400 BadRequest to a token that is not an Apple token file", function()
-    assert.equal(204, (sb:control("POST", "config", { apple_token_files = true })))
+  it("answers 400 BadRequest, as Intune does, to a token that is not an Apple token file", function()
     local cases = { "t", "not base64 at all!", files.b64("[1,2]"), files.apple_file({ expDate = false }),
                     files.apple_file({ expDate = "next May" }), files.apple_file({ orgName = "" }) }
     for _, token in ipairs(cases) do
       local st, body = graph(sb, "POST", COLL, { token = token })
       assert.equal(400, st, token)
       assert.equal("BadRequest", body.error.code)
+      assert.matches("not the content of an Apple VPP token file", body.error.message, 1, true)
     end
     local st, t = graph(sb, "POST", COLL, { token = files.apple_file() })
     assert.equal(201, st)
@@ -249,5 +250,80 @@ describe("sandbox Apple token files", function()
     assert.equal(400, st)
     assert.equal("BadRequest", body.error.code)
     assert.equal(files.apple_file(), select(2, graph(sb, "GET", COLL .. "/" .. t.id)).token)
+  end)
+
+  it("takes placeholders again after POST /_sandbox/config {\"apple_token_files\": false}", function()
+    sb:configure({ apple_token_files = false })
+    local st, t = graph(sb, "POST", COLL, { token = "placeholder" })
+    assert.equal(201, st)
+    assert.equal("placeholder", t.token)
+    assert.equal(cjson.null, t.expirationDateTime)
+    assert.equal(204, (graph(sb, "PATCH", COLL .. "/" .. t.id, { token = "another" })))
+    sb:reset()
+    assert.equal(400, (graph(sb, "POST", COLL, { token = "placeholder" })))
+  end)
+end)
+
+describe("vpptoken-sandbox make-token", function()
+  local sb = helper.sandbox_suite()
+  local function make(args)
+    local line = { helper.shell_quote(helper.sandbox_bin), "make-token" }
+    for _, a in ipairs(args) do line[#line + 1] = helper.shell_quote(a) end
+    local errfile = os.tmpname()
+    local p = io.popen(table.concat(line, " ") .. " 2>" .. errfile)
+    local out = p:read("a")
+    local _, _, code = p:close()
+    local err = read(errfile)
+    os.remove(errfile)
+    return code, out, err
+  end
+
+  it("writes a sample token file the sandbox reads the organization and expiry from", function()
+    local path = os.tmpname()
+    local code, out, err = make({ "--org", "Fabrikam", "--apple-id", "vpp@fabrikam.com", "--expires",
+                                  "2031-02-03T04:05:06Z", "--out", path })
+    assert.equal(0, code, err)
+    assert.equal("", out)
+    local content = read(path):gsub("\n$", "")
+    os.remove(path)
+    assert.equal(helper.apple_token({ org = "Fabrikam", apple_id = "vpp@fabrikam.com",
+                                      expires = "2031-02-03T04:05:06Z" }), content, "one maker for both")
+    local st, t = graph(sb, "POST", COLL, { token = content, appleId = "vpp@fabrikam.com" })
+    assert.equal(201, st, cjson.encode(t))
+    assert.equal("Fabrikam", t.organizationName)
+    assert.equal("2031-02-03T04:05:06Z", t.expirationDateTime)
+    -- the library reads it too, as the CLI's create --file does
+    local vpptoken = require "vpptoken"
+    local file = assert(vpptoken.read_token_file(helper.temp_file(content)))
+    assert.equal("Fabrikam", file.organization)
+  end)
+
+  it("prints to stdout without --out; takes YYYY-MM-DD and days from now", function()
+    local code, out = make({ "--org", "Contoso", "--apple-id", "a@contoso.com", "--expires", "2030-01-02" })
+    assert.equal(0, code)
+    local st, t = graph(sb, "POST", COLL, { token = out:gsub("\n$", "") })
+    assert.equal(201, st)
+    assert.equal("2030-01-02T00:00:00Z", t.expirationDateTime)
+    code, out = make({ "--org", "Contoso", "--apple-id", "a@contoso.com", "--expires", "-3" })
+    assert.equal(0, code)
+    st, t = graph(sb, "POST", COLL, { token = out:gsub("\n$", "") })
+    assert.equal(201, st)
+    assert.equal(os.date("!%Y-%m-%d", os.time() - 3 * 86400), t.expirationDateTime:sub(1, 10))
+  end)
+
+  it("exits 2 with a reason on a missing or bad argument", function()
+    local cases = {
+      { { "--org", "X", "--apple-id", "a" }, "--expires is required" },
+      { { "--org", "X", "--apple-id", "a", "--expires", "soon" }, "--expires wants" },
+      { { "--org", "X", "--apple-id", "a", "--expires", "2030-02-30" }, "--expires wants" },
+      { { "--bogus" }, "unknown argument '--bogus'" },
+      { { "--org" }, "--org needs a value" },
+    }
+    for _, c in ipairs(cases) do
+      local code, out, err = make(c[1])
+      assert.equal(2, code, table.concat(c[1], " "))
+      assert.equal("", out)
+      assert.matches(c[2], err, 1, true)
+    end
   end)
 end)

@@ -61,6 +61,7 @@ function config.apply(state, opts)
   state.config = util.copy(d)
   if opts.data then
     state.store = persist.load(opts.data)
+    if state.store:count() == 0 then state.seed_store() end -- --seed-tokens fills an empty file only
     state.data_path = opts.data
     assert(persist.save(opts.data, state.store))
   end
