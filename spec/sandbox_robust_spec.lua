@@ -3,6 +3,7 @@
 -- stays reachable while other clients misbehave. Loopback only.
 -- luacheck: std +busted
 local helper = require "helper"
+local apple = helper.apple_token -- a sample Apple token file
 local support = require "sandbox_support"
 local cjson = require "cjson.safe"
 
@@ -71,7 +72,7 @@ describe("sandbox files and redaction", function()
     assert(os.execute("mkdir -m 700 " .. helper.shell_quote(dir)))
     local journal = dir .. "/requests.jsonl"
     local sb = helper.start_sandbox({ "--journal", journal })
-    local st = support.graph(sb, "POST", COLL, { organizationName = "J", token = "dG9rZW4tYw==" })
+    local st = support.graph(sb, "POST", COLL, { organizationName = "J", token = apple("dG9rZW4tYw==") })
     sb:stop()
     assert.equal(201, st)
     local mode = mode_of(journal)
@@ -110,7 +111,7 @@ describe("sandbox files and redaction", function()
     f:close()
     assert(os.execute("ln -s " .. helper.shell_quote(victim) .. " " .. helper.shell_quote(data .. ".tmp")))
     local sb = helper.start_sandbox({ "--data", data })
-    local st = support.graph(sb, "POST", COLL, { organizationName = "Kept", token = "dG9rZW4tYw==" })
+    local st = support.graph(sb, "POST", COLL, { organizationName = "Kept", token = apple("dG9rZW4tYw==") })
     sb:stop()
     local saved, mode, kept = read(data), mode_of(data), read(victim)
     assert(os.execute("rm -rf " .. helper.shell_quote(dir)))
