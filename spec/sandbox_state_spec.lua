@@ -344,3 +344,120 @@ describe("vpptoken-sandbox make-token", function()
     end
   end)
 end)
+
+-- --seed-tokens N [--seed S]: a tenant to try things on, the same for the same seed.
+describe("sandbox --seed-tokens", function()
+  local vpptoken = require "vpptoken"
+  local schema = require "vpptoken.schema"
+
+  -- Every token of a sandbox started with args, as the list shows them (all pages), and the sandbox's stderr.
+  local function seeded(args)
+    local sb = helper.start_sandbox(args)
+    local client = vpptoken.new{ base_url = sb.graph, access_token = "seed-spec" }
+    local list, err = client:list()
+    local after_reset
+    sb:reset()
+    after_reset = client:list()
+    client:close()
+    sb:stop()
+    assert(list, tostring(err))
+    return list, after_reset
+  end
+
+  -- The lists of two starts with the same seed (dated from the UTC day: started again if a day began between).
+  local function two_starts(args_a, args_b)
+    for _ = 1, 2 do
+      local day = os.date("!%Y-%m-%d")
+      local a = seeded(args_a)
+      local b = seeded(args_b)
+      if os.date("!%Y-%m-%d") == day then return a, b end
+    end
+    error("the UTC day changed twice")
+  end
+
+  it("gives identical tokens, ids included, to two starts with the same seed, and others to another seed", function()
+    local a, b = two_starts({ "--seed-tokens", "60", "--seed", "42" }, { "--seed-tokens", "60", "--seed", "42" })
+    assert.equal(60, #a)
+    assert.same(a, b)
+    local c = seeded({ "--seed-tokens", "60", "--seed", "43" })
+    assert.equal(60, #c)
+    local ids_a, ids_c = {}, {}
+    for i = 1, 60 do ids_a[i], ids_c[i] = a[i].id, c[i].id end
+    assert.are_not.same(ids_a, ids_c)
+  end)
+
+  it("makes a realistic mix that the library reads: states, expiries past and coming, syncs, organizations",
+     function()
+    local list, after_reset = seeded({ "--seed-tokens", "200", "--seed", "7" })
+    assert.equal(200, #list)
+    assert.same(list, after_reset, "a reset brings the seeded tokens back")
+    local now = os.time()
+    local states, syncs, orgs, apple_ids, past, coming, ids = {}, {}, {}, {}, 0, 0, {}
+    for _, t in ipairs(list) do
+      -- every writable property passes the library's checks of what it sends
+      local fields = {}
+      for k, v in pairs(t) do
+        if schema.property_kind(k) and schema.property_kind(k) ~= "readonly" and v ~= cjson.null then fields[k] = v end
+      end
+      assert(schema.check_fields(fields, "update", false))
+      assert.matches("^%x+%-%x+%-4%x+%-[89ab]%x+%-%x+$", t.id)
+      assert.is_nil(ids[t.id], "ids are unique")
+      ids[t.id] = true
+      -- the token is an Apple token file that agrees with the token's organization and expiry
+      local file = assert(vpptoken.read_token_file(helper.temp_file(t.token)))
+      assert.equal(t.organizationName, file.organization)
+      local expires = assert(vpptoken.time.parse(t.expirationDateTime))
+      assert.equal(expires, file.expires)
+      if expires < now then
+        past = past + 1
+        assert.equal("expired", t.state)
+      else
+        coming = coming + 1
+      end
+      assert.truthy(expires > now - 366 * 86400 and expires < now + 366 * 86400, t.expirationDateTime)
+      assert.are_not.equal("inProgress", t.lastSyncStatus)
+      local no_sync_date = t.lastSyncDateTime == nil or t.lastSyncDateTime == cjson.null
+      assert.equal(t.lastSyncStatus == "none", no_sync_date, cjson.encode(t))
+      states[t.state], syncs[t.lastSyncStatus] = true, true
+      orgs[t.organizationName], apple_ids[t.appleId] = true, true
+    end
+    for _, s in ipairs({ "valid", "expired", "invalid", "assignedToExternalMDM" }) do
+      assert.is_true(states[s], "no " .. s .. " token")
+    end
+    for _, s in ipairs({ "none", "completed", "failed" }) do assert.is_true(syncs[s], "no " .. s .. " sync") end
+    local norgs, napple = 0, 0
+    for _ in pairs(orgs) do norgs = norgs + 1 end
+    for _ in pairs(apple_ids) do napple = napple + 1 end
+    assert.truthy(norgs >= 5, norgs .. " organizations")
+    assert.truthy(napple >= 10, napple .. " Apple IDs")
+    assert.truthy(past >= 20 and coming >= 100, past .. " past, " .. coming .. " coming")
+  end)
+
+  it("refuses more than 100000 tokens, or a count or seed that is not a number, saying why", function()
+    for _, args in ipairs({ { "--seed-tokens", "100001" }, { "--seed-tokens", "-1" }, { "--seed-tokens", "many" },
+                            { "--seed-tokens", "5", "--seed", "x" } }) do
+      local p = helper.spawn_sandbox(args)
+      local code, log = p:finish()
+      assert.equal(2, code, table.concat(args, " "))
+      assert.matches(args[#args - 1] .. " wants an integer", log, 1, true)
+    end
+    local p = helper.spawn_sandbox({ "--seed-tokens", "100001" })
+    local _, log = p:finish()
+    assert.matches("0..100000", log, 1, true)
+  end)
+
+  it("fills an empty --data file only", function()
+    local data = os.tmpname()
+    os.remove(data)
+    local sb = helper.start_sandbox({ "--data", data, "--seed-tokens", "3" })
+    local _, list = graph(sb, "GET", COLL)
+    assert.equal(204, (graph(sb, "DELETE", COLL .. "/" .. list.value[1].id)))
+    sb:stop()
+    sb = helper.start_sandbox({ "--data", data, "--seed-tokens", "3" })
+    local _, again = graph(sb, "GET", COLL)
+    sb:stop()
+    os.remove(data)
+    assert.equal(3, #list.value)
+    assert.equal(2, #again.value)
+  end)
+end)
