@@ -461,3 +461,87 @@ describe("sandbox --seed-tokens", function()
     assert.equal(2, #again.value)
   end)
 end)
+
+-- The README's sandbox section is the manual: its one-liners run, and it names every option --help has.
+describe("the README's sandbox section", function()
+  local readme = read("README.md")
+  local section = assert(readme:match("\n## The sandbox\n(.-)\n## "), "no sandbox section")
+
+  -- The words of a command line (double quotes group words; nothing else is shell syntax here).
+  local function words(line)
+    local out, rest = {}, line
+    while rest ~= "" do
+      rest = rest:gsub("^%s+", "")
+      if rest == "" then break end
+      local quoted, after = rest:match('^"([^"]*)"(.*)$')
+      if quoted then
+        out[#out + 1], rest = quoted, after
+      else
+        local word
+        word, rest = rest:match("^(%S+)(.*)$")
+        out[#out + 1] = word
+      end
+    end
+    return out
+  end
+
+  it("has vpptoken-sandbox one-liners that run as written (on a free port, files in a temporary directory)",
+     function()
+    local dir = temp_dir()
+    local ran = 0
+    for block in section:gmatch("```sh\n(.-)```") do
+      for line in block:gmatch("[^\n]+") do
+        local cmd = line:gsub("%s+#.*$", ""):gsub("%s+&&.*$", "")
+        if cmd:match("^vpptoken%-sandbox ") then
+          local args = words(cmd)
+          table.remove(args, 1)
+          for i, a in ipairs(args) do
+            if args[i - 1] == "--port" then args[i] = "0" end
+            if args[i - 1] == "--out" or args[i - 1] == "--data" or args[i - 1] == "--journal" then
+              args[i] = dir .. "/" .. a
+            end
+          end
+          if args[1] == "make-token" then
+            local line_args = {}
+            for i, a in ipairs(args) do line_args[i] = helper.shell_quote(a) end
+            local ok = os.execute(helper.shell_quote(helper.sandbox_bin) .. " " .. table.concat(line_args, " "))
+            assert.is_true(ok, line)
+            assert.truthy(read(args[#args]), line .. " wrote nothing")
+          else
+            table.insert(args, 1, "127.0.0.1")
+            table.insert(args, 1, "--host")
+            local sb = helper.start_sandbox(args)
+            assert.equal(200, (http("GET", sb.url .. "/health")))
+            sb:stop()
+          end
+          ran = ran + 1
+        end
+      end
+    end
+    os.execute("rm -rf " .. helper.shell_quote(dir))
+    assert.truthy(ran >= 6, ran .. " one-liners")
+  end)
+
+  it("names every option of --help, and --help has every option its commands use", function()
+    local p = io.popen(helper.shell_quote(helper.sandbox_bin) .. " --help")
+    local help = p:read("a")
+    p:close()
+    for opt in help:gmatch("\n%s+(%-%-[%w-]+)") do
+      assert.truthy(section:find("`" .. opt, 1, true) or section:find(" " .. opt .. " ", 1, true),
+                    opt .. " is not in the README's sandbox section")
+    end
+    p = io.popen(helper.shell_quote(helper.sandbox_bin) .. " make-token --help")
+    help = help .. p:read("a")
+    p:close()
+    local used = 0
+    for line in section:gmatch("[^\n]+") do
+      if line:match("^vpptoken%-sandbox ") then
+        for opt in line:gmatch("%s(%-%-[%w-]+)") do
+          assert.truthy(help:find(opt .. " ", 1, true), opt .. " is in the README but not in --help")
+          used = used + 1
+        end
+      end
+    end
+    assert.truthy(used >= 10, used .. " options")
+  end)
+end)
