@@ -142,6 +142,18 @@ describe("sandbox hostile input", function()
     end
   end)
 
+  it("reads a bearer token between long runs of spaces (trimmed in linear time) and refuses a wrong one", function()
+    local own = helper.start_sandbox({ "--access-token", "right-token" })
+    local spaces = string.rep(" ", 12000)
+    local ok = helper.raw_exchange(own.port, "GET", "/v1.0" .. COLL, { Authorization = "Bearer" .. spaces
+                                   .. "right-token" .. spaces })
+    local inside = helper.raw_exchange(own.port, "GET", "/v1.0" .. COLL, { Authorization = "Bearer right-token"
+                                       .. spaces .. "x" .. spaces })
+    own:stop()
+    assert.equal(200, ok.status, ok.raw:sub(1, 300))
+    assert.equal(401, inside.status, inside.raw:sub(1, 300))
+  end)
+
   it("answers 400 to a path with an encoded NUL instead of listing the collection", function()
     for _, path in ipairs({ COLL .. "/%00", COLL .. "%00", COLL .. "/%00/syncLicenses" }) do
       local r = helper.raw_exchange(sb.port, "GET", "/v1.0" .. path, { Authorization = "Bearer t" })
