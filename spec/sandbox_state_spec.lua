@@ -284,7 +284,7 @@ end)
 describe("vpptoken-sandbox make-token", function()
   local sb = helper.sandbox_suite()
   local function make(args)
-    local line = { helper.shell_quote(helper.sandbox_bin), "make-token" }
+    local line = { helper.sandbox_wrapper or "", helper.shell_quote(helper.sandbox_bin), "make-token" }
     for _, a in ipairs(args) do line[#line + 1] = helper.shell_quote(a) end
     local errfile = os.tmpname()
     local p = io.popen(table.concat(line, " ") .. " 2>" .. errfile)
@@ -504,7 +504,8 @@ describe("the README's sandbox section", function()
           if args[1] == "make-token" then
             local line_args = {}
             for i, a in ipairs(args) do line_args[i] = helper.shell_quote(a) end
-            local ok = os.execute(helper.shell_quote(helper.sandbox_bin) .. " " .. table.concat(line_args, " "))
+            local ok = os.execute((helper.sandbox_wrapper or "") .. " " .. helper.shell_quote(helper.sandbox_bin) .. " "
+                                  .. table.concat(line_args, " "))
             assert.is_true(ok, line)
             assert.truthy(read(args[#args]), line .. " wrote nothing")
           else
