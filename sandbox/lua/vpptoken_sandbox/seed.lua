@@ -69,7 +69,11 @@ function seed.fill(store, n, s, now)
     props.token = applefile.make({ org = org[1], apple_id = apple_id, expires = expires })
     props.lastModifiedDateTime = util.datetime(today - g:int(0, 90 * DAY))
     local id = guid(g)
-    while store:get(id) do id = guid(g) end
+    for _ = 1, 16 do -- a repeat among 2^122 values: never in practice, bounded all the same
+      if not store:get(id) then break end
+      id = guid(g)
+    end
+    assert(not store:get(id), "seed: no free id")
     store:add(props, id)
   end
 end
