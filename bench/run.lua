@@ -97,7 +97,7 @@ local function main()
   local auth = { authorization = "Bearer bench" }
   for i = 1, 200 do
     local st = helper.http("POST", sandbox.graph .. "/deviceAppManagement/vppTokens",
-      { organizationName = "bench " .. i, token = "YmVuY2g=" }, auth)
+      { organizationName = "bench " .. i, token = helper.apple_token() }, auth)
     assert(st == 201, "sandbox create failed: " .. tostring(st))
   end
   sandbox:configure{ sync_seconds = 0, faults = { latency_ms = { POST = { 50, 50 } } } }

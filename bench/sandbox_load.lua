@@ -45,7 +45,12 @@ local function once(req)
   c:close()
   return head[1], body
 end
-local created = '{"organizationName":"bench","token":"YmVuY2g="}'
+-- a sample Apple token file (base64: nothing to escape in JSON)
+local maker = assert(io.popen(sh_quote(build .. "/vpptoken-sandbox")
+  .. " make-token --org bench --apple-id bench@contoso.com --expires +365"))
+local token_file = assert(maker:read("l"), "make-token wrote nothing")
+maker:close()
+local created = '{"organizationName":"bench","token":"' .. token_file .. '"}'
 local _, body = once("POST " .. COLL .. " HTTP/1.1\r\nHost: x\r\n" .. AUTH .. "Content-Type: application/json\r\n"
   .. "Content-Length: " .. #created .. "\r\nConnection: close\r\n\r\n" .. created)
 local id = assert(body:match('"id":"([^"]+)"'))

@@ -40,7 +40,8 @@ function soak.run(n, opts)
     local op, res, err
     if r < 0.25 or #ids == 0 then
       op = "create"
-      res, err = c:create{ token = "soak-" .. i, appleId = "soak" .. i .. "@contoso.com", organizationName = "Soak" }
+      res, err = c:create{ token = helper.apple_token("soak-" .. i), appleId = "soak" .. i .. "@contoso.com",
+                           organizationName = "Soak" }
       if res then live[res.id] = true; ids[#ids + 1] = res.id
       elseif err and err.outcome_unknown then unknown_creates = unknown_creates + 1 end
     else

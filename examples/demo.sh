@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The demo (make demo): a sandbox on a free loopback port, the seeding script and the nightly expiry report
-# against it, then the sandbox stops.
+# The demo (make demo): a sandbox on a free loopback port seeded with sample tokens (--seed-tokens), the nightly
+# expiry report against it, then the sandbox stops.
 set -euo pipefail
 build=${1:-build}
 cd "$(dirname "$0")/.."
 tmp=$(mktemp -d)
-"$build/vpptoken-sandbox" --port 0 --access-token demo-access-token --sync-seconds 1 >"$tmp/out" 2>"$tmp/err" &
+"$build/vpptoken-sandbox" --port 0 --access-token demo-access-token --sync-seconds 1 --seed-tokens 12 --seed 2026 \
+  >"$tmp/out" 2>"$tmp/err" &
 pid=$!
 cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
@@ -15,8 +16,7 @@ url=$(sed -n 's/.*listening on //p' "$tmp/out")
 echo "== sandbox at $url"
 export VPPTOKEN_GRAPH_URL="$url/v1.0" VPPTOKEN_ACCESS_TOKEN=demo-access-token
 export LUA_PATH="$PWD/lua/?.lua;$PWD/lua/?/init.lua;;" LUA_CPATH="$PWD/$build/?.so;;"
-echo "== seeding demo tokens (examples/seed_demo.lua)"
-lua5.4 examples/seed_demo.lua
+echo "== 12 sample tokens (vpptoken-sandbox --seed-tokens 12 --seed 2026)"
 echo "== nightly sync and expiry report (examples/expiry_report.lua --within 30)"
 lua5.4 examples/expiry_report.lua --within 30
 echo "== the same tenant through the command line (bin/vpptoken list)"

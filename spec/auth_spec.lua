@@ -1,6 +1,7 @@
 -- Signing in: client secret and certificate against the sandbox's identity endpoint, token caching and refresh,
 -- recovery from a rejected token, national clouds, configuration from the environment.
 local helper = require "helper"
+local apple = helper.apple_token -- a sample Apple token file
 local jwt = require "support.jwt"
 local cjson = require "cjson.safe"
 local vpptoken = require "vpptoken"
@@ -70,7 +71,7 @@ describe("sign-in", function()
 
   it("a client secret gets a token once and uses it for every call", function()
     local c = secret_client()
-    assert(c:create{ token = "apple" })
+    assert(c:create{ token = apple("apple") })
     assert(c:list())
     assert(c:list())
     c:close()
@@ -108,7 +109,7 @@ describe("sign-in", function()
   it("a certificate signs a client assertion the identity platform accepts", function()
     local c = vpptoken.new{ base_url = sb.graph, tenant_id = TENANT, client_id = "rw-app",
                             client_certificate = cert_bundle, on_request = record }
-    assert(c:create{ token = "apple" })
+    assert(c:create{ token = apple("apple") })
     c:close()
     assert.equal(1, token_requests())
   end)
@@ -129,7 +130,7 @@ describe("sign-in", function()
   it("a read-only app can read but gets 403 on writes", function()
     local c = secret_client{ client_id = "ro-app", client_secret = "ro-secret" }
     assert(c:list())
-    local ok, err = c:create{ token = "apple" }
+    local ok, err = c:create{ token = apple("apple") }
     c:close()
     assert.is_nil(ok)
     assert.equal(403, err.status)

@@ -1,6 +1,7 @@
 -- Issue #7, bad input: hostile input to every public function and to the command line's flags. Misuse raises with a
 -- message; run-time trouble is nil + err; either way nothing reaches the server.
 local helper = require "helper"
+local apple = helper.apple_token -- a sample Apple token file
 local cli = require "cli_support"
 local vpptoken = require "vpptoken"
 
@@ -104,21 +105,22 @@ describe("hostile input", function()
       { "create with nil", function() return c:create(nil) end },
       { "create with a string", function() return c:create("token") end },
       { "create without token", function() return c:create{ appleId = "a@b.c" } end },
-      { "an unknown property", function() return c:create{ token = "t", evil = 1 } end },
-      { "a server-set id", function() return c:create{ token = "t", id = "x" } end },
-      { "an enum in the wrong case", function() return c:create{ token = "t", vppTokenAccountType = "Business" } end },
-      { "an enum in upper case", function() return c:create{ token = "t", vppTokenAccountType = "EDUCATION" } end },
-      { "a boolean as text", function() return c:create{ token = "t", automaticallyUpdateApps = "true" } end },
+      { "an unknown property", function() return c:create{ token = apple(), evil = 1 } end },
+      { "a server-set id", function() return c:create{ token = apple(), id = "x" } end },
+      { "an enum in the wrong case",
+        function() return c:create{ token = apple(), vppTokenAccountType = "Business" } end },
+      { "an enum in upper case", function() return c:create{ token = apple(), vppTokenAccountType = "EDUCATION" } end },
+      { "a boolean as text", function() return c:create{ token = apple(), automaticallyUpdateApps = "true" } end },
       { "a date without a zone",
-        function() return c:create{ token = "t", expirationDateTime = "2027-01-01T00:00:00" } end },
+        function() return c:create{ token = apple(), expirationDateTime = "2027-01-01T00:00:00" } end },
       { "a date out of range (month 13)",
-        function() return c:create{ token = "t", expirationDateTime = "2027-13-01T00:00:00Z" } end },
+        function() return c:create{ token = apple(), expirationDateTime = "2027-13-01T00:00:00Z" } end },
       { "a date out of range (Feb 30)",
-        function() return c:create{ token = "t", expirationDateTime = "2027-02-30T00:00:00Z" } end },
+        function() return c:create{ token = apple(), expirationDateTime = "2027-02-30T00:00:00Z" } end },
       { "a date out of range (year 10000)",
-        function() return c:create{ token = "t", expirationDateTime = "10000-01-01T00:00:00Z" } end },
-      { "a date as NaN", function() return c:create{ token = "t", expirationDateTime = 0 / 0 } end },
-      { "a date as huge seconds", function() return c:create{ token = "t", expirationDateTime = 1e300 } end },
+        function() return c:create{ token = apple(), expirationDateTime = "10000-01-01T00:00:00Z" } end },
+      { "a date as NaN", function() return c:create{ token = apple(), expirationDateTime = 0 / 0 } end },
+      { "a date as huge seconds", function() return c:create{ token = apple(), expirationDateTime = 1e300 } end },
       { "update with no fields table", function() return c:update("abc", nil) end },
       { "update with a wrong-case enum", function() return c:update("abc", { state = "Valid" }) end },
       { "list with an unknown query option", function() return c:list{ evil = "1" } end },

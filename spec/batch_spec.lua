@@ -1,6 +1,7 @@
 -- client:batch: operations grouped into JSON batches of 20, results in the caller's order, throttled
 -- sub-requests sent again after their own Retry-After.
 local helper = require "helper"
+local apple = helper.apple_token -- a sample Apple token file
 local vpptoken = require "vpptoken"
 
 describe("batch", function()
@@ -19,11 +20,11 @@ describe("batch", function()
   end
 
   it("runs mixed operations in one request and returns their results in order", function()
-    local a = assert(client:create{ token = "a", appleId = "a@contoso.com" })
-    local b = assert(client:create{ token = "b", appleId = "b@contoso.com" })
+    local a = assert(client:create{ token = apple("a"), appleId = "a@contoso.com" })
+    local b = assert(client:create{ token = apple("b"), appleId = "b@contoso.com" })
     sb:reset()
     local results, errs = client:batch{
-      { op = "create", fields = { token = "c", appleId = "c@contoso.com" } },
+      { op = "create", fields = { token = apple("c"), appleId = "c@contoso.com" } },
       { op = "get", id = "no-such-id" },
       { op = "update", id = "no-such-id", fields = { countryOrRegion = "gb" } },
       { op = "sync_licenses", id = "no-such-id" },
@@ -41,7 +42,7 @@ describe("batch", function()
   end)
 
   it("returns each operation's value as the single call would", function()
-    local t = assert(client:create{ token = "x", appleId = "x@contoso.com" })
+    local t = assert(client:create{ token = apple("x"), appleId = "x@contoso.com" })
     local results, errs = client:batch{
       { op = "get", id = t.id, select = "appleId" },
       { op = "update", id = t.id, fields = { countryOrRegion = "fr" } },
@@ -58,7 +59,7 @@ describe("batch", function()
 
   it("splits more than 20 operations into several batches", function()
     local ops = {}
-    for i = 1, 45 do ops[i] = { op = "create", fields = { token = "t" .. i, appleId = i .. "@contoso.com" } } end
+    for i = 1, 45 do ops[i] = { op = "create", fields = { token = apple("t" .. i), appleId = i .. "@contoso.com" } } end
     local results, errs = client:batch(ops)
     assert.equal(3, batch_posts())
     for i = 1, 45 do
@@ -70,7 +71,7 @@ describe("batch", function()
 
   it("sends throttled operations again after their Retry-After, and only those", function()
     local ops = {}
-    for i = 1, 4 do ops[i] = { op = "create", fields = { token = "t" .. i } } end
+    for i = 1, 4 do ops[i] = { op = "create", fields = { token = apple("t" .. i) } } end
     sb:fail_next(2, 429, { retry_after = "0.1" })
     local results, errs = client:batch(ops)
     for i = 1, 4 do

@@ -1,5 +1,6 @@
 -- The beta API: its properties and actions, and a clear error when they are used on v1.0.
 local helper = require "helper"
+local apple = helper.apple_token -- a sample Apple token file
 local vpptoken = require "vpptoken"
 
 describe("beta", function()
@@ -22,7 +23,7 @@ describe("beta", function()
   end)
 
   it("accepts the beta properties and the duplicateLocationId state", function()
-    local t = assert(beta:create{ token = "x", displayName = "Main token", dataSharingConsentGranted = true,
+    local t = assert(beta:create{ token = apple("x"), displayName = "Main token", dataSharingConsentGranted = true,
                                   roleScopeTagIds = { "0" }, state = vpptoken.State.duplicateLocationId })
     assert.equal("Main token", t.displayName)
     assert.equal("duplicateLocationId", t.state)
@@ -30,7 +31,7 @@ describe("beta", function()
   end)
 
   it("revoke_licenses posts notifyManagedDevices and returns true", function()
-    local t = assert(beta:create{ token = "x" })
+    local t = assert(beta:create{ token = apple("x") })
     assert.is_true(beta:revoke_licenses(t.id, { notify_managed_devices = true }))
     local log = sb:requests()
     assert.equal("/beta/deviceAppManagement/vppTokens/" .. t.id .. "/revokeLicenses", log[2].path)
@@ -43,7 +44,7 @@ describe("beta", function()
   end)
 
   it("licenses_for_app returns the per-token counts for a bundle id, quoting it as OData wants", function()
-    assert(beta:create{ token = "x", appleId = "a@contoso.com" })
+    assert(beta:create{ token = apple("x"), appleId = "a@contoso.com" })
     local counts = assert(beta:licenses_for_app("com.example.o'app"))
     assert.is_table(counts)
     assert.equal("/beta/deviceAppManagement/vppTokens/getLicensesForApp(bundleId='com.example.o''app')",

@@ -1,5 +1,6 @@
 -- The public Lua API against a real sandbox on loopback: operations, errors, retries, validation.
 local helper = require "helper"
+local apple = helper.apple_token -- a sample Apple token file
 local vpptoken = require "vpptoken"
 
 local ACCESS = "spec-access-token-1234567890"
@@ -16,7 +17,7 @@ describe("vpptoken client", function()
 
   local function sample(overrides)
     local t = { organizationName = "Contoso", vppTokenAccountType = vpptoken.AccountType.business,
-                appleId = "admin@contoso.com", token = "apple-vpp-secret-token", automaticallyUpdateApps = true,
+                appleId = "admin@contoso.com", token = apple("apple-vpp-secret-token"), automaticallyUpdateApps = true,
                 countryOrRegion = "us", expirationDateTime = "2027-05-25T20:08:56-07:00" }
     for k, v in pairs(overrides or {}) do t[k] = v end
     return t

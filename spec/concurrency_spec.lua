@@ -1,5 +1,6 @@
 -- Many operations at once: get_many, sync_all and the core's request_many.
 local helper = require "helper"
+local apple = helper.apple_token -- a sample Apple token file
 local vpptoken = require "vpptoken"
 local core = require "vpptoken.core"
 
@@ -10,7 +11,7 @@ describe("concurrent operations", function()
   local function make(n, overrides)
     local ids = {}
     for i = 1, n do
-      local f = { token = "secret-" .. i, appleId = "c" .. i .. "@contoso.com", state = "valid" }
+      local f = { token = apple("secret-" .. i), appleId = "c" .. i .. "@contoso.com", state = "valid" }
       for k, v in pairs(overrides or {}) do f[k] = v end
       ids[i] = assert(client:create(f)).id
     end

@@ -2,6 +2,7 @@
 -- returns a result or a vpptoken error object (never raises, never hangs past its timeout), and a create or a
 -- licence sync that may have reached the server is never sent twice.
 local helper = require "helper"
+local TOKEN_FILE = helper.apple_token("matrix-apple-token-value")
 local vpptoken = require "vpptoken"
 local core = require "vpptoken.core"
 
@@ -13,7 +14,7 @@ local MAX_RESPONSE = 16384        -- the client's max_response_size
 
 local function sample(apple)
   return { organizationName = "Contoso", vppTokenAccountType = vpptoken.AccountType.business,
-           appleId = apple or "matrix@contoso.com", token = "matrix-apple-token-value", automaticallyUpdateApps = true,
+           appleId = apple or "matrix@contoso.com", token = TOKEN_FILE, automaticallyUpdateApps = true,
            countryOrRegion = "us", expirationDateTime = "2027-05-25T20:08:56-07:00" }
 end
 

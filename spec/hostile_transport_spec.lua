@@ -2,6 +2,7 @@
 -- that would mean "forever", memory that must not stay behind. Each server here is a loopback script
 -- (spec/support/hostile_server.lua); 127.0.0.2 plays "another host".
 local helper = require "helper"
+local apple = helper.apple_token -- a sample Apple token file
 local vpptoken = require "vpptoken"
 local core = require "vpptoken.core"
 
@@ -17,7 +18,8 @@ end
 
 local function token_fields()
   return { organizationName = "Contoso", vppTokenAccountType = "business", appleId = "a@contoso.com",
-           token = "SECRET-VPP-TOKEN-CONTENT", automaticallyUpdateApps = true, countryOrRegion = "us" }
+           token = apple("SECRET-VPP-TOKEN-CONTENT"), automaticallyUpdateApps = true,
+           countryOrRegion = "us" }
 end
 
 describe("a request with a body is never sent to a redirect target", function()
@@ -47,7 +49,9 @@ describe("a request with a body is never sent to a redirect target", function()
     { "create", 302, function(c) return c:create(token_fields()) end },
     { "create", 307, function(c) return c:create(token_fields()) end },
     { "create", 308, function(c) return c:create(token_fields()) end },
-    { "update", 307, function(c) return c:update("tok-1", { token = "SECRET-VPP-TOKEN-CONTENT" }) end },
+    { "update", 307, function(c)
+      return c:update("tok-1", { token = apple("SECRET-VPP-TOKEN-CONTENT") })
+    end },
     { "sync_licenses", 307, function(c) return c:sync_licenses("tok-1") end },
     { "delete", 307, function(c) return c:delete("tok-1") end },
   } do

@@ -1,6 +1,7 @@
 -- Shared by the install specs: run a command, read the version, and use an installed tree (its vpptoken command
 -- against its own vpptoken-sandbox, with no environment set up, directly and through a symlink).
 local helper = require "helper"
+local apple = helper.apple_token -- a sample Apple token file
 local vpptoken = require "vpptoken"
 
 local M = {}
@@ -48,7 +49,7 @@ function M.list_with(sandbox_bin, commands)
   local done, err = pcall(function()
     local client = vpptoken.new{ base_url = sbx.graph, access_token = "install-spec" }
     assert(client:create{ organizationName = "Contoso Ltd", appleId = "vpp@contoso.com",
-      vppTokenAccountType = "business", countryOrRegion = "us", token = "install-spec-token",
+      vppTokenAccountType = "business", countryOrRegion = "us", token = apple("install-spec-token"),
       automaticallyUpdateApps = true, expirationDateTime = "2031-01-01T00:00:00Z", state = "valid" })
     for _, cmd in ipairs(commands) do
       local r_ok, out = M.run("cd / && env -i PATH=/usr/bin:/bin VPPTOKEN_GRAPH_URL=" .. q(sbx.graph)

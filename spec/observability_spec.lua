@@ -1,8 +1,10 @@
 -- What a script can see of the calls vpptoken makes: the on_request hook and VPPTOKEN_DEBUG=1, never a secret.
 local helper = require "helper"
+local apple = helper.apple_token -- a sample Apple token file
 local vpptoken = require "vpptoken"
 
 local ACCESS = "access-token-that-must-not-show-1234"
+local VPP_FILE = apple("apple-secret-token")
 
 describe("observability", function()
   local sb = helper.sandbox_suite{ "--access-token", ACCESS }
@@ -12,7 +14,7 @@ describe("observability", function()
     local c = vpptoken.new{ base_url = sb.graph, access_token = ACCESS, retry_delay = 0.01,
                             on_request = function(info) seen[#seen + 1] = info end }
     sb:fail_next(1, 503)
-    local t = assert(c:create{ token = "apple-secret-token" })
+    local t = assert(c:create{ token = VPP_FILE })
     assert.is_nil(c:get("missing"))
     c:close()
     assert.equal(2, #seen)
@@ -29,7 +31,7 @@ describe("observability", function()
     for _, info in ipairs(seen) do
       for _, v in pairs(info) do
         assert.is_nil(tostring(v):find(ACCESS, 1, true))
-        assert.is_nil(tostring(v):find("apple-secret-token", 1, true))
+        assert.is_nil(tostring(v):find(VPP_FILE, 1, true))
       end
     end
     assert.is_string(t.id)
@@ -47,10 +49,10 @@ describe("observability", function()
     f:write(string.format([[
       local vpptoken = require "vpptoken"
       local c = vpptoken.new{ base_url = %q, access_token = %q }
-      assert(c:create{ token = "apple-secret-token" })
+      assert(c:create{ token = %q })
       c:list()
       c:close()
-    ]], sb.graph, ACCESS))
+    ]], sb.graph, ACCESS, VPP_FILE))
     f:close()
     local errfile = os.tmpname()
     local build = helper.build_dir
@@ -67,6 +69,6 @@ describe("observability", function()
       .. "attempt%(s%), [%d.]+ s, request%-id [%x-]+, client%-request%-id [%x-]+%)$", lines[1])
     assert.matches("^vpptoken: GET .* %-> 200 ", lines[2])
     assert.is_nil(text:find(ACCESS, 1, true))
-    assert.is_nil(text:find("apple-secret-token", 1, true))
+    assert.is_nil(text:find(VPP_FILE, 1, true))
   end)
 end)

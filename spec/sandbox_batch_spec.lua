@@ -3,6 +3,7 @@
 -- checked (at most 20 requests, unique ids), and responses come in another order. LuaSocket only.
 -- luacheck: std +busted
 local helper = require "helper"
+local apple = helper.apple_token -- a sample Apple token file
 local support = require "sandbox_support"
 local cjson = require "cjson.safe"
 
@@ -27,11 +28,11 @@ describe("vpptoken-sandbox $batch", function()
   local sb = helper.sandbox_suite()
 
   it("runs GET, POST, PATCH and DELETE sub-requests and embeds their answers", function()
-    local t = create(sb, { token = "t", appleId = "old@example.com" })
-    local gone = create(sb, { token = "t" })
+    local t = create(sb, { token = apple(), appleId = "old@example.com" })
+    local gone = create(sb, { token = apple() })
     local st, body, h, r = batch(sb, {
       { id = "get", method = "GET", url = COLL .. "/" .. t.id .. "?$select=appleId" },
-      { id = "create", method = "POST", url = COLL, body = { token = "new", appleId = "new@example.com" },
+      { id = "create", method = "POST", url = COLL, body = { token = apple("new"), appleId = "new@example.com" },
         headers = { ["Content-Type"] = "application/json" } },
       { id = "patch", method = "PATCH", url = COLL .. "/" .. t.id, body = { countryOrRegion = "gb" }, headers = JSON },
       { id = "delete", method = "delete", url = COLL:sub(2) .. "/" .. gone.id },
@@ -78,10 +79,10 @@ describe("vpptoken-sandbox $batch", function()
   end)
 
   it("validates each sub-request like a request of its own, on the batch's API version", function()
-    local t = create(sb, { token = "t" })
+    local t = create(sb, { token = apple() })
     local _, _, _, r = batch(sb, {
       { id = "unknown", method = "GET", url = COLL .. "/44444444-4444-4444-4444-444444444444" },
-      { id = "badbody", method = "POST", url = COLL, body = { token = "t", colour = "blue" }, headers = JSON },
+      { id = "badbody", method = "POST", url = COLL, body = { token = apple(), colour = "blue" }, headers = JSON },
       { id = "beta-prop", method = "PATCH", url = COLL .. "/" .. t.id, body = { displayName = "x" },
         headers = JSON },
       { id = "badfilter", method = "GET", url = COLL .. "?$filter=state%20eq" },
@@ -106,9 +107,9 @@ describe("vpptoken-sandbox $batch", function()
   it("runs dependencies first and answers 424 when one failed, down the chain", function()
     local _, _, _, r = batch(sb, {
       { id = "c", method = "GET", url = COLL, dependsOn = { "b" } },
-      { id = "b", method = "POST", url = COLL, body = { token = "t" }, headers = JSON, dependsOn = { "a" } },
+      { id = "b", method = "POST", url = COLL, body = { token = apple() }, headers = JSON, dependsOn = { "a" } },
       { id = "a", method = "GET", url = COLL .. "/55555555-5555-5555-5555-555555555555" },
-      { id = "ok", method = "POST", url = COLL, body = { token = "t" }, headers = JSON },
+      { id = "ok", method = "POST", url = COLL, body = { token = apple() }, headers = JSON },
       { id = "after-ok", method = "GET", url = COLL, dependsOn = { "ok" } },
     })
     assert.equal(404, r.a.status)
@@ -122,11 +123,11 @@ describe("vpptoken-sandbox $batch", function()
   end)
 
   it("answers 400 to a sub-request with a body and no Content-Type, and runs the others", function()
-    local t = create(sb, { token = "t", countryOrRegion = "us" })
+    local t = create(sb, { token = apple(), countryOrRegion = "us" })
     local st, _, _, r = batch(sb, {
-      { id = "1", method = "POST", url = COLL, body = { token = "no-type" } },
+      { id = "1", method = "POST", url = COLL, body = { token = apple("no-type") } },
       { id = "patch", method = "PATCH", url = COLL .. "/" .. t.id, body = "{\"countryOrRegion\":\"gb\"}" },
-      { id = "typed", method = "POST", url = COLL, body = { token = "typed" }, headers = JSON },
+      { id = "typed", method = "POST", url = COLL, body = { token = apple("typed") }, headers = JSON },
       { id = "after", method = "GET", url = COLL, dependsOn = { "1" } },
     })
     assert.equal(200, st)
@@ -143,13 +144,13 @@ describe("vpptoken-sandbox $batch", function()
 
   it("compares request ids without regard to case: 'a' and 'A' are a duplicate, answered 400", function()
     local st, body = batch(sb, {
-      { id = "a", method = "POST", url = COLL, body = { token = "lower" }, headers = JSON },
-      { id = "A", method = "POST", url = COLL, body = { token = "upper" }, headers = JSON },
+      { id = "a", method = "POST", url = COLL, body = { token = apple("lower") }, headers = JSON },
+      { id = "A", method = "POST", url = COLL, body = { token = apple("upper") }, headers = JSON },
     })
     assert_graph_error(st, 400, body, "BadRequest", "'A'")
     assert.equal(0, #select(2, graph(sb, "GET", COLL)).value)
     local _, _, _, r = batch(sb, {
-      { id = "First", method = "POST", url = COLL, body = { token = "t" }, headers = JSON },
+      { id = "First", method = "POST", url = COLL, body = { token = apple() }, headers = JSON },
       { id = "second", method = "GET", url = COLL, dependsOn = { "FIRST" } },
     })
     assert.equal(201, r.First.status)
@@ -206,8 +207,8 @@ describe("vpptoken-sandbox $batch", function()
     local st, _, _, r = batch(sb, {
       { id = "1", method = "GET", url = COLL },
       { id = "2", method = "GET", url = COLL },
-      { id = "3", method = "POST", url = COLL, body = { token = "t" }, headers = JSON },
-      { id = "4", method = "POST", url = COLL, body = { token = "t" }, headers = JSON },
+      { id = "3", method = "POST", url = COLL, body = { token = apple() }, headers = JSON },
+      { id = "4", method = "POST", url = COLL, body = { token = apple() }, headers = JSON },
     })
     assert.equal(200, st)
     assert_graph_error(r["1"].status, 429, r["1"].body, "TooManyRequests")
@@ -220,8 +221,9 @@ describe("vpptoken-sandbox $batch", function()
   end)
 
   it("puts sub-requests in the request log, marked with the batch's request-id and redacted", function()
+    local vpp_file = apple("very-secret-vpp-token")
     local _, _, h, r = batch(sb, {
-      { id = "1", method = "POST", url = COLL, body = { token = "very-secret-vpp-token" },
+      { id = "1", method = "POST", url = COLL, body = { token = vpp_file },
         headers = { ["client-request-id"] = "sub-1", ["Content-Type"] = "application/json" } },
       { id = "2", method = "GET", url = COLL .. "?$top=1" },
     }, nil, { ["client-request-id"] = "outer-1" })
@@ -240,6 +242,6 @@ describe("vpptoken-sandbox $batch", function()
     assert.equal("Bearer <redacted>", log[2].headers.authorization)
     assert.equal(h["request-id"], log[3].batch)
     assert.equal("/v1.0" .. COLL .. "?$top=1", log[3].path)
-    assert.falsy(cjson.encode(log):find("very-secret-vpp-token", 1, true))
+    assert.falsy(cjson.encode(log):find(vpp_file, 1, true))
   end)
 end)

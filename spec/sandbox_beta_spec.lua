@@ -3,6 +3,7 @@
 -- refusing all of them with 400. LuaSocket only.
 -- luacheck: std +busted
 local helper = require "helper"
+local apple = helper.apple_token -- a sample Apple token file
 local support = require "sandbox_support"
 local cjson = require "cjson.safe"
 
@@ -25,7 +26,7 @@ describe("vpptoken-sandbox API versions", function()
   local sb = helper.sandbox_suite()
 
   it("shows the beta properties with their defaults on /beta only", function()
-    local t = create(sb, { token = "t", appleId = "a@example.com" })
+    local t = create(sb, { token = apple(), appleId = "a@example.com" })
     local _, beta = graph(sb, "GET", COLL .. "/" .. t.id, nil, nil, "beta")
     local _, v1 = graph(sb, "GET", COLL .. "/" .. t.id)
     for _, name in ipairs(BETA_ONLY) do
@@ -39,7 +40,7 @@ describe("vpptoken-sandbox API versions", function()
   end)
 
   it("accepts state duplicateLocationId and the beta properties on beta, and v1.0 refuses them", function()
-    local t = create(sb, { token = "t", state = "duplicateLocationId", locationName = "HQ", lastAppCount = 3,
+    local t = create(sb, { token = apple(), state = "duplicateLocationId", locationName = "HQ", lastAppCount = 3,
                            claimTokenManagementFromExternalMdm = true }, "beta")
     assert.equal("duplicateLocationId", t.state)
     assert.equal("HQ", t.locationName)
@@ -54,7 +55,7 @@ describe("vpptoken-sandbox API versions", function()
 
   describe("revokeLicenses", function()
     it("answers 204, returns the used licenses to the pool and records a tokenActionResults entry", function()
-      local t = create(sb, { token = "t" }, "beta")
+      local t = create(sb, { token = apple() }, "beta")
       local before = licenses(sb, "com.example.app")[t.id]
       assert.is_true(before.usedLicenseCount + before.availableLicenseCount >= 10)
       local st, body = graph(sb, "POST", COLL .. "/" .. t.id .. "/revokeLicenses", { notifyManagedDevices = true },
@@ -79,7 +80,7 @@ describe("vpptoken-sandbox API versions", function()
     end)
 
     it("checks its parameter, the id and the method", function()
-      local t = create(sb, { token = "t" }, "beta")
+      local t = create(sb, { token = apple() }, "beta")
       local path = COLL .. "/" .. t.id .. "/revokeLicenses"
       local st, body = graph(sb, "POST", path, { notify = true }, nil, "beta")
       assert_graph_error(st, 400, body, "BadRequest", "notify")
@@ -96,8 +97,8 @@ describe("vpptoken-sandbox API versions", function()
 
   describe("getLicensesForApp and syncLicenseCounts", function()
     it("gives every token made-up but stable counts, and exactly the counts a client set", function()
-      local a = create(sb, { token = "a", appleId = "a@example.com", organizationName = "A" }, "beta")
-      local b = create(sb, { token = "b", appleId = "b@example.com",
+      local a = create(sb, { token = apple("a"), appleId = "a@example.com", organizationName = "A" }, "beta")
+      local b = create(sb, { token = apple("b"), appleId = "b@example.com",
                              ["@sandbox.licenses"] = { ["com.example.app"] = { available = 7, used = 3 } } }, "beta")
       local rows, body = licenses(sb, "com.example.app")
       assert.matches("/beta/%$metadata#Collection%(microsoft%.graph%.vppTokenLicenseSummary%)$", body["@odata.context"])
@@ -108,7 +109,7 @@ describe("vpptoken-sandbox API versions", function()
       local total = ra.availableLicenseCount + ra.usedLicenseCount
       assert.is_true(total >= 10 and total <= 100, tostring(total))
       assert.same(ra, licenses(sb, "com.example.app")[a.id])
-      assert.same({ vppTokenId = b.id, appleId = "b@example.com", organizationName = cjson.null,
+      assert.same({ vppTokenId = b.id, appleId = "b@example.com", organizationName = "Contoso Ltd", -- from the file
                     availableLicenseCount = 7, usedLicenseCount = 3 }, rows[b.id])
       -- a PATCH sets counts too (here on another app, in a bundle id with a quote)
       assert.equal(204, (graph(sb, "PATCH", COLL .. "/" .. a.id,
@@ -120,7 +121,7 @@ describe("vpptoken-sandbox API versions", function()
     end)
 
     it("rejects a missing or malformed bundleId, bad counts and wrong methods", function()
-      create(sb, { token = "t" }, "beta")
+      create(sb, { token = apple() }, "beta")
       local st, body = graph(sb, "GET", COLL .. "/getLicensesForApp()", nil, nil, "beta")
       assert_graph_error(st, 400, body, "BadRequest", "bundleId")
       st, body = graph(sb, "GET", COLL .. "/getLicensesForApp(bundleId='')", nil, nil, "beta")
@@ -129,7 +130,8 @@ describe("vpptoken-sandbox API versions", function()
       assert_graph_error(st, 400, body, "BadRequest", "bundleId")
       st, body = graph(sb, "POST", COLL .. "/getLicensesForApp(bundleId='x')", nil, nil, "beta")
       assert_graph_error(st, 405, body, "BadRequest")
-      st, body = graph(sb, "POST", COLL, { token = "t", ["@sandbox.licenses"] = { x = { used = -1 } } }, nil, "beta")
+      st, body = graph(sb, "POST", COLL, { token = apple(), ["@sandbox.licenses"] = { x = { used = -1 } } }, nil,
+                       "beta")
       assert_graph_error(st, 400, body, "BadRequest", "@sandbox.licenses")
     end)
 
@@ -146,7 +148,7 @@ describe("vpptoken-sandbox API versions", function()
   it("takes query options without the $ prefix on beta, as Graph's beta does, and v1.0 ignores them", function()
     local ids = {}
     for i = 1, 3 do
-      ids[i] = create(sb, { token = "t", organizationName = "org" .. i, displayName = "d" .. i }, "beta").id
+      ids[i] = create(sb, { token = apple(), organizationName = "org" .. i, displayName = "d" .. i }, "beta").id
     end
     local st, body = graph(sb, "GET", COLL .. "?top=2&select=organizationName,displayName"
                                       .. "&orderby=organizationName%20desc&filter=organizationName%20ne%20'org9'",
@@ -167,11 +169,11 @@ describe("vpptoken-sandbox API versions", function()
     st, body = graph(sb, "GET", COLL .. "?top=1&select=organizationName")
     assert.equal(200, st)
     assert.equal(3, #body.value)
-    assert.equal("t", body.value[1].token)
+    assert.equal(apple(), body.value[1].token)
   end)
 
   it("answers 400 on v1.0 for every beta action, as Graph does", function()
-    local t = create(sb, { token = "t" })
+    local t = create(sb, { token = apple() })
     local cases = {
       { "POST", COLL .. "/" .. t.id .. "/revokeLicenses", { notifyManagedDevices = true }, "revokeLicenses" },
       { "POST", COLL .. "/syncLicenseCounts", nil, "syncLicenseCounts" },

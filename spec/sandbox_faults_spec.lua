@@ -1,6 +1,7 @@
 -- vpptoken-sandbox: throttling and injected faults, as a plain client (LuaSocket) sees them.
 -- luacheck: std +busted
 local helper = require "helper"
+local apple = helper.apple_token -- a sample Apple token file
 local socket = require "socket"
 local cjson = require "cjson.safe"
 
@@ -17,7 +18,7 @@ end
 
 local function create(sb, token)
   return graph(sb, "POST", COLL, { organizationName = "Contoso", appleId = "a@contoso.com",
-                                   token = "c2VjcmV0" }, token)
+                                   token = apple("c2VjcmV0") }, token)
 end
 
 local B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -146,7 +147,7 @@ describe("sandbox faults", function()
 
   it("reset: the connection closes with no answer and the request is not processed", function()
     sb:fail_next(1, nil, { kind = "reset" })
-    local r = raw("POST", COLL, '{"organizationName":"x","token":"dG9r"}')
+    local r = raw("POST", COLL, cjson.encode({ organizationName = "x", token = apple() }))
     assert.is_nil(r.status)
     assert.equal("", r.raw)
     assert.equal(0, count_tokens())
@@ -154,7 +155,7 @@ describe("sandbox faults", function()
 
   it("reset_after: the write happens but its answer is lost", function()
     sb:fail_next(1, nil, { kind = "reset_after" })
-    local r = raw("POST", COLL, '{"organizationName":"lost answer","token":"dG9r"}')
+    local r = raw("POST", COLL, cjson.encode({ organizationName = "lost answer", token = apple() }))
     assert.is_nil(r.status)
     local _, body = graph(sb, "GET", COLL)
     assert.equal(1, #body.value)
@@ -202,7 +203,7 @@ describe("sandbox faults", function()
     sb:fail_next(1, nil, { kind = "delay", delay_ms = 1500, method = "POST" })
     local c = assert(socket.connect("127.0.0.1", sb.port))
     c:settimeout(30 * SLOW)
-    local body = '{"organizationName":"late","token":"dG9r"}'
+    local body = cjson.encode({ organizationName = "late", token = apple() })
     local t0 = socket.gettime()
     assert(c:send("POST " .. COLL .. " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\nConnection: close\r\n"
       .. "Content-Type: application/json\r\nContent-Length: " .. #body .. "\r\n\r\n" .. body))

@@ -3,6 +3,7 @@
 -- Driven with LuaSocket; assertions are signed with the openssl command line (spec/support/jwt.lua).
 -- luacheck: std +busted
 local helper = require "helper"
+local apple = helper.apple_token -- a sample Apple token file
 local jwt = require "support.jwt"
 local cjson = require "cjson.safe"
 
@@ -285,7 +286,7 @@ describe("vpptoken-sandbox --apps", function()
       local claims = jwt.claims(tok)
       claims.roles = { RW }
       local forged = h .. "." .. jwt.b64url(assert(cjson.encode(claims))) .. "." .. s
-      local st, body, headers = graph(sb, "POST", COLL, forged, { token = "t" })
+      local st, body, headers = graph(sb, "POST", COLL, forged, { token = apple() })
       assert_graph_401(st, body, headers, "Access token validation failure.")
     end)
 
@@ -306,7 +307,7 @@ describe("vpptoken-sandbox --apps", function()
 
     it("let a read-only app read but answer 403 Forbidden to its writes and actions", function()
       local rw = access_token(sb, "rw-app", "rw-secret")
-      local st, created = graph(sb, "POST", COLL, rw, { token = "vpp-token-text", appleId = "a@example.com" })
+      local st, created = graph(sb, "POST", COLL, rw, { token = apple("vpp-token-text"), appleId = "a@example.com" })
       assert.equal(201, st, cjson.encode(created))
       local ro = access_token(sb, "ro-app", "ro-secret")
       local gst, got = graph(sb, "GET", COLL .. "/" .. created.id, ro)
@@ -314,7 +315,7 @@ describe("vpptoken-sandbox --apps", function()
       assert.equal(created.id, got.id)
       assert.equal(200, (graph(sb, "GET", COLL, ro)))
       local writes = {
-        { "POST", COLL, { token = "other" } },
+        { "POST", COLL, { token = apple("other") } },
         { "PATCH", COLL .. "/" .. created.id, { appleId = "b@example.com" } },
         { "DELETE", COLL .. "/" .. created.id },
         { "POST", COLL .. "/" .. created.id .. "/syncLicenses" },
@@ -334,7 +335,7 @@ describe("vpptoken-sandbox --apps", function()
       local ro = access_token(sb, "ro-app", "ro-secret")
       local st, body = graph(sb, "POST", "/v1.0/$batch", ro, { requests = {
         { id = "read", method = "GET", url = "/deviceAppManagement/vppTokens" },
-        { id = "write", method = "POST", url = "/deviceAppManagement/vppTokens", body = { token = "x" },
+        { id = "write", method = "POST", url = "/deviceAppManagement/vppTokens", body = { token = apple("x") },
           headers = { ["Content-Type"] = "application/json" } },
       } })
       assert.equal(200, st, cjson.encode(body))

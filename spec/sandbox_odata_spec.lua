@@ -3,6 +3,8 @@
 -- stable skiptokens. LuaSocket only.
 -- luacheck: std +busted
 local helper = require "helper"
+local apple = helper.apple_token -- a sample Apple token file
+local cjson = require "cjson.safe"
 local support = require "sandbox_support"
 
 local graph, create, ids_of, follow = support.graph, support.create, support.ids_of, support.follow
@@ -45,7 +47,7 @@ describe("vpptoken-sandbox OData", function()
     it("pages with page_size 2 and resumes after a deletion without skipping or repeating", function()
       sb:configure({ page_size = 2 })
       local t = {}
-      for i = 1, 5 do t[i] = create(sb, { token = "tok" .. i, organizationName = "org" .. i }).id end
+      for i = 1, 5 do t[i] = create(sb, { token = apple("tok" .. i), organizationName = "org" .. i }).id end
       local st, page = graph(sb, "GET", COLL)
       assert.equal(200, st)
       assert.same({ t[1], t[2] }, ids_of(page.value))
@@ -55,7 +57,7 @@ describe("vpptoken-sandbox OData", function()
       -- between pages: delete the last token already seen and one not yet seen; add a new one
       assert.equal(204, (graph(sb, "DELETE", COLL .. "/" .. t[2])))
       assert.equal(204, (graph(sb, "DELETE", COLL .. "/" .. t[4])))
-      local t6 = create(sb, { token = "tok6" }).id
+      local t6 = create(sb, { token = apple("tok6") }).id
       local seen = ids_of(page.value)
       local pages = 1
       while next_link do
@@ -71,7 +73,7 @@ describe("vpptoken-sandbox OData", function()
 
     it("takes $top as the page size and follows with a nextLink while items remain, as Graph does", function()
       local t = {}
-      for i = 1, 7 do t[i] = create(sb, { token = "tok" .. i, organizationName = "org" .. i }).id end
+      for i = 1, 7 do t[i] = create(sb, { token = apple("tok" .. i), organizationName = "org" .. i }).id end
       local st, page = graph(sb, "GET", COLL .. "?$top=5")
       assert.equal(200, st)
       assert.same({ t[1], t[2], t[3], t[4], t[5] }, ids_of(page.value))
@@ -85,7 +87,7 @@ describe("vpptoken-sandbox OData", function()
 
     it("lets $top set a page size above page_size and keeps $select and $top in the nextLink", function()
       sb:configure({ page_size = 2 })
-      for i = 1, 5 do create(sb, { token = "tok" .. i, organizationName = "org" .. i }) end
+      for i = 1, 5 do create(sb, { token = apple("tok" .. i), organizationName = "org" .. i }) end
       local st, page = graph(sb, "GET", COLL .. "?$top=3&$select=organizationName")
       assert.equal(200, st)
       assert.equal(3, #page.value)
@@ -100,7 +102,7 @@ describe("vpptoken-sandbox OData", function()
     end)
 
     it("returns only the $select properties plus id and @odata.type", function()
-      create(sb, { token = "tok", organizationName = "Org", appleId = "x@example.com" })
+      create(sb, { token = apple("tok"), organizationName = "Org", appleId = "x@example.com" })
       local st, body = graph(sb, "GET", COLL .. "?$select=organizationName,state")
       assert.equal(200, st)
       local item = body.value[1]
@@ -118,9 +120,9 @@ describe("vpptoken-sandbox OData", function()
     end)
 
     it("filters with eq on strings and booleans, joined by and", function()
-      local a = create(sb, { token = "1", organizationName = "Contoso", automaticallyUpdateApps = true })
-      create(sb, { token = "2", organizationName = "Fabrikam", automaticallyUpdateApps = true })
-      create(sb, { token = "3", organizationName = "Contoso", automaticallyUpdateApps = false })
+      local a = create(sb, { token = apple("1"), organizationName = "Contoso", automaticallyUpdateApps = true })
+      create(sb, { token = apple("2"), organizationName = "Fabrikam", automaticallyUpdateApps = true })
+      create(sb, { token = apple("3"), organizationName = "Contoso", automaticallyUpdateApps = false })
       local st, body = graph(sb, "GET", COLL .. "?$filter=organizationName%20eq%20'Contoso'%20and%20"
                                   .. "automaticallyUpdateApps%20eq%20true")
       assert.equal(200, st)
@@ -136,12 +138,12 @@ describe("vpptoken-sandbox OData", function()
     local a, b, c -- three tokens with different strings, enums, booleans and dates
 
     before_each(function()
-      a = create(sb, { token = "1", organizationName = "Contoso", appleId = "a@contoso.com", state = "valid",
+      a = create(sb, { token = apple("1"), organizationName = "Contoso", appleId = "a@contoso.com", state = "valid",
                        automaticallyUpdateApps = true, expirationDateTime = "2025-01-01T01:30:00+02:00" }).id
-      b = create(sb, { token = "2", organizationName = "Fabrikam", appleId = "b@fabrikam.com", state = "expired",
+      b = create(sb, { token = apple("2"), organizationName = "Fabrikam", appleId = "b@fabrikam.com", state = "expired",
                        automaticallyUpdateApps = false, expirationDateTime = "2024-12-31T23:45:00Z" }).id
-      c = create(sb, { token = "3", organizationName = "O'Brien", appleId = "c@contoso.com", state = "unknown",
-                       automaticallyUpdateApps = true }).id
+      c = create(sb, { token = apple("3"), organizationName = "O'Brien", appleId = "c@contoso.com", state = "unknown",
+                       automaticallyUpdateApps = true, expirationDateTime = cjson.null }).id
     end)
 
     it("compares strings with eq, ne, lt, le, gt, ge (ordinal) and reads '' inside a literal", function()
@@ -253,12 +255,14 @@ describe("vpptoken-sandbox OData", function()
 
   describe("$orderby", function()
     it("sorts by several keys, asc and desc, nulls first, enums by member and dates as instants", function()
-      local t1 = create(sb, { token = "1", organizationName = "B", state = "valid",
+      local t1 = create(sb, { token = apple("1"), organizationName = "B", state = "valid",
                               expirationDateTime = "2025-01-01T01:30:00+02:00" }).id
-      local t2 = create(sb, { token = "2", organizationName = "A", state = "expired",
+      local t2 = create(sb, { token = apple("2"), organizationName = "A", state = "expired",
                               expirationDateTime = "2024-12-31T23:45:00Z" }).id
-      local t3 = create(sb, { token = "3", organizationName = "B", state = "unknown" }).id
-      local t4 = create(sb, { token = "4", state = "valid", expirationDateTime = "2030-01-01T00:00:00Z" }).id
+      local t3 = create(sb, { token = apple("3"), organizationName = "B", state = "unknown",
+                              expirationDateTime = cjson.null }).id
+      local t4 = create(sb, { token = apple("4"), state = "valid", expirationDateTime = "2030-01-01T00:00:00Z",
+                              organizationName = cjson.null }).id
       assert.same({ t4, t2, t1, t3 }, ids(sb, "$orderby=organizationName"))
       assert.same({ t1, t3, t2, t4 }, ids(sb, "$orderby=organizationName desc"))
       assert.same({ t3, t1, t2, t4 }, ids(sb, "$orderby=organizationName desc,state asc"))
@@ -289,7 +293,7 @@ describe("vpptoken-sandbox OData", function()
     it("skips, pages by $top and counts every match on the first page", function()
       sb:configure({ page_size = 2 })
       local t = {}
-      for i = 1, 7 do t[i] = create(sb, { token = "t", organizationName = "org" .. i,
+      for i = 1, 7 do t[i] = create(sb, { token = apple(), organizationName = "org" .. i,
                                           automaticallyUpdateApps = i % 2 == 1 }).id end
       local st, body = query(sb, "$filter=automaticallyUpdateApps&$count=true&$skip=1&$top=2")
       assert.equal(200, st)
@@ -324,7 +328,7 @@ describe("vpptoken-sandbox OData", function()
   describe("server-driven paging", function()
     it("carries the options in an absolute nextLink with an opaque $skiptoken", function()
       sb:configure({ page_size = 2 })
-      for i = 1, 5 do create(sb, { token = "t", organizationName = "org" .. i }) end
+      for i = 1, 5 do create(sb, { token = apple(), organizationName = "org" .. i }) end
       local st, body = query(sb, "$filter=startswith(organizationName,'org')&$orderby=organizationName desc"
                                  .. "&$count=true&$select=organizationName")
       assert.equal(200, st)
@@ -347,14 +351,14 @@ describe("vpptoken-sandbox OData", function()
       sb:configure({ page_size = 2 })
       local id = {}
       for _, name in ipairs({ "d", "b", "f", "a", "e", "c" }) do
-        id[name] = create(sb, { token = "t", organizationName = name }).id
+        id[name] = create(sb, { token = apple(), organizationName = name }).id
       end
       local seen = all_pages(sb, "$orderby=organizationName desc", function(page)
         if page == 1 then -- seen f, e: delete e (seen) and b (not yet); add ee (before the cursor) and bb
           assert.equal(204, (graph(sb, "DELETE", COLL .. "/" .. id.e)))
           assert.equal(204, (graph(sb, "DELETE", COLL .. "/" .. id.b)))
-          id.ee = create(sb, { token = "t", organizationName = "ee" }).id
-          id.bb = create(sb, { token = "t", organizationName = "bb" }).id
+          id.ee = create(sb, { token = apple(), organizationName = "ee" }).id
+          id.bb = create(sb, { token = apple(), organizationName = "bb" }).id
         end
       end)
       assert.same({ id.f, id.e, id.d, id.c, id.bb, id.a }, seen)
@@ -362,7 +366,7 @@ describe("vpptoken-sandbox OData", function()
 
     it("keeps ties in creation order across pages of $top", function()
       local t = {}
-      for i = 1, 6 do t[i] = create(sb, { token = "t", state = i % 2 == 0 and "valid" or "expired" }).id end
+      for i = 1, 6 do t[i] = create(sb, { token = apple(), state = i % 2 == 0 and "valid" or "expired" }).id end
       local seen, pages = all_pages(sb, "$orderby=state&$top=2")
       assert.same({ t[2], t[4], t[6], t[1], t[3], t[5] }, seen)
       assert.equal(3, pages)
@@ -370,7 +374,7 @@ describe("vpptoken-sandbox OData", function()
 
     it("refuses a skiptoken from a request with another $orderby", function()
       sb:configure({ page_size = 1 })
-      for _ = 1, 2 do create(sb, { token = "t" }) end
+      for _ = 1, 2 do create(sb, { token = apple() }) end
       local _, body = query(sb, "$orderby=appleId")
       local token = body["@odata.nextLink"]:match("%$skiptoken=([^&]+)")
       local st, err = query(sb, "$orderby=state&$skiptoken=" .. token)

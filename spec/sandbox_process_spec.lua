@@ -3,6 +3,7 @@
 -- when the exit status or the signal matters, else with helper.start_sandbox.
 -- luacheck: std +busted
 local helper = require "helper"
+local apple = helper.apple_token -- a sample Apple token file
 local support = require "sandbox_support"
 local cjson = require "cjson.safe"
 
@@ -102,7 +103,7 @@ describe("vpptoken-sandbox shutdown", function()
     it("exits 0 on SIG" .. signal .. " with nothing else on stdout", function()
       local code, log, rest = with_process(nil, function(proc)
         assert.matches("^vpptoken%-sandbox listening on http://127%.0%.0%.1:%d+$", proc.first)
-        assert.equal(201, (graph(proc, "POST", COLL, { token = "t" })))
+        assert.equal(201, (graph(proc, "POST", COLL, { token = apple() })))
       end, signal)
       assert.equal(0, code, log)
       assert.equal("exit=0\n", rest)

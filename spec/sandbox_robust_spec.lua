@@ -3,6 +3,7 @@
 -- stays reachable while other clients misbehave. Loopback only.
 -- luacheck: std +busted
 local helper = require "helper"
+local apple = helper.apple_token -- a sample Apple token file
 local support = require "sandbox_support"
 local cjson = require "cjson.safe"
 
@@ -71,7 +72,7 @@ describe("sandbox files and redaction", function()
     assert(os.execute("mkdir -m 700 " .. helper.shell_quote(dir)))
     local journal = dir .. "/requests.jsonl"
     local sb = helper.start_sandbox({ "--journal", journal })
-    local st = support.graph(sb, "POST", COLL, { organizationName = "J", token = "dG9rZW4tYw==" })
+    local st = support.graph(sb, "POST", COLL, { organizationName = "J", token = apple("dG9rZW4tYw==") })
     sb:stop()
     assert.equal(201, st)
     local mode = mode_of(journal)
@@ -110,7 +111,7 @@ describe("sandbox files and redaction", function()
     f:close()
     assert(os.execute("ln -s " .. helper.shell_quote(victim) .. " " .. helper.shell_quote(data .. ".tmp")))
     local sb = helper.start_sandbox({ "--data", data })
-    local st = support.graph(sb, "POST", COLL, { organizationName = "Kept", token = "dG9rZW4tYw==" })
+    local st = support.graph(sb, "POST", COLL, { organizationName = "Kept", token = apple("dG9rZW4tYw==") })
     sb:stop()
     local saved, mode, kept = read(data), mode_of(data), read(victim)
     assert(os.execute("rm -rf " .. helper.shell_quote(dir)))
@@ -139,6 +140,18 @@ describe("sandbox hostile input", function()
       assert.equal(400, r.status, to)
       assert.is_nil(r.headers["set-cookie"])
     end
+  end)
+
+  it("reads a bearer token between long runs of spaces (trimmed in linear time) and refuses a wrong one", function()
+    local own = helper.start_sandbox({ "--access-token", "right-token" })
+    local spaces = string.rep(" ", 12000)
+    local ok = helper.raw_exchange(own.port, "GET", "/v1.0" .. COLL, { Authorization = "Bearer" .. spaces
+                                   .. "right-token" .. spaces })
+    local inside = helper.raw_exchange(own.port, "GET", "/v1.0" .. COLL, { Authorization = "Bearer right-token"
+                                       .. spaces .. "x" .. spaces })
+    own:stop()
+    assert.equal(200, ok.status, ok.raw:sub(1, 300))
+    assert.equal(401, inside.status, inside.raw:sub(1, 300))
   end)
 
   it("answers 400 to a path with an encoded NUL instead of listing the collection", function()

@@ -4,6 +4,7 @@
 -- sandbox_beta_spec.lua, $batch in sandbox_batch_spec.lua.
 -- luacheck: std +busted
 local helper = require "helper"
+local apple = helper.apple_token -- a sample Apple token file
 local support = require "sandbox_support"
 local socket = require "socket"
 local cjson = require "cjson.safe"
@@ -39,7 +40,7 @@ describe("vpptoken-sandbox", function()
 
   describe("list", function()
     it("returns the collection envelope with @odata.context and the tokens", function()
-      local a = create(sb, { token = "t-a", appleId = "a@example.com" })
+      local a = create(sb, { token = apple("t-a"), appleId = "a@example.com" })
       local st, body = graph(sb, "GET", COLL)
       assert.equal(200, st)
       assert.equal(sb.url .. "/v1.0/$metadata#deviceAppManagement/vppTokens", body["@odata.context"])
@@ -63,7 +64,7 @@ describe("vpptoken-sandbox", function()
 
   describe("get", function()
     it("returns one token with the $entity context and honours $select", function()
-      local a = create(sb, { token = "tok", appleId = "a@example.com" })
+      local a = create(sb, { token = apple("tok"), appleId = "a@example.com" })
       local st, body = graph(sb, "GET", COLL .. "/" .. a.id)
       assert.equal(200, st)
       assert.equal(sb.url .. "/v1.0/$metadata#deviceAppManagement/vppTokens/$entity", body["@odata.context"])
@@ -83,7 +84,8 @@ describe("vpptoken-sandbox", function()
 
   describe("create", function()
     it("answers 201 with server-filled id, lastModifiedDateTime and defaults", function()
-      local st, body, h = graph(sb, "POST", COLL, { token = "secret-vpp", expirationDateTime = "2027-05-26T03:08:56Z",
+      local st, body, h = graph(sb, "POST", COLL, { token = apple("secret-vpp"),
+                                                    expirationDateTime = "2027-05-26T03:08:56Z",
                                                     state = "expired", vppTokenAccountType = "education" })
       assert.equal(201, st)
       assert.equal(JSON_TYPE, h["content-type"])
@@ -100,25 +102,26 @@ describe("vpptoken-sandbox", function()
     end)
 
     it("accepts DateTimeOffset with fraction and zone offset", function()
-      local body = create(sb, { token = "t", expirationDateTime = "2016-12-31T23:57:57.2481234-08:00" })
+      local body = create(sb, { token = apple(), expirationDateTime = "2016-12-31T23:57:57.2481234-08:00" })
       assert.equal("2016-12-31T23:57:57.2481234-08:00", body.expirationDateTime)
     end)
 
     local bad_bodies = {
-      { "an unknown property", { token = "t", colour = "blue" }, "colour" },
-      { "a number for a string", { token = "t", appleId = 5 }, "appleId" },
-      { "a string for a boolean", { token = "t", automaticallyUpdateApps = "yes" }, "automaticallyUpdateApps" },
-      { "an enum value in the wrong case", { token = "t", vppTokenAccountType = "Business" }, "vppTokenAccountType" },
-      { "an unknown enum value", { token = "t", lastSyncStatus = "done" }, "lastSyncStatus" },
-      { "an impossible date", { token = "t", expirationDateTime = "2025-02-30T00:00:00Z" }, "expirationDateTime" },
-      { "a date without zone", { token = "t", expirationDateTime = "2025-01-01T00:00:00" }, "expirationDateTime" },
-      { "a date with 8 fraction digits", { token = "t", lastSyncDateTime = "2025-01-01T00:00:00.12345678Z" },
+      { "an unknown property", { token = apple(), colour = "blue" }, "colour" },
+      { "a number for a string", { token = apple(), appleId = 5 }, "appleId" },
+      { "a string for a boolean", { token = apple(), automaticallyUpdateApps = "yes" }, "automaticallyUpdateApps" },
+      { "an enum value in the wrong case", { token = apple(), vppTokenAccountType = "Business" },
+        "vppTokenAccountType" },
+      { "an unknown enum value", { token = apple(), lastSyncStatus = "done" }, "lastSyncStatus" },
+      { "an impossible date", { token = apple(), expirationDateTime = "2025-02-30T00:00:00Z" }, "expirationDateTime" },
+      { "a date without zone", { token = apple(), expirationDateTime = "2025-01-01T00:00:00" }, "expirationDateTime" },
+      { "a date with 8 fraction digits", { token = apple(), lastSyncDateTime = "2025-01-01T00:00:00.12345678Z" },
         "lastSyncDateTime" },
       { "a missing token", { appleId = "a@example.com" }, "token" },
       { "an empty token", { token = "" }, "token" },
-      { "a wrong @odata.type", { token = "t", ["@odata.type"] = "#microsoft.graph.user" }, "@odata.type" },
-      { "a beta property on v1.0", { token = "t", displayName = "x" }, "displayName" },
-      { "a beta-only state on v1.0", { token = "t", state = "duplicateLocationId" }, "state" },
+      { "a wrong @odata.type", { token = apple(), ["@odata.type"] = "#microsoft.graph.user" }, "@odata.type" },
+      { "a beta property on v1.0", { token = apple(), displayName = "x" }, "displayName" },
+      { "a beta-only state on v1.0", { token = apple(), state = "duplicateLocationId" }, "state" },
     }
     for _, case in ipairs(bad_bodies) do
       it("rejects " .. case[1] .. " with 400 naming the field", function()
@@ -132,13 +135,13 @@ describe("vpptoken-sandbox", function()
       assert_graph_error(st, 400, body, "BadRequest", "JSON")
       st, body = graph(sb, "POST", COLL, '["token"]')
       assert_graph_error(st, 400, body, "BadRequest", "object")
-      st, body = graph(sb, "POST", COLL, '{"token":"t"}', { ["content-type"] = "text/plain" })
+      st, body = graph(sb, "POST", COLL, cjson.encode({ token = apple() }), { ["content-type"] = "text/plain" })
       assert_graph_error(st, 400, body, "BadRequest", "Content-Type")
       assert.same({}, select(2, graph(sb, "GET", COLL)).value)
     end)
 
     it("accepts beta properties on /beta and returns them there only", function()
-      local body = create(sb, { token = "t", displayName = "Main", state = "duplicateLocationId",
+      local body = create(sb, { token = apple(), displayName = "Main", state = "duplicateLocationId",
                                 roleScopeTagIds = { "0", "7" } }, "beta")
       assert.equal("Main", body.displayName)
       assert.same({ "0", "7" }, body.roleScopeTagIds)
@@ -161,7 +164,7 @@ describe("vpptoken-sandbox", function()
 
   describe("update", function()
     it("answers 204 without a body, and 200 with the token for Prefer: return=representation", function()
-      local a = create(sb, { token = "t", appleId = "old@example.com" })
+      local a = create(sb, { token = apple(), appleId = "old@example.com" })
       local st, body, h = graph(sb, "PATCH", COLL .. "/" .. a.id, { appleId = "new@example.com" })
       assert.equal(204, st)
       assert.equal("", body)
@@ -176,7 +179,7 @@ describe("vpptoken-sandbox", function()
     end)
 
     it("validates like create but needs no field, and 404s an unknown id", function()
-      local a = create(sb, { token = "t" })
+      local a = create(sb, { token = apple() })
       local st, body = graph(sb, "PATCH", COLL .. "/" .. a.id, { state = "Expired" })
       assert_graph_error(st, 400, body, "BadRequest", "state")
       st, body = graph(sb, "PATCH", COLL .. "/" .. a.id, { token = "" })
@@ -189,7 +192,7 @@ describe("vpptoken-sandbox", function()
 
   describe("delete", function()
     it("answers 204, then 404 for the same id", function()
-      local a = create(sb, { token = "t" })
+      local a = create(sb, { token = apple() })
       local st, body, h = graph(sb, "DELETE", COLL .. "/" .. a.id)
       assert.equal(204, st)
       assert.equal("", body)
@@ -202,7 +205,7 @@ describe("vpptoken-sandbox", function()
   describe("syncLicenses", function()
     it("reads inProgress, then completed with lastSyncDateTime after sync_seconds", function()
       sb:configure({ sync_seconds = 1.0 * SLOW })
-      local a = create(sb, { token = "t" })
+      local a = create(sb, { token = apple() })
       local st, body = graph(sb, "POST", COLL .. "/" .. a.id .. "/syncLicenses")
       assert.equal(200, st)
       assert.equal(a.id, body.id)
@@ -216,7 +219,7 @@ describe("vpptoken-sandbox", function()
     end)
 
     it("answers the bare token by default and {value = token} when wrapped", function()
-      local a = create(sb, { token = "t" })
+      local a = create(sb, { token = apple() })
       local st, bare = graph(sb, "POST", COLL .. "/" .. a.id .. "/syncLicenses", "{}")
       assert.equal(200, st)
       assert.equal(a.id, bare.id)
@@ -237,14 +240,14 @@ describe("vpptoken-sandbox", function()
 
   describe("routing", function()
     it("answers 405 with Allow for a wrong method on a known path", function()
-      local st, body, h = graph(sb, "PUT", COLL, { token = "t" })
+      local st, body, h = graph(sb, "PUT", COLL, { token = apple() })
       assert_graph_error(st, 405, body, "BadRequest")
       assert.equal("GET, POST", h["allow"])
-      local a = create(sb, { token = "t" })
+      local a = create(sb, { token = apple() })
       st, body, h = graph(sb, "GET", COLL .. "/" .. a.id .. "/syncLicenses")
       assert_graph_error(st, 405, body, "BadRequest")
       assert.equal("POST", h["allow"])
-      st, body, h = graph(sb, "POST", COLL .. "/" .. a.id, { token = "t" })
+      st, body, h = graph(sb, "POST", COLL .. "/" .. a.id, { token = apple() })
       assert_graph_error(st, 405, body, "BadRequest")
       assert.equal("GET, PATCH, DELETE", h["allow"])
     end)
@@ -252,7 +255,7 @@ describe("vpptoken-sandbox", function()
     it("answers 400 'Resource not found for the segment' for an unknown segment", function()
       local st, body = graph(sb, "GET", "/deviceAppManagement/vppTokenz")
       assert_graph_error(st, 400, body, "BadRequest", "Resource not found for the segment 'vppTokenz'")
-      local a = create(sb, { token = "t" })
+      local a = create(sb, { token = apple() })
       st, body = graph(sb, "POST", COLL .. "/" .. a.id .. "/revokeLicenses")
       assert_graph_error(st, 400, body, "BadRequest", "revokeLicenses")
     end)
@@ -315,9 +318,9 @@ describe("vpptoken-sandbox", function()
       local st, body = graph(sb, "GET", COLL)
       assert_graph_error(st, 502, body, "BadGateway")
       assert.equal(200, (graph(sb, "GET", COLL)))
-      st, body = graph(sb, "POST", COLL, { token = "t" })
+      st, body = graph(sb, "POST", COLL, { token = apple() })
       assert_graph_error(st, 500, body, "InternalServerError")
-      assert.equal(201, (graph(sb, "POST", COLL, { token = "t" })))
+      assert.equal(201, (graph(sb, "POST", COLL, { token = apple() })))
     end)
 
     it("sends a raw body instead of the Graph error when asked, and an empty 504 message by default", function()
@@ -345,7 +348,8 @@ describe("vpptoken-sandbox", function()
 
   describe("request log", function()
     it("records Graph requests oldest first with secrets redacted, and not control requests", function()
-      create(sb, { token = "super-secret-vpp-token", appleId = "a@example.com" })
+      local vpp_file = apple("super-secret-vpp-token")
+      create(sb, { token = vpp_file, appleId = "a@example.com" })
       graph(sb, "GET", COLL .. "?$top=1", nil, { authorization = "Bearer very-secret-access-token" })
       local log = sb:requests()
       assert.equal(2, #log)
@@ -353,7 +357,7 @@ describe("vpptoken-sandbox", function()
       assert.equal("/v1.0" .. COLL, log[1].path)
       assert.equal(201, log[1].status)
       assert.equal("Bearer <redacted>", log[1].headers.authorization)
-      assert.falsy(log[1].body:find("super-secret-vpp-token", 1, true))
+      assert.falsy(log[1].body:find(vpp_file, 1, true))
       local sent = cjson.decode(log[1].body)
       assert.equal("<redacted>", sent.token)
       assert.equal("a@example.com", sent.appleId)
@@ -362,11 +366,11 @@ describe("vpptoken-sandbox", function()
       assert.equal("Bearer <redacted>", log[2].headers.authorization)
       local raw = cjson.encode(log)
       assert.falsy(raw:find("very-secret-access-token", 1, true))
-      assert.falsy(raw:find("super-secret-vpp-token", 1, true))
+      assert.falsy(raw:find(vpp_file, 1, true))
     end)
 
     it("is emptied by reset together with the store", function()
-      create(sb, { token = "t" })
+      create(sb, { token = apple() })
       sb:reset()
       assert.same({}, sb:requests())
       assert.same({}, select(2, graph(sb, "GET", COLL)).value)

@@ -47,14 +47,14 @@ describe("sandbox --data", function()
   it("keeps tokens, changes and deletions across a restart", function()
     local data = dir .. "/store.json"
     local sb = helper.start_sandbox({ "--data", data })
-    local _, a = graph(sb, "POST", COLL, { organizationName = "A", token = "dG9rZW4tYQ==" })
-    local _, b = graph(sb, "POST", COLL, { organizationName = "B", token = "dG9rZW4tYg==" })
+    local _, a = graph(sb, "POST", COLL, { organizationName = "A", token = helper.apple_token({ org = "A" }) })
+    local _, b = graph(sb, "POST", COLL, { organizationName = "B", token = helper.apple_token({ org = "B" }) })
     assert.equal(204, (graph(sb, "PATCH", COLL .. "/" .. a.id, { organizationName = "A2" })))
     assert.equal(204, (graph(sb, "DELETE", COLL .. "/" .. b.id)))
     sb:stop()
     sb = helper.start_sandbox({ "--data", data })
     local st, list = graph(sb, "GET", COLL)
-    local _, c = graph(sb, "POST", COLL, { organizationName = "C", token = "dG9rZW4tYw==" })
+    local _, c = graph(sb, "POST", COLL, { organizationName = "C", token = helper.apple_token({ org = "C" }) })
     sb:stop()
     assert.equal(200, st)
     assert.equal(1, #list.value)
@@ -70,7 +70,7 @@ describe("sandbox --data", function()
   it("a reset empties the saved store", function()
     local data = dir .. "/store.json"
     local sb = helper.start_sandbox({ "--data", data })
-    graph(sb, "POST", COLL, { organizationName = "A", token = "dG9rZW4tYQ==" })
+    graph(sb, "POST", COLL, { organizationName = "A", token = helper.apple_token({ org = "A" }) })
     sb:reset()
     sb:stop()
     assert.equal(0, #cjson.decode(read(data)).tokens)
@@ -94,7 +94,7 @@ describe("sandbox --data", function()
     while socket.gettime() < deadline do
       attempts = attempts + 1
       local ok, st, body = pcall(graph, sb, "POST", COLL, { organizationName = "burst " .. attempts,
-                                                             token = "dG9r" })
+                                                             token = helper.apple_token() })
       if not ok or st ~= 201 then break end
       acked[#acked + 1] = body.id
     end
@@ -118,7 +118,8 @@ describe("sandbox --journal", function()
   it("records each request with secrets redacted, ids, status and duration", function()
     local journal = os.tmpname()
     local sb = helper.start_sandbox({ "--journal", journal })
-    local st, created, h = graph(sb, "POST", COLL .. "?x=1", { organizationName = "J", token = "VERY-SECRET-VPP" },
+    local vpp_file = helper.apple_token({ token = "VERY-SECRET-VPP" })
+    local st, created, h = graph(sb, "POST", COLL .. "?x=1", { organizationName = "J", token = vpp_file },
                                  { ["client-request-id"] = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee" })
     assert.equal(201, st)
     http("POST", sb.url .. "/v1.0/deviceAppManagement/vppTokens", "client_id=x&client_secret=FORM-SECRET"
@@ -130,7 +131,7 @@ describe("sandbox --journal", function()
     sb:stop()
     local text = read(journal)
     os.remove(journal)
-    for _, secret in ipairs({ "VERY-SECRET-VPP", "FORM-SECRET", "ASSERTION-SECRET", "SECRET-BEARER",
+    for _, secret in ipairs({ vpp_file, "FORM-SECRET", "ASSERTION-SECRET", "SECRET-BEARER",
                               "test-access-token" }) do
       assert.is_nil(text:find(secret, 1, true), secret .. " is in the journal")
     end
@@ -165,7 +166,7 @@ describe("sandbox --config", function()
     }))
     local sb = helper.start_sandbox({ "--config", cfg, "--page-size", "3" })
     local st, c = sb:control("GET", "config")
-    for i = 1, 4 do graph(sb, "POST", COLL, { organizationName = "o" .. i, token = "dG9r" }) end
+    for i = 1, 4 do graph(sb, "POST", COLL, { organizationName = "o" .. i, token = helper.apple_token() }) end
     local _, page = graph(sb, "GET", COLL)
     sb:reset()
     local _, after_reset = sb:control("GET", "config")
@@ -233,14 +234,14 @@ describe("sandbox Apple token files", function()
     assert.equal("Contoso Ltd", got.organizationName)
   end)
 
-  it("with apple_token_files, answers 400 BadRequest to a token that is not an Apple token file", function()
-    assert.equal(204, (sb:control("POST", "config", { apple_token_files = true })))
+  it("answers 400 BadRequest, as Intune does, to a token that is not an Apple token file", function()
     local cases = { "t", "not base64 at all!", files.b64("[1,2]"), files.apple_file({ expDate = false }),
                     files.apple_file({ expDate = "next May" }), files.apple_file({ orgName = "" }) }
     for _, token in ipairs(cases) do
       local st, body = graph(sb, "POST", COLL, { token = token })
       assert.equal(400, st, token)
       assert.equal("BadRequest", body.error.code)
+      assert.matches("not the content of an Apple VPP token file", body.error.message, 1, true)
     end
     local st, t = graph(sb, "POST", COLL, { token = files.apple_file() })
     assert.equal(201, st)
@@ -249,5 +250,299 @@ describe("sandbox Apple token files", function()
     assert.equal(400, st)
     assert.equal("BadRequest", body.error.code)
     assert.equal(files.apple_file(), select(2, graph(sb, "GET", COLL .. "/" .. t.id)).token)
+  end)
+
+  it("takes placeholders again after POST /_sandbox/config {\"apple_token_files\": false}", function()
+    sb:configure({ apple_token_files = false })
+    local st, t = graph(sb, "POST", COLL, { token = "placeholder" })
+    assert.equal(201, st)
+    assert.equal("placeholder", t.token)
+    assert.equal(cjson.null, t.expirationDateTime)
+    assert.equal(204, (graph(sb, "PATCH", COLL .. "/" .. t.id, { token = "another" })))
+    sb:reset()
+    assert.equal(400, (graph(sb, "POST", COLL, { token = "placeholder" })))
+  end)
+
+  it("takes placeholders from the start with \"apple_token_files\": false in --config, after a reset too", function()
+    local cfg = helper.temp_file('{"apple_token_files": false}')
+    local own = helper.start_sandbox({ "--config", cfg })
+    local st = graph(own, "POST", COLL, { token = "placeholder" })
+    own:reset()
+    local st2 = graph(own, "POST", COLL, { token = "placeholder" })
+    own:stop()
+    os.remove(cfg)
+    assert.equal(201, st)
+    assert.equal(201, st2)
+    local bad = helper.temp_file('{"apple_token_files": "no"}')
+    local ok, err = pcall(helper.start_sandbox, { "--config", bad })
+    os.remove(bad)
+    assert.is_false(ok)
+    assert.matches('"apple_token_files" must be true or false', tostring(err), 1, true)
+  end)
+end)
+
+describe("vpptoken-sandbox make-token", function()
+  local sb = helper.sandbox_suite()
+  local function make(args)
+    local line = { helper.sandbox_wrapper or "", helper.shell_quote(helper.sandbox_bin), "make-token" }
+    for _, a in ipairs(args) do line[#line + 1] = helper.shell_quote(a) end
+    local errfile = os.tmpname()
+    local p = io.popen(table.concat(line, " ") .. " 2>" .. errfile)
+    local out = p:read("a")
+    local _, _, code = p:close()
+    local err = read(errfile)
+    os.remove(errfile)
+    return code, out, err
+  end
+
+  it("writes a sample token file the sandbox reads the organization and expiry from", function()
+    local path = os.tmpname()
+    local code, out, err = make({ "--org", "Fabrikam", "--apple-id", "vpp@fabrikam.com", "--expires",
+                                  "2031-02-03T04:05:06Z", "--out", path })
+    assert.equal(0, code, err)
+    assert.equal("", out)
+    local content = read(path):gsub("\n$", "")
+    os.remove(path)
+    assert.equal(helper.apple_token({ org = "Fabrikam", apple_id = "vpp@fabrikam.com",
+                                      expires = "2031-02-03T04:05:06Z" }), content, "one maker for both")
+    local st, t = graph(sb, "POST", COLL, { token = content, appleId = "vpp@fabrikam.com" })
+    assert.equal(201, st, cjson.encode(t))
+    assert.equal("Fabrikam", t.organizationName)
+    assert.equal("2031-02-03T04:05:06Z", t.expirationDateTime)
+    -- the library reads it too, as the CLI's create --file does
+    local vpptoken = require "vpptoken"
+    local file = assert(vpptoken.read_token_file(helper.temp_file(content)))
+    assert.equal("Fabrikam", file.organization)
+  end)
+
+  it("prints to stdout without --out; takes YYYY-MM-DD and days from now", function()
+    local code, out = make({ "--org", "Contoso", "--apple-id", "a@contoso.com", "--expires", "2030-01-02" })
+    assert.equal(0, code)
+    local st, t = graph(sb, "POST", COLL, { token = out:gsub("\n$", "") })
+    assert.equal(201, st)
+    assert.equal("2030-01-02T00:00:00Z", t.expirationDateTime)
+    code, out = make({ "--org", "Contoso", "--apple-id", "a@contoso.com", "--expires", "-3" })
+    assert.equal(0, code)
+    st, t = graph(sb, "POST", COLL, { token = out:gsub("\n$", "") })
+    assert.equal(201, st)
+    assert.equal(os.date("!%Y-%m-%d", os.time() - 3 * 86400), t.expirationDateTime:sub(1, 10))
+  end)
+
+  it("exits 2 with a reason on a missing or bad argument", function()
+    local cases = {
+      { { "--org", "X", "--apple-id", "a" }, "--expires is required" },
+      { { "--org", "X", "--apple-id", "a", "--expires", "soon" }, "--expires wants" },
+      { { "--org", "X", "--apple-id", "a", "--expires", "2030-02-30" }, "--expires wants" },
+      { { "--bogus" }, "unknown argument '--bogus'" },
+      { { "--org" }, "--org needs a value" },
+    }
+    for _, c in ipairs(cases) do
+      local code, out, err = make(c[1])
+      assert.equal(2, code, table.concat(c[1], " "))
+      assert.equal("", out)
+      assert.matches(c[2], err, 1, true)
+    end
+  end)
+end)
+
+-- --seed-tokens N [--seed S]: a tenant to try things on, the same for the same seed.
+describe("sandbox --seed-tokens", function()
+  local vpptoken = require "vpptoken"
+  local schema = require "vpptoken.schema"
+
+  -- Every token of a sandbox started with args, as the list shows them (all pages), and the sandbox's stderr.
+  local function seeded(args)
+    local sb = helper.start_sandbox(args)
+    local client = vpptoken.new{ base_url = sb.graph, access_token = "seed-spec" }
+    local list, err = client:list()
+    local after_reset
+    sb:reset()
+    after_reset = client:list()
+    client:close()
+    sb:stop()
+    assert(list, tostring(err))
+    return list, after_reset
+  end
+
+  -- The lists of two starts with the same seed (dated from the UTC day: started again if a day began between).
+  local function two_starts(args_a, args_b)
+    for _ = 1, 2 do
+      local day = os.date("!%Y-%m-%d")
+      local a = seeded(args_a)
+      local b = seeded(args_b)
+      if os.date("!%Y-%m-%d") == day then return a, b end
+    end
+    error("the UTC day changed twice")
+  end
+
+  it("gives identical tokens, ids included, to two starts with the same seed, and others to another seed", function()
+    local a, b = two_starts({ "--seed-tokens", "60", "--seed", "42" }, { "--seed-tokens", "60", "--seed", "42" })
+    assert.equal(60, #a)
+    assert.same(a, b)
+    local c = seeded({ "--seed-tokens", "60", "--seed", "43" })
+    assert.equal(60, #c)
+    local ids_a, ids_c = {}, {}
+    for i = 1, 60 do ids_a[i], ids_c[i] = a[i].id, c[i].id end
+    assert.are_not.same(ids_a, ids_c)
+  end)
+
+  it("makes a realistic mix that the library reads: states, expiries past and coming, syncs, organizations",
+     function()
+    local list, after_reset = seeded({ "--seed-tokens", "200", "--seed", "7" })
+    assert.equal(200, #list)
+    assert.same(list, after_reset, "a reset brings the seeded tokens back")
+    local now = os.time()
+    local states, syncs, orgs, apple_ids, past, coming, ids = {}, {}, {}, {}, 0, 0, {}
+    for _, t in ipairs(list) do
+      -- every writable property passes the library's checks of what it sends
+      local fields = {}
+      for k, v in pairs(t) do
+        if schema.property_kind(k) and schema.property_kind(k) ~= "readonly" and v ~= cjson.null then fields[k] = v end
+      end
+      assert(schema.check_fields(fields, "update", false))
+      assert.matches("^%x+%-%x+%-4%x+%-[89ab]%x+%-%x+$", t.id)
+      assert.is_nil(ids[t.id], "ids are unique")
+      ids[t.id] = true
+      -- the token is an Apple token file that agrees with the token's organization and expiry
+      local file = assert(vpptoken.read_token_file(helper.temp_file(t.token)))
+      assert.equal(t.organizationName, file.organization)
+      local expires = assert(vpptoken.time.parse(t.expirationDateTime))
+      assert.equal(expires, file.expires)
+      if expires < now then
+        past = past + 1
+        assert.equal("expired", t.state)
+      else
+        coming = coming + 1
+      end
+      assert.truthy(expires > now - 366 * 86400 and expires < now + 366 * 86400, t.expirationDateTime)
+      assert.are_not.equal("inProgress", t.lastSyncStatus)
+      local no_sync_date = t.lastSyncDateTime == nil or t.lastSyncDateTime == cjson.null
+      assert.equal(t.lastSyncStatus == "none", no_sync_date, cjson.encode(t))
+      states[t.state], syncs[t.lastSyncStatus] = true, true
+      orgs[t.organizationName], apple_ids[t.appleId] = true, true
+    end
+    for _, s in ipairs({ "valid", "expired", "invalid", "assignedToExternalMDM" }) do
+      assert.is_true(states[s], "no " .. s .. " token")
+    end
+    for _, s in ipairs({ "none", "completed", "failed" }) do assert.is_true(syncs[s], "no " .. s .. " sync") end
+    local norgs, napple = 0, 0
+    for _ in pairs(orgs) do norgs = norgs + 1 end
+    for _ in pairs(apple_ids) do napple = napple + 1 end
+    assert.truthy(norgs >= 5, norgs .. " organizations")
+    assert.truthy(napple >= 10, napple .. " Apple IDs")
+    assert.truthy(past >= 20 and coming >= 100, past .. " past, " .. coming .. " coming")
+  end)
+
+  it("refuses more than 100000 tokens, or a count or seed that is not a number, saying why", function()
+    for _, args in ipairs({ { "--seed-tokens", "100001" }, { "--seed-tokens", "-1" }, { "--seed-tokens", "many" },
+                            { "--seed-tokens", "5", "--seed", "x" } }) do
+      local p = helper.spawn_sandbox(args)
+      local code, log = p:finish()
+      assert.equal(2, code, table.concat(args, " "))
+      assert.matches(args[#args - 1] .. " wants an integer", log, 1, true)
+    end
+    local p = helper.spawn_sandbox({ "--seed-tokens", "100001" })
+    local _, log = p:finish()
+    assert.matches("0..100000", log, 1, true)
+  end)
+
+  it("fills an empty --data file only", function()
+    local data = os.tmpname()
+    os.remove(data)
+    local sb = helper.start_sandbox({ "--data", data, "--seed-tokens", "3" })
+    local _, list = graph(sb, "GET", COLL)
+    assert.equal(204, (graph(sb, "DELETE", COLL .. "/" .. list.value[1].id)))
+    sb:stop()
+    sb = helper.start_sandbox({ "--data", data, "--seed-tokens", "3" })
+    local _, again = graph(sb, "GET", COLL)
+    sb:stop()
+    os.remove(data)
+    assert.equal(3, #list.value)
+    assert.equal(2, #again.value)
+  end)
+end)
+
+-- The README's sandbox section is the manual: its one-liners run, and it names every option --help has.
+describe("the README's sandbox section", function()
+  local readme = read("README.md")
+  local section = assert(readme:match("\n## The sandbox\n(.-)\n## "), "no sandbox section")
+
+  -- The words of a command line (double quotes group words; nothing else is shell syntax here).
+  local function words(line)
+    local out, rest = {}, line
+    while rest ~= "" do
+      rest = rest:gsub("^%s+", "")
+      if rest == "" then break end
+      local quoted, after = rest:match('^"([^"]*)"(.*)$')
+      if quoted then
+        out[#out + 1], rest = quoted, after
+      else
+        local word
+        word, rest = rest:match("^(%S+)(.*)$")
+        out[#out + 1] = word
+      end
+    end
+    return out
+  end
+
+  it("has vpptoken-sandbox one-liners that run as written (on a free port, files in a temporary directory)",
+     function()
+    local dir = temp_dir()
+    local ran = 0
+    for block in section:gmatch("```sh\n(.-)```") do
+      for line in block:gmatch("[^\n]+") do
+        local cmd = line:gsub("%s+#.*$", ""):gsub("%s+&&.*$", "")
+        if cmd:match("^vpptoken%-sandbox ") then
+          local args = words(cmd)
+          table.remove(args, 1)
+          for i, a in ipairs(args) do
+            if args[i - 1] == "--port" then args[i] = "0" end
+            if args[i - 1] == "--out" or args[i - 1] == "--data" or args[i - 1] == "--journal" then
+              args[i] = dir .. "/" .. a
+            end
+          end
+          if args[1] == "make-token" then
+            local line_args = {}
+            for i, a in ipairs(args) do line_args[i] = helper.shell_quote(a) end
+            local ok = os.execute((helper.sandbox_wrapper or "") .. " " .. helper.shell_quote(helper.sandbox_bin) .. " "
+                                  .. table.concat(line_args, " "))
+            assert.is_true(ok, line)
+            assert.truthy(read(args[#args]), line .. " wrote nothing")
+          else
+            table.insert(args, 1, "127.0.0.1")
+            table.insert(args, 1, "--host")
+            local sb = helper.start_sandbox(args)
+            assert.equal(200, (http("GET", sb.url .. "/health")))
+            sb:stop()
+          end
+          ran = ran + 1
+        end
+      end
+    end
+    os.execute("rm -rf " .. helper.shell_quote(dir))
+    assert.truthy(ran >= 6, ran .. " one-liners")
+  end)
+
+  it("names every option of --help, and --help has every option its commands use", function()
+    local p = io.popen(helper.shell_quote(helper.sandbox_bin) .. " --help")
+    local help = p:read("a")
+    p:close()
+    for opt in help:gmatch("\n%s+(%-%-[%w-]+)") do
+      assert.truthy(section:find("`" .. opt, 1, true) or section:find(" " .. opt .. " ", 1, true),
+                    opt .. " is not in the README's sandbox section")
+    end
+    p = io.popen(helper.shell_quote(helper.sandbox_bin) .. " make-token --help")
+    help = help .. p:read("a")
+    p:close()
+    local used = 0
+    for line in section:gmatch("[^\n]+") do
+      if line:match("^vpptoken%-sandbox ") then
+        for opt in line:gmatch("%s(%-%-[%w-]+)") do
+          assert.truthy(help:find(opt .. " ", 1, true), opt .. " is in the README but not in --help")
+          used = used + 1
+        end
+      end
+    end
+    assert.truthy(used >= 10, used .. " options")
   end)
 end)

@@ -1,5 +1,6 @@
 -- What the core does on the wire: TLS verification, transport failures, what it advertises.
 local helper = require "helper"
+local apple = helper.apple_token -- a sample Apple token file
 local socket = require "socket"
 local vpptoken = require "vpptoken"
 local core = require "vpptoken.core"
@@ -90,7 +91,7 @@ describe("a connection lost after the request was sent", function()
     local port, stop = helper.start_fake_server("drop")
     local c = vpptoken.new{ base_url = "http://127.0.0.1:" .. port .. "/v1.0", access_token = "t",
                             retry_delay = 0.01 }
-    local ok, err = c:create{ token = "apple-secret" }
+    local ok, err = c:create{ token = apple("apple-secret") }
     c:close()
     local seen = stop()
     assert.is_nil(ok)

@@ -139,6 +139,48 @@ int sbx_lua_config_options(lua_State *L, const char *path) {
   return 0;
 }
 
+/* Protected: exit status = require(SBX_MODULE ".applefile").main({argv[1], ...}). */
+static int sbx_make_token(lua_State *L) {
+  int argc = (int)lua_tointeger(L, 1);
+  char **argv = lua_touserdata(L, 2);
+  int i;
+
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, SBX_MODULE ".applefile");
+  lua_call(L, 1, 1);
+  if (lua_getfield(L, -1, "main") != LUA_TFUNCTION)
+    return luaL_error(L, "module '" SBX_MODULE ".applefile' has no function 'main'");
+  lua_createtable(L, argc, 0);
+  for (i = 1; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i);
+  }
+  lua_call(L, 1, 1);
+  lua_pushinteger(L, luaL_checkinteger(L, -1));
+  return 1;
+}
+
+int sbx_lua_make_token(int argc, char **argv) {
+  struct sbx_options o;
+  lua_State *L;
+  int status = 1;
+
+  memset(&o, 0, sizeof o);
+  L = sbx_lua_new(&o);
+  if (L == NULL) return 1;
+  lua_pushcfunction(L, sbx_msgh);
+  lua_pushcfunction(L, sbx_make_token);
+  lua_pushinteger(L, argc);
+  lua_pushlightuserdata(L, argv);
+  if (lua_pcall(L, 2, 1, 1) != LUA_OK)
+    fprintf(stderr, SBX_NAME " make-token: %s\n", lua_tostring(L, -1));
+  else
+    status = (int)lua_tointeger(L, -1);
+  fflush(stdout);
+  lua_close(L);
+  return status;
+}
+
 struct sbx_boot_args {
   const struct sbx_options *o;
   const char *base_url;
@@ -200,6 +242,10 @@ static int sbx_boot(lua_State *L) {
   }
   lua_pushnumber(L, o->token_lifetime);
   lua_setfield(L, -2, "token_lifetime");
+  lua_pushinteger(L, o->seed_tokens);
+  lua_setfield(L, -2, "seed_tokens");
+  lua_pushinteger(L, o->seed);
+  lua_setfield(L, -2, "seed");
   lua_call(L, 1, 0);
   return 0;
 }

@@ -82,6 +82,7 @@ int main(int argc, char **argv) {
   unsigned port = 0;
   int fd, ipv6 = 0, sig = 0, n;
 
+  if (argc > 1 && strcmp(argv[1], "make-token") == 0) return sbx_lua_make_token(argc - 1, argv + 1);
   switch (sbx_parse_options(argc, argv, &o, &srv.L)) {
     case SBX_PARSE_OK: break;
     case SBX_PARSE_EXIT_OK: sbx_close(&srv, -1); return 0;

@@ -4,6 +4,7 @@
  * the command line's options, so flags override the file, and its "faults" and "throttle" go to configure(). */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 static void sbx_usage(FILE *out) {
   fprintf(out,
           "Usage: " SBX_NAME " [options]\n"
+          "       " SBX_NAME " make-token --org NAME --apple-id ID --expires DATE [--out FILE]\n"
           "A local stand-in for Microsoft Graph's deviceAppManagement/vppTokens (/v1.0 and /beta).\n"
           "\n"
           "  --port N              TCP port, 0 = any free port (default %d)\n"
@@ -43,7 +45,9 @@ static void sbx_usage(FILE *out) {
           "                        not lua_path; flags given here override it) plus \"faults\" (the fault\n"
           "                        profile: rate, seed, statuses, kinds, latency_ms, retry_after, intune,\n"
           "                        drip) and \"throttle\" (enabled, window_seconds, tenant_writes, app_writes,\n"
-          "                        tenant_requests, app_requests); POST /_sandbox/config takes both too\n"
+          "                        tenant_requests, app_requests), \"apple_token_files\": false (accept a token\n"
+          "                        that is not an Apple token file) and \"honor_prefer\"; POST /_sandbox/config\n"
+          "                        takes these too\n"
           "  --throttle            apply Intune's limits per 20 s: writes 200/tenant 100/app, all requests\n"
           "                        2000/tenant 1000/app; over them: 429 TooManyRequests + Retry-After\n"
           "  --data FILE           load the tokens from FILE at start, save them after every change\n"
@@ -54,15 +58,20 @@ static void sbx_usage(FILE *out) {
           "  --connection-timeout S  close a connection idle (no byte received: trickling or silent\n"
           "                        clients too) for S seconds, 1..3600 (default %ld); injected delays\n"
           "                        and drips do not count\n"
+          "  --seed-tokens N       start with N sample tokens, 0..%ld (mixed states, expiries over the past\n"
+          "                        and next year, sync statuses, organizations; a reset brings them back)\n"
+          "  --seed S              the seed of --seed-tokens, an integer >= 0 (default %ld): the same seed\n"
+          "                        gives the same tokens, ids included, on the same UTC day\n"
           "  --help                show this text and exit\n"
           "  --version             print the version and exit\n"
           "\n"
           "On start it prints one line to stdout: '" SBX_NAME " listening on http://HOST:PORT'.\n"
           "Control endpoints (no auth): GET /health, POST /_sandbox/reset, POST /_sandbox/faults,\n"
           "POST|GET /_sandbox/config, GET /_sandbox/requests, POST /_sandbox/token (with --apps: an access\n"
-          "token for {\"client_id\"}, optionally with \"aud\" and \"lifetime\"). SIGINT/SIGTERM stop it (exit 0).\n",
+          "token for {\"client_id\"}, optionally with \"aud\" and \"lifetime\"). SIGINT/SIGTERM stop it (exit 0).\n"
+          "make-token writes a sample Apple .vpptoken file (see '" SBX_NAME " make-token --help').\n",
           SBX_DEFAULT_PORT, SBX_DEFAULT_PAGE_SIZE, SBX_DEFAULT_SYNC_SECONDS, SBX_DEFAULT_TOKEN_LIFETIME,
-          SBX_DEFAULT_CONNECTION_LIMIT, SBX_DEFAULT_CONNECTION_TIMEOUT);
+          SBX_DEFAULT_CONNECTION_LIMIT, SBX_DEFAULT_CONNECTION_TIMEOUT, SBX_MAX_SEED_TOKENS, SBX_DEFAULT_SEED);
 }
 
 static int sbx_parse_long(const char *s, long min, long max, long *out) {
@@ -107,7 +116,9 @@ enum {
   OPT_THROTTLE,
   OPT_VERSION,
   OPT_CONN_LIMIT,
-  OPT_CONN_TIMEOUT
+  OPT_CONN_TIMEOUT,
+  OPT_SEED_TOKENS,
+  OPT_SEED
 };
 
 static const struct option sbx_longopts[] = {
@@ -131,6 +142,8 @@ static const struct option sbx_longopts[] = {
     {"version", no_argument, NULL, OPT_VERSION},
     {"connection-limit", required_argument, NULL, OPT_CONN_LIMIT},
     {"connection-timeout", required_argument, NULL, OPT_CONN_TIMEOUT},
+    {"seed-tokens", required_argument, NULL, OPT_SEED_TOKENS},
+    {"seed", required_argument, NULL, OPT_SEED},
     {NULL, 0, NULL, 0},
 };
 
@@ -205,6 +218,14 @@ static enum sbx_parse_result sbx_set(struct sbx_options *o, int code, const char
       if (sbx_parse_long(value, 1, 3600, &o->connection_timeout) != 0)
         return SBX_FAIL(where, "--connection-timeout wants an integer 1..3600 (seconds), got '%s'", value);
       break;
+    case OPT_SEED_TOKENS:
+      if (sbx_parse_long(value, 0, SBX_MAX_SEED_TOKENS, &o->seed_tokens) != 0)
+        return SBX_FAIL(where, "--seed-tokens wants an integer 0..%ld, got '%s'", SBX_MAX_SEED_TOKENS, value);
+      break;
+    case OPT_SEED:
+      if (sbx_parse_long(value, 0, LONG_MAX, &o->seed) != 0)
+        return SBX_FAIL(where, "--seed wants an integer >= 0, got '%s'", value);
+      break;
     case OPT_HELP: sbx_usage(stdout); return SBX_PARSE_EXIT_OK;
     case OPT_VERSION: printf(SBX_NAME " " SBX_VERSION "\n"); return SBX_PARSE_EXIT_OK;
     default: return SBX_FAIL(where, "unknown option (see --help)");
@@ -271,6 +292,7 @@ enum sbx_parse_result sbx_parse_options(int argc, char **argv, struct sbx_option
   o->token_lifetime = SBX_DEFAULT_TOKEN_LIFETIME;
   o->connection_limit = SBX_DEFAULT_CONNECTION_LIMIT;
   o->connection_timeout = SBX_DEFAULT_CONNECTION_TIMEOUT;
+  o->seed = SBX_DEFAULT_SEED;
   *L = NULL;
   if (args == NULL) {
     fprintf(stderr, SBX_NAME ": out of memory\n");

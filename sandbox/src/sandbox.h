@@ -23,6 +23,8 @@
 #define SBX_DEFAULT_CONNECTION_LIMIT 512L  /* connections at once; past it new ones are refused */
 #define SBX_DEFAULT_CONNECTION_TIMEOUT 30L /* seconds a connection may stay idle (no byte in) */
 #define SBX_DEFAULT_TOKEN_LIFETIME 3599.0
+#define SBX_MAX_SEED_TOKENS 100000L /* --seed-tokens at most */
+#define SBX_DEFAULT_SEED 1L
 
 /* The options; strings point into argv, or into the --config file's values kept in the Lua state. */
 struct sbx_options {
@@ -44,6 +46,8 @@ struct sbx_options {
   int throttle;            /* --throttle: Intune's request limits on */
   long connection_limit;   /* --connection-limit N */
   long connection_timeout; /* --connection-timeout S: idle seconds before a connection is closed */
+  long seed_tokens;        /* --seed-tokens N: sample tokens to start with */
+  long seed;               /* --seed S: their generator's seed */
 };
 
 /* OK: serve; EXIT_OK: --help or --version was printed (exit 0); ERROR: a bad option (exit 2); FAILED: out of
@@ -72,6 +76,10 @@ struct sbx_request {
 /* Creates the Lua state: standard libraries, package.path from o->lua_path ($VPPTOKEN_SANDBOX_LUA_PATH, else
  * VPP_SANDBOX_LUA_DIR) and the native modules. Returns NULL (after printing why to stderr) on failure. */
 lua_State *sbx_lua_new(const struct sbx_options *o);
+
+/* `vpptoken-sandbox make-token ARGS...` (argv[0] is "make-token"): writes a sample Apple token file
+ * (vpptoken_sandbox.applefile.main). Returns the exit status. */
+int sbx_lua_make_token(int argc, char **argv);
 
 /* Reads the --config file at path with vpptoken_sandbox.config.read_file, once: keeps the document for configure() and
  * pushes its plain members as a list {name, value, ...} (value: a string, or true for a flag). Returns 0, or -1

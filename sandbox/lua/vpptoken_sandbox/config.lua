@@ -14,8 +14,11 @@ local config = {}
 
 -- Members of a --config file that only the command line may give.
 local NOT_IN_FILE = { config = true, help = true, version = true, lua_path = true }
+-- Members of a --config file that are settings of POST /_sandbox/config, not command-line options (apply).
+local SETTINGS = { apple_token_files = true, honor_prefer = true }
 
--- Reads a --config file: a JSON object. Returns the document (its "faults" and "throttle" go to apply) and its
+-- Reads a --config file: a JSON object. Returns the document (its "faults", "throttle", "apple_token_files" and
+-- "honor_prefer" go to apply) and its
 -- plain members, in name order, as a list { "option-name", value, ... } for the C side's option parser (value: a
 -- string, or true for a flag; false and null members are left out). Raises with a message naming the file.
 function config.read_file(path)
@@ -35,7 +38,9 @@ function config.read_file(path)
     local v = t[k]
     if NOT_IN_FILE[k] then error("--config " .. path .. ': "' .. k .. '" is not allowed here', 0) end
     local name = k:gsub("_", "-")
-    if v == true or type(v) == "string" then
+    if SETTINGS[k] then
+      if type(v) ~= "boolean" then error("--config " .. path .. ': "' .. k .. '" must be true or false', 0) end
+    elseif v == true or type(v) == "string" then
       options[#options + 1], options[#options + 2] = name, v
     elseif type(v) == "number" then
       options[#options + 1] = name
@@ -58,9 +63,13 @@ function config.apply(state, opts)
   d.throttle = throttle_section ~= nil and throttle.settings(throttle_section, nil, reject)
     or util.copy(throttle.DEFAULTS)
   if opts.throttle then d.throttle.enabled = true end
+  for k in pairs(SETTINGS) do
+    if document[k] ~= nil then d[k] = document[k] end
+  end
   state.config = util.copy(d)
   if opts.data then
     state.store = persist.load(opts.data)
+    if state.store:count() == 0 then state.seed_store() end -- --seed-tokens fills an empty file only
     state.data_path = opts.data
     assert(persist.save(opts.data, state.store))
   end

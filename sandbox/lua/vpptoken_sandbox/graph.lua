@@ -84,8 +84,9 @@ local function get(ctx, entry)
 end
 -- Intune reads expirationDateTime and organizationName from the Apple token file uploaded as
 -- "token". A create takes them from the file unless the body sets them; after a PATCH (a renewal)
--- they lag, as on Intune, until the next sync completes (store.refresh). With apple_token_files,
--- content that is not a token file is a 400, as on Intune.
+-- they lag, as on Intune, until the next sync completes (store.refresh). With apple_token_files (the
+-- default; POST /_sandbox/config can turn it off for tests that send placeholders), content that is
+-- not a token file is a 400 BadRequest, on create and on PATCH, as on Intune.
 local function read_token_file(ctx, props, mode)
   if props.token == nil then return end
   local file, why = applefile.read(props.token)

@@ -29,6 +29,7 @@ local control = require "vpptoken_sandbox.control"
 local faults = require "vpptoken_sandbox.faults"
 local settings = require "vpptoken_sandbox.config"
 local identity = require "vpptoken_sandbox.identity"
+local seed = require "vpptoken_sandbox.seed"
 
 local has_native, native = pcall(require, "vpptoken_sandbox.native")
 
@@ -45,9 +46,17 @@ local state = {
   log = reqlog.new(),
 }
 
+-- --seed-tokens: the sample tokens a start and a reset begin with (seed.lua).
+function state.seed_store()
+  if state.seed_tokens and state.seed_tokens > 0 then
+    seed.fill(state.store, state.seed_tokens, state.seed, util.now())
+  end
+end
+
 function state.reset()
   state.store = store.new()
   state.tenant_stores = {}
+  state.seed_store()
   state.faults = {}
   state.log:clear()
   state.config = util.copy(state.defaults)
@@ -56,8 +65,9 @@ end
 
 -- opts (from the C side, which owns the options' defaults): { url = "http://HOST:PORT", host, access_token?,
 -- page_size, sync_seconds, sync_response = "bare"|"wrapped", verbose, token_lifetime, apps?, throttle, config?,
--- config_document?, data?, journal? }
+-- config_document?, data?, journal?, seed_tokens, seed }
 function sandbox.configure(opts)
+  state.seed_tokens, state.seed = math.tointeger(opts.seed_tokens) or 0, math.tointeger(opts.seed) or 1
   state.url = assert(opts.url, "configure: url missing")
   state.https = state.url:sub(1, 8) == "https://"
   state.access_token = opts.access_token
@@ -70,8 +80,8 @@ function sandbox.configure(opts)
     sync_response = assert(opts.sync_response, "configure: sync_response missing"),
     -- false: PATCH always answers 204, as real Intune does whatever Prefer says
     honor_prefer = true,
-    -- true: a token that is not an Apple token file is a 400, as on Intune (the specs' placeholders are not)
-    apple_token_files = false,
+    -- true: a token that is not an Apple token file is a 400, as on Intune; false lets placeholders through
+    apple_token_files = true,
   }
   state.reset()
   -- faults, throttle (--config, --throttle), --data, --journal
@@ -81,7 +91,8 @@ end
 -- Checks the request's bearer token; returns the tenant whose vppTokens it reaches (nil: the default one).
 local function check_auth(ctx)
   local value = ctx.req.headers["authorization"]
-  local scheme, token = (value or ""):match("^%s*(%S+)%s*(.-)%s*$")
+  local scheme, rest = (value or ""):match("^%s*(%S+)(.*)$")
+  local token = rest and util.trim(rest)
   local extra = { ["WWW-Authenticate"] = WWW_AUTHENTICATE }
   if not scheme or scheme:lower() ~= "bearer" or token == "" then
     errors.raise(401, "InvalidAuthenticationToken", "Access token is empty.", extra)

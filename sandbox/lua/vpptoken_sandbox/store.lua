@@ -13,10 +13,12 @@ function store.new()
   return setmetatable({ entries = {}, by_id = {}, next_seq = 1 }, Store)
 end
 
--- Adds a token with the given properties; returns its entry.
-function Store:add(props)
-  local id = util.guid()
-  while self.by_id[id] do id = util.guid() end
+-- Adds a token with the given properties (and id, a new GUID when nil); returns its entry.
+function Store:add(props, id)
+  if id == nil then
+    id = util.guid()
+    while self.by_id[id] do id = util.guid() end
+  end
   props.id = id
   local entry = { seq = self.next_seq, id = id, props = props }
   self.next_seq = self.next_seq + 1

@@ -39,8 +39,14 @@ function util.url_encode(s)
   return (s:gsub("[^%w%-%._~$,'()*!:@/]", function(c) return string.format("%%%02X", c:byte()) end))
 end
 
+-- s without white space at either end, in time linear in #s (gsub("%s+$") and "(.-)%s*$" go back over every run
+-- of spaces inside s: quadratic on a header of a million spaces).
 function util.trim(s)
-  return (s:gsub("^%s+", ""):gsub("%s+$", ""))
+  local first = s:find("%S")
+  if not first then return "" end
+  local last = #s
+  while s:find("^%s", last) do last = last - 1 end
+  return s:sub(first, last)
 end
 
 function util.copy(t)
