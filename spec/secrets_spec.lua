@@ -13,7 +13,10 @@ local IDENTITY_HEADER = "Mi-Header-S3cret-never-shown-2281"
 local ISSUER = "https://oidc.example.test/secrets"
 local SUBJECT = "system:serviceaccount:secrets:spec"
 local CLIENT_SECRET = "Cl1ent-S3cret-QwErTy-never-shown-7731"
-local VPP_VALUE = "VPP-T0KEN-VaLuE-never-shown-9X4k"
+local VPP_INNER = "VPP-T0KEN-VaLuE-never-shown-9X4k"
+-- Apple token files (the sandbox refuses anything else, as Intune does): the whole file is the secret sent.
+local VPP_VALUE = helper.apple_token(VPP_INNER)
+local VPP_RENEWED = helper.apple_token(VPP_INNER .. "-renewed")
 local FILE_CONTENT = cli.token_content()      -- what the command line uploads as `token`
 local FILE_SECRET = cli.SECRET                -- inside that file
 
@@ -53,7 +56,7 @@ local function text_of(v) return table.concat(dump(v), "\n") end
 
 -- Asserts that text holds none of the secrets and no JWT (access tokens and client assertions are JWTs).
 local function assert_clean(text, channel, extra)
-  local secrets = { CLIENT_SECRET, VPP_VALUE, FILE_CONTENT, FILE_SECRET }
+  local secrets = { CLIENT_SECRET, VPP_VALUE, VPP_RENEWED, VPP_INNER, FILE_CONTENT, FILE_SECRET }
   for _, s in ipairs(extra or {}) do secrets[#secrets + 1] = s end
   for _, s in ipairs(cached_access_tokens()) do secrets[#secrets + 1] = s end
   for _, s in ipairs(secrets) do
@@ -131,7 +134,7 @@ describe("secrets never leak", function()
     local c = make(function(info) calls[#calls + 1] = info end)
     local t = assert(c:create{ token = VPP_VALUE, appleId = "secret@contoso.com", organizationName = "Contoso" })
     assert(c:list())
-    assert(c:update(t.id, { token = VPP_VALUE .. "-renewed" }))
+    assert(c:update(t.id, { token = VPP_RENEWED }))
     assert(c:sync_licenses(t.id))
     seen[#seen + 1] = { c:get("no-such-id") }
     sb:fail_next(1, 500, { method = "PATCH" })

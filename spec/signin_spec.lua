@@ -114,7 +114,7 @@ describe("signing in without a secret", function()
     it("App Service's endpoint gives a token Graph accepts, once for many calls", function()
       local c = vpptoken.new{ base_url = sb.graph, on_request = record,
                               managed_identity = { endpoint = sb.url .. "/msi/token", header = HEADER } }
-      assert(c:create{ token = "apple" })
+      assert(c:create{ token = helper.apple_token() })
       assert(c:list())
       c:close()
       assert.equal(1, calls_to("/msi/token%?"))
@@ -136,7 +136,7 @@ describe("signing in without a secret", function()
                               managed_identity = { client_id = "mi-reader", endpoint = sb.url .. "/msi/token",
                                                    header = HEADER } }
       assert(r:list())
-      local ok, err = r:create{ token = "apple" }
+      local ok, err = r:create{ token = helper.apple_token() }
       r:close()
       assert.is_nil(ok)
       assert.equal(403, err.status)
@@ -244,7 +244,7 @@ describe("signing in without a secret", function()
       write(fed_file, federated_token() .. "\n")
       local c = vpptoken.new{ base_url = sb.graph, tenant_id = TENANT, client_id = "wl-app",
                               federated_token_file = fed_file, on_request = record }
-      assert(c:create{ token = "apple" })
+      assert(c:create{ token = helper.apple_token() })
       assert.equal(1, calls_to("/oauth2/v2%.0/token$"))
       -- rotated to a token of another subject: the next sign-in reads it (and is refused for it)
       write(fed_file, federated_token{ sub = "system:serviceaccount:other:sa" })

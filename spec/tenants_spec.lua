@@ -163,7 +163,7 @@ describe("a job over many tenants", function()
 
   local function token_fields(owner, k)
     return { organizationName = owner, vppTokenAccountType = "business", appleId = k .. "@" .. owner .. ".example",
-             token = "apple-vpp-token-" .. owner .. "-" .. k, countryOrRegion = "us",
+             token = helper.apple_token("apple-vpp-token-" .. owner .. "-" .. k), countryOrRegion = "us",
              expirationDateTime = "2027-05-25T20:08:56Z" }
   end
 

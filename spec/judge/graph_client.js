@@ -21,6 +21,8 @@ function usage() {
 }
 
 const [base, token] = process.argv.slice(2);
+// A sample Apple token file (the spec makes it): the sandbox refuses a token that is not one, as Intune does.
+const APPLE_TOKEN = process.env.JUDGE_APPLE_TOKEN;
 if (!base || !token || !/^https:\/\/[^/]+$/.test(base)) usage();
 const host = new URL(base).hostname;
 
@@ -67,7 +69,7 @@ async function attempt(fn) {
 }
 
 function newToken(n) {
-  return { organizationName: "Judge " + n, appleId: `judge${n}@contoso.com`, token: "c2VjcmV0" };
+  return { organizationName: "Judge " + n, appleId: `judge${n}@contoso.com`, token: APPLE_TOKEN };
 }
 
 async function createTokens(count) {
