@@ -198,6 +198,7 @@ void vpp_open_json(lua_State *L);    /* sets json_check, JSON_MAX_VALUES, JSON_M
 void vpp_open_headers(lua_State *L); /* sets headers (request header sets) into the table on top */
 void vpp_open_url(lua_State *L);     /* sets check_url into the table on top */
 void vpp_open_fs(lua_State *L);      /* sets file_kind into the table on top */
+void vpp_open_term(lua_State *L);    /* sets terminal into the table on top */
 
 /* ---- base64url without padding (crypto.c); out must hold 4*ceil(len/3)+1 bytes ---- */
 size_t vpp_base64url(const unsigned char *in, size_t len, char *out);
