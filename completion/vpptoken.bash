@@ -16,10 +16,10 @@ _vpptoken() {
 
   local commands="list get create update delete sync expiring renew sandbox version help"
   local global="--cloud --beta --graph-url --tenant --client-id --client-secret-file --timeout --retries --output
-    --show-secrets --verbose --quiet --help"
+    --wide --no-color --show-secrets --verbose --quiet --help"
 
   case $prev in
-    --output|-o) COMPREPLY=($(compgen -W "table json csv" -- "$cur")); return ;;
+    --output|-o) COMPREPLY=($(compgen -W "table wide json csv" -- "$cur")); return ;;
     --cloud) COMPREPLY=($(compgen -W "global usgov dod china" -- "$cur")); return ;;
     --account-type) COMPREPLY=($(compgen -W "business education" -- "$cur")); return ;;
     --state) COMPREPLY=($(compgen -W "unknown valid expired invalid assignedToExternalMDM" -- "$cur")); return ;;

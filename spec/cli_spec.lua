@@ -79,7 +79,8 @@ describe("vpptoken command", function()
       { { "list", "--bogus" }, "unknown option '--bogus'" },
       { { "list", "--top" }, "option '--top' needs a value" },
       { { "list", "--top", "zero" }, "--top needs a whole number" },
-      { { "list", "--output", "xml" }, "--output must be one of table, json, csv" },
+      { { "list", "--output", "xml" }, "--output must be one of table, wide, json, csv" },
+      { { "list", "--wide", "-o", "json" }, "--wide is --output wide: not with --output json" },
       { { "list", "--state", "happy" }, "--state must be one of unknown, valid" },
       { { "list", "--select", "nope" }, "select: unknown property 'nope'" },
       { { "get" }, "get needs ID" },
@@ -135,8 +136,8 @@ describe("vpptoken command", function()
   end)
 
   describe("list and get", function()
-    it("list prints a table with every token and the expiry as a local date with days left", function()
-      create("one@contoso.com")
+    it("list prints a table with every token, short ids and the expiry as a local date with days left", function()
+      local one = create("one@contoso.com")
       create("two@contoso.com", { "--set", "expirationDateTime=2001-02-03T04:05:06Z" })
       local code, out, err = run{ "list" }
       assert.equal(0, code, err)
@@ -144,10 +145,17 @@ describe("vpptoken command", function()
       local lines = {}
       for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
       assert.equal(3, #lines)
-      assert.matches("^ID%s+APPLE ID%s+ORGANIZATION%s+STATE%s+SYNC%s+EXPIRES$", lines[1])
-      assert.matches("one@contoso.com", out, 1, true)
-      assert.matches("2099%-05%-26 %(%d+ days left%)", out)
+      -- piped: 80 columns, so the expiry is in its compact form
+      assert.matches("^ID%s+APPLE ID%s+ORGANIZATION%s+STATE%s+SYNC%s+EXPIRES %(DAYS LEFT%)$", lines[1])
+      assert.matches("\n" .. lit(one:sub(1, 8)) .. "%s+one@contoso%.com%s", out)
+      assert.not_matches(one, out, 1, true)
+      assert.matches("2099%-05%-26 %(%d+ d%)", out)
       assert.matches("2001%-02%-03 %(expired%)", out)
+      local _, wide = run{ "list", "--wide" }
+      assert.matches("\n" .. lit(one) .. "%s+one@contoso%.com%s", wide)
+      assert.matches("2099%-05%-26 %(%d+ days left%)", wide)
+      assert.matches("^ID%s+APPLE ID%s+ORGANIZATION%s+TYPE%s+STATE%s+SYNC%s+LAST SYNC%s+EXPIRES%s+COUNTRY", wide)
+      assert.equal(wide, select(2, run{ "list", "-o", "wide" }))
     end)
 
     it("--output json is one document with sorted keys and the token redacted", function()
@@ -405,7 +413,7 @@ describe("vpptoken command", function()
       local id = create("many@contoso.com")
       local code, out, err = run{ "sync", id, "missing-id" }
       assert.equal(4, code)
-      assert.matches(lit(id) .. "%s+many@contoso.com%s+started", out)
+      assert.matches(lit(id:sub(1, 8)) .. "%s+many@contoso.com%s+started", out)
       assert.matches("missing%-id%s+failed%s+ResourceNotFound", out)
       assert.matches("^vpptoken: %[HTTP 404%]", err)
     end)
@@ -426,7 +434,10 @@ describe("vpptoken command", function()
       assert.equal("expires in 6 days", doc[1].reason)
       assert.equal("<redacted>", doc[1].token.token)
       local _, table_out = run{ "expiring", "--within", "10" }
-      assert.matches("soon@contoso.com%s+valid%s+%d+%-%d+%-%d+ %(6 days left%)%s+expires in 6 days", table_out)
+      assert.matches("soon@contoso.com%s+Contoso%s+valid%s+%d+%-%d+%-%d+%s+expires in 6 days", table_out)
+      local _, wide = run{ "expiring", "--within", "10", "--wide" }
+      assert.matches(lit(soon) .. "%s+soon@contoso.com%s+Contoso%s+valid%s+%d+%-%d+%-%d+ %(6 days left%)%s+"
+        .. "expires in 6 days", wide)
     end)
 
     it("renew uploads the new file and says when Graph still shows the old expiry", function()

@@ -39,8 +39,7 @@ M.GLOBAL = {
     help = string.format("retries after a failed attempt, %d to %d (default %d)", RETRIES.min, RETRIES.max,
       RETRIES.default) },
   { name = "output", short = "o", kind = "choice", choices = { "table", "wide", "json", "csv" }, arg = "FORMAT",
-    help = "table (default: fitted to the terminal, short ids), wide (every column, whole ids and values), json "
-      .. "(one document, sorted keys) or csv (RFC 4180)" },
+    help = "table (default: fits the terminal), wide (every column, whole ids), json (sorted keys) or csv" },
   { name = "wide", kind = "flag", help = "the same as --output wide" },
   { name = "no-color", kind = "flag", help = "no colour in tables (also when $NO_COLOR is set; never when piped)" },
   { name = "show-secrets", kind = "flag", help = "print token values instead of <redacted>" },
