@@ -519,3 +519,89 @@ describe("vpptoken command", function()
     end)
   end)
 end)
+
+describe("vpptoken command with short ids", function()
+  -- Two ids that share their first 12 characters, a third alike in 8, and others.
+  local A = "abcdef01-2345-4000-8000-000000000001"
+  local B = "abcdef01-2345-4000-8000-000000000002"
+  local C = "abcdef01-9999-4000-8000-000000000003"
+  local D = "5d2c6f0e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"
+  local data = cli.store_file{ { id = A, appleId = "a@contoso.com" }, { id = B, appleId = "b@contoso.com" },
+                               { id = C, appleId = "c@contoso.com" }, { id = D, appleId = "d@contoso.com" } }
+  local sb = helper.sandbox_suite({ "--access-token", ACCESS, "--data", data }, { reset = false })
+  local env
+
+  local function run(argv)
+    return cli.run(argv, { env = env })
+  end
+
+  setup(function()
+    env = { VPPTOKEN_GRAPH_URL = sb.graph, VPPTOKEN_ACCESS_TOKEN = ACCESS }
+  end)
+
+  teardown(function() os.remove(data) end)
+
+  it("tables show the fewest characters (at least 8) that tell the ids apart", function()
+    local code, out, err = run{ "list" }
+    assert.equal(0, code, err)
+    assert.matches("\nabcdef01%-2345%-4000%-8000%-000000000001%s+a@contoso", out)
+    assert.matches("\nabcdef01%-9%s+c@contoso", out)
+    assert.matches("\n5d2c6f0e%s+d@contoso", out)
+  end)
+
+  it("every command that takes an ID takes a prefix that names one token", function()
+    local code, out, err = run{ "get", "5d2c6f0e", "-o", "json" }
+    assert.equal(0, code, err)
+    assert.equal(D, cjson.decode(out).id)
+    code, out, err = run{ "get", "ABCDEF01-9", "-o", "json" }
+    assert.equal(0, code, err)
+    assert.equal(C, cjson.decode(out).id)
+    code, out, err = run{ "update", "5d2c6f0e1", "--set", "countryOrRegion=gb", "-o", "json" }
+    assert.equal(0, code, err)
+    assert.equal(D, cjson.decode(out).id)
+    code, out, err = run{ "sync", "5d2c6f0e", "abcdef01-9", "-o", "json" }
+    assert.equal(0, code, err)
+    local doc = cjson.decode(out)
+    assert.same({ D, C }, { doc[1].id, doc[2].id })
+    code, out, err = run{ "renew", "5d2c6f0e", "--file", cli.token_file(), "-o", "json" }
+    assert.equal(0, code, err)
+    assert.equal(D, cjson.decode(out).token.id)
+    code, out, err = run{ "delete", "5d2c6f0e", "--yes" }
+    assert.equal(0, code, err)
+    assert.equal("deleted " .. D .. "\n", out)
+  end)
+
+  it("a prefix several ids start with is a usage error naming their short ids, and picks none", function()
+    local seen = #sb:requests()
+    for _, argv in ipairs{ { "get", "abcdef01" }, { "delete", "abcdef01-2345", "--yes" },
+                           { "sync", "abcdef01", "--wait" } } do
+      local code, out, err = run(argv)
+      assert.equal(2, code, err)
+      assert.equal("", out)
+      assert.matches("tokens have ids starting with 'abcdef01", err, 1, true)
+      assert.matches(lit(A) .. ", " .. lit(B), err)
+      assert.matches("see 'vpptoken " .. argv[1] .. " --help'", err, 1, true)
+    end
+    local requests = sb:requests()
+    assert.is_true(#requests > seen)
+    for i = seen + 1, #requests do assert.equal("GET", requests[i].method) end
+    local code, _, err = run{ "get", "abcdef01" }
+    assert.equal(2, code)
+    assert.matches("3 tokens have ids starting with 'abcdef01': " .. lit(A) .. ", " .. lit(B) .. ", abcdef01%-9;", err)
+  end)
+
+  it("a prefix no id starts with is 'no token' (exit 4); a whole GUID goes to Graph as it is", function()
+    local code, out, err = run{ "get", "0123abcd" }
+    assert.equal(4, code)
+    assert.equal("", out)
+    assert.equal("vpptoken: no token whose id starts with '0123abcd'\n", err)
+    local seen = #sb:requests()
+    code, _, err = run{ "sync", "abcdef01-9", "0123abcd" } -- nothing starts when one ID names no token
+    assert.equal(4, code, err)
+    local requests = sb:requests()
+    for i = seen + 1, #requests do assert.equal("GET", requests[i].method) end
+    code, _, err = run{ "get", "01234567-89ab-4cde-8f01-23456789abcd" }
+    assert.equal(4, code)
+    assert.matches("%[HTTP 404%]", err)
+  end)
+end)

@@ -17,7 +17,7 @@ M.TEXT = {
     { "vpptoken list", "vpptoken list --state expired --output csv",
       "vpptoken list --filter \"organizationName eq 'Contoso'\" --select appleId,state" } },
   get = { "Shows one token, every property on its own line. Like every command that takes an ID, it takes the "
-      .. "whole id or the short id a table shows: the start of the id, at least " .. ids.SHORT .. " characters, "
+      .. "whole id or the short id a table shows: the start of the id, at least " .. ids.SHORT .. " hex digits, "
       .. "that only one token's id starts with (found by listing the tokens once; when several start with it, "
       .. "the error names them).",
     { "vpptoken get 5d2c6f0e", "vpptoken get 5d2c6f0e-1a2b-4c3d-8e9f-0a1b2c3d4e5f --output json" } },

@@ -15,11 +15,12 @@ function M.is_guid(text)
   return type(text) == "string" and text:match(GUID) ~= nil
 end
 
---- Whether text is taken as the start of an id: SHORT or more hex digits (dashes allowed after the first 8, as
--- in a GUID), not a whole GUID. Anything else is taken as a whole id.
+--- Whether text is taken as the start of an id: SHORT or more hex digits, with or without a GUID's dashes (not a
+-- whole GUID). Anything else is taken as a whole id.
 function M.is_prefix(text)
-  return type(text) == "string" and #text >= M.SHORT and #text < 36 and text:match("^%x+[%x%-]*$") ~= nil
-    and not M.is_guid(text)
+  if type(text) ~= "string" or #text >= 36 or not text:match("^%x[%x%-]*$") then return false end
+  local _, digits = text:gsub("%x", "")
+  return digits >= M.SHORT
 end
 
 --- The short form of each id in `ids` (a list): { [id] = short }. A GUID is shortened to the fewest characters
@@ -66,14 +67,15 @@ function M.shorten(ids, others)
   return out
 end
 
---- The ids in `ids` that start with `prefix` (case-insensitive); an id equal to it wins alone.
+--- The ids in `ids` that start with `prefix` (case and dashes aside); an id equal to it wins alone.
 function M.matching(prefix, ids)
   local p = prefix:lower()
+  local bare = p:gsub("%-", "")
   local found = {}
   for _, id in ipairs(ids) do
     local low = id:lower()
     if low == p then return { id } end
-    if low:sub(1, #p) == p then found[#found + 1] = id end
+    if low:gsub("%-", ""):sub(1, #bare) == bare then found[#found + 1] = id end
   end
   return found
 end
