@@ -37,8 +37,10 @@ local ORGANIZATION = { key = "organizationName", title = "ORGANIZATION", min = 8
 local STATE = { key = "state", title = "STATE", min = 7, wrap = true, give = 4, colour = state_colour }
 local EXPIRES = { key = "expirationDateTime", title = "EXPIRES", short = "expires_short",
                   short_title = "EXPIRES (DAYS LEFT)", min = 10, colour = expiry_colour }
+-- `expiring`'s reason says the state when it is not valid ("state is expired"): the STATE column is the first to
+-- go when the table is too wide.
 local EXPIRING_TABLE = {
-  ID_COLUMN, APPLE_ID, ORGANIZATION, STATE,
+  ID_COLUMN, APPLE_ID, ORGANIZATION, setmetatable({ optional = 1 }, { __index = STATE }),
   { key = "expirationDateTime", title = "EXPIRES", short = "expires_short", min = 10, colour = expiry_colour },
   { key = "reason", title = "REASON", min = 12, wrap = true, give = 2 },
 }

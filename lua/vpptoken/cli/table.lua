@@ -144,16 +144,20 @@ function M.render(rows, cols, opts)
     end
     -- shrink the widest column allowed at each level: wrapping whole words, wrapping anywhere, cutting, then the
     -- kept columns
-    local floors = {} -- per column, the width it may shrink to at levels 1 to 4
+    -- per column, the width it may shrink to at each level: 1 wrapping whole words into a few lines (so that no
+    -- value needs more than MAX_LINES), 2 wrapping whole words, 3 wrapping anywhere, 4 cutting, 5 cutting the kept
+    local floors = {}
     for i, l in ipairs(layout) do
       local c = l.col
       local min = math.min(w[i], c.min or 8)
       if c.wrap then
         local word = longest_word(l.title)
         for _, r in ipairs(shown) do word = math.max(word, longest_word(r[l.key] or "")) end
-        floors[i] = { math.min(w[i], math.max(min, word)), min, min, min }
+        word = math.min(w[i], math.max(min, word))
+        local few = math.min(w[i], math.max(word, -(-w[i] // (M.MAX_LINES - 1))))
+        floors[i] = { few, word, min, min, min }
       else
-        floors[i] = { w[i], w[i], c.keep and w[i] or min, min }
+        floors[i] = { w[i], w[i], w[i], c.keep and w[i] or min, min }
       end
     end
     -- wrapping columns give room in their `give` order (whole words first, then anywhere); then the others are
@@ -165,14 +169,14 @@ function M.render(rows, cols, opts)
       if gx ~= gy then return gx < gy end
       return x < y
     end)
-    for level = 1, 2 do
+    for level = 1, 3 do
       for _, i in ipairs(order) do
         local excess = total(w) - max_width
         if excess <= 0 then break end
         w[i] = w[i] - math.min(excess, math.max(0, w[i] - floors[i][level]))
       end
     end
-    for level = 3, 4 do
+    for level = 4, 5 do
       local excess = total(w) - max_width
       while excess > 0 do
         local best
