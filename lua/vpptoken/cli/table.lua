@@ -1,6 +1,6 @@
 --- The vpptoken command line: tables for people, fitted to a width. What an admin reads keeps its room: when the
 -- natural table is too wide, columns switch to their compact form, optional columns go (lowest `optional` first),
--- long values wrap (at spaces, then after '@', '.', '-', ';' or ','), and only as a last resort is a value cut,
+-- long values wrap (at spaces, then after '@', '-', ';', ',' or '/'), and only as a last resort is a value cut,
 -- ending in "…". Colour (an SGR code around a cell's text) is added after the layout: it takes no room.
 local safe = require "vpptoken.text"
 
@@ -41,7 +41,8 @@ function M.cut(s, w)
   return table.concat(chars(s, w - 1)) .. M.ELLIPSIS
 end
 
-local BREAK_AFTER = { ["@"] = true, ["."] = true, ["-"] = true, [";"] = true, [","] = true, ["/"] = true }
+-- Where a long word may break, after the character (not after '.': "contoso.com" stays whole).
+local BREAK_AFTER = { ["@"] = true, ["-"] = true, [";"] = true, [","] = true, ["/"] = true }
 
 --- s as lines of at most w columns (at most max_lines of them, the last ending in "…" when text is left).
 function M.wrap(s, w, max_lines)
@@ -84,7 +85,7 @@ end
 local function longest_word(s)
   local best = 0
   for word in s:gmatch("[^ ]+") do
-    for piece in word:gmatch("[^@%.%-;,/]*[@%.%-;,/]?") do best = math.max(best, width(piece)) end
+    for piece in word:gmatch("[^@%-;,/]*[@%-;,/]?") do best = math.max(best, width(piece)) end
   end
   return best
 end
