@@ -596,12 +596,14 @@ describe("vpptoken command with short ids", function()
     assert.equal("", out)
     assert.equal("vpptoken: no token whose id starts with '0123abcd'\n", err)
     local seen = #sb:requests()
-    code, _, err = run{ "sync", "abcdef01-9", "0123abcd" } -- nothing starts when one ID names no token
+    code, out, err = run{ "sync", "abcdef01-9", "0123abcd" } -- nothing starts when one ID names no token
     assert.equal(4, code, err)
     local requests = sb:requests()
     for i = seen + 1, #requests do assert.equal("GET", requests[i].method) end
-    code, _, err = run{ "get", "01234567-89ab-4cde-8f01-23456789abcd" }
+    assert.equal("", out)
+    code, out, err = run{ "get", "01234567-89ab-4cde-8f01-23456789abcd" }
     assert.equal(4, code)
+    assert.equal("", out)
     assert.matches("%[HTTP 404%]", err)
   end)
 end)

@@ -34,8 +34,8 @@ describe("vpptoken command on a terminal", function()
     local name = "s" .. sessions
     local line = cli.command(argv, e) .. "; echo EXIT=$?; sleep 600"
     local x, y = (size or "100x30"):match("^(%d+)x(%d+)$")
-    tmux("new-session -d -x " .. x .. " -y " .. y .. " -s " .. name .. " " .. q("cd " .. q(os.getenv("PWD") or ".") .. " && "
-      .. line))
+    tmux("new-session -d -x " .. x .. " -y " .. y .. " -s " .. name .. " "
+      .. q("cd " .. q(os.getenv("PWD") or ".") .. " && " .. line))
     return name
   end
 
@@ -119,7 +119,7 @@ describe("vpptoken command on a terminal", function()
     local DAY = 86400
     local ORGS = { { "Contoso Ltd", "contoso.com" }, { "Northwind Traders", "northwind.com" },
                    { "Fabrikam Schools", "fabrikam.edu" }, { "Woodgrove Bank", "woodgrove.com" } }
-    local tokens, by_id = {}, {}
+    local tokens = {}
     math.randomseed(1515)
     for i = 1, 300 do
       local org = ORGS[i % #ORGS + 1]
@@ -131,7 +131,7 @@ describe("vpptoken command on a terminal", function()
                   lastSyncStatus = i % 11 == 0 and "failed" or "completed",
                   expirationDateTime = os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() + ((i * 37) % 420 - 30) * DAY
                                                  + DAY // 2) }
-      tokens[i], by_id[id] = t, t
+      tokens[i] = t
     end
     local data = cli.store_file(tokens)
     local big = helper.sandbox_suite({ "--access-token", ACCESS, "--data", data }, { reset = false })
