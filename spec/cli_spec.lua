@@ -521,9 +521,9 @@ describe("vpptoken command", function()
 end)
 
 describe("vpptoken command with short ids", function()
-  -- Two ids that share their first 12 characters, a third alike in 8, and others.
+  -- Two ids that share their first 15 characters, a third alike in 8, and another.
   local A = "abcdef01-2345-4000-8000-000000000001"
-  local B = "abcdef01-2345-4000-8000-000000000002"
+  local B = "abcdef01-2345-4111-8000-000000000002"
   local C = "abcdef01-9999-4000-8000-000000000003"
   local D = "5d2c6f0e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"
   local data = cli.store_file{ { id = A, appleId = "a@contoso.com" }, { id = B, appleId = "b@contoso.com" },
@@ -544,7 +544,8 @@ describe("vpptoken command with short ids", function()
   it("tables show the fewest characters (at least 8) that tell the ids apart", function()
     local code, out, err = run{ "list" }
     assert.equal(0, code, err)
-    assert.matches("\nabcdef01%-2345%-4000%-8000%-000000000001%s+a@contoso", out)
+    assert.matches("\nabcdef01%-2345%-40%s+a@contoso", out)
+    assert.matches("\nabcdef01%-2345%-41%s+b@contoso", out)
     assert.matches("\nabcdef01%-9%s+c@contoso", out)
     assert.matches("\n5d2c6f0e%s+d@contoso", out)
   end)
@@ -579,7 +580,7 @@ describe("vpptoken command with short ids", function()
       assert.equal(2, code, err)
       assert.equal("", out)
       assert.matches("tokens have ids starting with 'abcdef01", err, 1, true)
-      assert.matches(lit(A) .. ", " .. lit(B), err)
+      assert.matches("abcdef01-2345-40, abcdef01-2345-41", err, 1, true)
       assert.matches("see 'vpptoken " .. argv[1] .. " --help'", err, 1, true)
     end
     local requests = sb:requests()
@@ -587,7 +588,8 @@ describe("vpptoken command with short ids", function()
     for i = seen + 1, #requests do assert.equal("GET", requests[i].method) end
     local code, _, err = run{ "get", "abcdef01" }
     assert.equal(2, code)
-    assert.matches("3 tokens have ids starting with 'abcdef01': " .. lit(A) .. ", " .. lit(B) .. ", abcdef01%-9;", err)
+    assert.equal("vpptoken: 3 tokens have ids starting with 'abcdef01': abcdef01-2345-40, abcdef01-2345-41, "
+      .. "abcdef01-9; give more characters (see 'vpptoken get --help')\n", err)
   end)
 
   it("a prefix no id starts with is 'no token' (exit 4); a whole GUID goes to Graph as it is", function()
