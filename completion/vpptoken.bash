@@ -4,7 +4,7 @@ _vpptoken() {
     args=("${COMP_WORDS[@]}")
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
-    opts="--cloud --beta --graph-url --tenant --client-id --client-secret-file --timeout --retries -o --output --show-secrets -v --verbose -q --quiet -h --help"
+    opts="--cloud --beta --graph-url --tenant --client-id --client-secret-file --timeout --retries -o --output --wide --no-color --show-secrets -v --verbose -q --quiet -h --help"
 
     case "$prev" in
         --cloud)
@@ -36,7 +36,7 @@ _vpptoken() {
             return 0
             ;;
         -o|--output)
-            COMPREPLY=($(compgen -W "table json csv" -- "$cur"))
+            COMPREPLY=($(compgen -W "table wide json csv" -- "$cur"))
             return 0
             ;;
     esac

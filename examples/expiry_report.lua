@@ -59,24 +59,63 @@ local function days_left(t)
 end
 table.sort(tokens, function(a, b) return (days_left(a) or math.huge) < (days_left(b) or math.huge) end)
 
-print(string.format("%-20s %-26s %-9s %-11s %5s  %-10s %s", "ORGANIZATION", "APPLE ID", "STATE", "EXPIRES",
-  "DAYS", "LAST SYNC", "NOTE"))
-local warnings = 0
+-- The report fits the terminal: COLUMNS, else the terminal's width (vpptoken.terminal), else 80. When the natural
+-- table is wider, LAST SYNC goes, then the widest of ORGANIZATION and APPLE ID is cut, ending in "…".
+local term = vpptoken.terminal(1)
+local width = math.tointeger(tonumber(os.getenv("COLUMNS") or "")) or (term and term.columns) or 80
+local cols = { { "APPLE ID" }, { "ORGANIZATION" }, { "STATE" }, { "EXPIRES" }, { "DAYS", right = true },
+               { "LAST SYNC", optional = true }, { "NOTE" } }
+local rows, warnings = {}, 0
 for _, t in ipairs(tokens) do
   local d = days_left(t)
   local note = ""
   if t.state ~= vpptoken.State.valid then
-    note = "NOT VALID: renew or replace"
+    note = "not valid"
   elseif d and d < 0 then
-    note = "EXPIRED"
+    note = "expired"
   elseif d and d <= within then
-    note = string.format("expires within %d days: renew", within)
+    note = "renew soon"
   end
   if note ~= "" then warnings = warnings + 1 end
-  print(string.format("%-20s %-26s %-9s %-11s %5s  %-10s %s", (t.organizationName or ""):sub(1, 20),
-    (t.appleId or ""):sub(1, 26), t.state or "?", (t.expirationDateTime or "-"):sub(1, 10), d or "-",
-    t.lastSyncStatus or "-", note))
+  rows[#rows + 1] = { t.appleId or "", t.organizationName or "", t.state or "?",
+                      (t.expirationDateTime or "-"):sub(1, 10), d and tostring(d) or "-", t.lastSyncStatus or "-",
+                      note }
 end
-print(string.format("%d token(s), %d need attention", #tokens, warnings))
+local function len(s) return utf8.len(s) or #s end
+local function cut(s, w)
+  if len(s) <= w then return s end
+  return s:sub(1, (utf8.offset(s, w) or w) - 1) .. "…"
+end
+for k, c in ipairs(cols) do
+  c.w = len(c[1])
+  for _, r in ipairs(rows) do c.w = math.max(c.w, len(r[k])) end
+end
+local function total()
+  local n = 0
+  for _, c in ipairs(cols) do if not c.dropped then n = n + c.w + 2 end end
+  return n - 2
+end
+if total() > width then cols[6].dropped = true end
+while total() > width and math.max(cols[1].w, cols[2].w) > 12 do
+  local c = cols[1].w >= cols[2].w and cols[1] or cols[2]
+  c.w = c.w - 1
+end
+local function line(values)
+  local parts = {}
+  for k, c in ipairs(cols) do
+    if not c.dropped then
+      local v = cut(values[k], c.w)
+      local pad = (" "):rep(c.w - len(v))
+      parts[#parts + 1] = c.right and (pad .. v) or (v .. pad)
+    end
+  end
+  return (table.concat(parts, "  "):gsub("%s+$", ""))
+end
+local header = {}
+for k, c in ipairs(cols) do header[k] = c[1] end
+print(line(header))
+for _, r in ipairs(rows) do print(line(r)) end
+print(string.format("%d token(s), %d need attention (renew soon: expires within %d days)", #tokens, warnings,
+  within))
 client:close()
 os.exit((strict and warnings > 0) and 3 or 0)

@@ -116,7 +116,7 @@ describe("shell completion", function()
     end
     assert.equal("sync\n", complete("vpptoken sy"))
     assert.equal("--wait\n--wait-timeout\n", complete("vpptoken sync --wa"))
-    assert.equal("table\njson\ncsv\n", complete("vpptoken --output "))
+    assert.equal("table\nwide\njson\ncsv\n", complete("vpptoken --output "))
     run("rm -rf " .. q(dir))
   end)
 

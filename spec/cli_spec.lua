@@ -79,7 +79,8 @@ describe("vpptoken command", function()
       { { "list", "--bogus" }, "unknown option '--bogus'" },
       { { "list", "--top" }, "option '--top' needs a value" },
       { { "list", "--top", "zero" }, "--top needs a whole number" },
-      { { "list", "--output", "xml" }, "--output must be one of table, json, csv" },
+      { { "list", "--output", "xml" }, "--output must be one of table, wide, json, csv" },
+      { { "list", "--wide", "-o", "json" }, "--wide is --output wide: not with --output json" },
       { { "list", "--state", "happy" }, "--state must be one of unknown, valid" },
       { { "list", "--select", "nope" }, "select: unknown property 'nope'" },
       { { "get" }, "get needs ID" },
@@ -171,8 +172,8 @@ describe("vpptoken command", function()
   end)
 
   describe("list and get", function()
-    it("list prints a table with every token and the expiry as a local date with days left", function()
-      create("one@contoso.com")
+    it("list prints a table with every token, short ids and the expiry as a local date with days left", function()
+      local one = create("one@contoso.com")
       create("two@contoso.com", { "--set", "expirationDateTime=2001-02-03T04:05:06Z" })
       local code, out, err = run{ "list" }
       assert.equal(0, code, err)
@@ -180,10 +181,17 @@ describe("vpptoken command", function()
       local lines = {}
       for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
       assert.equal(3, #lines)
-      assert.matches("^ID%s+APPLE ID%s+ORGANIZATION%s+STATE%s+SYNC%s+EXPIRES$", lines[1])
-      assert.matches("one@contoso.com", out, 1, true)
-      assert.matches("2099%-05%-26 %(%d+ days left%)", out)
+      -- piped: 80 columns, so the expiry is in its compact form
+      assert.matches("^ID%s+APPLE ID%s+ORGANIZATION%s+STATE%s+SYNC%s+EXPIRES %(DAYS LEFT%)$", lines[1])
+      assert.matches("\n" .. lit(one:sub(1, 8)) .. "%s+one@contoso%.com%s", out)
+      assert.not_matches(one, out, 1, true)
+      assert.matches("2099%-05%-26 %(%d+ d%)", out)
       assert.matches("2001%-02%-03 %(expired%)", out)
+      local _, wide = run{ "list", "--wide" }
+      assert.matches("\n" .. lit(one) .. "%s+one@contoso%.com%s", wide)
+      assert.matches("2099%-05%-26 %(%d+ days left%)", wide)
+      assert.matches("^ID%s+APPLE ID%s+ORGANIZATION%s+TYPE%s+STATE%s+SYNC%s+LAST SYNC%s+EXPIRES%s+COUNTRY", wide)
+      assert.equal(wide, select(2, run{ "list", "-o", "wide" }))
     end)
 
     it("--output json is one document with sorted keys and the token redacted", function()
@@ -441,7 +449,7 @@ describe("vpptoken command", function()
       local id = create("many@contoso.com")
       local code, out, err = run{ "sync", id, "missing-id" }
       assert.equal(4, code)
-      assert.matches(lit(id) .. "%s+many@contoso.com%s+started", out)
+      assert.matches(lit(id:sub(1, 8)) .. "%s+many@contoso.com%s+started", out)
       assert.matches("missing%-id%s+failed%s+ResourceNotFound", out)
       assert.matches("^vpptoken: %[HTTP 404%]", err)
     end)
@@ -462,7 +470,10 @@ describe("vpptoken command", function()
       assert.equal("expires in 6 days", doc[1].reason)
       assert.equal("<redacted>", doc[1].token.token)
       local _, table_out = run{ "expiring", "--within", "10" }
-      assert.matches("soon@contoso.com%s+valid%s+%d+%-%d+%-%d+ %(6 days left%)%s+expires in 6 days", table_out)
+      assert.matches("soon@contoso.com%s+Contoso%s+valid%s+%d+%-%d+%-%d+%s+expires in 6 days", table_out)
+      local _, wide = run{ "expiring", "--within", "10", "--wide" }
+      assert.matches(lit(soon) .. "%s+soon@contoso.com%s+Contoso%s+valid%s+%d+%-%d+%-%d+ %(6 days left%)%s+"
+        .. "expires in 6 days", wide)
     end)
 
     it("renew uploads the new file and says when Graph still shows the old expiry", function()
@@ -606,5 +617,95 @@ describe("the command line's parser (lua-argparse, built from args.GLOBAL and ar
   it("asks for no argument count with --help, and prints nothing itself", function()
     assert.same({ command = "get", positional = {}, opts = { help = true } }, parse{ "get", "--help" })
     assert.same({ command = nil, positional = {}, opts = {} }, parse{})
+  end)
+end)
+
+describe("vpptoken command with short ids", function()
+  -- Two ids that share their first 15 characters, a third alike in 8, and another.
+  local A = "abcdef01-2345-4000-8000-000000000001"
+  local B = "abcdef01-2345-4111-8000-000000000002"
+  local C = "abcdef01-9999-4000-8000-000000000003"
+  local D = "5d2c6f0e-1a2b-4c3d-8e9f-0a1b2c3d4e5f"
+  local data = cli.store_file{ { id = A, appleId = "a@contoso.com" }, { id = B, appleId = "b@contoso.com" },
+                               { id = C, appleId = "c@contoso.com" }, { id = D, appleId = "d@contoso.com" } }
+  local sb = helper.sandbox_suite({ "--access-token", ACCESS, "--data", data }, { reset = false })
+  local env
+
+  local function run(argv)
+    return cli.run(argv, { env = env })
+  end
+
+  setup(function()
+    env = { VPPTOKEN_GRAPH_URL = sb.graph, VPPTOKEN_ACCESS_TOKEN = ACCESS }
+  end)
+
+  teardown(function() os.remove(data) end)
+
+  it("tables show the fewest characters (at least 8) that tell the ids apart", function()
+    local code, out, err = run{ "list" }
+    assert.equal(0, code, err)
+    assert.matches("\nabcdef01%-2345%-40%s+a@contoso", out)
+    assert.matches("\nabcdef01%-2345%-41%s+b@contoso", out)
+    assert.matches("\nabcdef01%-9%s+c@contoso", out)
+    assert.matches("\n5d2c6f0e%s+d@contoso", out)
+  end)
+
+  it("every command that takes an ID takes a prefix that names one token", function()
+    local code, out, err = run{ "get", "5d2c6f0e", "-o", "json" }
+    assert.equal(0, code, err)
+    assert.equal(D, cjson.decode(out).id)
+    code, out, err = run{ "get", "ABCDEF01-9", "-o", "json" }
+    assert.equal(0, code, err)
+    assert.equal(C, cjson.decode(out).id)
+    code, out, err = run{ "update", "5d2c6f0e1", "--set", "countryOrRegion=gb", "-o", "json" }
+    assert.equal(0, code, err)
+    assert.equal(D, cjson.decode(out).id)
+    code, out, err = run{ "sync", "5d2c6f0e", "abcdef01-9", "-o", "json" }
+    assert.equal(0, code, err)
+    local doc = cjson.decode(out)
+    assert.same({ D, C }, { doc[1].id, doc[2].id })
+    code, out, err = run{ "renew", "5d2c6f0e", "--file", cli.token_file(), "-o", "json" }
+    assert.equal(0, code, err)
+    assert.equal(D, cjson.decode(out).token.id)
+    code, out, err = run{ "delete", "5d2c6f0e", "--yes" }
+    assert.equal(0, code, err)
+    assert.equal("deleted " .. D .. "\n", out)
+  end)
+
+  it("a prefix several ids start with is a usage error naming their short ids, and picks none", function()
+    local seen = #sb:requests()
+    for _, argv in ipairs{ { "get", "abcdef01" }, { "delete", "abcdef01-2345", "--yes" },
+                           { "sync", "abcdef01", "--wait" } } do
+      local code, out, err = run(argv)
+      assert.equal(2, code, err)
+      assert.equal("", out)
+      assert.matches("tokens have ids starting with 'abcdef01", err, 1, true)
+      assert.matches("abcdef01-2345-40, abcdef01-2345-41", err, 1, true)
+      assert.matches("see 'vpptoken " .. argv[1] .. " --help'", err, 1, true)
+    end
+    local requests = sb:requests()
+    assert.is_true(#requests > seen)
+    for i = seen + 1, #requests do assert.equal("GET", requests[i].method) end
+    local code, _, err = run{ "get", "abcdef01" }
+    assert.equal(2, code)
+    assert.equal("vpptoken: 3 tokens have ids starting with 'abcdef01': abcdef01-2345-40, abcdef01-2345-41, "
+      .. "abcdef01-9; give more characters (see 'vpptoken get --help')\n", err)
+  end)
+
+  it("a prefix no id starts with is 'no token' (exit 4); a whole GUID goes to Graph as it is", function()
+    local code, out, err = run{ "get", "0123abcd" }
+    assert.equal(4, code)
+    assert.equal("", out)
+    assert.equal("vpptoken: no token whose id starts with '0123abcd'\n", err)
+    local seen = #sb:requests()
+    code, out, err = run{ "sync", "abcdef01-9", "0123abcd" } -- nothing starts when one ID names no token
+    assert.equal(4, code, err)
+    local requests = sb:requests()
+    for i = seen + 1, #requests do assert.equal("GET", requests[i].method) end
+    assert.equal("", out)
+    code, out, err = run{ "get", "01234567-89ab-4cde-8f01-23456789abcd" }
+    assert.equal(4, code)
+    assert.equal("", out)
+    assert.matches("%[HTTP 404%]", err)
   end)
 end)

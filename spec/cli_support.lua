@@ -78,6 +78,24 @@ end
 --- The content of that file: what Intune stores as the token, the secret to look for in output.
 M.token_content = files.apple_file
 
+--- A sandbox store file (for `vpptoken-sandbox --data FILE`) holding these tokens: each a table of properties with
+-- at least id; the rest default to a valid business token. Returns its path.
+function M.store_file(tokens)
+  local cjson = require "cjson"
+  local list = {}
+  for i, t in ipairs(tokens) do
+    local props = { organizationName = "Contoso", vppTokenAccountType = "business", appleId = "vpp@contoso.com",
+                    expirationDateTime = "2099-05-26T00:00:00Z", token = "seeded-token-" .. i,
+                    lastModifiedDateTime = "2026-01-01T00:00:00Z", state = "valid", lastSyncStatus = "none",
+                    automaticallyUpdateApps = false, dataSharingConsentGranted = false,
+                    claimTokenManagementFromExternalMdm = false, roleScopeTagIds = { "0" }, lastAppCount = 0 }
+    for k, v in pairs(t) do props[k] = v end
+    list[i] = { seq = i, id = props.id, props = props }
+  end
+  return helper.temp_file(cjson.encode{ format = "vpptoken-sandbox-store/1", next_seq = #tokens + 1,
+                                        tokens = list })
+end
+
 --- A Lua pattern matching s literally.
 function M.literal(s)
   return (s:gsub("%p", "%%%0"))

@@ -3,6 +3,7 @@
 local helper = require "helper"
 local cjson = require "cjson"
 local cli = require "cli_support"
+local vpptoken = require "vpptoken"
 
 local q = helper.shell_quote
 local ACCESS = cli.ACCESS
@@ -22,23 +23,25 @@ describe("vpptoken command on a terminal", function()
     return out
   end
 
-  -- Starts `vpptoken argv` in a new 100x30 tmux session (stdin, stdout, stderr the terminal); the shell prints
-  -- EXIT=<code> when it ends. Returns the session name.
+  -- Starts `vpptoken argv` in a new tmux session (100x30, or size "WxH"; stdin, stdout, stderr the terminal); the
+  -- shell prints EXIT=<code> when it ends. Returns the session name.
   local sessions = 0
-  local function start(argv, extra_env)
+  local function start(argv, extra_env, size)
     local e = {}
     for k, v in pairs(env) do e[k] = v end
     for k, v in pairs(extra_env or {}) do e[k] = v end
     sessions = sessions + 1
     local name = "s" .. sessions
     local line = cli.command(argv, e) .. "; echo EXIT=$?; sleep 600"
-    tmux("new-session -d -x 100 -y 30 -s " .. name .. " " .. q("cd " .. q(os.getenv("PWD") or ".") .. " && "
-      .. line))
+    local x, y = (size or "100x30"):match("^(%d+)x(%d+)$")
+    tmux("new-session -d -x " .. x .. " -y " .. y .. " -s " .. name .. " "
+      .. q("cd " .. q(os.getenv("PWD") or ".") .. " && " .. line))
     return name
   end
 
-  local function screen(name)
-    return tmux("capture-pane -p -J -t " .. name)
+  -- The pane's text (history included: -S -), lines the terminal wrapped joined (-J); with escapes, its colours.
+  local function screen(name, escapes)
+    return tmux("capture-pane -p -J -S - " .. (escapes and "-e " or "") .. "-t " .. name)
   end
 
   -- Waits (generously: memory checkers are slow) until the pane shows `pattern`; returns the pane's text.
@@ -52,9 +55,10 @@ describe("vpptoken command on a terminal", function()
     error("timed out waiting for " .. pattern .. " in:\n" .. tostring(text))
   end
 
-  local function finished(name)
+  local function finished(name, escapes)
     local text = wait_for(name, "EXIT=%d+")
     assert(not helper.memory_report(text), text)
+    if escapes then text = screen(name, true) end
     tmux("kill-session -t " .. name)
     return tonumber(text:match("EXIT=(%d+)")), text
   end
@@ -83,31 +87,175 @@ describe("vpptoken command on a terminal", function()
         "Contoso International Holdings, Education and Government Division")
     end)
 
-    it("fit the terminal's width (tput cols) and keep the id whole", function()
+    it("fit the terminal's own width (asked of the terminal) with a short id, long values wrapped", function()
       local code, text = finished(start{ "list" })
       assert.equal(0, code, text)
-      local rows = 0
-      for l in text:gmatch("[^\n]+") do
-        assert.is_true(#l <= 100, "wider than the terminal: " .. l)
-        -- (a slow machine may also show the progress summary, on stderr: not a table row)
-        if not l:match("^EXIT=") and not l:match("requests in %d+ s%)$") then rows = rows + 1 end
-      end
-      assert.equal(2, rows, text)
-      assert.matches(long_id, text, 1, true)
-      assert.matches("  a%-very%-lo[%w%-]*~  ", text)
+      for l in text:gmatch("[^\n]+") do assert.is_true(utf8.len(l) <= 100, "wider than the terminal: " .. l) end
+      assert.matches("\n" .. long_id:sub(1, 8) .. "  a%-very%-long%-apple%-id%-for%-the%-", text)
+      assert.not_matches(long_id, text, 1, true)
+      assert.matches("  Contoso International  ", text, 1, true)
+      assert.matches("\n[^\n]*%s%sHoldings, Education\n", text)
     end)
 
     it("fit $COLUMNS when it is set", function()
       local code, text = finished(start({ "list" }, { COLUMNS = "72" }))
       assert.equal(0, code, text)
-      for l in text:gmatch("[^\n]+") do assert.is_true(#l <= 72, "wider than COLUMNS: " .. l) end
-      assert.matches(long_id, text, 1, true)
+      for l in text:gmatch("[^\n]+") do assert.is_true(utf8.len(l) <= 72, "wider than COLUMNS: " .. l) end
+      assert.matches(long_id:sub(1, 8), text, 1, true)
     end)
 
-    it("are not cut when stdout is a pipe", function()
+    it("fit 80 columns when stdout is a pipe; --wide shows whole ids and values", function()
       local code, out = cli.run({ "list" }, { env = env })
       assert.equal(0, code)
-      assert.matches("Contoso International Holdings, Education and Government Division", out, 1, true)
+      for l in out:gmatch("[^\n]+") do assert.is_true(utf8.len(l) <= 80, "wider than 80: " .. l) end
+      local wcode, wide = cli.run({ "list", "--wide" }, { env = env })
+      assert.equal(0, wcode)
+      assert.matches("Contoso International Holdings, Education and Government Division", wide, 1, true)
+      assert.matches(long_id, wide, 1, true)
+    end)
+  end)
+
+  describe("a tenant with 300 tokens, at 80 columns", function()
+    local DAY = 86400
+    local ORGS = { { "Contoso Ltd", "contoso.com" }, { "Northwind Traders", "northwind.com" },
+                   { "Fabrikam Schools", "fabrikam.edu" }, { "Woodgrove Bank", "woodgrove.com" } }
+    local tokens = {}
+    math.randomseed(1515)
+    for i = 1, 300 do
+      local org = ORGS[i % #ORGS + 1]
+      local id = ("xxxxxxxx-xxxx-4xxx-8xxx-xxxxxxxxxxxx"):gsub("x", function()
+        return string.format("%x", math.random(0, 15))
+      end)
+      local t = { id = id, organizationName = org[1], appleId = string.format("vpp%03d@%s", i, org[2]),
+                  state = i % 13 == 0 and "expired" or (i % 29 == 0 and "invalid" or "valid"),
+                  lastSyncStatus = i % 11 == 0 and "failed" or "completed",
+                  expirationDateTime = os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() + ((i * 37) % 420 - 30) * DAY
+                                                 + DAY // 2) }
+      tokens[i] = t
+    end
+    local data = cli.store_file(tokens)
+    local big = helper.sandbox_suite({ "--access-token", ACCESS, "--data", data }, { reset = false })
+    local big_env
+
+    setup(function() big_env = { VPPTOKEN_GRAPH_URL = big.graph } end)
+    teardown(function() os.remove(data) end)
+
+    -- The table rows of a screen: { short id = line } (a row starts with its short id; wrapped lines do not), the
+    -- number of rows, and { short id = { the lines the row wrapped onto } }.
+    local function rows_of(text)
+      local rows, n, more, last = {}, 0, {}, nil
+      for l in text:gmatch("[^\n]+") do
+        assert.is_true(utf8.len(l) <= 80, "wider than 80 columns: " .. l)
+        local short = l:match("^(%x%x%x%x%x%x%x%x[%x%-]*)  ")
+        if short then
+          assert.is_nil(rows[short], "two rows show the id " .. short)
+          rows[short], n, more[short], last = l, n + 1, {}, short
+        elseif last and l:match("^ ") then
+          table.insert(more[last], l)
+        end
+      end
+      return rows, n, more
+    end
+
+    -- The token whose id the short id starts (exactly one).
+    local function token_of(short)
+      local found
+      for _, t in ipairs(tokens) do
+        if t.id:sub(1, #short) == short then
+          assert.is_nil(found, short .. " starts two ids")
+          found = t
+        end
+      end
+      return assert(found, short .. " starts no id")
+    end
+
+    -- "2027-06-18 (200 d" (the compact and the long form both start so) or "2026-11-20 (expired)".
+    local function expiry_text(t)
+      local days = vpptoken.days_left(t)
+      return t.expirationDateTime:sub(1, 10) .. (days > 0 and (" (" .. days .. " d") or " (expired)")
+    end
+
+    it("list: every row within 80 columns with a unique short id, the Apple ID, state and expiry uncut", function()
+      local code, text = finished(start({ "list" }, big_env, "80x50"))
+      assert.equal(0, code, text)
+      local rows, n = rows_of(text)
+      assert.equal(300, n, text)
+      for short, line in pairs(rows) do
+        assert.is_true(#short >= 8)
+        local t = token_of(short)
+        assert.matches("  " .. cli.literal(t.appleId) .. "  ", line, 1, false)
+        assert.matches("  " .. t.state .. "  ", line, 1, true)
+        assert.matches(expiry_text(t), line, 1, true)
+      end
+    end)
+
+    it("the short ids a table shows work in get", function()
+      local _, text = finished(start({ "list" }, big_env, "80x50"))
+      local rows = rows_of(text)
+      local checked = 0
+      for short in pairs(rows) do
+        local code, out, err = cli.run({ "get", short, "-o", "json" }, { env = { VPPTOKEN_GRAPH_URL = big.graph,
+                                                                                  VPPTOKEN_ACCESS_TOKEN = ACCESS } })
+        assert.equal(0, code, err)
+        assert.equal(token_of(short).id, cjson.decode(out).id)
+        checked = checked + 1
+        if checked == 5 then break end
+      end
+      assert.equal(5, checked)
+    end)
+
+    it("expiring: the Apple ID, expiry and reason uncut on each row, within 80 columns", function()
+      local code, text = finished(start({ "expiring", "--within", "60" }, big_env, "80x50"))
+      assert.equal(0, code, text)
+      local rows, n, more = rows_of(text)
+      assert.is_true(n > 20, text)
+      local header = assert(text:match("^(ID [^\n]*)") or text:match("\n(ID [^\n]*)"))
+      local at = assert(header:find("REASON", 1, true))
+      for short, line in pairs(rows) do
+        local t = token_of(short)
+        assert.matches("  " .. cli.literal(t.appleId) .. "  ", line)
+        assert.matches("  " .. t.expirationDateTime:sub(1, 10) .. "  ", line, 1, true)
+        local days = vpptoken.days_left(t)
+        local reason = days > 0 and string.format("expires in %d day%s", days, days == 1 and "" or "s")
+          or string.format("expired %d day%s ago", -days, days == -1 and "" or "s")
+        if days == 0 then reason = "expired less than a day ago" end
+        -- the state, when not valid, is the reason's first part ("state is expired; ..."), on a line of its own
+        if t.state ~= "valid" then reason = "state is " .. t.state .. (days <= 60 and "; " .. reason or "") end
+        -- the reason column, its wrapped lines joined
+        local parts = { line:sub(at) }
+        for _, l in ipairs(more[short]) do parts[#parts + 1] = l:sub(at) end
+        local shown = table.concat(parts, " "):gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")
+        assert.equal(reason, shown, line)
+      end
+    end)
+
+    it("--wide shows the whole ids", function()
+      local code, text = finished(start({ "list", "--wide" }, big_env, "80x50"))
+      assert.equal(0, code, text)
+      for _, t in ipairs{ tokens[1], tokens[150], tokens[300] } do assert.matches(t.id, text, 1, true) end
+    end)
+
+    it("colour on a terminal for what needs attention; none with NO_COLOR, --no-color or a pipe", function()
+      local code, text = finished(start({ "list" }, big_env, "80x50"), true)
+      assert.equal(0, code, text)
+      assert.matches("\27%[31mexpired", text)
+      assert.matches("\27%[33m%d+%-%d+%-%d+ %(%d+ d%)", text) -- expiring within 30 days
+      local _, wide = finished(start({ "list", "--wide" }, big_env, "80x50"), true)
+      assert.matches("\27%[31mfailed", wide) -- the sync status (a column of the wide table)
+      for _, case in ipairs{ { { "list" }, { NO_COLOR = "1" } }, { { "list", "--no-color" } },
+                             { { "expiring", "--no-color" } } } do
+        local e = { NO_COLOR = false }
+        for k, v in pairs(big_env) do e[k] = v end
+        for k, v in pairs(case[2] or {}) do e[k] = v end
+        local c, plain = finished(start(case[1], e, "80x50"), true)
+        assert.equal(0, c, plain)
+        assert.not_matches("\27%[3[13]m", plain)
+        assert.matches("expired", plain, 1, true)
+      end
+      local c, piped = cli.run({ "list" }, { env = { VPPTOKEN_GRAPH_URL = big.graph, VPPTOKEN_ACCESS_TOKEN = ACCESS,
+                                                     COLUMNS = "80" } })
+      assert.equal(0, c)
+      assert.not_matches("\27", piped, 1, true)
     end)
   end)
 

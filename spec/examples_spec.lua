@@ -14,7 +14,8 @@ local q = helper.shell_quote
 -- Variables a developer's shell may hold that would change what the scripts do.
 local CLEARED = { "VPPTOKEN_ACCESS_TOKEN", "VPPTOKEN_GRAPH_URL", "VPPTOKEN_CLOUD", "VPPTOKEN_AUTHORITY_URL",
                   "VPPTOKEN_DEBUG", "VPPTOKEN_ALERT_WEBHOOK", "AZURE_TENANT_ID", "AZURE_CLIENT_ID",
-                  "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PASSWORD" }
+                  "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+                  "COLUMNS" }
 
 local function read_file(path)
   local f = io.open(path, "rb")
@@ -542,6 +543,32 @@ describe("examples/", function()
       assert.equal(2, code)
       assert.matches("^renew: renew: ", err)
       assert.equal(seeded, #sb:requests())
+    end)
+  end)
+
+  describe("expiry_report.lua", function()
+    it("fits 80 columns when not on a terminal: LAST SYNC goes, every value an admin reads stays whole", function()
+      local code, out, err = run("expiry_report", { "--no-sync", "--within", "30" }, { graph = sb.graph })
+      assert.equal(0, code, err)
+      no_secrets(out)
+      local lines = lines_of(out)
+      for _, l in ipairs(lines) do assert.is_true(utf8.len(l) <= 80, "wider than 80: " .. l) end
+      assert.matches("^APPLE ID%s+ORGANIZATION%s+STATE%s+EXPIRES%s+DAYS%s+NOTE$", lines[1])
+      assert.matches("\nit@northwind%.com%s+Northwind%s+expired%s+%d+%-%d+%-%d+%s+%-10%s+not valid\n", out)
+      assert.matches("\napps@fabrikam%.com%s+Fabrikam%s+valid%s+%d+%-%d+%-%d+%s+3%s+renew soon\n", out)
+      assert.matches("\n5 token%(s%), 3 need attention %(renew soon: expires within 30 days%)\n$", out)
+    end)
+
+    it("shows LAST SYNC when COLUMNS leaves room, and cuts with … only when even that is too narrow", function()
+      local code, out, err = run("expiry_report", { "--no-sync" }, { graph = sb.graph, COLUMNS = "120" })
+      assert.equal(0, code, err)
+      assert.matches("^APPLE ID%s+ORGANIZATION%s+STATE%s+EXPIRES%s+DAYS%s+LAST SYNC%s+NOTE\n", out)
+      code, out, err = run("expiry_report", { "--no-sync" }, { graph = sb.graph, COLUMNS = "66" })
+      assert.equal(0, code, err)
+      assert.matches("…", out, 1, true)
+      for _, l in ipairs(lines_of(out)) do
+        if not l:match("^%d+ token") then assert.is_true(utf8.len(l) <= 66, "wider than 66: " .. l) end
+      end
     end)
   end)
 

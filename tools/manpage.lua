@@ -28,8 +28,9 @@ w(".B vpptoken")
 w("[\\fIOPTIONS\\fR] \\fICOMMAND\\fR [\\fIARGS\\fR]")
 w(".SH DESCRIPTION")
 w("A command line over the vpptoken Lua library. It reads credentials from the environment (never from a flag "
-  .. "that would leave a secret in the shell history). Tables are fitted to the terminal; \\fB\\-\\-output json\\fR "
-  .. "and \\fB\\-\\-output csv\\fR are for programs. Token values are shown as <redacted> unless "
+  .. "that would leave a secret in the shell history). Tables are fitted to the terminal (80 columns when not "
+  .. "one), with short ids that every command takes; \\fB\\-\\-output json\\fR and \\fB\\-\\-output csv\\fR "
+  .. "are for programs. Token values are shown as <redacted> unless "
   .. "\\fB\\-\\-show\\-secrets\\fR is given.")
 w(".SH COMMANDS")
 for _, c in ipairs(args.COMMANDS) do

@@ -75,11 +75,11 @@ function Context:fail(err, code, message)
   return code
 end
 
---- The width to fit tables to: the terminal's when stdout is one, otherwise no limit (a pipe gets whole values).
+--- The width to fit tables to: $COLUMNS, else the terminal's when stdout is one, else 80; none for --output wide
+-- (every column, whole values).
 function Context:table_width()
-  if self.stdout_tty then return output.terminal_width() end
-  local cols = tonumber(os.getenv("COLUMNS") or "")
-  return cols and cols >= 20 and math.floor(cols) or nil
+  if self.format == "wide" then return nil end
+  return output.terminal_width(1)
 end
 
 function Context:progress_done(summary)
@@ -172,8 +172,20 @@ function M.main(argv)
     output.message("--verbose and --quiet do not go together (", usage_hint(command), ")")
     return EXIT_USAGE
   end
+  local format = parsed.opts.output or "table"
+  if parsed.opts.wide then
+    if format ~= "table" and format ~= "wide" then
+      output.message("--wide is --output wide: not with --output ", format, " (", usage_hint(command), ")")
+      return EXIT_USAGE
+    end
+    format = "wide"
+  end
+  local stdout_tty = output.isatty(1)
+  -- colour only in tables on a terminal, and not with --no-color or $NO_COLOR (any non-empty value: no-color.org)
+  local colour = stdout_tty and (format == "table" or format == "wide") and not parsed.opts.no_color
+    and (os.getenv("NO_COLOR") or "") == ""
   local ctx = setmetatable({ opts = parsed.opts, positional = parsed.positional, command = command,
-                             format = parsed.opts.output or "table", stdout_tty = output.isatty(1) }, Context)
+                             format = format, stdout_tty = stdout_tty, colour = colour }, Context)
   ctx.progress = output.progress(not parsed.opts.quiet and output.isatty(2))
   local ok, code = pcall(commands[command.name], ctx)
   if ctx.the_client then ctx.the_client:close() end

@@ -274,6 +274,14 @@ function M.monotonic()
   return core.monotonic()
 end
 
+--- Whether file descriptor `fd` (0 stdin, 1 stdout, 2 stderr) is a terminal, and its size: nil when it is not
+-- one, else { columns = n, rows = n } (each nil when the terminal does not tell). For fitting a report to the
+-- screen: `local term = vpptoken.terminal(1); local width = term and term.columns or 80`.
+-- @param fd a file descriptor (an integer >= 0)
+function M.terminal(fd)
+  return core.terminal(fd)
+end
+
 -- Functions of other modules, loaded on first use (see Client._lazy_methods): days_left and read_token_file
 -- (vpptoken.automation), post_json (webhook notifications, vpptoken.notify).
 M._lazy = { days_left = "vpptoken.automation", read_token_file = "vpptoken.automation",

@@ -21,6 +21,9 @@ local RETRIES = vpptoken.transport_option("max_retries")
 local TIMEOUT = vpptoken.transport_option("timeout")
 local OTHER_CLOUDS = { table.unpack(CLOUDS, 2) }
 
+--- The days `expiring` looks ahead by default; tables show an expiry this close in colour.
+M.EXPIRING_DAYS = 30
+
 -- Flags every command takes. kind: flag (no value), string, number, int, count (from `min` to `max`), choice (with
 -- `choices`), path, list (repeatable). `values`: what completion offers for a flag that is no choice.
 M.GLOBAL = {
@@ -38,8 +41,10 @@ M.GLOBAL = {
   { name = "retries", kind = "count", min = RETRIES.min, max = RETRIES.max, arg = "N",
     help = string.format("retries after a failed attempt, %d to %d (default %d)", RETRIES.min, RETRIES.max,
       RETRIES.default) },
-  { name = "output", short = "o", kind = "choice", choices = { "table", "json", "csv" }, arg = "FORMAT",
-    help = "table (default), json (one document, sorted keys) or csv (RFC 4180)" },
+  { name = "output", short = "o", kind = "choice", choices = { "table", "wide", "json", "csv" }, arg = "FORMAT",
+    help = "table (default: fits the terminal), wide (every column, whole ids), json (sorted keys) or csv" },
+  { name = "wide", kind = "flag", help = "the same as --output wide" },
+  { name = "no-color", kind = "flag", help = "no colour in tables (also when $NO_COLOR is set; never when piped)" },
   { name = "show-secrets", kind = "flag", help = "print token values instead of <redacted>" },
   { name = "verbose", short = "v", kind = "flag", help = "print every HTTP call to stderr (method, URL, status, "
     .. "attempts, time, request ids)" },
@@ -82,7 +87,8 @@ M.COMMANDS = {
       { name = "wait-timeout", kind = "number", arg = "SECONDS", help = "give up waiting after this (default 300)" },
   } },
   { name = "expiring", summary = "tokens expiring soon, expired or not valid", min = 0, max = 0, flags = {
-      { name = "within", kind = "number", arg = "DAYS", help = "expiring within DAYS days (default 30)" },
+      { name = "within", kind = "number", arg = "DAYS",
+        help = "expiring within DAYS days (default " .. M.EXPIRING_DAYS .. ")" },
   } },
   { name = "renew", usage = "ID", summary = "upload a new .vpptoken file into a token", min = 1, max = 1, flags = {
       { name = "file", kind = "path", arg = "PATH", help = "the new .vpptoken file (required)" },

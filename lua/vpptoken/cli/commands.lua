@@ -7,21 +7,91 @@ local errors = require "vpptoken.error"
 local exits = require "vpptoken.cli.exits"
 local output = require "vpptoken.cli.output"
 local safe_text = require "vpptoken.text"
+local ids = require "vpptoken.cli.ids"
+local tbl = require "vpptoken.cli.table"
 
 local M = {}
 
--- The columns of a token in tables and CSV, in order (CSV and --select keep the wire names).
+-- Colours for what needs attention: a state other than valid, an expiry within args.EXPIRING_DAYS or past, a
+-- failed sync (rows carry the raw values as state_raw, days_left, sync_raw, outcome).
+local BAD_STATES = { expired = true, invalid = true }
+local function state_colour(r)
+  if r.state_raw == nil or r.state_raw == "valid" then return nil end
+  return BAD_STATES[r.state_raw] and "red" or "yellow"
+end
+local function expiry_colour(r)
+  if r.days_left == nil then return nil end
+  if r.days_left <= 0 then return "red" end
+  return r.days_left <= args.EXPIRING_DAYS and "yellow" or nil
+end
+local function sync_colour(r)
+  return (r.sync_raw == "failed" or r.outcome == "failed") and "red" or nil
+end
+
+-- The columns of a token in tables and CSV, in order (CSV and --select keep the wire names). At the terminal's
+-- width the organization wraps first, then the Apple ID; the sync status goes when even the compact expiry
+-- ("2027-06-18 (200 d)") leaves no room. --output wide shows WIDE_COLUMNS with whole ids.
+local ID_COLUMN = { key = "id", title = "ID", keep = true, min = ids.SHORT }
+local APPLE_ID = { key = "appleId", title = "APPLE ID", min = 12, wrap = true, give = 3 }
+local ORGANIZATION = { key = "organizationName", title = "ORGANIZATION", min = 8, wrap = true, give = 1 }
+local STATE = { key = "state", title = "STATE", min = 7, wrap = true, give = 4, colour = state_colour }
+local EXPIRES = { key = "expirationDateTime", title = "EXPIRES", short = "expires_short",
+                  short_title = "EXPIRES (DAYS LEFT)", min = 10, colour = expiry_colour }
+-- `expiring`'s reason says the state when it is not valid ("state is expired"): the STATE column is the first to
+-- go when the table is too wide.
+local EXPIRING_TABLE = {
+  ID_COLUMN, APPLE_ID, ORGANIZATION, setmetatable({ optional = 1 }, { __index = STATE }),
+  { key = "expirationDateTime", title = "EXPIRES", short = "expires_short", min = 10, colour = expiry_colour },
+  { key = "reason", title = "REASON", min = 12, wrap = true, give = 2 },
+}
 local TABLE_COLUMNS = {
-  { key = "id", title = "ID", keep = 2, min = 8 },
-  { key = "appleId", title = "APPLE ID", min = 10 },
-  { key = "organizationName", title = "ORGANIZATION", min = 8, optional = 2 },
-  { key = "state", title = "STATE", min = 5 },
-  { key = "lastSyncStatus", title = "SYNC", min = 4, optional = 1 },
-  { key = "expirationDateTime", title = "EXPIRES", keep = 1, min = 10 },
+  ID_COLUMN, APPLE_ID, ORGANIZATION, STATE,
+  { key = "lastSyncStatus", title = "SYNC", min = 4, optional = 1, colour = sync_colour },
+  EXPIRES,
 }
 local CSV_COLUMNS = { "id", "appleId", "organizationName", "vppTokenAccountType", "state", "lastSyncStatus",
                       "lastSyncDateTime", "expirationDateTime", "countryOrRegion", "automaticallyUpdateApps",
                       "lastModifiedDateTime", "token" }
+local WIDE_TITLES = { id = "ID", appleId = "APPLE ID", organizationName = "ORGANIZATION",
+                      vppTokenAccountType = "TYPE", state = "STATE", lastSyncStatus = "SYNC",
+                      lastSyncDateTime = "LAST SYNC", expirationDateTime = "EXPIRES", countryOrRegion = "COUNTRY",
+                      automaticallyUpdateApps = "AUTO UPDATE", lastModifiedDateTime = "MODIFIED" }
+local WIDE_COLOURS = { state = state_colour, lastSyncStatus = sync_colour, expirationDateTime = expiry_colour }
+local WIDE_COLUMNS = {}
+for _, k in ipairs(CSV_COLUMNS) do
+  if WIDE_TITLES[k] then
+    WIDE_COLUMNS[#WIDE_COLUMNS + 1] = { key = k, title = WIDE_TITLES[k], colour = WIDE_COLOURS[k] }
+  end
+end
+
+local EXPIRING_WIDE = { ID_COLUMN, APPLE_ID, ORGANIZATION, STATE, EXPIRES,
+                        { key = "reason", title = "REASON" } }
+
+--- A token's row for a table: its fields as display text, the id short (unless wide: short_ids nil) and the raw
+-- values the colours go by.
+local function token_row(ctx, tok, short_ids)
+  local r = output.display(tok, ctx.opts.show_secrets)
+  if short_ids and type(tok.id) == "string" then r.id = short_ids[tok.id] or r.id end
+  r.expires_short = output.date(tok.expirationDateTime, "short")
+  r.state_raw, r.sync_raw = tok.state, tok.lastSyncStatus
+  if type(tok.expirationDateTime) == "string" then
+    r.days_left = vpptoken.days_left{ expirationDateTime = tok.expirationDateTime }
+  end
+  return r
+end
+
+--- The short ids of the tokens (nil for --output wide: whole ids); `others`: more ids a prefix could name.
+local function short_ids_of(ctx, tokens, others)
+  if ctx.format == "wide" then return nil end
+  local list = {}
+  for _, t in ipairs(tokens) do if type(t.id) == "string" then list[#list + 1] = t.id end end
+  return ids.shorten(list, others)
+end
+
+--- Writes a table of rows fitted to the width (none for --output wide), in colour when ctx.colour.
+local function emit_table(ctx, rows, cols)
+  io.write(tbl.render(rows, cols, { width = ctx:table_width(), colour = ctx.colour }))
+end
 
 -- How --set values are typed: by the property's kind in the library's schema (vpptoken.property_kind, beta
 -- properties included; the library refuses a beta property on a v1.0 client).
@@ -67,29 +137,61 @@ end
 
 local function columns_for(ctx)
   local names = select_list(ctx)
-  if not names then return TABLE_COLUMNS, CSV_COLUMNS end
-  local tcols, ccols = { { key = "id", title = "ID", keep = 2, min = 8 } }, { "id" }
+  if not names then return ctx.format == "wide" and WIDE_COLUMNS or TABLE_COLUMNS, CSV_COLUMNS end
+  local tcols, ccols = { ID_COLUMN }, { "id" }
   for _, n in ipairs(names) do
     if n ~= "id" then
-      tcols[#tcols + 1] = { key = n, title = n, min = 6 }
+      tcols[#tcols + 1] = { key = n, title = n, min = 6, wrap = true, give = 1 }
       ccols[#ccols + 1] = n
     end
   end
   return tcols, ccols
 end
 
---- Prints tokens as the chosen format.
-local function emit_tokens(ctx, tokens, tcols, ccols)
+--- Prints tokens as the chosen format; `all`: every token listed (the short ids are unique among them).
+local function emit_tokens(ctx, tokens, tcols, ccols, all)
   local fmt = ctx.format
   if fmt == "json" then
     io.write(output.json(output.redact(tokens, ctx.opts.show_secrets)))
   elseif fmt == "csv" then
     io.write(output.csv(output.redact(tokens, ctx.opts.show_secrets), ccols or CSV_COLUMNS))
   else
+    local others = {}
+    for _, t in ipairs(all or {}) do if type(t.id) == "string" then others[#others + 1] = t.id end end
+    local short = short_ids_of(ctx, tokens, others)
     local rows = {}
-    for i, t in ipairs(tokens) do rows[i] = output.display(t, ctx.opts.show_secrets) end
-    io.write(output.table(rows, tcols or TABLE_COLUMNS, ctx:table_width()))
+    for i, t in ipairs(tokens) do rows[i] = token_row(ctx, t, short) end
+    emit_table(ctx, rows, tcols or TABLE_COLUMNS)
   end
+end
+
+--- The whole id for an ID argument: a GUID or anything that is not a prefix as it is; a prefix (ids.SHORT or more
+-- hex characters) names the one token whose id starts with it, found by listing the ids once. Nil and the exit
+-- code after the message when no token or several start with it.
+local function resolve_id(ctx, text)
+  if not ids.is_prefix(text) then return text end
+  if not ctx.known_ids then
+    local client = ctx:client()
+    ctx.progress_label = "finding the token"
+    local tokens, err = ctx:call(client.list, client, { select = { "id" } })
+    if not tokens then return nil, ctx:fail(err) end
+    ctx.known_ids = {}
+    for _, t in ipairs(tokens) do
+      if type(t.id) == "string" then ctx.known_ids[#ctx.known_ids + 1] = t.id end
+    end
+  end
+  local found = ids.matching(text, ctx.known_ids)
+  if #found == 1 then return found[1] end
+  if #found == 0 then
+    return nil, ctx:fail(nil, exits.NOT_FOUND, "no token whose id starts with " .. output.quoted(text))
+  end
+  table.sort(found)
+  local short = ids.shorten(found, ctx.known_ids)
+  local names = {}
+  for i = 1, math.min(#found, ids.CANDIDATES_SHOWN) do names[i] = short[found[i]] end
+  if #found > ids.CANDIDATES_SHOWN then names[#names + 1] = "and " .. (#found - ids.CANDIDATES_SHOWN) .. " more" end
+  ctx.usage(string.format("%d tokens have ids starting with %s: %s; give more characters", #found,
+    output.quoted(text), table.concat(names, ", ")))
 end
 
 local function emit_token(ctx, tok)
@@ -122,23 +224,26 @@ function M.list(ctx)
     if query.select then table.insert(query.select, "state") end
   end
   local client = ctx:client()
-  local tokens = {}
+  local tokens, all = {}, {}
   local iter = ctx:call(client.each, client, next(query) and query or nil)
   ctx.progress_label = "listing tokens"
   for tok, err in iter do
     if not tok then return ctx:fail(err) end
+    all[#all + 1] = tok
     if not state or tok.state == state then tokens[#tokens + 1] = tok end
   end
   ctx:progress_done("listed " .. #tokens .. " tokens")
   local tcols, ccols = columns_for(ctx)
-  emit_tokens(ctx, tokens, tcols, ccols)
+  emit_tokens(ctx, tokens, tcols, ccols, all)
   return exits.OK
 end
 
 function M.get(ctx)
-  local client = ctx:client()
   local names = select_list(ctx)
-  local tok, err = ctx:call(client.get, client, ctx.positional[1], names and { select = names } or nil)
+  local id, code = resolve_id(ctx, ctx.positional[1])
+  if not id then return code end
+  local client = ctx:client()
+  local tok, err = ctx:call(client.get, client, id, names and { select = names } or nil)
   if not tok then return ctx:fail(err) end
   emit_token(ctx, tok)
   return exits.OK
@@ -191,21 +296,24 @@ end
 function M.update(ctx)
   if not ctx.opts.set then ctx.usage("update needs at least one --set NAME=VALUE") end
   local fields = M.typed_fields(ctx, ctx.opts.set)
+  local id, code = resolve_id(ctx, ctx.positional[1])
+  if not id then return code end
   local client = ctx:client()
-  local tok, err = ctx:call(client.update, client, ctx.positional[1], fields)
+  local tok, err = ctx:call(client.update, client, id, fields)
   if not tok then return ctx:fail(err) end
-  if tok == true then tok = { id = ctx.positional[1] } end
+  if tok == true then tok = { id = id } end
   emit_token(ctx, tok)
   return exits.OK
 end
 
 function M.delete(ctx)
-  local id = ctx.positional[1]
+  if not ctx.opts.yes and not output.isatty(0) then
+    ctx.usage("delete asks for confirmation and stdin is not a terminal: add --yes to delete without asking")
+  end
+  local id, code = resolve_id(ctx, ctx.positional[1])
+  if not id then return code end
   local client = ctx:client()
   if not ctx.opts.yes then
-    if not output.isatty(0) then
-      ctx.usage("delete asks for confirmation and stdin is not a terminal: add --yes to delete without asking")
-    end
     local tok, err = ctx:call(client.get, client, id)
     if not tok then return ctx:fail(err) end
     io.stderr:write(output.printable(string.format("Delete VPP token %s (%s, %s)? Apps licensed through it lose "
@@ -231,9 +339,10 @@ function M.delete(ctx)
 end
 
 local SYNC_TABLE = {
-  { key = "id", title = "ID", keep = 2, min = 8 }, { key = "appleId", title = "APPLE ID", min = 10 },
-  { key = "outcome", title = "OUTCOME", min = 7 }, { key = "lastSyncStatus", title = "SYNC", min = 4 },
-  { key = "reason", title = "REASON", min = 6, optional = 1 },
+  ID_COLUMN, APPLE_ID,
+  { key = "outcome", title = "OUTCOME", min = 7, colour = sync_colour },
+  { key = "lastSyncStatus", title = "SYNC", min = 4, colour = sync_colour },
+  { key = "reason", title = "REASON", min = 12, wrap = true, give = 1 },
 }
 
 -- Waits for every started sync; outcomes get lastSyncStatus (and "failed" when Apple's sync failed).
@@ -257,9 +366,16 @@ local function wait_all(ctx, outcomes)
 end
 
 function M.sync(ctx)
-  local ids, all = ctx.positional, ctx.opts.all
-  if all and #ids > 0 then ctx.usage("give token ids or --all, not both") end
-  if not all and #ids == 0 then ctx.usage("sync needs token ids or --all") end
+  local given, all = ctx.positional, ctx.opts.all
+  if all and #given > 0 then ctx.usage("give token ids or --all, not both") end
+  if not all and #given == 0 then ctx.usage("sync needs token ids or --all") end
+  -- every ID is resolved before any sync starts: a prefix that names no token, or several, starts none
+  local whole = {}
+  for i, text in ipairs(given) do
+    local id, code = resolve_id(ctx, text)
+    if not id then return code end
+    whole[i] = id
+  end
   local client = ctx:client()
   local outcomes
   if all then
@@ -270,7 +386,7 @@ function M.sync(ctx)
   else
     outcomes = {}
     ctx.progress_label = "starting license syncs"
-    for i, id in ipairs(ids) do
+    for i, id in ipairs(whole) do
       local tok, err = ctx:call(client.sync_licenses, client, id)
       if tok then
         outcomes[i] = { id = id, appleId = tok.appleId, outcome = "started", token = tok }
@@ -311,7 +427,13 @@ function M.sync(ctx)
   elseif ctx.format == "csv" then
     io.write(output.csv(rows, { "id", "appleId", "outcome", "lastSyncStatus", "reason" }))
   else
-    io.write(output.table(rows, SYNC_TABLE, ctx:table_width()))
+    local short = short_ids_of(ctx, outcomes, ctx.known_ids)
+    local shown = {}
+    for i, r in ipairs(rows) do
+      shown[i] = setmetatable({ id = short and type(r.id) == "string" and short[r.id] or r.id,
+                                sync_raw = r.lastSyncStatus }, { __index = r })
+    end
+    emit_table(ctx, shown, SYNC_TABLE)
   end
   if first_error then return ctx:exit_code(first_error) end
   return any_failed and 1 or 0
@@ -320,7 +442,7 @@ end
 function M.expiring(ctx)
   local client = ctx:client()
   ctx.progress_label = "listing tokens"
-  local entries, err = ctx:call(client.expiring, client, { within_days = ctx.opts.within or 30 })
+  local entries, err = ctx:call(client.expiring, client, { within_days = ctx.opts.within or args.EXPIRING_DAYS })
   if not entries then return ctx:fail(err) end
   ctx:progress_done("checked the tokens")
   if ctx.format == "json" then
@@ -343,12 +465,17 @@ function M.expiring(ctx)
                                 "reason" }))
     return exits.OK
   end
-  for _, r in ipairs(rows) do r.expirationDateTime = output.date(r.expirationDateTime, true) end
-  io.write(output.table(rows, {
-    { key = "id", title = "ID", keep = 2, min = 8 }, { key = "appleId", title = "APPLE ID", min = 10 },
-    { key = "state", title = "STATE", min = 5 }, { key = "expirationDateTime", title = "EXPIRES", keep = 1, min = 10 },
-    { key = "reason", title = "REASON", min = 10 },
-  }, ctx:table_width()))
+  local tokens = {}
+  for i, e in ipairs(entries) do tokens[i] = e.token end
+  local short = short_ids_of(ctx, tokens)
+  for i, e in ipairs(entries) do
+    local r = token_row(ctx, e.token, short)
+    r.reason = e.reason
+    -- the reason says the days: the compact expiry is the date alone
+    r.expires_short = r.expirationDateTime ~= nil and r.expirationDateTime:match("^%d+%-%d+%-%d+") or nil
+    rows[i] = r
+  end
+  emit_table(ctx, rows, ctx.format == "wide" and EXPIRING_WIDE or EXPIRING_TABLE)
   return exits.OK
 end
 
@@ -358,7 +485,9 @@ function M.renew(ctx)
   local path, code = check_token_file(ctx)
   if not path then return code end
   local client = ctx:client()
-  local tok, info = ctx:call(client.renew, client, ctx.positional[1], path)
+  local id, rcode = resolve_id(ctx, ctx.positional[1])
+  if not id then return rcode end
+  local tok, info = ctx:call(client.renew, client, id, path)
   if not tok then return ctx:fail(info) end
   local doc = output.redact(tok, ctx.opts.show_secrets)
   if ctx.format == "json" then
@@ -437,7 +566,9 @@ function M.version()
 end
 
 -- ---- --tenants FILE: list, expiring and sync over every tenant (cli/tenants.lua), with these tables ----
-M.COLUMNS = { table = TABLE_COLUMNS, csv = CSV_COLUMNS, sync = SYNC_TABLE }
+-- The same columns, rows, short ids and table writer as one tenant's commands, with a TENANT column in front.
+M.TABLES = { table = TABLE_COLUMNS, csv = CSV_COLUMNS, sync = SYNC_TABLE, expiring = EXPIRING_TABLE,
+             row = token_row, short_ids = short_ids_of, emit = emit_table }
 for _, name in ipairs{ "list", "expiring", "sync" } do
   local one_tenant = M[name]
   M[name] = function(ctx)
@@ -447,7 +578,7 @@ for _, name in ipairs{ "list", "expiring", "sync" } do
       end
       return one_tenant(ctx)
     end
-    return require("vpptoken.cli.tenants")[name](ctx, M.COLUMNS)
+    return require("vpptoken.cli.tenants")[name](ctx, M.TABLES)
   end
 end
 

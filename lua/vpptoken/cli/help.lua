@@ -1,6 +1,7 @@
 --- The vpptoken command line: help texts. tools/manpage.lua renders the same text as man/vpptoken.1.
 local args = require "vpptoken.cli.args"
 local exits = require "vpptoken.cli.exits"
+local ids = require "vpptoken.cli.ids"
 local vpptoken = require "vpptoken"
 
 local M = {}
@@ -10,11 +11,16 @@ M.SUMMARY = "manage Apple VPP tokens in Microsoft Intune through Microsoft Graph
 -- Per command: what it does (one paragraph) and examples.
 M.TEXT = {
   list = { "Lists every token, following Graph's pages. --state filters on the client (Intune may ignore a "
-      .. "$filter); --filter, --select and --top go to Graph as OData options.",
+      .. "$filter); --filter, --select and --top go to Graph as OData options. The table fits the terminal (80 "
+      .. "columns when not one): short ids (unique, accepted by every command), long values wrapped; --wide "
+      .. "shows every column with whole ids. States that need attention are in colour on a terminal.",
     { "vpptoken list", "vpptoken list --state expired --output csv",
       "vpptoken list --filter \"organizationName eq 'Contoso'\" --select appleId,state" } },
-  get = { "Shows one token, every property on its own line.",
-    { "vpptoken get 5d2c6f0e-...", "vpptoken get 5d2c6f0e-... --output json" } },
+  get = { "Shows one token, every property on its own line. Like every command that takes an ID, it takes the "
+      .. "whole id or the short id a table shows: the start of the id, at least " .. ids.SHORT .. " hex digits, "
+      .. "that only one token's id starts with (found by listing the tokens once; when several start with it, "
+      .. "the error names them).",
+    { "vpptoken get 5d2c6f0e", "vpptoken get 5d2c6f0e-1a2b-4c3d-8e9f-0a1b2c3d4e5f --output json" } },
   create = { "Adds a token to Intune from the .vpptoken file downloaded from Apple Business Manager or Apple School "
       .. "Manager. The token is read from the file, never from the command line; the organization defaults to the "
       .. "file's. --set takes any other property, typed as for update.",
@@ -24,20 +30,20 @@ M.TEXT = {
       .. "booleans as true or false, dates as DateTimeOffset text (2027-05-01T00:00:00Z), lists comma-separated; "
       .. "a value Graph would refuse is a usage error with the library's message. To upload a new token file use "
       .. "renew.",
-    { "vpptoken update 5d2c6f0e-... --set automaticallyUpdateApps=false",
-      "vpptoken update 5d2c6f0e-... --set countryOrRegion=gb --set organizationName='Contoso UK'" } },
+    { "vpptoken update 5d2c6f0e --set automaticallyUpdateApps=false",
+      "vpptoken update 5d2c6f0e --set countryOrRegion=gb --set organizationName='Contoso UK'" } },
   delete = { "Removes a token from Intune (apps licensed through it lose their licenses). Asks for confirmation on a "
       .. "terminal; without a terminal on stdin it refuses unless --yes is given.",
-    { "vpptoken delete 5d2c6f0e-...", "vpptoken delete 5d2c6f0e-... --yes" } },
+    { "vpptoken delete 5d2c6f0e", "vpptoken delete 5d2c6f0e --yes" } },
   sync = { "Starts a license sync with Apple for the given tokens, or with --all for every valid token not already "
       .. "syncing. --wait waits until each sync has finished (checking every second) and fails when one failed.",
-    { "vpptoken sync 5d2c6f0e-... --wait", "vpptoken sync --all --output json" } },
+    { "vpptoken sync 5d2c6f0e --wait", "vpptoken sync --all --output json" } },
   expiring = { "Lists the tokens that need attention: expiring within --within DAYS (default 30), already expired, "
       .. "in a state other than valid, or without an expiration date; soonest first.",
     { "vpptoken expiring --within 14", "vpptoken expiring --within 30 --output csv > report.csv" } },
   renew = { "Uploads a new .vpptoken file into an existing token. Nothing is sent when the file cannot be read or "
       .. "has expired. Graph may show the old expiry until Intune has synced with Apple; renew says so.",
-    { "vpptoken renew 5d2c6f0e-... --file contoso-2027.vpptoken" } },
+    { "vpptoken renew 5d2c6f0e --file contoso-2027.vpptoken" } },
   sandbox = { "Starts the local Graph sandbox (vpptoken-sandbox), found through $VPPTOKEN_SANDBOX, then PATH, then "
       .. "./build/. Arguments after 'sandbox' (or after '--') go to it; it listens on http://127.0.0.1:8787 by "
       .. "default. Point the other commands at it with VPPTOKEN_GRAPH_URL and any VPPTOKEN_ACCESS_TOKEN.",
@@ -66,7 +72,8 @@ M.ENVIRONMENT = {
   { "VPPTOKEN_GRAPH_URL", "Graph base URL (--graph-url), e.g. the sandbox's http://127.0.0.1:8787/v1.0" },
   { "VPPTOKEN_AUTHORITY_URL", "the sign-in host, if not the cloud's (or AZURE_AUTHORITY_HOST)" },
   { "VPPTOKEN_SANDBOX", "the vpptoken-sandbox program for 'vpptoken sandbox'" },
-  { "COLUMNS", "the width tables are fitted to (else tput cols, else 80)" },
+  { "COLUMNS", "the width tables are fitted to (else the terminal's, else 80)" },
+  { "NO_COLOR", "any non-empty value: no colour (as --no-color)" },
 }
 
 -- { code, line } for the help and the manual, from the one list.

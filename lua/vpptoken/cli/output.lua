@@ -1,8 +1,9 @@
---- The vpptoken command line: what it prints. Tables for people (fitted to the terminal), JSON with sorted keys
+--- The vpptoken command line: what it prints. Tables for people (laid out by cli/table.lua), JSON with sorted keys
 -- and RFC 4180 CSV for programs, secrets redacted unless asked for.
 local vpptoken = require "vpptoken"
 local monotonic = vpptoken.monotonic
 local safe = require "vpptoken.text"
+local width = require("vpptoken.cli.table").width
 
 local M = {}
 
@@ -22,19 +23,16 @@ M.OBJECT = {}
 
 --- Whether file descriptor fd (0 stdin, 1 stdout, 2 stderr) is a terminal.
 function M.isatty(fd)
-  return os.execute("test -t " .. fd) == true
+  return vpptoken.terminal(fd) ~= nil
 end
 
---- The width to fit a table into: $COLUMNS, else `tput cols` (stdin and stderr are the terminal's), else 80.
-function M.terminal_width()
+--- The width to fit text for file descriptor fd (default 1, stdout) into: $COLUMNS when set, else the terminal's
+-- own width when fd is a terminal, else 80.
+function M.terminal_width(fd)
   local cols = tonumber(os.getenv("COLUMNS") or "")
-  if cols and cols >= 20 then return math.floor(cols) end
-  local p = io.popen("tput cols 2>/dev/null", "r")
-  if p then
-    local n = tonumber(p:read("l") or "")
-    p:close()
-    if n and n >= 20 then return math.floor(n) end
-  end
+  if cols and cols >= 20 and cols < math.huge then return math.floor(cols) end
+  local term = vpptoken.terminal(fd or 1)
+  if term and term.columns and term.columns >= 20 then return term.columns end
   return 80
 end
 
@@ -169,85 +167,8 @@ function M.csv(rows, columns)
   return table.concat(out, "\r\n") .. "\r\n"
 end
 
--- Tables for people --------------------------------------------------------------------------------------------
-
-local function width(s)
-  return utf8.len(s) or #s
-end
-
-local function cut(s, w)
-  if width(s) <= w then return s end
-  if w <= 1 then return ("~"):rep(w) end
-  local ok, at = pcall(utf8.offset, s, w)
-  return (ok and at and s:sub(1, at - 1) or s:sub(1, w - 1)) .. "~"
-end
-
---- Lines of a table: cols is a list of { key, title, min, optional = n, keep = n }; rows hold strings (printed
--- through M.printable). With
--- max_width, the table is made to fit: optional columns are dropped (lowest n first) while even the narrowest
--- table would not fit, then the widest columns are cut (ending in "~"): plain ones first, then keep = 1 ones,
--- then keep = 2 ones (the id, cut only as a last resort).
-function M.table(rows, cols, max_width)
-  local shown = {}
-  for i, r in ipairs(rows) do
-    shown[i] = {}
-    for _, c in ipairs(cols) do shown[i][c.key] = r[c.key] ~= nil and M.printable(r[c.key]) or nil end
-  end
-  rows = shown
-  local function natural(c)
-    local n = width(c.title)
-    for _, r in ipairs(rows) do n = math.max(n, width(r[c.key] or "")) end
-    return n
-  end
-  local function min_of(c)
-    return math.min(natural(c), c.min or math.min(width(c.title), 8))
-  end
-  if max_width then
-    cols = { table.unpack(cols) }
-    while true do
-      local narrowest, drop = 2 * (#cols - 1), nil
-      for i, c in ipairs(cols) do
-        narrowest = narrowest + (c.keep and natural(c) or min_of(c))
-        if c.optional and (not drop or c.optional < cols[drop].optional) then drop = i end
-      end
-      if narrowest <= max_width or not drop then break end
-      table.remove(cols, drop)
-    end
-  end
-  local w = {}
-  for i, c in ipairs(cols) do w[i] = natural(c) end
-  local function total()
-    local t = 2 * (#cols - 1)
-    for i = 1, #cols do t = t + w[i] end
-    return t
-  end
-  if max_width then
-    for level = 0, 2 do
-      while total() > max_width do
-        local best
-        for i, c in ipairs(cols) do
-          local k = c.keep == true and 1 or c.keep or 0
-          if k <= level and w[i] > min_of(c) and (not best or w[i] > w[best]) then best = i end
-        end
-        if not best then break end
-        w[best] = w[best] - 1
-      end
-    end
-  end
-  local function line(get)
-    local parts = {}
-    for i, c in ipairs(cols) do
-      local s = cut(get(c), w[i])
-      parts[i] = i < #cols and (s .. (" "):rep(w[i] - width(s))) or s
-    end
-    return safe.rtrim(table.concat(parts, "  "))
-  end
-  local out = { line(function(c) return M.printable(c.title) end) }
-  for _, r in ipairs(rows) do out[#out + 1] = line(function(c) return r[c.key] or "" end) end
-  return table.concat(out, "\n") .. "\n"
-end
-
---- "2027-05-26 (in 412 days)": a DateTimeOffset as a local date, with the days left for expiry dates.
+--- "2027-05-26 (412 days left)": a DateTimeOffset as a local date, with the days left for expiry dates
+-- (with_days true; "short": "2027-05-26 (412 d)"), else with the time.
 function M.date(text, with_days)
   if type(text) ~= "string" then return "" end
   local t = vpptoken.time.parse(text)
@@ -256,6 +177,7 @@ function M.date(text, with_days)
   if not with_days then return os.date("%Y-%m-%d %H:%M", math.floor(t)) end
   local days = vpptoken.days_left{ expirationDateTime = text }
   if days == nil then return s end
+  if with_days == "short" then return days > 0 and string.format("%s (%d d)", s, days) or (s .. " (expired)") end
   if days > 0 then return string.format("%s (%d day%s left)", s, days, days == 1 and "" or "s") end
   return string.format("%s (expired)", s)
 end

@@ -108,8 +108,10 @@ local function json_doc(results, items)
   return output.json{ tenants = tenants, items = items }
 end
 
+local TENANT_COLUMN = { key = "tenant", title = "TENANT", min = 6, wrap = true, give = 5 }
+
 local function with_tenant(cols)
-  local out = { { key = "tenant", title = "TENANT", min = 6 } }
+  local out = { TENANT_COLUMN }
   for i, c in ipairs(cols) do out[i + 1] = c end
   return out
 end
@@ -145,17 +147,18 @@ function M.list(ctx, columns)
   elseif ctx.format == "csv" then
     io.write(output.csv(items, csv_cols(columns.csv)))
   else
+    local short = columns.short_ids(ctx, items)
     local rows = {}
     for i, t in ipairs(items) do
-      rows[i] = output.display(t, o.show_secrets)
+      rows[i] = columns.row(ctx, t, short)
       rows[i].tenant = t.tenant
     end
-    io.write(output.table(rows, with_tenant(columns.table), ctx:table_width()))
+    columns.emit(ctx, rows, with_tenant(columns.table))
   end
   return finish(ctx, results, #items, "tokens") or exits.OK
 end
 
-function M.expiring(ctx)
+function M.expiring(ctx, columns)
   local o = ctx.opts
   local results, code = run(ctx, "listing tokens", function(client)
     return client:expiring{ within_days = o.within or 30 }
@@ -176,13 +179,13 @@ function M.expiring(ctx)
     io.write(output.csv(items, { "tenant", "id", "appleId", "organizationName", "state", "expirationDateTime",
                                  "days_left", "reason" }))
   else
-    for _, r in ipairs(items) do r.expirationDateTime = output.date(r.expirationDateTime, true) end
-    io.write(output.table(items, {
-      { key = "tenant", title = "TENANT", min = 6 }, { key = "id", title = "ID", keep = 2, min = 8 },
-      { key = "appleId", title = "APPLE ID", min = 10 }, { key = "state", title = "STATE", min = 5 },
-      { key = "expirationDateTime", title = "EXPIRES", keep = 1, min = 10 },
-      { key = "reason", title = "REASON", min = 10 },
-    }, ctx:table_width()))
+    local short = columns.short_ids(ctx, items)
+    local rows = {}
+    for i, e in ipairs(items) do
+      rows[i] = columns.row(ctx, e, short)
+      rows[i].tenant, rows[i].reason = e.tenant, e.reason
+    end
+    columns.emit(ctx, rows, with_tenant(columns.expiring))
   end
   return finish(ctx, results, #items, "tokens need attention") or exits.OK
 end
@@ -213,7 +216,13 @@ function M.sync(ctx, columns)
   elseif ctx.format == "csv" then
     io.write(output.csv(items, { "tenant", "id", "appleId", "outcome", "lastSyncStatus", "reason" }))
   else
-    io.write(output.table(items, with_tenant(columns.sync), ctx:table_width()))
+    local short = columns.short_ids(ctx, items)
+    local rows = {}
+    for i, t in ipairs(items) do
+      rows[i] = { tenant = t.tenant, id = short and short[t.id] or t.id, appleId = t.appleId, outcome = t.outcome,
+                  lastSyncStatus = t.lastSyncStatus, reason = t.reason }
+    end
+    columns.emit(ctx, rows, with_tenant(columns.sync))
   end
   return finish(ctx, results, failed_tokens, "token syncs failed") or (failed_tokens > 0 and exits.FAILURE)
     or exits.OK

@@ -1,0 +1,231 @@
+--- The vpptoken command line: tables for people, fitted to a width. What an admin reads keeps its room: when the
+-- natural table is too wide, columns switch to their compact form, optional columns go (lowest `optional` first),
+-- long values wrap (at spaces, then after '@', '-', ';', ',' or '/'), and only as a last resort is a value cut,
+-- ending in "…". Colour (an SGR code around a cell's text) is added after the layout: it takes no room.
+local safe = require "vpptoken.text"
+
+local M = {}
+
+M.ELLIPSIS = "…"
+-- A wrapped value takes at most this many lines; what is left is cut (a server's 100,000-character name stays a
+-- few lines).
+M.MAX_LINES = 4
+M.GAP = 2
+
+M.COLOURS = { red = "\27[31m", yellow = "\27[33m" }
+local RESET = "\27[0m"
+
+-- A string as a list of characters (UTF-8 sequences; bytes when it is not valid UTF-8), at most `limit` of them.
+local function chars(s, limit)
+  local out = {}
+  if utf8.len(s) then
+    for _, c in utf8.codes(s) do
+      if #out >= limit then break end
+      out[#out + 1] = utf8.char(c)
+    end
+  else
+    for i = 1, math.min(#s, limit) do out[i] = s:sub(i, i) end
+  end
+  return out
+end
+
+local function width(s)
+  return utf8.len(s) or #s
+end
+M.width = width
+
+--- s in at most w columns: as it is, or cut to w - 1 characters and "…".
+function M.cut(s, w)
+  if width(s) <= w then return s end
+  if w <= 0 then return "" end
+  return table.concat(chars(s, w - 1)) .. M.ELLIPSIS
+end
+
+-- Where a long word may break, after the character (not after '.': "contoso.com" stays whole).
+local BREAK_AFTER = { ["@"] = true, ["-"] = true, [";"] = true, [","] = true, ["/"] = true }
+
+--- s as lines of at most w columns (at most max_lines of them, the last ending in "…" when text is left).
+function M.wrap(s, w, max_lines)
+  max_lines = max_lines or M.MAX_LINES
+  if width(s) <= w then return { s } end
+  if w <= 1 then return { M.cut(s, w) } end
+  local limit = (w + 1) * max_lines + 1
+  local cs = chars(s, limit)
+  local more = width(s) > #cs
+  local lines, i, n = {}, 1, #cs
+  while i <= n and #lines < max_lines do
+    if n - i + 1 <= w then
+      lines[#lines + 1] = table.concat(cs, "", i, n)
+      i = n + 1
+      break
+    end
+    local stop, after
+    for j = i + w, i + 1, -1 do -- the last space that ends a line of at most w (the space is dropped)
+      if cs[j] == " " then stop, after = j - 1, j + 1 break end
+    end
+    if not stop then
+      for j = i + w - 1, i, -1 do -- else after the last break character
+        if BREAK_AFTER[cs[j]] then stop, after = j, j + 1 break end
+      end
+    end
+    if not stop then stop, after = i + w - 1, i + w end
+    lines[#lines + 1] = safe.rtrim(table.concat(cs, "", i, stop))
+    i = after
+    while cs[i] == " " do i = i + 1 end
+  end
+  if i <= n or more then
+    local last = lines[#lines]
+    if width(last) >= w then last = table.concat(chars(last, w - 1)) end
+    lines[#lines] = last .. M.ELLIPSIS
+  end
+  return lines
+end
+
+-- The longest piece of s that wrapping keeps on one line (between break opportunities), in columns.
+local function longest_word(s)
+  local best = 0
+  for word in s:gmatch("[^ ]+") do
+    for piece in word:gmatch("[^@%-;,/]*[@%-;,/]?") do best = math.max(best, width(piece)) end
+  end
+  return best
+end
+
+--- The lines of a table (a string ending in "\n"). rows: tables of values (strings; shown through
+-- vpptoken.text.printable). cols: a list of { key, title, min = columns it may shrink to, wrap = true (may wrap),
+-- optional = n (may be dropped, lowest n first), short = key of a compact form and short_title its title,
+-- keep = true (cut only as the very last resort), colour = function(row) -> "red" | "yellow" | nil }.
+-- opts: width (nil: no limit, nothing wraps or is cut), colour (add the colours).
+function M.render(rows, cols, opts)
+  opts = opts or {}
+  local max_width = opts.width
+  local shown = {}
+  for i, r in ipairs(rows) do
+    shown[i] = {}
+    for _, c in ipairs(cols) do
+      for _, k in ipairs{ c.key, c.short } do
+        if r[k] ~= nil then shown[i][k] = safe.printable(tostring(r[k])) end
+      end
+    end
+  end
+  -- the columns as laid out: { key, title, col } (the compact form switches key and title)
+  local layout = {}
+  for i, c in ipairs(cols) do layout[i] = { key = c.key, title = safe.printable(c.title), col = c } end
+  local function natural(l)
+    local n = width(l.title)
+    for _, r in ipairs(shown) do n = math.max(n, width(r[l.key] or "")) end
+    return n
+  end
+  local function total(ws)
+    local t = M.GAP * (#layout - 1)
+    for i = 1, #layout do t = t + ws[i] end
+    return t
+  end
+  local function naturals()
+    local ws = {}
+    for i, l in ipairs(layout) do ws[i] = natural(l) end
+    return ws
+  end
+  local w = naturals()
+  if max_width then
+    for _, l in ipairs(layout) do -- compact forms, in column order, while too wide
+      if total(w) <= max_width then break end
+      if l.col.short then
+        l.key, l.title = l.col.short, safe.printable(l.col.short_title or l.col.title)
+        w = naturals()
+      end
+    end
+    while total(w) > max_width do -- optional columns, lowest first
+      local drop
+      for i, l in ipairs(layout) do
+        if l.col.optional and (not drop or l.col.optional < layout[drop].col.optional) then drop = i end
+      end
+      if not drop then break end
+      table.remove(layout, drop)
+      w = naturals()
+    end
+    -- shrink the widest column allowed at each level: wrapping whole words, wrapping anywhere, cutting, then the
+    -- kept columns
+    -- per column, the width it may shrink to at each level: 1 wrapping whole words into a few lines (so that no
+    -- value needs more than MAX_LINES), 2 wrapping whole words, 3 wrapping anywhere, 4 cutting, 5 cutting the kept
+    local floors = {}
+    for i, l in ipairs(layout) do
+      local c = l.col
+      local min = math.min(w[i], c.min or 8)
+      if c.wrap then
+        local word = longest_word(l.title)
+        for _, r in ipairs(shown) do word = math.max(word, longest_word(r[l.key] or "")) end
+        word = math.min(w[i], math.max(min, word))
+        local few = math.min(w[i], math.max(word, -(-w[i] // (M.MAX_LINES - 1))))
+        floors[i] = { few, word, min, min, min }
+      else
+        floors[i] = { w[i], w[i], w[i], c.keep and w[i] or min, min }
+      end
+    end
+    -- wrapping columns give room in their `give` order (whole words first, then anywhere); then the others are
+    -- cut, widest first; the kept ones last
+    local order = {}
+    for i, l in ipairs(layout) do if l.col.wrap then order[#order + 1] = i end end
+    table.sort(order, function(x, y)
+      local gx, gy = layout[x].col.give or math.huge, layout[y].col.give or math.huge
+      if gx ~= gy then return gx < gy end
+      return x < y
+    end)
+    for level = 1, 3 do
+      for _, i in ipairs(order) do
+        local excess = total(w) - max_width
+        if excess <= 0 then break end
+        w[i] = w[i] - math.min(excess, math.max(0, w[i] - floors[i][level]))
+      end
+    end
+    for level = 4, 5 do
+      local excess = total(w) - max_width
+      while excess > 0 do
+        local best
+        for i = 1, #layout do
+          if w[i] > floors[i][level] and (not best or w[i] > w[best]) then best = i end
+        end
+        if not best then break end
+        w[best] = w[best] - 1
+        excess = excess - 1
+      end
+    end
+  end
+  local function cell_lines(l, i, text)
+    if not max_width or width(text) <= w[i] then return { text } end
+    if l.col.wrap then return M.wrap(text, w[i]) end
+    return { M.cut(text, w[i]) }
+  end
+  local out = {}
+  local function emit(cells, colours)
+    local height = 1
+    for _, c in ipairs(cells) do height = math.max(height, #c) end
+    for h = 1, height do
+      local parts = {}
+      for i = 1, #layout do
+        local s = cells[i][h] or ""
+        local pad = i < #layout and (" "):rep(math.max(0, w[i] - width(s))) or ""
+        if colours and colours[i] and s ~= "" then s = colours[i] .. s .. RESET end
+        parts[i] = s .. pad
+      end
+      out[#out + 1] = safe.rtrim(table.concat(parts, (" "):rep(M.GAP)))
+    end
+  end
+  local header = {}
+  for i, l in ipairs(layout) do header[i] = cell_lines(l, i, l.title) end
+  emit(header)
+  for ri, r in ipairs(shown) do
+    local cells, colours = {}, nil
+    for i, l in ipairs(layout) do
+      cells[i] = cell_lines(l, i, r[l.key] or "")
+      local name = opts.colour and l.col.colour and l.col.colour(rows[ri])
+      if name then
+        colours = colours or {}
+        colours[i] = M.COLOURS[name]
+      end
+    end
+    emit(cells, colours)
+  end
+  return table.concat(out, "\n") .. "\n"
+end
+
+return M
