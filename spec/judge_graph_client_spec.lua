@@ -30,7 +30,8 @@ local function run_judge(base_url, cert)
   -- the tokens it creates carry a sample Apple token file: the sandbox refuses anything else, as Intune does
   local cmd = string.format("NODE_EXTRA_CA_CERTS=%s JUDGE_APPLE_TOKEN=%s timeout -k 5 %d node %s %s %s 2>%s; "
     .. "echo \"exit=$?\"", helper.shell_quote(cert), helper.shell_quote(helper.apple_token()), RUN_SECONDS,
-    helper.shell_quote(JUDGE_DIR .. "/graph_client.js"), helper.shell_quote(base_url), helper.shell_quote(TOKEN), helper.shell_quote(errfile))
+    helper.shell_quote(JUDGE_DIR .. "/graph_client.js"), helper.shell_quote(base_url), helper.shell_quote(TOKEN),
+    helper.shell_quote(errfile))
   local p = assert(io.popen(cmd, "r"))
   local out = p:read("a")
   p:close()
