@@ -99,10 +99,12 @@ static void start_attempt(vpp_session *s, vpp_transfer *t) {
   t->running = 1;
 }
 
-/* session:request_many(requests [, { concurrency = 8 }]) -> results
+/* session:request_many(requests [, { concurrency = 8, on_event = fn }]) -> results
    requests: array of { method, url, headers? (a table or a core.headers set), body? }. results[i] is the response
    table that session:request would return, or its transport error table (which has `kind`). What each request
-   holds is copied into a plan first: a requests table whose fields come from __index is safe. */
+   holds is copied into a plan first: a requests table whose fields come from __index is safe. on_event(event) is
+   called before each wait for a retry (the table of vpp_push_retry_event, with index) and as each request ends
+   ({ event = "done", index, result }). */
 int vpp_l_request_many(lua_State *L) {
   vpp_session *s = vpp_check_session(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -120,9 +122,20 @@ int vpp_l_request_many(lua_State *L) {
     }
     lua_pop(L, 1);
   }
-  lua_settop(L, 2);
-  lua_createtable(L, n, 0); /* index 3: the plan (strings and header sets), alive until the end of the call */
-  check_all(L, 2, 3, n);
+  lua_settop(L, 3);
+  int hook = 0; /* index 3: the on_event function, or nil */
+  if (lua_istable(L, 3) && lua_getfield(L, 3, "on_event") != LUA_TNIL) {
+    luaL_argcheck(L, lua_isfunction(L, -1), 3, "on_event must be a function");
+    hook = 3;
+  } else if (lua_istable(L, 3)) {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+  } else {
+    lua_pushnil(L);
+  }
+  lua_replace(L, 3);
+  lua_createtable(L, n, 0); /* index 4: the plan (strings and header sets), alive until the end of the call */
+  check_all(L, 2, 4, n);
   if (conc > n) conc = n > 0 ? n : 1;
   ensure_pool(L, s, (int)conc);
   for (int k = 0; k < s->pool_n; k++) { /* a call cut short by an error may have left handles behind */
@@ -139,7 +152,7 @@ int vpp_l_request_many(lua_State *L) {
       vpp_transfer *t = s->pool[k];
       if (t->index == 0 && next <= n) {
         size_t blen = 0;
-        lua_rawgeti(L, 3, next);
+        lua_rawgeti(L, 4, next);
         int entry = lua_gettop(L);
         lua_rawgeti(L, entry, P_METHOD);
         lua_rawgeti(L, entry, P_URL);
@@ -147,7 +160,7 @@ int vpp_l_request_many(lua_State *L) {
         lua_rawgeti(L, entry, P_HEADERS);
         const char *body = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &blen) : NULL;
         const vpp_headers *hs = lua_touserdata(L, -1); /* NULL for false: the request has none */
-        /* The strings and the set stay referenced by the plan (index 3) after these pops. */
+        /* The strings and the set stay referenced by the plan (index 4) after these pops. */
         vpp_transfer_begin(t, &s->rng, lua_tostring(L, entry + 1), lua_tostring(L, entry + 2), hs, body, blen);
         lua_settop(L, results);
         t->index = next++;
@@ -173,11 +186,27 @@ int vpp_l_request_many(lua_State *L) {
       t->running = 0;
       double delay = vpp_transfer_outcome(t, rc, &s->retry, &s->rng);
       if (delay >= 0) {
+        if (hook && t->hops == 0) { /* a retry, not a redirect hop */
+          vpp_push_retry_event(L, t, &s->retry, delay);
+          lua_pushinteger(L, t->index);
+          lua_setfield(L, -2, "index");
+          vpp_session_hook(L, s, hook);
+        }
         t->next_at = vpp_now() + delay;
         if (t->next_at < wake) wake = t->next_at;
         continue;
       }
       vpp_transfer_push_result(L, t, rc);
+      if (hook) {
+        lua_createtable(L, 0, 3);
+        lua_pushliteral(L, "done");
+        lua_setfield(L, -2, "event");
+        lua_pushinteger(L, t->index);
+        lua_setfield(L, -2, "index");
+        lua_pushvalue(L, -2);
+        lua_setfield(L, -2, "result");
+        vpp_session_hook(L, s, hook);
+      }
       lua_seti(L, results, t->index);
       t->index = 0;
       done++;

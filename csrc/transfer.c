@@ -321,6 +321,8 @@ double vpp_transfer_outcome(vpp_transfer *t, CURLcode rc, const vpp_retry_policy
     int repeatable =
         transient(rc) && !t->too_large && !t->headers_too_large && (sent == 0 || vpp_method_idempotent(t->method));
     if (!repeatable) return -1;
+    t->retry_status = 0;
+    t->retry_rc = rc;
   } else {
     long status = 0;
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -334,6 +336,7 @@ double vpp_transfer_outcome(vpp_transfer *t, CURLcode rc, const vpp_retry_policy
       t->retry_after = vpp_retry_after_parse(ra, time(NULL));
     if (!vpp_status_retryable(status, t->method)) return -1;
     retry_after = t->retry_after;
+    t->retry_status = status;
   }
   double delay = vpp_retry_wait(p, t->attempt, retry_after, t->waited, rng);
   if (delay < 0) return -1;
@@ -364,6 +367,22 @@ static void set_field_int(lua_State *L, const char *k, lua_Integer v) {
 }
 
 static void push_table(lua_State *L, vpp_transfer *t, CURLcode rc);
+
+void vpp_push_retry_event(lua_State *L, const vpp_transfer *t, const vpp_retry_policy *p, double delay) {
+  lua_createtable(L, 0, 8);
+  set_field_str(L, "event", "retry");
+  set_field_str(L, "method", t->method);
+  set_field_str(L, "url", t->url);
+  set_field_int(L, "attempt", t->attempt + 1);
+  set_field_int(L, "max_attempts", p->max_retries + 1);
+  set_field_num(L, "delay", delay);
+  if (t->retry_status) {
+    set_field_int(L, "status", t->retry_status);
+  } else {
+    set_field_str(L, "kind", curl_code_kind(t->retry_rc, 0));
+    set_field_str(L, "code", curl_code_name(t->retry_rc));
+  }
+}
 
 /* The fields every failure table has: which call, how many attempts, how long. */
 static void set_call_fields(lua_State *L, const vpp_transfer *t) {

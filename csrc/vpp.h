@@ -128,6 +128,8 @@ typedef struct {
   char crid[72];
   int own_crid; /* the client-request-id was generated here, not given by the caller */
   int attempt;
+  long retry_status; /* why the next attempt is made: the HTTP status, or 0 and retry_rc, a transport failure */
+  CURLcode retry_rc;
   double start, waited, next_at, retry_after;
   long connects;
   int index; /* request_many: 1-based position of the request; 0 = slot free */
@@ -166,11 +168,18 @@ typedef struct {
   int pool_n;
   size_t max_body;
   long timeout_ms;
-  int http2; /* the http2 option: HTTP/2 over TLS allowed */
+  int http2;   /* the http2 option: HTTP/2 over TLS allowed */
+  int in_hook; /* a caller's hook (request's on_retry, request_many's on_event) is running: no use of the session */
 } vpp_session;
 
 vpp_session *vpp_check_session(lua_State *L, int idx); /* raises on a closed session */
 int vpp_l_request_many(lua_State *L);
+/* Calls the hook function at stack index `hook` (0: none) with the table on top of the stack, which it pops; the
+   hook's own errors are dropped (it only observes). The session refuses every use while the hook runs. */
+void vpp_session_hook(lua_State *L, vpp_session *s, int hook);
+/* Pushes the table a retry hook gets: method, url, attempt (the one to come), max_attempts, delay, and status (an
+   HTTP answer) or kind and code (a transport failure). */
+void vpp_push_retry_event(lua_State *L, const vpp_transfer *t, const vpp_retry_policy *p, double delay);
 
 /* ---- percent-encoding for path segments (escape.c) ---- */
 /* Percent-encodes everything but RFC 3986 unreserved characters. out must hold 3*len+1 bytes. */
@@ -198,6 +207,7 @@ void vpp_open_json(lua_State *L);    /* sets json_check, JSON_MAX_VALUES, JSON_M
 void vpp_open_headers(lua_State *L); /* sets headers (request header sets) into the table on top */
 void vpp_open_url(lua_State *L);     /* sets check_url into the table on top */
 void vpp_open_fs(lua_State *L);      /* sets file_kind into the table on top */
+void vpp_open_term(lua_State *L);    /* sets terminal_width into the table on top */
 
 /* ---- base64url without padding (crypto.c); out must hold 4*ceil(len/3)+1 bytes ---- */
 size_t vpp_base64url(const unsigned char *in, size_t len, char *out);

@@ -29,7 +29,10 @@ end
 -- api_version ("v1.0", "beta"), base_url (overrides both), authority_url (the sign-in host). Transport: timeout,
 -- connect_timeout, cafile, capath, proxy, user_agent, insecure, http2, max_retries, retry_delay, max_retry_time,
 -- max_response_size (ranges and defaults: vpptoken.transport_option). on_request: a function(info) told of every
--- call (method, url, status, attempts, elapsed, waited, request_id, client_request_id, error).
+-- call (method, url, status, attempts, elapsed, waited, request_id, client_request_id, error). on_retry: a
+-- function(info) told before the client waits to try a Graph call again (method, url, attempt: the one to come,
+-- max_attempts, delay in seconds, and status for an HTTP answer or kind and code for a transport failure); it must
+-- not use the client, and what it raises is ignored.
 function M.new(opts)
   return Client.new(opts)
 end
@@ -157,6 +160,12 @@ end
 -- script's work the way the library times its own deadlines.
 function M.monotonic()
   return core.monotonic()
+end
+
+--- The width in columns of the terminal on file descriptor fd (0 stdin, 1 stdout, 2 stderr), or nil when fd is
+-- not a terminal: for fitting output to the screen.
+function M.terminal_width(fd)
+  return core.terminal_width(fd)
 end
 
 -- Functions of other modules, loaded on first use (see Client._lazy_methods): days_left and read_token_file
