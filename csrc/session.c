@@ -46,8 +46,9 @@ static void session_release(vpp_session *s) {
   s->share = NULL;
 }
 
-/* session:request(method, url [, headers [, body [, on_retry]]]); headers: a table or a core.headers set; on_retry:
-   a function called before each wait for a retry with the table of vpp_push_retry_event
+/* session:request(method, url [, headers [, body [, on_event]]]); headers: a table or a core.headers set; on_event:
+   a function called before each wait for a retry with the table of vpp_push_retry_event, and about once a second
+   while an attempt is under way with { event = "tick", method, url, elapsed }
    -> { status, headers, body, attempts, waited, elapsed, retry_after, client_request_id, http_version, connects }
    | nil, { kind, code, message, attempts, client_request_id, method, url, outcome_unknown }
    Retries 429/503 (and 504 for idempotent methods) honouring Retry-After, and transport failures that
@@ -68,6 +69,7 @@ static int l_request(lua_State *L) {
   }
   vpp_transfer *t = &s->main;
   vpp_transfer_begin(t, &s->rng, method, url, hs, body, blen);
+  vpp_transfer_set_hook(t, L, hook, &s->in_hook);
   CURLcode rc;
   for (;;) {
     vpp_transfer_attempt(t);
@@ -80,6 +82,7 @@ static int l_request(lua_State *L) {
     }
     vpp_sleep_seconds(delay);
   }
+  vpp_transfer_set_hook(t, L, 0, &s->in_hook);
   int failed = vpp_transfer_failed(t, rc);
   if (failed) lua_pushnil(L);
   vpp_transfer_push_result(L, t, rc);

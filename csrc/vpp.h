@@ -133,6 +133,12 @@ typedef struct {
   double start, waited, next_at, retry_after;
   long connects;
   int index; /* request_many: 1-based position of the request; 0 = slot free */
+  /* session:request's hook, told about once a second while an attempt is under way: the state, the hook's stack
+     index, the session's "hook running" flag; hook_L NULL without one. */
+  lua_State *hook_L;
+  int hook;
+  int *hook_busy;
+  double last_tick;
   int running;
 } vpp_transfer;
 
@@ -180,6 +186,8 @@ void vpp_session_hook(lua_State *L, vpp_session *s, int hook);
 /* Pushes the table a retry hook gets: method, url, attempt (the one to come), max_attempts, delay, and status (an
    HTTP answer) or kind and code (a transport failure). */
 void vpp_push_retry_event(lua_State *L, const vpp_transfer *t, const vpp_retry_policy *p, double delay);
+/* Points the transfer's progress callback at the hook at stack index `hook` of L (0: none) for one call. */
+void vpp_transfer_set_hook(vpp_transfer *t, lua_State *L, int hook, int *busy);
 
 /* ---- percent-encoding for path segments (escape.c) ---- */
 /* Percent-encodes everything but RFC 3986 unreserved characters. out must hold 3*len+1 bytes. */

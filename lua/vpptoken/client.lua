@@ -31,7 +31,7 @@ local SESSION_OPTIONS = core.session_options -- the transport's options, named o
 -- Configuration table names exactly these (spec/sources_spec.lua).
 Client.OPTIONS = { "access_token", "token_provider", "tenant_id", "client_id", "client_secret", "client_certificate",
                    "client_certificate_key", "client_certificate_password", "authority_url", "on_request", "on_retry",
-                   "cloud", "api_version", "base_url", table.unpack(SESSION_OPTIONS) }
+                   "on_tick", "cloud", "api_version", "base_url", table.unpack(SESSION_OPTIONS) }
 local KNOWN_OPTIONS = {}
 for _, k in ipairs(Client.OPTIONS) do KNOWN_OPTIONS[k] = true end
 
@@ -81,7 +81,7 @@ function Client.new(opts)
   end
   local scope = (local_graph and origin or hosts.graph) .. "/.default"
   local credential = auth.credential(opts, login, scope)
-  for _, hook in ipairs{ "on_request", "on_retry" } do
+  for _, hook in ipairs{ "on_request", "on_retry", "on_tick" } do
     if opts[hook] ~= nil and type(opts[hook]) ~= "function" then
       error("vpptoken.new: " .. hook .. " must be a function", 2)
     end
@@ -97,7 +97,7 @@ function Client.new(opts)
   local self = setmetatable({
     base_url = base, api_version = version, beta = version == "beta", authority_url = login, scope = scope,
     collection_url = base .. request.COLLECTION, origin = origin, session = session, on_request = opts.on_request,
-    on_retry = opts.on_retry,
+    on_retry = opts.on_retry, on_tick = opts.on_tick,
     debug = os.getenv("VPPTOKEN_DEBUG") == "1",
   }, Client)
   request.bind(self, credential)

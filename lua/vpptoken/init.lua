@@ -31,8 +31,9 @@ end
 -- max_response_size (ranges and defaults: vpptoken.transport_option). on_request: a function(info) told of every
 -- call (method, url, status, attempts, elapsed, waited, request_id, client_request_id, error). on_retry: a
 -- function(info) told before the client waits to try a Graph call again (method, url, attempt: the one to come,
--- max_attempts, delay in seconds, and status for an HTTP answer or kind and code for a transport failure); it must
--- not use the client, and what it raises is ignored.
+-- max_attempts, delay in seconds, and status for an HTTP answer or kind and code for a transport failure). on_tick:
+-- a function(info) told about once a second while a Graph call is under way (method, url, elapsed seconds). These
+-- two must not use the client, and what they raise is ignored.
 function M.new(opts)
   return Client.new(opts)
 end

@@ -59,19 +59,26 @@ function M.observe(self, method, url, resp, err)
 end
 local observe = M.observe
 
--- The client's on_retry hook as the core calls it (one function per client), or nil without one: the event
--- without the core's own fields, and a raise in the hook dropped (it only observes).
-local retry_hooks = setmetatable({}, { __mode = "k" })
+-- The client's on_retry and on_tick hooks as the core calls them (one function per client), or nil without
+-- either: each told its own events, without the core's own fields; a raise in a hook dropped (they only observe).
+local wait_hooks = setmetatable({}, { __mode = "k" })
+local function call_hook(self, name, info)
+  local ok, herr = pcall(self[name], info)
+  if not ok and self.debug then io.stderr:write("vpptoken: ", name, " failed: ", tostring(herr), "\n") end
+end
 local function retry_hook(self)
-  if not self.on_retry then return nil end
-  local h = retry_hooks[self]
+  if not self.on_retry and not self.on_tick then return nil end
+  local h = wait_hooks[self]
   if not h then
     h = function(ev)
-      local ok, herr = pcall(self.on_retry, { method = ev.method, url = ev.url, attempt = ev.attempt,
-        max_attempts = ev.max_attempts, delay = ev.delay, status = ev.status, kind = ev.kind, code = ev.code })
-      if not ok and self.debug then io.stderr:write("vpptoken: on_retry failed: ", tostring(herr), "\n") end
+      if ev.event == "retry" and self.on_retry then
+        call_hook(self, "on_retry", { method = ev.method, url = ev.url, attempt = ev.attempt,
+          max_attempts = ev.max_attempts, delay = ev.delay, status = ev.status, kind = ev.kind, code = ev.code })
+      elseif ev.event == "tick" and self.on_tick then
+        call_hook(self, "on_tick", { method = ev.method, url = ev.url, elapsed = ev.elapsed })
+      end
     end
-    retry_hooks[self] = h
+    wait_hooks[self] = h
   end
   return h
 end
@@ -169,7 +176,7 @@ function M.call_many(self, items, concurrency, on_each)
   local out = {}
   local on_retry = retry_hook(self)
   local function on_event(ev)
-    if ev.event == "retry" then
+    if ev.event ~= "done" then
       if on_retry then on_retry(ev) end
     elseif on_each then
       local r = ev.result
