@@ -101,6 +101,11 @@ function Terminal:start(argv, extra_env, opts)
   local e = {}
   for k, v in pairs(self.env) do e[k] = v end
   for k, v in pairs(extra_env or {}) do e[k] = v end
+  if self.sessions == 0 then
+    -- A session that lasts as long as the server: tmux exits with its last session, and a new session started
+    -- while it exits fails ("no server running").
+    self:tmux("new-session -d -s keep 'sleep 3600'")
+  end
   self.sessions = self.sessions + 1
   local name = "s" .. self.sessions
   local line = M.command(argv, e) .. "; echo EXIT=$?; sleep 600"
