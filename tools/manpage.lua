@@ -30,7 +30,9 @@ w(".SH DESCRIPTION")
 w("A command line over the vpptoken Lua library. It reads credentials from the environment (never from a flag "
   .. "that would leave a secret in the shell history). Tables are fitted to the terminal; \\fB\\-\\-output json\\fR "
   .. "and \\fB\\-\\-output csv\\fR are for programs. Token values are shown as <redacted> unless "
-  .. "\\fB\\-\\-show\\-secrets\\fR is given.")
+  .. "\\fB\\-\\-show\\-secrets\\fR is given. When stderr is a terminal, work that takes over a second shows "
+  .. "one status line there (counts so far, or the wait before a retry), erased before any other output or "
+  .. "question; never with \\fB\\-\\-quiet\\fR or when stderr is not a terminal.")
 w(".SH COMMANDS")
 for _, c in ipairs(args.COMMANDS) do
   w(".SS " .. esc("vpptoken " .. c.name .. (c.usage and (" " .. c.usage) or "")))

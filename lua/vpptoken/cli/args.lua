@@ -38,9 +38,10 @@ M.GLOBAL = {
   { name = "output", short = "o", kind = "choice", choices = { "table", "json", "csv" }, arg = "FORMAT",
     help = "table (default), json (one document, sorted keys) or csv (RFC 4180)" },
   { name = "show-secrets", kind = "flag", help = "print token values instead of <redacted>" },
-  { name = "verbose", short = "v", kind = "flag", help = "print every HTTP call to stderr (method, URL, status, "
-    .. "attempts, time, request ids)" },
-  { name = "quiet", short = "q", kind = "flag", help = "print no progress or confirmations, only results and errors" },
+  { name = "verbose", short = "v", kind = "flag", help = "print every HTTP call (method, URL, status, attempts, "
+    .. "time, request ids) and retry wait to stderr" },
+  { name = "quiet", short = "q", kind = "flag", help = "print no status line (on a terminal) or confirmations, only "
+    .. "results and errors" },
   { name = "help", short = "h", kind = "flag", help = "show help (vpptoken COMMAND --help for a command)" },
 }
 
