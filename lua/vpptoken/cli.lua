@@ -14,6 +14,10 @@ local M = {}
 
 local EXIT_USAGE, EXIT_AUTH = exits.USAGE, exits.AUTH
 
+-- The status line's first text for a command (cli/progress.lua); commands with counts set their own.
+local STATUS = { get = "reading the token", create = "creating the token", update = "updating the token",
+                 delete = "reading the token", renew = "renewing the token" }
+
 local UsageError = {}
 -- A failure raised out of a command with its own exit code and no usage hint: { message, code }.
 local Failure = {}
@@ -196,7 +200,7 @@ function M.main(argv)
   local ctx = setmetatable({ opts = parsed.opts, positional = parsed.positional, command = command,
                              format = parsed.opts.output or "table", stdout_tty = output.isatty(1) }, Context)
   ctx.progress = progress.new{ enabled = not parsed.opts.quiet and output.isatty(2) }
-  ctx.progress.text = "working"
+  ctx.progress.text = STATUS[command.name] or "working"
   local ok, code = pcall(commands[command.name], ctx)
   ctx.progress:clear()
   if ctx.the_client then ctx.the_client:close() end

@@ -231,6 +231,7 @@ function M.delete(ctx)
       return exits.FAILURE
     end
   end
+  ctx:status("deleting the token")
   local ok, err = ctx:call(client.delete, client, id)
   if not ok then return ctx:fail(err) end
   if ctx.format == "json" then
