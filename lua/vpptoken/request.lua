@@ -66,7 +66,7 @@ local function call_hook(self, name, info)
   local ok, herr = pcall(self[name], info)
   if not ok and self.debug then io.stderr:write("vpptoken: ", name, " failed: ", tostring(herr), "\n") end
 end
-local function retry_hook(self)
+local function wait_hook(self)
   if not self.on_retry and not self.on_tick then return nil end
   local h = wait_hooks[self]
   if not h then
@@ -157,7 +157,7 @@ local function send(self, method, url, body, extra, force_token)
   else
     headers = graph_headers(self, tok, body ~= nil)
   end
-  return self.session:request(method, url, headers, body, retry_hook(self))
+  return self.session:request(method, url, headers, body, wait_hook(self))
 end
 
 --- One logical call: the core retries; a rejected access token is fetched anew once; a status >= 400 becomes an
@@ -174,10 +174,10 @@ local call = M.call
 -- new one. on_each(i, ok), if given, is called as call i ends (ok: a 2xx answer; a call sent again may end twice).
 function M.call_many(self, items, concurrency, on_each)
   local out = {}
-  local on_retry = retry_hook(self)
+  local on_wait = wait_hook(self)
   local function on_event(ev)
     if ev.event ~= "done" then
-      if on_retry then on_retry(ev) end
+      if on_wait then on_wait(ev) end
     elseif on_each then
       local r = ev.result
       on_each(ev.index, r.kind == nil and r.status < 400)
@@ -195,7 +195,7 @@ function M.call_many(self, items, concurrency, on_each)
       reqs[k] = { method = it.method, url = it.url, body = it.body, headers = graph_headers(self, tok, it.body ~= nil) }
     end
     local results = self.session:request_many(reqs, { concurrency = concurrency,
-      on_event = (on_retry or on_each) and function(ev)
+      on_event = (on_wait or on_each) and function(ev)
         if ev.index then ev.index = indices[ev.index] end
         on_event(ev)
       end or nil })
