@@ -200,7 +200,7 @@ function M.main(argv)
   local ctx = setmetatable({ opts = parsed.opts, positional = parsed.positional, command = command,
                              format = parsed.opts.output or "table", stdout_tty = output.isatty(1) }, Context)
   ctx.progress = progress.new{ enabled = not parsed.opts.quiet and output.isatty(2) }
-  ctx.progress.text = STATUS[command.name] or "working"
+  ctx.progress:set(STATUS[command.name] or "working")
   local ok, code = pcall(commands[command.name], ctx)
   ctx.progress:clear()
   if ctx.the_client then ctx.the_client:close() end

@@ -106,15 +106,15 @@ local function emit_token(ctx, tok)
   end
 end
 
--- Counts the pages of a list as they arrive (each GET is one) and shows text(pages) in the status line; returns a
--- function giving the count.
+-- Counts the pages of a list as they arrive (each GET is one) and shows text(pages) in the status line, until
+-- ctx.on_call is reset; returns a function giving the count.
 local function count_pages(ctx, text)
   local pages = 0
   ctx:status(text(0))
   ctx.on_call = function(info)
     if info.method == "GET" then
       pages = pages + 1
-      ctx.progress.text = text(pages)
+      ctx:status(text(pages))
     end
   end
   return function() return pages end
@@ -288,6 +288,7 @@ function M.sync(ctx)
       ctx.on_call = nil
       synced(n, total, failed)
     end }
+    ctx.on_call = nil
     if not list then return ctx:fail(err) end
     outcomes = list
   else
