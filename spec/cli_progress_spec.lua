@@ -154,6 +154,21 @@ describe("vpptoken command on an 80-column terminal", function()
     return term:start(argv, extra_env, { width = width or 80, height = 50 })
   end
 
+  it("vpptoken.terminal_width reads the terminal's real width, and nil for what is not a terminal", function()
+    local script = helper.temp_file([[
+      local vpptoken = require "vpptoken"
+      io.stderr:write("WIDTH=", tostring(vpptoken.terminal_width(2)), " PIPE=",
+        tostring(vpptoken.terminal_width(1)), "\n")
+    ]])
+    local line = "env LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH=" .. helper.shell_quote(helper.build_dir
+      .. "/?.so;;") .. " " .. helper.shell_quote(helper.lua) .. " " .. helper.shell_quote(script) .. " | cat"
+    local code, text = term:finished(term:start({}, nil, { width = 73, height = 10, command = line }))
+    os.remove(script)
+    assert.equal(0, code, text)
+    assert.matches("WIDTH=73 PIPE=nil", text, 1, true)
+    assert.is_nil(vpptoken.terminal_width(1000)) -- not an open file
+  end)
+
   it("sync --all --wait shows real counts on one line, which is gone when the table is printed", function()
     create_tokens(24)
     -- Slow syncs (8 at once) and slow checks: seconds of work.

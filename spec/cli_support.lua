@@ -95,7 +95,8 @@ function Terminal:tmux(args)
 end
 
 --- Starts `vpptoken argv` in a new tmux session (stdin, stdout, stderr the terminal) of opts.width x opts.height
--- (default 100 x 30), with extra_env added; the shell prints EXIT=<code> when it ends. Returns the session name.
+-- (default 100 x 30), with extra_env added (or opts.command, a shell command line, instead); the shell prints
+-- EXIT=<code> when it ends. Returns the session name.
 function Terminal:start(argv, extra_env, opts)
   opts = opts or {}
   local e = {}
@@ -108,7 +109,7 @@ function Terminal:start(argv, extra_env, opts)
   end
   self.sessions = self.sessions + 1
   local name = "s" .. self.sessions
-  local line = M.command(argv, e) .. "; echo EXIT=$?; sleep 600"
+  local line = (opts.command or M.command(argv, e)) .. "; echo EXIT=$?; sleep 600"
   self:tmux(string.format("new-session -d -x %d -y %d -s %s %s", opts.width or 100, opts.height or 30, name,
     q("cd " .. q(os.getenv("PWD") or ".") .. " && " .. line)))
   return name
