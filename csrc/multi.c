@@ -136,8 +136,9 @@ static double start_due(vpp_session *s, vpp_transfer *t, double now, double wake
 }
 
 /* The next transfer whose call has ended, its result code in *rc; NULL when no more have. One whose attempt ended
-   with a retry (or a redirect hop) to come is left to start again at its next_at, and *wake moves to it. */
-static vpp_transfer *next_finished(vpp_session *s, CURLcode *rc, double *wake) {
+   with a retry (or a redirect hop) to come is left to start again at its next_at, and *wake moves to it; a retry
+   is told to the hook at stack index `hook` of L first (0: none) with the request's index. */
+static vpp_transfer *next_finished(lua_State *L, int hook, vpp_session *s, CURLcode *rc, double *wake) {
   CURLMsg *msg;
   int left;
   while ((msg = curl_multi_info_read(s->multi, &left))) {
@@ -149,16 +150,24 @@ static vpp_transfer *next_finished(vpp_session *s, CURLcode *rc, double *wake) {
     t->running = 0;
     double delay = vpp_transfer_outcome(t, *rc, &s->retry, &s->rng);
     if (delay < 0) return t;
+    if (hook && t->hops == 0) { /* a retry, not a redirect hop */
+      vpp_push_retry_event(L, t, &s->retry, delay);
+      lua_pushinteger(L, t->index);
+      lua_setfield(L, -2, "index");
+      vpp_session_hook(L, s, hook);
+    }
     t->next_at = vpp_now() + delay;
     if (t->next_at < *wake) *wake = t->next_at;
   }
   return NULL;
 }
 
-/* session:request_many(requests [, { concurrency = 8 }]) -> results
+/* session:request_many(requests [, { concurrency = 8, on_event = fn }]) -> results
    requests: array of { method, url, headers? (a table or a core.headers set), body? }. results[i] is the response
    table that session:request would return, or its transport error table (which has `kind`). What each request
-   holds is copied into a plan first: a requests table whose fields come from __index is safe. */
+   holds is copied into a plan first: a requests table whose fields come from __index is safe. on_event(event) is
+   called before each wait for a retry (the table of vpp_push_retry_event, with index) and as each request ends
+   ({ event = "done", index, result }). */
 int vpp_l_request_many(lua_State *L) {
   vpp_session *s = vpp_check_session(L, 1);
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -177,9 +186,20 @@ int vpp_l_request_many(lua_State *L) {
     lua_pop(L, 1);
   }
   if (s->pumping > 0) return luaL_error(L, "request_many: the session has calls under way (pump)");
-  lua_settop(L, 2);
-  lua_createtable(L, n, 0); /* index 3: the plan (strings and header sets), alive until the end of the call */
-  check_all(L, 2, 3, n);
+  lua_settop(L, 3);
+  int hook = 0; /* index 3: the on_event function, or nil */
+  if (lua_istable(L, 3) && lua_getfield(L, 3, "on_event") != LUA_TNIL) {
+    luaL_argcheck(L, lua_isfunction(L, -1), 3, "on_event must be a function");
+    hook = 3;
+  } else if (lua_istable(L, 3)) {
+    lua_pop(L, 1);
+    lua_pushnil(L);
+  } else {
+    lua_pushnil(L);
+  }
+  lua_replace(L, 3);
+  lua_createtable(L, n, 0); /* index 4: the plan (strings and header sets), alive until the end of the call */
+  check_all(L, 2, 4, n);
   if (conc > n) conc = n > 0 ? n : 1;
   ensure_pool(L, s, (int)conc);
   free_slots(s); /* a call cut short by an error may have left handles behind */
@@ -191,7 +211,7 @@ int vpp_l_request_many(lua_State *L) {
     for (int k = 0; k < conc; k++) {
       vpp_transfer *t = s->pool[k];
       if (t->index == 0 && next <= n) {
-        lua_rawgeti(L, 3, next); /* the plan (index 3) keeps what the call needs */
+        lua_rawgeti(L, 4, next); /* the plan (index 4) keeps what the call needs */
         begin_planned(L, s, t, lua_gettop(L));
         lua_settop(L, results);
         t->index = next++;
@@ -204,8 +224,18 @@ int vpp_l_request_many(lua_State *L) {
     int freed = 0;
     vpp_transfer *t;
     CURLcode rc;
-    while ((t = next_finished(s, &rc, &wake))) {
+    while ((t = next_finished(L, hook, s, &rc, &wake))) {
       vpp_transfer_push_result(L, t, rc);
+      if (hook) {
+        lua_createtable(L, 0, 3);
+        lua_pushliteral(L, "done");
+        lua_setfield(L, -2, "event");
+        lua_pushinteger(L, t->index);
+        lua_setfield(L, -2, "index");
+        lua_pushvalue(L, -2);
+        lua_setfield(L, -2, "result");
+        vpp_session_hook(L, s, hook);
+      }
       lua_seti(L, results, t->index);
       t->index = 0;
       done++;
@@ -287,7 +317,7 @@ int vpp_l_pump(lua_State *L) {
     curl_multi_perform(s->multi, &running);
     vpp_transfer *t;
     CURLcode rc;
-    while ((t = next_finished(s, &rc, &wake))) {
+    while ((t = next_finished(L, 0, s, &rc, &wake))) {
       int slot = 0;
       while (s->pool[slot] != t) slot++;
       lua_createtable(L, 2, 0);

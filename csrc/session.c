@@ -14,7 +14,20 @@
 vpp_session *vpp_check_session(lua_State *L, int idx) {
   vpp_session *s = luaL_checkudata(L, idx, VPP_SESSION_TYPE);
   if (!s->main.curl) luaL_error(L, "attempt to use a closed %s", VPP_SESSION_TYPE);
+  if (s->in_hook) luaL_error(L, "attempt to use a %s from its own hook", VPP_SESSION_TYPE);
   return s;
+}
+
+void vpp_session_hook(lua_State *L, vpp_session *s, int hook) {
+  if (!hook) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushvalue(L, hook);
+  lua_insert(L, -2);
+  s->in_hook = 1;
+  if (lua_pcall(L, 1, 0, 0) != LUA_OK) lua_pop(L, 1);
+  s->in_hook = 0;
 }
 
 static void session_release(vpp_session *s) {
@@ -34,8 +47,10 @@ static void session_release(vpp_session *s) {
   s->share = NULL;
 }
 
-/* session:request(method, url [, headers [, body [, mode]]]); headers: a table or a core.headers set; mode "imds"
-   (a GET without body only) also allows the IMDS token URL over plain http (url.c), for this one call
+/* session:request(method, url [, headers [, body [, mode [, on_event]]]]); headers: a table or a core.headers set;
+   mode "imds" (a GET without body only) also allows the IMDS token URL over plain http (url.c), for this one call;
+   on_event: a function called before each wait for a retry with the table of vpp_push_retry_event, and about once
+   a second while an attempt is under way with { event = "tick", method, url, elapsed }
    -> { status, headers, body, attempts, waited, elapsed, retry_after, client_request_id, http_version, connects }
    | nil, { kind, code, message, attempts, client_request_id, method, url, outcome_unknown }
    Retries 429/503 (and 504 for idempotent methods) honouring Retry-After, and transport failures that
@@ -52,17 +67,28 @@ static int l_request(lua_State *L) {
   const vpp_headers *hs = vpp_to_headers(L, "request: ", 4); /* stays at index 4 for the call */
   size_t blen = 0;
   const char *body = lua_isnoneornil(L, 5) ? NULL : luaL_checklstring(L, 5, &blen);
+  int hook = 0;
+  if (!lua_isnoneornil(L, 7)) {
+    luaL_checktype(L, 7, LUA_TFUNCTION);
+    hook = 7;
+  }
   vpp_transfer *t = &s->main;
   t->imds = imds;
   vpp_transfer_begin(t, &s->rng, method, url, hs, body, blen);
+  vpp_transfer_set_hook(t, L, hook, &s->in_hook);
   CURLcode rc;
   for (;;) {
     vpp_transfer_attempt(t);
     rc = curl_easy_perform(t->curl);
     double delay = vpp_transfer_outcome(t, rc, &s->retry, &s->rng);
     if (delay < 0) break;
+    if (hook && t->hops == 0) { /* a retry, not a redirect hop */
+      vpp_push_retry_event(L, t, &s->retry, delay);
+      vpp_session_hook(L, s, hook);
+    }
     vpp_sleep_seconds(delay);
   }
+  vpp_transfer_set_hook(t, L, 0, &s->in_hook);
   int failed = vpp_transfer_failed(t, rc);
   if (failed) lua_pushnil(L);
   vpp_transfer_push_result(L, t, rc);
@@ -89,6 +115,7 @@ static int l_retry_wait(lua_State *L) {
 
 static int l_close(lua_State *L) {
   vpp_session *s = luaL_checkudata(L, 1, VPP_SESSION_TYPE);
+  if (s->in_hook) return luaL_error(L, "attempt to close a %s from its own hook", VPP_SESSION_TYPE);
   session_release(s);
   return 0;
 }

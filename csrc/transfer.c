@@ -72,6 +72,51 @@ static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_por
   return CURL_PREREQFUNC_OK;
 }
 
+/* Calls the hook (index 1) with { event = "tick", method, url, elapsed } for the transfer (index 2); run under
+   lua_pcall, so that nothing raised, out of memory included, crosses libcurl. */
+static int tick_call(lua_State *L) {
+  const vpp_transfer *t = lua_touserdata(L, 2);
+  lua_settop(L, 1);
+  lua_createtable(L, 0, 4);
+  lua_pushliteral(L, "tick");
+  lua_setfield(L, -2, "event");
+  lua_pushstring(L, t->method);
+  lua_setfield(L, -2, "method");
+  lua_pushstring(L, t->url);
+  lua_setfield(L, -2, "url");
+  lua_pushnumber(L, vpp_now() - t->start);
+  lua_setfield(L, -2, "elapsed");
+  lua_call(L, 1, 0);
+  return 0;
+}
+
+/* libcurl's progress callback: at most once a second, the hook of the call under way (never stops the transfer). */
+static int on_progress(void *data, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+  (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+  vpp_transfer *t = data;
+  lua_State *L = t->hook_L;
+  if (!L || *t->hook_busy) return 0;
+  double now = vpp_now();
+  if (now - t->last_tick < 1.0) return 0;
+  t->last_tick = now;
+  if (!lua_checkstack(L, 4)) return 0;
+  lua_pushcfunction(L, tick_call);
+  lua_pushvalue(L, t->hook);
+  lua_pushlightuserdata(L, t);
+  *t->hook_busy = 1;
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1);
+  *t->hook_busy = 0;
+  return 0;
+}
+
+void vpp_transfer_set_hook(vpp_transfer *t, lua_State *L, int hook, int *busy) {
+  t->hook_L = hook ? L : NULL;
+  t->hook = hook;
+  t->hook_busy = busy;
+  t->last_tick = vpp_now();
+  curl_easy_setopt(t->curl, CURLOPT_NOPROGRESS, hook ? 0L : 1L);
+}
+
 void vpp_transfer_init(vpp_transfer *t, CURL *curl, size_t max_body, long timeout_ms) {
   memset(t, 0, sizeof *t);
   t->curl = curl;
@@ -87,6 +132,9 @@ void vpp_transfer_init(vpp_transfer *t, CURL *curl, size_t max_body, long timeou
   curl_easy_setopt(curl, CURLOPT_PREREQFUNCTION, on_prereq);
   curl_easy_setopt(curl, CURLOPT_PREREQDATA, t);
   curl_easy_setopt(curl, CURLOPT_PRIVATE, t);
+  curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(curl, CURLOPT_XFERINFODATA, t);
+  curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 1L);
   t->set_https = t->set_plain_get = -1;
 }
 
@@ -333,6 +381,8 @@ double vpp_transfer_outcome(vpp_transfer *t, CURLcode rc, const vpp_retry_policy
     int repeatable =
         transient(rc) && !t->too_large && !t->headers_too_large && (sent == 0 || vpp_method_idempotent(t->method));
     if (!repeatable) return -1;
+    t->retry_status = 0;
+    t->retry_rc = rc;
   } else {
     long status = 0;
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -346,6 +396,7 @@ double vpp_transfer_outcome(vpp_transfer *t, CURLcode rc, const vpp_retry_policy
       t->retry_after = vpp_retry_after_parse(ra, time(NULL));
     if (!vpp_status_retryable(status, t->method)) return -1;
     retry_after = t->retry_after;
+    t->retry_status = status;
   }
   double delay = vpp_retry_wait(p, t->attempt, retry_after, t->waited, rng);
   if (delay < 0) return -1;
@@ -376,6 +427,22 @@ static void set_field_int(lua_State *L, const char *k, lua_Integer v) {
 }
 
 static void push_table(lua_State *L, vpp_transfer *t, CURLcode rc);
+
+void vpp_push_retry_event(lua_State *L, const vpp_transfer *t, const vpp_retry_policy *p, double delay) {
+  lua_createtable(L, 0, 8);
+  set_field_str(L, "event", "retry");
+  set_field_str(L, "method", t->method);
+  set_field_str(L, "url", t->url);
+  set_field_int(L, "attempt", t->attempt + 1);
+  set_field_int(L, "max_attempts", p->max_retries + 1);
+  set_field_num(L, "delay", delay);
+  if (t->retry_status) {
+    set_field_int(L, "status", t->retry_status);
+  } else {
+    set_field_str(L, "kind", curl_code_kind(t->retry_rc, 0));
+    set_field_str(L, "code", curl_code_name(t->retry_rc));
+  }
+}
 
 /* The fields every failure table has: which call, how many attempts, how long. */
 static void set_call_fields(lua_State *L, const vpp_transfer *t) {

@@ -133,9 +133,17 @@ typedef struct {
   char crid[72];
   int own_crid; /* the client-request-id was generated here, not given by the caller */
   int attempt;
+  long retry_status; /* why the next attempt is made: the HTTP status, or 0 and retry_rc, a transport failure */
+  CURLcode retry_rc;
   double start, waited, next_at, retry_after;
   long connects;
   int index; /* request_many: 1-based position of the request; pump: the caller's id; 0 = slot free */
+  /* session:request's hook, told about once a second while an attempt is under way: the state, the hook's stack
+     index, the session's "hook running" flag; hook_L NULL without one. */
+  lua_State *hook_L;
+  int hook;
+  int *hook_busy;
+  double last_tick;
   int running;
 } vpp_transfer;
 
@@ -175,11 +183,20 @@ typedef struct {
   long timeout_ms;
   int http2;   /* the http2 option: HTTP/2 over TLS allowed */
   int pumping; /* pump: calls under way in the pool (request_many refuses to run meanwhile) */
+  int in_hook; /* a caller's hook (request's on_retry, request_many's on_event) is running: no use of the session */
 } vpp_session;
 
 vpp_session *vpp_check_session(lua_State *L, int idx); /* raises on a closed session */
 int vpp_l_request_many(lua_State *L);
 int vpp_l_pump(lua_State *L);
+/* Calls the hook function at stack index `hook` (0: none) with the table on top of the stack, which it pops; the
+   hook's own errors are dropped (it only observes). The session refuses every use while the hook runs. */
+void vpp_session_hook(lua_State *L, vpp_session *s, int hook);
+/* Pushes the table a retry hook gets: method, url, attempt (the one to come), max_attempts, delay, and status (an
+   HTTP answer) or kind and code (a transport failure). */
+void vpp_push_retry_event(lua_State *L, const vpp_transfer *t, const vpp_retry_policy *p, double delay);
+/* Points the transfer's progress callback at the hook at stack index `hook` of L (0: none) for one call. */
+void vpp_transfer_set_hook(vpp_transfer *t, lua_State *L, int hook, int *busy);
 
 /* ---- percent-encoding for path segments (escape.c) ---- */
 /* Percent-encodes everything but RFC 3986 unreserved characters. out must hold 3*len+1 bytes. */

@@ -594,7 +594,8 @@ describe("the command line's parser (lua-argparse, built from args.GLOBAL and ar
 
   it("checks each kind: choice (with the closest), count range, whole number, decimal number, non-empty", function()
     for _, c in ipairs{
-      { { "list", "--output", "JSON" }, "--output must be one of table, wide, json, csv (got 'JSON'; did you mean 'json'?)" },
+      { { "list", "--output", "JSON" },
+        "--output must be one of table, wide, json, csv (got 'JSON'; did you mean 'json'?)" },
       { { "list", "--retries", "11" }, "--retries needs a whole number from 0 to 10 (got '11')" },
       { { "list", "--top", "1.5" }, "--top needs a whole number >= 1 (got '1.5')" },
       { { "list", "--timeout", "1e3" }, "--timeout needs a number >= 0 (got '1e3')" },

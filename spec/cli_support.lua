@@ -96,6 +96,82 @@ function M.store_file(tokens)
                                         tokens = list })
 end
 
+-- The CLI on a terminal -------------------------------------------------------------------------------------
+
+local Terminal = {}
+Terminal.__index = Terminal
+
+--- A tmux server of its own (killed by :kill()) to run the command in real pseudo-terminals and read the screen.
+-- env: the variables every command gets (see M.command).
+function M.terminal(env)
+  return setmetatable({ env = env or {}, socket = "vpptoken-cli-" .. os.tmpname():match("([%w_]+)$"),
+                        sessions = 0 }, Terminal)
+end
+
+function Terminal:tmux(args)
+  local p = assert(io.popen("tmux -L " .. self.socket .. " -f /dev/null " .. args .. " 2>&1"))
+  local out = p:read("a")
+  p:close()
+  return out
+end
+
+--- Starts `vpptoken argv` in a new tmux session (stdin, stdout, stderr the terminal) of opts.width x opts.height
+-- (default 100 x 30), with extra_env added (or opts.command, a shell command line, instead); the shell prints
+-- EXIT=<code> when it ends. Returns the session name.
+function Terminal:start(argv, extra_env, opts)
+  opts = opts or {}
+  local e = {}
+  for k, v in pairs(self.env) do e[k] = v end
+  for k, v in pairs(extra_env or {}) do e[k] = v end
+  if self.sessions == 0 then
+    -- A session that lasts as long as the server: tmux exits with its last session, and a new session started
+    -- while it exits fails ("no server running").
+    self:tmux("new-session -d -s keep 'sleep 3600'")
+  end
+  self.sessions = self.sessions + 1
+  local name = "s" .. self.sessions
+  local line = (opts.command or M.command(argv, e)) .. "; echo EXIT=$?; sleep 600"
+  self:tmux(string.format("new-session -d -x %d -y %d -s %s %s", opts.width or 100, opts.height or 30, name,
+    q("cd " .. q(os.getenv("PWD") or ".") .. " && " .. line)))
+  return name
+end
+
+--- The session's screen as text, one line per screen row; a line the terminal wrapped is joined back (-J), so a
+-- line longer than the width shows as such.
+function Terminal:screen(name)
+  return self:tmux("capture-pane -p -J -t " .. name)
+end
+
+--- Types keys into the session (tmux send-keys arguments, e.g. "y Enter").
+function Terminal:keys(name, keys)
+  self:tmux("send-keys -t " .. name .. " " .. keys)
+end
+
+--- Waits (generously: memory checkers are slow) until the screen shows `pattern`; returns the screen.
+function Terminal:wait_for(name, pattern, seconds)
+  local text
+  for _ = 1, (seconds or 120) * 10 do
+    text = self:screen(name)
+    if text:find(pattern) then return text end
+    os.execute("sleep 0.1")
+  end
+  error("timed out waiting for " .. pattern .. " in:\n" .. tostring(text))
+end
+
+--- Waits until the command ended; returns its exit code and the screen (asserting no memory-checker report), and
+-- ends the session.
+function Terminal:finished(name)
+  local text = self:wait_for(name, "EXIT=%d+")
+  assert(not helper.memory_report(text), text)
+  self:tmux("kill-session -t " .. name)
+  return tonumber(text:match("EXIT=(%d+)")), text
+end
+
+--- Ends the tmux server and every session in it.
+function Terminal:kill()
+  os.execute("tmux -L " .. self.socket .. " kill-server >/dev/null 2>&1")
+end
+
 --- A Lua pattern matching s literally.
 function M.literal(s)
   return (s:gsub("%p", "%%%0"))

@@ -1,5 +1,5 @@
--- The vpptoken command on a terminal (through tmux): tables fitted to the width, progress on stderr, the delete
--- confirmation prompt. Each tmux server has its own socket and is killed afterwards.
+-- The vpptoken command on a terminal (through tmux): tables fitted to the width, the delete confirmation prompt
+-- (the status line on stderr: cli_progress_spec.lua). Each tmux server has its own socket and is killed afterwards.
 local helper = require "helper"
 local cjson = require "cjson"
 local cli = require "cli_support"
@@ -256,24 +256,6 @@ describe("vpptoken command on a terminal", function()
                                                      COLUMNS = "80" } })
       assert.equal(0, c)
       assert.not_matches("\27", piped, 1, true)
-    end)
-  end)
-
-  describe("progress", function()
-    it("work over a second shows progress on stderr and leaves a summary line", function()
-      create("p1@contoso.com")
-      create("p2@contoso.com")
-      local code, text = finished(start{ "sync", "--all", "--wait" })
-      assert.equal(0, code, text)
-      assert.matches("2 started, 0 skipped, 0 failed %(%d+ requests in %d+ s%)", text)
-      assert.matches("completed", text)
-    end)
-
-    it("--quiet shows none", function()
-      create("p3@contoso.com")
-      local code, text = finished(start{ "sync", "--all", "--wait", "--quiet" })
-      assert.equal(0, code, text)
-      assert.not_matches("requests in", text, 1, true)
     end)
   end)
 

@@ -43,6 +43,75 @@ describe("observability", function()
     c:close()
   end)
 
+  it("on_retry hears of each wait before a call is tried again: which attempt, how long, and why", function()
+    local seen = {}
+    local c = vpptoken.new{ base_url = sb.graph, access_token = ACCESS, retry_delay = 0.01, max_retries = 3,
+                            on_retry = function(info) seen[#seen + 1] = info end }
+    sb:fail_next(2, 503)
+    assert(c:list())
+    c:close()
+    assert.equal(2, #seen)
+    for i, info in ipairs(seen) do
+      assert.equal("GET", info.method)
+      assert.equal(sb.graph .. "/deviceAppManagement/vppTokens", info.url)
+      assert.equal(i + 1, info.attempt)
+      assert.equal(4, info.max_attempts)
+      assert.equal(503, info.status)
+      assert.is_true(info.delay >= 0)
+    end
+  end)
+
+  it("on_retry names a transport failure by its code, in concurrent calls too", function()
+    local gone = helper.start_sandbox{ "--access-token", ACCESS }
+    local url = gone.graph
+    gone:stop()
+    local seen = {}
+    local c = vpptoken.new{ base_url = url, access_token = ACCESS, retry_delay = 0.01, max_retries = 1,
+                            on_retry = function(info) seen[#seen + 1] = info end }
+    assert.is_nil(c:get("a"))
+    local tokens = c:get_many({ "a", "b" }, { concurrency = 2 })
+    c:close()
+    assert.same({ false, false }, tokens)
+    assert.equal(3, #seen)
+    for _, info in ipairs(seen) do
+      assert.equal("network", info.kind)
+      assert.equal("COULDNT_CONNECT", info.code)
+      assert.equal(2, info.attempt)
+      assert.is_nil(info.status)
+    end
+  end)
+
+  it("on_tick hears of a slow call while it is under way; a hook cannot use the client from inside it", function()
+    local ticks, inner = {}, nil
+    local c
+    c = vpptoken.new{ base_url = sb.graph, access_token = ACCESS, on_tick = function(info)
+      ticks[#ticks + 1] = info
+      local ok, err = pcall(c.list, c)
+      inner = inner or { ok, err }
+    end }
+    sb:configure{ faults = { latency_ms = { GET = { 2500, 2600 } } } }
+    assert(c:list())
+    c:close()
+    assert.is_true(#ticks >= 1)
+    assert.equal("GET", ticks[1].method)
+    assert.is_true(ticks[1].elapsed >= 0.9)
+    assert.is_false(inner[1])
+    assert.matches("from its own hook", tostring(inner[2]), 1, true)
+  end)
+
+  it("sync_all's on_progress counts the syncs as they end, and the failed ones", function()
+    local c = vpptoken.new{ base_url = sb.graph, access_token = ACCESS, max_retries = 0 }
+    for i = 1, 5 do assert(c:create{ token = "t" .. i }) end
+    sb:fail_next(2, 500, { method = "POST" })
+    local calls = {}
+    local outcomes = assert(c:sync_all{ concurrency = 1, on_progress = function(done, total, failed)
+      calls[#calls + 1] = { done, total, failed }
+    end })
+    c:close()
+    assert.equal(5, #outcomes)
+    assert.same({ { 1, 5, 1 }, { 2, 5, 2 }, { 3, 5, 2 }, { 4, 5, 2 }, { 5, 5, 2 } }, calls)
+  end)
+
   it("VPPTOKEN_DEBUG=1 prints one line per call on stderr, without the access token", function()
     local script = os.tmpname()
     local f = assert(io.open(script, "w"))

@@ -31,7 +31,9 @@ w("A command line over the vpptoken Lua library. It reads credentials from the e
   .. "that would leave a secret in the shell history). Tables are fitted to the terminal (80 columns when not "
   .. "one), with short ids that every command takes; \\fB\\-\\-output json\\fR and \\fB\\-\\-output csv\\fR "
   .. "are for programs. Token values are shown as <redacted> unless "
-  .. "\\fB\\-\\-show\\-secrets\\fR is given.")
+  .. "\\fB\\-\\-show\\-secrets\\fR is given. When stderr is a terminal, work that takes over a second shows "
+  .. "one status line there (counts so far, or the wait before a retry), erased before any other output or "
+  .. "question; never with \\fB\\-\\-quiet\\fR or when stderr is not a terminal.")
 w(".SH COMMANDS")
 for _, c in ipairs(args.COMMANDS) do
   w(".SS " .. esc("vpptoken " .. c.name .. (c.usage and (" " .. c.usage) or "")))

@@ -7,11 +7,16 @@ local commands = require "vpptoken.cli.commands"
 local exits = require "vpptoken.cli.exits"
 local help = require "vpptoken.cli.help"
 local output = require "vpptoken.cli.output"
+local progress = require "vpptoken.cli.progress"
 local safe_text = require "vpptoken.text"
 
 local M = {}
 
 local EXIT_USAGE, EXIT_AUTH = exits.USAGE, exits.AUTH
+
+-- The status line's first text for a command (cli/progress.lua); commands with counts set their own.
+local STATUS = { get = "reading the token", create = "creating the token", update = "updating the token",
+                 delete = "reading the token", renew = "renewing the token" }
 
 local UsageError = {}
 -- A failure raised out of a command with its own exit code and no usage hint: { message, code }.
@@ -82,8 +87,20 @@ function Context:table_width()
   return output.terminal_width(1)
 end
 
-function Context:progress_done(summary)
-  self.progress:finish(summary)
+--- Sets the status line's text (shown on a terminal once the work takes a second; see cli/progress.lua).
+function Context:status(text)
+  self.progress:set(text)
+end
+
+--- Asks the user on the terminal (stderr) and returns the line typed (nil at end of input). The status line is
+-- erased first and the time spent answering is not counted as the work's.
+function Context:ask(question)
+  self.progress:pause()
+  io.stderr:write(output.printable(question))
+  io.stderr:flush()
+  local answer = io.read("l")
+  self.progress:resume()
+  return answer
 end
 
 local function verbose_line(info)
@@ -123,8 +140,16 @@ function Context:client()
   copts.on_request = function(info)
     self.requests = self.requests + 1
     if o.verbose then verbose_line(info) end
-    self.progress:tick(self.progress_label or "working")
+    if self.on_call then self.on_call(info) end
+    self.progress:tick()
   end
+  copts.on_retry = function(info)
+    if o.verbose then
+      output.message(string.format("%s %s: %s", info.method, info.url, progress.retry_text(info)))
+    end
+    self.progress:retry(info)
+  end
+  copts.on_tick = function() self.progress:tick() end
   local signed_in, why = vpptoken.credentials_in_env(copts)
   if not signed_in then self.failure("no credentials: " .. why, EXIT_AUTH) end
   local ok, client = pcall(vpptoken.from_env, copts)
@@ -186,8 +211,10 @@ function M.main(argv)
     and (os.getenv("NO_COLOR") or "") == ""
   local ctx = setmetatable({ opts = parsed.opts, positional = parsed.positional, command = command,
                              format = format, stdout_tty = stdout_tty, colour = colour }, Context)
-  ctx.progress = output.progress(not parsed.opts.quiet and output.isatty(2))
+  ctx.progress = progress.new{ enabled = not parsed.opts.quiet and output.isatty(2) }
+  ctx.progress:set(STATUS[command.name] or "working")
   local ok, code = pcall(commands[command.name], ctx)
+  ctx.progress:clear()
   if ctx.the_client then ctx.the_client:close() end
   if ok then return code end
   if getmetatable(code) == Failure then

@@ -31,10 +31,11 @@ local SESSION_OPTIONS = core.session_options -- the transport's options, named o
 -- Configuration table names exactly these (spec/sources_spec.lua).
 Client.OPTIONS = { "access_token", "token_provider", "tenant_id", "client_id", "client_secret", "client_certificate",
                    "client_certificate_key", "client_certificate_password", "federated_token_file",
-                   "managed_identity", "azure_cli", "authority_url", "on_request", "cloud",
+                   "managed_identity", "azure_cli", "authority_url", "on_request", "on_retry", "on_tick", "cloud",
                    "api_version", "base_url", table.unpack(SESSION_OPTIONS) }
 -- Client.KNOWN_OPTIONS: each option -> its type for the options checker (true: checked further on, by the core).
-local KNOWN_OPTIONS = { token_provider = "function", on_request = "function" }
+local KNOWN_OPTIONS = { token_provider = "function", on_request = "function", on_retry = "function",
+                        on_tick = "function" }
 for _, k in ipairs(Client.OPTIONS) do KNOWN_OPTIONS[k] = KNOWN_OPTIONS[k] or true end
 Client.KNOWN_OPTIONS = KNOWN_OPTIONS
 
@@ -94,8 +95,10 @@ function Client.new(opts, names, fname)
   end
   local scope = (local_graph and origin or hosts.graph) .. "/.default"
   local credential = auth.credential(opts, login, scope, say)
-  if opts.on_request ~= nil and type(opts.on_request) ~= "function" then
-    error(say.fname .. ": on_request must be a function", 2)
+  for _, hook in ipairs{ "on_request", "on_retry", "on_tick" } do
+    if opts[hook] ~= nil and type(opts[hook]) ~= "function" then
+      error(say.fname .. ": " .. hook .. " must be a function", 2)
+    end
   end
   local sopts = {}
   for _, k in ipairs(SESSION_OPTIONS) do sopts[k] = opts[k] end
@@ -108,6 +111,7 @@ function Client.new(opts, names, fname)
   local self = setmetatable({
     base_url = base, api_version = version, beta = version == "beta", authority_url = login, scope = scope,
     collection_url = base .. request.COLLECTION, origin = origin, session = session, on_request = opts.on_request,
+    on_retry = opts.on_retry, on_tick = opts.on_tick,
     debug = os.getenv("VPPTOKEN_DEBUG") == "1",
   }, Client)
   request.bind(self, credential)

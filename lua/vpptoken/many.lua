@@ -44,13 +44,19 @@ function Client:get_many(ids, opts)
 end
 
 --- Starts a license sync for every token at once. opts: only_valid (default true: skip tokens whose state is not
--- valid), skip_in_progress (default true), concurrency (default 8). Returns an array, one entry per token:
+-- valid), skip_in_progress (default true), concurrency (default 8), on_progress (a function(done, total, failed)
+-- called as each sync request ends: how many of the `total` to start have ended, how many of them failed; what it
+-- raises is ignored). Returns an array, one entry per token:
 -- { id, appleId, outcome = "started" | "skipped" | "failed", reason?, token?, error? }, or nil, err when the
 -- tokens cannot be listed.
 function Client:sync_all(opts)
   opts = options.check(opts, "sync_all", { concurrency = true, only_valid = "boolean",
-    skip_in_progress = "boolean" }, 2)
+    skip_in_progress = "boolean", on_progress = "function" }, 2)
   local conc = check_concurrency(opts.concurrency)
+  local on_progress = opts.on_progress
+  if on_progress ~= nil and type(on_progress) ~= "function" then
+    error("sync_all: on_progress must be a function", 2)
+  end
   local only_valid = opts.only_valid ~= false
   local skip_running = opts.skip_in_progress ~= false
   local tokens, err = self:list()
@@ -76,7 +82,18 @@ function Client:sync_all(opts)
       end
     end
   end
-  for k, r in ipairs(call_many(self, items, conc)) do
+  local on_each
+  if on_progress then
+    local ended, failed, seen = 0, 0, {}
+    on_each = function(k, ok)
+      if not seen[k] then ended = ended + 1 end
+      if seen[k] == false then failed = failed - 1 end -- sent again with a new access token
+      seen[k] = ok
+      if not ok then failed = failed + 1 end
+      on_progress(ended, #items, failed)
+    end
+  end
+  for k, r in ipairs(call_many(self, items, conc, on_each)) do
     local o = outcomes[where[k]]
     local doc, e = r[1], r[2]
     if doc then doc, e = decode(doc, "POST", items[k].url) end

@@ -59,6 +59,30 @@ function M.observe(self, method, url, resp, err)
 end
 local observe = M.observe
 
+-- The client's on_retry and on_tick hooks as the core calls them (one function per client), or nil without
+-- either: each told its own events, without the core's own fields; a raise in a hook dropped (they only observe).
+local wait_hooks = setmetatable({}, { __mode = "k" })
+local function call_hook(self, name, info)
+  local ok, herr = pcall(self[name], info)
+  if not ok and self.debug then io.stderr:write("vpptoken: ", name, " failed: ", tostring(herr), "\n") end
+end
+local function wait_hook(self)
+  if not self.on_retry and not self.on_tick then return nil end
+  local h = wait_hooks[self]
+  if not h then
+    h = function(ev)
+      if ev.event == "retry" and self.on_retry then
+        call_hook(self, "on_retry", { method = ev.method, url = ev.url, attempt = ev.attempt,
+          max_attempts = ev.max_attempts, delay = ev.delay, status = ev.status, kind = ev.kind, code = ev.code })
+      elseif ev.event == "tick" and self.on_tick then
+        call_hook(self, "on_tick", { method = ev.method, url = ev.url, elapsed = ev.elapsed })
+      end
+    end
+    wait_hooks[self] = h
+  end
+  return h
+end
+
 -- The observer given to the credential, so token-endpoint calls are reported like Graph calls.
 local reporters = setmetatable({}, { __mode = "k" })
 local function reporter(self)
@@ -133,7 +157,7 @@ local function send(self, method, url, body, extra, force_token)
   else
     headers = graph_headers(self, tok, body ~= nil)
   end
-  return self.session:request(method, url, headers, body)
+  return self.session:request(method, url, headers, body, nil, wait_hook(self))
 end
 
 --- One logical call: the core retries; a rejected access token is fetched anew once; a status >= 400 becomes an
@@ -147,9 +171,18 @@ local call = M.call
 
 --- Many calls at once (items: { method, url, body? }), at most `concurrency` under way; returns out[i] = { resp }
 -- or { nil, err }, in order. One access token for all; calls whose token was rejected are sent again once with a
--- new one.
-function M.call_many(self, items, concurrency)
+-- new one. on_each(i, ok), if given, is called as call i ends (ok: a 2xx answer; a call sent again may end twice).
+function M.call_many(self, items, concurrency, on_each)
   local out = {}
+  local on_wait = wait_hook(self)
+  local function on_event(ev)
+    if ev.event ~= "done" then
+      if on_wait then on_wait(ev) end
+    elseif on_each then
+      local r = ev.result
+      on_each(ev.index, r.kind == nil and r.status < 400)
+    end
+  end
   local function run(indices, force)
     local tok, terr = access_token(self, force)
     if not tok then
@@ -161,7 +194,11 @@ function M.call_many(self, items, concurrency)
       local it = items[i]
       reqs[k] = { method = it.method, url = it.url, body = it.body, headers = graph_headers(self, tok, it.body ~= nil) }
     end
-    local results = self.session:request_many(reqs, { concurrency = concurrency })
+    local results = self.session:request_many(reqs, { concurrency = concurrency,
+      on_event = (on_wait or on_each) and function(ev)
+        if ev.index then ev.index = indices[ev.index] end
+        on_event(ev)
+      end or nil })
     local again = {}
     for k, i in ipairs(indices) do
       local r, it = results[k], items[i]

@@ -233,8 +233,12 @@ local YIELD = {} -- what a tenant's coroutine yields with: a group of calls for 
 local Proxy = {}
 Proxy.__index = Proxy
 
-function Proxy:request(method, url, headers, body)
-  if coroutine.running() ~= self.co then return self.real:request(method, url, headers, body) end
+-- A call with a mode (the IMDS token request: plain http to exactly that address) goes through the tenant's own
+-- session, which alone checks it.
+function Proxy:request(method, url, headers, body, mode, on_event)
+  if mode ~= nil or coroutine.running() ~= self.co then
+    return self.real:request(method, url, headers, body, mode, on_event)
+  end
   local r = coroutine.yield(YIELD, { { method = method, url = url, headers = headers, body = body } })[1]
   if r.kind then return nil, r end
   return r

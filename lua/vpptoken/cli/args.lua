@@ -46,9 +46,10 @@ M.GLOBAL = {
   { name = "wide", kind = "flag", help = "the same as --output wide" },
   { name = "no-color", kind = "flag", help = "no colour in tables (also when $NO_COLOR is set; never when piped)" },
   { name = "show-secrets", kind = "flag", help = "print token values instead of <redacted>" },
-  { name = "verbose", short = "v", kind = "flag", help = "print every HTTP call to stderr (method, URL, status, "
-    .. "attempts, time, request ids)" },
-  { name = "quiet", short = "q", kind = "flag", help = "print no progress or confirmations, only results and errors" },
+  { name = "verbose", short = "v", kind = "flag", help = "print every HTTP call (method, URL, status, attempts, "
+    .. "time, request ids) and retry wait to stderr" },
+  { name = "quiet", short = "q", kind = "flag", help = "print no status line (on a terminal) or confirmations, only "
+    .. "results and errors" },
   { name = "help", short = "h", kind = "flag", help = "show help (vpptoken COMMAND --help for a command)" },
 }
 

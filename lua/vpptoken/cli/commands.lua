@@ -90,7 +90,7 @@ end
 
 --- Writes a table of rows fitted to the width (none for --output wide), in colour when ctx.colour.
 local function emit_table(ctx, rows, cols)
-  io.write(tbl.render(rows, cols, { width = ctx:table_width(), colour = ctx.colour }))
+  output.write(tbl.render(rows, cols, { width = ctx:table_width(), colour = ctx.colour }))
 end
 
 -- How --set values are typed: by the property's kind in the library's schema (vpptoken.property_kind, beta
@@ -152,9 +152,9 @@ end
 local function emit_tokens(ctx, tokens, tcols, ccols, all)
   local fmt = ctx.format
   if fmt == "json" then
-    io.write(output.json(output.redact(tokens, ctx.opts.show_secrets)))
+    output.write(output.json(output.redact(tokens, ctx.opts.show_secrets)))
   elseif fmt == "csv" then
-    io.write(output.csv(output.redact(tokens, ctx.opts.show_secrets), ccols or CSV_COLUMNS))
+    output.write(output.csv(output.redact(tokens, ctx.opts.show_secrets), ccols or CSV_COLUMNS))
   else
     local others = {}
     for _, t in ipairs(all or {}) do if type(t.id) == "string" then others[#others + 1] = t.id end end
@@ -172,7 +172,7 @@ local function resolve_id(ctx, text)
   if not ids.is_prefix(text) then return text end
   if not ctx.known_ids then
     local client = ctx:client()
-    ctx.progress_label = "finding the token"
+    ctx:status("finding the token")
     local tokens, err = ctx:call(client.list, client, { select = { "id" } })
     if not tokens then return nil, ctx:fail(err) end
     ctx.known_ids = {}
@@ -196,17 +196,31 @@ end
 
 local function emit_token(ctx, tok)
   if ctx.format == "json" then
-    io.write(output.json(setmetatable(output.redact(tok, ctx.opts.show_secrets), output.OBJECT)))
+    output.write(output.json(setmetatable(output.redact(tok, ctx.opts.show_secrets), output.OBJECT)))
   elseif ctx.format == "csv" then
     local cols = { "id" }
     local keys = {}
     for k in pairs(tok) do if k ~= "id" and not k:match("^@") then keys[#keys + 1] = k end end
     table.sort(keys)
     for _, k in ipairs(keys) do cols[#cols + 1] = k end
-    io.write(output.csv({ output.redact(tok, ctx.opts.show_secrets) }, cols))
+    output.write(output.csv({ output.redact(tok, ctx.opts.show_secrets) }, cols))
   else
-    io.write(output.record(tok, ctx.opts.show_secrets))
+    output.write(output.record(tok, ctx.opts.show_secrets))
   end
+end
+
+-- Counts the pages of a list as they arrive (each GET is one) and shows text(pages) in the status line, until
+-- ctx.on_call is reset; returns a function giving the count.
+local function count_pages(ctx, text)
+  local pages = 0
+  ctx:status(text(0))
+  ctx.on_call = function(info)
+    if info.method == "GET" then
+      pages = pages + 1
+      ctx:status(text(pages))
+    end
+  end
+  return function() return pages end
 end
 
 function M.list(ctx)
@@ -224,15 +238,17 @@ function M.list(ctx)
     if query.select then table.insert(query.select, "state") end
   end
   local client = ctx:client()
-  local tokens, all = {}, {}
+  local tokens, all, seen = {}, {}, 0
+  local function text(n) return string.format("listing tokens: %d pages, %d tokens", n, seen) end
+  local pages = count_pages(ctx, text)
   local iter = ctx:call(client.each, client, next(query) and query or nil)
-  ctx.progress_label = "listing tokens"
   for tok, err in iter do
     if not tok then return ctx:fail(err) end
     all[#all + 1] = tok
+    seen = seen + 1
+    ctx:status(text(pages()))
     if not state or tok.state == state then tokens[#tokens + 1] = tok end
   end
-  ctx:progress_done("listed " .. #tokens .. " tokens")
   local tcols, ccols = columns_for(ctx)
   emit_tokens(ctx, tokens, tcols, ccols, all)
   return exits.OK
@@ -316,24 +332,23 @@ function M.delete(ctx)
   if not ctx.opts.yes then
     local tok, err = ctx:call(client.get, client, id)
     if not tok then return ctx:fail(err) end
-    io.stderr:write(output.printable(string.format("Delete VPP token %s (%s, %s)? Apps licensed through it lose "
+    local answer = (ctx:ask(string.format("Delete VPP token %s (%s, %s)? Apps licensed through it lose "
       .. "their licenses. [y/N] ", id, tostring(tok.appleId or "no Apple ID"),
-      tostring(tok.organizationName or "no organization"))))
-    io.stderr:flush()
-    local answer = (io.read("l") or ""):lower()
+      tostring(tok.organizationName or "no organization"))) or ""):lower()
     if answer ~= "y" and answer ~= "yes" then
       output.message("not deleted")
       return exits.FAILURE
     end
   end
+  ctx:status("deleting the token")
   local ok, err = ctx:call(client.delete, client, id)
   if not ok then return ctx:fail(err) end
   if ctx.format == "json" then
-    io.write(output.json(setmetatable({ id = id, deleted = true }, output.OBJECT)))
+    output.write(output.json(setmetatable({ id = id, deleted = true }, output.OBJECT)))
   elseif ctx.format == "csv" then
-    io.write(output.csv({ { id = id, deleted = "true" } }, { "id", "deleted" }))
+    output.write(output.csv({ { id = id, deleted = "true" } }, { "id", "deleted" }))
   elseif not ctx.opts.quiet then
-    io.write("deleted ", output.printable(id), "\n")
+    output.write("deleted ", output.printable(id), "\n")
   end
   return exits.OK
 end
@@ -350,9 +365,11 @@ local function wait_all(ctx, outcomes)
   local client = ctx:client()
   local timeout = ctx.opts.wait_timeout or 300
   local deadline = os.time() + timeout
+  local total, done = 0, 0
+  for _, o in ipairs(outcomes) do total = total + (o.outcome == "started" and 1 or 0) end
   for _, o in ipairs(outcomes) do
     if o.outcome == "started" then
-      ctx.progress_label = "waiting for the license sync of " .. o.id
+      ctx:status(string.format("waiting for license syncs: %d/%d done", done, total))
       local left = math.max(0, deadline - os.time())
       local tok, err = client:wait_for_sync(o.id, { timeout = left, interval = 1 })
       if tok then
@@ -361,6 +378,7 @@ local function wait_all(ctx, outcomes)
       else
         o.outcome, o.error, o.reason = "failed", err, tostring(err)
       end
+      done = done + 1
     end
   end
 end
@@ -378,38 +396,44 @@ function M.sync(ctx)
   end
   local client = ctx:client()
   local outcomes
+  local function synced(n, total, failed)
+    ctx:status(string.format("synced %d/%d, %d failed", n, total, failed))
+  end
   if all then
-    ctx.progress_label = "starting license syncs"
-    local list, err = client:sync_all{}
+    count_pages(ctx, function(n) return string.format("listing tokens: %d pages", n) end)
+    local list, err = client:sync_all{ on_progress = function(n, total, failed)
+      ctx.on_call = nil
+      synced(n, total, failed)
+    end }
+    ctx.on_call = nil
     if not list then return ctx:fail(err) end
     outcomes = list
   else
     outcomes = {}
-    ctx.progress_label = "starting license syncs"
+    local failed = 0
+    synced(0, #whole, 0)
     for i, id in ipairs(whole) do
       local tok, err = ctx:call(client.sync_licenses, client, id)
       if tok then
         outcomes[i] = { id = id, appleId = tok.appleId, outcome = "started", token = tok }
       else
         outcomes[i] = { id = id, outcome = "failed", error = err, reason = tostring(err) }
+        failed = failed + 1
       end
+      synced(i, #whole, failed)
     end
   end
   for _, o in ipairs(outcomes) do
     if o.token then o.lastSyncStatus = o.token.lastSyncStatus end
   end
   if ctx.opts.wait then wait_all(ctx, outcomes) end
-  local counts = { started = 0, skipped = 0, failed = 0 }
   local first_error, any_failed
   for _, o in ipairs(outcomes) do
-    counts[o.outcome] = (counts[o.outcome] or 0) + 1
     if o.outcome == "failed" then
       any_failed = true
       first_error = first_error or o.error
     end
   end
-  ctx:progress_done(string.format("%d started, %d skipped, %d failed", counts.started, counts.skipped,
-    counts.failed))
   local rows = {}
   for i, o in ipairs(outcomes) do
     local reason = o.reason
@@ -423,9 +447,9 @@ function M.sync(ctx)
                                       request_id = o.error.request_id } end
   end
   if ctx.format == "json" then
-    io.write(output.json(rows))
+    output.write(output.json(rows))
   elseif ctx.format == "csv" then
-    io.write(output.csv(rows, { "id", "appleId", "outcome", "lastSyncStatus", "reason" }))
+    output.write(output.csv(rows, { "id", "appleId", "outcome", "lastSyncStatus", "reason" }))
   else
     local short = short_ids_of(ctx, outcomes, ctx.known_ids)
     local shown = {}
@@ -441,17 +465,16 @@ end
 
 function M.expiring(ctx)
   local client = ctx:client()
-  ctx.progress_label = "listing tokens"
+  count_pages(ctx, function(n) return string.format("listing tokens: %d pages", n) end)
   local entries, err = ctx:call(client.expiring, client, { within_days = ctx.opts.within or args.EXPIRING_DAYS })
   if not entries then return ctx:fail(err) end
-  ctx:progress_done("checked the tokens")
   if ctx.format == "json" then
     local docs = {}
     for i, e in ipairs(entries) do
       docs[i] = { token = output.redact(e.token, ctx.opts.show_secrets), days_left = e.days_left,
                   reason = e.reason, reasons = e.reasons }
     end
-    io.write(output.json(docs))
+    output.write(output.json(docs))
     return exits.OK
   end
   local rows = {}
@@ -461,7 +484,7 @@ function M.expiring(ctx)
                 expirationDateTime = t.expirationDateTime, days_left = e.days_left, reason = e.reason }
   end
   if ctx.format == "csv" then
-    io.write(output.csv(rows, { "id", "appleId", "organizationName", "state", "expirationDateTime", "days_left",
+    output.write(output.csv(rows, { "id", "appleId", "organizationName", "state", "expirationDateTime", "days_left",
                                 "reason" }))
     return exits.OK
   end
@@ -491,21 +514,22 @@ function M.renew(ctx)
   if not tok then return ctx:fail(info) end
   local doc = output.redact(tok, ctx.opts.show_secrets)
   if ctx.format == "json" then
-    io.write(output.json(setmetatable({ token = doc, expiration = info.expiration, lagging = info.lagging,
+    output.write(output.json(setmetatable({ token = doc, expiration = info.expiration, lagging = info.lagging,
       previous_expiration = info.previous_expiration, graph_expiration = info.graph_expiration, note = info.note },
       output.OBJECT)))
     return exits.OK
   end
   if ctx.format == "csv" then
-    io.write(output.csv({ { id = tok.id, expiration = info.expiration, previous_expiration = info.previous_expiration,
-      graph_expiration = info.graph_expiration, lagging = tostring(info.lagging) } },
+    output.write(output.csv({ { id = tok.id, expiration = info.expiration,
+      previous_expiration = info.previous_expiration, graph_expiration = info.graph_expiration,
+      lagging = tostring(info.lagging) } },
       { "id", "expiration", "previous_expiration", "graph_expiration", "lagging" }))
     return exits.OK
   end
-  io.write(output.printable(string.format("renewed %s: the new file expires %s (was %s)", tostring(tok.id),
+  output.write(output.printable(string.format("renewed %s: the new file expires %s (was %s)", tostring(tok.id),
     output.date(info.expiration, true), output.date(info.previous_expiration, true) ~= ""
       and output.date(info.previous_expiration, true) or "unknown")), "\n")
-  if info.note and not ctx.opts.quiet then io.write("note: ", output.printable(info.note), "\n") end
+  if info.note and not ctx.opts.quiet then output.write("note: ", output.printable(info.note), "\n") end
   return exits.OK
 end
 
@@ -556,12 +580,12 @@ function M.completion(ctx)
     ctx.usage("completion needs " .. args.one_of(args.BY_NAME.completion.choices) .. " (got " .. output.quoted(shell)
       .. ")")
   end
-  io.write(script)
+  output.write(script)
   return exits.OK
 end
 
 function M.version()
-  io.write(vpptoken._VERSION, "\n", vpptoken.curl_version(), "\n")
+  output.write(vpptoken._VERSION, "\n", vpptoken.curl_version(), "\n")
   return exits.OK
 end
 

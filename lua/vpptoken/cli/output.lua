@@ -1,7 +1,7 @@
 --- The vpptoken command line: what it prints. Tables for people (laid out by cli/table.lua), JSON with sorted keys
 -- and RFC 4180 CSV for programs, secrets redacted unless asked for.
 local vpptoken = require "vpptoken"
-local monotonic = vpptoken.monotonic
+local progress = require "vpptoken.cli.progress"
 local safe = require "vpptoken.text"
 local width = require("vpptoken.cli.table").width
 
@@ -223,38 +223,20 @@ function M.record(tok, show_secrets)
   return table.concat(out, "\n") .. "\n"
 end
 
+--- Writes to stdout (as io.write), after erasing the status line (cli/progress.lua) if one is on the screen.
+function M.write(...)
+  progress.clear()
+  return io.write(...)
+end
+
 --- Writes one message line to stderr: "vpptoken: " and the parts (each through tostring), made printable, so a
 -- server's text in an error cannot drive the terminal.
 function M.message(...)
   local parts = table.pack(...)
   for i = 1, parts.n do parts[i] = tostring(parts[i]) end
   local line = table.concat(parts, "", 1, parts.n)
+  progress.clear()
   io.stderr:write(line:match("^vpptoken: ") and "" or "vpptoken: ", M.printable(line), "\n")
-end
-
--- Progress on stderr -------------------------------------------------------------------------------------------
-
---- A progress line on stderr, shown only when enabled (stderr a terminal, not --quiet) and the work has taken
--- a second or more. :tick(text) updates it; :finish(summary) leaves one summary line if anything was shown.
--- (A monotonic clock: whole seconds of os.time() would show the line for a 1 ms job that crosses a second.)
-function M.progress(enabled)
-  local p = { start = monotonic(), shown = false, count = 0 }
-  local function seconds() return math.floor(monotonic() - p.start) end
-  function p.tick(_, text)
-    p.count = p.count + 1
-    if not enabled or monotonic() - p.start < 1 then return end
-    p.shown = true
-    io.stderr:write("\r\27[K", M.printable(text or ""), " (", tostring(p.count), " requests, ", tostring(seconds()),
-      " s)")
-    io.stderr:flush()
-  end
-  function p.finish(_, summary)
-    if not p.shown then return end
-    io.stderr:write("\r\27[K", M.printable(summary or "done"), " (", tostring(p.count), " requests in ",
-      tostring(seconds()), " s)\n")
-    p.shown = false
-  end
-  return p
 end
 
 return M

@@ -66,13 +66,22 @@ local function run(ctx, label, job)
   if not list then return nil, ctx:fail(err) end
   local o = ctx.opts
   local client = { timeout = o.timeout, max_retries = o.retries, api_version = o.beta and "beta" or nil }
-  local results = vpptoken.tenants.run(list, job, { client = client, on_request = function(info)
+  local done = 0
+  local function status() ctx:status(string.format("%s: %d/%d tenants done", label, done, #list)) end
+  status()
+  local function counted(...)
+    local result = table.pack(pcall(job, ...))
+    done = done + 1
+    status()
+    if not result[1] then error(result[2], 0) end
+    return table.unpack(result, 2, result.n)
+  end
+  local results = vpptoken.tenants.run(list, counted, { client = client, on_request = function(info)
     if o.verbose then
       output.message(string.format("[%s] %s %s -> %s (%d attempt%s%s)", info.tenant, info.method, info.url,
         tostring(info.status or "-"), info.attempts or 1, (info.attempts or 1) == 1 and "" or "s",
         info.error and (", " .. info.error) or ""))
     end
-    ctx.progress:tick(label)
   end })
   return results
 end
@@ -86,7 +95,6 @@ local function finish(ctx, results, attention, what)
       output.message("tenant ", r.name, ": ", tostring(r.error))
     end
   end
-  ctx:progress_done(nil)
   if not ctx.opts.quiet then
     output.message(string.format("%d tenants: %d ok, %d failed; %d %s", #results, #results - failed, failed,
       attention, what))
@@ -143,9 +151,9 @@ function M.list(ctx, columns)
     end
   end
   if ctx.format == "json" then
-    io.write(json_doc(results, items))
+    output.write(json_doc(results, items))
   elseif ctx.format == "csv" then
-    io.write(output.csv(items, csv_cols(columns.csv)))
+    output.write(output.csv(items, csv_cols(columns.csv)))
   else
     local short = columns.short_ids(ctx, items)
     local rows = {}
@@ -174,9 +182,9 @@ function M.expiring(ctx, columns)
     end
   end
   if ctx.format == "json" then
-    io.write(json_doc(results, items))
+    output.write(json_doc(results, items))
   elseif ctx.format == "csv" then
-    io.write(output.csv(items, { "tenant", "id", "appleId", "organizationName", "state", "expirationDateTime",
+    output.write(output.csv(items, { "tenant", "id", "appleId", "organizationName", "state", "expirationDateTime",
                                  "days_left", "reason" }))
   else
     local short = columns.short_ids(ctx, items)
@@ -212,9 +220,9 @@ function M.sync(ctx, columns)
     end
   end
   if ctx.format == "json" then
-    io.write(json_doc(results, items))
+    output.write(json_doc(results, items))
   elseif ctx.format == "csv" then
-    io.write(output.csv(items, { "tenant", "id", "appleId", "outcome", "lastSyncStatus", "reason" }))
+    output.write(output.csv(items, { "tenant", "id", "appleId", "outcome", "lastSyncStatus", "reason" }))
   else
     local short = columns.short_ids(ctx, items)
     local rows = {}
