@@ -81,8 +81,8 @@ complete -c vpptoken -s o -l output -xa 'table wide json csv' -d 'table (default
 complete -c vpptoken -l wide -d 'the same as --output wide'
 complete -c vpptoken -l no-color -d 'no colour in tables (also when $NO_COLOR is set; never when piped)'
 complete -c vpptoken -l show-secrets -d 'print token values instead of <redacted>'
-complete -c vpptoken -s v -l verbose -d 'print every HTTP call to stderr (method, URL, status, attempts, time, request ids)'
-complete -c vpptoken -s q -l quiet -d 'print no progress or confirmations, only results and errors'
+complete -c vpptoken -s v -l verbose -d 'print every HTTP call (method, URL, status, attempts, time, request ids) and retry wait to stderr'
+complete -c vpptoken -s q -l quiet -d 'print no status line (on a terminal) or confirmations, only results and errors'
 complete -c vpptoken -s h -l help -d 'show help (vpptoken COMMAND --help for a command)'
 
 complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l filter -r -d 'an OData $filter, for example "state eq \'valid\'"'

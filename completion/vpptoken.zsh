@@ -17,8 +17,8 @@ _vpptoken() {
     "--wide[the same as --output wide]"
     "--no-color[no colour in tables (also when \$NO_COLOR is set; never when piped)]"
     "--show-secrets[print token values instead of <redacted>]"
-    {-v,--verbose}"[print every HTTP call to stderr (method, URL, status, attempts, time, request ids)]"
-    {-q,--quiet}"[print no progress or confirmations, only results and errors]"
+    {-v,--verbose}"[print every HTTP call (method, URL, status, attempts, time, request ids) and retry wait to stderr]"
+    {-q,--quiet}"[print no status line (on a terminal) or confirmations, only results and errors]"
     {-h,--help}"[show help (vpptoken COMMAND --help for a command)]"
   )
   _arguments -s -S \

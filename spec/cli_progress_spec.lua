@@ -125,7 +125,7 @@ describe("vpptoken command on an 80-column terminal", function()
     local client = vpptoken.new{ access_token = ACCESS, base_url = sb.graph }
     local ids = {}
     for i = 1, n do
-      ids[i] = assert(client:create{ token = "t" .. i, appleId = "user" .. i .. "@contoso.com",
+      ids[i] = assert(client:create{ token = helper.apple_token("t" .. i), appleId = "user" .. i .. "@contoso.com",
                                      organizationName = "Contoso" }).id
     end
     client:close()

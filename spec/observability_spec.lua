@@ -101,7 +101,7 @@ describe("observability", function()
 
   it("sync_all's on_progress counts the syncs as they end, and the failed ones", function()
     local c = vpptoken.new{ base_url = sb.graph, access_token = ACCESS, max_retries = 0 }
-    for i = 1, 5 do assert(c:create{ token = "t" .. i }) end
+    for i = 1, 5 do assert(c:create{ token = apple("t" .. i) }) end
     sb:fail_next(2, 500, { method = "POST" })
     local calls = {}
     local outcomes = assert(c:sync_all{ concurrency = 1, on_progress = function(done, total, failed)
