@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -80,6 +81,13 @@ static int l_read_file(lua_State *L) {
   return fail(L, strerror(err), "FileUnreadable");
 }
 
+/* The failure for a file or directory that group or others may use: the reason names its mode, in octal. */
+static int not_private(lua_State *L, const char *what, mode_t mode, const char *fix) {
+  char reason[160];
+  snprintf(reason, sizeof reason, "%s (mode %04o; %s)", what, (unsigned)(mode & 07777), fix);
+  return fail(L, reason, "NotPrivate");
+}
+
 /* private_dir(path) -> true | nil, reason
    Makes the directory (mode 0700) if it is missing, then requires it to be a directory, not a symbolic link,
    owned by the effective user and closed to group and others: where a per-user cache may keep a secret. */
@@ -92,10 +100,7 @@ static int l_private_dir(lua_State *L) {
   if (lstat(path, &st) != 0) return fail(L, strerror(errno), "FileUnreadable");
   if (!S_ISDIR(st.st_mode)) return fail(L, "it is not a directory (or it is a symbolic link)", "NotPrivate");
   if (st.st_uid != geteuid()) return fail(L, "it is owned by another user", "NotPrivate");
-  if ((st.st_mode & 077) != 0) {
-    lua_pushfstring(L, "group or others may use it (mode %o; chmod 700 it)", (int)(st.st_mode & 07777));
-    return fail(L, lua_tostring(L, -1), "NotPrivate");
-  }
+  if ((st.st_mode & 077) != 0) return not_private(L, "group or others may use it", st.st_mode, "chmod 700 it");
   lua_pushboolean(L, 1);
   return 1;
 }
@@ -114,10 +119,8 @@ static int l_check_private(lua_State *L) {
   }
   if (!S_ISREG(st.st_mode)) return fail(L, "it is not a regular file (or it is a symbolic link)", "NotPrivate");
   if (st.st_uid != geteuid()) return fail(L, "it is owned by another user", "NotPrivate");
-  if ((st.st_mode & 077) != 0) {
-    lua_pushfstring(L, "group or others may read or change it (mode %o; chmod 600 it)", (int)(st.st_mode & 07777));
-    return fail(L, lua_tostring(L, -1), "NotPrivate");
-  }
+  if ((st.st_mode & 077) != 0)
+    return not_private(L, "group or others may read or change it", st.st_mode, "chmod 600 it");
   lua_pushboolean(L, 1);
   return 1;
 }

@@ -5,7 +5,8 @@
 -- The apps file: {"tenant": "<guid or name>", "apps": [{"client_id": "...", "client_secret": "...",
 -- "certificate": "cert.pem" (or a list; relative paths are read next to the apps file),
 -- "permissions": ["DeviceManagementServiceConfig.ReadWrite.All"]}]}. An app needs a secret or a
--- certificate; without "permissions" it gets DeviceManagementServiceConfig.ReadWrite.All.
+-- certificate, or "public": true (a public client: people sign in with the device code flow,
+-- identity_device.lua); without "permissions" it gets DeviceManagementServiceConfig.ReadWrite.All.
 --
 -- Choices where the real services leave room:
 -- * Access tokens have aud = the sandbox's root URL (the Graph root), iss = the v1 issuer of the
@@ -22,6 +23,7 @@ local errors = require "vpptoken_sandbox.errors"
 local crypto = require "vpptoken_sandbox.crypto"
 local jwt = require "vpptoken_sandbox.jwt"
 local token_endpoint = require "vpptoken_sandbox.identity_token"
+local device = require "vpptoken_sandbox.identity_device"
 
 local identity = {}
 
@@ -64,7 +66,7 @@ local function load_app(dir, a, where)
   if type(a.client_id) ~= "string" or a.client_id == "" then
     error(where .. ": \"client_id\" must be a non-empty string", 0)
   end
-  local app = { client_id = a.client_id, certificates = {}, roles = json.array() }
+  local app = { client_id = a.client_id, certificates = {}, roles = json.array(), public = a.public == true }
   if a.client_secret ~= nil then
     if type(a.client_secret) ~= "string" or a.client_secret == "" then
       error(where .. ": \"client_secret\" must be a non-empty string", 0)
@@ -79,8 +81,8 @@ local function load_app(dir, a, where)
   for _, path in ipairs(certs or {}) do
     app.certificates[#app.certificates + 1] = load_certificate(dir, path, where)
   end
-  if not app.secret and #app.certificates == 0 then
-    error(where .. ": an app needs \"client_secret\" or \"certificate\"", 0)
+  if not app.secret and #app.certificates == 0 and not app.public then
+    error(where .. ": an app needs \"client_secret\", \"certificate\" or \"public\": true", 0)
   end
   local perms = a.permissions
   if perms == nil then perms = { DEFAULT_PERMISSION } end
@@ -170,6 +172,11 @@ function identity.check_access(id, ctx, token, extra)
   local parsed = jwt.parse(token)
   if not parsed then unauthorized("CompactToken parsing failed with error code: 80049217", extra) end
   local claims = parsed.claims
+  -- a person's (delegated) token: its scp are the permissions (identity_device.lua)
+  if type(claims.scp) == "string" and claims.roles == nil then
+    claims.roles = {}
+    for s in claims.scp:gmatch("%S+") do claims.roles[#claims.roles + 1] = s end
+  end
   if not jwt.verify_hs256(id.key, parsed) or type(claims.appid) ~= "string" or not id.apps[claims.appid] then
     unauthorized("Access token validation failure.", extra)
   end
@@ -221,12 +228,13 @@ end
 
 -- Whether path belongs to the identity platform (the token endpoint, or /_sandbox/token).
 function identity.owns(path)
-  return path == "/_sandbox/token" or token_endpoint.match(path) ~= nil
+  return path == "/_sandbox/token" or token_endpoint.match(path) ~= nil or device.owns(path)
 end
 
 -- Handles a request for which identity.owns(path) is true. id may be nil (no --apps).
 function identity.handle(id, req)
   if req.path == "/_sandbox/token" then return mint(id, req) end
+  if device.wants(req) then return device.handle(id, req) end
   return token_endpoint.handle(id, req, identity.issue)
 end
 
