@@ -14,7 +14,7 @@ _vpptoken() {
     cword=$COMP_CWORD
   fi
 
-  local commands="list get create update delete sync expiring renew sandbox version help"
+  local commands="list get create update delete sync expiring renew login logout whoami sandbox version help"
   local global="--cloud --beta --graph-url --tenant --client-id --client-secret-file --timeout --retries --output
     --show-secrets --verbose --quiet --help"
 

@@ -117,7 +117,10 @@ local function place(opts, fname)
   for _, k in ipairs(core.session_options) do copts[k] = opts[k] end
   copts.on_request = opts.on_request
   local ok, client = pcall(Client.new, copts)
-  if not ok then error(fname .. ": " .. tostring(client):gsub("^[^\n]-%.lua:%d+: ", ""):gsub("^vpptoken%.new: ", ""), 3) end
+  if not ok then
+    local why = tostring(client):gsub("^[^\n]-%.lua:%d+: ", ""):gsub("^vpptoken%.new: ", "")
+    error(fname .. ": " .. why, 3)
+  end
   return client, client.authority_url, (client.scope:gsub("/%.default$", ""))
 end
 
@@ -159,7 +162,7 @@ local function read_cache(path)
   if not ok then
     if code == "FileNotFound" then return {} end
     return nil, cache_error("the sign-in cache " .. safe_text.quoted(path, fileio.PATH_SHOWN_MAX)
-      .. " is refused: " .. why .. (code == "NotPrivate" and "" or ""))
+      .. " is refused: " .. why)
   end
   local text, msg = fileio.read(path, M.LIMITS.cache_bytes, "sign-in cache")
   if not text then return nil, cache_error(msg) end
@@ -494,7 +497,7 @@ function Credential.can_refresh()
   return true
 end
 
---- A function for vpptoken.new's token_provider option: the access token, or nil and the error's text. Its
+--- A function for vpptoken.new's token_provider option: the access token, or nil and the error's message. Its
 -- requests go over a session of their own, made with the options the credential was made with.
 function Credential:token_provider()
   return function(force)
@@ -502,7 +505,7 @@ function Credential:token_provider()
       request.observe(self.client, method, url, resp, e)
     end)
     if tok then return tok end
-    return nil, tostring(err)
+    return nil, err.message
   end
 end
 

@@ -47,7 +47,8 @@ local SETTING_KEYS = { interval = true, expires_in = true, slow_down = true, app
 
 local function state(id)
   if not id.device then
-    id.device = { codes = {}, by_user = {}, order = {}, refresh = {}, refresh_order = {}, settings = util.copy(DEFAULTS) }
+    id.device = { codes = {}, by_user = {}, order = {}, refresh = {}, refresh_order = {},
+                  settings = util.copy(DEFAULTS) }
   end
   return id.device
 end
