@@ -331,7 +331,8 @@ function M.device_code(opts)
     local deadline = core.monotonic() + wait
     local form = { client_id = client_id, grant_type = GRANT_DEVICE, device_code = doc.device_code }
     for _ = 1, M.LIMITS.max_polls do
-      if core.monotonic() + interval > deadline then break end
+      -- the last poll may come up to one interval after expires_in: the server says whether the code expired
+      if core.monotonic() > deadline then break end
       core.sleep(interval)
       local tresp, terr = post(client, token_url, form)
       if not tresp then return nil, terr end
