@@ -163,7 +163,14 @@ end
 -- (vpptoken.automation), post_json (webhook notifications, vpptoken.notify).
 M._lazy = { days_left = "vpptoken.automation", read_token_file = "vpptoken.automation",
             post_json = "vpptoken.notify" }
+-- Modules of the API reached as fields, loaded on first use: vpptoken.login (signing in as a person).
+M._modules = { login = "vpptoken.login" }
 setmetatable(M, { __index = function(t, k)
+  if M._modules[k] then
+    local m = require(M._modules[k])
+    rawset(t, k, m)
+    return m
+  end
   local module = M._lazy[k]
   if not module then return nil end
   local v = require(module)[k]

@@ -10,7 +10,7 @@
 -- variable), mode 0600 in a 0700 directory, replaced atomically (a new file created exclusively, then renamed), and
 -- refused when another user owns it or group or others may read it. It keeps, per (authority, tenant, client id),
 -- the refresh token and what `whoami` shows (account, tenant, scopes, expiry), never an access token.
--- @module vpptoken.login
+-- @module vpptoken
 local core = require "vpptoken.core"
 local cjson = require "cjson.safe"
 local Client = require "vpptoken.client"
@@ -30,10 +30,10 @@ M.DEFAULT_CLIENT_ID = "14d82eec-204b-4c2f-b7e8-296a70dab67e"
 M.DEFAULT_TENANT = "organizations"
 --- The delegated Graph permission the VPP token operations need.
 M.PERMISSION = "DeviceManagementApps.ReadWrite.All"
---- Scopes asked for besides Graph's: a refresh token (offline_access) and the account's name (openid, profile).
+-- Scopes asked for besides Graph's: a refresh token (offline_access) and the account's name (openid, profile).
 M.EXTRA_SCOPES = { "offline_access", "openid", "profile" }
 
---- Bounds of the device code flow and of the cache.
+-- Bounds of the device code flow and of the cache.
 M.LIMITS = {
   max_wait = 900,      -- seconds a sign-in waits for the person at most (the service's expires_in is 900)
   max_polls = 1000,    -- token requests of one sign-in at most
@@ -97,6 +97,7 @@ end
 
 --- The claims of a JWT's payload, read without checking its signature: for showing who signed in, never to trust.
 -- Returns a table, or nil.
+-- @function login.claims
 function M.claims(jwt)
   if type(jwt) ~= "string" or #jwt > 64 * 1024 then return nil end
   local payload = jwt:match("^[%w%-_]+%.([%w%-_]+)%.[%w%-_]*$")
@@ -141,6 +142,7 @@ end
 
 --- The cache file's path: `cache_file` if given, else under $XDG_CACHE_HOME (or ~/.cache). Nil and a reason when
 -- neither XDG_CACHE_HOME nor HOME is set.
+-- @function login.cache_path
 function M.cache_path(cache_file)
   if cache_file then return cache_file end
   local base = os.getenv("XDG_CACHE_HOME")
@@ -293,6 +295,7 @@ local DEVICE_OPTIONS = KNOWN
 -- server's interval, slower on slow_down) until the person has approved or declined, the code expires, or
 -- LIMITS.max_wait. Returns what whoami returns, or nil, err: an auth error with code DeviceCodeExpired,
 -- LoginDeclined, LoginCacheError or the identity platform's error code.
+-- @function login.device_code
 function M.device_code(opts)
   opts = options.check(opts, "vpptoken.login.device_code", DEVICE_OPTIONS)
   if type(opts.on_message) ~= "function" then
@@ -373,6 +376,7 @@ end
 --- What a cache entry says about a sign-in (never a token): { authority, tenant (as given to login), tenant_id
 -- (the directory's id), client_id, account, name, scopes (a list), expires_at (the last access token's expiry,
 -- epoch seconds), signed_in_at }.
+-- @function login.describe
 function M.describe(e)
   local scopes = {}
   for s in tostring(e.scopes or ""):gmatch("%S+") do scopes[#scopes + 1] = s end
@@ -408,6 +412,7 @@ end
 
 --- The cached sign-in: whoami's table (see describe), or nil, err (NotSignedIn, LoginCacheError).
 -- opts: tenant_id, client_id, cache_file and vpptoken.new's "where" options, as for device_code.
+-- @function login.whoami
 function M.whoami(opts)
   opts = options.check(opts, "vpptoken.login.whoami", KNOWN)
   local l, err = lookup(opts, "vpptoken.login.whoami")
@@ -418,6 +423,7 @@ function M.whoami(opts)
 end
 
 --- Removes the cached sign-in: true when one was removed, false when there was none; or nil, err.
+-- @function login.logout
 function M.logout(opts)
   opts = options.check(opts, "vpptoken.login.logout", KNOWN)
   local l, err = lookup(opts, "vpptoken.login.logout")
@@ -450,7 +456,7 @@ function Credential:__tostring()
   return "vpptoken.login.Credential (" .. tostring(self.account or "-") .. ")"
 end
 
---- token(session [, force [, report]]) -> access token | nil, err: the access token, fetched with the cached
+-- token(session [, force [, report]]) -> access token | nil, err: the access token, fetched with the cached
 -- refresh token when the last one is near expiry (or `force`); the rotated refresh token is stored. A refused
 -- refresh (invalid_grant) is an auth error LoginExpired that says to sign in again.
 function Credential:token(session, force, report)
@@ -493,12 +499,12 @@ function Credential:token(session, force, report)
   return self.access
 end
 
---- Whether a new token can be had after Graph rejected one: always (with the refresh token).
+-- Whether a new token can be had after Graph rejected one: always (with the refresh token).
 function Credential.can_refresh()
   return true
 end
 
---- A function for vpptoken.new's token_provider option: the access token, or nil and the error's message. Its
+-- A function for vpptoken.new's token_provider option: the access token, or nil and the error's message. Its
 -- requests go over a session of their own, made with the options the credential was made with.
 function Credential:token_provider()
   return function(force)
@@ -513,6 +519,7 @@ end
 --- The credential of a cached `vpptoken login`, for the sign-in chain: a Credential (with :token(session, force,
 -- report), :can_refresh() and :token_provider()), or nil and an error saying why none applies (NotSignedIn,
 -- LoginCacheError). opts as for whoami; without tenant_id, the newest sign-in at the authority with the client id.
+-- @function login.cached_credential
 function M.cached_credential(opts)
   opts = options.check(opts, "vpptoken.login.cached_credential", KNOWN)
   local l, err = lookup(opts, "vpptoken.login.cached_credential")
