@@ -11,6 +11,7 @@
 -- refused when another user owns it or group or others may read it. It keeps, per (authority, tenant, client id),
 -- the refresh token and what `whoami` shows (account, tenant, scopes, expiry), never an access token.
 -- @module vpptoken
+local auth = require "vpptoken.auth"
 local core = require "vpptoken.core"
 local cjson = require "cjson.safe"
 local Client = require "vpptoken.client"
@@ -43,7 +44,6 @@ M.LIMITS = {
   slow_down = 5,       -- seconds added to the interval at each slow_down (RFC 8628, 3.5)
   cache_bytes = 256 * 1024, -- the cache file's size cap
   max_logins = 64,     -- entries the cache keeps (the oldest go)
-  max_lifetime = 86400, -- an access token's expires_in is taken at most at this
 }
 
 local GRANT_DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
@@ -59,19 +59,8 @@ for k in pairs(OWN) do KNOWN[k] = true end
 for _, k in ipairs(WHERE) do KNOWN[k] = true end
 for _, k in ipairs(core.session_options) do KNOWN[k] = true end
 
-local function auth_error(code, message, extra)
-  local e = { kind = "auth", code = code, message = message }
-  for k, v in pairs(extra or {}) do e[k] = v end
-  return errors.new(e)
-end
+local form_encode, auth_error, usable_token = auth.form_encode, auth.auth_error, auth.usable_token
 
-local function form_encode(t)
-  local keys, parts = {}, {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys)
-  for _, k in ipairs(keys) do parts[#parts + 1] = core.escape(k) .. "=" .. core.escape(t[k]) end
-  return table.concat(parts, "&")
-end
 
 local B64 = {}
 do
@@ -255,7 +244,7 @@ end
 local function token_answer(resp, url)
   local doc = json.decode(resp.body)
   if type(doc) ~= "table" or type(doc.access_token) ~= "string" or doc.access_token == ""
-      or doc.access_token:find("[%z\1-\32\127]") then
+      or not usable_token(doc.access_token) then
     return nil, auth_error("InvalidTokenResponse", "the token endpoint answered without a usable access_token",
       { method = "POST", url = url, status = resp.status })
   end
@@ -268,7 +257,7 @@ local function entry_from(doc, prev, key)
   local at = M.claims(doc.access_token) or {}
   local lifetime = tonumber(doc.expires_in)
   if not lifetime or lifetime ~= lifetime then lifetime = 3599 end
-  lifetime = math.max(0, math.min(lifetime, M.LIMITS.max_lifetime))
+  lifetime = math.max(0, math.min(lifetime, auth.MAX_LIFETIME))
   local now = os.time()
   local e = { authority = key.authority, tenant = key.tenant, client_id = key.client_id,
               refresh_token = str(doc.refresh_token) or prev.refresh_token, saved_at = now,
