@@ -198,11 +198,11 @@ local function write_cache(path, list)
 end
 
 local function same_key(e, authority, tenant, client_id)
-  return e.authority == authority and e.client_id == client_id
+  return e.authority == authority and (client_id == nil or e.client_id == client_id)
     and (tenant == nil or e.tenant == tenant or e.tenant_id == tenant)
 end
 
--- The newest entry matching (tenant nil: any tenant), and its index.
+-- The newest entry matching (tenant or client_id nil: any), and its index.
 local function find(list, authority, tenant, client_id)
   local best, at
   for i, e in ipairs(list) do
@@ -374,10 +374,11 @@ function M.describe(e)
            signed_in_at = tonumber(e.signed_in_at) }
 end
 
--- The cache entry for opts (tenant_id nil: the newest for the authority and client), with its path and place.
+-- The cache entry for opts (tenant_id or client_id nil: the newest sign-in at the authority with any), with its
+-- path and place.
 local function lookup(opts, fname)
   local tenant = check_string(opts, "tenant_id", fname)
-  local client_id = check_string(opts, "client_id", fname) or M.DEFAULT_CLIENT_ID
+  local client_id = check_string(opts, "client_id", fname)
   local path, perr = M.cache_path(opts.cache_file)
   if not path then return nil, cache_error(perr) end
   local client, authority, resource = place(opts, fname)
@@ -396,11 +397,13 @@ local function no_login(where)
 end
 
 local function where_text(l)
-  return l.authority .. (l.tenant and (" tenant " .. l.tenant) or "") .. " client " .. l.client_id
+  return l.authority .. (l.tenant and (" tenant " .. l.tenant) or "") .. (l.client_id and (" client " .. l.client_id)
+    or "")
 end
 
 --- The cached sign-in: whoami's table (see describe), or nil, err (NotSignedIn, LoginCacheError).
--- opts: tenant_id, client_id, cache_file and vpptoken.new's "where" options, as for device_code.
+-- opts: tenant_id, client_id, cache_file and vpptoken.new's "where" options, as for device_code; without tenant_id
+-- or client_id, the newest sign-in at the authority that matches the others.
 -- @function login.whoami
 function M.whoami(opts)
   opts = options.check(opts, "vpptoken.login.whoami", KNOWN)
@@ -507,7 +510,8 @@ end
 
 --- The credential of a cached `vpptoken login`, for the sign-in chain: a Credential (with :token(session, force,
 -- report), :can_refresh() and :token_provider()), or nil and an error saying why none applies (NotSignedIn,
--- LoginCacheError). opts as for whoami; without tenant_id, the newest sign-in at the authority with the client id.
+-- LoginCacheError). opts as for whoami; without tenant_id or client_id, the newest sign-in at the authority that
+-- matches the others.
 -- @function login.cached_credential
 function M.cached_credential(opts)
   opts = options.check(opts, "vpptoken.login.cached_credential", KNOWN)
@@ -518,7 +522,7 @@ function M.cached_credential(opts)
     return nil, no_login(where_text(l))
   end
   return setmetatable({ path = l.path, authority = l.authority, key_tenant = l.entry.tenant,
-                        client_id = l.client_id, scope = scopes_for(l.resource), account = l.entry.account,
+                        client_id = l.entry.client_id, scope = scopes_for(l.resource), account = l.entry.account,
                         client = l.client, refresh_at = 0 }, Credential)
 end
 
