@@ -101,7 +101,7 @@ end
 
 -- Where a sign-in happens, from vpptoken.new's options (one rule: vpptoken.new's own): a client that is never
 -- signed in, whose session carries the requests, its authority and Graph's resource URI.
-local function place(opts, fname)
+local function place(opts, fname, level)
   local copts = { access_token = "vpptoken-login-unused" }
   for _, k in ipairs(WHERE) do copts[k] = opts[k] end
   for _, k in ipairs(core.session_options) do copts[k] = opts[k] end
@@ -109,15 +109,15 @@ local function place(opts, fname)
   local ok, client = pcall(Client.new, copts)
   if not ok then
     local why = tostring(client):gsub("^[^\n]-%.lua:%d+: ", ""):gsub("^vpptoken%.new: ", "")
-    error(fname .. ": " .. why, 3)
+    error(fname .. ": " .. why, level or 3)
   end
   return client, client.authority_url, (client.scope:gsub("/%.default$", ""))
 end
 
-local function check_string(opts, key, fname)
+local function check_string(opts, key, fname, level)
   local v = opts[key]
   if v ~= nil and (type(v) ~= "string" or v == "" or v:find("[%z\1-\32\127]")) then
-    error(fname .. ": " .. key .. " must be a non-empty string without spaces or control characters", 3)
+    error(fname .. ": " .. key .. " must be a non-empty string without spaces or control characters", level or 3)
   end
   return v
 end
@@ -377,11 +377,11 @@ end
 -- The cache entry for opts (tenant_id or client_id nil: the newest sign-in at the authority with any), with its
 -- path and place.
 local function lookup(opts, fname)
-  local tenant = check_string(opts, "tenant_id", fname)
-  local client_id = check_string(opts, "client_id", fname)
+  local tenant = check_string(opts, "tenant_id", fname, 4) -- raised at the public function's caller
+  local client_id = check_string(opts, "client_id", fname, 4)
   local path, perr = M.cache_path(opts.cache_file)
   if not path then return nil, cache_error(perr) end
-  local client, authority, resource = place(opts, fname)
+  local client, authority, resource = place(opts, fname, 4)
   local list, err = read_cache(path)
   if not list then
     client:close()
