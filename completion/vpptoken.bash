@@ -84,6 +84,21 @@ _vpptoken() {
                 opts="$opts --file"
                 break
                 ;;
+            login)
+                cmd="login"
+                opts="$opts "
+                break
+                ;;
+            logout)
+                cmd="logout"
+                opts="$opts "
+                break
+                ;;
+            whoami)
+                cmd="whoami"
+                opts="$opts "
+                break
+                ;;
             sandbox)
                 cmd="sandbox"
                 opts="$opts "
@@ -109,7 +124,7 @@ _vpptoken() {
 
     case "$cmd" in
         '')
-            COMPREPLY=($(compgen -W "list get create update delete sync expiring renew sandbox version completion help" -- "$cur"))
+            COMPREPLY=($(compgen -W "list get create update delete sync expiring renew login logout whoami sandbox version completion help" -- "$cur"))
             ;;
         'list')
             case "$prev" in

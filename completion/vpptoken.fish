@@ -28,6 +28,15 @@ function __fish_vpptoken_print_command
             case renew
                 set cmd $cmd renew
                 break
+            case login
+                set cmd $cmd login
+                break
+            case logout
+                set cmd $cmd logout
+                break
+            case whoami
+                set cmd $cmd whoami
+                break
             case sandbox
                 set cmd $cmd sandbox
                 break
@@ -65,6 +74,9 @@ complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'delete' -d 'remove 
 complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'sync' -d 'start a license sync with Apple'
 complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'expiring' -d 'tokens expiring soon, expired or not valid'
 complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'renew' -d 'upload a new .vpptoken file into a token'
+complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'login' -d 'sign in as yourself (device code); later commands use it'
+complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'logout' -d 'forget the sign-in of vpptoken login'
+complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'whoami' -d 'show who vpptoken login signed in (never the token)'
 complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'sandbox' -d 'start the local Graph sandbox'
 complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'version' -d 'print the version'
 complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'completion' -d 'print the shell completion script (bash, zsh or fish)'
@@ -119,6 +131,9 @@ complete -c vpptoken -n '__fish_vpptoken_seen_command expiring' -l only -r -d 'w
 complete -c vpptoken -n '__fish_vpptoken_seen_command expiring' -l shard -r -d 'with --tenants: only the K-th of N stable slices of the tenants (N jobs with K = 1..N cover each tenant once)'
 
 complete -c vpptoken -n '__fish_vpptoken_seen_command renew' -l file -r -d 'the new .vpptoken file (required)'
+
+
+
 
 
 

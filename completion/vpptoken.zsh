@@ -132,6 +132,33 @@ _vpptoken() {
         && return 0
       ;;
 
+    login)
+      options=(
+        $options
+      )
+      _arguments -s -S \
+        $options \
+        && return 0
+      ;;
+
+    logout)
+      options=(
+        $options
+      )
+      _arguments -s -S \
+        $options \
+        && return 0
+      ;;
+
+    whoami)
+      options=(
+        $options
+      )
+      _arguments -s -S \
+        $options \
+        && return 0
+      ;;
+
     sandbox)
       options=(
         $options
@@ -167,7 +194,7 @@ _vpptoken() {
       )
       _arguments -s -S \
         $options \
-        ": :(list get create update delete sync expiring renew sandbox version completion help)" \
+        ": :(list get create update delete sync expiring renew login logout whoami sandbox version completion help)" \
         && return 0
       ;;
 
@@ -186,6 +213,9 @@ _vpptoken_cmds() {
     "sync:start a license sync with Apple"
     "expiring:tokens expiring soon, expired or not valid"
     "renew:upload a new .vpptoken file into a token"
+    "login:sign in as yourself (device code); later commands use it"
+    "logout:forget the sign-in of vpptoken login"
+    "whoami:show who vpptoken login signed in (never the token)"
     "sandbox:start the local Graph sandbox"
     "version:print the version"
     "completion:print the shell completion script (bash, zsh or fish)"

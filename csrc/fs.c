@@ -8,9 +8,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
@@ -82,7 +84,87 @@ static int l_read_file(lua_State *L) {
   return fail(L, strerror(err), "FileUnreadable");
 }
 
+/* The failure for a file or directory that group or others may use: the reason names its mode, in octal. */
+static int not_private(lua_State *L, const char *what, mode_t mode, const char *fix) {
+  char reason[160];
+  snprintf(reason, sizeof reason, "%s (mode %04o; %s)", what, (unsigned)(mode & 07777), fix);
+  return fail(L, reason, "NotPrivate");
+}
+
+/* private_dir(path) -> true | nil, reason
+   Makes the directory (mode 0700) if it is missing, then requires it to be a directory, not a symbolic link,
+   owned by the effective user and closed to group and others: where a per-user cache may keep a secret. */
+static int l_private_dir(lua_State *L) {
+  size_t len;
+  const char *path = luaL_checklstring(L, 1, &len);
+  if (strlen(path) != len) return fail(L, "the path contains a NUL byte", "FileUnreadable");
+  if (mkdir(path, 0700) != 0 && errno != EEXIST) return fail(L, strerror(errno), "FileUnreadable");
+  struct stat st;
+  if (lstat(path, &st) != 0) return fail(L, strerror(errno), "FileUnreadable");
+  if (!S_ISDIR(st.st_mode)) return fail(L, "it is not a directory (or it is a symbolic link)", "NotPrivate");
+  if (st.st_uid != geteuid()) return fail(L, "it is owned by another user", "NotPrivate");
+  if ((st.st_mode & 077) != 0) return not_private(L, "group or others may use it", st.st_mode, "chmod 700 it");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* check_private(path) -> true | nil, reason, "FileNotFound" | "FileUnreadable" | "NotPrivate"
+   Whether the file is a regular file (not a symbolic link) owned by the effective user that no group or other
+   user may read or write. */
+static int l_check_private(lua_State *L) {
+  size_t len;
+  const char *path = luaL_checklstring(L, 1, &len);
+  if (strlen(path) != len) return fail(L, "the path contains a NUL byte", "FileUnreadable");
+  struct stat st;
+  if (lstat(path, &st) != 0) {
+    int e = errno;
+    return fail(L, strerror(e), e == ENOENT || e == ENOTDIR ? "FileNotFound" : "FileUnreadable");
+  }
+  if (!S_ISREG(st.st_mode)) return fail(L, "it is not a regular file (or it is a symbolic link)", "NotPrivate");
+  if (st.st_uid != geteuid()) return fail(L, "it is owned by another user", "NotPrivate");
+  if ((st.st_mode & 077) != 0)
+    return not_private(L, "group or others may read or change it", st.st_mode, "chmod 600 it");
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* write_new_private(path, text) -> true | nil, reason
+   Creates the file, which must not exist (O_EXCL; a symbolic link in its place is refused: O_NOFOLLOW), with mode
+   0600, writes all of text and syncs it. On failure the file is removed. For a temporary file that is then renamed
+   over the real one, so a reader sees the old content or the new, never part of it. */
+static int l_write_new_private(lua_State *L) {
+  size_t len, n;
+  const char *path = luaL_checklstring(L, 1, &len);
+  const char *text = luaL_checklstring(L, 2, &n);
+  if (strlen(path) != len) return fail(L, "the path contains a NUL byte", "FileUnreadable");
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return fail(L, strerror(errno), "FileUnreadable");
+  int e = 0;
+  size_t done = 0;
+  while (done < n && e == 0) {
+    ssize_t w = write(fd, text + done, n - done);
+    if (w > 0)
+      done += (size_t)w;
+    else if (w < 0 && errno != EINTR)
+      e = errno;
+  }
+  if (e == 0 && fsync(fd) != 0) e = errno;
+  if (close(fd) != 0 && e == 0) e = errno;
+  if (e != 0) {
+    unlink(path);
+    return fail(L, strerror(e), "FileUnreadable");
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 void vpp_open_fs(lua_State *L) {
+  lua_pushcfunction(L, l_private_dir);
+  lua_setfield(L, -2, "private_dir");
+  lua_pushcfunction(L, l_check_private);
+  lua_setfield(L, -2, "check_private");
+  lua_pushcfunction(L, l_write_new_private);
+  lua_setfield(L, -2, "write_new_private");
   lua_pushcfunction(L, l_read_file);
   lua_setfield(L, -2, "read_file");
 }

@@ -25,8 +25,9 @@ function M.command(argv, env, cwd)
   local root = cwd and here or "."
   local build = helper.build_dir
   if cwd and not build:match("^/") then build = here .. "/" .. build end
+  -- XDG_CACHE_HOME: no sign-in of `vpptoken login` from the caller's cache (a directory that does not exist)
   local vars = { LUA_PATH = root .. "/lua/?.lua;" .. root .. "/lua/?/init.lua;;", LUA_CPATH = build .. "/?.so;;",
-                 TZ = "UTC" }
+                 TZ = "UTC", XDG_CACHE_HOME = "/nonexistent/vpptoken-spec-cache" }
   for k, v in pairs(env or {}) do vars[k] = v end
   local parts = { "env" }
   for _, k in ipairs(SCRUB) do parts[#parts + 1] = "-u " .. k end

@@ -50,6 +50,13 @@ local TAKES_OPTIONS = {
   ["vpptoken.tenants.load"] = { function(_, o) return (vpptoken.tenants.load("/nonexistent", o)) end, "getenv" },
   ["vpptoken.tenants.run"] = { function(_, o) return (vpptoken.tenants.run({}, function() end, o)) end,
     "concurrency", { concurrency = "2" } },
+  ["vpptoken.login.device_code"] = { function(_, o) return (vpptoken.login.device_code(o)) end, "tenant_id",
+    { on_message = "print" } },
+  ["vpptoken.login.whoami"] = { function(_, o) return (vpptoken.login.whoami(o)) end, "cache_file",
+    { on_request = 1 } },
+  ["vpptoken.login.logout"] = { function(_, o) return (vpptoken.login.logout(o)) end, "cache_file" },
+  ["vpptoken.login.cached_credential"] = { function(_, o) return (vpptoken.login.cached_credential(o)) end,
+    "client_id" },
   ["Client:find"] = { function(c, o) return (c:find(o)) end, "organization", { state = 1 } },
 }
 
@@ -57,7 +64,7 @@ local TAKES_OPTIONS = {
 local NO_OPTIONS = {
   "vpptoken.curl_version", "vpptoken.members", "vpptoken.clouds", "vpptoken.transport_option",
   "vpptoken.property_kind", "vpptoken.monotonic", "vpptoken.terminal", "vpptoken.is_error",
-  "vpptoken.days_left",
+  "vpptoken.days_left", "vpptoken.login.claims", "vpptoken.login.cache_path", "vpptoken.login.describe",
   "vpptoken.read_token_file", "vpptoken.time.parse", "vpptoken.time.format", "Client:close", "Client:create",
   "Client:delete", "Client:sync_licenses", "Client:renew", "Client:sync_license_counts", "Client:licenses_for_app",
 }

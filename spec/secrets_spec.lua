@@ -83,6 +83,7 @@ describe("secrets never leak", function()
       { client_id = "rw-app", client_secret = CLIENT_SECRET, certificate = "app.crt",
         permissions = { "DeviceManagementServiceConfig.ReadWrite.All" } },
       { client_id = "wl-app", federated = { { issuer = ISSUER, subject = SUBJECT, certificate = "issuer.crt" } } },
+      { client_id = require("vpptoken.login").DEFAULT_CLIENT_ID, public = true },
     } }))
     f:write(apps)
     f:close()
@@ -359,5 +360,52 @@ describe("secrets never leak", function()
       assert(not out:find(CLIENT_SECRET, 1, true))
       assert(not out:find("eyJ[%w_%-]+%.eyJ"))
     end)
+  end)
+
+  -- Issue #16, device code: no refresh token, access token or ID token on any channel of a sign-in as a person.
+  it("a device code sign-in (vpptoken login, whoami, list from the cache, logout) shows no token", function()
+    local login = require "vpptoken.login"
+    local xdg = dir .. "/xdg"
+    local cache = xdg .. "/vpptoken/logins.json"
+    assert.equal(204, (sb:control("POST", "devicecode/settings", { interval = 1, approve_after = 1, deny_after = 0,
+                                                                   slow_down = 0 })))
+    local env = { XDG_CACHE_HOME = xdg, VPPTOKEN_GRAPH_URL = sb.graph, VPPTOKEN_DEBUG = "1" }
+    local texts = {}
+    local function keep(code, out, err)
+      texts[#texts + 1] = out .. "\n" .. err
+      return code
+    end
+    assert.equal(0, keep(cli.run({ "login", "--verbose" }, { env = env })))
+    local f = assert(io.open(cache, "rb"))
+    local rt = assert(cjson.decode((f:read("a")))).logins[1].refresh_token
+    f:close()
+    assert.equal(0, keep(cli.run({ "whoami" }, { env = env })))
+    assert.equal(0, keep(cli.run({ "whoami", "--output", "json" }, { env = env })))
+    assert.equal(0, keep(cli.run({ "list", "--verbose" }, { env = env })))
+    local rotated = assert(io.open(cache, "rb"))
+    local rt2 = assert(cjson.decode((rotated:read("a")))).logins[1].refresh_token
+    rotated:close()
+    -- the library's own objects and errors: a credential, a refused refresh, the hook's reports
+    local calls = {}
+    local cred = assert(login.cached_credential{ base_url = sb.graph, cache_file = cache })
+    texts[#texts + 1] = tostring(cred)
+    local c = vpptoken.new{ base_url = sb.graph, token_provider = cred:token_provider(),
+                            on_request = function(info) calls[#calls + 1] = info end }
+    assert(c:list())
+    assert.equal(204, (sb:control("POST", "devicecode/revoke")))
+    local tok, err = cred:token(c.session, true)
+    assert.is_nil(tok)
+    texts[#texts + 1] = text_of(err) .. tostring(err)
+    local _, lerr = c:list()
+    texts[#texts + 1] = text_of(lerr) .. tostring(lerr) .. text_of(calls)
+    c:close()
+    assert.equal(3, keep(cli.run({ "list", "--verbose" }, { env = env })))
+    assert.equal(0, keep(cli.run({ "logout" }, { env = env })))
+    for i, t in ipairs(texts) do assert_clean(t, "device code run " .. i, { rt, rt2 }) end
+    local j = assert(io.open(journal, "rb"))
+    local jtext = j:read("a")
+    j:close()
+    assert_clean(jtext:gsub("\\/", "/"), "journal after the device code sign-in", { rt, rt2 })
+    assert.matches("device_code=<redacted>", jtext, 1, true)
   end)
 end)

@@ -44,6 +44,9 @@ end
 
 local auth_error = signin.auth_error
 
+-- For the other credentials (vpptoken.login): the same form encoding, errors, token check and lifetime cap.
+M.form_encode, M.auth_error, M.usable_token, M.MAX_LIFETIME = form_encode, auth_error, usable_token, MAX_LIFETIME
+
 -- One request to the token endpoint; returns the cache entry or nil, err. `report(method, url, resp, err)` hears
 -- of the call (never of its body).
 local function fetch(self, session, report)

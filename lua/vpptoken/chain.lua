@@ -33,7 +33,7 @@ M.SIGN_IN_VARIABLES = { "VPPTOKEN_ACCESS_TOKEN", "AZURE_TENANT_ID", "AZURE_CLIEN
                         "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_FEDERATED_TOKEN_FILE", "IDENTITY_ENDPOINT",
                         "IDENTITY_HEADER" }
 M.VARIABLES = { "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_POD_IDENTITY_AUTHORITY_HOST", "VPPTOKEN_MANAGED_IDENTITY",
-                "AZURE_AUTHORITY_HOST", "PATH", table.unpack(M.SIGN_IN_VARIABLES) }
+                "AZURE_AUTHORITY_HOST", "PATH", "XDG_CACHE_HOME", table.unpack(M.SIGN_IN_VARIABLES) }
 
 -- "AZURE_TENANT_ID is not set" or "AZURE_TENANT_ID and AZURE_CLIENT_ID are not set" for the ones of `vars` unset.
 local function unset(env, vars)
@@ -91,8 +91,19 @@ M.ENTRIES = {
       if not az then return nil, "no az program on PATH" end
       return { azure_cli = { command = az }, tenant_id = env("AZURE_TENANT_ID") }
     end },
-  -- SLOT (issue #16 part 4): a cached `vpptoken login` goes here, as the last entry:
-  -- { name = "vpptoken login", applies = function(env) ... end },
+  { name = "vpptoken login",
+    applies = function(env, opts)
+      local login = require "vpptoken.login"
+      local path, why = login.cache_path(nil, env)
+      if not path then return nil, why end
+      local ok, cred, err = pcall(login.cached_credential, {
+        cache_file = path, tenant_id = env("AZURE_TENANT_ID"),
+        cloud = opts.cloud or env("VPPTOKEN_CLOUD"), base_url = opts.base_url or env("VPPTOKEN_GRAPH_URL"),
+        authority_url = opts.authority_url or env("VPPTOKEN_AUTHORITY_URL") or env("AZURE_AUTHORITY_HOST") })
+      if not ok then return nil, "the cached sign-in cannot be used: " .. tostring(cred) end
+      if not cred then return nil, err.message end
+      return { token_provider = cred:token_provider() }
+    end },
 }
 
 --- The credential options from the first entry that applies: options, entry name; or nil and one message with
@@ -109,7 +120,7 @@ function M.resolve(opts, getenv)
   end
   local reasons = {}
   for _, entry in ipairs(M.ENTRIES) do
-    local found, why = entry.applies(env)
+    local found, why = entry.applies(env, opts)
     if found then return found, entry.name end
     reasons[#reasons + 1] = entry.name .. ": " .. why
   end

@@ -112,6 +112,19 @@ local function verbose_line(info)
     info.error and (" " .. info.error) or ""))
 end
 
+--- The on_request hook of every request the command makes: counts it, prints it with --verbose, tells ctx.on_call,
+-- redraws the status line.
+function Context:observer()
+  local o = self.opts
+  self.requests = self.requests or 0
+  return function(info)
+    self.requests = self.requests + 1
+    if o.verbose then verbose_line(info) end
+    if self.on_call then self.on_call(info) end
+    self.progress:tick()
+  end
+end
+
 --- The client, made on first use from the environment (vpptoken.from_env) and the global flags.
 function Context:client()
   if self.the_client then return self.the_client end
@@ -136,13 +149,7 @@ function Context:client()
     if not ok then self.usage("--timeout " .. tostring(o.timeout) .. " is refused: " .. raised_text(probe)) end
     probe:close()
   end
-  self.requests = 0
-  copts.on_request = function(info)
-    self.requests = self.requests + 1
-    if o.verbose then verbose_line(info) end
-    if self.on_call then self.on_call(info) end
-    self.progress:tick()
-  end
+  copts.on_request = self:observer()
   copts.on_retry = function(info)
     if o.verbose then
       output.message(string.format("%s %s: %s", info.method, info.url, progress.retry_text(info)))
@@ -151,6 +158,17 @@ function Context:client()
   end
   copts.on_tick = function() self.progress:tick() end
   local signed_in, why = vpptoken.credentials_in_env(copts)
+  -- vpptoken login's cached sign-in (issue #16, device code): used when the environment names no other sign-in.
+  if not signed_in then
+    local cred, lerr = commands.cached_login(self)
+    if cred then
+      copts.token_provider, signed_in = cred:token_provider(), true
+    elseif lerr.code ~= "NotSignedIn" then
+      self.failure(tostring(lerr), EXIT_AUTH)
+    else
+      why = why .. ", or run 'vpptoken login'"
+    end
+  end
   if not signed_in then self.failure("no credentials: " .. why, EXIT_AUTH) end
   local ok, client = pcall(vpptoken.from_env, copts)
   if not ok then self.usage(raised_text(client)) end

@@ -173,9 +173,9 @@ local function env_options(opts, getenv, fname)
 end
 
 --- Whether vpptoken.from_env(opts, getenv) finds a way to sign in: true and the way's name ("environment",
--- "workload identity", "managed identity", "Azure CLI"; "options" when opts name it); or false and a message
--- naming the variables to set, why each way did not apply, and a variable set that was probably meant (the
--- message from_env raises with). Checks only that a sign-in is complete, not that it works.
+-- "workload identity", "managed identity", "Azure CLI", "vpptoken login"; "options" when opts name it); or false
+-- and a message naming the variables to set, why each way did not apply, and a variable set that was probably
+-- meant (the message from_env raises with). Checks only that a sign-in is complete, not that it works.
 -- @param[opt] opts options that win over the environment, as for from_env
 -- @param[opt] getenv a function(name) like os.getenv (the default), or a table from name to value
 function M.credentials_in_env(opts, getenv)
@@ -190,8 +190,8 @@ end
 -- key, AZURE_CLIENT_CERTIFICATE_PASSWORD if the key is encrypted); workload identity (AZURE_FEDERATED_TOKEN_FILE +
 -- AZURE_TENANT_ID + AZURE_CLIENT_ID); a managed identity (IDENTITY_ENDPOINT + IDENTITY_HEADER, or a VM's IMDS when
 -- VPPTOKEN_MANAGED_IDENTITY=1 or AZURE_POD_IDENTITY_AUTHORITY_HOST is set; AZURE_CLIENT_ID picks a user-assigned
--- identity); the Azure CLI (az on PATH). Also VPPTOKEN_CLOUD, VPPTOKEN_GRAPH_URL, VPPTOKEN_AUTHORITY_URL (or
--- AZURE_AUTHORITY_HOST); vpptoken.ENV lists the variables read here with their options. Options in `opts` win over
+-- identity); the Azure CLI (az on PATH); the sign-in `vpptoken login` cached. Also VPPTOKEN_CLOUD,
+-- VPPTOKEN_GRAPH_URL, VPPTOKEN_AUTHORITY_URL (or AZURE_AUTHORITY_HOST); vpptoken.ENV lists the variables read here with their options. Options in `opts` win over
 -- the environment; opts that name a way to sign in (client_secret, ...) skip the chain. Raises when none applies,
 -- with the variables to set, why each way did not apply and a variable set that was probably meant
 -- (vpptoken.credentials_in_env tells without raising); and on a bad value, naming its variable.
@@ -290,8 +290,9 @@ end
 -- (vpptoken.automation), post_json (webhook notifications, vpptoken.notify).
 M._lazy = { days_left = "vpptoken.automation", read_token_file = "vpptoken.automation",
             post_json = "vpptoken.notify" }
--- Modules of the public API, loaded on first use as vpptoken.NAME: tenants (vpptoken.tenants).
-M._modules = { tenants = "vpptoken.tenants" }
+-- Modules of the public API, loaded on first use as vpptoken.NAME: tenants (vpptoken.tenants), login (signing in
+-- as a person, vpptoken.login).
+M._modules = { tenants = "vpptoken.tenants", login = "vpptoken.login" }
 setmetatable(M, { __index = function(t, k)
   local module = M._lazy[k]
   if not module then

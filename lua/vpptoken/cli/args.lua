@@ -102,6 +102,24 @@ M.COMMANDS = {
   { name = "help", usage = "[COMMAND]", summary = "show help", min = 0, max = 1, topics = true, flags = {} },
 }
 
+-- Signing in as a person (vpptoken.login): login, logout, whoami, listed before `sandbox`. --tenant and --client-id
+-- are the global flags (login's default client: vpptoken.login.DEFAULT_CLIENT_ID).
+do
+  local at = #M.COMMANDS + 1
+  for i, c in ipairs(M.COMMANDS) do
+    if c.name == "sandbox" then at = i break end
+  end
+  for i, c in ipairs{
+    { name = "login", summary = "sign in as yourself (device code); later commands use it", min = 0, max = 0,
+      flags = {} },
+    { name = "logout", summary = "forget the sign-in of vpptoken login", min = 0, max = 0, flags = {} },
+    { name = "whoami", summary = "show who vpptoken login signed in (never the token)", min = 0, max = 0,
+      flags = {} },
+  } do
+    table.insert(M.COMMANDS, at + i - 1, c)
+  end
+end
+
 M.BY_NAME = {}
 for _, c in ipairs(M.COMMANDS) do M.BY_NAME[c.name] = c end
 

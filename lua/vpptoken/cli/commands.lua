@@ -606,4 +606,77 @@ for _, name in ipairs{ "list", "expiring", "sync" } do
   end
 end
 
+-- Signing in as a person: login, logout, whoami (vpptoken.login) and the cached sign-in the other commands use
+-- when the environment names no other (cli.lua's Context:client).
+local login = require "vpptoken.login"
+
+-- vpptoken.login's options from the global flags and the environment (the same names Context:client reads).
+local function login_options(ctx)
+  local o = ctx.opts
+  local function env(name)
+    local v = os.getenv(name)
+    if v ~= nil and v ~= "" then return v end
+  end
+  return { cloud = o.cloud or env("VPPTOKEN_CLOUD"), base_url = o.graph_url or env("VPPTOKEN_GRAPH_URL"),
+           authority_url = env("VPPTOKEN_AUTHORITY_URL"), tenant_id = o.tenant or env("AZURE_TENANT_ID"),
+           client_id = o.client_id, timeout = o.timeout, max_retries = o.retries, on_request = ctx:observer() }
+end
+
+--- The credential of a cached `vpptoken login` for Context:client: a vpptoken.login Credential, or nil and an error
+-- (code NotSignedIn when there is none).
+function M.cached_login(ctx)
+  return ctx:call(login.cached_credential, login_options(ctx))
+end
+
+local function when(t)
+  if not t then return "" end
+  return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t))
+end
+
+function M.login(ctx)
+  local lopts = login_options(ctx)
+  lopts.on_message = function(m)
+    -- The person's instructions go to stderr (stdout stays for results), even with --quiet.
+    ctx.progress:clear()
+    io.stderr:write(output.printable(m.message), "\n")
+    io.stderr:flush()
+  end
+  local info, err = ctx:call(login.device_code, lopts)
+  if not info then return ctx:fail(err) end
+  if not ctx.opts.quiet then
+    output.message("signed in as ", tostring(info.account or "?"), " (tenant ", tostring(info.tenant_id or "?"), ")")
+  end
+  return exits.OK
+end
+
+function M.logout(ctx)
+  local removed, err = ctx:call(login.logout, login_options(ctx))
+  if removed == nil then return ctx:fail(err) end
+  if not ctx.opts.quiet then output.message(removed and "signed out" or "no cached sign-in to remove") end
+  return exits.OK
+end
+
+function M.whoami(ctx)
+  local info, err = ctx:call(login.whoami, login_options(ctx))
+  if not info then return ctx:fail(err) end
+  local row = { account = info.account, name = info.name, tenant = info.tenant_id, tenant_given = info.tenant,
+                client_id = info.client_id, authority = info.authority, scopes = table.concat(info.scopes, " "),
+                expires = when(info.expires_at), signed_in = when(info.signed_in_at) }
+  local keys = { "account", "name", "tenant", "tenant_given", "client_id", "authority", "scopes", "expires",
+                 "signed_in" }
+  if ctx.format == "json" then
+    local doc = setmetatable({}, output.OBJECT)
+    for _, k in ipairs(keys) do doc[k] = row[k] end
+    doc.scopes = setmetatable(info.scopes, nil)
+    output.write(output.json(doc))
+  elseif ctx.format == "csv" then
+    output.write(output.csv({ row }, keys))
+  else
+    for _, k in ipairs(keys) do
+      if row[k] and row[k] ~= "" then output.write(output.printable(string.format("%-12s %s", k, row[k])), "\n") end
+    end
+  end
+  return exits.OK
+end
+
 return M

@@ -58,6 +58,20 @@ M.TEXT = {
   help = { "Shows the help of vpptoken or of one command.", { "vpptoken help sync" } },
 }
 
+-- Signing in as a person (vpptoken.login).
+M.TEXT.login = { "Signs you in with the device code flow: open the page it prints on stderr, enter the code, sign in "
+    .. "as an account allowed to manage Intune. The refresh token is kept in $XDG_CACHE_HOME/vpptoken/logins.json "
+    .. "(~/.cache without it; mode 0600); later commands use it when no other sign-in is configured. The app is "
+    .. "--client-id (a public client with the delegated Graph permission DeviceManagementApps.ReadWrite.All), by "
+    .. "default Microsoft Graph Command Line Tools (14d82eec-204b-4c2f-b7e8-296a70dab67e, as Connect-MgGraph); "
+    .. "--tenant defaults to $AZURE_TENANT_ID, else your account's own (organizations).",
+  { "vpptoken login", "vpptoken login --tenant contoso.onmicrosoft.com --client-id 1b2c..." } }
+M.TEXT.logout = { "Removes the sign-in vpptoken login cached (for --tenant and --client-id, or the latest).",
+  { "vpptoken logout" } }
+M.TEXT.whoami = { "Shows the cached sign-in: account, tenant, app, scopes and when the last access token expires. "
+    .. "It never shows a token; the account is read from the tokens' claims, for showing only.",
+  { "vpptoken whoami", "vpptoken whoami --output json" } }
+
 M.ENVIRONMENT = {
   { "VPPTOKEN_ACCESS_TOKEN", "a Graph access token (wins over the AZURE_* sign-in)" },
   { "AZURE_TENANT_ID, AZURE_CLIENT_ID", "the app registration to sign in with (client credentials)" },
@@ -72,6 +86,7 @@ M.ENVIRONMENT = {
   { "VPPTOKEN_GRAPH_URL", "Graph base URL (--graph-url), e.g. the sandbox's http://127.0.0.1:8787/v1.0" },
   { "VPPTOKEN_AUTHORITY_URL", "the sign-in host, if not the cloud's (or AZURE_AUTHORITY_HOST)" },
   { "VPPTOKEN_SANDBOX", "the vpptoken-sandbox program for 'vpptoken sandbox'" },
+  { "XDG_CACHE_HOME", "where vpptoken login keeps its sign-in (else ~/.cache)" },
   { "COLUMNS", "the width tables are fitted to (else the terminal's, else 80)" },
   { "NO_COLOR", "any non-empty value: no colour (as --no-color)" },
 }

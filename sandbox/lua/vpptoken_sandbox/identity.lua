@@ -5,7 +5,8 @@
 -- The apps file: {"tenant": "<guid or name>", "apps": [{"client_id": "...", "client_secret": "...",
 -- "certificate": "cert.pem" (or a list; relative paths are read next to the apps file),
 -- "permissions": ["DeviceManagementServiceConfig.ReadWrite.All"], "tenant": "<guid or name>"}]}. An app needs a
--- secret or a certificate (or "federated" credentials); without "permissions" it gets
+-- secret or a certificate (or "federated" credentials, or "public": true: a public client people sign in to with
+-- the device code flow, identity_device.lua); without "permissions" it gets
 -- DeviceManagementServiceConfig.ReadWrite.All. An app's "tenant" (default: the file's) is the tenant it is
 -- registered in: several tenants, each with its own apps, for a run over many tenants. Graph keeps each tenant's
 -- vppTokens apart (the tid of the access token; init.lua). Managed identities, federated credentials and the
@@ -27,6 +28,7 @@ local crypto = require "vpptoken_sandbox.crypto"
 local jwt = require "vpptoken_sandbox.jwt"
 local token_endpoint = require "vpptoken_sandbox.identity_token"
 local managed = require "vpptoken_sandbox.identity_managed"
+local device = require "vpptoken_sandbox.identity_device"
 
 local identity = {}
 
@@ -84,7 +86,8 @@ local function load_app(dir, a, where)
   if a.tenant ~= nil and (type(a.tenant) ~= "string" or a.tenant == "") then
     error(where .. ": \"tenant\" must be a non-empty string", 0)
   end
-  local app = { client_id = a.client_id, certificates = {}, roles = json.array(), tenant = a.tenant }
+  local app = { client_id = a.client_id, certificates = {}, roles = json.array(), tenant = a.tenant,
+                public = a.public == true }
   if a.client_secret ~= nil then
     if type(a.client_secret) ~= "string" or a.client_secret == "" then
       error(where .. ": \"client_secret\" must be a non-empty string", 0)
@@ -99,8 +102,8 @@ local function load_app(dir, a, where)
   for _, path in ipairs(certs or {}) do
     app.certificates[#app.certificates + 1] = load_certificate(dir, path, where)
   end
-  if not app.secret and #app.certificates == 0 and a.federated == nil then
-    error(where .. ": an app needs \"client_secret\", \"certificate\" or \"federated\"", 0)
+  if not app.secret and #app.certificates == 0 and a.federated == nil and not app.public then
+    error(where .. ": an app needs \"client_secret\", \"certificate\", \"federated\" or \"public\": true", 0)
   end
   app.roles = roles_of(a.permissions, where)
   return app
@@ -191,6 +194,11 @@ function identity.check_access(id, ctx, token, extra)
   local parsed = jwt.parse(token)
   if not parsed then unauthorized("CompactToken parsing failed with error code: 80049217", extra) end
   local claims = parsed.claims
+  -- a person's (delegated) token: its scp are the permissions (identity_device.lua)
+  if type(claims.scp) == "string" and claims.roles == nil then
+    claims.roles = {}
+    for s in claims.scp:gmatch("%S+") do claims.roles[#claims.roles + 1] = s end
+  end
   if not jwt.verify_hs256(id.key, parsed) or type(claims.appid) ~= "string" or not id.apps[claims.appid] then
     unauthorized("Access token validation failure.", extra)
   end
@@ -243,13 +251,14 @@ end
 
 -- Whether path belongs to the identity platform (the token endpoint, or /_sandbox/token).
 function identity.owns(path)
-  return path == "/_sandbox/token" or token_endpoint.match(path) ~= nil or managed.owns(path)
+  return path == "/_sandbox/token" or token_endpoint.match(path) ~= nil or managed.owns(path) or device.owns(path)
 end
 
 -- Handles a request for which identity.owns(path) is true. id may be nil (no --apps).
 function identity.handle(id, req)
   if req.path == "/_sandbox/token" then return mint(id, req) end
   if managed.owns(req.path) then return managed.handle(id, req, identity.issue) end
+  if device.wants(req) then return device.handle(id, req) end
   return token_endpoint.handle(id, req, identity.issue)
 end
 

@@ -233,6 +233,10 @@ local function exchange(id, req, tenant, issue)
   })
 end
 
+-- For the other grants of the same endpoint (identity_device.lua): the form parser, the errors and the answers.
+token.parse_form, token.fail, token.required, token.error_response = parse_form, fail, required, error_response
+token.headers, token.ordered_object = headers, ordered_object
+
 local function traceback(e)
   if type(e) == "table" then return e end
   return debug.traceback(tostring(e), 2)

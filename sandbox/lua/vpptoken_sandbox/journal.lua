@@ -9,7 +9,7 @@ local has_native, native = pcall(require, "vpptoken_sandbox.native")
 
 local journal = {}
 
-journal.SECRET_KEYS = { "token", "client_secret", "client_assertion", "access_token", "refresh_token",
+journal.SECRET_KEYS = { "token", "client_secret", "client_assertion", "access_token", "refresh_token", "device_code",
                         "password" }
 local SECRET = {}
 for _, k in ipairs(journal.SECRET_KEYS) do SECRET[k] = true end
