@@ -192,9 +192,10 @@ end
 -- VPPTOKEN_MANAGED_IDENTITY=1 or AZURE_POD_IDENTITY_AUTHORITY_HOST is set; AZURE_CLIENT_ID picks a user-assigned
 -- identity); the Azure CLI (az on PATH); the sign-in `vpptoken login` cached. Also VPPTOKEN_CLOUD,
 -- VPPTOKEN_GRAPH_URL, VPPTOKEN_AUTHORITY_URL (or AZURE_AUTHORITY_HOST); vpptoken.ENV lists the variables read
--- here with their options. Options in `opts` win over the environment; opts that name a way to sign in (client_secret, ...) skip the chain. Raises when none applies,
--- with the variables to set, why each way did not apply and a variable set that was probably meant
--- (vpptoken.credentials_in_env tells without raising); and on a bad value, naming its variable.
+-- here with their options. Options in `opts` win over the environment; opts that name a way to sign in
+-- (client_secret, ...) skip the chain. Raises when none applies, with the variables to set, why each way did not
+-- apply and a variable set that was probably meant (vpptoken.credentials_in_env tells without raising); and on a
+-- bad value, naming its variable.
 -- @param[opt] opts options that win over the environment
 -- @param[opt] getenv a function(name) like os.getenv (the default), or a table from name to value
 function M.from_env(opts, getenv)
