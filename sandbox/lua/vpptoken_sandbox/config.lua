@@ -22,10 +22,8 @@ local SETTINGS = { apple_token_files = true, honor_prefer = true }
 -- plain members, in name order, as a list { "option-name", value, ... } for the C side's option parser (value: a
 -- string, or true for a flag; false and null members are left out). Raises with a message naming the file.
 function config.read_file(path)
-  local f, err = io.open(path, "rb")
-  if not f then error("--config: " .. tostring(err), 0) end
-  local text = f:read("a")
-  f:close()
+  local text, err = util.read_file(path)
+  if not text then error("--config: " .. tostring(err), 0) end
   local t, derr = json.decode(text)
   if type(t) ~= "table" or not text:match("^%s*{") then
     error("--config " .. path .. ": not a JSON object" .. (derr and (" (" .. derr .. ")") or ""), 0)

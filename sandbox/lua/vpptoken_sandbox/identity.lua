@@ -45,20 +45,12 @@ local READ_ROLES = {
 }
 local READ_METHODS = { GET = true, HEAD = true }
 
-local function read_file(path)
-  local f, err = io.open(path, "rb")
-  if not f then return nil, err end
-  local text = f:read("a")
-  f:close()
-  return text
-end
-
 local function load_certificate(dir, path, where)
   if type(path) ~= "string" or path == "" then
     error(where .. ": \"certificate\" must be a file name or a list of them", 0)
   end
   if path:sub(1, 1) ~= "/" then path = dir .. path end
-  local pem, err = read_file(path)
+  local pem, err = util.read_file(path)
   if not pem then error(where .. ": cannot read the certificate: " .. tostring(err), 0) end
   local cert, why = crypto.certificate(pem)
   if not cert then error(where .. ": " .. path .. ": " .. why, 0) end
@@ -112,7 +104,7 @@ end
 -- Reads the apps file. opts: { url = the sandbox root, lifetime = seconds }. Returns the identity
 -- state; raises with a message naming the file on any mistake in it.
 function identity.load(path, opts)
-  local text, err = read_file(path)
+  local text, err = util.read_file(path)
   if not text then error("--apps: cannot read " .. tostring(err), 0) end
   local cfg, jerr = cjson.decode(text)
   if type(cfg) ~= "table" then error("--apps " .. path .. ": not a JSON object: " .. tostring(jerr), 0) end

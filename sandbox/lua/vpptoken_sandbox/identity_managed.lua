@@ -30,14 +30,6 @@ local OPENID = "^/([^/]+)/v2%.0/%.well%-known/openid%-configuration$"
 local GRAPH_RESOURCES = { ["https://graph.microsoft.com"] = true, ["00000003-0000-0000-c000-000000000000"] = true }
 local DEFAULT_AUDIENCE = "api://AzureADTokenExchange"
 
-local function read_file(path)
-  local f, err = io.open(path, "rb")
-  if not f then return nil, err end
-  local text = f:read("a")
-  f:close()
-  return text
-end
-
 local function need_string(t, key, where)
   if type(t[key]) ~= "string" or t[key] == "" then
     error(where .. ": \"" .. key .. "\" must be a non-empty string", 0)
@@ -68,7 +60,7 @@ function managed.load(id, cfg, dir, path, roles_of)
       if type(f) ~= "table" then error(where .. " is not an object", 0) end
       local cpath = need_string(f, "certificate", where)
       if cpath:sub(1, 1) ~= "/" then cpath = dir .. cpath end
-      local pem, err = read_file(cpath)
+      local pem, err = util.read_file(cpath)
       if not pem then error(where .. ": cannot read the certificate: " .. tostring(err), 0) end
       local cert, why = crypto.certificate(pem)
       if not cert then error(where .. ": " .. cpath .. ": " .. why, 0) end

@@ -55,4 +55,19 @@ function util.copy(t)
   return c
 end
 
+-- The most read of a file the person starting the sandbox names (--config, --apps and the certificates they name).
+util.MAX_FILE_BYTES = 16 * 1024 * 1024
+
+-- A whole file's text, or nil and the reason (it cannot be opened, or it is over util.MAX_FILE_BYTES).
+function util.read_file(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local text = f:read(util.MAX_FILE_BYTES + 1) or ""
+  f:close()
+  if #text > util.MAX_FILE_BYTES then
+    return nil, path .. ": over " .. (util.MAX_FILE_BYTES // (1024 * 1024)) .. " MiB"
+  end
+  return text
+end
+
 return util
