@@ -5,7 +5,7 @@
 //
 //   node identity.js CONFIG.json
 //
-// CONFIG: {"base": "https://127.0.0.1:PORT" (trusted through NODE_EXTRA_CA_CERTS), "tenant", "scope",
+// CONFIG: {"base": "https://127.0.0.1:PORT" (trusted through NODE_EXTRA_CA_CERTS), "tenant", "scope", "check_ms",
 //          "secret": {"client_id", "client_secret"}, "certificate": {"client_id", "pem" (certificate + key)},
 //          "workload": {"client_id", "token_file"}, "managed": {"identity_header", "user_client_id"},
 //          "device": {"client_id", "upn"}}
@@ -27,9 +27,9 @@ const { fork } = require("child_process");
 const identity = require("@azure/identity");
 
 const COLL = "/v1.0/deviceAppManagement/vppTokens";
-// Every request and every sign-in from here is bounded: neither node's fetch nor MSAL has an overall timeout.
+// Every request and every sign-in from here is bounded: neither node's fetch nor MSAL has an overall timeout. A check
+// takes at most config.check_ms (the spec scales it under valgrind), so one that hangs is reported, not the run lost.
 const REQUEST_TIMEOUT_MS = 60000;
-const SIGN_IN_TIMEOUT_MS = 120000;
 // What the environment may hold that would change which managed identity source MSAL picks, or send
 // ManagedIdentityCredential to workload identity instead: cleared before the managed identity checks.
 const MSI_ENV = ["IDENTITY_ENDPOINT", "IDENTITY_HEADER", "IDENTITY_SERVER_THUMBPRINT", "IMDS_ENDPOINT", "MSI_ENDPOINT",
@@ -46,6 +46,7 @@ if (!configPath) usage();
 const config = JSON.parse(fs.readFileSync(configPath, "utf8"));
 if (typeof config.base !== "string" || !/^https:\/\/[^/]+$/.test(config.base)) usage();
 const base = config.base;
+const CHECK_MS = Number(config.check_ms) > 0 ? Number(config.check_ms) : 60000;
 
 function withTimeout(promise, ms, what) {
   let timer;
@@ -98,7 +99,7 @@ async function signIn(credential) {
   const out = {};
   let token;
   try {
-    token = await withTimeout(credential.getToken(config.scope), SIGN_IN_TIMEOUT_MS, "getToken");
+    token = await withTimeout(credential.getToken(config.scope), CHECK_MS, "getToken");
   } catch (e) {
     out.error = failure(e);
     return out;
@@ -151,8 +152,8 @@ const checks = {
     let stdout = "", stderr = "";
     child.stdout.on("data", (d) => { stdout += d; });
     child.stderr.on("data", (d) => { stderr += d; });
-    const code = await withTimeout(new Promise((resolve) => child.on("exit", resolve)), SIGN_IN_TIMEOUT_MS * 2,
-                                   "the IMDS child").catch((e) => { child.kill(); throw e; });
+    const code = await withTimeout(new Promise((resolve) => child.on("exit", resolve)), CHECK_MS, "the IMDS child")
+      .catch((e) => { child.kill(); throw e; });
     if (code !== 0) throw new Error("the IMDS child exited " + code + ": " + stderr);
     return JSON.parse(stdout).managed_imds;
   },
@@ -164,6 +165,7 @@ const checks = {
     await control("POST", "devicecode/settings", { interval: 1 });
     const prompts = [];
     let approval = Promise.resolve(null);
+    const person = { done: false };
     const credential = new identity.DeviceCodeCredential(Object.assign(common(), {
       tenantId: config.tenant, clientId: c.client_id,
       userPromptCallback: (info) => {
@@ -171,10 +173,11 @@ const checks = {
                        verification_uri: info.verificationUri,
                        message_has_code: String(info.message).includes(String(info.userCode)) });
         // a failed approval is reported, not left as an unhandled rejection
-        approval = approveOncePolled(info.userCode).then(() => null, failure);
+        approval = approveOncePolled(info.userCode, person).then(() => null, failure);
       },
     }));
     const out = await signIn(credential);
+    person.done = true;
     const approvalError = await approval;
     if (approvalError) out.approval_error = approvalError;
     out.prompts = prompts;
@@ -183,10 +186,12 @@ const checks = {
   },
 };
 
-// The person: waits (a bounded while) until the code has been polled at least once, then approves it.
-async function approveOncePolled(userCode) {
-  const deadline = Date.now() + SIGN_IN_TIMEOUT_MS;
-  while (Date.now() < deadline) {
+// The person: waits until the code has been polled at least once, then approves it; gives up when the sign-in
+// ended without it (person.done) or after CHECK_MS.
+async function approveOncePolled(userCode, person) {
+  const deadline = Date.now() + CHECK_MS;
+  for (;;) {
+    if (person.done || Date.now() > deadline) return;
     const code = (await control("GET", "devicecode")).value.find((d) => d.user_code === userCode);
     if (code && code.polls >= 1) break;
     await new Promise((resolve) => setTimeout(resolve, 100));

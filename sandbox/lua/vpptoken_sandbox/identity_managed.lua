@@ -3,9 +3,9 @@
 --   with X-IDENTITY-HEADER (the apps file's "identity_header"); client_id / object_id / mi_res_id pick a
 --   user-assigned identity. Answers expires_on as a number.
 -- * IMDS: GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=... with "Metadata: true";
---   client_id / object_id / msi_res_id. The path may end in "/": MSAL for Node (in @azure/identity) canonicalizes
---   the URL it makes from AZURE_POD_IDENTITY_AUTHORITY_HOST and so asks for /metadata/identity/oauth2/token/. Answers expires_in and expires_on as strings, as IMDS does; its errors are
---   {"error","error_description"}.
+--   client_id / object_id / msi_res_id. Answers expires_in and expires_on as strings, as IMDS does; its errors are
+--   {"error","error_description"}. The path may also end in "/": MSAL for Node (in @azure/identity) canonicalizes
+--   the URL it makes from AZURE_POD_IDENTITY_AUTHORITY_HOST, so it asks for /metadata/identity/oauth2/token/.
 -- * POST /_sandbox/identity/fail {"count": N, "status": S}: the next N managed-identity requests answer S (IMDS's
 --   410, 429 and 5xx), for the retry specs; GET answers {"count": the failures still to come}.
 -- * GET /{tenant}/v2.0/.well-known/openid-configuration: the document Microsoft's identity libraries read first.
