@@ -152,7 +152,8 @@ const checks = {
     let stdout = "", stderr = "";
     child.stdout.on("data", (d) => { stdout += d; });
     child.stderr.on("data", (d) => { stderr += d; });
-    const code = await withTimeout(new Promise((resolve) => child.on("exit", resolve)), CHECK_MS, "the IMDS child")
+    const code = await withTimeout(new Promise((resolve) => child.on("exit", resolve)), CHECK_MS + 10000,
+                                   "the IMDS child")
       .catch((e) => { child.kill(); throw e; });
     if (code !== 0) throw new Error("the IMDS child exited " + code + ": " + stderr);
     return JSON.parse(stdout).managed_imds;
