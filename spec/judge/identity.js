@@ -18,7 +18,8 @@
 // MSAL picks a process's managed identity source once, from the environment, and keeps it (a static of its
 // ManagedIdentityClient), as a process on one host has one. So the IMDS flavour runs in a child process of this
 // script (`node identity.js CONFIG.json imds`) with AZURE_POD_IDENTITY_AUTHORITY_HOST in its environment and
-// IDENTITY_ENDPOINT out of it; everything else runs here.
+// IDENTITY_ENDPOINT out of it; everything else runs here. Both managed identity endpoints are reached over https
+// here, as the sandbox serves one scheme at a time; MSAL takes plain http to them too, as on Azure.
 "use strict";
 
 const fs = require("fs");
