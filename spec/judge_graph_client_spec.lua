@@ -7,56 +7,22 @@
 -- luacheck: std +busted
 local helper = require "helper"
 local support = require "sandbox_support"
+local judge = require "judge_support"
 local cjson = require "cjson.safe"
 
-local JUDGE_DIR = "spec/judge"
 local TOKEN = "judge-access-token"
 -- The whole run is about 40 requests and one 2 s Retry-After; this bound is for a hung run, scaled under valgrind.
 local RUN_SECONDS = 120 * support.SLOW
 
-local function shell_ok(cmd)
-  local ok = os.execute(cmd .. " >/dev/null 2>&1")
-  return ok == true or ok == 0
-end
-
--- Runs the judge against base_url (an https:// URL whose certificate is cert). Returns the decoded report;
--- raises with node's stderr when node is missing, the client is not installed, or the run failed.
+-- Runs the judge against base_url (an https:// URL whose certificate is cert). Returns the decoded report.
 local function run_judge(base_url, cert)
-  assert(shell_ok("command -v node"), "node is not on PATH: `make judge-deps` (or `make test`) installs it;"
-    .. " VPPTOKEN_NO_NODE=1 skips this spec")
-  assert(shell_ok("test -d " .. helper.shell_quote(JUDGE_DIR .. "/node_modules/@microsoft/microsoft-graph-client")),
-    JUDGE_DIR .. "/node_modules is missing: run `make judge-deps`")
-  local errfile = os.tmpname()
   -- the tokens it creates carry a sample Apple token file: the sandbox refuses anything else, as Intune does
-  local cmd = string.format("NODE_EXTRA_CA_CERTS=%s JUDGE_APPLE_TOKEN=%s timeout -k 5 %d node %s %s %s 2>%s; "
-    .. "echo \"exit=$?\"", helper.shell_quote(cert), helper.shell_quote(helper.apple_token()), RUN_SECONDS,
-    helper.shell_quote(JUDGE_DIR .. "/graph_client.js"), helper.shell_quote(base_url), helper.shell_quote(TOKEN),
-    helper.shell_quote(errfile))
-  local p = assert(io.popen(cmd, "r"))
-  local out = p:read("a")
-  p:close()
-  local f = io.open(errfile, "r")
-  local err = f and f:read("a") or ""
-  if f then f:close() end
-  os.remove(errfile)
-  local code = tonumber(out:match("exit=(%d+)%s*$"))
-  assert(code == 0, "the judge exited " .. tostring(code) .. ":\n" .. err .. out)
-  local report = cjson.decode(out:match("^(.-)\nexit=") or "")
-  assert(type(report) == "table", "the judge printed no report:\n" .. out .. err)
-  return report
+  return judge.run("graph_client.js", { base_url, TOKEN },
+    { NODE_EXTRA_CA_CERTS = cert, JUDGE_APPLE_TOKEN = helper.apple_token() }, RUN_SECONDS,
+    "@microsoft/microsoft-graph-client")
 end
 
-local function show(v)
-  return type(v) == "table" and cjson.encode(v) or tostring(v)
-end
-
--- A check that threw inside the judge reports { threw = ... }: fail with it rather than on a missing field.
-local function point(report, name)
-  local seen = report[name]
-  assert.is_table(seen, "the judge has no report for " .. name)
-  assert.is_nil(seen.threw, name .. " threw in the client: " .. show(seen.threw))
-  return seen
-end
+local show, point = judge.show, judge.point
 
 local function assert_sub_error(sub, status, message)
   assert.equal(status, sub.status, show(sub))
@@ -96,7 +62,7 @@ local function satisfies(version, range)
 end
 
 describe("spec/judge/package-lock.json", function()
-  local lock = assert(cjson.decode(assert(io.open(JUDGE_DIR .. "/package-lock.json")):read("a")))
+  local lock = assert(cjson.decode(assert(io.open(judge.DIR .. "/package-lock.json")):read("a")))
 
   it("pins @microsoft/microsoft-graph-client 3.0.7 and @azure/identity 4.9.1 exactly", function()
     assert.same({ ["@azure/identity"] = "4.9.1", ["@microsoft/microsoft-graph-client"] = "3.0.7" },
@@ -120,7 +86,7 @@ describe("spec/judge/package-lock.json", function()
 end)
 
 describe("Microsoft's Graph client (@microsoft/microsoft-graph-client 3.0.7) as the sandbox's judge", function()
-  if os.getenv("VPPTOKEN_NO_NODE") == "1" then
+  if judge.skipped() then
     pending("VPPTOKEN_NO_NODE=1: the Graph client judge is skipped (CI runs it)")
     return
   end

@@ -105,6 +105,13 @@ describe("vpptoken-sandbox managed identities and workload identity", function()
       assert.equal("mi-b", jwt.claims(b.access_token).appid)
     end)
 
+    it("answers at the path with a trailing slash too, which MSAL for Node asks for", function()
+      local st, body = http("GET", sb.url .. "/metadata/identity/oauth2/token/?api-version=2018-02-01&"
+        .. resource(), nil, { Metadata = "true" })
+      assert.equal(200, st)
+      assert.equal("mi-a", jwt.claims(body.access_token).appid)
+    end)
+
     it("answers its own error shapes: no Metadata header, no api-version, an unknown identity", function()
       local st, body = imds("api-version=2018-02-01&" .. resource(), {})
       assert.equal(400, st)

@@ -32,7 +32,9 @@ local device = {}
 
 local CODE_PATH = "^/([^/]+)/oauth2/v2%.0/devicecode/?$"
 local CONTROL = "/_sandbox/devicecode"
-local GRANT_DEVICE = "urn:ietf:params:oauth:grant-type:device_code"
+-- The device_code grant's names: RFC 8628's, and the short one MSAL (Microsoft's own libraries) sends, which the
+-- identity platform takes too.
+local GRANT_DEVICE = { ["urn:ietf:params:oauth:grant-type:device_code"] = true, device_code = true }
 local VERIFICATION_URI = "https://microsoft.com/devicelogin"
 local ALIASES = { organizations = true, common = true }
 local GRAPH_RESOURCES = { ["https://graph.microsoft.com"] = true, ["00000003-0000-0000-c000-000000000000"] = true }
@@ -63,7 +65,7 @@ function device.wants(req)
   if device.owns(req.path) then return true end
   if not token.match(req.path) or req.method ~= "POST" then return false end
   local grant = token.parse_form(req.body).grant_type
-  return grant == GRANT_DEVICE or grant == "refresh_token"
+  return GRANT_DEVICE[grant] or grant == "refresh_token"
 end
 
 local fail = token.fail
@@ -90,9 +92,14 @@ local function public_app(id, client_id)
   return app
 end
 
--- The Graph permissions named by a scope list ("https://graph.microsoft.com/X offline_access ...").
-local function graph_scopes(id, scope, tenant)
-  local perms, offline = {}, false
+-- The Graph permissions named by a scope list ("https://graph.microsoft.com/X offline_access ..."). Graph's
+-- "/.default" stands for the permissions the app was granted (its "permissions" in the apps file), as on the real
+-- service, where it can be asked for in any flow: @azure/identity's DeviceCodeCredential asks for it.
+local function graph_scopes(id, app, scope, tenant)
+  local perms, seen, offline = {}, {}, false
+  local function add(perm)
+    if not seen[perm] then perms[#perms + 1], seen[perm] = perm, true end
+  end
   for s in scope:gmatch("%S+") do
     if s == "offline_access" then offline = true end
     if not OIDC_SCOPES[s] then
@@ -102,7 +109,11 @@ local function graph_scopes(id, scope, tenant)
         fail(400, "invalid_resource", 500011, "The resource principal named " .. resource .. " was not found in "
           .. "the tenant named " .. tenant .. ".")
       end
-      if perm ~= ".default" then perms[#perms + 1] = perm end
+      if perm == ".default" then
+        for _, granted in ipairs(app.roles) do add(granted) end
+      else
+        add(perm)
+      end
     end
   end
   if #perms == 0 then
@@ -144,7 +155,7 @@ local function issue_code(id, req, tenant)
   local form = token.parse_form(req.body)
   local client_id = token.required(form, "client_id")
   local app = public_app(id, client_id)
-  local scp, offline = graph_scopes(id, token.required(form, "scope"), tenant)
+  local scp, offline = graph_scopes(id, app, token.required(form, "scope"), tenant)
   local st = state(id)
   local s = st.settings
   local now = util.now()
@@ -260,7 +271,7 @@ local function exchange(id, req)
   tenant = token.match(req.path)
   check_tenant(id, tenant)
   local form = token.parse_form(req.body)
-  if form.grant_type == GRANT_DEVICE then return poll(id, req, form) end
+  if GRANT_DEVICE[form.grant_type] then return poll(id, req, form) end
   return refresh(id, req, form)
 end
 

@@ -4,7 +4,8 @@
 --   user-assigned identity. Answers expires_on as a number.
 -- * IMDS: GET /metadata/identity/oauth2/token?api-version=2018-02-01&resource=... with "Metadata: true";
 --   client_id / object_id / msi_res_id. Answers expires_in and expires_on as strings, as IMDS does; its errors are
---   {"error","error_description"}.
+--   {"error","error_description"}. The path may also end in "/": MSAL for Node (in @azure/identity) canonicalizes
+--   the URL it makes from AZURE_POD_IDENTITY_AUTHORITY_HOST, so it asks for /metadata/identity/oauth2/token/.
 -- * POST /_sandbox/identity/fail {"count": N, "status": S}: the next N managed-identity requests answer S (IMDS's
 --   410, 429 and 5xx), for the retry specs; GET answers {"count": the failures still to come}.
 -- * GET /{tenant}/v2.0/.well-known/openid-configuration: the document Microsoft's identity libraries read first.
@@ -24,7 +25,7 @@ local crypto = require "vpptoken_sandbox.crypto"
 local managed = {}
 
 local APP_SERVICE_PATH = "/msi/token"
-local IMDS_PATH = "/metadata/identity/oauth2/token"
+local IMDS_PATHS = { ["/metadata/identity/oauth2/token"] = true, ["/metadata/identity/oauth2/token/"] = true }
 local FAIL_PATH = "/_sandbox/identity/fail"
 local OPENID = "^/([^/]+)/v2%.0/%.well%-known/openid%-configuration$"
 local GRAPH_RESOURCES = { ["https://graph.microsoft.com"] = true, ["00000003-0000-0000-c000-000000000000"] = true }
@@ -73,7 +74,7 @@ end
 
 -- Whether path is served here.
 function managed.owns(path)
-  return path == APP_SERVICE_PATH or path == IMDS_PATH or path == FAIL_PATH or path:match(OPENID) ~= nil
+  return path == APP_SERVICE_PATH or IMDS_PATHS[path] or path == FAIL_PATH or path:match(OPENID) ~= nil
 end
 
 local function answer(status, value)
@@ -205,7 +206,7 @@ function managed.handle(id, req, issue)
     f.count = f.count - 1
     return answer(f.status, { error = "temporarily_unavailable", error_description = "Injected failure " .. f.status })
   end
-  if req.path == IMDS_PATH then return imds(id, req, issue) end
+  if IMDS_PATHS[req.path] then return imds(id, req, issue) end
   return app_service(id, req, issue)
 end
 
