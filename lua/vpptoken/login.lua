@@ -100,6 +100,17 @@ local function str(v)
   return type(v) == "string" and v ~= "" and v or nil
 end
 
+-- The latest time a cache entry may name (the end of year 9999): a date every formatter can show.
+local MAX_EPOCH = 253402300799
+
+-- A time read from the cache file: whole epoch seconds from 1970 to MAX_EPOCH, else nil (the file is not trusted
+-- to hold a number os.date can take).
+local function epoch(v)
+  local n = tonumber(v)
+  local t = n and math.tointeger(math.floor(n))
+  return t and t >= 0 and t <= MAX_EPOCH and t or nil
+end
+
 -- Where a sign-in happens, from vpptoken.new's options (one rule: vpptoken.new's own): a client that is never
 -- signed in, whose session carries the requests, its authority and Graph's resource URI.
 local function place(opts, fname, level)
@@ -314,6 +325,12 @@ function M.device_code(opts)
       return nil, auth_error("InvalidDeviceCodeResponse", "the device code endpoint answered without device_code, "
         .. "user_code and verification_uri", { method = "POST", url = code_url, status = resp.status })
     end
+    -- the page the person is sent to: https (plain http only to this machine, as every URL the library follows)
+    local page, why = core.check_url(doc.verification_uri)
+    if not page then
+      return nil, auth_error("InvalidDeviceCodeResponse", "the device code endpoint named a sign-in page that is "
+        .. "refused: " .. why, { method = "POST", url = code_url, status = resp.status })
+    end
     local interval = clamp_interval(doc.interval)
     local expires_in = tonumber(doc.expires_in) or M.LIMITS.max_wait
     if expires_in ~= expires_in then expires_in = M.LIMITS.max_wait end
@@ -370,10 +387,10 @@ end
 -- @function login.describe
 function M.describe(e)
   local scopes = {}
-  for s in tostring(e.scopes or ""):gmatch("%S+") do scopes[#scopes + 1] = s end
-  return { authority = e.authority, tenant = e.tenant, tenant_id = e.tenant_id, client_id = e.client_id,
-           account = e.account, name = e.name, scopes = scopes, expires_at = tonumber(e.access_expires_at),
-           signed_in_at = tonumber(e.signed_in_at) }
+  for s in (str(e.scopes) or ""):gmatch("%S+") do scopes[#scopes + 1] = s end
+  return { authority = e.authority, tenant = e.tenant, tenant_id = str(e.tenant_id), client_id = e.client_id,
+           account = str(e.account), name = str(e.name), scopes = scopes, expires_at = epoch(e.access_expires_at),
+           signed_in_at = epoch(e.signed_in_at) }
 end
 
 -- The cache entry for opts (tenant_id or client_id nil: the newest sign-in at the authority with any), with its

@@ -217,8 +217,10 @@ local function az_expiry(doc)
   if type(doc.expiresOn) ~= "string" then return nil end
   local y, mo, d, h, mi, s = doc.expiresOn:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[ T](%d%d):(%d%d):(%d%d)")
   if not y then return nil end
-  return os.time{ year = tonumber(y), month = tonumber(mo), day = tonumber(d), hour = tonumber(h),
-                  min = tonumber(mi), sec = tonumber(s) } -- local time, as az writes it
+  -- local time, as az writes it; os.time raises for a time mktime cannot give (the epoch's last second is -1)
+  local ok, t = pcall(os.time, { year = tonumber(y), month = tonumber(mo), day = tonumber(d), hour = tonumber(h),
+                                 min = tonumber(mi), sec = tonumber(s) })
+  return ok and t or nil
 end
 
 --- Runs `az account get-access-token` (no shell; killed at the timeout) and reads its JSON.

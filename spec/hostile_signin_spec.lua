@@ -1,0 +1,265 @@
+-- Signing in against hostile answers: a managed-identity endpoint, a fake Azure CLI, a device code endpoint and a
+-- sign-in cache file that send the worst values they can. Every call ends with a result or `nil, err` within a
+-- bound, never raises, and no secret goes to another host or into a message.
+local helper = require "helper"
+local cli = require "cli_support"
+local cjson = require "cjson.safe"
+local vpptoken = require "vpptoken"
+local auth = require "vpptoken.auth"
+local login = require "vpptoken.login"
+
+local HEADER = "Identity-H3ader-hostile-9911"
+local DEVICE_CODE = "device-code-hostile-5521"
+
+local function write(path, text, mode)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+  if mode then os.execute("chmod " .. mode .. " " .. helper.shell_quote(path)) end
+end
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- A Graph that answers every list with no tokens: a call that got a token succeeds.
+local GRAPH = [[
+  return function(req)
+    return { json = { value = {} } }
+  end]]
+
+describe("signing in against hostile answers", function()
+  local dir
+
+  setup(function() dir = helper.temp_dir() end)
+  teardown(function() helper.remove_tree(dir) end)
+  before_each(function() auth.clear_cache() end)
+
+  describe("a managed identity endpoint", function()
+    it("that redirects to another host never sends IDENTITY_HEADER there", function()
+      -- the other host writes down the identity header it was sent (none expected)
+      local seen_file = dir .. "/other-saw"
+      local other, _, stop_other = helper.start_hostile(string.format([[
+        return function(req)
+          local f = io.open(%q, "a")
+          f:write(req.path, " ", tostring(req.headers["x-identity-header"]), "\n")
+          f:close()
+          return { json = { access_token = "from-another-host", expires_in = 3600 } }
+        end]], seen_file), "127.0.0.2")
+      local mi, _, stop_mi = helper.start_hostile(string.format([[
+        return function(req)
+          if req.path == "/msi/token" then return { status = 302, headers = { Location = %q } } end
+          return { json = { value = {} } }
+        end]], other .. "/steal"))
+      local c = vpptoken.new{ base_url = mi .. "/v1.0", max_retries = 0,
+                              managed_identity = { endpoint = mi .. "/msi/token", header = HEADER } }
+      c:list()
+      c:close()
+      stop_other()
+      stop_mi()
+      local saw = read(seen_file)
+      assert.equal("/steal nil\n", saw) -- the redirect was followed (a GET), without the header
+    end)
+
+    it("an answer whose token has a space, or no token, is InvalidTokenResponse; expiry values never raise",
+      function()
+      local answers = {
+        { access_token = "two words", expires_in = 3600 },
+        { access_token = "tok\r\nX-Injected: 1", expires_in = 3600 },
+        { expires_in = 3600 },
+        { access_token = { "not", "a", "string" } },
+      }
+      for i, a in ipairs(answers) do
+        auth.clear_cache()
+        local base, _, stop = helper.start_hostile(string.format([[
+          local a = require("cjson").decode(%q)
+          return function(req)
+            if req.path == "/msi/token" then return { json = a } end
+            return { json = { value = {} } }
+          end]], cjson.encode(a)))
+        local c = vpptoken.new{ base_url = base .. "/v1.0", max_retries = 0,
+                                managed_identity = { endpoint = base .. "/msi/token", header = HEADER } }
+        local ok, err = c:list()
+        c:close()
+        stop()
+        assert.is_nil(ok, "answer " .. i)
+        assert.equal("InvalidTokenResponse", err.code, "answer " .. i)
+        assert.is_nil(tostring(err):find(HEADER, 1, true))
+      end
+      for _, expiry in ipairs{ '"expires_on":1e400', '"expires_on":-1e400', '"expires_on":"NaN"',
+                                '"expires_on":"99999999999999999999999"', '"expires_in":-5', '"expires_on":{}' } do
+        auth.clear_cache()
+        local base, _, stop = helper.start_hostile(string.format([[
+          return function(req)
+            if req.path == "/msi/token" then
+              return { status = 200, headers = { ["Content-Type"] = "application/json" },
+                       body = '{"access_token":"mi-token",' .. %q .. '}' }
+            end
+            return { json = { value = {} } }
+          end]], expiry))
+        local c = vpptoken.new{ base_url = base .. "/v1.0", max_retries = 0,
+                                managed_identity = { endpoint = base .. "/msi/token", header = HEADER } }
+        local ok, a = pcall(c.list, c)
+        c:close()
+        stop()
+        assert.is_true(ok, expiry .. ": " .. tostring(a))
+        assert.is_table(a, expiry)
+      end
+    end)
+  end)
+
+  describe("a fake Azure CLI", function()
+    local function fake_az(name, body)
+      local az = dir .. "/" .. name
+      write(az, "#!/bin/sh\n" .. body .. "\n", "700")
+      return az
+    end
+
+    local function run_az(az, timeout)
+      local base, _, stop = helper.start_hostile(GRAPH)
+      local c = vpptoken.new{ base_url = base .. "/v1.0", max_retries = 0,
+                              azure_cli = { command = az, timeout = timeout } }
+      local ok, a, b = pcall(c.list, c)
+      c:close()
+      stop()
+      assert.is_true(ok, tostring(a))
+      return a, b
+    end
+
+    it("whose expiresOn is the local time of the epoch's last second gives a token, not an error raised", function()
+      -- os.time gives -1 for that time, which it cannot tell from its failure: it raised
+      write(dir .. "/az-epoch.out", assert(cjson.encode{ accessToken = "az-token-1",
+                                                         expiresOn = os.date("%Y-%m-%d %H:%M:%S", -1) }))
+      local list = run_az(fake_az("az-epoch", "cat " .. helper.shell_quote(dir .. "/az-epoch.out")))
+      assert.is_table(list)
+    end)
+
+    it("whose expiry is huge, negative, NaN or not a number still gives a token", function()
+      for i, expiry in ipairs{ '"expires_on":1e400', '"expires_on":-1e400', '"expires_on":NaN',
+                               '"expiresOn":"9999-99-99 99:99:99"', '"expiresOn":"0000-00-00 00:00:00"',
+                               '"expiresOn":[]' } do
+        local out = '{"accessToken":"az-t",' .. expiry .. '}'
+        write(dir .. "/az-exp.out", out)
+        local list, err = run_az(fake_az("az-exp" .. i, "cat " .. helper.shell_quote(dir .. "/az-exp.out")))
+        assert.is_table(list, out .. ": " .. tostring(err))
+        auth.clear_cache()
+      end
+    end)
+
+    it("that prints no JSON, an error with exit status 0, or floods its output ends with an auth error", function()
+      local cases = {
+        { "printf 'not json {'", "InvalidTokenResponse" },
+        { "echo 'ERROR: something went wrong' >&2; exit 0", "InvalidTokenResponse" },
+        { "printf '{\"accessToken\":\"has space\"}'", "InvalidTokenResponse" },
+        { "head -c 3000000 /dev/zero", "AzureCliFailed" },
+        { "head -c 3000000 /dev/zero >&2; exit 1", "AzureCliFailed" },
+      }
+      for i, case in ipairs(cases) do
+        local list, err = run_az(fake_az("az-bad" .. i, case[1]), 30)
+        assert.is_nil(list, case[1])
+        assert.equal(case[2], err.code, case[1])
+        assert.equal("auth", err.kind)
+      end
+    end)
+
+    it("that never exits while a child it forked holds the output open is stopped at the timeout", function()
+      local list, err = run_az(fake_az("az-hang", "(sleep 300) & (sleep 300) & sleep 300"), 1)
+      assert.is_nil(list)
+      assert.equal("AzureCliTimeout", err.code)
+    end)
+  end)
+
+  describe("the sign-in cache", function()
+    local function cache_with(xdg, text)
+      os.execute("mkdir -p -m 700 " .. helper.shell_quote(xdg .. "/vpptoken"))
+      write(xdg .. "/vpptoken/logins.json", text, "600")
+    end
+
+    it("whoami shows an entry whose times and names are of the wrong type, without failing", function()
+      local xdg = dir .. "/xdg"
+      cache_with(xdg, '{"version":1,"logins":[{"authority":"https://login.microsoftonline.com",'
+        .. '"tenant":"organizations","client_id":"' .. login.DEFAULT_CLIENT_ID .. '","refresh_token":"rt-1",'
+        .. '"access_expires_at":1e300,"signed_in_at":-1e300,"account":{"x":1},"name":[1,2],"scopes":{}}]}')
+      for _, fmt in ipairs{ "table", "json", "csv" } do
+        local code, out, errs = cli.run({ "whoami", "--output", fmt }, { env = { XDG_CACHE_HOME = xdg } })
+        assert.equal(0, code, errs)
+        assert.is_nil(out:find("table: ", 1, true), out)
+        assert.is_nil(out:find("rt-1", 1, true))
+      end
+      local info = assert(login.whoami{ cache_file = xdg .. "/vpptoken/logins.json" })
+      assert.is_nil(info.expires_at)
+      assert.is_nil(info.signed_in_at)
+      assert.is_nil(info.account)
+      assert.same({}, info.scopes)
+    end)
+
+    it("a symbolic link, a directory, a huge file or invalid JSON at the cache's path is LoginCacheError", function()
+      local target = dir .. "/elsewhere.json"
+      write(target, '{"version":1,"logins":[]}', "600")
+      local cases = {
+        function(p) os.execute("ln -s " .. helper.shell_quote(target) .. " " .. helper.shell_quote(p)) end,
+        function(p) os.execute("mkdir -m 700 " .. helper.shell_quote(p)) end,
+        function(p) write(p, '{"logins":[' .. string.rep('{},', 200000) .. '{}]}', "600") end,
+        function(p) write(p, "{not json", "600") end,
+        function(p) write(p, '{"logins":"no"}', "600") end,
+      }
+      for i, make in ipairs(cases) do
+        local cdir = dir .. "/cache" .. i
+        os.execute("mkdir -m 700 " .. helper.shell_quote(cdir))
+        local path = cdir .. "/logins.json"
+        make(path)
+        local ok, err = login.whoami{ cache_file = path }
+        assert.is_nil(ok, "case " .. i)
+        assert.equal("LoginCacheError", err.code, "case " .. i)
+        assert.equal(nil, (login.cached_credential{ cache_file = path }), "case " .. i)
+      end
+    end)
+  end)
+
+  describe("a device code endpoint", function()
+    local function device_server(first, poll)
+      return helper.start_hostile(string.format([[
+        local first, poll = require("cjson").decode(%q), require("cjson").decode(%q)
+        return function(req)
+          if req.path:match("/devicecode$") then return { json = first } end
+          return poll
+        end]], cjson.encode(first), cjson.encode(poll)))
+    end
+
+    it("that sends the person to a plain-http page of another host is refused before anything is shown",
+      function()
+      local base, _, stop = device_server({ device_code = DEVICE_CODE, user_code = "ABCD", interval = 1,
+                                            expires_in = 5, verification_uri = "http://phish.example/devicelogin" },
+                                          { status = 400, json = { error = "expired_token" } })
+      local shown
+      local r, err = login.device_code{ authority_url = base, cache_file = dir .. "/dc/logins.json",
+                                        on_message = function(m) shown = m end, max_retries = 0 }
+      local seen = stop()
+      assert.is_nil(r)
+      assert.equal("InvalidDeviceCodeResponse", err.code)
+      assert.is_nil(shown)
+      assert.equal(1, #seen) -- no token request with the device code
+      assert.is_nil(tostring(err):find(DEVICE_CODE, 1, true))
+    end)
+
+    it("whose interval is 0, negative or not a number, answering slow_down forever, ends by its expires_in",
+      function()
+      for _, interval in ipairs{ 0, -5, "soon", 1e300 } do
+        local base, _, stop = device_server({ device_code = DEVICE_CODE, user_code = "ABCD", interval = interval,
+                                              expires_in = 2, verification_uri = "https://microsoft.com/devicelogin" },
+                                            { status = 400, json = { error = "slow_down" } })
+        local r, err = login.device_code{ authority_url = base, cache_file = dir .. "/dc/logins.json",
+                                          on_message = function() end, max_retries = 0 }
+        local seen = stop()
+        assert.is_nil(r)
+        assert.equal("DeviceCodeExpired", err.code)
+        assert.is_true(#seen <= 4, #seen .. " requests") -- the code, and a poll a second at most within 2 s
+        assert.is_nil(tostring(err):find(DEVICE_CODE, 1, true))
+      end
+    end)
+  end)
+end)
