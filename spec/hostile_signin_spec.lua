@@ -112,6 +112,30 @@ describe("signing in against hostile answers", function()
     end)
   end)
 
+  describe("a VM's IMDS (at a loopback host)", function()
+    it("answering 410, 429 or 5xx forever, with any Retry-After, is asked at most max_retries + 1 times", function()
+      for _, case in ipairs{ { 410, "0" }, { 429, "999999" }, { 503, "-5" }, { 500, "garbage" },
+                             { 503, "Wed, 21 Oct 2099 07:28:00 GMT" } } do
+        local base, _, stop = helper.start_hostile(string.format([[
+          return function(req)
+            if req.path:match("/metadata/identity/oauth2/token$") then
+              return { status = %d, headers = { ["Retry-After"] = %q }, body = "busy" }
+            end
+            return { json = { value = {} } }
+          end]], case[1], case[2]))
+        local c = vpptoken.new{ base_url = base .. "/v1.0", max_retries = 2, retry_delay = 0.01,
+                                max_retry_time = 5, managed_identity = { imds_host = base } }
+        local ok, err = c:list()
+        c:close()
+        local seen = stop()
+        local what = case[1] .. " Retry-After: " .. case[2]
+        assert.is_nil(ok, what)
+        assert.equal("auth", err.kind, what)
+        assert.is_true(#seen >= 1 and #seen <= 3, what .. ": " .. #seen .. " requests")
+      end
+    end)
+  end)
+
   describe("a fake Azure CLI", function()
     local function fake_az(name, body)
       local az = dir .. "/" .. name
@@ -244,6 +268,41 @@ describe("signing in against hostile answers", function()
       assert.is_nil(shown)
       assert.equal(1, #seen) -- no token request with the device code
       assert.is_nil(tostring(err):find(DEVICE_CODE, 1, true))
+    end)
+
+    it("never shows its device code, refresh or access token, nor the terminal controls of its message",
+      function()
+      local rt, at = "refresh-token-hostile-7781", "access-token-hostile-7782"
+      local base, _, stop = device_server({ device_code = DEVICE_CODE, user_code = "ABCD-EFGH", interval = 1,
+                                            expires_in = 30, verification_uri = "https://microsoft.com/devicelogin",
+                                            message = "Open the page\27]52;c;ZXZpbA==\7 and \27[2Jtype ABCD-EFGH" },
+                                          { json = { access_token = at, refresh_token = rt, expires_in = 3600,
+                                                     token_type = "Bearer", scope = "x" } })
+      local xdg = dir .. "/xdg-dc"
+      local env = { XDG_CACHE_HOME = xdg, VPPTOKEN_AUTHORITY_URL = base, VPPTOKEN_DEBUG = "1" }
+      local texts = {}
+      for _, argv in ipairs{ { "login", "--verbose" }, { "whoami", "--verbose" }, { "whoami", "--output", "json" } } do
+        local code, out, errs = cli.run(argv, { env = env })
+        assert.equal(0, code, errs)
+        texts[#texts + 1] = out .. "\n" .. errs
+      end
+      local calls = {}
+      auth.clear_cache()
+      assert(login.device_code{ authority_url = base, cache_file = xdg .. "/lua/logins.json", max_retries = 0,
+                                on_message = function(m) texts[#texts + 1] = m.message end,
+                                on_request = function(info) calls[#calls + 1] = info end })
+      stop()
+      texts[#texts + 1] = assert(cjson.encode(calls))
+      assert.is_true(#calls >= 2)
+      for i, t in ipairs(texts) do
+        for _, secret in ipairs{ DEVICE_CODE, rt, at } do
+          assert.is_nil(t:find(secret, 1, true), "text " .. i .. " shows " .. secret)
+        end
+        assert.is_nil(t:find("\27", 1, true), "text " .. i .. " holds an escape character")
+        assert.is_nil(t:find("\7", 1, true), "text " .. i .. " holds a bell")
+      end
+      assert.matches("type ABCD-EFGH", texts[1], 1, true) -- the person is shown the code
+      assert.matches(rt, read(xdg .. "/vpptoken/logins.json"), 1, true) -- kept where it belongs
     end)
 
     it("whose interval is 0, negative or not a number, answering slow_down forever, ends by its expires_in",
