@@ -112,6 +112,34 @@ describe("signing in against hostile answers", function()
     end)
   end)
 
+  describe("the environment and the caller", function()
+    it("an IDENTITY_HEADER with a line break is a usage error naming it (never shown), not an internal error",
+      function()
+      local code, out, errs = cli.run({ "list" }, { env = {
+        IDENTITY_ENDPOINT = "http://127.0.0.1:9/msi/token", IDENTITY_HEADER = HEADER .. "\nX-Injected: 1",
+        VPPTOKEN_GRAPH_URL = "http://127.0.0.1:9/v1.0" } })
+      assert.equal(2, code, errs)
+      assert.matches("IDENTITY_HEADER", errs, 1, true)
+      assert.is_nil(errs:find("internal error", 1, true), errs)
+      assert.is_nil((out .. errs):find(HEADER, 1, true))
+    end)
+
+    it("vpptoken.new refuses a managed identity header with CR, LF or NUL, and an az command or tenant with NUL",
+      function()
+      for _, header in ipairs{ HEADER .. "\r\nX: y", HEADER .. "\n", HEADER .. "\0" } do
+        local ok, err = pcall(vpptoken.new, { base_url = "http://127.0.0.1:9/v1.0", managed_identity = {
+                                                endpoint = "http://127.0.0.1:9/msi", header = header } })
+        assert.is_false(ok)
+        assert.matches("CR, LF or NUL", tostring(err), 1, true)
+        assert.is_nil(tostring(err):find(HEADER, 1, true))
+      end
+      for _, o in ipairs{ { azure_cli = { command = "a\0z" } }, { azure_cli = true, tenant_id = "t\0x" } } do
+        o.base_url = "http://127.0.0.1:9/v1.0"
+        assert.error_matches(function() vpptoken.new(o) end, "must not contain a NUL byte", 1, true)
+      end
+    end)
+  end)
+
   describe("a VM's IMDS (at a loopback host)", function()
     it("answering 410, 429 or 5xx forever, with any Retry-After, is asked at most max_retries + 1 times", function()
       for _, case in ipairs{ { 410, "0" }, { 429, "999999" }, { 503, "-5" }, { 500, "garbage" },

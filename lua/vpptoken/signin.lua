@@ -95,6 +95,9 @@ function M.managed_identity(value, resource, getenv)
     if type(self.header) ~= "string" or self.header == "" then
       error("vpptoken.new: managed_identity: IDENTITY_ENDPOINT needs IDENTITY_HEADER", 4)
     end
+    if self.header:find("[%z\r\n]") then -- it could not be sent; never shown (it is a secret)
+      error("vpptoken.new: managed_identity: the identity header (IDENTITY_HEADER) contains CR, LF or NUL", 4)
+    end
     self.url = self.endpoint
   else
     local host = (o.imds_host or env("AZURE_POD_IDENTITY_AUTHORITY_HOST") or M.IMDS_HOST):gsub("/+$", "")
@@ -192,6 +195,9 @@ function M.azure_cli(value, resource, tenant_id)
   local timeout = o.timeout or M.AZ_TIMEOUT
   if type(timeout) ~= "number" or not (timeout > 0 and timeout <= 3600) then
     error("vpptoken.new: azure_cli.timeout must be a number of seconds from 0 to 3600", 4)
+  end
+  if command:find("%z") or (tenant_id and tenant_id:find("%z")) then
+    error("vpptoken.new: azure_cli.command and tenant_id must not contain a NUL byte", 4)
   end
   local argv = { command, "account", "get-access-token", "--resource", resource, "--output", "json" }
   if tenant_id then
