@@ -333,6 +333,30 @@ describe("signing in against hostile answers", function()
       assert.matches(rt, read(xdg .. "/vpptoken/logins.json"), 1, true) -- kept where it belongs
     end)
 
+    it("whose refresh token is larger than the cache may hold leaves the cache usable", function()
+      local cache, first = dir .. "/big-rt/logins.json", nil
+      for _, size in ipairs{ 100, 300 * 1024 } do
+        local base, _, stop = device_server({ device_code = DEVICE_CODE, user_code = "ABCD", interval = 1,
+                                              expires_in = 30, verification_uri = "https://microsoft.com/devicelogin" },
+                                            { json = { access_token = "at-1", refresh_token = string.rep("r", size),
+                                                       expires_in = 3600 } })
+        local r, err = login.device_code{ authority_url = base, cache_file = cache, max_retries = 0,
+                                          tenant_id = "tenant-" .. size, on_message = function() end }
+        stop()
+        first = first or base
+        if size > 1000 then
+          assert.is_nil(r)
+          assert.equal("LoginCacheError", err.code)
+        else
+          assert(r, err)
+        end
+      end
+      -- the first sign-in is still there
+      local info, err = login.whoami{ cache_file = cache, authority_url = first, tenant_id = "tenant-100" }
+      assert.is_table(info, tostring(err))
+      assert.equal("tenant-100", info.tenant)
+    end)
+
     it("whose interval is 0, negative or not a number, answering slow_down forever, ends by its expires_in",
       function()
       for _, interval in ipairs{ 0, -5, "soon", 1e300 } do

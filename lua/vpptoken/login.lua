@@ -198,7 +198,18 @@ local function write_cache(path, list)
     end
   end
   while #list > M.LIMITS.max_logins do table.remove(list, 1) end
-  local text = assert(cjson.encode({ version = 1, logins = setmetatable(list, cjson.array_mt) }))
+  local function encode() return assert(cjson.encode({ version = 1, logins = setmetatable(list, cjson.array_mt) })) end
+  -- a cache the next read would refuse (over cache_bytes) is never written: the oldest sign-ins go first, and
+  -- one sign-in too large alone (a server's huge refresh token) is refused, the cache left as it was
+  local text = encode()
+  while #text > M.LIMITS.cache_bytes and #list > 1 do
+    table.remove(list, 1)
+    text = encode()
+  end
+  if #text > M.LIMITS.cache_bytes then
+    return nil, cache_error(string.format("the sign-in is too large to keep (the cache holds %d bytes at most)",
+      M.LIMITS.cache_bytes))
+  end
   local tmp = path .. "." .. core.uuid() .. ".tmp"
   local ok, why = core.write_new_private(tmp, text)
   if not ok then return nil, cache_error("cannot write the sign-in cache: " .. why) end
