@@ -357,6 +357,31 @@ describe("signing in against hostile answers", function()
       assert.equal("tenant-100", info.tenant)
     end)
 
+    it("whose message is megabytes long shows the person a message of its own; a huge user code is refused",
+      function()
+      local base, _, stop = device_server({ device_code = DEVICE_CODE, user_code = "ABCD", interval = 1,
+                                            expires_in = 1, verification_uri = "https://microsoft.com/devicelogin",
+                                            message = string.rep("Open this page. ", 128 * 1024) },
+                                          { status = 400, json = { error = "expired_token" } })
+      local shown
+      local r, err = login.device_code{ authority_url = base, cache_file = dir .. "/dc/logins.json",
+                                        on_message = function(m) shown = m end, max_retries = 0 }
+      stop()
+      assert.is_nil(r)
+      assert.equal("DeviceCodeExpired", err.code)
+      assert.equal("To sign in, open https://microsoft.com/devicelogin and enter the code ABCD.", shown.message)
+      base, _, stop = device_server({ device_code = DEVICE_CODE, user_code = string.rep("A", 1024 * 1024),
+                                      interval = 1, expires_in = 1, verification_uri = "https://microsoft.com/x" },
+                                    { status = 400, json = { error = "expired_token" } })
+      shown = nil
+      r, err = login.device_code{ authority_url = base, cache_file = dir .. "/dc/logins.json",
+                                  on_message = function(m) shown = m end, max_retries = 0 }
+      stop()
+      assert.is_nil(r)
+      assert.equal("InvalidDeviceCodeResponse", err.code)
+      assert.is_nil(shown)
+    end)
+
     it("whose interval is 0, negative or not a number, answering slow_down forever, ends by its expires_in",
       function()
       for _, interval in ipairs{ 0, -5, "soon", 1e300 } do

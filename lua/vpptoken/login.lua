@@ -43,6 +43,8 @@ M.LIMITS = {
   default_interval = 5, -- when the server names none (RFC 8628, 3.2)
   slow_down = 5,       -- seconds added to the interval at each slow_down (RFC 8628, 3.5)
   cache_bytes = 256 * 1024, -- the cache file's size cap
+  user_code_bytes = 64,     -- the longest user code shown (the service's are 9 characters)
+  message_bytes = 1024,     -- the longest message of the service shown; a longer one is replaced by our own
   max_logins = 64,     -- entries the cache keeps (the oldest go)
 }
 
@@ -332,9 +334,9 @@ function M.device_code(opts)
     end
     local doc = json.decode(resp.body)
     if type(doc) ~= "table" or not str(doc.device_code) or not str(doc.user_code)
-        or not str(doc.verification_uri) then
-      return nil, auth_error("InvalidDeviceCodeResponse", "the device code endpoint answered without device_code, "
-        .. "user_code and verification_uri", { method = "POST", url = code_url, status = resp.status })
+        or #doc.user_code > M.LIMITS.user_code_bytes or not str(doc.verification_uri) then
+      return nil, auth_error("InvalidDeviceCodeResponse", "the device code endpoint answered without a usable "
+        .. "device_code, user_code and verification_uri", { method = "POST", url = code_url, status = resp.status })
     end
     -- the page the person is sent to: https (plain http only to this machine, as every URL the library follows)
     local page, why = core.check_url(doc.verification_uri)
@@ -347,7 +349,7 @@ function M.device_code(opts)
     if expires_in ~= expires_in then expires_in = M.LIMITS.max_wait end
     local wait = math.max(0, math.min(expires_in, M.LIMITS.max_wait))
     local uri, user_code = safe_text.printable(doc.verification_uri), safe_text.printable(doc.user_code)
-    local message = str(doc.message) and safe_text.printable(doc.message)
+    local message = str(doc.message) and #doc.message <= M.LIMITS.message_bytes and safe_text.printable(doc.message)
       or string.format("To sign in, open %s and enter the code %s.", uri, user_code)
     opts.on_message({ message = message, verification_uri = uri, user_code = user_code, expires_in = wait })
     local deadline = core.monotonic() + wait
