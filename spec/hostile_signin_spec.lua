@@ -164,6 +164,51 @@ describe("signing in against hostile answers", function()
     end)
   end)
 
+  describe("workload identity", function()
+    local ASSERTION = "eyJhbGciOiJSUzI1NiJ9.hostile-assertion-3317.c2ln"
+
+    it("a token endpoint that redirects the assertion to another host is refused; the assertion never goes there",
+      function()
+      local other, _, stop_other = helper.start_hostile([[
+        return function(req) return { json = { access_token = "from-another-host", expires_in = 3600 } } end]],
+        "127.0.0.2")
+      local authority, _, stop_auth = helper.start_hostile(string.format([[
+        return function(req)
+          if req.path:match("/token$") then return { status = 307, headers = { Location = %q } } end
+          return { json = { value = {} } }
+        end]], other .. "/steal"))
+      local file = dir .. "/federated"
+      write(file, ASSERTION .. "\n")
+      local c = vpptoken.new{ base_url = authority .. "/v1.0", authority_url = authority, tenant_id = "t",
+                              client_id = "c", federated_token_file = file, max_retries = 0 }
+      local ok, err = c:list()
+      c:close()
+      local other_seen = stop_other()
+      stop_auth()
+      assert.is_nil(ok)
+      assert.equal("REDIRECT_REFUSED", err.code)
+      assert.same({}, other_seen)
+      assert.is_nil(tostring(err):find("hostile-assertion", 1, true))
+    end)
+
+    it("a token file that is a FIFO nobody writes, /dev/zero, huge or not one word is FederatedTokenFileError",
+      function()
+      local fifo, huge, words, zero = dir .. "/fifo", dir .. "/huge", dir .. "/words", dir .. "/zero"
+      os.execute("mkfifo " .. helper.shell_quote(fifo))
+      os.execute("ln -s /dev/zero " .. helper.shell_quote(zero))
+      write(huge, string.rep("a", 200 * 1024))
+      write(words, "two words\n")
+      for _, file in ipairs{ fifo, zero, huge, words, dir .. "/missing" } do
+        local c = vpptoken.new{ base_url = "http://127.0.0.1:9/v1.0", authority_url = "http://127.0.0.1:9",
+                                tenant_id = "t", client_id = "c", federated_token_file = file, max_retries = 0 }
+        local ok, err = c:list()
+        c:close()
+        assert.is_nil(ok, file)
+        assert.equal("FederatedTokenFileError", err.code, file)
+      end
+    end)
+  end)
+
   describe("a fake Azure CLI", function()
     local function fake_az(name, body)
       local az = dir .. "/" .. name
