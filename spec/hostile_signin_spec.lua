@@ -140,6 +140,73 @@ describe("signing in against hostile answers", function()
     end)
   end)
 
+  describe("an identity endpoint that echoes what it was sent in its error", function()
+    -- answers every request with a 400 whose description repeats the identity header and the body
+    local ECHO = [[
+      return function(req)
+        local said = "header " .. tostring(req.headers["x-identity-header"]) .. " body " .. tostring(req.body)
+        if req.path:match("/devicecode$") then
+          return { json = { device_code = "device-code-echoed-5521", user_code = "ABCD", interval = 1,
+                            expires_in = 5, verification_uri = "https://microsoft.com/devicelogin" } }
+        end
+        return { status = 400, json = { error = "invalid_request", error_description = said,
+                                        error_codes = { 9002313 }, trace_id = said, correlation_id = said } }
+      end]]
+
+    local function shown(err, calls)
+      return tostring(err) .. assert(cjson.encode(err)) .. assert(cjson.encode(calls or {}))
+    end
+
+    it("never shows a managed identity header, a client secret or a device code in the error or to on_request",
+      function()
+      local base, _, stop = helper.start_hostile(ECHO)
+      local calls = {}
+      local function hook(info) calls[#calls + 1] = info end
+      local secret = "Client-S3cret-echoed-7734"
+      local cases = {
+        { { managed_identity = { endpoint = base .. "/msi/token", header = HEADER } }, HEADER },
+        { { tenant_id = "t", client_id = "c", client_secret = secret }, secret },
+      }
+      for i, case in ipairs(cases) do
+        local o = case[1]
+        o.base_url, o.authority_url, o.max_retries, o.on_request = base .. "/v1.0", base, 0, hook
+        local c = vpptoken.new(o)
+        local ok, err = c:list()
+        c:close()
+        assert.is_nil(ok, "case " .. i)
+        assert.matches("<redacted>", err.message, 1, true) -- the echo came, without the secret
+        assert.is_nil(shown(err, calls):find(case[2], 1, true), "case " .. i)
+      end
+      local r, err = login.device_code{ authority_url = base, cache_file = dir .. "/echo/logins.json",
+                                        max_retries = 0, on_message = function() end, on_request = hook }
+      stop()
+      assert.is_nil(r)
+      assert.equal("invalid_request", err.code)
+      assert.is_nil(shown(err, calls):find("device-code-echoed", 1, true))
+    end)
+
+    it("never shows a cached refresh token that the token endpoint echoes", function()
+      local base, _, stop = helper.start_hostile(ECHO)
+      local rt = "refresh-token-echoed-6612"
+      local cache = dir .. "/echo-rt/logins.json"
+      os.execute("mkdir -p -m 700 " .. helper.shell_quote(dir .. "/echo-rt"))
+      write(cache, assert(cjson.encode{ version = 1, logins = { { authority = base, tenant = "organizations",
+        client_id = login.DEFAULT_CLIENT_ID, refresh_token = rt, saved_at = os.time() } } }), "600")
+      local cred = assert(login.cached_credential{ cache_file = cache, authority_url = base })
+      local calls = {}
+      local c = vpptoken.new{ base_url = base .. "/v1.0", token_provider = cred:token_provider(), max_retries = 0,
+                              on_request = function(info) calls[#calls + 1] = info end }
+      local ok, err = c:list()
+      local tok, terr = cred:token(c.session, true)
+      c:close()
+      stop()
+      assert.is_nil(ok)
+      assert.is_nil(tok)
+      assert.matches("<redacted>", terr.message, 1, true)
+      assert.is_nil((shown(err, calls) .. shown(terr)):find(rt, 1, true))
+    end)
+  end)
+
   describe("a VM's IMDS (at a loopback host)", function()
     it("answering 410, 429 or 5xx forever, with any Retry-After, is asked at most max_retries + 1 times", function()
       for _, case in ipairs{ { 410, "0" }, { 429, "999999" }, { 503, "-5" }, { 500, "garbage" },

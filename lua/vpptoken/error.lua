@@ -116,9 +116,25 @@ local function parse_body(body)
   return out
 end
 
---- An error from an HTTP response with status >= 400 (resp as returned by Session:request).
-function M.from_response(resp, method, url)
+-- The fields of a parsed error body a server wrote and messages show (not its code: decisions are made on it).
+local SERVER_TEXT = { "message", "request_id", "client_request_id", "date", "trace_id", "correlation_id" }
+
+--- An error from an HTTP response with status >= 400 (resp as returned by Session:request). `secrets`: an optional
+-- list of what the request carried that must never be shown (an identity header, a client secret, an assertion, a
+-- refresh token, a device code): a server that echoes one in its error text has it replaced by "<redacted>".
+function M.from_response(resp, method, url, secrets)
   local p = parse_body(resp.body)
+  for _, secret in ipairs(secrets or {}) do
+    if type(secret) == "string" and secret ~= "" then
+      local pattern = secret:gsub("%p", "%%%0")
+      for _, k in ipairs(SERVER_TEXT) do
+        if type(p[k]) == "string" then p[k] = p[k]:gsub(pattern, "<redacted>") end
+      end
+      for k, v in pairs(p.info or {}) do
+        if type(v) == "string" then p.info[k] = v:gsub(pattern, "<redacted>") end
+      end
+    end
+  end
   local h = resp.headers or {}
   local info = p.info or {}
   local message = p.message

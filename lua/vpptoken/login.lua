@@ -372,7 +372,7 @@ function M.device_code(opts)
         if not saved then return nil, serr end
         return M.describe(entry)
       end
-      local e = errors.from_response(tresp, "POST", token_url)
+      local e = errors.from_response(tresp, "POST", token_url, { doc.device_code })
       e.kind = "auth"
       if e.code == "slow_down" then
         interval = math.min(interval + M.LIMITS.slow_down, M.LIMITS.max_interval)
@@ -501,7 +501,7 @@ function Credential:token(session, force, report)
     return nil, err
   end
   if resp.status ~= 200 then
-    local err = errors.from_response(resp, "POST", url)
+    local err = errors.from_response(resp, "POST", url, { entry.refresh_token })
     err.kind = "auth"
     if report then report("POST", url, resp, err) end
     if err.code == "invalid_grant" then

@@ -154,7 +154,7 @@ function M.fetch_managed_identity(self, session, report)
     return nil, err
   end
   if resp.status ~= 200 then
-    local err = errors.from_response(resp, "GET", url)
+    local err = errors.from_response(resp, "GET", url, { self.header })
     err.kind = "auth"
     if report then report("GET", url, resp, err) end
     return nil, err
