@@ -166,6 +166,7 @@ describe("signing in against hostile answers", function()
       local cases = {
         { { managed_identity = { endpoint = base .. "/msi/token", header = HEADER } }, HEADER },
         { { tenant_id = "t", client_id = "c", client_secret = secret }, secret },
+        { { tenant_id = "t", client_id = "c", client_secret = string.rep(secret, 8) }, secret },
       }
       for i, case in ipairs(cases) do
         local o = case[1]
