@@ -72,7 +72,7 @@ local function fetch(self, session, report)
     return nil, err
   end
   if resp.status ~= 200 then
-    local err = errors.from_response(resp, "POST", url)
+    local err = errors.from_response(resp, "POST", url, { form.client_secret, form.client_assertion })
     err.kind = "auth"
     if report then report("POST", url, resp, err) end
     return nil, err

@@ -116,9 +116,44 @@ local function parse_body(body)
   return out
 end
 
---- An error from an HTTP response with status >= 400 (resp as returned by Session:request).
-function M.from_response(resp, method, url)
+-- Bytes of a secret's start looked for in a server's text: what follows a match, for the secret's length, is
+-- replaced (linear in the text, whatever the secret's length).
+local MARK = 32
+
+-- A server's text with every secret in it as "<redacted>": only the part an error keeps (MAX_TEXT bytes, and a
+-- secret that starts within them) is looked at and kept.
+local function redact(s, secrets)
+  if type(s) ~= "string" then return s end
+  local head, out, from = s:sub(1, M.MAX_TEXT + MARK), {}, 1
+  while true do
+    local at, len
+    for _, secret in ipairs(secrets) do
+      if type(secret) == "string" and secret ~= "" then
+        local i = head:find(secret:sub(1, MARK), from, true)
+        if i and (not at or i < at) then at, len = i, #secret end
+      end
+    end
+    if not at then break end
+    out[#out + 1] = head:sub(from, at - 1) .. "<redacted>"
+    from = at + len
+  end
+  out[#out + 1] = head:sub(from)
+  out[#out + 1] = s:sub(math.max(from, #head + 1)) -- beyond what an error shows: kept for capped's count
+  return table.concat(out)
+end
+
+-- The fields of a parsed error body a server wrote and messages show (not its code: decisions are made on it).
+local SERVER_TEXT = { "message", "request_id", "client_request_id", "date", "trace_id", "correlation_id" }
+
+--- An error from an HTTP response with status >= 400 (resp as returned by Session:request). `secrets`: an optional
+-- list of what the request carried that must never be shown (an identity header, a client secret, an assertion, a
+-- refresh token, a device code): a server that echoes one in its error text has it replaced by "<redacted>".
+function M.from_response(resp, method, url, secrets)
   local p = parse_body(resp.body)
+  if secrets and #secrets > 0 then
+    for _, k in ipairs(SERVER_TEXT) do p[k] = redact(p[k], secrets) end
+    for k, v in pairs(p.info or {}) do p.info[k] = redact(v, secrets) end
+  end
   local h = resp.headers or {}
   local info = p.info or {}
   local message = p.message

@@ -43,6 +43,8 @@ M.LIMITS = {
   default_interval = 5, -- when the server names none (RFC 8628, 3.2)
   slow_down = 5,       -- seconds added to the interval at each slow_down (RFC 8628, 3.5)
   cache_bytes = 256 * 1024, -- the cache file's size cap
+  user_code_bytes = 64,     -- the longest user code shown (the service's are 9 characters)
+  message_bytes = 1024,     -- the longest message of the service shown; a longer one is replaced by our own
   max_logins = 64,     -- entries the cache keeps (the oldest go)
 }
 
@@ -98,6 +100,17 @@ end
 
 local function str(v)
   return type(v) == "string" and v ~= "" and v or nil
+end
+
+-- The latest time a cache entry may name (the end of year 9999): a date every formatter can show.
+local MAX_EPOCH = 253402300799
+
+-- A time read from the cache file: whole epoch seconds from 1970 to MAX_EPOCH, else nil (the file is not trusted
+-- to hold a number os.date can take).
+local function epoch(v)
+  local n = tonumber(v)
+  local t = n and math.tointeger(math.floor(n))
+  return t and t >= 0 and t <= MAX_EPOCH and t or nil
 end
 
 -- Where a sign-in happens, from vpptoken.new's options (one rule: vpptoken.new's own): a client that is never
@@ -187,7 +200,18 @@ local function write_cache(path, list)
     end
   end
   while #list > M.LIMITS.max_logins do table.remove(list, 1) end
-  local text = assert(cjson.encode({ version = 1, logins = setmetatable(list, cjson.array_mt) }))
+  local function encode() return assert(cjson.encode({ version = 1, logins = setmetatable(list, cjson.array_mt) })) end
+  -- a cache the next read would refuse (over cache_bytes) is never written: the oldest sign-ins go first, and
+  -- one sign-in too large alone (a server's huge refresh token) is refused, the cache left as it was
+  local text = encode()
+  while #text > M.LIMITS.cache_bytes and #list > 1 do
+    table.remove(list, 1)
+    text = encode()
+  end
+  if #text > M.LIMITS.cache_bytes then
+    return nil, cache_error(string.format("the sign-in is too large to keep (the cache holds %d bytes at most)",
+      M.LIMITS.cache_bytes))
+  end
   local tmp = path .. "." .. core.uuid() .. ".tmp"
   local ok, why = core.write_new_private(tmp, text)
   if not ok then return nil, cache_error("cannot write the sign-in cache: " .. why) end
@@ -310,16 +334,22 @@ function M.device_code(opts)
     end
     local doc = json.decode(resp.body)
     if type(doc) ~= "table" or not str(doc.device_code) or not str(doc.user_code)
-        or not str(doc.verification_uri) then
-      return nil, auth_error("InvalidDeviceCodeResponse", "the device code endpoint answered without device_code, "
-        .. "user_code and verification_uri", { method = "POST", url = code_url, status = resp.status })
+        or #doc.user_code > M.LIMITS.user_code_bytes or not str(doc.verification_uri) then
+      return nil, auth_error("InvalidDeviceCodeResponse", "the device code endpoint answered without a usable "
+        .. "device_code, user_code and verification_uri", { method = "POST", url = code_url, status = resp.status })
+    end
+    -- the page the person is sent to: https (plain http only to this machine, as every URL the library follows)
+    local page, why = core.check_url(doc.verification_uri)
+    if not page then
+      return nil, auth_error("InvalidDeviceCodeResponse", "the device code endpoint named a sign-in page that is "
+        .. "refused: " .. why, { method = "POST", url = code_url, status = resp.status })
     end
     local interval = clamp_interval(doc.interval)
     local expires_in = tonumber(doc.expires_in) or M.LIMITS.max_wait
     if expires_in ~= expires_in then expires_in = M.LIMITS.max_wait end
     local wait = math.max(0, math.min(expires_in, M.LIMITS.max_wait))
     local uri, user_code = safe_text.printable(doc.verification_uri), safe_text.printable(doc.user_code)
-    local message = str(doc.message) and safe_text.printable(doc.message)
+    local message = str(doc.message) and #doc.message <= M.LIMITS.message_bytes and safe_text.printable(doc.message)
       or string.format("To sign in, open %s and enter the code %s.", uri, user_code)
     opts.on_message({ message = message, verification_uri = uri, user_code = user_code, expires_in = wait })
     local deadline = core.monotonic() + wait
@@ -342,7 +372,7 @@ function M.device_code(opts)
         if not saved then return nil, serr end
         return M.describe(entry)
       end
-      local e = errors.from_response(tresp, "POST", token_url)
+      local e = errors.from_response(tresp, "POST", token_url, { doc.device_code })
       e.kind = "auth"
       if e.code == "slow_down" then
         interval = math.min(interval + M.LIMITS.slow_down, M.LIMITS.max_interval)
@@ -370,10 +400,10 @@ end
 -- @function login.describe
 function M.describe(e)
   local scopes = {}
-  for s in tostring(e.scopes or ""):gmatch("%S+") do scopes[#scopes + 1] = s end
-  return { authority = e.authority, tenant = e.tenant, tenant_id = e.tenant_id, client_id = e.client_id,
-           account = e.account, name = e.name, scopes = scopes, expires_at = tonumber(e.access_expires_at),
-           signed_in_at = tonumber(e.signed_in_at) }
+  for s in (str(e.scopes) or ""):gmatch("%S+") do scopes[#scopes + 1] = s end
+  return { authority = e.authority, tenant = e.tenant, tenant_id = str(e.tenant_id), client_id = e.client_id,
+           account = str(e.account), name = str(e.name), scopes = scopes, expires_at = epoch(e.access_expires_at),
+           signed_in_at = epoch(e.signed_in_at) }
 end
 
 -- The cache entry for opts (tenant_id or client_id nil: the newest sign-in at the authority with any), with its
@@ -471,7 +501,7 @@ function Credential:token(session, force, report)
     return nil, err
   end
   if resp.status ~= 200 then
-    local err = errors.from_response(resp, "POST", url)
+    local err = errors.from_response(resp, "POST", url, { entry.refresh_token })
     err.kind = "auth"
     if report then report("POST", url, resp, err) end
     if err.code == "invalid_grant" then

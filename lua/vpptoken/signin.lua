@@ -95,6 +95,9 @@ function M.managed_identity(value, resource, getenv)
     if type(self.header) ~= "string" or self.header == "" then
       error("vpptoken.new: managed_identity: IDENTITY_ENDPOINT needs IDENTITY_HEADER", 4)
     end
+    if self.header:find("[%z\r\n]") then -- it could not be sent; never shown (it is a secret)
+      error("vpptoken.new: managed_identity: the identity header (IDENTITY_HEADER) contains CR, LF or NUL", 4)
+    end
     self.url = self.endpoint
   else
     local host = (o.imds_host or env("AZURE_POD_IDENTITY_AUTHORITY_HOST") or M.IMDS_HOST):gsub("/+$", "")
@@ -151,7 +154,7 @@ function M.fetch_managed_identity(self, session, report)
     return nil, err
   end
   if resp.status ~= 200 then
-    local err = errors.from_response(resp, "GET", url)
+    local err = errors.from_response(resp, "GET", url, { self.header })
     err.kind = "auth"
     if report then report("GET", url, resp, err) end
     return nil, err
@@ -193,6 +196,9 @@ function M.azure_cli(value, resource, tenant_id)
   if type(timeout) ~= "number" or not (timeout > 0 and timeout <= 3600) then
     error("vpptoken.new: azure_cli.timeout must be a number of seconds from 0 to 3600", 4)
   end
+  if command:find("%z") or (tenant_id and tenant_id:find("%z")) then
+    error("vpptoken.new: azure_cli.command and tenant_id must not contain a NUL byte", 4)
+  end
   local argv = { command, "account", "get-access-token", "--resource", resource, "--output", "json" }
   if tenant_id then
     argv[#argv + 1] = "--tenant"
@@ -217,8 +223,10 @@ local function az_expiry(doc)
   if type(doc.expiresOn) ~= "string" then return nil end
   local y, mo, d, h, mi, s = doc.expiresOn:match("^(%d%d%d%d)%-(%d%d)%-(%d%d)[ T](%d%d):(%d%d):(%d%d)")
   if not y then return nil end
-  return os.time{ year = tonumber(y), month = tonumber(mo), day = tonumber(d), hour = tonumber(h),
-                  min = tonumber(mi), sec = tonumber(s) } -- local time, as az writes it
+  -- local time, as az writes it; os.time raises for a time mktime cannot give (the epoch's last second is -1)
+  local ok, t = pcall(os.time, { year = tonumber(y), month = tonumber(mo), day = tonumber(d), hour = tonumber(h),
+                                 min = tonumber(mi), sec = tonumber(s) })
+  return ok and t or nil
 end
 
 --- Runs `az account get-access-token` (no shell; killed at the timeout) and reads its JSON.
