@@ -257,3 +257,28 @@ describe("vpptoken-sandbox make-token with odd input", function()
     assert.equal(org, file.organization)
   end)
 end)
+
+describe("vpptoken-sandbox /_sandbox/token with odd lifetimes", function()
+  local path = os.tmpname()
+  local sb = helper.sandbox_suite(function()
+    local f = assert(io.open(path, "w"))
+    f:write('{"tenant":"home","apps":[{"client_id":"app","client_secret":"s",'
+      .. '"roles":["DeviceManagementServiceConfig.ReadWrite.All"]}]}')
+    f:close()
+    return { "--apps", path }
+  end)
+  teardown(function() os.remove(path) end)
+
+  it("refuses a lifetime of infinity (JSON 1e999) with a 400 instead of a token that never says when it ends",
+    function()
+      for _, body in ipairs{ '{"client_id":"app","lifetime":1e999}', '{"client_id":"app","lifetime":-1e999}' } do
+        local st, b = http("POST", sb.url .. "/_sandbox/token", body, { ["content-type"] = "application/json" })
+        assert.equal(400, st, body)
+        assert.matches("lifetime", b.error.message, 1, true)
+      end
+      local st, b = http("POST", sb.url .. "/_sandbox/token", '{"client_id":"app","lifetime":60}',
+        { ["content-type"] = "application/json" })
+      assert.equal(200, st)
+      assert.equal(60, b.expires_in)
+    end)
+end)
