@@ -372,3 +372,67 @@ describe("vpptoken command facing hostile servers and pasted secrets", function(
     end)
   end)
 end)
+
+describe("vpptoken short ids facing a server that lists odd ids", function()
+  local SERVER_IDS = [=[
+local GUID, OTHER = "deadbeef-0000-0000-0000-000000000001", "deadbeef-1111-0000-0000-000000000002"
+return function(req)
+  if req.path:match("/vppTokens$") then
+    local v = { { id = GUID, organizationName = "Contoso", state = "valid" },
+                { id = GUID, organizationName = "Contoso", state = "valid" },
+                { id = GUID:upper(), organizationName = "Contoso", state = "valid" },
+                { id = OTHER, organizationName = "Fabrikam", state = "valid" },
+                { id = 12345, state = "valid" }, { id = true, state = "valid" }, { state = "valid" } }
+    if req.path:match("^/long/") then -- twelve long ids that are no GUIDs, all starting with cafef00d
+      for i = 1, 12 do v[#v + 1] = { id = "cafef00d" .. ("x"):rep(20000) .. i, state = "valid" } end
+    end
+    return { json = { value = v } }
+  end
+  local id = req.path:match("/vppTokens/([^/]+)$")
+  if id and id:lower() == GUID then return { json = { id = GUID, organizationName = "Contoso", state = "valid" } } end
+  return { status = 404, headers = { ["Content-Type"] = "application/json" },
+           body = '{"error":{"code":"ResourceNotFound","message":"no such token"}}' }
+end
+]=]
+  local base, stop
+  setup(function()
+    local _
+    base, _, stop = helper.start_hostile(SERVER_IDS)
+  end)
+  teardown(function()
+    if stop then stop() end
+  end)
+
+  local function run(argv, env)
+    local e = { VPPTOKEN_GRAPH_URL = base .. "/v1.0", VPPTOKEN_ACCESS_TOKEN = "t" }
+    for k, v in pairs(env or {}) do e[k] = v end
+    return cli.run(argv, { env = e })
+  end
+
+  it("the short id a table shows names its token even when the server lists it twice or in capitals", function()
+    local code, out, err = run{ "list" }
+    assert.equal(0, code, err)
+    local short = out:match("\n(deadbeef%-0%x*)%s")
+    assert.truthy(short, out)
+    code, out, err = run{ "get", short }
+    assert.equal(0, code, err)
+    assert.matches("Contoso", out, 1, true)
+    code, out, err = run{ "get", "DEADBEEF-0" }
+    assert.equal(0, code, err)
+    assert.matches("Contoso", out, 1, true)
+    -- two tokens do start with deadbeef: that is ambiguous, each named once
+    code, out, err = run{ "get", "deadbeef" }
+    assert.equal(2, code, err)
+    assert.equal("", out)
+    assert.matches("2 tokens have ids starting with 'deadbeef'", err, 1, true)
+  end)
+
+  it("an ambiguous prefix names long ids that are no GUIDs by their length, not whole", function()
+    local code, out, err = run({ "get", "cafef00d" }, { VPPTOKEN_GRAPH_URL = base .. "/long/v1.0" })
+    assert.is_true(#err < 2000, #err .. " bytes of message")
+    assert.equal(2, code, err)
+    assert.equal("", out)
+    assert.matches("12 tokens have ids starting with 'cafef00d'", err, 1, true)
+    assert.matches("and 2 more", err, 1, true)
+  end)
+end)

@@ -112,8 +112,18 @@ function helper.sandbox_suite(args, opts)
 end
 
 -- Whether a process's stderr holds a report from valgrind, AddressSanitizer/LeakSanitizer or UBSan.
+-- The whole line around a plain word, found in linear time (a pattern starting "[^\n]*" tries every start of a
+-- long line again: minutes for a 200 KB message).
+local function line_with(log, word)
+  local at = log:find(word, 1, true)
+  if not at then return nil end
+  local from = at
+  while from > 1 and log:byte(from - 1) ~= 10 do from = from - 1 end
+  return log:match("[^\n]*", from)
+end
+
 function helper.memory_report(log)
-  return log:match("==%d+== [^\n]*") or log:match("[^\n]*Sanitizer[^\n]*") or log:match("[^\n]*runtime error:[^\n]*")
+  return log:match("==%d+== [^\n]*") or line_with(log, "Sanitizer") or line_with(log, "runtime error:")
 end
 
 -- Stops the sandbox with SIGTERM and waits for it. Returns its exit code and what it wrote to stderr;

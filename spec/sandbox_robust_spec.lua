@@ -218,3 +218,67 @@ describe("sandbox connection bounds", function()
     end
   end)
 end)
+
+describe("vpptoken-sandbox make-token with odd input", function()
+  -- Runs make-token (through the valgrind wrapper when set); returns its exit code, stdout and stderr.
+  local function make(args)
+    local line = { helper.sandbox_wrapper or "", helper.shell_quote(helper.sandbox_bin), "make-token" }
+    for _, a in ipairs(args) do line[#line + 1] = helper.shell_quote(a) end
+    local errfile = os.tmpname()
+    local p = assert(io.popen(table.concat(line, " ") .. " 2>" .. errfile))
+    local out = p:read("a")
+    local _, _, code = p:close()
+    local f = assert(io.open(errfile))
+    local err = f:read("a")
+    f:close()
+    os.remove(errfile)
+    return code, out, err
+  end
+
+  it("refuses days from now that land before 1970 or after 9999 as a usage error, without a traceback", function()
+    for _, days in ipairs({ "+2932896", "+99999999", "-800000", "-99999999d" }) do
+      local code, out, err = make({ "--org", "Contoso", "--apple-id", "a@contoso.com", "--expires", days })
+      assert.equal(2, code, days .. ": " .. err)
+      assert.equal("", out)
+      assert.matches("--expires wants", err, 1, true)
+      assert.is_nil(err:find("traceback", 1, true), err)
+    end
+    -- the edges that a token file can still say
+    local code, out = make({ "--org", "Contoso", "--apple-id", "a@contoso.com", "--expires", "+2900000" })
+    assert.equal(0, code)
+    assert.truthy(out:match("^[%w+/=]+\n$"))
+  end)
+
+  it("keeps control characters and a long organization name inside the file it writes", function()
+    local org = "Contoso\27[31m\n" .. ("O"):rep(20000)
+    local code, out, err = make({ "--org", org, "--apple-id", "a@contoso.com", "--expires", "2030-01-02" })
+    assert.equal(0, code, err)
+    local file = assert(require("vpptoken").read_token_file(helper.temp_file(out)))
+    assert.equal(org, file.organization)
+  end)
+end)
+
+describe("vpptoken-sandbox /_sandbox/token with odd lifetimes", function()
+  local path = os.tmpname()
+  local sb = helper.sandbox_suite(function()
+    local f = assert(io.open(path, "w"))
+    f:write('{"tenant":"home","apps":[{"client_id":"app","client_secret":"s",'
+      .. '"roles":["DeviceManagementServiceConfig.ReadWrite.All"]}]}')
+    f:close()
+    return { "--apps", path }
+  end)
+  teardown(function() os.remove(path) end)
+
+  it("refuses a lifetime of infinity (JSON 1e999) with a 400 instead of a token that never says when it ends",
+    function()
+      for _, body in ipairs{ '{"client_id":"app","lifetime":1e999}', '{"client_id":"app","lifetime":-1e999}' } do
+        local st, b = http("POST", sb.url .. "/_sandbox/token", body, { ["content-type"] = "application/json" })
+        assert.equal(400, st, body)
+        assert.matches("lifetime", b.error.message, 1, true)
+      end
+      local st, b = http("POST", sb.url .. "/_sandbox/token", '{"client_id":"app","lifetime":60}',
+        { ["content-type"] = "application/json" })
+      assert.equal(200, st)
+      assert.equal(60, b.expires_in)
+    end)
+end)

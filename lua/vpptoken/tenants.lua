@@ -63,6 +63,12 @@ local function plain_string(v, max)
   return type(v) == "string" and v ~= "" and #v <= max and not v:find("[%c]")
 end
 
+-- A name or tag, shown in the TENANT column, messages and the summary: plain and printable as it is (no C1 or
+-- direction control, valid UTF-8), so what the user reads is what the file says.
+local function shown_string(v, max)
+  return plain_string(v, max) and safe_text.printable(v) == v
+end
+
 -- Checks one tenant (the i-th, a decoded JSON value); returns its record and its vpptoken.new options, or nil and
 -- the field at fault and why. ctx: { getenv, private (the file is readable by its owner only) }.
 local function check_tenant(t, ctx)
@@ -78,8 +84,9 @@ local function check_tenant(t, ctx)
       return nil, tostring(k), "unknown field" .. (hint and (" (did you mean " .. hint .. "?)") or "")
     end
   end
-  if not plain_string(t.name, M.LIMITS.max_name) then
-    return nil, "name", "must be a string of 1 to " .. M.LIMITS.max_name .. " bytes without control characters"
+  if not shown_string(t.name, M.LIMITS.max_name) then
+    return nil, "name", "must be a string of 1 to " .. M.LIMITS.max_name .. " bytes of UTF-8 text without control "
+      .. "characters"
   end
   if not plain_string(t.tenant_id, 256) or t.tenant_id:find("%s") then
     return nil, "tenant_id", "must be a non-empty string without spaces (a GUID or a domain name)"
@@ -152,9 +159,9 @@ local function check_tenant(t, ctx)
       return nil, "tags", "must be an array of at most " .. M.LIMITS.max_tags .. " strings"
     end
     for i, tag in ipairs(t.tags) do
-      if not plain_string(tag, M.LIMITS.max_tag) then
-        return nil, "tags", string.format("tags[%d] must be a string of 1 to %d bytes without control characters", i,
-          M.LIMITS.max_tag)
+      if not shown_string(tag, M.LIMITS.max_tag) then
+        return nil, "tags", string.format("tags[%d] must be a string of 1 to %d bytes of UTF-8 text without control "
+          .. "characters", i, M.LIMITS.max_tag)
       end
       tags[i] = tag
     end
@@ -194,7 +201,7 @@ function M.parse(text, opts)
   for i = 1, n do
     local t = list[i]
     local record, sopts, why = check_tenant(t, ctx)
-    local name = type(t) == "table" and plain_string(t.name, M.LIMITS.max_name) and t.name or nil
+    local name = type(t) == "table" and shown_string(t.name, M.LIMITS.max_name) and t.name or nil
     local head = string.format("%stenants[%d]%s", where, i, name and (" " .. shown(name)) or "")
     if not record then
       return nil, file_error(head .. ": " .. sopts .. ": " .. why, nil, { index = i, tenant = name, field = sopts })
@@ -340,8 +347,11 @@ function M.run(list, job, opts)
   local function step(task, ...)
     local ok, tag, a = coroutine.resume(task.co, ...)
     if not ok then
+      -- what the job raised may be any value, even one whose __tostring raises: the run goes on regardless
+      local shown_ok, text = pcall(tostring, tag)
+      if not shown_ok then text = "a " .. type(tag) .. " that cannot be shown" end
       return finish(task, false, nil, errors.new{ kind = "job", code = "JobFailed",
-        message = "the job raised an error: " .. tostring(tag) })
+        message = "the job raised an error: " .. text })
     end
     if coroutine.status(task.co) == "dead" then return finish(task, true, tag, a) end
     if tag ~= YIELD then

@@ -188,7 +188,10 @@ local function resolve_id(ctx, text)
   table.sort(found)
   local short = ids.shorten(found, ctx.known_ids)
   local names = {}
-  for i = 1, math.min(#found, ids.CANDIDATES_SHOWN) do names[i] = short[found[i]] end
+  for i = 1, math.min(#found, ids.CANDIDATES_SHOWN) do -- an id that is no GUID is shown whole: unless it is long
+    local name = short[found[i]]
+    names[i] = #name > output.ECHO_MAX and output.quoted(name) or name
+  end
   if #found > ids.CANDIDATES_SHOWN then names[#names + 1] = "and " .. (#found - ids.CANDIDATES_SHOWN) .. " more" end
   ctx.usage(string.format("%d tokens have ids starting with %s: %s; give more characters", #found,
     output.quoted(text), table.concat(names, ", ")))

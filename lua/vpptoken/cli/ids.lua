@@ -67,15 +67,20 @@ function M.shorten(ids, others)
   return out
 end
 
---- The ids in `ids` that start with `prefix` (case and dashes aside); an id equal to it wins alone.
+--- The ids in `ids` that start with `prefix` (case and dashes aside), each once (a server that lists a token twice,
+-- or its id in another case, still names one token: ids differing only in case are one GUID); an id equal to it
+-- wins alone.
 function M.matching(prefix, ids)
   local p = prefix:lower()
   local bare = p:gsub("%-", "")
-  local found = {}
+  local found, seen = {}, {}
   for _, id in ipairs(ids) do
     local low = id:lower()
     if low == p then return { id } end
-    if low:gsub("%-", ""):sub(1, #bare) == bare then found[#found + 1] = id end
+    if not seen[low] and low:gsub("%-", ""):sub(1, #bare) == bare then
+      seen[low] = true
+      found[#found + 1] = id
+    end
   end
   return found
 end

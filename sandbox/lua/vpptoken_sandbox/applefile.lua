@@ -32,6 +32,9 @@ local function base64_decode(text)
   return table.concat(out)
 end
 
+-- The last second an expDate can name (9999-12-31T23:59:59Z).
+local MAX_TIME = 253402300799
+
 -- Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
 local function days_from_civil(y, m, d)
   if m <= 2 then y = y - 1 end
@@ -60,7 +63,7 @@ local function parse_time(text)
     local shift = tonumber(zh) * 3600 + tonumber(zm) * 60
     t = sign == "+" and t - shift or t + shift
   end
-  if t < 0 or t > 253402300799 then return nil end
+  if t < 0 or t > MAX_TIME then return nil end
   return t
 end
 
@@ -122,7 +125,12 @@ function applefile.time_of(expires, now)
   if math.type(expires) == "float" then return math.floor(expires) end
   if type(expires) ~= "string" then return nil end
   local days = expires:match("^[+-]%d+$") or expires:match("^([+-]%d+)d$")
-  if days and #days <= 8 then return math.floor(now or os.time()) + math.tointeger(tonumber(days)) * DAY end
+  if days and #days <= 8 then
+    -- days from now may land before 1970 or after 9999, which no token file's expDate can say
+    local t = math.floor(now or os.time()) + math.tointeger(tonumber(days)) * DAY
+    if t < 0 or t > MAX_TIME then return nil end
+    return t
+  end
   if expires:match("^%d%d%d%d%-%d%d%-%d%d$") then return parse_time(expires .. "T00:00:00Z") end
   return parse_time(expires)
 end
@@ -136,7 +144,7 @@ function applefile.make(f)
   if type(f.org) ~= "string" or f.org == "" then error("make: 'org' must be a non-empty string", 2) end
   if type(f.apple_id) ~= "string" or f.apple_id == "" then error("make: 'apple_id' must be a non-empty string", 2) end
   local t = applefile.time_of(f.expires)
-  if not t or t < 0 or t > 253402300799 then
+  if not t or t < 0 or t > MAX_TIME then
     error("make: 'expires' must be a date (YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ, +DAYS or -DAYS), got "
           .. tostring(f.expires), 2)
   end

@@ -234,8 +234,10 @@ local function mint(id, req)
   local app = type(obj.client_id) == "string" and id.apps[obj.client_id]
   if not app then return fail(400, "'client_id' must name a registered app.") end
   if obj.aud ~= nil and type(obj.aud) ~= "string" then return fail(400, "'aud' must be a string.") end
-  if obj.lifetime ~= nil and (type(obj.lifetime) ~= "number" or obj.lifetime ~= obj.lifetime) then
-    return fail(400, "'lifetime' must be a number of seconds.")
+  -- 1e999 decodes as infinity: a token with no expiry to write (expires_in null) and none to check
+  if obj.lifetime ~= nil and (type(obj.lifetime) ~= "number" or obj.lifetime ~= obj.lifetime
+                              or math.abs(obj.lifetime) == math.huge) then
+    return fail(400, "'lifetime' must be a finite number of seconds.")
   end
   local token, expires_in = identity.issue(id, app, { aud = obj.aud, lifetime = obj.lifetime })
   return answer(200, { access_token = token, expires_in = expires_in })
