@@ -34,8 +34,9 @@ local function one_line(s)
   return safe_text.printable((tostring(capped(s)):gsub("[\r\n]+", " ")))
 end
 
--- Every field is shown through one_line: code, request id and message may all come from a server.
-function Error.__tostring(e)
+-- Every field is shown through one_line: code, request id and message may all come from a server. M.text is the
+-- same without the "vpptoken: " in front (for a line that already says where it comes from).
+local function error_text(e)
   local head
   if math.type(e.status) == "integer" then
     head = string.format("[HTTP %d][%s]", e.status, one_line(e.code or "?"))
@@ -48,7 +49,16 @@ function Error.__tostring(e)
   if math.type(e.attempts) == "integer" and e.attempts > 1 then where[#where + 1] = e.attempts .. " attempts" end
   if e.outcome_unknown then where[#where + 1] = "outcome unknown: the request may have reached the server" end
   local tail = #where > 0 and (" (" .. table.concat(where, "; ") .. ")") or ""
-  return "vpptoken: " .. head .. " " .. one_line(e.message or "") .. tail
+  return head .. " " .. one_line(e.message or "") .. tail
+end
+
+function Error.__tostring(e)
+  return "vpptoken: " .. error_text(e)
+end
+
+--- An error object's one-line text without the "vpptoken: " that tostring puts in front.
+function M.text(e)
+  return error_text(e)
 end
 
 --- Makes an error object from a table of fields.

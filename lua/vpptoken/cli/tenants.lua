@@ -2,6 +2,7 @@
 -- `--shard K/N`) run over every tenant of the file with vpptoken.tenants.run: a TENANT column in tables, a `tenant`
 -- field in CSV and JSON, a summary line on stderr, exit TENANTS_FAILED when some tenants failed.
 local vpptoken = require "vpptoken"
+local errors = require "vpptoken.error"
 local exits = require "vpptoken.cli.exits"
 local output = require "vpptoken.cli.output"
 
@@ -92,7 +93,7 @@ local function finish(ctx, results, attention, what)
   for _, r in ipairs(results) do
     if not r.ok then
       failed = failed + 1
-      output.message("tenant ", r.name, ": ", tostring(r.error))
+      output.message("tenant ", r.name, ": ", errors.is(r.error) and errors.text(r.error) or tostring(r.error))
     end
   end
   if not ctx.opts.quiet then
