@@ -34,9 +34,7 @@ describe("vpptoken-sandbox managed identities and workload identity", function()
   local dir, apps_file, issuer_key, other_key
 
   setup(function()
-    local p = assert(io.popen("mktemp -d"))
-    dir = p:read("l")
-    p:close()
+    dir = helper.temp_dir()
     local _, key = jwt.make_app_cert(dir, "issuer")
     issuer_key = key
     local _, okey = jwt.make_app_cert(dir, "other")
@@ -51,7 +49,7 @@ describe("vpptoken-sandbox managed identities and workload identity", function()
   end)
 
   teardown(function()
-    if dir then os.execute("rm -rf " .. helper.shell_quote(dir)) end
+    helper.remove_tree(dir)
   end)
 
   local sb = helper.sandbox_suite(function() return { "--apps", apps_file } end, { reset = false })

@@ -25,9 +25,7 @@ describe("signing in without a secret", function()
   local dir, apps_file, issuer_key, other_key, fed_file, az_path
 
   setup(function()
-    local p = assert(io.popen("mktemp -d"))
-    dir = p:read("l")
-    p:close()
+    dir = helper.temp_dir()
     local _, key = jwt.make_app_cert(dir, "issuer")
     issuer_key = key
     local _, okey = jwt.make_app_cert(dir, "other")
@@ -62,7 +60,7 @@ describe("signing in without a secret", function()
   end)
 
   teardown(function()
-    if dir then os.execute("rm -rf " .. helper.shell_quote(dir)) end
+    helper.remove_tree(dir)
   end)
 
   local sb = helper.sandbox_suite(function() return { "--apps", apps_file } end)

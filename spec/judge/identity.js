@@ -58,17 +58,7 @@ function withTimeout(promise, ms, what) {
 }
 
 // The sandbox's control routes, with plain fetch (not the library under judgement).
-async function control(method, path, body) {
-  const res = await fetch(base + "/_sandbox/" + path, {
-    method,
-    headers: body === undefined ? {} : { "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`control ${method} ${path}: ${res.status} ${text}`);
-  return text === "" ? null : JSON.parse(text);
-}
+const control = require("./control")(base, REQUEST_TIMEOUT_MS);
 
 // The claims of a compact JWT that say whom it is for (no verification: the sandbox's Graph does that).
 function claimsOf(token) {
