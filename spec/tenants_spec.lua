@@ -349,6 +349,96 @@ describe("a job over many tenants", function()
       assert.equal(2, (run_cli("sync", "--tenants", path)))
     end)
 
+    -- A tenants file with no base_url: where its tenants go is the command line's --graph-url or the environment.
+    local function file_without_base_url()
+      local list = {}
+      for i = 1, M do
+        list[i] = { name = name(i), tenant_id = name(i), client_id = "app-" .. name(i),
+                    client_secret_env = "SECRET_" .. i }
+      end
+      return helper.temp_file(file_of{ tenants = list })
+    end
+
+    -- The URL of every call the --verbose lines of a --tenants run name.
+    local function called_urls(err)
+      local urls = {}
+      for url in err:gmatch("%[t%d%d%] %u+ (%S+) %->") do urls[#urls + 1] = url end
+      return urls
+    end
+
+    it("sends every tenant's sign-in and Graph calls where --graph-url or VPPTOKEN_GRAPH_URL says", function()
+      local bare = file_without_base_url()
+      for _, how in ipairs{ "flag", "variable" } do
+        sb:reset()
+        local env_of = {}
+        for k, v in pairs(vars) do env_of[k] = v end
+        local argv = { "list", "--tenants", bare, "-o", "json", "-v" }
+        if how == "flag" then
+          table.insert(argv, 1, "--graph-url=" .. sb.graph)
+        else
+          env_of.VPPTOKEN_GRAPH_URL = sb.graph
+        end
+        local code, out, err = cli.run(argv, { env = env_of })
+        assert.equal(10, code, err)
+        local doc = assert(cjson.decode(out))
+        for i, t in ipairs(doc.tenants) do assert.equal(i ~= 3, t.ok, how .. " " .. t.tenant) end
+        local urls = called_urls(err)
+        assert.is_true(#urls >= 2 * M, err) -- a token request and a list per tenant at least
+        for _, url in ipairs(urls) do assert.equal(sb.url, url:sub(1, #sb.url), how .. ": " .. url) end
+        local lists = 0
+        for _, r in ipairs(sb:requests()) do
+          if r.method == "GET" then lists = lists + 1 end
+        end
+        assert.equal(M - 1, lists, how)
+      end
+      os.remove(bare)
+    end)
+
+    it("asks VPPTOKEN_AUTHORITY_URL, not the cloud's sign-in host, for every tenant's token", function()
+      sb:reset()
+      local bare = file_without_base_url()
+      local port, stop = helper.start_fake_server("status", "400")
+      local env_of = { VPPTOKEN_GRAPH_URL = sb.graph, VPPTOKEN_AUTHORITY_URL = "http://127.0.0.1:" .. port }
+      for k, v in pairs(vars) do env_of[k] = v end
+      local code, _, err = cli.run({ "list", "--tenants", bare, "-o", "json", "-v" }, { env = env_of })
+      local seen = stop()
+      os.remove(bare)
+      assert.equal(10, code, err)
+      local asked = {}
+      for _, line in ipairs(seen) do asked[#asked + 1] = line:match("^POST (/t%d%d/oauth2/v2%.0/token) ") end
+      table.sort(asked)
+      local want = {}
+      for i = 1, M do want[i] = "/" .. name(i) .. "/oauth2/v2.0/token" end
+      assert.same(want, asked)
+      local authority = "http://127.0.0.1:" .. port
+      for _, url in ipairs(called_urls(err)) do -- the sign-ins, and the Graph calls they failed (never sent)
+        assert.is_true(url:sub(1, #authority) == authority or url:sub(1, #sb.url) == sb.url, url)
+      end
+      assert.same({}, sb:requests()) -- no tenant got as far as Graph
+    end)
+
+    it("refuses a bad --graph-url or VPPTOKEN_GRAPH_URL with --tenants before any request", function()
+      sb:reset()
+      local code, _, err = run_cli("list", "--tenants", path, "--graph-url", "ftp://example.com")
+      assert.equal(2, code, err)
+      local env_of = { VPPTOKEN_AUTHORITY_URL = "not a url" }
+      for k, v in pairs(vars) do env_of[k] = v end
+      code, _, err = cli.run({ "list", "--tenants", path }, { env = env_of })
+      assert.equal(2, code, err)
+      assert.matches("VPPTOKEN_AUTHORITY_URL", err, 1, true)
+      assert.same({}, sb:requests())
+    end)
+
+    it("refuses --tenant, --client-id and --client-secret-file with --tenants (each tenant has its own)", function()
+      sb:reset()
+      for _, flag in ipairs{ "--tenant", "--client-id", "--client-secret-file" } do
+        local code, _, err = run_cli("list", "--tenants", path, flag, "x")
+        assert.equal(2, code, flag .. ": " .. err)
+        assert.matches(flag, err, 1, true)
+      end
+      assert.same({}, sb:requests())
+    end)
+
     it("exits 11 naming the tenant and the field of a mistake in the file", function()
       local bad = helper.temp_file(file_of{ tenants = { { name = "x", tenant_id = "x", client_id = "a",
                                                         client_secret_env = "NOT_SET_ANYWHERE" } } })

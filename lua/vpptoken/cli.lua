@@ -125,6 +125,42 @@ function Context:observer()
   end
 end
 
+-- A Graph base URL for --beta: its /v1.0 becomes /beta.
+local function with_version(base, beta)
+  if beta and base then return (base:gsub("/v1%.0/*$", "/beta")) end
+  return base
+end
+
+-- The flags that name the one tenant a command works on: each tenant of --tenants signs in as its entry says.
+local ONE_TENANT_FLAGS = { "tenant", "client-id", "client-secret-file" }
+
+--- Where every tenant of --tenants goes that does not say so itself: vpptoken.tenants.run's client options cloud,
+-- base_url, authority_url and api_version, from the flags (--cloud, --graph-url, --beta) over the environment
+-- (VPPTOKEN_CLOUD, VPPTOKEN_GRAPH_URL, VPPTOKEN_AUTHORITY_URL or AZURE_AUTHORITY_HOST), as for one tenant. Each
+-- is checked here: a bad value is a usage error naming its flag or variable. The flags of one tenant's sign-in
+-- are refused.
+function Context:tenants_where()
+  local o = self.opts
+  for _, flag in ipairs(ONE_TENANT_FLAGS) do
+    if o[(flag:gsub("%-", "_"))] ~= nil then
+      self.usage("--" .. flag .. " does not go with --tenants (each tenant signs in as the tenants file says)")
+    end
+  end
+  local where, from = vpptoken._where_env(os.getenv)
+  if o.cloud then where.cloud, from.cloud = o.cloud, "--cloud" end
+  if o.graph_url then where.base_url, from.base_url = o.graph_url, "--graph-url" end
+  where.base_url = with_version(where.base_url, o.beta)
+  for _, k in ipairs{ "cloud", "base_url", "authority_url" } do
+    if where[k] ~= nil then
+      local ok, probe = pcall(vpptoken.new, { access_token = "unused", [k] = where[k] })
+      if not ok then self.usage(from[k] .. ": " .. raised_text(probe)) end
+      probe:close()
+    end
+  end
+  where.api_version = o.beta and "beta" or nil
+  return where
+end
+
 --- The client, made on first use from the environment (vpptoken.from_env) and the global flags.
 function Context:client()
   if self.the_client then return self.the_client end
@@ -132,11 +168,9 @@ function Context:client()
   local copts = { cloud = o.cloud, tenant_id = o.tenant, client_id = o.client_id, timeout = o.timeout,
                   max_retries = o.retries }
   local base = o.graph_url or os.getenv("VPPTOKEN_GRAPH_URL")
-  if o.beta then
-    copts.api_version = "beta"
-    if base and base ~= "" then base = base:gsub("/v1%.0/*$", "/beta") end
-  end
-  if o.graph_url or (o.beta and base and base ~= "") then copts.base_url = base end
+  if o.beta then copts.api_version = "beta" end
+  if base == "" then base = nil end
+  if o.graph_url or (o.beta and base) then copts.base_url = with_version(base, o.beta) end
   if o.client_secret_file then
     local text, why = self:read_flag_file("client-secret-file", "secret", "client secret file")
     if not text then self.usage(why) end

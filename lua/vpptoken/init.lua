@@ -120,6 +120,28 @@ local function caller_chose(opts)
   return false
 end
 
+-- Where the environment says to go: cloud, base_url and authority_url (VPPTOKEN_CLOUD, VPPTOKEN_GRAPH_URL,
+-- VPPTOKEN_AUTHORITY_URL or else AZURE_AUTHORITY_HOST) as options, and option -> the variable it came from.
+local function where_env(get)
+  local found, from = {}, {}
+  for _, e in ipairs(M.ENV) do
+    local v = WHERE[e[2]] and get(e[1])
+    if v and v ~= "" then found[e[2]], from[e[2]] = v, e[1] end
+  end
+  local host = get("AZURE_AUTHORITY_HOST")
+  if not found.authority_url and host and host ~= "" then
+    found.authority_url, from.authority_url = host, "AZURE_AUTHORITY_HOST"
+  end
+  return found, from
+end
+
+--- For the command line's --tenants (every tenant goes where the environment says, as from_env's client does):
+-- where_env over getenv (a function like os.getenv or a table, as for from_env).
+-- @local
+function M._where_env(getenv)
+  return where_env((environment(getenv, "vpptoken._where_env")))
+end
+
 local NO_CREDENTIALS = "set VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET "
   .. "(or AZURE_CLIENT_CERTIFICATE_PATH), or sign in another way (README, \"Signing in\"); tried: "
 
@@ -129,15 +151,11 @@ local function env_options(opts, getenv, fname)
   options.check(opts, fname, KNOWN_OPTIONS, 3)
   opts = opts or {}
   local get, names = environment(getenv, fname)
-  local merged, from = {}, {}
+  local merged, from = where_env(get)
   local function take(var, key)
     local v = get(var)
     if v ~= nil and v ~= "" then merged[key], from[key] = v, var end
   end
-  for _, e in ipairs(M.ENV) do
-    if WHERE[e[2]] then take(e[1], e[2]) end
-  end
-  if not merged.authority_url then take("AZURE_AUTHORITY_HOST", "authority_url") end
   if caller_chose(opts) then
     for _, e in ipairs(M.ENV) do
       if not WHERE[e[2]] then take(e[1], e[2]) end

@@ -287,8 +287,10 @@ end
 
 local RUN_OPTIONS = { concurrency = true, on_request = true, client = true }
 
--- The options of vpptoken.new a run may give every tenant (transport and where); sign-in comes from the file.
-local SHARED_OPTIONS = { api_version = true, authority_url = true }
+-- The options of vpptoken.new a run may give every tenant (transport and where); sign-in comes from the file. A
+-- tenant's own cloud and base_url win over the run's; the run's base_url wins over a tenant's cloud (a run pointed
+-- at a sandbox sends no tenant anywhere else); the run's authority_url applies to every tenant.
+local SHARED_OPTIONS = { api_version = true, authority_url = true, base_url = true, cloud = true }
 for _, k in ipairs(core.session_options) do SHARED_OPTIONS[k] = true end
 
 --- Runs `job(client, tenant)` for every tenant of a list from tenants.load or tenants.parse, several tenants at
@@ -305,7 +307,8 @@ for _, k in ipairs(core.session_options) do SHARED_OPTIONS[k] = true end
 -- @param job a function(client, tenant) returning a value, or nil and an error object
 -- @param[opt] opts concurrency (tenants at work at once, default 8, at most MAX_CONCURRENCY: also the calls in
 -- flight at once), on_request (a function(info) told of every call as vpptoken.new's is, with info.tenant the
--- tenant's name), client (vpptoken.new options for every tenant: transport options, api_version, authority_url)
+-- tenant's name), client (vpptoken.new options for every tenant: transport options, api_version, authority_url,
+-- and cloud and base_url for the tenants without their own base_url)
 function M.run(list, job, opts)
   if type(list) ~= "table" then error("tenants.run: list must be a list from tenants.load", 2) end
   for i, t in ipairs(list) do

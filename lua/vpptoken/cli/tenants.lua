@@ -63,10 +63,11 @@ end
 
 -- Runs job over the picked tenants; returns the results, or nil and the exit code after printing the file's error.
 local function run(ctx, label, job)
+  local client = ctx:tenants_where()
   local list, err = pick(ctx)
   if not list then return nil, ctx:fail(err) end
   local o = ctx.opts
-  local client = { timeout = o.timeout, max_retries = o.retries, api_version = o.beta and "beta" or nil }
+  client.timeout, client.max_retries = o.timeout, o.retries
   local done = 0
   local function status() ctx:status(string.format("%s: %d/%d tenants done", label, done, #list)) end
   status()
