@@ -1,5 +1,7 @@
-/* Waiting without busy-looping, for the polling helpers (wait_for_sync) and $batch: sleep(seconds), monotonic(). */
+/* Waiting without busy-looping, for the polling helpers (wait_for_sync) and $batch: sleep(seconds), monotonic(),
+   and retry_after(text), how long a Retry-After says to wait. */
 #include <math.h>
+#include <time.h>
 
 #include <lauxlib.h>
 
@@ -22,7 +24,19 @@ static int l_monotonic(lua_State *L) {
   return 1;
 }
 
+/* retry_after(text) -> seconds | nil: a Retry-After value (delay-seconds or an HTTP-date) as the transfers read it,
+   for the answers the transport does not see itself ($batch sub-responses). */
+static int l_retry_after(lua_State *L) {
+  const char *v = luaL_optstring(L, 1, NULL);
+  double d = vpp_retry_after_parse(v, time(NULL));
+  if (d < 0) return 0;
+  lua_pushnumber(L, d);
+  return 1;
+}
+
 void vpp_open_sleep(lua_State *L) {
+  lua_pushcfunction(L, l_retry_after);
+  lua_setfield(L, -2, "retry_after");
   lua_pushcfunction(L, l_sleep);
   lua_setfield(L, -2, "sleep");
   lua_pushcfunction(L, l_monotonic);

@@ -217,7 +217,7 @@ void vpp_push_session_limits(lua_State *L);  /* pushes name -> { kind, min, max,
 int vpp_l_session_new(lua_State *L);
 void vpp_open_enums(lua_State *L);   /* sets enum tables and functions into the table on top */
 void vpp_open_time(lua_State *L);    /* sets time_parse/time_format into the table on top */
-void vpp_open_sleep(lua_State *L);   /* sets sleep/monotonic into the table on top */
+void vpp_open_sleep(lua_State *L);   /* sets sleep/monotonic/retry_after into the table on top */
 void vpp_open_crypto(lua_State *L);  /* sets base64url/rs256_sign/x509_thumbprint into the table on top */
 void vpp_open_nulls(lua_State *L);   /* sets strip_nulls into the table on top */
 void vpp_open_json(lua_State *L);    /* sets json_check, JSON_MAX_VALUES, JSON_MAX_DEPTH into the table on top */

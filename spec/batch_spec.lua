@@ -90,6 +90,20 @@ describe("batch", function()
     assert.equal(2, batch_posts())
   end)
 
+  it("tells how long Graph asked to wait in the error of a throttled operation, as a single call does", function()
+    sb:fail_next(1, 429, { retry_after = "7" })
+    local results, errs = client:batch({ { op = "get", id = "x" } }, { max_retries = 0 })
+    assert.is_false(results[1])
+    assert.equal(429, errs[1].status)
+    assert.equal("throttled", errs[1].kind)
+    assert.equal(7, errs[1].retry_after)
+    local single = vpptoken.new{ access_token = "t", base_url = sb.graph, max_retries = 0 }
+    sb:fail_next(1, 429, { retry_after = "7" })
+    local _, err = single:get("x")
+    single:close()
+    assert.equal(errs[1].retry_after, err.retry_after)
+  end)
+
   it("checks every operation before sending anything", function()
     assert.error_matches(function() client:batch{ { op = "get", id = "ok" }, { op = "fly" } } end,
       "operation 2: op must be one of")

@@ -139,6 +139,7 @@ function Client:batch(ops, opts)
               wait = math.max(wait, delay)
             else
               local value, e = batch_value(ops[i], sub, url)
+              if e then e.retry_after = core.retry_after(retry_after(sub)) end -- as a single call's error
               results[i], errs[i] = value or false, e
             end
           end
