@@ -101,6 +101,19 @@ describe("a tenants file", function()
     assert.equal("TooManyTenants", select(2, tenants.parse(file_of{ tenants = many })).code)
   end)
 
+  it("reads a file saved with a UTF-8 byte order mark (PowerShell 5.1, older Notepad)", function()
+    local text = "\239\187\191" .. file_of{ tenants = { tenant() } }
+    local list = assert(tenants.parse(text, { getenv = env(GOOD_ENV) }))
+    assert.equal("contoso", list[1].name)
+    local path = helper.temp_file(text)
+    local loaded, err = tenants.load(path, { getenv = env(GOOD_ENV) })
+    os.remove(path)
+    assert.is_table(loaded, tostring(err))
+    assert.equal("contoso", loaded[1].name)
+    -- only at the start, and only once
+    assert.is_nil(tenants.parse("\239\187\191\239\187\191" .. file_of{ tenants = {} }))
+  end)
+
   it("reads a secret from a file, trimmed", function()
     local path = helper.temp_file("  file-secret\n")
     local list = assert(tenants.parse(file_of{ tenants = {

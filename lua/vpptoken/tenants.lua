@@ -48,6 +48,10 @@ for _, k in ipairs(Client.OPTIONS) do NEW_OPTIONS[k] = true end
 -- The vpptoken.new options of each tenant record, kept here (not in the record) so no dump of a list shows a secret.
 local signins = setmetatable({}, { __mode = "k" })
 
+-- The UTF-8 byte order mark some Windows editors write first (PowerShell 5.1's Out-File -Encoding utf8): not JSON
+-- (RFC 8259 section 8.1), and skipped once at the start of a tenants file.
+local UTF8_BOM = "\239\187\191"
+
 local function file_error(message, code, fields)
   local e = { kind = "tenants_file", code = code or "InvalidTenantsFile", message = message }
   for k, v in pairs(fields or {}) do e[k] = v end
@@ -183,9 +187,11 @@ end
 function M.parse(text, opts)
   opts = options.check(opts, "tenants.parse", { getenv = true, private = true, where = true }, 2)
   local where = opts.where and (opts.where .. ": ") or ""
+  if type(text) == "string" and text:sub(1, 3) == UTF8_BOM then text = text:sub(4) end
   local doc, msg = json.decode(text)
   if type(doc) ~= "table" or type(text) ~= "string" or not text:match("^%s*{") then
-    return nil, file_error(where .. "not a JSON object" .. (msg and (" (" .. msg .. ")") or ""))
+    local bom = type(text) == "string" and text:sub(1, 3) == UTF8_BOM and " (after a second byte order mark)" or ""
+    return nil, file_error(where .. "not a JSON object" .. bom .. (msg and (" (" .. msg .. ")") or ""))
   end
   local list = doc.tenants
   if type(list) ~= "table" or (next(list) ~= nil and rawget(list, 1) == nil) then
