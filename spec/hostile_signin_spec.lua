@@ -442,8 +442,31 @@ describe("signing in against hostile answers", function()
         assert.is_nil(t:find("\27", 1, true), "text " .. i .. " holds an escape character")
         assert.is_nil(t:find("\7", 1, true), "text " .. i .. " holds a bell")
       end
-      assert.matches("type ABCD-EFGH", texts[1], 1, true) -- the person is shown the code
+      assert.matches("enter the code ABCD-EFGH", texts[1], 1, true) -- the person is shown the code
       assert.matches(rt, read(xdg .. "/vpptoken/logins.json"), 1, true) -- kept where it belongs
+    end)
+
+    it("whose message names another page shows the person only the checked page and the code, in its own words",
+      function()
+      local base, _, stop = device_server({ device_code = DEVICE_CODE, user_code = "ABCD", interval = 1,
+                                            expires_in = 1, verification_uri = "https://microsoft.com/devicelogin",
+                                            message = "To sign in, open http://rnicrosoft.example/devicelogin and "
+                                              .. "enter the code ABCD." },
+                                          { status = 400, json = { error = "expired_token" } })
+      local shown
+      local r, err = login.device_code{ authority_url = base, cache_file = dir .. "/dc/logins.json",
+                                        on_message = function(m) shown = m end, max_retries = 0 }
+      assert.is_nil(r)
+      assert.equal("DeviceCodeExpired", err.code)
+      assert.equal("To sign in, open https://microsoft.com/devicelogin and enter the code ABCD.", shown.message)
+      assert.equal("https://microsoft.com/devicelogin", shown.verification_uri)
+      local code, _, errs = cli.run({ "login" }, { env = { XDG_CACHE_HOME = dir .. "/xdg-phish",
+                                                           VPPTOKEN_AUTHORITY_URL = base } })
+      stop()
+      assert.equal(3, code, errs)
+      assert.matches("https://microsoft.com/devicelogin", errs, 1, true)
+      assert.matches("ABCD", errs, 1, true)
+      assert.is_nil(errs:find("rnicrosoft", 1, true), errs)
     end)
 
     it("whose refresh token is larger than the cache may hold leaves the cache usable", function()

@@ -44,7 +44,6 @@ M.LIMITS = {
   slow_down = 5,       -- seconds added to the interval at each slow_down (RFC 8628, 3.5)
   cache_bytes = 256 * 1024, -- the cache file's size cap
   user_code_bytes = 64,     -- the longest user code shown (the service's are 9 characters)
-  message_bytes = 1024,     -- the longest message of the service shown; a longer one is replaced by our own
   max_logins = 64,     -- entries the cache keeps (the oldest go)
 }
 
@@ -305,7 +304,8 @@ local DEVICE_OPTIONS = KNOWN
 
 --- Signs a person in with the device code flow and keeps the refresh token in the cache.
 -- opts: on_message (required: a function(m) given m.message, m.verification_uri, m.user_code, m.expires_in, to
--- show the person), tenant_id (default DEFAULT_TENANT), client_id (default DEFAULT_CLIENT_ID), cache_file, and
+-- show the person; m.message is vpptoken's own sentence naming the checked verification_uri and the code, never
+-- the service's text), tenant_id (default DEFAULT_TENANT), client_id (default DEFAULT_CLIENT_ID), cache_file, and
 -- vpptoken.new's cloud, base_url, authority_url, on_request and transport options. Waits (polling at the
 -- server's interval, slower on slow_down) until the person has approved or declined, the code expires, or
 -- LIMITS.max_wait. Returns what whoami returns, or nil, err: an auth error with code DeviceCodeExpired,
@@ -349,8 +349,8 @@ function M.device_code(opts)
     if expires_in ~= expires_in then expires_in = M.LIMITS.max_wait end
     local wait = math.max(0, math.min(expires_in, M.LIMITS.max_wait))
     local uri, user_code = safe_text.printable(doc.verification_uri), safe_text.printable(doc.user_code)
-    local message = str(doc.message) and #doc.message <= M.LIMITS.message_bytes and safe_text.printable(doc.message)
-      or string.format("To sign in, open %s and enter the code %s.", uri, user_code)
+    -- in vpptoken's own words: the service's `message` could name a page other than the one checked above
+    local message = string.format("To sign in, open %s and enter the code %s.", uri, user_code)
     opts.on_message({ message = message, verification_uri = uri, user_code = user_code, expires_in = wait })
     local deadline = core.monotonic() + wait
     local form = { client_id = client_id, grant_type = GRANT_DEVICE, device_code = doc.device_code }
