@@ -186,6 +186,63 @@ describe("signing in against hostile answers", function()
       assert.is_nil(shown(err, calls):find("device-code-echoed", 1, true))
     end)
 
+    it("never shows a secret it echoes form-encoded, in its error code or in any field shown", function()
+      -- a client secret of the characters form encoding changes: + / = and a space
+      local secret = "Sp3cial+Secret/with=signs and-spaces-8842"
+      local base, _, stop = helper.start_hostile([[
+        return function(req)
+          local sent = req.body:match("client_secret=([^&]*)") or "?"
+          local lower = sent:gsub("%%%x%x", string.lower)
+          local plus = sent:gsub("%%20", "+")
+          local all = sent .. " " .. lower .. " " .. plus
+          return { status = 401, headers = { ["request-id"] = plus, ["client-request-id"] = lower,
+                                             ["Content-Type"] = "application/json" },
+                   body = require("cjson").encode{ error = "bad_" .. sent, error_description = all,
+                                                   trace_id = lower, correlation_id = plus } }
+        end]])
+      local calls = {}
+      local c = vpptoken.new{ tenant_id = "t", client_id = "c", client_secret = secret, base_url = base .. "/v1.0",
+                              authority_url = base, max_retries = 0,
+                              on_request = function(info) calls[#calls + 1] = info end }
+      local ok, err = c:list()
+      c:close()
+      local seen = stop()
+      assert.is_nil(ok)
+      assert.is_true(#seen >= 1)
+      assert.matches("<redacted>", err.message, 1, true) -- the echoes came, without the secret
+      local text = shown(err, calls)
+      for _, form in ipairs{ "Sp3cial", "Secret%2Fwith", "Secret%2fwith", "with%3Dsigns", "signs+and", "%2B" } do
+        assert.is_nil(text:find(form, 1, true), form .. " in " .. text)
+      end
+    end)
+
+    it("never shows the access token a Graph error message echoes", function()
+      local at = "access-token-echoed-by-graph-4417"
+      local base, _, stop = helper.start_hostile([[
+        return function(req)
+          local said = tostring(req.headers.authorization)
+          return { status = 400, headers = { ["request-id"] = said, ["Content-Type"] = "application/json" },
+                   body = require("cjson").encode{ error = { code = "BadRequest", message = "bad header " .. said,
+                     innerError = { ["request-id"] = said, date = said } } } }
+        end]])
+      for _, o in ipairs{ { access_token = at }, { token_provider = function() return at end } } do
+        local calls = {}
+        o.base_url, o.max_retries = base .. "/v1.0", 0
+        o.on_request = function(info) calls[#calls + 1] = info end
+        local c = vpptoken.new(o)
+        local ok, err = c:list()
+        local results, errs = c:batch{ { op = "get", id = "x" } }
+        c:close()
+        assert.is_nil(ok)
+        assert.equal("BadRequest", err.code)
+        assert.matches("bad header Bearer <redacted>", err.message, 1, true)
+        assert.is_false(results[1])
+        assert.is_nil(shown(err, calls):find(at, 1, true))
+        assert.is_nil(shown(errs[1]):find(at, 1, true))
+      end
+      stop()
+    end)
+
     it("never shows a cached refresh token that the token endpoint echoes", function()
       local base, _, stop = helper.start_hostile(ECHO)
       local rt = "refresh-token-echoed-6612"

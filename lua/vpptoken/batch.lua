@@ -54,7 +54,7 @@ local function batch_request(self, op, i)
 end
 
 -- One sub-response as the value the single call returns, or nil, err.
-local function batch_value(op, sub, url)
+local function batch_value(self, op, sub, url)
   local headers = {}
   for k, v in pairs(type(sub.headers) == "table" and sub.headers or {}) do
     if type(k) == "string" and (type(v) == "string" or type(v) == "number") then headers[k:lower()] = tostring(v) end
@@ -63,7 +63,7 @@ local function batch_value(op, sub, url)
   local status = math.tointeger(sub.status) or 0
   if status >= 400 or status == 0 then
     local text = type(body) == "table" and cjson.encode(body) or (type(body) == "string" and body or "")
-    return nil, errors.from_response({ status = status, headers = headers, body = text }, "POST", url)
+    return nil, request.error_of(self, { status = status, headers = headers, body = text }, "POST", url)
   end
   if op.op == "delete" or (op.op == "update" and type(body) ~= "table") then return true end
   if type(body) ~= "table" then
@@ -138,7 +138,7 @@ function Client:batch(ops, opts)
               again[#again + 1] = i
               wait = math.max(wait, delay)
             else
-              local value, e = batch_value(ops[i], sub, url)
+              local value, e = batch_value(self, ops[i], sub, url)
               if e then e.retry_after = core.retry_after(retry_after(sub)) end -- as a single call's error
               results[i], errs[i] = value or false, e
             end

@@ -1,6 +1,7 @@
 --- Error objects: what every run-time failure of vpptoken returns as the second value of `nil, err`.
 -- Fields: kind, status, code, message, request_id, client_request_id, date, retry_after, method, url,
 -- attempts, outcome_unknown (a write that may have reached the server), operation_id, activity_id.
+local core = require "vpptoken.core"
 local json = require "vpptoken.json"
 
 local safe_text = require "vpptoken.text"
@@ -152,31 +153,56 @@ local function redact(s, secrets)
   return table.concat(out)
 end
 
--- The fields of a parsed error body a server wrote and messages show (not its code: decisions are made on it).
-local SERVER_TEXT = { "message", "request_id", "client_request_id", "date", "trace_id", "correlation_id" }
+-- The fields of an error a server wrote (in its body or headers): every one is shown somewhere (tostring, JSON
+-- output, the on_request hook), so every one is redacted.
+local SERVER_TEXT = { "code", "message", "request_id", "client_request_id", "date", "trace_id", "correlation_id",
+                      "operation_id", "activity_id" }
+
+-- Each secret as a server may echo it: as sent, percent-encoded (upper- and lower-case hex: a form body, a URL) and
+-- form-encoded (a space as "+").
+local function echo_forms(secrets)
+  local out, seen = {}, {}
+  local function add(v)
+    if not seen[v] then seen[v], out[#out + 1] = true, v end
+  end
+  for _, secret in ipairs(secrets) do
+    if type(secret) == "string" and secret ~= "" then
+      local escaped = core.escape(secret)
+      add(secret)
+      add(escaped)
+      add((escaped:gsub("%%%x%x", string.lower)))
+      add((escaped:gsub("%%20", "+")))
+      add((secret:gsub(" ", "+")))
+    end
+  end
+  return out
+end
 
 --- An error from an HTTP response with status >= 400 (resp as returned by Session:request). `secrets`: an optional
 -- list of what the request carried that must never be shown (an identity header, a client secret, an assertion, a
--- refresh token, a device code): a server that echoes one in its error text has it replaced by "<redacted>".
+-- refresh token, a device code, the access token): a server that echoes one, as sent or form-encoded, in any field
+-- of its error (body or headers) has it replaced by "<redacted>".
 function M.from_response(resp, method, url, secrets)
   local p = parse_body(resp.body)
-  if secrets and #secrets > 0 then
-    for _, k in ipairs(SERVER_TEXT) do p[k] = redact(p[k], secrets) end
-    for k, v in pairs(p.info or {}) do p.info[k] = redact(v, secrets) end
-  end
   local h = resp.headers or {}
   local info = p.info or {}
   local message = p.message
   if not message or message == "" then message = REASONS[resp.status] or ("HTTP status " .. resp.status) end
-  return M.new{
+  local e = {
     kind = kind_of_status(resp.status), status = resp.status,
-    code = capped(p.code) or (REASONS[resp.status] or "HTTP"):gsub(" ", ""),
-    message = capped(message), request_id = capped(h["request-id"] or p.request_id),
+    code = p.code or (REASONS[resp.status] or "HTTP"):gsub(" ", ""),
+    message = message, request_id = h["request-id"] or p.request_id,
     client_request_id = h["client-request-id"] or p.client_request_id or resp.client_request_id,
     date = p.date or h["date"], retry_after = resp.retry_after, method = method, url = url,
     attempts = resp.attempts, operation_id = info.operation_id, activity_id = info.activity_id,
     trace_id = p.trace_id, correlation_id = p.correlation_id,
   }
+  local forms = secrets and #secrets > 0 and echo_forms(secrets)
+  for _, k in ipairs(SERVER_TEXT) do
+    if forms then e[k] = redact(e[k], forms) end
+    e[k] = capped(e[k])
+  end
+  return M.new(e)
 end
 
 --- An error from a transport failure (the table Session:request returns with nil).

@@ -42,7 +42,8 @@ function M.observe(self, method, url, resp, err)
   local info = { method = method, url = url, status = resp and resp.status or (err and err.status),
                  attempts = (resp or err or {}).attempts, elapsed = resp and resp.elapsed,
                  waited = resp and resp.waited,
-                 request_id = resp and resp.headers["request-id"] or (err and err.request_id),
+                 -- an error's request id has been through redaction (error.from_response): the header may echo
+                 request_id = err and err.request_id or (resp and resp.headers["request-id"]),
                  client_request_id = (resp or err or {}).client_request_id,
                  error = err and (err.kind .. ":" .. tostring(err.code)) or nil }
   if self.debug then
@@ -94,10 +95,23 @@ local function reporter(self)
   return r
 end
 
+-- The access token each client last sent: a Graph error that echoes it (a message quoting the Authorization
+-- header) has it redacted (M.error_of).
+local sent_tokens = setmetatable({}, { __mode = "k" })
+
 -- The client's access token: tok, or nil and an error object.
 local function access_token(self, force)
-  return credentials[self]:token(self.session, force, reporter(self))
+  local tok, err = credentials[self]:token(self.session, force, reporter(self))
+  if tok then sent_tokens[self] = tok end
+  return tok, err
 end
+
+--- The error object of a Graph answer with status >= 400 (resp as the session returns it), with the access token
+-- the client sent redacted wherever the server echoed it.
+function M.error_of(self, resp, method, url)
+  return errors.from_response(resp, method, url, { sent_tokens[self] })
+end
+local error_of = M.error_of
 
 -- The request headers of every Graph call, built once per access token as C header sets (core.headers): with and
 -- without a JSON body. Kept here, not in the client table, as the credentials are.
@@ -124,7 +138,7 @@ end
 -- Whether Graph rejected the access token of this answer, and a new one may be fetched.
 local function token_rejected(self, resp, method, url)
   return resp.status == 401 and credentials[self]:can_refresh()
-    and errors.from_response(resp, method, url).code == "InvalidAuthenticationToken"
+    and error_of(self, resp, method, url).code == "InvalidAuthenticationToken"
 end
 
 -- The end of one call, single or concurrent: the core's response (or its transport failure, or an error object)
@@ -136,7 +150,7 @@ local function settle(self, method, url, resp, err)
     return nil, err
   end
   if resp.status >= 400 then
-    err = errors.from_response(resp, method, url)
+    err = error_of(self, resp, method, url)
     observe(self, method, url, resp, err)
     return nil, err
   end
