@@ -222,6 +222,29 @@ describe("signing in as a person (device code)", function()
     assert.matches("chmod 700", err.message, 1, true)
   end)
 
+  it("checks the cache before asking anyone to sign in, so no sign-in is thrown away", function()
+    local function refused_before_asking(setup, fix)
+      assert(os.execute(setup))
+      local sent = {}
+      local info, err, shown = sign_in("approve", { on_request = function(i) sent[#sent + 1] = i.url end })
+      assert.is_nil(info)
+      assert.equal("LoginCacheError", err.code)
+      assert.matches(fix, err.message, 1, true)
+      assert.is_nil(shown) -- nobody was asked to sign in
+      assert.same({}, sent) -- nor any device code asked for
+    end
+    local q = helper.shell_quote
+    refused_before_asking("mkdir -p " .. q(cache_dir .. "/vpptoken") .. " && chmod 755 " .. q(cache_dir .. "/vpptoken"),
+      "chmod 700")
+    refused_before_asking("chmod 700 " .. q(cache_dir .. "/vpptoken") .. " && echo '{}' > " .. q(cache_file)
+      .. " && chmod 644 " .. q(cache_file), "chmod 600")
+    -- the command line too: no code shown
+    local code, _, errs = cli.run({ "login" }, { env = { XDG_CACHE_HOME = cache_dir, VPPTOKEN_GRAPH_URL = sb.graph } })
+    assert.equal(3, code, errs)
+    assert.matches("chmod 600", errs, 1, true)
+    assert.is_nil(errs:find("enter the code", 1, true), errs)
+  end)
+
   it("without a tenant or client id, later runs use the newest sign-in (your own public client too)", function()
     assert(sign_in("approve"))
     assert(sign_in("approve", { client_id = OWN_PUBLIC, tenant_id = TENANT }))

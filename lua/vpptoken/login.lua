@@ -186,8 +186,8 @@ local function read_cache(path)
   return list
 end
 
--- Replaces the cache with `list`: a new 0600 file beside it, then a rename. true, or nil, err.
-local function write_cache(path, list)
+-- The cache's directory, made (0700) if missing, or checked (its owner alone may enter). true, or nil, err.
+local function cache_dir(path)
   local dir = path:match("^(.*)/[^/]+$")
   if dir and dir ~= "" then
     local parent = dir:match("^(.*)/[^/]+$")
@@ -198,6 +198,23 @@ local function write_cache(path, list)
         .. " is refused: " .. why)
     end
   end
+  return true
+end
+
+-- Whether a sign-in could be kept at `path` (its directory and the file as it is): checked before anyone is asked
+-- to sign in, so no sign-in is thrown away. true, or nil, err.
+local function cache_usable(path)
+  local ok, err = cache_dir(path)
+  if not ok then return nil, err end
+  local list, rerr = read_cache(path)
+  if not list then return nil, rerr end
+  return true
+end
+
+-- Replaces the cache with `list`: a new 0600 file beside it, then a rename. true, or nil, err.
+local function write_cache(path, list)
+  local dir_ok, derr = cache_dir(path)
+  if not dir_ok then return nil, derr end
   while #list > M.LIMITS.max_logins do table.remove(list, 1) end
   local function encode() return assert(cjson.encode({ version = 1, logins = setmetatable(list, cjson.array_mt) })) end
   -- a cache the next read would refuse (over cache_bytes) is never written: the oldest sign-ins go first, and
@@ -321,6 +338,11 @@ function M.device_code(opts)
   local path, perr = M.cache_path(opts.cache_file)
   if not path then return nil, cache_error(perr) end
   local client, authority, resource = place(opts, "vpptoken.login.device_code")
+  local usable, uerr = cache_usable(path)
+  if not usable then
+    client:close()
+    return nil, uerr
+  end
   local base = authority .. "/" .. core.escape(tenant) .. "/oauth2/v2.0/"
   local scope = scopes_for(resource)
   local ok, result, err = pcall(function()
