@@ -142,6 +142,34 @@ describe("signing in as a person (device code)", function()
     assert.matches("managed identity: ", why, 1, true)
   end)
 
+  it("an az on PATH that is not signed in steps aside for vpptoken login's cached sign-in", function()
+    -- a fake Azure CLI that is installed but signed out, as `az account get-access-token` is then
+    local bin = dir .. "/az-signed-out"
+    assert(os.execute("mkdir -p " .. helper.shell_quote(bin)))
+    local f = assert(io.open(bin .. "/az", "w"))
+    f:write("#!/bin/sh\necho \"ERROR: Please run 'az login' to setup account.\" >&2\nexit 1\n")
+    f:close()
+    assert(os.execute("chmod +x " .. helper.shell_quote(bin .. "/az")))
+    local path = bin .. ":/usr/bin:/bin"
+    -- nobody signed in anywhere: the error names every way and why
+    local code, _, err = cli.run({ "list" }, { env = { XDG_CACHE_HOME = cache_dir, VPPTOKEN_GRAPH_URL = sb.graph,
+                                                     PATH = path } })
+    assert.equal(3, code, err)
+    assert.matches("Please run 'az login'", err, 1, true)
+    assert.matches("vpptoken login: no cached sign-in", err, 1, true)
+    assert.matches("managed identity: ", err, 1, true)
+    -- signed in with vpptoken login: it is used, az having said it has no token
+    assert(sign_in("approve"))
+    local env = { XDG_CACHE_HOME = cache_dir, VPPTOKEN_GRAPH_URL = sb.graph, PATH = path }
+    code, _, err = cli.run({ "list", "-o", "json" }, { env = env })
+    assert.equal(0, code, err)
+    local client = vpptoken.from_env(nil, env)
+    local list, lerr = client:list()
+    client:close()
+    assert.is_nil(lerr)
+    assert.same({}, list)
+  end)
+
   it("keeps polling while the code is pending, at the server's interval", function()
     settings{ approve_after = 3 }
     local info, err, shown = sign_in(nil)

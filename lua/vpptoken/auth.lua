@@ -111,6 +111,31 @@ function Credential:__tostring()
   return string.format("vpptoken.Credential (%s, client %s)", self.kind, self.client_id or "-")
 end
 
+-- The failures of an az found on PATH that mean it cannot give a token at all (not there, not signed in): the
+-- sign-in chain's next way is tried, as DefaultAzureCredential does.
+local STEP_ASIDE = { AzureCliNotFound = true, AzureCliNotSignedIn = true }
+
+-- An az from the chain gave no token (az_err): the next way's token (kept as the way from then on), or an error
+-- whose message names every way and why (its code: the last way's).
+function Credential:step_aside(az_err, session, force, report)
+  local err, says = az_err, { "Azure CLI: " .. tostring(az_err.message) }
+  if self.otherwise then
+    local tok, oerr = self.otherwise.credential:token(session, force, report)
+    if tok then
+      self.stepped_aside = true
+      return tok
+    end
+    err = oerr
+    says[#says + 1] = self.otherwise.name .. ": " .. tostring(oerr.message)
+  end
+  says[#says + 1] = self.tried_after
+  if self.tried_before then table.insert(says, 1, self.tried_before) end
+  local e = {}
+  for k, v in pairs(err) do e[k] = v end
+  e.message = "no way to sign in gave a token: " .. table.concat(says, "; ")
+  return nil, errors.new(e)
+end
+
 --- token(session [, force [, report]]) -> access token | nil, err. `force` skips the cache (after a 401);
 -- `report(method, url, resp, err)` hears of a call to the token endpoint.
 function Credential:token(session, force, report)
@@ -129,9 +154,13 @@ function Credential:token(session, force, report)
     end
     return nil, auth_error("TokenProviderFailed", "token_provider failed: " .. tostring(msg or "no access token"))
   end
+  if self.stepped_aside then return self.otherwise.credential:token(session, force, report) end
   local entry = cache[self.cache_key]
   if entry and not force and os.time() < entry.refresh_at then return entry.token end
   local fresh, err = (self.fetch or fetch)(self, session, report)
+  if not fresh and STEP_ASIDE[err.code] and (self.otherwise or self.tried_before or self.tried_after) then
+    return self:step_aside(err, session, force, report)
+  end
   if fresh then fresh = schedule(fresh) end
   if not fresh then
     -- A token that is still valid is better than none while the identity platform has trouble.

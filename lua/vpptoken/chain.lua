@@ -44,6 +44,20 @@ local function unset(env, vars)
   return table.concat(missing, " and ") .. (#missing == 1 and " is not set" or " are not set")
 end
 
+-- The credential of vpptoken login's cached sign-in for this cloud and tenant, or nil and why there is none.
+local function cached_login(env, opts)
+  local login = require "vpptoken.login"
+  local path, why = login.cache_path(nil, env)
+  if not path then return nil, why end
+  local ok, cred, err = pcall(login.cached_credential, {
+    cache_file = path, tenant_id = env("AZURE_TENANT_ID"),
+    cloud = opts.cloud or env("VPPTOKEN_CLOUD"), base_url = opts.base_url or env("VPPTOKEN_GRAPH_URL"),
+    authority_url = opts.authority_url or env("VPPTOKEN_AUTHORITY_URL") or env("AZURE_AUTHORITY_HOST") })
+  if not ok then return nil, "the cached sign-in cannot be used: " .. tostring(cred) end
+  if not cred then return nil, err.message end
+  return cred
+end
+
 M.ENTRIES = {
   { name = "environment",
     applies = function(env)
@@ -86,22 +100,20 @@ M.ENTRIES = {
       return { managed_identity = mi }
     end },
   { name = "Azure CLI",
-    applies = function(env)
+    -- found on PATH, not configured: when it gives no token (not signed in), it steps aside for vpptoken login's
+    -- cached sign-in, the way after it (vpptoken.auth)
+    applies = function(env, opts)
       local az = M.find_program("az", env("PATH"))
       if not az then return nil, "no az program on PATH" end
-      return { azure_cli = { command = az }, tenant_id = env("AZURE_TENANT_ID") }
+      local cred, why = cached_login(env, opts)
+      return { azure_cli = { command = az, otherwise = cred and { name = "vpptoken login", credential = cred },
+                             tried_after = not cred and ("vpptoken login: " .. why) or nil },
+               tenant_id = env("AZURE_TENANT_ID") }
     end },
   { name = "vpptoken login",
     applies = function(env, opts)
-      local login = require "vpptoken.login"
-      local path, why = login.cache_path(nil, env)
-      if not path then return nil, why end
-      local ok, cred, err = pcall(login.cached_credential, {
-        cache_file = path, tenant_id = env("AZURE_TENANT_ID"),
-        cloud = opts.cloud or env("VPPTOKEN_CLOUD"), base_url = opts.base_url or env("VPPTOKEN_GRAPH_URL"),
-        authority_url = opts.authority_url or env("VPPTOKEN_AUTHORITY_URL") or env("AZURE_AUTHORITY_HOST") })
-      if not ok then return nil, "the cached sign-in cannot be used: " .. tostring(cred) end
-      if not cred then return nil, err.message end
+      local cred, why = cached_login(env, opts)
+      if not cred then return nil, why end
       return { token_provider = cred:token_provider() }
     end },
 }
@@ -121,7 +133,13 @@ function M.resolve(opts, getenv)
   local reasons = {}
   for _, entry in ipairs(M.ENTRIES) do
     local found, why = entry.applies(env, opts)
-    if found then return found, entry.name end
+    if found then
+      -- an ambient way that gives no token names, in its error, why the ways before it did not apply
+      if type(found.azure_cli) == "table" and #reasons > 0 then
+        found.azure_cli.tried_before = table.concat(reasons, "; ")
+      end
+      return found, entry.name
+    end
     reasons[#reasons + 1] = entry.name .. ": " .. why
   end
   return nil, table.concat(reasons, "; ")

@@ -180,9 +180,12 @@ end
 
 -- ---- Azure CLI ----
 
-local CLI_OPTIONS = { command = true, timeout = true }
+local CLI_OPTIONS = { command = true, timeout = true, otherwise = true, tried_before = true, tried_after = true }
 
---- Reads `azure_cli = true | { command = "az", timeout = seconds }`. Raises on misuse.
+--- Reads `azure_cli = true | { command = "az", timeout = seconds }`. Raises on misuse. The sign-in chain (an az
+-- found on PATH, not configured) adds: otherwise = { name, credential } (the next way, with :token(session, force,
+-- report)), used when az is missing or not signed in; tried_before and tried_after, why the ways before and after
+-- it did not apply (for the error when no way gives a token).
 function M.azure_cli(value, resource, tenant_id)
   if value ~= true and type(value) ~= "table" then
     error("vpptoken.new: azure_cli must be true or a table { command, timeout }", 4)
@@ -204,8 +207,17 @@ function M.azure_cli(value, resource, tenant_id)
     argv[#argv + 1] = "--tenant"
     argv[#argv + 1] = tenant_id
   end
+  local other = o.otherwise
+  if other ~= nil and (type(other) ~= "table" or type(other.name) ~= "string" or type(other.credential) ~= "table"
+      or type(other.credential.token) ~= "function") then
+    error("vpptoken.new: azure_cli.otherwise must be { name, credential } (the sign-in chain's)", 4)
+  end
+  for _, k in ipairs{ "tried_before", "tried_after" } do
+    if o[k] ~= nil and type(o[k]) ~= "string" then error("vpptoken.new: azure_cli." .. k .. " must be a string", 4) end
+  end
   return { kind = "azure_cli", argv = argv, timeout = timeout, fetch = M.fetch_azure_cli,
-           cache_key = table.concat(argv, "\n") }
+           cache_key = table.concat(argv, "\n"), otherwise = other, tried_before = o.tried_before,
+           tried_after = o.tried_after }
 end
 
 -- The first line of az's stderr worth showing (its "ERROR: ..." line), without control characters, capped.
