@@ -120,6 +120,19 @@ describe("vpptoken command facing hostile servers and pasted secrets", function(
   end)
 
   describe("every file the command reads has a size cap", function()
+    it("--client-secret-file that group or others may read is refused, as a tenants file's secret in clear is",
+      function()
+      local path = helper.temp_file("S3cret-readable-by-all-5521\n")
+      assert(os.execute("chmod 644 " .. helper.shell_quote(path)))
+      local code, out, err = run{ "list", "--tenant", "t", "--client-id", "c", "--client-secret-file", path }
+      os.remove(path)
+      assert.equal(2, code, err)
+      assert.equal("", out)
+      assert.matches("the client secret file given to --client-secret-file may be read by group or others: chmod 600 it",
+        err, 1, true)
+      assert.is_nil(err:find("S3cret", 1, true))
+    end)
+
     it("--client-secret-file /dev/zero ends at once with a size error, not an endless read", function()
       local line = cli.command({ "list", "--tenant", "t", "--client-id", "c", "--client-secret-file", "/dev/zero" },
         { VPPTOKEN_GRAPH_URL = base .. "/v1.0" })
@@ -146,7 +159,7 @@ describe("vpptoken command facing hostile servers and pasted secrets", function(
         assert.matches("exit=7", all, 1, true)
         local fifo = os.tmpname()
         os.remove(fifo)
-        assert(os.execute("mkfifo " .. fifo))
+        assert(os.execute("mkfifo -m 600 " .. fifo))
         local code, out, err = run{ "list", "--tenant", "t", "--client-id", "c", "--client-secret-file", fifo }
         os.remove(fifo)
         assert.equal(2, code, err)

@@ -54,6 +54,7 @@ describe("signing in without a secret", function()
       "  ok) cat " .. d .. "/az_out ;;",
       "  signedout) echo \"ERROR: Please run 'az login' to setup account.\" >&2; exit 1 ;;",
       "  hang) sleep 600 & echo $! > " .. d .. "/az_pid; wait ;;",
+      "  killed) kill -9 $$ ;;",
       "  background) (sleep 20) & cat " .. d .. "/az_out ;;",
       "esac", "" }, "\n"))
     os.execute("chmod +x " .. helper.shell_quote(az_path))
@@ -283,7 +284,31 @@ describe("signing in without a secret", function()
       local args = f:read("a")
       f:close()
       assert.equal(table.concat({ "account", "get-access-token", "--resource", sb.url, "--output", "json",
-                                  "--tenant", TENANT, "" }, "\n"), args)
+                                  "--tenant=" .. TENANT, "" }, "\n"), args)
+    end)
+
+    it("a tenant id that starts with '-' reaches az as the tenant, never as an option", function()
+      set_az("ok", assert(cjson.encode{ accessToken = minted("wl-app"), expires_on = os.time() + 3600 }))
+      local c = vpptoken.new{ base_url = sb.graph, azure_cli = { command = az_path }, tenant_id = "--help" }
+      assert(c:list())
+      c:close()
+      local f = assert(io.open(dir .. "/az_args"))
+      local args = f:read("a")
+      f:close()
+      assert.equal("\n--tenant=--help\n", args:sub(-#"\n--tenant=--help\n"))
+    end)
+
+    it("an az killed by a signal is an auth error saying so", function()
+      set_az("killed")
+      local c = vpptoken.new{ base_url = sb.graph, azure_cli = { command = az_path } }
+      local ok, err = c:list()
+      c:close()
+      assert.is_nil(ok)
+      assert.equal("auth", err.kind)
+      assert.equal("AzureCliFailed", err.code)
+      assert.matches("killed by signal 9", err.message, 1, true)
+      assert.is_nil(err.message:find(": ;", 1, true), err.message)
+      assert.is_nil(err.message:find("signal 9)", 1, true), err.message)
     end)
 
     it("expires_on (epoch seconds) is read as well as expiresOn", function()

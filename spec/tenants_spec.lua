@@ -136,6 +136,23 @@ describe("a tenants file", function()
     assert.equal("client_secret", list[1].signin)
   end)
 
+  it("refuses a client_secret_file that group or others may read, as it refuses a secret in clear", function()
+    local secret = helper.temp_file("file-secret\n")
+    local path = helper.temp_file(file_of{ tenants = { tenant{ client_secret_env = cjson.null,
+                                                                client_secret = "in-clear" } } })
+    finally(function() os.remove(path) os.remove(secret) end)
+    assert(os.execute("chmod 644 " .. helper.shell_quote(path) .. " " .. helper.shell_quote(secret)))
+    local _, clear = tenants.load(path)
+    local _, file = tenants.parse(file_of{ tenants = { tenant{ client_secret_env = cjson.null,
+                                                                 client_secret_file = secret } } })
+    assert.equal("client_secret_file", file.field)
+    assert.equal("SecretNotPrivate", file.code)
+    assert.equal(clear.code, file.code)
+    for _, e in ipairs{ clear, file } do assert.matches("may be read by group or others: chmod 600 it", e.message, 1, true) end
+    assert(os.execute("chmod 600 " .. helper.shell_quote(secret)))
+    assert(tenants.parse(file_of{ tenants = { tenant{ client_secret_env = cjson.null, client_secret_file = secret } } }))
+  end)
+
   it("says which file cannot be read", function()
     local list, err = tenants.load("/nonexistent/tenants.json")
     assert.is_nil(list)

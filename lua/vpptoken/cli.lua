@@ -53,11 +53,15 @@ end
 
 --- Reads the file named by the flag --`flag` (fileio.LIMITS[limit] bytes at most); `what` names it ("token file").
 -- Returns its text, or nil, a message that names the flag, never its value (the value may be the secret itself,
--- pasted where the path belongs), and fileio's code (FileNotFound, FileUnreadable, FileTooLarge).
+-- pasted where the path belongs), and fileio's code (FileNotFound, FileUnreadable, FileTooLarge; for the "secret"
+-- limit also fileio.NOT_PRIVATE: a secret's file that group or others may read is refused).
 function Context:read_flag_file(flag, limit, what)
   local path = self.opts[(flag:gsub("%-", "_"))]
   local given = what .. " given to --" .. flag
-  local text, _, code, why = fileio.read(path, fileio.LIMITS[limit], what)
+  local text, mode, code, why = fileio.read_with_mode(path, fileio.LIMITS[limit], what)
+  if text and limit == "secret" and not fileio.owner_only(mode) then
+    return nil, fileio.not_private("the " .. given), fileio.NOT_PRIVATE
+  end
   if text then return text end
   if code == "FileTooLarge" then
     return nil, string.format("the %s is larger than %d bytes", given, fileio.LIMITS[limit]), code

@@ -44,4 +44,27 @@ function M.read_with_mode(path, max, what)
   return nil, "cannot open the " .. what .. " " .. shown .. ": " .. reason, code, reason
 end
 
+--- Whether a file's permission bits (read_with_mode's) let its owner alone at it: no bit for group or others.
+function M.owner_only(mode)
+  return mode & 63 == 0 -- 0077
+end
+
+--- The code and the message of a file holding a secret that group or others may read (`what`: "the tenants file"),
+-- one wording for every such file.
+M.NOT_PRIVATE = "SecretNotPrivate"
+function M.not_private(what)
+  return what .. " may be read by group or others: chmod 600 it"
+end
+
+--- As read (at most LIMITS.secret bytes), for a file that holds a secret: one that group or others may read, by
+-- the permission bits of the file that was read (fstat of the same descriptor), is refused with code NOT_PRIVATE.
+function M.read_secret(path, what)
+  local text, mode, code, reason = M.read_with_mode(path, M.LIMITS.secret, what)
+  if not text then return nil, mode, code, reason end
+  if not M.owner_only(mode) then
+    return nil, M.not_private("the " .. what .. " " .. safe_text.quoted(path, M.PATH_SHOWN_MAX)), M.NOT_PRIVATE
+  end
+  return text
+end
+
 return M

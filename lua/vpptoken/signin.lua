@@ -203,9 +203,8 @@ function M.azure_cli(value, resource, tenant_id)
     error("vpptoken.new: azure_cli.command and tenant_id must not contain a NUL byte", 4)
   end
   local argv = { command, "account", "get-access-token", "--resource", resource, "--output", "json" }
-  if tenant_id then
-    argv[#argv + 1] = "--tenant"
-    argv[#argv + 1] = tenant_id
+  if tenant_id then -- one word: a tenant id starting with "-" is never read by az as an option
+    argv[#argv + 1] = "--tenant=" .. tenant_id
   end
   local other = o.otherwise
   if other ~= nil and (type(other) ~= "table" or type(other.name) ~= "string" or type(other.credential) ~= "table"
@@ -255,11 +254,15 @@ function M.fetch_azure_cli(self)
     return nil, auth_error("AzureCliNotFound", "the Azure CLI (" .. self.argv[1] .. ") could not be run (exit "
       .. "status 127): " .. first_error_line(r.stderr))
   end
+  local said = first_error_line(r.stderr)
+  if r.status == nil then -- killed by a signal: no answer, and no reason to think it is not signed in
+    return nil, auth_error("AzureCliFailed", "the Azure CLI (" .. self.argv[1] .. " account get-access-token) was "
+      .. "killed by signal " .. tostring(r.signal) .. (said ~= "" and (" after saying: " .. said) or ""))
+  end
   if r.status ~= 0 then
-    return nil, auth_error("AzureCliNotSignedIn", "the Azure CLI gave no token (exit status "
-      .. tostring(r.status or ("signal " .. tostring(r.signal))) .. "): " .. first_error_line(r.stderr)
-      .. "; run `az login` (for a service principal or managed identity, see its --service-principal and "
-      .. "--identity options)")
+    return nil, auth_error("AzureCliNotSignedIn", "the Azure CLI gave no token (exit status " .. tostring(r.status)
+      .. ")" .. (said ~= "" and (": " .. said) or "") .. "; run `az login` (for a service principal or managed "
+      .. "identity, see its --service-principal and --identity options)")
   end
   local doc = json.decode(r.stdout)
   if type(doc) ~= "table" or not usable_token(doc.accessToken) then

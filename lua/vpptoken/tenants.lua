@@ -74,7 +74,8 @@ local function shown_string(v, max)
 end
 
 -- Checks one tenant (the i-th, a decoded JSON value); returns its record and its vpptoken.new options, or nil and
--- the field at fault and why. ctx: { getenv, private (the file is readable by its owner only) }.
+-- the field at fault, why, and a code other than InvalidTenantsFile (SecretNotPrivate) if any. ctx: { getenv, private
+-- (the file is readable by its owner only) }.
 local function check_tenant(t, ctx)
   if type(t) ~= "table" or rawget(t, 1) ~= nil then return nil, "tenant", "is not an object" end
   local given = t
@@ -127,15 +128,15 @@ local function check_tenant(t, ctx)
     if secret == nil or secret == "" then return nil, signin, v .. " is not set" end
     opts[option] = secret
   elseif signin == "client_secret_file" then
-    local text, msg = fileio.read(v, fileio.LIMITS.secret, "client secret file")
-    if not text then return nil, signin, msg end
+    local text, msg, code = fileio.read_secret(v, "client secret file")
+    if not text then return nil, signin, msg, code == fileio.NOT_PRIVATE and code or nil end
     text = safe_text.trim(text)
     if text == "" then return nil, signin, "the file " .. shown(v) .. " is empty" end
     opts[option] = text
   elseif signin == "client_secret" then
     if not ctx.private then
-      return nil, signin, "a secret in clear is refused in a file that others may read (chmod 600 it, or use "
-        .. "client_secret_env or client_secret_file)"
+      return nil, signin, "a secret in clear is refused: " .. fileio.not_private("the tenants file")
+        .. " (or use client_secret_env or client_secret_file)", fileio.NOT_PRIVATE
     end
     opts[option] = v
   elseif signin == "client_certificate" then
@@ -206,11 +207,11 @@ function M.parse(text, opts)
   local out, seen = {}, {}
   for i = 1, n do
     local t = list[i]
-    local record, sopts, why = check_tenant(t, ctx)
+    local record, sopts, why, code = check_tenant(t, ctx)
     local name = type(t) == "table" and shown_string(t.name, M.LIMITS.max_name) and t.name or nil
     local head = string.format("%stenants[%d]%s", where, i, name and (" " .. shown(name)) or "")
     if not record then
-      return nil, file_error(head .. ": " .. sopts .. ": " .. why, nil, { index = i, tenant = name, field = sopts })
+      return nil, file_error(head .. ": " .. sopts .. ": " .. why, code, { index = i, tenant = name, field = sopts })
     end
     if seen[name] then
       return nil, file_error(string.format("%s: name: also the name of tenants[%d]", head, seen[name]),
@@ -233,7 +234,7 @@ function M.load(path, opts)
   opts = options.check(opts, "tenants.load", { getenv = true }, 2)
   local text, mode_or_msg, code = fileio.read_with_mode(path, M.LIMITS.max_bytes, "tenants file")
   if not text then return nil, file_error(mode_or_msg, "TenantsFileUnreadable", { file_code = code }) end
-  return M.parse(text, { getenv = opts.getenv, private = mode_or_msg & 63 == 0, -- 0077: group and others
+  return M.parse(text, { getenv = opts.getenv, private = fileio.owner_only(mode_or_msg),
                          where = safe_text.quoted(path, fileio.PATH_SHOWN_MAX) })
 end
 
