@@ -172,7 +172,9 @@ describe("a job over many tenants", function()
     for i = 1, N do
       apps[i] = { client_id = "app-" .. name(i), client_secret = "secret-" .. name(i), tenant = name(i) }
     end
-    local text = cjson.encode{ tenant = "home", apps = apps }
+    local text = cjson.encode{ tenant = "home", apps = apps, identity_header = "mi-header",
+                               managed_identities = { { client_id = "mi-system", system = true },
+                                                      { client_id = "mi-user" } } }
     local f = io.open(dir, "w")
     f:write(text)
     f:close()
@@ -445,6 +447,29 @@ describe("a job over many tenants", function()
         assert.is_true(url:sub(1, #authority) == authority or url:sub(1, #sb.url) == sb.url, url)
       end
       assert.same({}, sb:requests()) -- no tenant got as far as Graph
+    end)
+
+    it("signs managed-identity tenants in as their client_id's identity, refusing a token for another tenant",
+      function()
+      -- the sandbox's managed identities live in its apps file's tenant, "home"
+      local mi = helper.temp_file(file_of{ tenants = {
+        { name = "home-user", tenant_id = "home", client_id = "mi-user", managed_identity = true },
+        { name = "home-system", tenant_id = "HOME", managed_identity = true },
+        { name = "elsewhere", tenant_id = name(1), managed_identity = true },
+      } })
+      local code, out, err = cli.run({ "list", "--tenants", mi, "-o", "json", "-v" }, { env = {
+        IDENTITY_ENDPOINT = sb.url .. "/msi/token", IDENTITY_HEADER = "mi-header", VPPTOKEN_GRAPH_URL = sb.graph } })
+      os.remove(mi)
+      assert.equal(10, code, err)
+      local doc = assert(cjson.decode(out))
+      assert.is_true(doc.tenants[1].ok, err)
+      assert.is_true(doc.tenants[2].ok, err)
+      assert.is_false(doc.tenants[3].ok)
+      assert.equal("WrongTenant", doc.tenants[3].error.code)
+      assert.matches("[home-user] GET " .. sb.url .. "/msi/token?", err, 1, true)
+      assert.matches("%[home%-user%] GET [^\n]*client_id=mi%-user", err)
+      assert.is_nil(err:find("%[home%-system%] GET [^\n]*client_id="), err)
+      assert.matches('tenant elsewhere: [auth][WrongTenant]', err, 1, true)
     end)
 
     it("refuses a bad --graph-url or VPPTOKEN_GRAPH_URL with --tenants before any request", function()

@@ -28,8 +28,9 @@ end
 -- returning an access token, or nil and a reason); tenant_id + client_id + client_secret; tenant_id + client_id +
 -- client_certificate (PEM path with the certificate and its key; client_certificate_key, client_certificate_password
 -- if separate or encrypted); tenant_id + client_id + federated_token_file (workload identity: a JWT file, read at
--- every token request); managed_identity (true, or { client_id | object_id | resource_id }); azure_cli (true, or
--- { command, timeout }: the signed-in az user's token; tenant_id passed as --tenant). Where: cloud (a name from
+-- every token request); managed_identity (true, or { client_id | object_id | resource_id, tenant_id (its tokens'
+-- tid, checked) }); azure_cli (true, or { command, timeout }: the signed-in az user's token; tenant_id passed
+-- as --tenant=). Where: cloud (a name from
 -- vpptoken.clouds(), default the first: "global"), api_version ("v1.0", "beta"), base_url (overrides both),
 -- authority_url (the sign-in host). Transport: timeout,
 -- connect_timeout, cafile, capath, proxy, user_agent, insecure, http2, max_retries, retry_delay, max_retry_time,

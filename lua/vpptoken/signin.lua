@@ -63,14 +63,47 @@ local function read_answer(doc, now, what, extra)
   return { token = doc.access_token, expires_at = expiry(doc, now) or now + 3599 }
 end
 
+local B64 = {}
+do
+  local chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+  for i = 1, #chars do B64[chars:byte(i)] = i - 1 end
+end
+
+-- base64url text decoded; nil when it holds anything else.
+local function b64url_decode(s)
+  local out, bits, n = {}, 0, 0
+  for i = 1, #s do
+    local v = B64[s:byte(i)]
+    if not v then return nil end
+    bits, n = (bits << 6) | v, n + 6
+    if n >= 8 then
+      n = n - 8
+      out[#out + 1] = string.char((bits >> n) & 0xFF)
+      bits = bits & ((1 << n) - 1)
+    end
+  end
+  return table.concat(out)
+end
+
+--- The claims of a JWT's payload, read without checking its signature (never to trust: to show who signed in, or
+-- to refuse a token for another tenant than expected). Returns a table, or nil.
+function M.claims(jwt)
+  if type(jwt) ~= "string" or #jwt > 64 * 1024 then return nil end
+  local payload = jwt:match("^[%w%-_]+%.([%w%-_]+)%.[%w%-_]*$")
+  local text = payload and b64url_decode(payload)
+  local doc = text and json.decode(text)
+  return type(doc) == "table" and doc or nil
+end
+
 -- ---- managed identity ----
 
 local MI_OPTIONS = { client_id = true, object_id = true, resource_id = true, endpoint = true, header = true,
-                     imds_host = true }
+                     imds_host = true, tenant_id = true }
 
---- Reads `managed_identity = true | { client_id | object_id | resource_id, endpoint, header, imds_host }`: where
--- the identity is asked (endpoint + header: App Service's IDENTITY_ENDPOINT/IDENTITY_HEADER; otherwise IMDS at
--- imds_host, default AZURE_POD_IDENTITY_AUTHORITY_HOST or 169.254.169.254). Raises on misuse.
+--- Reads `managed_identity = true | { client_id | object_id | resource_id, endpoint, header, imds_host,
+-- tenant_id }`: where the identity is asked (endpoint + header: App Service's IDENTITY_ENDPOINT/IDENTITY_HEADER;
+-- otherwise IMDS at imds_host, default AZURE_POD_IDENTITY_AUTHORITY_HOST or 169.254.169.254); tenant_id: the
+-- tenant its tokens must be for (a token whose tid is another is refused, WrongTenant). Raises on misuse.
 function M.managed_identity(value, resource, getenv)
   getenv = getenv or os.getenv
   if value ~= true and type(value) ~= "table" then
@@ -88,7 +121,7 @@ function M.managed_identity(value, resource, getenv)
     local v = getenv(name)
     return v ~= "" and v or nil
   end
-  local self = { kind = "managed_identity", resource = resource, select = o }
+  local self = { kind = "managed_identity", resource = resource, select = o, tenant_id = o.tenant_id }
   self.endpoint = o.endpoint or (o.imds_host == nil and env("IDENTITY_ENDPOINT")) or nil
   if self.endpoint then
     self.header = o.header or env("IDENTITY_HEADER")
@@ -160,8 +193,18 @@ function M.fetch_managed_identity(self, session, report)
     return nil, err
   end
   if report then report("GET", url, resp) end
-  return read_answer(json.decode(resp.body), os.time(), "the managed identity endpoint",
-    { method = "GET", url = url, status = resp.status })
+  local where = { method = "GET", url = url, status = resp.status }
+  local got, err = read_answer(json.decode(resp.body), os.time(), "the managed identity endpoint", where)
+  if got and self.tenant_id then
+    local tid = (M.claims(got.token) or {}).tid
+    if type(tid) ~= "string" or tid:lower() ~= self.tenant_id:lower() then
+      return nil, auth_error("WrongTenant", "the managed identity's token is for tenant "
+        .. (type(tid) == "string" and safe_text.quoted(tid, 64) or "(none named)") .. ", not "
+        .. safe_text.quoted(self.tenant_id, 64) .. " (give the tenant's id as tenant_id)",
+        { method = "GET", url = url })
+    end
+  end
+  return got, err
 end
 
 -- ---- workload identity federation ----

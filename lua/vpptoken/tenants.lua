@@ -120,7 +120,8 @@ local function check_tenant(t, ctx)
   local v, option = t[signin], M.SIGNIN[signin]
   if signin == "managed_identity" then
     if v ~= true then return nil, signin, "must be true (or left out)" end
-    opts[option] = true
+    -- client_id picks a user-assigned identity; a token for another tenant than tenant_id is this tenant's failure
+    opts[option] = { client_id = t.client_id, tenant_id = t.tenant_id }
   elseif not plain_string(v, 4096) then
     return nil, signin, "must be a non-empty string"
   elseif signin == "client_secret_env" then
