@@ -128,8 +128,8 @@ describe("vpptoken command facing hostile servers and pasted secrets", function(
       os.remove(path)
       assert.equal(2, code, err)
       assert.equal("", out)
-      assert.matches("the client secret file given to --client-secret-file may be read by group or others: chmod 600 it",
-        err, 1, true)
+      assert.matches("the client secret file given to --client-secret-file may be read by group or others: "
+        .. "chmod 600 it", err, 1, true)
       assert.is_nil(err:find("S3cret", 1, true))
     end)
 

@@ -148,9 +148,12 @@ describe("a tenants file", function()
     assert.equal("client_secret_file", file.field)
     assert.equal("SecretNotPrivate", file.code)
     assert.equal(clear.code, file.code)
-    for _, e in ipairs{ clear, file } do assert.matches("may be read by group or others: chmod 600 it", e.message, 1, true) end
+    for _, e in ipairs{ clear, file } do
+      assert.matches("may be read by group or others: chmod 600 it", e.message, 1, true)
+    end
     assert(os.execute("chmod 600 " .. helper.shell_quote(secret)))
-    assert(tenants.parse(file_of{ tenants = { tenant{ client_secret_env = cjson.null, client_secret_file = secret } } }))
+    assert(tenants.parse(file_of{ tenants = { tenant{ client_secret_env = cjson.null,
+                                                      client_secret_file = secret } } }))
   end)
 
   it("says which file cannot be read", function()
