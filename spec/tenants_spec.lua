@@ -6,6 +6,7 @@ local helper = require "helper"
 local cli = require "cli_support"
 local cjson = require "cjson.safe"
 local tenants = require "vpptoken.tenants"
+local vpptoken = require "vpptoken"
 
 local function env(vars)
   return function(name) return vars[name] end
@@ -473,6 +474,22 @@ describe("a job over many tenants", function()
       assert.matches("%[home%-user%] GET [^\n]*client_id=mi%-user", err)
       assert.is_nil(err:find("%[home%-system%] GET [^\n]*client_id="), err)
       assert.matches('tenant elsewhere: [auth][WrongTenant]', err, 1, true)
+    end)
+
+    it("never hands a managed identity's token, fetched for its own tenant, to a client expecting another",
+      function()
+      local function mi_client(tenant_id)
+        return vpptoken.new{ base_url = sb.graph, max_retries = 0, managed_identity = {
+          endpoint = sb.url .. "/msi/token", header = "mi-header", tenant_id = tenant_id } }
+      end
+      local home, other = mi_client("home"), mi_client(name(1))
+      local ok, err = home:list()
+      assert.is_table(ok, tostring(err))
+      local none, werr = other:list() -- the same identity and endpoint: its token is in the cache already
+      home:close()
+      other:close()
+      assert.is_nil(none)
+      assert.equal("WrongTenant", werr.code)
     end)
 
     it("refuses a bad --graph-url or VPPTOKEN_GRAPH_URL with --tenants before any request", function()

@@ -140,9 +140,10 @@ function M.managed_identity(value, resource, getenv)
   if not origin and not self.imds then
     error("vpptoken.new: managed_identity: the endpoint " .. self.url .. " is refused: " .. why, 4)
   end
-  -- the header is part of the key, as a secret is: a wrong header never gets the token a right one fetched
+  -- the header is part of the key, as a secret is: a wrong header never gets the token a right one fetched; so is
+  -- the tenant expected: a token checked for one tenant is never handed to a client expecting another
   self.cache_key = table.concat({ "managed_identity", self.url, o.client_id or "", o.object_id or "",
-                                  o.resource_id or "", resource, self.header or "" }, "\n")
+                                  o.resource_id or "", resource, self.header or "", o.tenant_id or "" }, "\n")
   self.fetch = M.fetch_managed_identity
   return self
 end
