@@ -163,7 +163,11 @@ describe("signing in against hostile answers", function()
       local calls = {}
       local function hook(info) calls[#calls + 1] = info end
       local secret = "Client-S3cret-echoed-7734"
+      local assertion = "federated-assertion-echoed-8812"
+      local fed = dir .. "/echo-federated-token"
+      write(fed, assertion, "600")
       local cases = {
+        { { tenant_id = "t", client_id = "c", federated_token_file = fed }, assertion }, -- no client secret sent
         { { managed_identity = { endpoint = base .. "/msi/token", header = HEADER } }, HEADER },
         { { tenant_id = "t", client_id = "c", client_secret = secret }, secret },
         { { tenant_id = "t", client_id = "c", client_secret = string.rep(secret, 8) }, secret },
@@ -187,8 +191,9 @@ describe("signing in against hostile answers", function()
     end)
 
     it("never shows a secret it echoes form-encoded, in its error code or in any field shown", function()
-      -- a client secret of the characters form encoding changes: + / = and a space
-      local secret = "Sp3cial+Secret/with=signs and-spaces-8842"
+      -- client secrets with the characters form encoding changes: + / = and a space, early or late
+      for _, secret in ipairs{ "Sp3cial+Secret/with=signs and-spaces-8842",
+                               "Sp3cialSecretWithSignsAndSpacesLater+/= 8842" } do
       local base, _, stop = helper.start_hostile([[
         return function(req)
           local sent = req.body:match("client_secret=([^&]*)") or "?"
@@ -211,8 +216,10 @@ describe("signing in against hostile answers", function()
       assert.is_true(#seen >= 1)
       assert.matches("<redacted>", err.message, 1, true) -- the echoes came, without the secret
       local text = shown(err, calls)
-      for _, form in ipairs{ "Sp3cial", "Secret%2Fwith", "Secret%2fwith", "with%3Dsigns", "signs+and", "%2B" } do
+      for _, form in ipairs{ "Sp3cial", "Secret%2Fwith", "Secret%2fwith", "with%3Dsigns", "signs+and", "%2B", "%2b",
+                             "8842", "Later" } do
         assert.is_nil(text:find(form, 1, true), form .. " in " .. text)
+      end
       end
     end)
 

@@ -137,11 +137,16 @@ local function redact(s, secrets)
   if type(s) ~= "string" then return s end
   local head, out, from = s:sub(1, M.MAX_TEXT + MARK), {}, 1
   while true do
-    local at, len
+    local at, len, whole
     for _, secret in ipairs(secrets) do
       if type(secret) == "string" and secret ~= "" then
         local i = head:find(secret:sub(1, MARK), from, true)
-        if i and (not at or i < at) then at, len = i, #secret end
+        -- at one place, the secret whose whole text is there wins (forms of one secret share its first bytes:
+        -- "...+x" and "...%2Bx"), else the longest
+        local full = i and head:sub(i, i + #secret - 1) == secret
+        if i and (not at or i < at or (i == at and ((full and not whole) or (full == whole and #secret > len)))) then
+          at, len, whole = i, #secret, full
+        end
       end
     end
     if not at then break end
@@ -169,7 +174,7 @@ local function echo_forms(secrets)
   local function add(v)
     if not seen[v] then seen[v], out[#out + 1] = true, v end
   end
-  for _, secret in ipairs(secrets) do
+  for _, secret in pairs(secrets) do -- pairs: a list may have holes ({ client_secret, client_assertion }, one nil)
     if type(secret) == "string" and #secret >= MIN_SECRET then
       local escaped = core.escape(secret)
       add(secret)
@@ -201,7 +206,7 @@ function M.from_response(resp, method, url, secrets)
     attempts = resp.attempts, operation_id = info.operation_id, activity_id = info.activity_id,
     trace_id = p.trace_id, correlation_id = p.correlation_id,
   }
-  local forms = secrets and #secrets > 0 and echo_forms(secrets)
+  local forms = secrets and next(secrets) ~= nil and echo_forms(secrets)
   for _, k in ipairs(SERVER_TEXT) do
     if forms then e[k] = redact(e[k], forms) end
     e[k] = capped(e[k])
