@@ -83,7 +83,7 @@ complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'completion' -d 'pri
 complete -c vpptoken -n '__fish_vpptoken_using_command' -xa 'help' -d 'show help'
 complete -c vpptoken -l cloud -xa 'global usgov dod china' -d 'national cloud: global (default), usgov, dod or china'
 complete -c vpptoken -l beta -d 'use Graph\'s beta API (beta properties and actions)'
-complete -c vpptoken -l graph-url -r -d 'Graph base URL, for example http://127.0.0.1:8787/v1.0 (default: $VPPTOKEN_GRAPH_URL or the cloud\'s)'
+complete -c vpptoken -l graph-url -r -d 'Graph base URL, for example http://127.0.0.1:8787/v1.0 (default: $VPPTOKEN_GRAPH_URL or the cloud\'s; with --tenants, of every tenant without its own base_url)'
 complete -c vpptoken -l tenant -r -d 'Entra tenant id or domain (default: $AZURE_TENANT_ID)'
 complete -c vpptoken -l client-id -r -d 'app (client) id (default: $AZURE_CLIENT_ID)'
 complete -c vpptoken -l client-secret-file -r -d 'read the client secret from this file (default: $AZURE_CLIENT_SECRET)'

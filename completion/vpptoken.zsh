@@ -7,7 +7,7 @@ _vpptoken() {
   local -a options=(
     "--cloud[national cloud\: global (default), usgov, dod or china]: :(global usgov dod china)"
     "--beta[use Graph's beta API (beta properties and actions)]"
-    "--graph-url[Graph base URL, for example http\://127.0.0.1\:8787/v1.0 (default\: \$VPPTOKEN_GRAPH_URL or the cloud's)]: :_files"
+    "--graph-url[Graph base URL, for example http\://127.0.0.1\:8787/v1.0 (default\: \$VPPTOKEN_GRAPH_URL or the cloud's; with --tenants, of every tenant without its own base_url)]: :_files"
     "--tenant[Entra tenant id or domain (default\: \$AZURE_TENANT_ID)]: :_files"
     "--client-id[app (client) id (default\: \$AZURE_CLIENT_ID)]: :_files"
     "--client-secret-file[read the client secret from this file (default\: \$AZURE_CLIENT_SECRET)]: :_files"

@@ -31,7 +31,8 @@ M.GLOBAL = {
     help = "national cloud: " .. M.one_of{ CLOUDS[1] .. " (default)", table.unpack(OTHER_CLOUDS) } },
   { name = "beta", kind = "flag", help = "use Graph's beta API (beta properties and actions)" },
   { name = "graph-url", kind = "string", arg = "URL",
-    help = "Graph base URL, e.g. http://127.0.0.1:8787/v1.0 (default: $VPPTOKEN_GRAPH_URL or the cloud's)" },
+    help = "Graph base URL, e.g. http://127.0.0.1:8787/v1.0 (default: $VPPTOKEN_GRAPH_URL or the cloud's; with "
+      .. "--tenants, of every tenant without its own base_url)" },
   { name = "tenant", kind = "string", arg = "TENANT", help = "Entra tenant id or domain (default: $AZURE_TENANT_ID)" },
   { name = "client-id", kind = "string", arg = "ID", help = "app (client) id (default: $AZURE_CLIENT_ID)" },
   { name = "client-secret-file", kind = "path", arg = "PATH",
