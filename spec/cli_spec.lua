@@ -180,7 +180,8 @@ describe("vpptoken command", function()
       assert.equal("", err)
       local lines = {}
       for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
-      assert.equal(3, #lines)
+      assert.equal(4, #lines)
+      assert.equal("2 tokens, 1 needs attention", lines[4]) -- two's expiry is past
       -- piped: 80 columns, so the expiry is in its compact form
       assert.matches("^ID%s+APPLE ID%s+ORGANIZATION%s+STATE%s+SYNC%s+EXPIRES %(DAYS LEFT%)$", lines[1])
       assert.matches("\n" .. lit(one:sub(1, 8)) .. "%s+one@contoso%.com%s", out)
@@ -481,8 +482,9 @@ describe("vpptoken command", function()
       local seen = #sb:requests()
       local code, out, err = run{ "renew", id, "--file", cli.token_file{ expDate = "2031-06-07T00:00:00Z" } }
       assert.equal(0, code, err)
-      assert.matches("renewed " .. lit(id) .. ": the new file expires 2031%-06%-07 %(%d+ days left%) %(was "
+      assert.matches("^renewed " .. lit(id) .. "\n  the new file expires 2031%-06%-07 %(%d+ days left%) %(was "
         .. "2027%-01%-01", out)
+      for l in out:gmatch("[^\n]+") do assert.is_true(#l <= 80, l) end
       assert.matches("\nnote: Graph still shows the expiry 2027%-01%-01T00:00:00Z", out)
       local patch = sb:requests()[seen + 2]
       assert.equal("PATCH", patch.method)

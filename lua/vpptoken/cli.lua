@@ -96,7 +96,7 @@ end
 -- erased first and the time spent answering is not counted as the work's.
 function Context:ask(question)
   self.progress:pause()
-  io.stderr:write(output.printable(question))
+  io.stderr:write(output.printable(question, "\n"))
   io.stderr:flush()
   local answer = io.read("l")
   self.progress:resume()

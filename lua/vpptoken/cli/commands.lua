@@ -34,7 +34,9 @@ end
 local ID_COLUMN = { key = "id", title = "ID", keep = true, min = ids.SHORT }
 local APPLE_ID = { key = "appleId", title = "APPLE ID", min = 12, wrap = true, give = 3 }
 local ORGANIZATION = { key = "organizationName", title = "ORGANIZATION", min = 8, wrap = true, give = 1 }
-local STATE = { key = "state", title = "STATE", min = 7, wrap = true, give = 4, colour = state_colour }
+-- The long states take a short form (named in a legend under the table) before anything else gives way.
+local STATE = { key = "state", title = "STATE", min = 7, colour = state_colour,
+                abbrev = { assignedToExternalMDM = "extMDM", duplicateLocationId = "dupLoc" } }
 local EXPIRES = { key = "expirationDateTime", title = "EXPIRES", short = "expires_short",
                   short_title = "EXPIRES (DAYS LEFT)", min = 10, colour = expiry_colour }
 -- `expiring`'s reason says the state when it is not valid ("state is expired"): the STATE column is the first to
@@ -42,7 +44,7 @@ local EXPIRES = { key = "expirationDateTime", title = "EXPIRES", short = "expire
 local EXPIRING_TABLE = {
   ID_COLUMN, APPLE_ID, ORGANIZATION, setmetatable({ optional = 1 }, { __index = STATE }),
   { key = "expirationDateTime", title = "EXPIRES", short = "expires_short", min = 10, colour = expiry_colour },
-  { key = "reason", title = "REASON", min = 12, wrap = true, give = 2 },
+  { key = "reason", title = "REASON", min = 12, wrap = true, give = 2, abbrev = STATE.abbrev },
 }
 local TABLE_COLUMNS = {
   ID_COLUMN, APPLE_ID, ORGANIZATION, STATE,
@@ -88,9 +90,27 @@ local function short_ids_of(ctx, tokens, others)
   return ids.shorten(list, others)
 end
 
---- Writes a table of rows fitted to the width (none for --output wide), in colour when ctx.colour.
-local function emit_table(ctx, rows, cols)
+--- True when a token's row shows something that needs attention (a colour: a state other than valid, an expiry
+-- within args.EXPIRING_DAYS or past, a failed sync).
+local function needs_attention(r)
+  return (state_colour(r) or expiry_colour(r) or sync_colour(r)) ~= nil
+end
+
+--- "50 tokens, 12 need attention" for a table of token rows.
+local function token_count(rows)
+  local attention = 0
+  for _, r in ipairs(rows) do if needs_attention(r) then attention = attention + 1 end end
+  local text = output.count(#rows, "token")
+  if attention > 0 then text = text .. string.format(", %d %s attention", attention, attention == 1 and "needs" or "need") end
+  return text
+end
+M.token_count = token_count
+
+--- Writes a table of rows fitted to the width (none for --output wide), in colour when ctx.colour; `footer`: a
+-- line under it.
+local function emit_table(ctx, rows, cols, footer)
   output.write(tbl.render(rows, cols, { width = ctx:table_width(), colour = ctx.colour }))
+  if footer then output.write(footer .. "\n") end
 end
 
 -- How --set values are typed: by the property's kind in the library's schema (vpptoken.property_kind, beta
@@ -161,7 +181,7 @@ local function emit_tokens(ctx, tokens, tcols, ccols, all)
     local short = short_ids_of(ctx, tokens, others)
     local rows = {}
     for i, t in ipairs(tokens) do rows[i] = token_row(ctx, t, short) end
-    emit_table(ctx, rows, tcols or TABLE_COLUMNS)
+    emit_table(ctx, rows, tcols or TABLE_COLUMNS, token_count(rows))
   end
 end
 
@@ -335,9 +355,10 @@ function M.delete(ctx)
   if not ctx.opts.yes then
     local tok, err = ctx:call(client.get, client, id)
     if not tok then return ctx:fail(err) end
-    local answer = (ctx:ask(string.format("Delete VPP token %s (%s, %s)? Apps licensed through it lose "
-      .. "their licenses. [y/N] ", id, tostring(tok.appleId or "no Apple ID"),
-      tostring(tok.organizationName or "no organization"))) or ""):lower()
+    local width = output.terminal_width(2)
+    local answer = (ctx:ask(output.fit(string.format("Delete VPP token %s?\n  %s, %s", id,
+      tostring(tok.appleId or "no Apple ID"), tostring(tok.organizationName or "no organization")), width)
+      .. "\n" .. output.fit("Apps licensed through it lose their licenses. Delete? [y/N]", width) .. " ") or ""):lower()
     if answer ~= "y" and answer ~= "yes" then
       output.message("not deleted")
       return exits.FAILURE
@@ -501,7 +522,8 @@ function M.expiring(ctx)
     r.expires_short = r.expirationDateTime ~= nil and r.expirationDateTime:match("^%d+%-%d+%-%d+") or nil
     rows[i] = r
   end
-  emit_table(ctx, rows, ctx.format == "wide" and EXPIRING_WIDE or EXPIRING_TABLE)
+  emit_table(ctx, rows, ctx.format == "wide" and EXPIRING_WIDE or EXPIRING_TABLE,
+    string.format("%s %s attention", output.count(#rows, "token"), #rows == 1 and "needs" or "need"))
   return exits.OK
 end
 
@@ -529,10 +551,13 @@ function M.renew(ctx)
       { "id", "expiration", "previous_expiration", "graph_expiration", "lagging" }))
     return exits.OK
   end
-  output.write(output.printable(string.format("renewed %s: the new file expires %s (was %s)", tostring(tok.id),
-    output.date(info.expiration, true), output.date(info.previous_expiration, true) ~= ""
-      and output.date(info.previous_expiration, true) or "unknown")), "\n")
-  if info.note and not ctx.opts.quiet then output.write("note: ", output.printable(info.note), "\n") end
+  local previous = output.date(info.previous_expiration, true)
+  output.write(output.fit(string.format("renewed %s\n  the new file expires %s (was %s)", tostring(tok.id),
+    output.date(info.expiration, true), previous ~= "" and previous or "unknown"), ctx:table_width() or math.huge),
+    "\n")
+  if info.note and not ctx.opts.quiet then
+    output.write(output.fit("note: " .. info.note, ctx:table_width() or math.huge), "\n")
+  end
   return exits.OK
 end
 

@@ -97,8 +97,8 @@ local function finish(ctx, results, attention, what)
     end
   end
   if not ctx.opts.quiet then
-    output.message(string.format("%d tenants: %d ok, %d failed; %d %s", #results, #results - failed, failed,
-      attention, what))
+    output.message(string.format("%s: %d ok, %d failed; %d %s", output.count(#results, "tenant"),
+      #results - failed, failed, attention, what))
   end
   return failed > 0 and exits.TENANTS_FAILED or nil
 end
