@@ -76,8 +76,8 @@ describe("a table for people", function()
     local rows = { { id = "00000001", org = "Woodgrove Bank", state = "assignedToExternalMDM" },
                    { id = "00000002", org = "Contoso", state = "valid" } }
     local out = lines(tbl.render(rows, cols, { width = 36 }))
-    assert.same({ "ID        ORGANIZATION    STATE", "00000001  Woodgrove Bank  extMDM", "00000002  Contoso         valid",
-                  "extMDM = assignedToExternalMDM" }, out)
+    assert.same({ "ID        ORGANIZATION    STATE", "00000001  Woodgrove Bank  extMDM",
+                  "00000002  Contoso         valid", "extMDM = assignedToExternalMDM" }, out)
     -- with room, the value is shown whole and no legend is needed
     out = lines(tbl.render(rows, cols, { width = 80 }))
     assert.equal(3, #out)

@@ -101,7 +101,9 @@ local function token_count(rows)
   local attention = 0
   for _, r in ipairs(rows) do if needs_attention(r) then attention = attention + 1 end end
   local text = output.count(#rows, "token")
-  if attention > 0 then text = text .. string.format(", %d %s attention", attention, attention == 1 and "needs" or "need") end
+  if attention > 0 then
+    text = text .. string.format(", %d %s attention", attention, attention == 1 and "needs" or "need")
+  end
   return text
 end
 M.token_count = token_count
