@@ -4,7 +4,7 @@ _vpptoken() {
     args=("${COMP_WORDS[@]}")
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
-    opts="--cloud --beta --graph-url --tenant --client-id --client-secret-file --timeout --retries -o --output --wide --no-color --show-secrets -v --verbose -q --quiet -h --help"
+    opts="--cloud --beta --graph-url --tenant --client-id --client-secret-file --timeout --retries -o --output --wide --no-color --show-secrets -v --verbose -q --quiet -h --help --version"
 
     case "$prev" in
         --cloud)

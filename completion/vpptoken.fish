@@ -96,6 +96,7 @@ complete -c vpptoken -l show-secrets -d 'print token values instead of <redacted
 complete -c vpptoken -s v -l verbose -d 'print every HTTP call (method, URL, status, attempts, time, request ids) and retry wait to stderr'
 complete -c vpptoken -s q -l quiet -d 'print no status line (on a terminal) or confirmations, only results and errors'
 complete -c vpptoken -s h -l help -d 'show help (vpptoken COMMAND --help for a command)'
+complete -c vpptoken -l version -d 'print the version (as vpptoken version)'
 
 complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l filter -r -d 'an OData $filter, for example "state eq \'valid\'"'
 complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l select -r -d 'properties to show, comma-separated'

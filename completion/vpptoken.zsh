@@ -20,6 +20,7 @@ _vpptoken() {
     {-v,--verbose}"[print every HTTP call (method, URL, status, attempts, time, request ids) and retry wait to stderr]"
     {-q,--quiet}"[print no status line (on a terminal) or confirmations, only results and errors]"
     {-h,--help}"[show help (vpptoken COMMAND --help for a command)]"
+    "--version[print the version (as vpptoken version)]"
   )
   _arguments -s -S \
     $options \

@@ -44,7 +44,7 @@ describe("vpptoken command", function()
         assert.matches("\n  " .. c .. " ", out, 1, true)
       end
       assert.matches("exit codes:", out, 1, true)
-      assert.matches("  4  not found", out, 1, true)
+      assert.matches("   4  not found", out, 1, true)
       assert.matches("examples:", out, 1, true)
     end)
 
@@ -59,17 +59,44 @@ describe("vpptoken command", function()
       assert.matches("usage: vpptoken renew ID [OPTIONS]", hout, 1, true)
     end)
 
-    it("no command prints the usage on stderr and exits 2", function()
-      local code, out, err = run{}
+    it("no command prints a short usage and the command list on stderr, within 80x24, and exits 2", function()
+      local code, out, err = run({}, { env = { COLUMNS = "80" } })
       assert.equal(2, code)
       assert.equal("", out)
-      assert.matches("usage: vpptoken", err, 1, true)
+      assert.matches("^usage: vpptoken", err)
+      assert.matches("\n  sync +start a license sync", err)
+      assert.not_matches("exit codes:", err, 1, true)
+      local n = 0
+      for l in err:gmatch("[^\n]+") do
+        n = n + 1
+        assert.is_true(#l <= 80, l)
+      end
+      assert.is_true(n <= 24, err)
     end)
 
-    it("version prints the library's version, then libcurl's for bug reports", function()
-      local code, out = run{ "version" }
-      assert.equal(0, code)
-      assert.matches("^vpptoken %d+%.%d+%.%d+\nlibcurl/%d+%.%d+", out)
+    it("--help and every command's --help fit the terminal's width, the exit codes aligned", function()
+      local args = require "vpptoken.cli.args"
+      for _, width in ipairs{ 80, 60 } do
+        local texts = { (select(2, run({ "--help" }, { env = { COLUMNS = tostring(width) } }))) }
+        for _, c in ipairs(args.COMMANDS) do
+          local code, out = run({ c.name, "--help" }, { env = { COLUMNS = tostring(width) } })
+          assert.equal(0, code, c.name)
+          texts[#texts + 1] = out
+        end
+        for _, text in ipairs(texts) do
+          for l in text:gmatch("[^\n]+") do assert.is_true(#l <= width, width .. ": " .. l) end
+        end
+        assert.matches("\n   4  not found", texts[1])
+        assert.matches("\n  11  tenants file", texts[1])
+      end
+    end)
+
+    it("version and --version print the library's version, then libcurl's for bug reports", function()
+      for _, argv in ipairs{ { "version" }, { "--version" } } do
+        local code, out = run(argv)
+        assert.equal(0, code)
+        assert.matches("^vpptoken %d+%.%d+%.%d+\nlibcurl/%d+%.%d+", out)
+      end
     end)
   end)
 

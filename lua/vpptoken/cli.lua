@@ -195,7 +195,8 @@ function M.main(argv)
       io.write(help.main())
       return exits.OK
     end
-    io.stderr:write(help.main())
+    if parsed.opts.version then return commands.version() end
+    io.stderr:write(help.usage(output.terminal_width(2)))
     return EXIT_USAGE
   end
   if parsed.opts.help then

@@ -51,6 +51,7 @@ M.GLOBAL = {
   { name = "quiet", short = "q", kind = "flag", help = "print no status line (on a terminal) or confirmations, only "
     .. "results and errors" },
   { name = "help", short = "h", kind = "flag", help = "show help (vpptoken COMMAND --help for a command)" },
+  { name = "version", kind = "flag", help = "print the version (as vpptoken version)" },
 }
 
 -- The commands in the order help lists them. args: what follows the command (min and max positional count).
