@@ -174,26 +174,27 @@ describe("vpptoken command on an 80-column terminal", function()
     -- Slow syncs (8 at once) and slow checks: seconds of work.
     sb:configure{ faults = { latency_ms = { POST = { 900, 1000 }, GET = { 300, 400 } } } }
     local s = start{ "sync", "--all", "--wait" }
-    local during = term:wait_for(s, "synced %d+/24, 0 failed %(%d+ s%)")
+    local during = term:wait_for(s, "started %d+/24 syncs, 0 failed %(%d+ s%)")
     assert_fits(during, 80)
     term:wait_for(s, "waiting for license syncs: %d+/24 done")
     local code, text = term:finished(s)
     assert.equal(0, code, text)
-    assert.not_matches("synced %d", text)
+    assert.not_matches("started %d+/", text)
     assert.not_matches("waiting for", text, 1, true)
     assert_fits(text, 80)
-    -- The table's header and 24 rows, then EXIT=: no status line left behind, none piled up.
+    -- The table's header, 24 rows and the totals, then EXIT=: no status line left behind, none piled up.
     local shown = lines(text)
-    assert.equal(26, #shown, text)
+    assert.equal(27, #shown, text)
     assert.matches("^ID ", shown[1])
-    assert.matches("^EXIT=0$", shown[26])
+    assert.equal("24 syncs completed", shown[26])
+    assert.matches("^EXIT=0$", shown[27])
   end)
 
   it("list shows its pages and tokens while it works", function()
     create_tokens(12)
     sb:configure{ faults = { latency_ms = { GET = { 1200, 1300 } } } }
     local s = start{ "list", "--top", "4" } -- three pages, each over a second
-    local during = term:wait_for(s, "listing tokens: %d pages?, %d+ tokens")
+    local during = term:wait_for(s, "listing tokens: %d pages? read, %d+ tokens?")
     assert_fits(during, 80)
     local code, text = term:finished(s)
     assert.equal(0, code, text)
@@ -258,13 +259,13 @@ describe("vpptoken command on an 80-column terminal", function()
     repeat -- the screen, read every 0.1 s until the command ends (over 1.5 s: POSTs are slow)
       local text = term:screen(s)
       samples = samples + 1
-      assert.not_matches("synced", text, 1, true)
+      assert.not_matches("started %d+/8 syncs", text)
       os.execute("sleep 0.1")
     until text:find("EXIT=%d")
     assert.is_true(samples > 5, "the screen was read " .. samples .. " times")
     local code, text = term:finished(s)
     assert.equal(0, code, text)
-    assert.equal(10, #lines(text), text) -- header, 8 rows, EXIT=
+    assert.equal(11, #lines(text), text) -- header, 8 rows, the totals, EXIT=
   end)
 
   it("nothing of it reaches stderr when stderr is a pipe", function()

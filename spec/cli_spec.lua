@@ -480,6 +480,23 @@ describe("vpptoken command", function()
       assert.matches(lit(id:sub(1, 8)) .. "%s+many@contoso.com%s+started", out)
       assert.matches("missing%-id%s+failed%s+ResourceNotFound", out)
       assert.matches("^vpptoken: %[HTTP 404%]", err)
+      assert.matches("\n1 sync started, 1 failed\n$", out)
+    end)
+
+    it("ends its table with the totals: started and skipped, or with --wait, completed", function()
+      local a = create("totals-a@contoso.com")
+      local b = create("totals-b@contoso.com")
+      run{ "update", b, "--set", "state=expired" }
+      local code, out = run{ "sync", "--all" }
+      assert.equal(0, code)
+      local table_rows = out:match("^(.*\n)[^\n]+\n$")
+      local started = select(2, table_rows:gsub("%sstarted%s", ""))
+      local skipped = select(2, table_rows:gsub("%sskipped%s", ""))
+      assert.is_true(started >= 1 and skipped >= 1, out)
+      assert.matches(string.format("\n%d syncs? started, %d skipped\n$", started, skipped), out)
+      local wcode, wout = run{ "sync", a, "--wait" }
+      assert.equal(0, wcode)
+      assert.matches("\n1 sync completed\n$", wout)
     end)
   end)
 

@@ -264,7 +264,8 @@ function M.list(ctx)
   end
   local client = ctx:client()
   local tokens, all, seen = {}, {}, 0
-  local function text(n) return string.format("listing tokens: %d pages, %d tokens", n, seen) end
+  local function text(n) return string.format("listing tokens: %s read, %s", output.count(n, "page"),
+    output.count(seen, "token")) end
   local pages = count_pages(ctx, text)
   local iter = ctx:call(client.each, client, next(query) and query or nil)
   for tok, err in iter do
@@ -379,6 +380,27 @@ function M.delete(ctx)
   return exits.OK
 end
 
+--- The totals line under sync's table: "3 syncs started, 1 failed, 2 skipped"; with --wait, the finished ones
+-- ("2 syncs completed, 1 failed").
+function M.sync_totals(rows, waited)
+  local n = { started = 0, failed = 0, skipped = 0, completed = 0 }
+  for _, r in ipairs(rows) do
+    local key = r.outcome
+    if waited and key == "started" and r.lastSyncStatus == "completed" then key = "completed" end
+    if n[key] then n[key] = n[key] + 1 end
+  end
+  local parts
+  if waited then
+    parts = { output.count(n.completed, "sync") .. " completed" }
+    if n.started > 0 then parts[2] = n.started .. " still running" end
+  else
+    parts = { output.count(n.started, "sync") .. " started" }
+  end
+  if n.failed > 0 then parts[#parts + 1] = n.failed .. " failed" end
+  if n.skipped > 0 then parts[#parts + 1] = n.skipped .. " skipped" end
+  return table.concat(parts, ", ")
+end
+
 local SYNC_TABLE = {
   ID_COLUMN, APPLE_ID,
   { key = "outcome", title = "OUTCOME", min = 7, colour = sync_colour },
@@ -423,10 +445,10 @@ function M.sync(ctx)
   local client = ctx:client()
   local outcomes
   local function synced(n, total, failed)
-    ctx:status(string.format("synced %d/%d, %d failed", n, total, failed))
+    ctx:status(string.format("started %d/%d syncs, %d failed", n - failed, total, failed))
   end
   if all then
-    count_pages(ctx, function(n) return string.format("listing tokens: %d pages", n) end)
+    count_pages(ctx, function(n) return "listing tokens: " .. output.count(n, "page") .. " read" end)
     local list, err = client:sync_all{ on_progress = function(n, total, failed)
       ctx.on_call = nil
       synced(n, total, failed)
@@ -483,7 +505,7 @@ function M.sync(ctx)
       shown[i] = setmetatable({ id = short and type(r.id) == "string" and short[r.id] or r.id,
                                 sync_raw = r.lastSyncStatus }, { __index = r })
     end
-    emit_table(ctx, shown, SYNC_TABLE)
+    emit_table(ctx, shown, SYNC_TABLE, M.sync_totals(rows, ctx.opts.wait))
   end
   if first_error then return ctx:exit_code(first_error) end
   return any_failed and 1 or 0
@@ -491,7 +513,7 @@ end
 
 function M.expiring(ctx)
   local client = ctx:client()
-  count_pages(ctx, function(n) return string.format("listing tokens: %d pages", n) end)
+  count_pages(ctx, function(n) return "listing tokens: " .. output.count(n, "page") .. " read" end)
   local entries, err = ctx:call(client.expiring, client, { within_days = ctx.opts.within or args.EXPIRING_DAYS })
   if not entries then return ctx:fail(err) end
   if ctx.format == "json" then
