@@ -202,35 +202,29 @@ describe("vpptoken command on an 80-column terminal", function()
     assert.equal(15, #lines(text), text) -- header, 12 rows, the count, EXIT=
   end)
 
-  describe("with the sandbox down", function()
-    local down
-
-    setup(function()
-      local gone = helper.start_sandbox{ "--access-token", ACCESS }
-      down = gone.graph
-      gone:stop()
-    end)
-
+  describe("with Graph unavailable", function()
     it("list says it waits to try again, then the error starts on a clean line", function()
-      local s = start({ "list", "--retries", "2" }, { VPPTOKEN_GRAPH_URL = down })
-      local during = term:wait_for(s, "waiting %d+ s before attempt 2 of 3: cannot connect")
+      sb:fail_next(3, 503, { retry_after = "2" })
+      local s = start{ "list", "--retries", "2" }
+      local during = term:wait_for(s, "waiting 2 s before attempt 2 of 3: service unavailable")
       assert_fits(during, 80)
       local code, text = term:finished(s)
-      assert.equal(7, code, text)
+      assert.equal(6, code, text)
       assert.not_matches("waiting", text, 1, true)
       local shown = lines(text)
-      assert.matches("^vpptoken: %[network%]%[COULDNT_CONNECT%]", shown[1])
-      assert.matches("^EXIT=7$", shown[#shown])
+      assert.matches("^vpptoken: %[HTTP 503%]", shown[1])
+      assert.matches("^EXIT=6$", shown[#shown])
     end)
 
     it("the wait is cut to a narrow terminal's width, never wrapped", function()
-      local s = start({ "list", "--retries", "1" }, { VPPTOKEN_GRAPH_URL = down }, 40)
+      sb:fail_next(2, 503, { retry_after = "2" })
+      local s = start({ "list", "--retries", "1" }, nil, 40)
       local during = term:wait_for(s, "waiting %d+ s before attempt 2 of")
       for _, l in ipairs(lines(during)) do
         assert.is_true(utf8.len(l) <= 39, "wider than the terminal: " .. l)
       end
       local code, text = term:finished(s)
-      assert.equal(7, code, text)
+      assert.equal(6, code, text)
     end)
   end)
 
