@@ -76,7 +76,7 @@ _vpptoken() {
                 ;;
             expiring)
                 cmd="expiring"
-                opts="$opts --within --tenants --only --shard"
+                opts="$opts --within --exit-code --tenants --only --shard"
                 break
                 ;;
             renew)

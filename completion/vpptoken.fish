@@ -127,6 +127,7 @@ complete -c vpptoken -n '__fish_vpptoken_seen_command sync' -l only -r -d 'with 
 complete -c vpptoken -n '__fish_vpptoken_seen_command sync' -l shard -r -d 'with --tenants: only the K-th of N stable slices of the tenants (N jobs with K = 1..N cover each tenant once)'
 
 complete -c vpptoken -n '__fish_vpptoken_seen_command expiring' -l within -r -d 'expiring within DAYS days (default 30)'
+complete -c vpptoken -n '__fish_vpptoken_seen_command expiring' -l exit-code -d 'exit 12 when any token needs attention, 0 when none does (for cron jobs and monitors)'
 complete -c vpptoken -n '__fish_vpptoken_seen_command expiring' -l tenants -r -d 'run over every tenant of this tenants file (JSON; see the README\'s "Many tenants")'
 complete -c vpptoken -n '__fish_vpptoken_seen_command expiring' -l only -r -d 'with --tenants: only the tenants of this name or tag (repeatable)'
 complete -c vpptoken -n '__fish_vpptoken_seen_command expiring' -l shard -r -d 'with --tenants: only the K-th of N stable slices of the tenants (N jobs with K = 1..N cover each tenant once)'

@@ -113,6 +113,7 @@ _vpptoken() {
       options=(
         $options
         "--within[expiring within DAYS days (default 30)]: :_files"
+        "--exit-code[exit 12 when any token needs attention, 0 when none does (for cron jobs and monitors)]"
         "--tenants[run over every tenant of this tenants file (JSON; see the README's \"Many tenants\")]: :_files"
         "*--only[with --tenants\: only the tenants of this name or tag (repeatable)]: :_files"
         "--shard[with --tenants\: only the K-th of N stable slices of the tenants (N jobs with K = 1..N cover each tenant once)]: :_files"

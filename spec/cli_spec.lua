@@ -501,6 +501,22 @@ describe("vpptoken command", function()
   end)
 
   describe("expiring and renew", function()
+    it("expiring --exit-code exits 12 when a token needs attention and 0 when none does, for cron jobs", function()
+      sb:reset()
+      create("fine@contoso.com", { "--set", "expirationDateTime=" .. os.date("!%Y-%m-%dT%H:%M:%SZ",
+        os.time() + 400 * 86400) })
+      local code, out = run{ "expiring", "--within", "30", "--exit-code" }
+      assert.equal(0, code, out)
+      assert.equal(0, (run{ "expiring", "--within", "30" }))
+      create("soon@contoso.com", { "--set", "expirationDateTime=" .. os.date("!%Y-%m-%dT%H:%M:%SZ",
+        os.time() + 3 * 86400) })
+      local code2, out2 = run{ "expiring", "--within", "30", "--exit-code" }
+      assert.equal(12, code2, out2)
+      assert.matches("soon@contoso.com", out2, 1, true)
+      assert.equal(12, (run{ "expiring", "--within", "30", "--exit-code", "-o", "json" }))
+      assert.equal(0, (run{ "expiring", "--within", "30" }), "without the flag, attention is no failure")
+    end)
+
     it("expiring --within lists the tokens expiring in that many days, soonest first", function()
       local soon = create("soon@contoso.com")
       create("later@contoso.com")

@@ -91,6 +91,8 @@ M.COMMANDS = {
   { name = "expiring", summary = "tokens expiring soon, expired or not valid", min = 0, max = 0, flags = {
       { name = "within", kind = "number", arg = "DAYS",
         help = "expiring within DAYS days (default " .. M.EXPIRING_DAYS .. ")" },
+      { name = "exit-code", kind = "flag",
+        help = "exit 12 when any token needs attention, 0 when none does (for cron jobs and monitors)" },
   } },
   { name = "renew", usage = "ID", summary = "upload a new .vpptoken file into a token", min = 1, max = 1, flags = {
       { name = "file", kind = "path", arg = "PATH", help = "the new .vpptoken file (required)" },

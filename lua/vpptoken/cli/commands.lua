@@ -516,6 +516,7 @@ function M.expiring(ctx)
   count_pages(ctx, function(n) return "listing tokens: " .. output.count(n, "page") .. " read" end)
   local entries, err = ctx:call(client.expiring, client, { within_days = ctx.opts.within or args.EXPIRING_DAYS })
   if not entries then return ctx:fail(err) end
+  local done = (ctx.opts.exit_code and #entries > 0) and exits.ATTENTION or exits.OK
   if ctx.format == "json" then
     local docs = {}
     for i, e in ipairs(entries) do
@@ -523,7 +524,7 @@ function M.expiring(ctx)
                   reason = e.reason, reasons = e.reasons }
     end
     output.write(output.json(docs))
-    return exits.OK
+    return done
   end
   local rows = {}
   for i, e in ipairs(entries) do
@@ -534,7 +535,7 @@ function M.expiring(ctx)
   if ctx.format == "csv" then
     output.write(output.csv(rows, { "id", "appleId", "organizationName", "state", "expirationDateTime", "days_left",
                                 "reason" }))
-    return exits.OK
+    return done
   end
   local tokens = {}
   for i, e in ipairs(entries) do tokens[i] = e.token end
@@ -548,7 +549,7 @@ function M.expiring(ctx)
   end
   emit_table(ctx, rows, ctx.format == "wide" and EXPIRING_WIDE or EXPIRING_TABLE,
     string.format("%s %s attention", output.count(#rows, "token"), #rows == 1 and "needs" or "need"))
-  return exits.OK
+  return done
 end
 
 function M.renew(ctx)

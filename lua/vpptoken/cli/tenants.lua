@@ -196,7 +196,8 @@ function M.expiring(ctx, columns)
     end
     columns.emit(ctx, rows, with_tenant(columns.expiring))
   end
-  return finish(ctx, results, #items, "tokens need attention") or exits.OK
+  return finish(ctx, results, #items, "tokens need attention")
+    or ((o.exit_code and #items > 0) and exits.ATTENTION or exits.OK)
 end
 
 function M.sync(ctx, columns)
