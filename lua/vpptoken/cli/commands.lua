@@ -191,6 +191,10 @@ end
 -- hex characters) names the one token whose id starts with it, found by listing the ids once. Nil and the exit
 -- code after the message when no token or several start with it.
 local function resolve_id(ctx, text)
+  if ids.too_short(text) then
+    ctx.usage(string.format("%s is too short to name a token: give at least %d characters of its id, as the "
+      .. "tables show", output.quoted(text), ids.SHORT))
+  end
   if not ids.is_prefix(text) then return text end
   if not ctx.known_ids then
     local client = ctx:client()
