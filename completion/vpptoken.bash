@@ -46,7 +46,7 @@ _vpptoken() {
         case "$arg" in
             list)
                 cmd="list"
-                opts="$opts --filter --select --top --state --tenants --only --shard"
+                opts="$opts --filter --select --top --max --state --tenants --only --shard"
                 break
                 ;;
             get)
@@ -137,6 +137,10 @@ _vpptoken() {
                     return 0
                     ;;
                 --top)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --max)
                     COMPREPLY=($(compgen -f -- "$cur"))
                     return 0
                     ;;

@@ -35,6 +35,7 @@ _vpptoken() {
         "--filter[an OData \$filter, for example \"state eq 'valid'\"]: :_files"
         "--select[properties to show, comma-separated]: :_files"
         "--top[N tokens per page (OData \$top); every page is read]: :_files"
+        "--max[show at most N tokens (stops reading pages once it has them)]: :_files"
         "--state[only tokens in this state (valid, expired, ...)]: :(unknown valid expired invalid assignedToExternalMDM)"
         "--tenants[run over every tenant of this tenants file (JSON; see the README's \"Many tenants\")]: :_files"
         "*--only[with --tenants\: only the tenants of this name or tag (repeatable)]: :_files"

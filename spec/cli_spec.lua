@@ -297,6 +297,22 @@ describe("vpptoken command", function()
       assert.is_string(keep)
     end)
 
+    it("--max N shows at most N tokens and stops reading pages once it has them; --top only sizes the pages",
+      function()
+      for i = 1, 5 do create("max" .. i .. "@contoso.com") end
+      local _, all = run{ "list", "-o", "json" }
+      local total = #cjson.decode(all)
+      assert.is_true(total >= 5)
+      local seen = #sb:requests()
+      local code, out = run{ "list", "--max", "3", "--top", "2", "-o", "json" }
+      assert.equal(0, code)
+      assert.equal(3, #cjson.decode(out))
+      assert.equal(2, #sb:requests() - seen, "two pages of two hold the three tokens")
+      local _, paged = run{ "list", "--top", "2", "-o", "json" }
+      assert.equal(total, #cjson.decode(paged))
+      assert.equal(2, (run{ "list", "--max", "0" }))
+    end)
+
     it("get shows every property of one token, id first", function()
       local id = create("get@contoso.com")
       local code, out = run{ "get", id }

@@ -60,6 +60,7 @@ M.COMMANDS = {
       { name = "filter", kind = "string", arg = "ODATA", help = "an OData $filter, e.g. \"state eq 'valid'\"" },
       { name = "select", kind = "string", arg = "NAMES", help = "properties to show, comma-separated" },
       { name = "top", kind = "int", arg = "N", help = "N tokens per page (OData $top); every page is read" },
+      { name = "max", kind = "int", arg = "N", help = "show at most N tokens (stops reading pages once it has them)" },
       { name = "state", kind = "string", arg = "STATE", help = "only tokens in this state (valid, expired, ...)",
         values = vpptoken.members(vpptoken.State) },
   } },

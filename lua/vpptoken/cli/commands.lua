@@ -278,6 +278,7 @@ function M.list(ctx)
     seen = seen + 1
     ctx:status(text(pages()))
     if not state or tok.state == state then tokens[#tokens + 1] = tok end
+    if ctx.opts.max and #tokens >= ctx.opts.max then break end
   end
   local tcols, ccols = columns_for(ctx)
   emit_tokens(ctx, tokens, tcols, ccols, all)
