@@ -51,12 +51,18 @@ function Context:call(fn, ...)
   self.failure("unexpected error after the server answered: " .. raised_text(res[2]), 1)
 end
 
+-- The longest --file value a message shows: paths are shorter, an Apple token's content (pasted by mistake) longer.
+local SHOWN_PATH_MAX = 96
+
 --- Reads the file named by the flag --`flag` (fileio.LIMITS[limit] bytes at most); `what` names it ("token file").
--- Returns its text, or nil, a message that names the flag, never its value (the value may be the secret itself,
--- pasted where the path belongs), and fileio's code (FileNotFound, FileUnreadable, FileTooLarge).
-function Context:read_flag_file(flag, limit, what)
+-- Returns its text, or nil, a message that names the flag, and fileio's code (FileNotFound, FileUnreadable,
+-- FileTooLarge). The message names the path only with `show_path` (a token file), and only up to SHOWN_PATH_MAX
+-- bytes (a token file's content pasted where its path belongs is longer); never for a secret's file, whose flag
+-- may be given the secret itself, pasted where the path belongs.
+function Context:read_flag_file(flag, limit, what, show_path)
   local path = self.opts[(flag:gsub("%-", "_"))]
-  local given = what .. " given to --" .. flag
+  local given = what .. (show_path and (" " .. output.quoted(path, SHOWN_PATH_MAX) .. " (--" .. flag .. ")")
+    or (" given to --" .. flag))
   local text, _, code, why = fileio.read(path, fileio.LIMITS[limit], what)
   if text then return text end
   if code == "FileTooLarge" then

@@ -302,7 +302,7 @@ local TOKEN_FILE_CODES = require("vpptoken.tokenfile").READ_CODES
 -- Checks that --file names a readable token file within the size cap (messages name the flag, never its value,
 -- which may be the token itself, pasted in place of a path); nil and the exit code after the message if not.
 local function check_token_file(ctx)
-  local text, why, code = ctx:read_flag_file("file", "token_file", "token file")
+  local text, why, code = ctx:read_flag_file("file", "token_file", "token file", true)
   if not text then
     return nil, ctx:fail(errors.new{ kind = "token_file", code = TOKEN_FILE_CODES[code], message = why })
   end
