@@ -4,7 +4,7 @@ _vpptoken() {
     args=("${COMP_WORDS[@]}")
     cur="${COMP_WORDS[COMP_CWORD]}"
     prev="${COMP_WORDS[COMP_CWORD-1]}"
-    opts="--cloud --beta --graph-url --tenant --client-id --client-secret-file --timeout --retries -o --output --wide --no-color --show-secrets -v --verbose -q --quiet -h --help"
+    opts="--cloud --beta --graph-url --tenant --client-id --client-secret-file --timeout --retries -o --output --wide --no-color --show-secrets -v --verbose -q --quiet -h --help --version"
 
     case "$prev" in
         --cloud)
@@ -46,7 +46,7 @@ _vpptoken() {
         case "$arg" in
             list)
                 cmd="list"
-                opts="$opts --filter --select --top --state --tenants --only --shard"
+                opts="$opts --filter --select --top --max --state --tenants --only --shard"
                 break
                 ;;
             get)
@@ -76,7 +76,7 @@ _vpptoken() {
                 ;;
             expiring)
                 cmd="expiring"
-                opts="$opts --within --tenants --only --shard"
+                opts="$opts --within --exit-code --tenants --only --shard"
                 break
                 ;;
             renew)
@@ -137,6 +137,10 @@ _vpptoken() {
                     return 0
                     ;;
                 --top)
+                    COMPREPLY=($(compgen -f -- "$cur"))
+                    return 0
+                    ;;
+                --max)
                     COMPREPLY=($(compgen -f -- "$cur"))
                     return 0
                     ;;

@@ -96,10 +96,12 @@ complete -c vpptoken -l show-secrets -d 'print token values instead of <redacted
 complete -c vpptoken -s v -l verbose -d 'print every HTTP call (method, URL, status, attempts, time, request ids) and retry wait to stderr'
 complete -c vpptoken -s q -l quiet -d 'print no status line (on a terminal) or confirmations, only results and errors'
 complete -c vpptoken -s h -l help -d 'show help (vpptoken COMMAND --help for a command)'
+complete -c vpptoken -l version -d 'print the version (as vpptoken version)'
 
 complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l filter -r -d 'an OData $filter, for example "state eq \'valid\'"'
 complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l select -r -d 'properties to show, comma-separated'
 complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l top -r -d 'N tokens per page (OData $top); every page is read'
+complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l max -r -d 'show at most N tokens (stops reading pages once it has them)'
 complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l state -xa 'unknown valid expired invalid assignedToExternalMDM' -d 'only tokens in this state (valid, expired, ...)'
 complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l tenants -r -d 'run over every tenant of this tenants file (JSON; see the README\'s "Many tenants")'
 complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l only -r -d 'with --tenants: only the tenants of this name or tag (repeatable)'
@@ -126,6 +128,7 @@ complete -c vpptoken -n '__fish_vpptoken_seen_command sync' -l only -r -d 'with 
 complete -c vpptoken -n '__fish_vpptoken_seen_command sync' -l shard -r -d 'with --tenants: only the K-th of N stable slices of the tenants (N jobs with K = 1..N cover each tenant once)'
 
 complete -c vpptoken -n '__fish_vpptoken_seen_command expiring' -l within -r -d 'expiring within DAYS days (default 30)'
+complete -c vpptoken -n '__fish_vpptoken_seen_command expiring' -l exit-code -d 'exit 12 when any token needs attention, 0 when none does (for cron jobs and monitors)'
 complete -c vpptoken -n '__fish_vpptoken_seen_command expiring' -l tenants -r -d 'run over every tenant of this tenants file (JSON; see the README\'s "Many tenants")'
 complete -c vpptoken -n '__fish_vpptoken_seen_command expiring' -l only -r -d 'with --tenants: only the tenants of this name or tag (repeatable)'
 complete -c vpptoken -n '__fish_vpptoken_seen_command expiring' -l shard -r -d 'with --tenants: only the K-th of N stable slices of the tenants (N jobs with K = 1..N cover each tenant once)'

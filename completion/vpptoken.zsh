@@ -20,6 +20,7 @@ _vpptoken() {
     {-v,--verbose}"[print every HTTP call (method, URL, status, attempts, time, request ids) and retry wait to stderr]"
     {-q,--quiet}"[print no status line (on a terminal) or confirmations, only results and errors]"
     {-h,--help}"[show help (vpptoken COMMAND --help for a command)]"
+    "--version[print the version (as vpptoken version)]"
   )
   _arguments -s -S \
     $options \
@@ -34,6 +35,7 @@ _vpptoken() {
         "--filter[an OData \$filter, for example \"state eq 'valid'\"]: :_files"
         "--select[properties to show, comma-separated]: :_files"
         "--top[N tokens per page (OData \$top); every page is read]: :_files"
+        "--max[show at most N tokens (stops reading pages once it has them)]: :_files"
         "--state[only tokens in this state (valid, expired, ...)]: :(unknown valid expired invalid assignedToExternalMDM)"
         "--tenants[run over every tenant of this tenants file (JSON; see the README's \"Many tenants\")]: :_files"
         "*--only[with --tenants\: only the tenants of this name or tag (repeatable)]: :_files"
@@ -112,6 +114,7 @@ _vpptoken() {
       options=(
         $options
         "--within[expiring within DAYS days (default 30)]: :_files"
+        "--exit-code[exit 12 when any token needs attention, 0 when none does (for cron jobs and monitors)]"
         "--tenants[run over every tenant of this tenants file (JSON; see the README's \"Many tenants\")]: :_files"
         "*--only[with --tenants\: only the tenants of this name or tag (repeatable)]: :_files"
         "--shard[with --tenants\: only the K-th of N stable slices of the tenants (N jobs with K = 1..N cover each tenant once)]: :_files"

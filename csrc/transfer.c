@@ -206,6 +206,7 @@ void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const
   if (refused != 0) u.origin[0] = '\0';
   memcpy(t->origin, u.origin, sizeof t->origin);
   t->https = u.https;
+  t->loopback = refused == 0 && u.loopback;
   set_scheme(t, u.https);
   t->guard_resend = !vpp_method_idempotent(method);
   int plain_get = strcmp(method, "GET") == 0 && !body;
@@ -400,6 +401,10 @@ double vpp_transfer_outcome(vpp_transfer *t, CURLcode rc, const vpp_retry_policy
   }
   double delay = vpp_retry_wait(p, t->attempt, retry_after, t->waited, rng);
   if (delay < 0) return -1;
+  if (rc == CURLE_COULDNT_CONNECT && t->loopback) {
+    if (t->waited >= VPP_LOOPBACK_REFUSED_WAIT) return -1;
+    if (delay > VPP_LOOPBACK_REFUSED_DELAY) delay = VPP_LOOPBACK_REFUSED_DELAY;
+  }
   t->waited += delay;
   if (t->hops > 0) { /* the next attempt starts again at the URL the caller gave */
     curl_easy_setopt(t->curl, CURLOPT_URL, t->url);

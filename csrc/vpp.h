@@ -102,6 +102,11 @@ int vpp_url_check_imds(const char *url, vpp_url *out, char *why, size_t whysz);
 
 /* ---- one HTTP call with its retries (transfer.c) ---- */
 #define VPP_MAX_REDIRECTS 5
+/* A refused connection to a loopback host (a local server that is not running, e.g. a forgotten sandbox) is tried
+   again after at most VPP_LOOPBACK_REFUSED_DELAY seconds, for at most VPP_LOOPBACK_REFUSED_WAIT seconds in all: a
+   server restarting gets a moment, a missing one is reported at once instead of after Graph's back-off. */
+#define VPP_LOOPBACK_REFUSED_DELAY 0.25
+#define VPP_LOOPBACK_REFUSED_WAIT 1.0
 typedef struct {
   CURL *curl;            /* owned */
   vpp_buf body, headers; /* the current attempt's response, reused across calls */
@@ -123,6 +128,7 @@ typedef struct {
      to http; once a hop leaves the first origin, the caller's headers (Authorization) stay behind. */
   char origin[300];
   int https, hops, crossed, hop_pending;
+  int loopback;                    /* the URL the caller gave names a loopback host */
   long timeout_ms, set_timeout_ms; /* per attempt, redirect hops included; what the handle is set to now */
   double attempt_start;
   const char *fail_code, *fail_kind; /* a failure decided here, not by libcurl (a refused redirect) */

@@ -1,5 +1,5 @@
 -- expiry_alert.lua: a monitoring check. Exits 0 with one line ("all N tokens fine ...") when every VPP token is
--- valid and expires later than N days from now; otherwise prints the tokens that need attention and exits 1,
+-- valid and expires later than N days from now; otherwise prints the tokens that need attention and exits 12,
 -- optionally POSTing a Microsoft Teams card about them to a webhook (never with a VPP token or any secret in it).
 --
 --   VPPTOKEN_ACCESS_TOKEN=... lua5.4 examples/expiry_alert.lua --within 30
@@ -8,16 +8,18 @@
 --   (LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' from a checkout; VPPTOKEN_GRAPH_URL for the
 --   sandbox)
 --
--- Exit status: 0 all fine, 1 tokens need attention, 2 usage or configuration error, 3 Graph could not be asked,
--- 4 the webhook did not take the card.
+-- Exit status, as the vpptoken command's: 0 all fine, 12 tokens need attention, 2 usage or configuration error,
+-- 3 no or failed sign-in, 4 to 8 Graph could not be asked (by the error's kind), 1 the webhook did not take the card.
 local vpptoken = require "vpptoken"
+-- The vpptoken command's exit codes (vpptoken --help): the scripts exit as the command would.
+local exits = require "vpptoken.cli.exits"
 
 local NAME = "expiry_alert"
 local USAGE = [[
 usage: expiry_alert.lua [--within DAYS] [--webhook URL] [--card adaptive|messagecard]
 
 Checks every Apple VPP token in Intune: exit 0 and "all N tokens fine" when each one is valid and expires later
-than DAYS days from now; otherwise lists those that need attention and exits 1.
+than DAYS days from now; otherwise lists those that need attention and exits 12.
 
   --within DAYS   warn about tokens expiring within DAYS days (default 30)
   --webhook URL   also POST a card about them to this webhook (https; default $VPPTOKEN_ALERT_WEBHOOK, which
@@ -29,12 +31,13 @@ than DAYS days from now; otherwise lists those that need attention and exits 1.
 Sign-in from the environment: VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET
 (or AZURE_CLIENT_CERTIFICATE_PATH), or workload identity, a managed identity or az (README, "Signing in");
 VPPTOKEN_CLOUD, VPPTOKEN_GRAPH_URL.
-Exit status: 0 all fine, 1 tokens need attention, 2 usage error, 3 Graph failed, 4 the webhook failed.
+Exit status (as vpptoken's): 0 all fine, 12 tokens need attention, 2 usage error, 3 no or failed sign-in,
+4 to 8 Graph failed, 1 the webhook failed.
 ]]
 
 local function usage_error(msg)
   io.stderr:write(NAME, ": ", msg, "\n", "Try 'lua5.4 examples/", NAME, ".lua --help'.\n")
-  os.exit(2)
+  os.exit(exits.USAGE)
 end
 
 local function parse_args(args)
@@ -78,12 +81,18 @@ local function parse_args(args)
   return opts
 end
 
--- The client from the environment; a configuration problem is a usage error (exit 2).
+-- The client from the environment, as the vpptoken command makes it: no sign-in configured exits 3, a bad value
+-- in the environment 2.
 local function connect()
+  local signed_in, why = vpptoken.credentials_in_env()
+  if not signed_in then
+    io.stderr:write(NAME, ": no credentials: ", why, "\n")
+    os.exit(exits.AUTH)
+  end
   local ok, client = pcall(vpptoken.from_env)
   if not ok then
     io.stderr:write(NAME, ": ", (tostring(client):gsub("^[^:]*:%d+: ", "")), "\n")
-    os.exit(2)
+    os.exit(exits.USAGE)
   end
   return client
 end
@@ -162,11 +171,11 @@ local function main(args)
     io.stderr:write(NAME, ": cannot list the VPP tokens: ", tostring(err), "\n")
     local delivered = notify(opts, "VPP token check failed", "The expiry check could not list the tokens: "
       .. tostring(err), {})
-    return delivered and 3 or 4
+    return delivered and exits.for_error(err) or exits.FAILURE
   end
   if #entries == 0 then
     print(string.format("all %d tokens fine: none is invalid or expires within %g days", total, opts.within))
-    return 0
+    return exits.OK
   end
   local title = string.format("%d Apple VPP token%s need%s attention", #entries, #entries == 1 and "" or "s",
     #entries == 1 and "s" or "")
@@ -178,8 +187,8 @@ local function main(args)
     print(string.format("  %s <%s> id %s, expires %s: %s", t.organizationName or "?", t.appleId or "?",
       t.id or "?", t.expirationDateTime or "(no date)", e.reason))
   end
-  if not notify(opts, title, text, entries) then return 4 end
-  return 1
+  if not notify(opts, title, text, entries) then return exits.FAILURE end
+  return exits.ATTENTION
 end
 
 os.exit(main(arg), true)

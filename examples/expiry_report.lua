@@ -1,29 +1,78 @@
 -- Nightly job: sync every valid VPP token's licenses, then report expiry; works against real Graph or the sandbox.
 --   AZURE_TENANT_ID=.. AZURE_CLIENT_ID=.. AZURE_CLIENT_SECRET=.. [VPPTOKEN_CLOUD=usgov] \
 --     lua5.4 examples/expiry_report.lua       (or VPPTOKEN_ACCESS_TOKEN=...; VPPTOKEN_GRAPH_URL=... for the sandbox)
---   options: --within DAYS (default 30: warn about tokens expiring sooner), --no-sync, --strict (exit 3 on a warning)
+-- Exit status, as the vpptoken command's: 0 done, 12 (with --strict) tokens need attention, 2 usage or configuration
+-- error, 3 no or failed sign-in, 4 to 8 Graph failed, by the error's kind.
 local vpptoken = require "vpptoken"
+-- The vpptoken command's exit codes (vpptoken --help): the script exits as the command would.
+local exits = require "vpptoken.cli.exits"
+
+local NAME = "expiry_report"
+local USAGE = [[
+usage: expiry_report.lua [--within DAYS] [--no-sync] [--strict]
+
+Starts a license sync for every valid VPP token and waits for them (up to a minute), then prints every token with
+its expiry, soonest first, marking those that need attention.
+
+  --within DAYS   tokens expiring within DAYS days need attention (default 30)
+  --no-sync       report only, start no sync
+  --strict        exit 12 when any token needs attention (for cron jobs and monitors)
+  -h, --help      this text
+
+Sign-in from the environment: VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET
+(or AZURE_CLIENT_CERTIFICATE_PATH), or workload identity, a managed identity or az (README, "Signing in");
+VPPTOKEN_CLOUD, VPPTOKEN_GRAPH_URL.
+Exit status (as vpptoken's): 0 done, 12 with --strict tokens need attention, 2 usage error, 3 no or failed
+sign-in, 4 to 8 Graph failed.
+]]
+
+local function usage_error(msg)
+  io.stderr:write(NAME, ": ", msg, "\n", "Try 'lua5.4 examples/", NAME, ".lua --help'.\n")
+  os.exit(exits.USAGE)
+end
 
 local within, do_sync, strict = 30, true, false
 local i = 1
 while arg[i] do
-  if arg[i] == "--within" then
-    within = tonumber(arg[i + 1]) or error("--within needs a number of days")
+  if arg[i] == "-h" or arg[i] == "--help" then
+    io.stdout:write(USAGE)
+    os.exit(exits.OK)
+  elseif arg[i] == "--within" then
+    within = tonumber(arg[i + 1] or "")
+    if not within or within < 0 or within ~= within then usage_error("--within needs a number of days >= 0") end
     i = i + 1
   elseif arg[i] == "--no-sync" then
     do_sync = false
   elseif arg[i] == "--strict" then
     strict = true
   else
-    io.stderr:write("expiry_report: unknown option ", arg[i], "\n")
-    os.exit(2)
+    usage_error("unknown option '" .. arg[i] .. "'")
   end
   i = i + 1
 end
 
-local client = vpptoken.from_env() -- the sign-in chain: README, "Signing in"
+-- The client from the environment, as the vpptoken command makes it: no sign-in configured exits 3, a bad value
+-- in the environment 2.
+local signed_in, why = vpptoken.credentials_in_env()
+if not signed_in then
+  io.stderr:write(NAME, ": no credentials: ", why, "\n")
+  os.exit(exits.AUTH)
+end
+local made, client = pcall(vpptoken.from_env) -- the sign-in chain: README, "Signing in"
+if not made then
+  io.stderr:write(NAME, ": ", (tostring(client):gsub("^[^:]*:%d+: ", "")), "\n")
+  os.exit(exits.USAGE)
+end
 
-local tokens = assert(client:list())
+-- A Graph failure: the error, then the vpptoken command's exit code for it.
+local function fail(what, err)
+  io.stderr:write(NAME, ": ", what, ": ", tostring(err), "\n")
+  client:close()
+  os.exit(exits.for_error(err))
+end
+
+local tokens, lerr = client:list()
+if not tokens then fail("cannot list the VPP tokens", lerr) end
 io.stderr:write(string.format("%d VPP token(s) in the tenant\n", #tokens))
 
 if do_sync then
@@ -49,7 +98,8 @@ if do_sync then
     end
   end
   io.stderr:write(pending == 0 and " done\n" or (" " .. pending .. " still in progress\n"))
-  tokens = assert(client:list())
+  tokens, lerr = client:list()
+  if not tokens then fail("cannot list the VPP tokens", lerr) end
 end
 
 local now = os.time()
@@ -118,4 +168,4 @@ for _, r in ipairs(rows) do print(line(r)) end
 print(string.format("%d token(s), %d need attention (renew soon: expires within %d days)", #tokens, warnings,
   within))
 client:close()
-os.exit((strict and warnings > 0) and 3 or 0)
+os.exit((strict and warnings > 0) and exits.ATTENTION or exits.OK)

@@ -8,9 +8,12 @@
 --   (LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' from a checkout; VPPTOKEN_GRAPH_URL for the
 --   sandbox)
 --
--- Exit status: 0 written, 1 the file could not be written, 2 usage or configuration error, 3 Graph failed
--- (with --output, FILE is then left as it was).
+-- Exit status, as the vpptoken command's: 0 written, 1 the file could not be written, 2 usage or configuration
+-- error, 3 no or failed sign-in, 4 to 8 Graph failed, by the error's kind (with --output, FILE is then left as it
+-- was).
 local vpptoken = require "vpptoken"
+-- The vpptoken command's exit codes (vpptoken --help): the scripts exit as the command would.
+local exits = require "vpptoken.cli.exits"
 
 local NAME = "inventory_csv"
 local USAGE = [[
@@ -26,7 +29,8 @@ expirationDateTime, days_left, countryOrRegion, automaticallyUpdateApps. Empty f
 Sign-in from the environment: VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET
 (or AZURE_CLIENT_CERTIFICATE_PATH), or workload identity, a managed identity or az (README, "Signing in");
 VPPTOKEN_CLOUD, VPPTOKEN_GRAPH_URL.
-Exit status: 0 written, 1 write failed, 2 usage error, 3 Graph failed.
+Exit status (as vpptoken's): 0 written, 1 write failed, 2 usage error, 3 no or failed sign-in, 4 to 8 Graph
+failed.
 ]]
 
 local COLUMNS = { "id", "organizationName", "appleId", "vppTokenAccountType", "state", "lastSyncStatus",
@@ -35,7 +39,7 @@ local COLUMNS = { "id", "organizationName", "appleId", "vppTokenAccountType", "s
 
 local function usage_error(msg)
   io.stderr:write(NAME, ": ", msg, "\n", "Try 'lua5.4 examples/", NAME, ".lua --help'.\n")
-  os.exit(2)
+  os.exit(exits.USAGE)
 end
 
 local function parse_args(args)
@@ -59,10 +63,15 @@ local function parse_args(args)
 end
 
 local function connect()
+  local signed_in, why = vpptoken.credentials_in_env()
+  if not signed_in then
+    io.stderr:write(NAME, ": no credentials: ", why, "\n")
+    os.exit(exits.AUTH)
+  end
   local ok, client = pcall(vpptoken.from_env)
   if not ok then
     io.stderr:write(NAME, ": ", (tostring(client):gsub("^[^:]*:%d+: ", "")), "\n")
-    os.exit(2)
+    os.exit(exits.USAGE)
   end
   return client
 end
@@ -93,7 +102,7 @@ local function main(args)
   client:close()
   if not tokens then
     io.stderr:write(NAME, ": cannot list the VPP tokens: ", tostring(err), "\n")
-    return 3
+    return exits.for_error(err)
   end
   local lines = { row(COLUMNS) }
   for _, t in ipairs(tokens) do

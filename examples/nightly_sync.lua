@@ -7,9 +7,12 @@
 --   (LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' from a checkout; VPPTOKEN_GRAPH_URL for the
 --   sandbox)
 --
--- Exit status: 0 every sync started (and, with --wait, completed), 1 a sync failed to start, ended "failed" or
--- was still running at the deadline, 2 usage or configuration error, 3 the tokens could not be listed.
+-- Exit status, as the vpptoken command's: 0 every sync started (and, with --wait, completed), 1 a sync failed to
+-- start, ended "failed" or was still running at the deadline, 2 usage or configuration error, 3 no or failed
+-- sign-in, 4 to 8 the tokens could not be listed (by the error's kind).
 local vpptoken = require "vpptoken"
+-- The vpptoken command's exit codes (vpptoken --help): the scripts exit as the command would.
+local exits = require "vpptoken.cli.exits"
 
 local NAME = "nightly_sync"
 local USAGE = [[
@@ -27,12 +30,13 @@ prints one line per token (started / skipped with the reason / failed with the e
 Sign-in from the environment: VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET
 (or AZURE_CLIENT_CERTIFICATE_PATH), or workload identity, a managed identity or az (README, "Signing in");
 VPPTOKEN_CLOUD, VPPTOKEN_GRAPH_URL.
-Exit status: 0 all started (and completed with --wait), 1 any failed, 2 usage error, 3 the list failed.
+Exit status (as vpptoken's): 0 all started (and completed with --wait), 1 any failed, 2 usage error, 3 no or
+failed sign-in, 4 to 8 the list failed.
 ]]
 
 local function usage_error(msg)
   io.stderr:write(NAME, ": ", msg, "\n", "Try 'lua5.4 examples/", NAME, ".lua --help'.\n")
-  os.exit(2)
+  os.exit(exits.USAGE)
 end
 
 local function parse_args(args)
@@ -70,10 +74,15 @@ local function parse_args(args)
 end
 
 local function connect()
+  local signed_in, why = vpptoken.credentials_in_env()
+  if not signed_in then
+    io.stderr:write(NAME, ": no credentials: ", why, "\n")
+    os.exit(exits.AUTH)
+  end
   local ok, client = pcall(vpptoken.from_env)
   if not ok then
     io.stderr:write(NAME, ": ", (tostring(client):gsub("^[^:]*:%d+: ", "")), "\n")
-    os.exit(2)
+    os.exit(exits.USAGE)
   end
   return client
 end
@@ -98,7 +107,7 @@ local function main(args)
   if not outcomes then
     client:close()
     io.stderr:write(NAME, ": cannot list the VPP tokens: ", tostring(err), "\n")
-    return 3
+    return exits.for_error(err)
   end
   if opts.wait then wait_all(client, outcomes, opts) end
   client:close()
@@ -127,7 +136,7 @@ local function main(args)
     summary = summary .. string.format("; %d completed, %d not completed", counts.completed, counts.unfinished)
   end
   print(summary)
-  return (counts.failed > 0 or counts.unfinished > 0) and 1 or 0
+  return (counts.failed > 0 or counts.unfinished > 0) and exits.FAILURE or exits.OK
 end
 
 os.exit(main(arg), true)

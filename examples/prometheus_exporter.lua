@@ -12,9 +12,12 @@
 --
 -- When Graph cannot be asked, the file keeps the previous run's series (last known expiry, state and sync, still
 -- true enough to alert on; `vpptoken_last_success_timestamp_seconds` tells their age) and says
--- `vpptoken_scrape_success 0`; without a previous file it holds only that. Exit status: 0 written, 1 the file
--- could not be written, 2 usage or configuration error, 3 Graph failed (the file still written as above).
+-- `vpptoken_scrape_success 0`; without a previous file it holds only that. Exit status, as the vpptoken command's:
+-- 0 written, 1 the file could not be written, 2 usage or configuration error, 3 no or failed sign-in, 4 to 8 Graph
+-- failed, by the error's kind (the file still written as above).
 local vpptoken = require "vpptoken"
+-- The vpptoken command's exit codes (vpptoken --help): the scripts exit as the command would.
+local exits = require "vpptoken.cli.exits"
 
 local NAME = "prometheus_exporter"
 local USAGE = [[
@@ -33,7 +36,8 @@ When Graph fails, the previous file's series are kept and vpptoken_scrape_succes
 Sign-in from the environment: VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET
 (or AZURE_CLIENT_CERTIFICATE_PATH), or workload identity, a managed identity or az (README, "Signing in");
 VPPTOKEN_CLOUD, VPPTOKEN_GRAPH_URL.
-Exit status: 0 written, 1 write failed, 2 usage error, 3 Graph failed.
+Exit status (as vpptoken's): 0 written, 1 write failed, 2 usage error, 3 no or failed sign-in, 4 to 8 Graph
+failed.
 ]]
 
 local METRICS = {
@@ -48,7 +52,7 @@ local LAST_SUCCESS = { "vpptoken_last_success_timestamp_seconds", "When a run la
 
 local function usage_error(msg)
   io.stderr:write(NAME, ": ", msg, "\n", "Try 'lua5.4 examples/", NAME, ".lua --help'.\n")
-  os.exit(2)
+  os.exit(exits.USAGE)
 end
 
 local function parse_args(args)
@@ -73,10 +77,15 @@ local function parse_args(args)
 end
 
 local function connect()
+  local signed_in, why = vpptoken.credentials_in_env()
+  if not signed_in then
+    io.stderr:write(NAME, ": no credentials: ", why, "\n")
+    os.exit(exits.AUTH)
+  end
   local ok, client = pcall(vpptoken.from_env)
   if not ok then
     io.stderr:write(NAME, ": ", (tostring(client):gsub("^[^:]*:%d+: ", "")), "\n")
-    os.exit(2)
+    os.exit(exits.USAGE)
   end
   return client
 end
@@ -181,19 +190,19 @@ local function main(args)
     out = token_lines(tokens)
     header(out, LAST_SUCCESS)
     out[#out + 1] = LAST_SUCCESS[1] .. " " .. number(os.time())
-    status = 0
+    status = exits.OK
   else
     io.stderr:write(NAME, ": cannot list the VPP tokens (writing vpptoken_scrape_success 0, keeping the previous "
       .. "series): ", tostring(err), "\n")
     out = previous_lines(opts.output)
-    status = 3
+    status = exits.for_error(err)
   end
   header(out, SUCCESS)
   out[#out + 1] = SUCCESS[1] .. " " .. (tokens and "1" or "0")
   local ok, werr = write_atomically(opts.output, table.concat(out, "\n") .. "\n")
   if not ok then
     io.stderr:write(NAME, ": cannot write ", opts.output, ": ", tostring(werr), "\n")
-    return 1
+    return exits.FAILURE
   end
   return status
 end

@@ -6,9 +6,11 @@
 --   (LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='build/?.so;;' from a checkout; VPPTOKEN_GRAPH_URL for the
 --   sandbox; AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET to sign in as an app)
 --
--- Exit status: 0 renewed, 1 not renewed (the file is expired or unreadable, or Graph refused), 2 usage or
--- configuration error.
+-- Exit status, as the vpptoken command's: 0 renewed, 9 the token file is unreadable, malformed or expired, 2 usage
+-- or configuration error, 3 no or failed sign-in, 4 no such token, 5 to 8 Graph refused or failed.
 local vpptoken = require "vpptoken"
+-- The vpptoken command's exit codes (vpptoken --help): the scripts exit as the command would.
+local exits = require "vpptoken.cli.exits"
 
 local NAME = "renew"
 local USAGE = [[
@@ -23,12 +25,13 @@ never printed.
 Sign-in from the environment: VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET
 (or AZURE_CLIENT_CERTIFICATE_PATH), or workload identity, a managed identity or az (README, "Signing in");
 VPPTOKEN_CLOUD, VPPTOKEN_GRAPH_URL.
-Exit status: 0 renewed, 1 not renewed, 2 usage error.
+Exit status (as vpptoken's): 0 renewed, 9 token file unreadable, malformed or expired, 2 usage error, 3 no or
+failed sign-in, 4 no such token, 5 to 8 Graph failed.
 ]]
 
 local function usage_error(msg)
   io.stderr:write(NAME, ": ", msg, "\n", "Try 'lua5.4 examples/", NAME, ".lua --help'.\n")
-  os.exit(2)
+  os.exit(exits.USAGE)
 end
 
 local function parse_args(args)
@@ -48,10 +51,15 @@ local function parse_args(args)
 end
 
 local function connect()
+  local signed_in, why = vpptoken.credentials_in_env()
+  if not signed_in then
+    io.stderr:write(NAME, ": no credentials: ", why, "\n")
+    os.exit(exits.AUTH)
+  end
   local ok, client = pcall(vpptoken.from_env)
   if not ok then
     io.stderr:write(NAME, ": ", (tostring(client):gsub("^[^:]*:%d+: ", "")), "\n")
-    os.exit(2)
+    os.exit(exits.USAGE)
   end
   return client
 end
@@ -59,16 +67,11 @@ end
 local function main(args)
   local id, path = parse_args(args)
   -- The file first, so a wrong path is reported as such (client:renew would take any other string for the
-  -- file's content) and an expired file is refused before anything is sent.
+  -- file's content); client:renew refuses an expired one (TokenFileExpired) before anything is sent.
   local file, ferr = vpptoken.read_token_file(path)
   if not file then
     io.stderr:write(NAME, ": ", tostring(ferr), "\n")
-    return 1
-  end
-  if file.expired then
-    io.stderr:write(NAME, ": refusing ", path, ": the token file expired on ", file.expiration,
-      "; download a new one from Apple Business Manager or Apple School Manager\n")
-    return 1
+    return exits.for_error(ferr)
   end
   local client = connect()
   local ok, tok, info = pcall(client.renew, client, id, path)
@@ -76,7 +79,7 @@ local function main(args)
   if not ok then usage_error((tostring(tok):gsub("^[^:]*:%d+: ", ""))) end -- a malformed id raises
   if not tok then
     io.stderr:write(NAME, ": token ", id, " was not renewed: ", tostring(info), "\n")
-    return 1
+    return exits.for_error(info)
   end
   print(string.format("renewed token %s (%s, %s)", tok.id or id, tok.organizationName or info.organization or "?",
     tok.appleId or "?"))
@@ -87,7 +90,7 @@ local function main(args)
   else
     print("Graph shows the new expiry: " .. tostring(info.graph_expiration))
   end
-  return 0
+  return exits.OK
 end
 
 os.exit(main(arg), true)

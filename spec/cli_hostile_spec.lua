@@ -173,7 +173,7 @@ describe("vpptoken command facing hostile servers and pasted secrets", function(
       os.remove(path)
       assert.equal(9, code, err)
       assert.equal("", out)
-      assert.matches("the token file given to --file is larger than 1048576 bytes", err, 1, true)
+      assert.matches("the token file '" .. path .. "' (--file) is larger than 1048576 bytes", err, 1, true)
     end)
   end)
 

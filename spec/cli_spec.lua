@@ -44,7 +44,7 @@ describe("vpptoken command", function()
         assert.matches("\n  " .. c .. " ", out, 1, true)
       end
       assert.matches("exit codes:", out, 1, true)
-      assert.matches("  4  not found", out, 1, true)
+      assert.matches("   4  not found", out, 1, true)
       assert.matches("examples:", out, 1, true)
     end)
 
@@ -59,17 +59,44 @@ describe("vpptoken command", function()
       assert.matches("usage: vpptoken renew ID [OPTIONS]", hout, 1, true)
     end)
 
-    it("no command prints the usage on stderr and exits 2", function()
-      local code, out, err = run{}
+    it("no command prints a short usage and the command list on stderr, within 80x24, and exits 2", function()
+      local code, out, err = run({}, { env = { COLUMNS = "80" } })
       assert.equal(2, code)
       assert.equal("", out)
-      assert.matches("usage: vpptoken", err, 1, true)
+      assert.matches("^usage: vpptoken", err)
+      assert.matches("\n  sync +start a license sync", err)
+      assert.not_matches("exit codes:", err, 1, true)
+      local n = 0
+      for l in err:gmatch("[^\n]+") do
+        n = n + 1
+        assert.is_true(#l <= 80, l)
+      end
+      assert.is_true(n <= 24, err)
     end)
 
-    it("version prints the library's version, then libcurl's for bug reports", function()
-      local code, out = run{ "version" }
-      assert.equal(0, code)
-      assert.matches("^vpptoken %d+%.%d+%.%d+\nlibcurl/%d+%.%d+", out)
+    it("--help and every command's --help fit the terminal's width, the exit codes aligned", function()
+      local args = require "vpptoken.cli.args"
+      for _, width in ipairs{ 80, 60 } do
+        local texts = { (select(2, run({ "--help" }, { env = { COLUMNS = tostring(width) } }))) }
+        for _, c in ipairs(args.COMMANDS) do
+          local code, out = run({ c.name, "--help" }, { env = { COLUMNS = tostring(width) } })
+          assert.equal(0, code, c.name)
+          texts[#texts + 1] = out
+        end
+        for _, text in ipairs(texts) do
+          for l in text:gmatch("[^\n]+") do assert.is_true(#l <= width, width .. ": " .. l) end
+        end
+        assert.matches("\n   4  not found", texts[1])
+        assert.matches("\n  11  tenants file", texts[1])
+      end
+    end)
+
+    it("version and --version print the library's version, then libcurl's for bug reports", function()
+      for _, argv in ipairs{ { "version" }, { "--version" } } do
+        local code, out = run(argv)
+        assert.equal(0, code)
+        assert.matches("^vpptoken %d+%.%d+%.%d+\nlibcurl/%d+%.%d+", out)
+      end
     end)
   end)
 
@@ -83,9 +110,12 @@ describe("vpptoken command", function()
       { { "list", "--wide", "-o", "json" }, "--wide is --output wide: not with --output json" },
       { { "list", "--state", "happy" }, "--state must be one of unknown, valid" },
       { { "list", "--select", "nope" }, "select: unknown property 'nope'" },
+      { { "list", "--select", "appleid" }, "unknown property 'appleid': did you mean 'appleId'?" },
+      { { "update", "some-id", "--set", "AUTOMATICALLYUPDATEAPPS=true" }, "did you mean 'automaticallyUpdateApps'?" },
       { { "get" }, "get needs ID" },
       { { "get", "a/b" }, "id contains a character that cannot be in an id" },
       { { "get", "x", "y" }, "unexpected argument 'y'" },
+      { { "get", "5d2c" }, "'5d2c' is too short to name a token: give at least 8 characters of its id" },
       { { "--filter", "x", "list" }, "option '--filter' belongs after a command" },
       { { "list", "--verbose", "--quiet" }, "--verbose and --quiet do not go together" },
       { { "create", "--apple-id", "a@b.c" }, "create needs --file PATH" },
@@ -180,7 +210,8 @@ describe("vpptoken command", function()
       assert.equal("", err)
       local lines = {}
       for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
-      assert.equal(3, #lines)
+      assert.equal(4, #lines)
+      assert.equal("2 tokens, 1 needs attention", lines[4]) -- two's expiry is past
       -- piped: 80 columns, so the expiry is in its compact form
       assert.matches("^ID%s+APPLE ID%s+ORGANIZATION%s+STATE%s+SYNC%s+EXPIRES %(DAYS LEFT%)$", lines[1])
       assert.matches("\n" .. lit(one:sub(1, 8)) .. "%s+one@contoso%.com%s", out)
@@ -264,6 +295,22 @@ describe("vpptoken command", function()
       assert.matches("%$filter=appleId%%20eq%%20%%27keep%%40contoso.com%%27", path)
       assert.matches("%$top=5", path)
       assert.is_string(keep)
+    end)
+
+    it("--max N shows at most N tokens and stops reading pages once it has them; --top only sizes the pages",
+      function()
+      for i = 1, 5 do create("max" .. i .. "@contoso.com") end
+      local _, all = run{ "list", "-o", "json" }
+      local total = #cjson.decode(all)
+      assert.is_true(total >= 5)
+      local seen = #sb:requests()
+      local code, out = run{ "list", "--max", "3", "--top", "2", "-o", "json" }
+      assert.equal(0, code)
+      assert.equal(3, #cjson.decode(out))
+      assert.equal(2, #sb:requests() - seen, "two pages of two hold the three tokens")
+      local _, paged = run{ "list", "--top", "2", "-o", "json" }
+      assert.equal(total, #cjson.decode(paged))
+      assert.equal(2, (run{ "list", "--max", "0" }))
     end)
 
     it("get shows every property of one token, id first", function()
@@ -452,10 +499,43 @@ describe("vpptoken command", function()
       assert.matches(lit(id:sub(1, 8)) .. "%s+many@contoso.com%s+started", out)
       assert.matches("missing%-id%s+failed%s+ResourceNotFound", out)
       assert.matches("^vpptoken: %[HTTP 404%]", err)
+      assert.matches("\n1 sync started, 1 failed\n$", out)
+    end)
+
+    it("ends its table with the totals: started and skipped, or with --wait, completed", function()
+      local a = create("totals-a@contoso.com")
+      local b = create("totals-b@contoso.com")
+      run{ "update", b, "--set", "state=expired" }
+      local code, out = run{ "sync", "--all" }
+      assert.equal(0, code)
+      local table_rows = out:match("^(.*\n)[^\n]+\n$")
+      local started = select(2, table_rows:gsub("%sstarted%s", ""))
+      local skipped = select(2, table_rows:gsub("%sskipped%s", ""))
+      assert.is_true(started >= 1 and skipped >= 1, out)
+      assert.matches(string.format("\n%d syncs? started, %d skipped\n$", started, skipped), out)
+      local wcode, wout = run{ "sync", a, "--wait" }
+      assert.equal(0, wcode)
+      assert.matches("\n1 sync completed\n$", wout)
     end)
   end)
 
   describe("expiring and renew", function()
+    it("expiring --exit-code exits 12 when a token needs attention and 0 when none does, for cron jobs", function()
+      sb:reset()
+      create("fine@contoso.com", { "--set", "expirationDateTime=" .. os.date("!%Y-%m-%dT%H:%M:%SZ",
+        os.time() + 400 * 86400) })
+      local code, out = run{ "expiring", "--within", "30", "--exit-code" }
+      assert.equal(0, code, out)
+      assert.equal(0, (run{ "expiring", "--within", "30" }))
+      create("soon@contoso.com", { "--set", "expirationDateTime=" .. os.date("!%Y-%m-%dT%H:%M:%SZ",
+        os.time() + 3 * 86400) })
+      local code2, out2 = run{ "expiring", "--within", "30", "--exit-code" }
+      assert.equal(12, code2, out2)
+      assert.matches("soon@contoso.com", out2, 1, true)
+      assert.equal(12, (run{ "expiring", "--within", "30", "--exit-code", "-o", "json" }))
+      assert.equal(0, (run{ "expiring", "--within", "30" }), "without the flag, attention is no failure")
+    end)
+
     it("expiring --within lists the tokens expiring in that many days, soonest first", function()
       local soon = create("soon@contoso.com")
       create("later@contoso.com")
@@ -481,8 +561,9 @@ describe("vpptoken command", function()
       local seen = #sb:requests()
       local code, out, err = run{ "renew", id, "--file", cli.token_file{ expDate = "2031-06-07T00:00:00Z" } }
       assert.equal(0, code, err)
-      assert.matches("renewed " .. lit(id) .. ": the new file expires 2031%-06%-07 %(%d+ days left%) %(was "
+      assert.matches("^renewed " .. lit(id) .. "\n  the new file expires 2031%-06%-07 %(%d+ days left%) %(was "
         .. "2027%-01%-01", out)
+      for l in out:gmatch("[^\n]+") do assert.is_true(#l <= 80, l) end
       assert.matches("\nnote: Graph still shows the expiry 2027%-01%-01T00:00:00Z", out)
       local patch = sb:requests()[seen + 2]
       assert.equal("PATCH", patch.method)

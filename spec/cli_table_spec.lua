@@ -33,12 +33,55 @@ describe("a table for people", function()
   end)
 
   it("at 80 columns takes the compact expiry, drops the optional column, keeps the Apple ID whole", function()
-    local out = lines(tbl.render({ row(1), row(2, "Contoso International Holdings") }, COLS, { width = 80 }))
+    local out = lines(tbl.render({ row(1), row(2, "Contoso Holdings") }, COLS, { width = 80 }))
     for _, l in ipairs(out) do assert.is_true(utf8.len(l) <= 80, l) end
     assert.matches("^ID%s+APPLE ID%s+ORGANIZATION%s+STATE%s+EXPIRES %(DAYS LEFT%)$", out[1])
     assert.matches("  vpp1@northwindtraders%.com  ", out[2])
     assert.matches("2027%-06%-18 %(200 d%)$", out[2])
     assert.not_matches("…", table.concat(out, "\n"), 1, true)
+  end)
+
+  it("keeps every row within two lines where it can, breaking an Apple ID after '@' before an organization "
+    .. "takes a third line", function()
+    local out = lines(tbl.render({ row(1), row(2, "Contoso International Holdings") }, COLS, { width = 84 }))
+    assert.equal(5, #out) -- the header and two rows of two lines
+    for _, l in ipairs(out) do assert.is_true(utf8.len(l) <= 84, l) end
+    assert.matches("  vpp1@  ", out[2])
+    assert.matches("^%s+northwindtraders%.com$", out[3])
+    assert.not_matches("…", table.concat(out, "\n"), 1, true)
+  end)
+
+  it("breaks no word: values wrap only at spaces and after '@', '.' or '-'", function()
+    local cols = { { key = "id", title = "ID", keep = true, min = 8 },
+                   { key = "org", title = "ORGANIZATION", wrap = true, min = 8 } }
+    local value = "Northwind contoso.woodgrovebank.com"
+    local text = tbl.render({ { id = "00000001", org = value } }, cols, { width = 24 })
+    local pieces = {}
+    for _, l in ipairs(lines(text)) do
+      assert.is_true(utf8.len(l) <= 24, l)
+      pieces[#pieces + 1] = (l:sub(11):gsub("%s+$", ""))
+    end
+    table.remove(pieces, 1)
+    for _, p in ipairs(pieces) do
+      -- every line ends at the end of the value, before a space or after a break character
+      assert.truthy(p:match("[@%.%-]$") or (value .. " "):find(p .. " ", 1, true), p)
+    end
+    assert.equal(value, (table.concat(pieces, " "):gsub("([@%.%-]) ", "%1")))
+  end)
+
+  it("shows a long enum value in its short form, with a legend under the table, before anything wraps", function()
+    local cols = { { key = "id", title = "ID", keep = true, min = 8 },
+                   { key = "org", title = "ORGANIZATION", wrap = true, min = 8 },
+                   { key = "state", title = "STATE", min = 7, abbrev = { assignedToExternalMDM = "extMDM" } } }
+    local rows = { { id = "00000001", org = "Woodgrove Bank", state = "assignedToExternalMDM" },
+                   { id = "00000002", org = "Contoso", state = "valid" } }
+    local out = lines(tbl.render(rows, cols, { width = 36 }))
+    assert.same({ "ID        ORGANIZATION    STATE", "00000001  Woodgrove Bank  extMDM",
+                  "00000002  Contoso         valid", "extMDM = assignedToExternalMDM" }, out)
+    -- with room, the value is shown whole and no legend is needed
+    out = lines(tbl.render(rows, cols, { width = 80 }))
+    assert.equal(3, #out)
+    assert.matches("assignedToExternalMDM$", out[2])
   end)
 
   it("wraps a long organization at spaces before anything is cut", function()

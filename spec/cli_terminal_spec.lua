@@ -264,7 +264,8 @@ describe("vpptoken command on a terminal", function()
       local id = create("keep@contoso.com")
       local s = start{ "delete", id }
       local prompt = wait_for(s, "%[y/N%]")
-      assert.matches("Delete VPP token " .. cli.literal(id) .. " %(keep@contoso.com, Contoso%)%?", prompt)
+      assert.matches("Delete VPP token " .. cli.literal(id) .. "%?\n  keep@contoso%.com, Contoso\n", prompt, 1)
+      for l in prompt:gmatch("[^\n]+") do assert.is_true(#l <= 80, l) end
       tmux("send-keys -t " .. s .. " n Enter")
       local code, text = finished(s)
       assert.equal(1, code, text)

@@ -336,6 +336,23 @@ describe("vpptoken client", function()
       assert.is_nil(err.outcome_unknown)
       assert.matches("^vpptoken: %[network%]%[COULDNT_CONNECT%]", tostring(err))
     end)
+
+    it("a refused connection to a loopback address (a forgotten sandbox) is given up after a second of waiting, "
+      .. "not Graph's back-off", function()
+      local gone = helper.start_sandbox{ "--access-token", ACCESS }
+      local url = gone.graph
+      gone:stop()
+      local waited = 0
+      local c = vpptoken.new{ base_url = url, access_token = ACCESS,
+                              on_retry = function(info) waited = waited + info.delay end }
+      local ok, err = c:list()
+      c:close()
+      assert.is_nil(ok)
+      assert.equal("COULDNT_CONNECT", err.code)
+      assert.is_true(err.attempts > 1, "a restarting server gets another try")
+      -- the default policy (4 retries from 1 s, doubling) would wait about 15 s
+      assert.is_true(waited <= 1.0 + 0.25, "waited " .. waited .. " s")
+    end)
   end)
 
   describe("input validation, before any request", function()

@@ -179,8 +179,11 @@ describe("the exit codes", function()
     assert.equal(exits.NETWORK, exits.for_error{ kind = "other", code = "SyncTimeout" })
     assert.equal(exits.FAILURE, exits.for_error{ kind = "something new" })
     assert.equal(exits.FAILURE, exits.for_error("text"))
-    local help = require("vpptoken.cli.help").main()
-    for _, e in ipairs(exits.LIST) do assert.is_truthy(help:find("  " .. e.code .. "  " .. e.help, 1, true)) end
+    -- the help wraps long lines: compare the words
+    local help = require("vpptoken.cli.help").main(80):gsub("%s+", " ")
+    for _, e in ipairs(exits.LIST) do
+      assert.is_truthy(help:find(" " .. e.code .. " " .. e.help:gsub("%s+", " "), 1, true), e.help)
+    end
   end)
 end)
 

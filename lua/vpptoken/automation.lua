@@ -187,7 +187,7 @@ function Client:renew(id, source)
   if not file then return nil, ferr end
   if file.expired then
     return nil, errors.new{ kind = "token_file", code = "TokenFileExpired", path = file.path,
-      message = "the token file expired on " .. file.expiration
+      message = "the token file " .. (file.path and (file.path .. " ") or "") .. "expired on " .. file.expiration
         .. ": download a new one from Apple Business Manager or Apple School Manager" }
   end
   local before, gerr = self:get(id, { select = { "id", "expirationDateTime" } })

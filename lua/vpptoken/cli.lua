@@ -51,13 +51,19 @@ function Context:call(fn, ...)
   self.failure("unexpected error after the server answered: " .. raised_text(res[2]), 1)
 end
 
+-- The longest --file value a message shows: paths are shorter, an Apple token's content (pasted by mistake) longer.
+local SHOWN_PATH_MAX = 96
+
 --- Reads the file named by the flag --`flag` (fileio.LIMITS[limit] bytes at most); `what` names it ("token file").
--- Returns its text, or nil, a message that names the flag, never its value (the value may be the secret itself,
--- pasted where the path belongs), and fileio's code (FileNotFound, FileUnreadable, FileTooLarge; for the "secret"
--- limit also fileio.NOT_PRIVATE: a secret's file that group or others may read is refused).
-function Context:read_flag_file(flag, limit, what)
+-- Returns its text, or nil, a message that names the flag, and fileio's code (FileNotFound, FileUnreadable,
+-- FileTooLarge; for the "secret" limit also fileio.NOT_PRIVATE: a secret's file that group or others may read is
+-- refused). The message names the path only with `show_path` (a token file), and only up to SHOWN_PATH_MAX bytes
+-- (a token file's content pasted where its path belongs is longer); never for a secret's file, whose flag may be
+-- given the secret itself, pasted where the path belongs.
+function Context:read_flag_file(flag, limit, what, show_path)
   local path = self.opts[(flag:gsub("%-", "_"))]
-  local given = what .. " given to --" .. flag
+  local given = what .. (show_path and (" " .. output.quoted(path, SHOWN_PATH_MAX) .. " (--" .. flag .. ")")
+    or (" given to --" .. flag))
   local text, mode, code, why = fileio.read_with_mode(path, fileio.LIMITS[limit], what)
   if text and limit == "secret" and not fileio.owner_only(mode) then
     return nil, fileio.not_private("the " .. given), fileio.NOT_PRIVATE
@@ -100,7 +106,7 @@ end
 -- erased first and the time spent answering is not counted as the work's.
 function Context:ask(question)
   self.progress:pause()
-  io.stderr:write(output.printable(question))
+  io.stderr:write(output.printable(question, "\n"))
   io.stderr:flush()
   local answer = io.read("l")
   self.progress:resume()
@@ -233,7 +239,8 @@ function M.main(argv)
       io.write(help.main())
       return exits.OK
     end
-    io.stderr:write(help.main())
+    if parsed.opts.version then return commands.version() end
+    io.stderr:write(help.usage(output.terminal_width(2)))
     return EXIT_USAGE
   end
   if parsed.opts.help then

@@ -41,6 +41,17 @@ local function unknown_property(name, beta)
     return string.format("property '%s' exists only in the beta API (api_version = \"beta\")", name)
   end
   -- quoted: a long name is not shown (a secret pasted where a name belongs must not come back in a message)
+  if type(name) == "string" then -- the name in another case: property names are case-sensitive
+    local lower = name:lower()
+    for _, t in ipairs{ V1, beta and BETA or {} } do
+      for k in pairs(t) do
+        if k:lower() == lower then
+          return string.format("unknown property %s: did you mean '%s'? (names are case-sensitive)",
+            safe_text.quoted(name), k)
+        end
+      end
+    end
+  end
   return string.format("unknown property %s (known: %s)", safe_text.quoted(name), beta and NAMES_BETA or NAMES_V1)
 end
 

@@ -52,6 +52,7 @@ M.GLOBAL = {
   { name = "quiet", short = "q", kind = "flag", help = "print no status line (on a terminal) or confirmations, only "
     .. "results and errors" },
   { name = "help", short = "h", kind = "flag", help = "show help (vpptoken COMMAND --help for a command)" },
+  { name = "version", kind = "flag", help = "print the version (as vpptoken version)" },
 }
 
 -- The commands in the order help lists them. args: what follows the command (min and max positional count).
@@ -60,6 +61,7 @@ M.COMMANDS = {
       { name = "filter", kind = "string", arg = "ODATA", help = "an OData $filter, e.g. \"state eq 'valid'\"" },
       { name = "select", kind = "string", arg = "NAMES", help = "properties to show, comma-separated" },
       { name = "top", kind = "int", arg = "N", help = "N tokens per page (OData $top); every page is read" },
+      { name = "max", kind = "int", arg = "N", help = "show at most N tokens (stops reading pages once it has them)" },
       { name = "state", kind = "string", arg = "STATE", help = "only tokens in this state (valid, expired, ...)",
         values = vpptoken.members(vpptoken.State) },
   } },
@@ -91,6 +93,8 @@ M.COMMANDS = {
   { name = "expiring", summary = "tokens expiring soon, expired or not valid", min = 0, max = 0, flags = {
       { name = "within", kind = "number", arg = "DAYS",
         help = "expiring within DAYS days (default " .. M.EXPIRING_DAYS .. ")" },
+      { name = "exit-code", kind = "flag",
+        help = "exit 12 when any token needs attention, 0 when none does (for cron jobs and monitors)" },
   } },
   { name = "renew", usage = "ID", summary = "upload a new .vpptoken file into a token", min = 1, max = 1, flags = {
       { name = "file", kind = "path", arg = "PATH", help = "the new .vpptoken file (required)" },

@@ -34,7 +34,9 @@ end
 local ID_COLUMN = { key = "id", title = "ID", keep = true, min = ids.SHORT }
 local APPLE_ID = { key = "appleId", title = "APPLE ID", min = 12, wrap = true, give = 3 }
 local ORGANIZATION = { key = "organizationName", title = "ORGANIZATION", min = 8, wrap = true, give = 1 }
-local STATE = { key = "state", title = "STATE", min = 7, wrap = true, give = 4, colour = state_colour }
+-- The long states take a short form (named in a legend under the table) before anything else gives way.
+local STATE = { key = "state", title = "STATE", min = 7, colour = state_colour,
+                abbrev = { assignedToExternalMDM = "extMDM", duplicateLocationId = "dupLoc" } }
 local EXPIRES = { key = "expirationDateTime", title = "EXPIRES", short = "expires_short",
                   short_title = "EXPIRES (DAYS LEFT)", min = 10, colour = expiry_colour }
 -- `expiring`'s reason says the state when it is not valid ("state is expired"): the STATE column is the first to
@@ -42,7 +44,7 @@ local EXPIRES = { key = "expirationDateTime", title = "EXPIRES", short = "expire
 local EXPIRING_TABLE = {
   ID_COLUMN, APPLE_ID, ORGANIZATION, setmetatable({ optional = 1 }, { __index = STATE }),
   { key = "expirationDateTime", title = "EXPIRES", short = "expires_short", min = 10, colour = expiry_colour },
-  { key = "reason", title = "REASON", min = 12, wrap = true, give = 2 },
+  { key = "reason", title = "REASON", min = 12, wrap = true, give = 2, abbrev = STATE.abbrev },
 }
 local TABLE_COLUMNS = {
   ID_COLUMN, APPLE_ID, ORGANIZATION, STATE,
@@ -88,9 +90,29 @@ local function short_ids_of(ctx, tokens, others)
   return ids.shorten(list, others)
 end
 
---- Writes a table of rows fitted to the width (none for --output wide), in colour when ctx.colour.
-local function emit_table(ctx, rows, cols)
+--- True when a token's row shows something that needs attention (a colour: a state other than valid, an expiry
+-- within args.EXPIRING_DAYS or past, a failed sync).
+local function needs_attention(r)
+  return (state_colour(r) or expiry_colour(r) or sync_colour(r)) ~= nil
+end
+
+--- "50 tokens, 12 need attention" for a table of token rows.
+local function token_count(rows)
+  local attention = 0
+  for _, r in ipairs(rows) do if needs_attention(r) then attention = attention + 1 end end
+  local text = output.count(#rows, "token")
+  if attention > 0 then
+    text = text .. string.format(", %d %s attention", attention, attention == 1 and "needs" or "need")
+  end
+  return text
+end
+M.token_count = token_count
+
+--- Writes a table of rows fitted to the width (none for --output wide), in colour when ctx.colour; `footer`: a
+-- line under it.
+local function emit_table(ctx, rows, cols, footer)
   output.write(tbl.render(rows, cols, { width = ctx:table_width(), colour = ctx.colour }))
+  if footer then output.write(footer .. "\n") end
 end
 
 -- How --set values are typed: by the property's kind in the library's schema (vpptoken.property_kind, beta
@@ -161,7 +183,7 @@ local function emit_tokens(ctx, tokens, tcols, ccols, all)
     local short = short_ids_of(ctx, tokens, others)
     local rows = {}
     for i, t in ipairs(tokens) do rows[i] = token_row(ctx, t, short) end
-    emit_table(ctx, rows, tcols or TABLE_COLUMNS)
+    emit_table(ctx, rows, tcols or TABLE_COLUMNS, token_count(rows))
   end
 end
 
@@ -169,6 +191,10 @@ end
 -- hex characters) names the one token whose id starts with it, found by listing the ids once. Nil and the exit
 -- code after the message when no token or several start with it.
 local function resolve_id(ctx, text)
+  if ids.too_short(text) then
+    ctx.usage(string.format("%s is too short to name a token: give at least %d characters of its id, as the "
+      .. "tables show", output.quoted(text), ids.SHORT))
+  end
   if not ids.is_prefix(text) then return text end
   if not ctx.known_ids then
     local client = ctx:client()
@@ -242,7 +268,8 @@ function M.list(ctx)
   end
   local client = ctx:client()
   local tokens, all, seen = {}, {}, 0
-  local function text(n) return string.format("listing tokens: %d pages, %d tokens", n, seen) end
+  local function text(n) return string.format("listing tokens: %s read, %s", output.count(n, "page"),
+    output.count(seen, "token")) end
   local pages = count_pages(ctx, text)
   local iter = ctx:call(client.each, client, next(query) and query or nil)
   for tok, err in iter do
@@ -251,6 +278,7 @@ function M.list(ctx)
     seen = seen + 1
     ctx:status(text(pages()))
     if not state or tok.state == state then tokens[#tokens + 1] = tok end
+    if ctx.opts.max and #tokens >= ctx.opts.max then break end
   end
   local tcols, ccols = columns_for(ctx)
   emit_tokens(ctx, tokens, tcols, ccols, all)
@@ -274,7 +302,7 @@ local TOKEN_FILE_CODES = require("vpptoken.tokenfile").READ_CODES
 -- Checks that --file names a readable token file within the size cap (messages name the flag, never its value,
 -- which may be the token itself, pasted in place of a path); nil and the exit code after the message if not.
 local function check_token_file(ctx)
-  local text, why, code = ctx:read_flag_file("file", "token_file", "token file")
+  local text, why, code = ctx:read_flag_file("file", "token_file", "token file", true)
   if not text then
     return nil, ctx:fail(errors.new{ kind = "token_file", code = TOKEN_FILE_CODES[code], message = why })
   end
@@ -335,9 +363,10 @@ function M.delete(ctx)
   if not ctx.opts.yes then
     local tok, err = ctx:call(client.get, client, id)
     if not tok then return ctx:fail(err) end
-    local answer = (ctx:ask(string.format("Delete VPP token %s (%s, %s)? Apps licensed through it lose "
-      .. "their licenses. [y/N] ", id, tostring(tok.appleId or "no Apple ID"),
-      tostring(tok.organizationName or "no organization"))) or ""):lower()
+    local width = output.terminal_width(2)
+    local answer = (ctx:ask(output.fit(string.format("Delete VPP token %s?\n  %s, %s", id,
+      tostring(tok.appleId or "no Apple ID"), tostring(tok.organizationName or "no organization")), width)
+      .. "\n" .. output.fit("Apps licensed through it lose their licenses. Delete? [y/N]", width) .. " ") or ""):lower()
     if answer ~= "y" and answer ~= "yes" then
       output.message("not deleted")
       return exits.FAILURE
@@ -354,6 +383,27 @@ function M.delete(ctx)
     output.write("deleted ", output.printable(id), "\n")
   end
   return exits.OK
+end
+
+--- The totals line under sync's table: "3 syncs started, 1 failed, 2 skipped"; with --wait, the finished ones
+-- ("2 syncs completed, 1 failed").
+function M.sync_totals(rows, waited)
+  local n = { started = 0, failed = 0, skipped = 0, completed = 0 }
+  for _, r in ipairs(rows) do
+    local key = r.outcome
+    if waited and key == "started" and r.lastSyncStatus == "completed" then key = "completed" end
+    if n[key] then n[key] = n[key] + 1 end
+  end
+  local parts
+  if waited then
+    parts = { output.count(n.completed, "sync") .. " completed" }
+    if n.started > 0 then parts[2] = n.started .. " still running" end
+  else
+    parts = { output.count(n.started, "sync") .. " started" }
+  end
+  if n.failed > 0 then parts[#parts + 1] = n.failed .. " failed" end
+  if n.skipped > 0 then parts[#parts + 1] = n.skipped .. " skipped" end
+  return table.concat(parts, ", ")
 end
 
 local SYNC_TABLE = {
@@ -400,10 +450,10 @@ function M.sync(ctx)
   local client = ctx:client()
   local outcomes
   local function synced(n, total, failed)
-    ctx:status(string.format("synced %d/%d, %d failed", n, total, failed))
+    ctx:status(string.format("started %d/%d syncs, %d failed", n - failed, total, failed))
   end
   if all then
-    count_pages(ctx, function(n) return string.format("listing tokens: %d pages", n) end)
+    count_pages(ctx, function(n) return "listing tokens: " .. output.count(n, "page") .. " read" end)
     local list, err = client:sync_all{ on_progress = function(n, total, failed)
       ctx.on_call = nil
       synced(n, total, failed)
@@ -460,7 +510,7 @@ function M.sync(ctx)
       shown[i] = setmetatable({ id = short and type(r.id) == "string" and short[r.id] or r.id,
                                 sync_raw = r.lastSyncStatus }, { __index = r })
     end
-    emit_table(ctx, shown, SYNC_TABLE)
+    emit_table(ctx, shown, SYNC_TABLE, M.sync_totals(rows, ctx.opts.wait))
   end
   if first_error then return ctx:exit_code(first_error) end
   return any_failed and 1 or 0
@@ -468,9 +518,10 @@ end
 
 function M.expiring(ctx)
   local client = ctx:client()
-  count_pages(ctx, function(n) return string.format("listing tokens: %d pages", n) end)
+  count_pages(ctx, function(n) return "listing tokens: " .. output.count(n, "page") .. " read" end)
   local entries, err = ctx:call(client.expiring, client, { within_days = ctx.opts.within or args.EXPIRING_DAYS })
   if not entries then return ctx:fail(err) end
+  local done = (ctx.opts.exit_code and #entries > 0) and exits.ATTENTION or exits.OK
   if ctx.format == "json" then
     local docs = {}
     for i, e in ipairs(entries) do
@@ -478,7 +529,7 @@ function M.expiring(ctx)
                   reason = e.reason, reasons = e.reasons }
     end
     output.write(output.json(docs))
-    return exits.OK
+    return done
   end
   local rows = {}
   for i, e in ipairs(entries) do
@@ -489,7 +540,7 @@ function M.expiring(ctx)
   if ctx.format == "csv" then
     output.write(output.csv(rows, { "id", "appleId", "organizationName", "state", "expirationDateTime", "days_left",
                                 "reason" }))
-    return exits.OK
+    return done
   end
   local tokens = {}
   for i, e in ipairs(entries) do tokens[i] = e.token end
@@ -501,8 +552,9 @@ function M.expiring(ctx)
     r.expires_short = r.expirationDateTime ~= nil and r.expirationDateTime:match("^%d+%-%d+%-%d+") or nil
     rows[i] = r
   end
-  emit_table(ctx, rows, ctx.format == "wide" and EXPIRING_WIDE or EXPIRING_TABLE)
-  return exits.OK
+  emit_table(ctx, rows, ctx.format == "wide" and EXPIRING_WIDE or EXPIRING_TABLE,
+    string.format("%s %s attention", output.count(#rows, "token"), #rows == 1 and "needs" or "need"))
+  return done
 end
 
 function M.renew(ctx)
@@ -529,10 +581,13 @@ function M.renew(ctx)
       { "id", "expiration", "previous_expiration", "graph_expiration", "lagging" }))
     return exits.OK
   end
-  output.write(output.printable(string.format("renewed %s: the new file expires %s (was %s)", tostring(tok.id),
-    output.date(info.expiration, true), output.date(info.previous_expiration, true) ~= ""
-      and output.date(info.previous_expiration, true) or "unknown")), "\n")
-  if info.note and not ctx.opts.quiet then output.write("note: ", output.printable(info.note), "\n") end
+  local previous = output.date(info.previous_expiration, true)
+  output.write(output.fit(string.format("renewed %s\n  the new file expires %s (was %s)", tostring(tok.id),
+    output.date(info.expiration, true), previous ~= "" and previous or "unknown"), ctx:table_width() or math.huge),
+    "\n")
+  if info.note and not ctx.opts.quiet then
+    output.write(output.fit("note: " .. info.note, ctx:table_width() or math.huge), "\n")
+  end
   return exits.OK
 end
 

@@ -26,6 +26,7 @@ M.LIST = {
     help = "some tenants failed: with --tenants, the other tenants' results are printed" },
   { code = 11, name = "TENANTS_FILE", kinds = { "tenants_file" },
     help = "tenants file: unreadable, or a mistake in it (the message names the tenant and the field)" },
+  { code = 12, name = "ATTENTION", help = "attention: expiring --exit-code found tokens that need attention" },
 }
 
 -- M.OK, M.USAGE, ...: the codes by constant; BY_KIND and BY_CODE: an error's kind or code -> exit code.

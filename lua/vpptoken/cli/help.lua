@@ -103,12 +103,6 @@ local function flag_usage(f)
 end
 M.flag_usage = flag_usage
 
-local function flag_lines(flags, out)
-  local w = 0
-  for _, f in ipairs(flags) do w = math.max(w, #flag_usage(f)) end
-  for _, f in ipairs(flags) do out[#out + 1] = string.format("  %-" .. w .. "s  %s", flag_usage(f), f.help) end
-end
-
 local function wrap(text, width, indent)
   local lines, line = {}, indent
   for word in text:gmatch("%S+") do
@@ -122,49 +116,137 @@ local function wrap(text, width, indent)
   return table.concat(lines, "\n")
 end
 
---- The text of `vpptoken --help`.
-function M.main()
-  local out = { "usage: vpptoken [OPTIONS] COMMAND [ARGS]", "", "vpptoken: " .. M.SUMMARY .. ".", "", "commands:" }
-  local nw, uw = 0, 0
-  for _, c in ipairs(args.COMMANDS) do nw, uw = math.max(nw, #c.name), math.max(uw, #(c.usage or "")) end
-  for _, c in ipairs(args.COMMANDS) do
-    out[#out + 1] = string.format("  %-" .. nw .. "s %-" .. uw .. "s   %s", c.name, c.usage or "", c.summary)
+-- The narrowest a description column gets before descriptions go under their names instead.
+local MIN_TEXT = 28
+-- The widest a name column gets (a longer name takes its own line).
+local MAX_NAME = 34
+
+--- Lines for { name, text } pairs in two columns fitted to `width`: the texts wrapped with a hanging indent, or,
+-- when too narrow, under their names.
+local function two_columns(pairs_, width, out)
+  local nw = 0
+  for _, p in ipairs(pairs_) do if #p[1] <= MAX_NAME then nw = math.max(nw, #p[1]) end end
+  local left = 2 + nw + 2
+  for _, p in ipairs(pairs_) do
+    if width - left >= MIN_TEXT then
+      local text = wrap(p[2], width, (" "):rep(left))
+      if #p[1] > nw then
+        out[#out + 1] = "  " .. p[1]
+        out[#out + 1] = text
+      else
+        out[#out + 1] = "  " .. p[1] .. (" "):rep(nw - #p[1] + 2) .. text:sub(left + 1)
+      end
+    else
+      out[#out + 1] = "  " .. p[1]
+      out[#out + 1] = wrap(p[2], width, "      ")
+    end
   end
+end
+
+local function flag_lines(flags, out, width)
+  local list = {}
+  for i, f in ipairs(flags) do list[i] = { flag_usage(f), f.help } end
+  two_columns(list, width, out)
+end
+
+-- The width help is fitted to: the terminal's (or $COLUMNS), at most 100 (long lines are hard to read).
+M.MAX_WIDTH = 100
+local function help_width(width)
+  return math.min(width or require("vpptoken.cli.output").terminal_width(1), M.MAX_WIDTH)
+end
+
+local function command_lines(out, width, names_only)
+  local list = {}
+  for i, c in ipairs(args.COMMANDS) do
+    list[i] = { c.name .. (c.usage and not names_only and " " .. c.usage or ""), c.summary }
+  end
+  two_columns(list, width, out)
+end
+
+--- An example command in lines of at most `width`: broken at spaces outside quotes, continued with " \\".
+local function example_lines(ex, width, out)
+  local words, word, quote = {}, "", nil
+  for ch in ex:gmatch(".") do
+    if quote then
+      if ch == quote then quote = nil end
+      word = word .. ch
+    elseif ch == "'" or ch == '"' then
+      quote = ch
+      word = word .. ch
+    elseif ch == " " then
+      if word ~= "" then words[#words + 1] = word end
+      word = ""
+    else
+      word = word .. ch
+    end
+  end
+  if word ~= "" then words[#words + 1] = word end
+  local line = "  "
+  for _, w in ipairs(words) do
+    if line ~= "  " and line ~= "      " and #line + 1 + #w + 2 > width then
+      out[#out + 1] = line .. " \\"
+      line = "      "
+    end
+    line = line .. ((line == "  " or line == "      ") and "" or " ") .. w
+  end
+  out[#out + 1] = line
+end
+
+--- The short usage `vpptoken` alone prints: what to type and the commands.
+function M.usage(width)
+  width = help_width(width)
+  local out = { "usage: vpptoken [OPTIONS] COMMAND [ARGS]", "", "commands:" }
+  command_lines(out, width, true)
+  out[#out + 1] = ""
+  out[#out + 1] = wrap("'vpptoken --help' shows the options, the environment and the exit codes; "
+    .. "'vpptoken COMMAND --help' a command's.", width, "")
+  return table.concat(out, "\n") .. "\n"
+end
+
+--- The text of `vpptoken --help`, fitted to `width` (default: the terminal's).
+function M.main(width)
+  width = help_width(width)
+  local out = { "usage: vpptoken [OPTIONS] COMMAND [ARGS]", "", wrap("vpptoken: " .. M.SUMMARY .. ".", width, ""), "",
+                "commands:" }
+  command_lines(out, width)
   out[#out + 1] = ""
   out[#out + 1] = "options (any command):"
-  flag_lines(args.GLOBAL, out)
+  flag_lines(args.GLOBAL, out, width)
   out[#out + 1] = ""
   out[#out + 1] = "environment (credentials are never given as flags):"
-  for _, e in ipairs(M.ENVIRONMENT) do out[#out + 1] = string.format("  %-33s %s", e[1], e[2]) end
+  two_columns(M.ENVIRONMENT, width, out)
   out[#out + 1] = ""
   out[#out + 1] = "exit codes:"
-  for _, e in ipairs(M.EXIT_CODES) do out[#out + 1] = string.format("  %d  %s", e[1], e[2]) end
+  local codes = {}
+  for i, e in ipairs(M.EXIT_CODES) do codes[i] = { string.format("%2d", e[1]), e[2] } end
+  two_columns(codes, width, out)
   out[#out + 1] = ""
   out[#out + 1] = "examples:"
   for _, ex in ipairs{ "vpptoken list", "vpptoken expiring --within 30 --output json", "vpptoken sync --all --wait",
                        "vpptoken help renew" } do
-    out[#out + 1] = "  " .. ex
+    example_lines(ex, width, out)
   end
   out[#out + 1] = ""
-  out[#out + 1] = "'vpptoken COMMAND --help' shows a command's options; 'man vpptoken' the manual."
+  out[#out + 1] = wrap("'vpptoken COMMAND --help' shows a command's options; 'man vpptoken' the manual.", width, "")
   return table.concat(out, "\n") .. "\n"
 end
 
---- The text of `vpptoken COMMAND --help`.
-function M.command(c)
+--- The text of `vpptoken COMMAND --help`, fitted to `width` (default: the terminal's).
+function M.command(c, width)
+  width = help_width(width)
   local text = M.TEXT[c.name]
-  local out = { "usage: vpptoken " .. c.name .. (c.usage and (" " .. c.usage) or "")
-      .. (#c.flags > 0 and " [OPTIONS]" or ""), "", wrap(text[1], 100, "") }
+  local out = { wrap("usage: vpptoken " .. c.name .. (c.usage and (" " .. c.usage) or "")
+      .. (#c.flags > 0 and " [OPTIONS]" or ""), width, "  "), "", wrap(text[1], width, "") }
   if #c.flags > 0 then
     out[#out + 1] = ""
     out[#out + 1] = "options:"
-    flag_lines(c.flags, out)
+    flag_lines(c.flags, out, width)
   end
   out[#out + 1] = ""
   out[#out + 1] = "examples:"
-  for _, ex in ipairs(text[2]) do out[#out + 1] = "  " .. ex end
+  for _, ex in ipairs(text[2]) do example_lines(ex, width, out) end
   out[#out + 1] = ""
-  out[#out + 1] = "Global options (--output, --verbose, --graph-url, ...): vpptoken --help."
+  out[#out + 1] = wrap("Global options (--output, --verbose, --graph-url, ...): vpptoken --help.", width, "")
   return table.concat(out, "\n") .. "\n"
 end
 

@@ -23,6 +23,13 @@ function M.is_prefix(text)
   return digits >= M.SHORT
 end
 
+--- Whether text looks like the start of an id but is shorter than a prefix may be (1 to SHORT - 1 hex digits).
+function M.too_short(text)
+  if type(text) ~= "string" or not text:match("^%x[%x%-]*$") then return false end
+  local _, digits = text:gsub("%x", "")
+  return digits < M.SHORT
+end
+
 --- The short form of each id in `ids` (a list): { [id] = short }. A GUID is shortened to the fewest characters
 -- (SHORT or more) that tell it apart from every other id in `ids` (and in `others`, ids not shown but that a
 -- prefix could also name); any other id is shown whole.

@@ -3,7 +3,8 @@
 local vpptoken = require "vpptoken"
 local progress = require "vpptoken.cli.progress"
 local safe = require "vpptoken.text"
-local width = require("vpptoken.cli.table").width
+local tbl = require "vpptoken.cli.table"
+local width = tbl.width
 
 local M = {}
 
@@ -221,6 +222,28 @@ function M.record(tok, show_secrets)
     out[i] = names[i] .. (" "):rep(math.max(wmax - width(names[i]), 0) + 2) .. M.printable(d[k])
   end
   return table.concat(out, "\n") .. "\n"
+end
+
+-- The most lines fit() makes of one line of text (a server's megabyte stays a screen).
+M.FIT_MAX_LINES = 20
+
+--- text (printable) fitted to `columns` (default: the terminal's width for fd 1): each of its lines wrapped at
+-- word boundaries as the tables wrap, continuation lines indented by `indent` spaces (default 2).
+function M.fit(text, columns, indent)
+  columns = columns or M.terminal_width(1)
+  local pad = (" "):rep(indent or 2)
+  local out = {}
+  for line in (M.printable(text, "\n") .. "\n"):gmatch("([^\n]*)\n") do
+    for i, piece in ipairs(tbl.wrap(line, math.max(columns - #pad, 10), M.FIT_MAX_LINES)) do
+      out[#out + 1] = i > 1 and pad .. piece or piece
+    end
+  end
+  return table.concat(out, "\n")
+end
+
+--- "1 token", "50 tokens": a count and a noun (a regular plural).
+function M.count(n, noun)
+  return string.format("%d %s%s", n, noun, n == 1 and "" or "s")
 end
 
 --- Writes to stdout (as io.write), after erasing the status line (cli/progress.lua) if one is on the screen.

@@ -98,8 +98,8 @@ local function finish(ctx, results, attention, what)
     end
   end
   if not ctx.opts.quiet then
-    output.message(string.format("%d tenants: %d ok, %d failed; %d %s", #results, #results - failed, failed,
-      attention, what))
+    output.message(string.format("%s: %d ok, %d failed; %d %s", output.count(#results, "tenant"),
+      #results - failed, failed, attention, what))
   end
   return failed > 0 and exits.TENANTS_FAILED or nil
 end
@@ -197,7 +197,8 @@ function M.expiring(ctx, columns)
     end
     columns.emit(ctx, rows, with_tenant(columns.expiring))
   end
-  return finish(ctx, results, #items, "tokens need attention") or exits.OK
+  return finish(ctx, results, #items, "tokens need attention")
+    or ((o.exit_code and #items > 0) and exits.ATTENTION or exits.OK)
 end
 
 function M.sync(ctx, columns)
