@@ -142,16 +142,34 @@ describe("vpptoken command", function()
   end)
 
   describe("credentials", function()
-    it("without VPPTOKEN_ACCESS_TOKEN or AZURE_* exits 3 and says what to set", function()
-      local code, out, err = run({ "list" }, { env = { VPPTOKEN_ACCESS_TOKEN = false } })
+    it("without VPPTOKEN_ACCESS_TOKEN or AZURE_* exits 3 saying what to set in at most three lines of 80, "
+      .. "VPPTOKEN_GRAPH_URL for the sandbox; --verbose says why each way was not used", function()
+      local code, out, err = run({ "list" }, { env = { VPPTOKEN_ACCESS_TOKEN = false, COLUMNS = "80" } })
       assert.equal(3, code)
       assert.equal("", out)
-      assert.matches("^vpptoken: no credentials: set VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID", err)
+      assert.matches("^vpptoken: no credentials: set VPPTOKEN_ACCESS_TOKEN", err)
+      local n = 0
+      for l in err:gmatch("[^\n]+") do
+        n = n + 1
+        assert.is_true(#l <= 80, l)
+      end
+      assert.is_true(n <= 3, err)
+      local flat = err:gsub("%s+", " ")
+      assert.matches("VPPTOKEN_GRAPH_URL for the sandbox", flat, 1, true)
+      assert.matches("AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET", flat, 1, true)
+      assert.equal(1, select(2, flat:gsub("vpptoken login", "")), "the advice is given once")
+      assert.not_matches("Tried:", flat, 1, true)
+      local vcode, _, verr = run({ "list", "--verbose" }, { env = { VPPTOKEN_ACCESS_TOKEN = false } })
+      assert.equal(3, vcode)
+      local vflat = verr:gsub("%s+", " ")
+      assert.matches("Tried: environment: neither VPPTOKEN_ACCESS_TOKEN", vflat, 1, true)
+      assert.matches("workload identity: AZURE_FEDERATED_TOKEN_FILE is not set", vflat, 1, true)
     end)
 
     it("a sign-in missing a variable exits 3 naming it, and the variable probably meant", function()
       local code, out, err = run({ "list" }, { env = { VPPTOKEN_ACCESS_TOKEN = false, AZURE_TENANT = "contoso",
                                                        AZURE_CLIENT_ID = "abc", AZURE_CLIENT_SECRET = "s" } })
+      err = err:gsub("%s+", " ")
       assert.equal(3, code)
       assert.equal("", out)
       assert.matches("AZURE_TENANT_ID is not set", err, 1, true)
@@ -159,7 +177,7 @@ describe("vpptoken command", function()
       assert.not_matches("tenant_id", err, 1, true)
       local code2, _, err2 = run({ "list" }, { env = { VPPTOKEN_ACCESS_TOKEN = false, AZURE_TENANT_ID = "t",
                                                        AZURE_CLIENT_ID = "abc", AZURE_CLIENT_SECRE = "s" } })
-      code, err = code2, err2
+      code, err = code2, err2:gsub("%s+", " ")
       assert.equal(3, code)
       assert.matches("nor AZURE_CLIENT_SECRET nor AZURE_CLIENT_CERTIFICATE_PATH is set", err, 1, true)
       assert.matches("AZURE_CLIENT_SECRE is set: did you mean AZURE_CLIENT_SECRET?", err, 1, true)

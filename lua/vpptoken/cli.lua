@@ -8,6 +8,7 @@ local exits = require "vpptoken.cli.exits"
 local help = require "vpptoken.cli.help"
 local output = require "vpptoken.cli.output"
 local progress = require "vpptoken.cli.progress"
+local chain = require "vpptoken.chain"
 local safe_text = require "vpptoken.text"
 
 local M = {}
@@ -35,9 +36,10 @@ function Context.usage(msg)
   error(setmetatable({ message = msg }, UsageError), 0)
 end
 
---- Raises a run-time failure: the message, then exit with `code`.
-function Context.failure(msg, code)
-  error(setmetatable({ message = msg, code = code }, Failure), 0)
+--- Raises a run-time failure: the message, then exit with `code`. `lines`: the message has lines of its own (each
+-- fitted to the terminal's width) instead of being one line.
+function Context.failure(msg, code, lines)
+  error(setmetatable({ message = msg, code = code, lines = lines }, Failure), 0)
 end
 
 --- Calls a library function. A raise before any request went out is input the library refuses: a usage error with
@@ -171,6 +173,31 @@ function Context:tenants_where()
   return where
 end
 
+-- What to set, in at most three lines of 80 columns.
+local NO_CREDENTIALS = "no credentials: set VPPTOKEN_ACCESS_TOKEN (with VPPTOKEN_GRAPH_URL for the sandbox), or "
+  .. "AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, or run 'vpptoken login'"
+
+--- Fails (exit 3) saying what to set when no way to sign in applies: a few lines when nothing is configured; why
+-- each way was not used with --verbose, when a sign-in variable is set (a sign-in half configured), or when the
+-- library names a variable set that was probably meant. `why`: the library's message; `parts`: its parts
+-- (vpptoken.credentials_in_env), nil when the options themselves are incomplete.
+function Context:no_credentials(why, parts)
+  if not parts then self.failure("no credentials: " .. why, EXIT_AUTH) end
+  local configured = #parts.hints > 0
+  for _, v in ipairs(chain.SIGN_IN_VARIABLES) do
+    local value = os.getenv(v)
+    if value and value ~= "" then configured = true end
+  end
+  local text = NO_CREDENTIALS
+  if configured or self.opts.verbose then
+    text = text .. ".\nTried: " .. parts.tried .. "."
+    for _, h in ipairs(parts.hints) do text = text .. "\n" .. h end
+  else
+    text = text .. " (--verbose: why each way was not used)."
+  end
+  self.failure(text, EXIT_AUTH, true)
+end
+
 --- The client, made on first use from the environment (vpptoken.from_env) and the global flags.
 function Context:client()
   if self.the_client then return self.the_client end
@@ -201,7 +228,7 @@ function Context:client()
     self.progress:retry(info)
   end
   copts.on_tick = function() self.progress:tick() end
-  local signed_in, why = vpptoken.credentials_in_env(copts)
+  local signed_in, why, parts = vpptoken.credentials_in_env(copts)
   -- vpptoken login's cached sign-in (issue #16, device code): used when the environment names no other sign-in.
   if not signed_in then
     local cred, lerr = commands.cached_login(self)
@@ -209,11 +236,9 @@ function Context:client()
       copts.token_provider, signed_in = cred:token_provider(), true
     elseif lerr.code ~= "NotSignedIn" then
       self.failure(tostring(lerr), EXIT_AUTH)
-    else
-      why = why .. ", or run 'vpptoken login'"
     end
   end
-  if not signed_in then self.failure("no credentials: " .. why, EXIT_AUTH) end
+  if not signed_in then self:no_credentials(why, parts) end
   local ok, client = pcall(vpptoken.from_env, copts)
   if not ok then self.usage(raised_text(client)) end
   self.the_client = client
@@ -281,7 +306,12 @@ function M.main(argv)
   if ctx.the_client then ctx.the_client:close() end
   if ok then return code end
   if getmetatable(code) == Failure then
-    output.message(code.message)
+    if code.lines then
+      progress.clear()
+      io.stderr:write(output.fit("vpptoken: " .. code.message, output.terminal_width(2)), "\n")
+    else
+      output.message(code.message)
+    end
     return code.code
   end
   if getmetatable(code) == UsageError then

@@ -103,14 +103,15 @@ local function did_you_mean(var, names, getenv)
   return near and string.format("%s is set: did you mean %s?", near, var)
 end
 
--- The hints for the sign-in variables that are not set but probably meant.
+-- The hints for the sign-in variables that are not set but probably meant: "; "-joined text for a message, and
+-- the list.
 local function hints(getenv, names)
   local out = {}
   for _, var in ipairs(chain.SIGN_IN_VARIABLES) do
     local v = getenv(var)
     if v == nil or v == "" then out[#out + 1] = did_you_mean(var, names, getenv) end
   end
-  return #out > 0 and ("; " .. table.concat(out, "; ")) or ""
+  return #out > 0 and ("; " .. table.concat(out, "; ")) or "", out
 end
 
 -- Whether the caller's options say how to sign in themselves.
@@ -181,11 +182,17 @@ local function env_options(opts, getenv, fname)
         end
       end
     end
-    if not caller_chose(merged) then return nil, NO_CREDENTIALS .. "the options" .. hints(get, names) end
+    if not caller_chose(merged) then
+      local text, list = hints(get, names)
+      return nil, NO_CREDENTIALS .. "the options" .. text, { tried = "the options", hints = list }
+    end
     return merged, from
   end
   local found, why = chain.resolve(opts, get)
-  if not found then return nil, NO_CREDENTIALS .. why .. hints(get, names) end
+  if not found then
+    local text, list = hints(get, names)
+    return nil, NO_CREDENTIALS .. why .. text, { tried = why, hints = list }
+  end
   for k, v in pairs(found) do merged[k], from[k] = v, VAR_OF[k] end
   for k, v in pairs(opts) do merged[k], from[k] = v, nil end
   return merged, from, why
@@ -194,12 +201,14 @@ end
 --- Whether vpptoken.from_env(opts, getenv) finds a way to sign in: true and the way's name ("environment",
 -- "workload identity", "managed identity", "Azure CLI", "vpptoken login"; "options" when opts name it); or false
 -- and a message naming the variables to set, why each way did not apply, and a variable set that was probably
--- meant (the message from_env raises with). Checks only that a sign-in is complete, not that it works.
+-- meant (the message from_env raises with), then those parts apart when no way applies: { tried = why each way
+-- did not apply, hints = { "AZURE_TENANT is set: did you mean AZURE_TENANT_ID?", ... } }. Checks only that a
+-- sign-in is complete, not that it works.
 -- @param[opt] opts options that win over the environment, as for from_env
 -- @param[opt] getenv a function(name) like os.getenv (the default), or a table from name to value
 function M.credentials_in_env(opts, getenv)
   local merged, why, way = env_options(opts, getenv, "vpptoken.credentials_in_env")
-  if not merged then return false, why end
+  if not merged then return false, why, way end -- way: the parts of the message, when no way applied
   return true, way or "options"
 end
 
