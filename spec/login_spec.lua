@@ -362,6 +362,11 @@ describe("signing in as a person (device code)", function()
       assert.equal("", out)
       assert.matches("https://microsoft.com/devicelogin", err, 1, true)
       assert.matches("signed in as " .. UPN, err, 1, true)
+      -- against a sandbox, it says how to approve the code there
+      local user_code = err:match("enter the code ([%w%-]+)")
+      assert.truthy(user_code, err)
+      assert.matches("This is a sandbox: approve the code with\n  curl -X POST -d '{\"user_code\":\"" .. user_code
+        .. "\"}' " .. sb.url .. "/_sandbox/devicecode/approve", err, 1, true)
       assert.equal("600", mode_of(cache_file))
       code, out, err = cli.run({ "list", "--output", "json" }, { env = env() })
       assert.equal(0, code, err)

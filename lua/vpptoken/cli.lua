@@ -86,6 +86,10 @@ end
 function Context:fail(err, code, message)
   if err then
     output.message(err)
+    if type(err) == "table" and err.kind == "auth" and (err.status == 401 or err.status == 403)
+        and self.credential then
+      output.message("the credentials Graph refused: ", self.credential)
+    end
     return self:exit_code(err)
   end
   output.message(message)
@@ -173,6 +177,29 @@ function Context:tenants_where()
   return where
 end
 
+-- The words for the way a client signs in (vpptoken.credentials_in_env's way, and the flags and variables that
+-- chose it), for an auth failure: "the token in VPPTOKEN_ACCESS_TOKEN".
+local function credential_source(o, way)
+  local function set(name)
+    local v = os.getenv(name)
+    return v ~= nil and v ~= ""
+  end
+  if way == "environment" or way == "options" then
+    if set("VPPTOKEN_ACCESS_TOKEN") then return "the token in VPPTOKEN_ACCESS_TOKEN" end
+    local app = "the app " .. (o.client_id and "--client-id" or "AZURE_CLIENT_ID") .. " of tenant "
+      .. (o.tenant and "--tenant" or "AZURE_TENANT_ID")
+    if o.client_secret_file then return app .. " with the secret in --client-secret-file" end
+    if set("AZURE_CLIENT_SECRET") then return app .. " with AZURE_CLIENT_SECRET" end
+    if set("AZURE_CLIENT_CERTIFICATE_PATH") then return app .. " with the certificate AZURE_CLIENT_CERTIFICATE_PATH" end
+    return "the sign-in options"
+  end
+  local words = { ["workload identity"] = "workload identity (AZURE_FEDERATED_TOKEN_FILE)",
+                  ["managed identity"] = "the managed identity of this machine or service",
+                  ["Azure CLI"] = "the Azure CLI's signed-in account (az)",
+                  ["vpptoken login"] = "the sign-in of 'vpptoken login'" }
+  return words[way] or way
+end
+
 -- What to set, in at most three lines of 80 columns.
 local NO_CREDENTIALS = "no credentials: set VPPTOKEN_ACCESS_TOKEN (with VPPTOKEN_GRAPH_URL for the sandbox), or "
   .. "AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, or run 'vpptoken login'"
@@ -234,11 +261,13 @@ function Context:client()
     local cred, lerr = commands.cached_login(self)
     if cred then
       copts.token_provider, signed_in = cred:token_provider(), true
+      self.credential = "the sign-in of 'vpptoken login'"
     elseif lerr.code ~= "NotSignedIn" then
       self.failure(tostring(lerr), EXIT_AUTH)
     end
   end
   if not signed_in then self:no_credentials(why, parts) end
+  self.credential = self.credential or credential_source(o, why)
   local ok, client = pcall(vpptoken.from_env, copts)
   if not ok then self.usage(raised_text(client)) end
   self.the_client = client

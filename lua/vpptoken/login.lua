@@ -293,9 +293,9 @@ end
 local DEVICE_OPTIONS = KNOWN
 
 --- Signs a person in with the device code flow and keeps the refresh token in the cache.
--- opts: on_message (required: a function(m) given m.message, m.verification_uri, m.user_code, m.expires_in, to
--- show the person; m.message is vpptoken's own sentence naming the checked verification_uri and the code, never
--- the service's text), tenant_id (default DEFAULT_TENANT), client_id (default DEFAULT_CLIENT_ID), cache_file, and
+-- opts: on_message (required: a function(m) given m.message, m.verification_uri, m.user_code, m.expires_in and
+-- m.authority (the sign-in host asked), to show the person; m.message is vpptoken's own sentence naming the
+-- checked verification_uri and the code, never the service's text), tenant_id (default DEFAULT_TENANT), client_id (default DEFAULT_CLIENT_ID), cache_file, and
 -- vpptoken.new's cloud, base_url, authority_url, on_request and transport options. Waits (polling at the
 -- server's interval, slower on slow_down) until the person has approved or declined, the code expires, or
 -- LIMITS.max_wait. Returns what whoami returns, or nil, err: an auth error with code DeviceCodeExpired,
@@ -346,7 +346,8 @@ function M.device_code(opts)
     local uri, user_code = safe_text.printable(doc.verification_uri), safe_text.printable(doc.user_code)
     -- in vpptoken's own words: the service's `message` could name a page other than the one checked above
     local message = string.format("To sign in, open %s and enter the code %s.", uri, user_code)
-    opts.on_message({ message = message, verification_uri = uri, user_code = user_code, expires_in = wait })
+    opts.on_message({ message = message, verification_uri = uri, user_code = user_code, expires_in = wait,
+                      authority = authority })
     local deadline = core.monotonic() + wait
     local form = { client_id = client_id, grant_type = GRANT_DEVICE, device_code = doc.device_code }
     for _ = 1, M.LIMITS.max_polls do

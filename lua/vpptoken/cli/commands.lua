@@ -691,13 +691,45 @@ local function when(t)
   return os.date("!%Y-%m-%dT%H:%M:%SZ", math.floor(t))
 end
 
+-- "14:55": minutes and seconds left.
+local function mm_ss(seconds)
+  seconds = math.max(0, math.floor(seconds))
+  return string.format("%d:%02d", seconds // 60, seconds % 60)
+end
+
+--- The lines of `vpptoken login`'s instructions: the library's (the checked page and the code), and against a
+-- sandbox (an authority on a loopback address) how to approve the code there.
+function M.login_instructions(m, authority)
+  local text = m.message
+  local origin = type(authority) == "string" and authority:match("^http://([^/]+)")
+  local host = origin and (origin:match("^%[(.-)%]") or origin:match("^[^:]+"))
+  if host and (host == "localhost" or host == "::1" or host:match("^127%.%d+%.%d+%.%d+$")) then
+    text = text .. "\nThis is a sandbox: approve the code with\n  curl -X POST -d '{\"user_code\":\""
+      .. m.user_code .. "\"}' http://" .. origin .. "/_sandbox/devicecode/approve"
+  end
+  return text
+end
+
 function M.login(ctx)
   local lopts = login_options(ctx)
+  local deadline
+  local function waiting()
+    if deadline then
+      ctx:status("waiting for you to sign in (the code expires in " .. mm_ss(deadline - vpptoken.monotonic()) .. ")")
+    end
+  end
   lopts.on_message = function(m)
     -- The person's instructions go to stderr (stdout stays for results), even with --quiet.
     ctx.progress:clear()
-    io.stderr:write(output.printable(m.message), "\n")
+    io.stderr:write(output.printable(M.login_instructions(m, m.authority), "\n"), "\n")
     io.stderr:flush()
+    deadline = vpptoken.monotonic() + (tonumber(m.expires_in) or 0)
+    waiting()
+  end
+  local observe = lopts.on_request
+  lopts.on_request = function(info) -- every poll counts the time left down
+    observe(info)
+    waiting()
   end
   local info, err = ctx:call(login.device_code, lopts)
   if not info then return ctx:fail(err) end
