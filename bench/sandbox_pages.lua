@@ -1,0 +1,138 @@
+-- The sandbox's cost per page of a walk, against the size of the tenant (issue #21, item 4; run by
+-- `make bench-sandbox`, not by `make test`: it prints figures and asserts no timing).
+-- For each size N (SIZES, default 1000,10000,100000) starts vpptoken-sandbox --seed-tokens N and walks
+-- every page of the collection (100 a page) on one keep-alive LuaSocket connection, following the
+-- nextLinks: plain, with a $filter, and with $count=true. Prints ms/page and the ratio of the largest size to
+-- the smallest (flat: near 1). Then the request log: ms/request for the first 2,000 requests and for 2,000
+-- once the log is past its 10,000-entry limit. MAX_PAGES caps a walk (to time a slow sandbox); a capped walk
+-- is marked as such. Every walk checks that it saw each token once.
+--   VPPTOKEN_BUILD_DIR=build lua5.4 bench/sandbox_pages.lua
+local socket = require "socket"
+local cjson = require "cjson"
+
+local build = os.getenv("VPPTOKEN_BUILD_DIR") or "build"
+local MAX_PAGES = tonumber(os.getenv("MAX_PAGES"))
+local SIZES = {}
+for n in (os.getenv("SIZES") or "1000,10000,100000"):gmatch("%d+") do SIZES[#SIZES + 1] = tonumber(n) end
+
+local function sh_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+-- Starts the sandbox with n seeded tokens; returns { port, stop }.
+local function start(n)
+  local pidfile = os.tmpname()
+  local proc = assert(io.popen(string.format("(%s --port 0 --seed-tokens %d & echo $! >%s; wait)",
+    sh_quote(build .. "/vpptoken-sandbox"), n, sh_quote(pidfile))))
+  local url = assert((proc:read("l") or ""):match("listening on (http%S+)"), "sandbox did not start")
+  local f = assert(io.open(pidfile))
+  local pid = f:read("n")
+  f:close()
+  os.remove(pidfile)
+  return {
+    port = tonumber(url:match(":(%d+)$")),
+    origin = url,
+    stop = function()
+      os.execute("kill " .. math.tointeger(pid))
+      proc:close()
+    end,
+  }
+end
+
+-- One keep-alive connection: get(path) returns status, body.
+local function connect(port)
+  local c = assert(socket.connect("127.0.0.1", port))
+  c:settimeout(120)
+  local conn = {}
+  function conn.get(path)
+    assert(c:send("GET " .. path .. " HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer bench\r\n\r\n"))
+    local status = tonumber(assert(c:receive("*l")):match("^HTTP/1%.1 (%d+)"))
+    local len
+    while true do
+      local l = assert(c:receive("*l"))
+      if l == "" then break end
+      len = len or tonumber(l:match("^[Cc]ontent%-[Ll]ength:%s*(%d+)"))
+    end
+    assert(len, "no Content-Length")
+    return status, assert(c:receive(len))
+  end
+  function conn.close() c:close() end
+  return conn
+end
+
+local COLL = "/v1.0/deviceAppManagement/vppTokens"
+
+-- Walks the pages of query; returns pages, tokens, seconds, capped.
+local function walk(sb, query)
+  local conn = connect(sb.port)
+  local seen, tokens, pages = {}, 0, 0
+  local path = COLL .. (query and ("?" .. query) or "")
+  local t0 = socket.gettime()
+  local capped = false
+  while path do
+    local status, body = conn.get(path)
+    assert(status == 200, "status " .. status .. ": " .. body)
+    local doc = cjson.decode(body)
+    pages = pages + 1
+    for _, v in ipairs(doc.value) do
+      assert(not seen[v.id], "token seen twice: " .. v.id)
+      seen[v.id] = true
+      tokens = tokens + 1
+    end
+    local link = doc["@odata.nextLink"]
+    path = link and link:sub(#sb.origin + 1)
+    if path and MAX_PAGES and pages >= MAX_PAGES then
+      path, capped = nil, true
+    end
+  end
+  local secs = socket.gettime() - t0
+  conn.close()
+  return pages, tokens, secs, capped
+end
+
+local WALKS = {
+  { name = "plain" },
+  { name = "$filter=state eq 'valid'", query = "$filter=state%20eq%20%27valid%27" },
+  { name = "$count=true", query = "$count=true" },
+}
+
+print(string.format("vpptoken-sandbox: ms per page of 100 (one keep-alive connection; wall time, noisy on a "
+  .. "shared machine)%s", MAX_PAGES and string.format(", walks capped at %d pages", MAX_PAGES) or ""))
+print("| walk | tokens | pages | ms/page |")
+print("|---|---:|---:|---:|")
+local per_page = {}
+for _, n in ipairs(SIZES) do
+  local t0 = socket.gettime()
+  local sb = start(n)
+  local seeded = socket.gettime() - t0
+  for _, w in ipairs(WALKS) do
+    local pages, tokens, secs, capped = walk(sb, w.query)
+    if not capped and not w.query then assert(tokens == n, string.format("walked %d of %d tokens", tokens, n)) end
+    local ms = secs * 1000 / pages
+    per_page[w.name] = per_page[w.name] or {}
+    per_page[w.name][n] = ms
+    print(string.format("| %s | %d | %d%s | %.2f |", w.name, n, pages, capped and " (capped)" or "", ms))
+  end
+  sb.stop()
+  io.stderr:write(string.format("(%d tokens seeded and served in %.1f s)\n", n, seeded))
+end
+local lo, hi = SIZES[1], SIZES[#SIZES]
+for _, w in ipairs(WALKS) do
+  print(string.format("ratio %d/%d, %s: %.2f×", hi, lo, w.name, per_page[w.name][hi] / per_page[w.name][lo]))
+end
+
+-- The request log: the same GET while the log fills and once it is past its limit.
+local sb = start(10)
+local conn = connect(sb.port)
+local _, body = conn.get(COLL .. "?$top=1")
+local one = COLL .. "/" .. cjson.decode(body).value[1].id
+local function requests(k)
+  local t0 = socket.gettime()
+  for _ = 1, k do assert(conn.get(one) == 200) end
+  return (socket.gettime() - t0) * 1000 / k
+end
+local early = requests(2000)
+requests(9000)
+local late = requests(2000)
+conn.close()
+sb.stop()
+print(string.format("request log: %.3f ms/request for requests 2-2001, %.3f ms for 11002-13001 (past the "
+  .. "10,000-entry limit): %.2f×", early, late, late / early))
