@@ -169,7 +169,7 @@ describe("vpptoken-sandbox paging cursor", function()
     local token = skiptoken_of(page["@odata.nextLink"])
     local bad = {
       "garbage", "00", "zz", token:sub(1, #token - 2), token:sub(1, #token // 2), token .. "00",
-      token:sub(3), string.rep("ab", 20000),
+      token:sub(3), string.rep("ab", 1500),
       -- decodable forms of a cursor, made up by a client
       hex('{"v":2,"o":"","k":[],"s":1,"n":0}'), hex('{"v":2,"o":"organizationName asc","k":[{}],"s":1,"n":0}'),
       hex('{"v":2,"o":"","k":[],"s":1e300,"n":0}'), hex("[]"), hex('"x"'), hex("null"),

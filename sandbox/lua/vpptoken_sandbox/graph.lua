@@ -61,10 +61,7 @@ end
 
 local function list(ctx)
   local q = odata.parse(ctx.req.query, ctx.version, "collection")
-  local entries = ctx.store:after(0)
-  local now = util.now()
-  for _, e in ipairs(entries) do Store.refresh(e, now) end
-  local page, total, skiptoken = odata.page(q, entries, ctx.state.config.page_size)
+  local page, total, skiptoken = odata.page(q, ctx.store, ctx.state.config.page_size, util.now())
   local value = json.array()
   for i, e in ipairs(page) do value[i] = represent(ctx, e, q.select) end
   local body = { ["@odata.context"] = metadata(ctx, context_fragment(q.select)), value = value }
@@ -197,7 +194,7 @@ end
 local function licenses_for_app(ctx, args)
   local bundle = bundle_parameter(args)
   local rows = json.array()
-  for _, e in ipairs(ctx.store:after(0)) do
+  for e in ctx.store:each() do
     local l = Store.licenses(e, bundle)
     rows[#rows + 1] = { vppTokenId = e.id, appleId = e.props.appleId, organizationName = e.props.organizationName,
                         availableLicenseCount = l.available, usedLicenseCount = l.used }
