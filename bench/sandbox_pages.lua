@@ -2,7 +2,8 @@
 -- `make bench-sandbox`, not by `make test`: it prints figures and asserts no timing).
 -- For each size N (SIZES, default 1000,10000,100000) starts vpptoken-sandbox --seed-tokens N and walks
 -- every page of the collection (100 a page) on one keep-alive LuaSocket connection, following the
--- nextLinks: plain, with a $filter, and with $count=true; a small store is walked again until MIN_PAGES (200)
+-- nextLinks: plain, with a $filter, with $count=true and with $orderby (sorted on the first page, then kept while
+-- the store does not change); a small store is walked again until MIN_PAGES (200)
 -- pages were read. Prints wall and sandbox CPU time per page (the CPU time from /proc/PID/stat: what the sandbox
 -- spent, whatever else the machine runs) and the ratio of the largest size to the smallest (flat: near 1).
 -- Then the request log: the sandbox's CPU time per request for 2,000 requests while the log fills and for 2,000
@@ -107,6 +108,7 @@ local WALKS = {
   { name = "plain" },
   { name = "$filter=state eq 'valid'", query = "$filter=state%20eq%20%27valid%27" },
   { name = "$count=true", query = "$count=true" },
+  { name = "$orderby=organizationName", query = "$orderby=organizationName" },
 }
 
 print(string.format("vpptoken-sandbox: ms per page of 100 (one keep-alive connection; wall time is noisy on a "

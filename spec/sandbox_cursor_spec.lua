@@ -146,6 +146,40 @@ describe("vpptoken-sandbox paging cursor", function()
     assert.same({ id.z, id.x, id.q, id.m, id.f, id.d, id.b, id.a }, order)
   end)
 
+  it("shows an $orderby walk a PATCH made between pages, as a fresh sort would", function()
+    sb:configure({ page_size = 2 })
+    local id = {}
+    for _, name in ipairs({ "a", "b", "c", "d", "e", "f" }) do
+      id[name] = create(sb, { token = apple(), organizationName = name }).id
+    end
+    local order = walk(sb, "$orderby=organizationName", function(page)
+      if page == 1 then -- seen a, b: d moves to the end, f before the cursor (not shown again)
+        assert.equal(204, (graph(sb, "PATCH", COLL .. "/" .. id.d, { organizationName = "zz" })))
+        assert.equal(204, (graph(sb, "PATCH", COLL .. "/" .. id.f, { organizationName = "0" })))
+      end
+    end)
+    assert.same({ id.a, id.b, id.c, id.e, id.d }, order)
+    local st, body = get(sb, "$orderby=organizationName&$count=true&$top=1")
+    assert.equal(200, st)
+    assert.equal(6, body["@odata.count"])
+    assert.same({ id.f }, support.ids_of(body.value))
+  end)
+
+  it("re-sorts an $orderby walk when a license sync completes between pages", function()
+    sb:configure({ page_size = 2, sync_seconds = 0.3 * support.SLOW })
+    local id = {}
+    for _, name in ipairs({ "a", "b", "c", "d", "x" }) do id[name] = create(sb, { token = apple() }).id end
+    for _, name in ipairs({ "c", "d" }) do
+      assert.equal(204, (graph(sb, "PATCH", COLL .. "/" .. id[name], { lastSyncStatus = "completed" })))
+    end
+    assert.equal(200, (graph(sb, "POST", COLL .. "/" .. id.x .. "/syncLicenses")))
+    -- none: a, b; inProgress: x; completed: c, d. Once x's sync is over it sorts after c and d.
+    local order = walk(sb, "$orderby=lastSyncStatus", function(page)
+      if page == 1 then require("socket").sleep(0.5 * support.SLOW) end
+    end)
+    assert.same({ id.a, id.b, id.c, id.d, id.x }, order)
+  end)
+
   it("keeps $skip, $top and $count on an index walk as before: $skip counts matching tokens", function()
     local t = {}
     for i = 1, 12 do t[i] = create(sb, { token = apple(), state = i % 2 == 0 and "valid" or "invalid" }).id end
@@ -160,6 +194,15 @@ describe("vpptoken-sandbox paging cursor", function()
     assert.equal(200, st)
     assert.same({}, body.value)
     assert.is_nil(body["@odata.nextLink"])
+    -- the count follows changes
+    delete(sb, t[6])
+    assert.equal(204, (graph(sb, "PATCH", COLL .. "/" .. t[1], { state = "valid" })))
+    st, body = get(sb, "$filter=state eq 'valid'&$count=true&$top=0")
+    assert.equal(200, st)
+    assert.equal(5, body["@odata.count"])
+    create(sb, { token = apple(), state = "valid" })
+    st, body = get(sb, "$filter=state eq 'valid'&$count=true&$top=0")
+    assert.equal(6, body["@odata.count"])
   end)
 
   it("answers an altered, cut, forged or foreign $skiptoken with a Graph 400, never a 500", function()

@@ -131,6 +131,7 @@ local function update(ctx, entry)
   end
   if props.lastSyncStatus ~= nil then entry.sync_done_at = nil end
   entry.props.lastModifiedDateTime = util.datetime(util.now())
+  ctx.store:touch()
   if ctx.state.config.honor_prefer and wants_representation(ctx.req) then
     local body = represent(ctx, entry)
     body["@odata.context"] = metadata(ctx, context_fragment(nil, true))
@@ -149,6 +150,7 @@ local function sync_licenses(ctx, entry)
   Store.refresh(entry, util.now())
   entry.props.lastSyncStatus = "inProgress"
   entry.sync_done_at = util.now() + ctx.state.config.sync_seconds
+  ctx.store:touch()
   -- The answer shows the sync as just started, whatever sync_seconds is.
   local out = { ["@odata.type"] = schema.TYPE, id = entry.id }
   for _, p in ipairs(schema.properties(ctx.version)) do
@@ -176,6 +178,7 @@ local function revoke_licenses(ctx, entry)
                             lastUpdatedDateTime = now }
   entry.props.tokenActionResults = results
   entry.props.lastModifiedDateTime = now
+  ctx.store:touch()
   return reply.empty(ctx, 204)
 end
 

@@ -160,7 +160,7 @@ function odata.parse(raw, version, kind)
                         kind == "collection" and "the vppTokens collection" or "a single vppToken"))
     end
   end
-  local q = { raw = opts, order = NO_ORDER }
+  local q = { raw = opts, order = NO_ORDER, version = version }
   if opts.select then q.select = parse_select(opts.select, version) end
   if opts.top then q.top = non_negative("$top", opts.top) end
   if opts.skip then q.skip = non_negative("$skip", opts.skip) end
@@ -188,15 +188,18 @@ local function compare_rows(keys, xv, xseq, yv, yseq)
   return xseq < yseq and -1 or 1
 end
 
--- The number of entries matching q's $filter: O(1) without one, a pass over the store with one.
+-- The number of entries matching q's $filter: O(1) without one, a pass over the store with one (kept until the store
+-- changes).
 local function count_matching(q, store, now)
   if not q.filter then return store:count() end
-  local n = 0
-  for e in store:each() do
-    Store.refresh(e, now)
-    if q.filter(e.props) then n = n + 1 end
-  end
-  return n
+  return store:memo(table.concat({ "count", q.version, q.raw.filter }, "\0"), now, function()
+    local n, due = 0, nil
+    for e in store:each() do
+      due = Store.earlier(due, Store.refresh(e, now))
+      if q.filter(e.props) then n = n + 1 end
+    end
+    return n, due
+  end)
 end
 
 -- A page in creation order, read from the store's index: from the cursor's position (binary search), or the
@@ -233,19 +236,30 @@ local function index_page(q, store, limit, now)
   return page, more
 end
 
--- A page in another order: every match is sorted (O(n log n) a page), then the cursor is found by binary search.
+-- The matches of q in the order of its $orderby, as rows { entry, values }: sorted once (O(n log n)) and kept until
+-- the store changes, so the later pages of a walk cost O(log n + the page).
+local function sorted_rows(q, store, now)
+  local keys = q.order.keys
+  local memo_key = table.concat({ "sort", q.version, q.order.text, q.filter and q.raw.filter or "" }, "\0")
+  return store:memo(memo_key, now, function()
+    local rows, due = {}, nil
+    for e in store:each() do
+      due = Store.earlier(due, Store.refresh(e, now))
+      if not q.filter or q.filter(e.props) then
+        local values = {}
+        for i, key in ipairs(keys) do values[i] = key.get(e.props) end
+        rows[#rows + 1] = { entry = e, values = values }
+      end
+    end
+    table.sort(rows, function(x, y) return compare_rows(keys, x.values, x.entry.seq, y.values, y.entry.seq) < 0 end)
+    return rows, due
+  end)
+end
+
+-- A page in another order: from the sorted matches, the cursor found by binary search.
 local function sorted_page(q, store, limit, now)
   local keys = q.order.keys
-  local rows = {}
-  for e in store:each() do
-    Store.refresh(e, now)
-    if not q.filter or q.filter(e.props) then
-      local values = {}
-      for i, key in ipairs(keys) do values[i] = key.get(e.props) end
-      rows[#rows + 1] = { entry = e, values = values }
-    end
-  end
-  table.sort(rows, function(x, y) return compare_rows(keys, x.values, x.entry.seq, y.values, y.entry.seq) < 0 end)
+  local rows = sorted_rows(q, store, now)
   local start = 1
   local cursor = q.skiptoken
   if cursor then

@@ -6,6 +6,8 @@
 -- appends, a remove marks the entry removed and leaves it in place until removed ones are half the array, when
 -- one pass drops them (so a remove is O(1) amortized), and a cursor's creation number is found by binary search.
 -- A page of the list route then costs O(log n + the entries it looks at), whatever the store's size.
+-- What a query derives from every entry (the sorted matches of an $orderby, the count of a $filter) is kept as a
+-- memo until the store changes (version: an add, a remove, a touch after a write) or a running license sync is due.
 local util = require "vpptoken_sandbox.util"
 local applefile = require "vpptoken_sandbox.applefile"
 local crypto = require "vpptoken_sandbox.crypto"
@@ -18,8 +20,29 @@ Store.__index = Store
 -- epoch: names this store among all the sandbox has made (a tenant's, the one before a reset), so a cursor
 -- made on one is not taken by another.
 function store.new()
-  return setmetatable({ entries = {}, by_id = {}, next_seq = 1, removed = 0, epoch = util.hex(crypto.random(8)) },
-                      Store)
+  return setmetatable({ entries = {}, by_id = {}, next_seq = 1, removed = 0, epoch = util.hex(crypto.random(8)),
+                        version = 0, memos = {}, memo_count = 0 }, Store)
+end
+
+-- Marks the store changed: a write to an entry's properties, licenses or sync.
+function Store:touch()
+  self.version = self.version + 1
+end
+
+local MEMOS = 4 -- memos kept at once (past it, all are dropped)
+
+-- The value build() derives from every entry, kept for key until the store changes or until due, the time the
+-- earliest license sync still running completes (build returns value, due or nil).
+function Store:memo(key, now, build)
+  local m = self.memos[key]
+  if m and m.version == self.version and (m.due == nil or now < m.due) then return m.value end
+  local value, due = build()
+  if not m then
+    self.memo_count = self.memo_count + 1
+    if self.memo_count > MEMOS then self.memos, self.memo_count = {}, 1 end
+  end
+  self.memos[key] = { version = self.version, due = due, value = value }
+  return value
 end
 
 local COMPACT_MIN = 64 -- removed entries below this many stay in place whatever the size
@@ -41,6 +64,7 @@ end
 
 -- Appends entry (seq greater than every other's), as a load from --data does; returns it.
 function Store:append(entry)
+  self:touch()
   self.entries[#self.entries + 1] = entry
   self.by_id[entry.id] = entry
   if entry.seq >= self.next_seq then self.next_seq = entry.seq + 1 end
@@ -65,6 +89,7 @@ end
 function Store:remove(id)
   local entry = self:get(id)
   if not entry then return false end
+  self:touch()
   self.by_id[entry.id] = nil
   entry.removed = true
   self.removed = self.removed + 1
@@ -108,7 +133,8 @@ function Store:count()
   return #self.entries - self.removed
 end
 
--- Completes a license sync whose time has come (evaluated lazily on every read).
+-- Completes a license sync whose time has come (evaluated lazily on every read). Returns the time a sync that is
+-- still running completes, or nil.
 function store.refresh(entry, now)
   local done = entry.sync_done_at
   if done and entry.props.lastSyncStatus == "inProgress" and now >= done then
@@ -122,6 +148,14 @@ function store.refresh(entry, now)
       entry.props.organizationName = file.organizationName
     end
   end
+  if entry.sync_done_at and entry.props.lastSyncStatus == "inProgress" then return entry.sync_done_at end
+  return nil
+end
+
+-- The earlier of two times, either of which may be nil.
+function store.earlier(a, b)
+  if a == nil or (b ~= nil and b < a) then return b end
+  return a
 end
 
 -- FNV-1a, 32 bits: the seed of the made-up license counts.
