@@ -202,6 +202,7 @@ describe("vpptoken-sandbox paging cursor", function()
     assert.equal(5, body["@odata.count"])
     create(sb, { token = apple(), state = "valid" })
     st, body = get(sb, "$filter=state eq 'valid'&$count=true&$top=0")
+    assert.equal(200, st)
     assert.equal(6, body["@odata.count"])
   end)
 
