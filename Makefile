@@ -162,9 +162,12 @@ completion: build
 	    > completion/vpptoken.$$shell || exit 1; \
 	done
 
-# 200 keep-alive connections against a sandbox with 50 +- 20 ms injected latency (not part of test).
+# 200 keep-alive connections against a sandbox with 50 +- 20 ms injected latency, then the time per page of a walk
+# of 1k, 10k and 100k tokens (flat: the list route pages from an index) and of a request past the request log's
+# limit (not part of test; figures only, no timing asserts).
 bench-sandbox: test-deps build
 	VPPTOKEN_BUILD_DIR=$(BUILD) $(LUA) bench/sandbox_load.lua 200 10
+	VPPTOKEN_BUILD_DIR=$(BUILD) $(LUA) bench/sandbox_pages.lua
 
 # Issue #17: a sync over 200 tenants x 5 tokens at 50 ms per call against the ideal; --shard balance (not in test).
 bench-tenants: test-deps build

@@ -297,8 +297,9 @@ function helper.remove_tree(dir)
   if dir then os.execute("rm -rf " .. shell_quote(dir)) end
 end
 
--- A module of the sandbox's Lua (sandbox/lua, or $VPPTOKEN_SANDBOX_LUA_PATH as the sandbox reads it).
-local function sandbox_module(name)
+-- A module of the sandbox's Lua (sandbox/lua, or $VPPTOKEN_SANDBOX_LUA_PATH as the sandbox reads it), for the
+-- specs of a sandbox data structure that has no route of its own to drive it.
+function helper.sandbox_module(name)
   local dir = os.getenv("VPPTOKEN_SANDBOX_LUA_PATH") or "sandbox/lua"
   local path = dir:find("?", 1, true) and dir or (dir .. "/?.lua")
   if not package.path:find(path, 1, true) then package.path = package.path .. ";" .. path end
@@ -310,7 +311,7 @@ end
 -- "vpp@contoso.com"), expires = a date as make-token takes it or seconds since the epoch (default
 -- "2099-05-25T20:08:56-0700"), token = the secret inside (optional) }, or a string: that secret.
 function helper.apple_token(f)
-  helper.applefile = helper.applefile or sandbox_module("vpptoken_sandbox.applefile")
+  helper.applefile = helper.applefile or helper.sandbox_module("vpptoken_sandbox.applefile")
   if type(f) == "string" then f = { token = f } end
   f = f or {}
   return helper.applefile.make({ org = f.org or "Contoso Ltd", apple_id = f.apple_id or "vpp@contoso.com",

@@ -61,10 +61,7 @@ end
 
 local function list(ctx)
   local q = odata.parse(ctx.req.query, ctx.version, "collection")
-  local entries = ctx.store:after(0)
-  local now = util.now()
-  for _, e in ipairs(entries) do Store.refresh(e, now) end
-  local page, total, skiptoken = odata.page(q, entries, ctx.state.config.page_size)
+  local page, total, skiptoken = odata.page(q, ctx.store, ctx.state.config.page_size, util.now())
   local value = json.array()
   for i, e in ipairs(page) do value[i] = represent(ctx, e, q.select) end
   local body = { ["@odata.context"] = metadata(ctx, context_fragment(q.select)), value = value }
@@ -134,6 +131,7 @@ local function update(ctx, entry)
   end
   if props.lastSyncStatus ~= nil then entry.sync_done_at = nil end
   entry.props.lastModifiedDateTime = util.datetime(util.now())
+  ctx.store:touch()
   if ctx.state.config.honor_prefer and wants_representation(ctx.req) then
     local body = represent(ctx, entry)
     body["@odata.context"] = metadata(ctx, context_fragment(nil, true))
@@ -152,6 +150,7 @@ local function sync_licenses(ctx, entry)
   Store.refresh(entry, util.now())
   entry.props.lastSyncStatus = "inProgress"
   entry.sync_done_at = util.now() + ctx.state.config.sync_seconds
+  ctx.store:touch()
   -- The answer shows the sync as just started, whatever sync_seconds is.
   local out = { ["@odata.type"] = schema.TYPE, id = entry.id }
   for _, p in ipairs(schema.properties(ctx.version)) do
@@ -179,6 +178,7 @@ local function revoke_licenses(ctx, entry)
                             lastUpdatedDateTime = now }
   entry.props.tokenActionResults = results
   entry.props.lastModifiedDateTime = now
+  ctx.store:touch()
   return reply.empty(ctx, 204)
 end
 
@@ -197,7 +197,7 @@ end
 local function licenses_for_app(ctx, args)
   local bundle = bundle_parameter(args)
   local rows = json.array()
-  for _, e in ipairs(ctx.store:after(0)) do
+  for e in ctx.store:each() do
     local l = Store.licenses(e, bundle)
     rows[#rows + 1] = { vppTokenId = e.id, appleId = e.props.appleId, organizationName = e.props.organizationName,
                         availableLicenseCount = l.available, usedLicenseCount = l.used }

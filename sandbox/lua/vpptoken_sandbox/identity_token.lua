@@ -103,7 +103,7 @@ local function check_scope(id, scope, tenant)
 end
 
 local function hex(raw)
-  return (raw:gsub(".", function(c) return string.format("%02X", c:byte()) end))
+  return util.hex(raw):upper()
 end
 
 local function find_certificate(app, header)

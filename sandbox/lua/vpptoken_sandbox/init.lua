@@ -14,8 +14,12 @@
 --   (faults.lua), then auth, then routing; with --data the store is saved before the answer.
 -- * Skiptokens (odata.lua) encode the $orderby values and creation number of the last token
 --   returned and the count returned so far, so paging is stable when tokens are added or deleted
---   between pages. $top is the page size (Graph's paging: a nextLink follows while tokens remain),
---   page_size applies without it. The nextLink repeats $select, $filter, $orderby, $count and $top.
+--   between pages; they are signed (HMAC) and bound to the tenant's store, $filter and $orderby, so
+--   any other is a 400. A page in creation order is read from the store's index (store.lua) in time
+--   proportional to the page; $orderby on a property sorts the matches, and $count with $filter
+--   counts them, once until the tokens change (Store:memo). $top is the page size (Graph's paging:
+--   a nextLink follows while tokens remain), page_size applies without it. The nextLink repeats
+--   $select, $filter, $orderby, $count and $top.
 -- * A syncLicenses answer always shows "inProgress"; reads after sync_seconds show "completed"
 --   with lastSyncDateTime = the completion time.
 -- * Over HTTPS (--tls-cert/--tls-key) every answer carries Strict-Transport-Security, as Graph's do.

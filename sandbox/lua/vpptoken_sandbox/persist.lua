@@ -11,8 +11,8 @@ local has_native, native = pcall(require, "vpptoken_sandbox.native")
 -- The store as the file's JSON text.
 function persist.encode(s)
   local tokens = json.array()
-  for i, e in ipairs(s.entries) do
-    tokens[i] = { seq = e.seq, id = e.id, props = e.props, sync_done_at = e.sync_done_at }
+  for e in s:each() do
+    tokens[#tokens + 1] = { seq = e.seq, id = e.id, props = e.props, sync_done_at = e.sync_done_at }
   end
   return json.encode({ format = "vpptoken-sandbox-store/1", next_seq = s.next_seq, tokens = tokens }) .. "\n"
 end
@@ -23,7 +23,7 @@ function persist.decode(text)
   if type(t) ~= "table" or t.format ~= "vpptoken-sandbox-store/1" or type(t.tokens) ~= "table" then
     return nil, "not a vpptoken-sandbox store" .. (err and (" (" .. err .. ")") or "")
   end
-  local s = store.new()
+  local s, list = store.new(), {}
   for i, tok in ipairs(t.tokens) do
     if type(tok) ~= "table" or type(tok.id) ~= "string" or type(tok.props) ~= "table"
         or not math.tointeger(tok.seq) then
@@ -36,10 +36,17 @@ function persist.decode(text)
     local id = tok.id:lower()
     local entry = { seq = math.tointeger(tok.seq), id = id, props = tok.props,
                     sync_done_at = type(tok.sync_done_at) == "number" and tok.sync_done_at or nil }
-    s.entries[#s.entries + 1] = entry
-    s.by_id[id] = entry
+    list[i] = entry
   end
-  s.next_seq = math.max(math.tointeger(t.next_seq) or 1, (s.entries[#s.entries] or { seq = 0 }).seq + 1)
+  -- the store's index is creation order
+  table.sort(list, function(a, b) return a.seq < b.seq end)
+  for i, entry in ipairs(list) do
+    if s.by_id[entry.id] or (i > 1 and list[i - 1].seq == entry.seq) then
+      return nil, "token " .. entry.id .. " repeats an id or a creation number"
+    end
+    s:append(entry)
+  end
+  s.next_seq = math.max(math.tointeger(t.next_seq) or 1, s.next_seq)
   return s
 end
 

@@ -11,8 +11,17 @@ reqlog.BYTES_LIMIT = 8 * 1024 * 1024 -- oldest entries are dropped while the log
 local Log = { __name = "vpptoken_sandbox.RequestLog" }
 Log.__index = Log
 
+-- The entries are a ring of LIMIT slots (LIMIT as it was when the log was made or cleared): the k-th request
+-- recorded sits in slot (k - 1) % LIMIT + 1, and first..last are the numbers of the oldest and newest kept. A
+-- request costs O(1) (amortized, when the byte limit drops several), however full the log is.
 function reqlog.new()
-  return setmetatable({ entries = {}, bytes = 0 }, Log)
+  local log = setmetatable({}, Log)
+  log:clear()
+  return log
+end
+
+function Log:slot(k)
+  return (k - 1) % self.capacity + 1
 end
 
 local function skip_ws(s, i)
@@ -140,33 +149,33 @@ function Log:record(req)
     body_truncated = truncated,
   }
   entry.size = size_of(entry)
-  local entries = self.entries
-  entries[#entries + 1] = entry
+  local slots = self.slots
+  if self.last - self.first + 1 == self.capacity then self:drop_oldest() end
+  self.last = self.last + 1
+  slots[self:slot(self.last)] = entry
   self.bytes = self.bytes + entry.size
-  local drop = 0
-  while #entries - drop > 1 and (#entries - drop > reqlog.LIMIT or self.bytes > reqlog.BYTES_LIMIT) do
-    drop = drop + 1
-    self.bytes = self.bytes - entries[drop].size
-  end
-  if drop > 0 then
-    local n = #entries
-    table.move(entries, drop + 1, n, 1)
-    for i = n - drop + 1, n do entries[i] = nil end
-  end
+  while self.last > self.first and self.bytes > reqlog.BYTES_LIMIT do self:drop_oldest() end
   return entry
 end
 
+function Log:drop_oldest()
+  local at = self:slot(self.first)
+  self.bytes = self.bytes - self.slots[at].size
+  self.slots[at] = nil
+  self.first = self.first + 1
+end
+
 function Log:clear()
-  self.entries = {}
-  self.bytes = 0
+  self.slots, self.capacity, self.first, self.last, self.bytes = {}, reqlog.LIMIT, 1, 0, 0
 end
 
 -- The JSON value of GET /_sandbox/requests.
 function Log:export()
   local value = json.array()
-  for i, e in ipairs(self.entries) do
-    value[i] = { method = e.method, path = e.path, headers = e.headers, status = e.status or json.null,
-                 body = e.body, body_truncated = e.body_truncated, batch = e.batch }
+  for k = self.first, self.last do
+    local e = self.slots[self:slot(k)]
+    value[#value + 1] = { method = e.method, path = e.path, headers = e.headers, status = e.status or json.null,
+                          body = e.body, body_truncated = e.body_truncated, batch = e.batch }
   end
   return { value = value }
 end

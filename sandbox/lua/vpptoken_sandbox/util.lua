@@ -16,6 +16,16 @@ function util.guid()
                        r(0, 0x3fff) | 0x8000, r(0, 0xffffffffffff))
 end
 
+-- Lower-case hex of a byte string, and back (nil for anything but an even number of hex digits).
+function util.hex(raw)
+  return (raw:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+end
+
+function util.unhex(s)
+  if not s:match("^%x*$") or #s % 2 ~= 0 then return nil end
+  return (s:gsub("%x%x", function(h) return string.char(tonumber(h, 16)) end))
+end
+
 -- DateTimeOffset in UTC with seven fraction digits: 2025-02-13T10:17:05.1234567Z
 function util.datetime(t)
   local sec = math.floor(t)
