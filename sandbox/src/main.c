@@ -64,6 +64,22 @@ static int sbx_listen(const char *host, unsigned port, unsigned *bound, int *ipv
   return fd;
 }
 
+/* Is the listening socket fd bound to a loopback address (127.0.0.0/8, ::1, ::ffff:127.0.0.0/104)? An
+ * unspecified address (0.0.0.0, ::) is not: it takes connections from every interface. */
+static int sbx_is_loopback(int fd) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+
+  if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0) return 0;
+  if (ss.ss_family == AF_INET) return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+  if (ss.ss_family == AF_INET6) {
+    const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+
+    return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+  }
+  return 0;
+}
+
 /* Frees what srv holds and closes fd (unless -1); returns 1, the exit status of a failed start. */
 static int sbx_close(struct sbx_server *srv, int fd) {
   if (fd >= 0) close(fd);
@@ -80,7 +96,7 @@ int main(int argc, char **argv) {
   sigset_t stopset;
   char url[320];
   unsigned port = 0;
-  int fd, ipv6 = 0, sig = 0, n;
+  int fd, ipv6 = 0, loopback, sig = 0, n;
 
   if (argc > 1 && strcmp(argv[1], "make-token") == 0) return sbx_lua_make_token(argc - 1, argv + 1);
   switch (sbx_parse_options(argc, argv, &o, &srv.L)) {
@@ -104,6 +120,7 @@ int main(int argc, char **argv) {
 
   fd = sbx_listen(o.host, o.port, &port, &ipv6);
   if (fd < 0) return sbx_close(&srv, -1);
+  loopback = sbx_is_loopback(fd);
   n = snprintf(url, sizeof url, strchr(o.host, ':') != NULL ? "%s://[%s]:%u" : "%s://%s:%u",
                o.tls_cert != NULL ? "https" : "http", o.host, port);
   if (n < 0 || (size_t)n >= sizeof url) {
@@ -122,6 +139,12 @@ int main(int argc, char **argv) {
     return sbx_close(&srv, fd);
   }
 
+  if (!loopback)
+    fprintf(stderr,
+            SBX_NAME ": warning: %s is not a loopback address: anyone who can reach it can use the control "
+                     "routes, which need no authentication (/_sandbox/reset, /_sandbox/config, /_sandbox/requests, "
+                     "and /_sandbox/token, which mints access tokens)\n",
+            o.host);
   printf(SBX_NAME " listening on %s\n", url);
   fflush(stdout);
 
