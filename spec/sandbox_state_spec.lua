@@ -76,12 +76,35 @@ describe("sandbox --data", function()
     assert.equal(0, #cjson.decode(read(data)).tokens)
   end)
 
-  it("refuses to start on a file that is not a store", function()
-    local data = dir .. "/bad.json"
-    local f = io.open(data, "w")
-    f:write("{not json")
+  it("refuses a file that is not a store in one line naming it, exit 2, as for a bad option", function()
+    local cases = { { "{not json", "not a vpptoken-sandbox store" },
+                    { '{"format":"vpptoken-sandbox-store/1","tokens":[7]}', "token 1 is malformed" } }
+    for _, c in ipairs(cases) do
+      local data = dir .. "/bad.json"
+      local f = io.open(data, "w")
+      f:write(c[1])
+      f:close()
+      local proc = helper.spawn_sandbox({ "--port", "0", "--data", data })
+      local code, log = proc:finish("TERM")
+      assert.equal(2, code, log)
+      assert.equal("vpptoken-sandbox: --data " .. data .. ": " .. c[2], (log:gsub("%s*%(.*$", ""):gsub("\n$", "")))
+      assert.is_nil(log:find("traceback", 1, true), log)
+      assert.equal(c[1], read(data), "the bad file is left as it was")
+    end
+  end)
+
+  it("refuses a bad --apps file or an unwritable --journal the same way (one line, exit 2)", function()
+    local apps = dir .. "/apps.json"
+    local f = io.open(apps, "w")
+    f:write('{"tenant":"t","apps":[{"client_id":""}]}')
     f:close()
-    assert.has_error(function() helper.start_sandbox({ "--data", data }) end)
+    for _, args in ipairs({ { "--apps", apps }, { "--journal", dir .. "/missing/journal" } }) do
+      local proc = helper.spawn_sandbox({ "--port", "0", args[1], args[2] })
+      local code, log = proc:finish("TERM")
+      assert.equal(2, code, log)
+      assert.equal("vpptoken-sandbox: " .. args[1], log:sub(1, #args[1] + 18))
+      assert.matches("^[^\n]*\n$", log)
+    end
   end)
 
   it("after kill -9 during a burst of writes: the file parses and holds every acknowledged write", function()

@@ -131,7 +131,11 @@ int main(int argc, char **argv) {
   srv.verbose = o.verbose;
   srv.connection_limit = (unsigned)o.connection_limit;
   srv.connection_timeout = (unsigned)o.connection_timeout;
-  if (sbx_lua_open(srv.L, &o, url) != 0) return sbx_close(&srv, fd);
+  n = sbx_lua_open(srv.L, &o, url);
+  if (n != 0) {
+    sbx_close(&srv, fd);
+    return n == -2 ? 2 : 1; /* a refused file: exit 2, as for a bad option */
+  }
   srv.timers = sbx_timers_start(); /* NULL: injected delays and drips are skipped */
   daemon = sbx_tls_load(&o, &srv.tls) == 0 ? sbx_httpd_start(&srv, fd, ipv6) : NULL;
   if (daemon == NULL) {

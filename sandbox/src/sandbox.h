@@ -87,7 +87,8 @@ int sbx_lua_make_token(int argc, char **argv);
 int sbx_lua_config_options(lua_State *L, const char *path);
 
 /* Loads vpptoken_sandbox and calls configure(opts) with the options, the --config document and the server's base
- * URL. Returns 0, or -1 after printing why to stderr. */
+ * URL. Returns 0; -2 when configure refused a file it was given (a bad --data, --apps, --journal: exit 2), -1 on
+ * any other failure; both after printing why to stderr. */
 int sbx_lua_open(lua_State *L, const struct sbx_options *o, const char *base_url);
 
 /* Calls handle(req) and builds the response; never fails short of running out of memory (then

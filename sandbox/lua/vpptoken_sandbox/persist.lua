@@ -3,6 +3,7 @@
 -- acknowledged write is on disk.
 local json = require "vpptoken_sandbox.json"
 local store = require "vpptoken_sandbox.store"
+local util = require "vpptoken_sandbox.util"
 
 local persist = {}
 
@@ -43,14 +44,14 @@ function persist.decode(text)
   return s
 end
 
--- Loads path into a new store; a missing file is an empty store. Raises on an unreadable or bad file.
+-- Loads path into a new store; a missing file is an empty store. Refuses (util.refuse) a bad file.
 function persist.load(path)
   local f = io.open(path, "rb")
   if not f then return store.new() end
   local text = f:read("a")
   f:close()
   local s, err = persist.decode(text)
-  if not s then error("--data " .. path .. ": " .. err, 0) end
+  if not s then util.refuse("--data " .. path .. ": " .. err) end
   return s
 end
 
