@@ -107,6 +107,47 @@ describe("sandbox --data", function()
     end
   end)
 
+  it("a save killed mid-write leaves no copy of the store (every token's secret) once it starts again", function()
+    local data = dir .. "/store.json"
+    local q = helper.shell_quote
+    -- Not a temporary copy, though its name has the same shape: it must survive.
+    local f = io.open(data .. ".backup", "w")
+    f:write("mine")
+    f:close()
+    -- A store big enough that writing it takes a while; the loop kills the sandbox (SIGKILL: nothing can clean up)
+    -- the moment the temporary copy of its first save appears. Bounded: 3 tries of at most 60 s each.
+    local script = [[
+      for try in 1 2 3; do
+        rm -f DATA
+        SANDBOX --port 0 --data DATA --seed-tokens 20000 >/dev/null 2>&1 &
+        pid=$!; i=0; stop=$(( $(date +%s) + 60 ))
+        while [ $i -lt 1000 ] || { i=0; [ "$(date +%s)" -lt $stop ]; }; do
+          for t in DATA.??????; do
+            if [ "$t" != DATA.backup ] && [ -e "$t" ]; then
+              kill -KILL $pid; wait $pid 2>/dev/null; stat -c %a "$t"; exit 0
+            fi
+          done
+          i=$((i + 1))
+        done
+        kill -KILL $pid; wait $pid 2>/dev/null
+      done
+      echo missed]]
+    script = script:gsub("SANDBOX", q(helper.sandbox_bin)):gsub("DATA", q(data))
+    local p = assert(io.popen(script, "r"))
+    local out = p:read("a")
+    p:close()
+    assert.equal("600\n", out, "never caught a save mid-write (or its copy is readable by others)")
+    local sb = helper.start_sandbox({ "--data", data })
+    local st = graph(sb, "GET", COLL)
+    sb:stop()
+    assert.equal(200, st)
+    local ls = io.popen("ls -A " .. q(dir))
+    local left = ls:read("a")
+    ls:close()
+    assert.equal("store.json\nstore.json.backup\n", left)
+    assert.equal("mine", read(data .. ".backup"))
+  end)
+
   it("after kill -9 during a burst of writes: the file parses and holds every acknowledged write", function()
     local data = dir .. "/store.json"
     local sb = helper.start_sandbox({ "--data", data })

@@ -1,6 +1,6 @@
 /* vpptoken-sandbox: entry point. Binds the listening socket itself (so the real port is known
  * before any request can arrive and before Lua is configured), starts libmicrohttpd on it, prints
- * the one startup line, then waits for SIGINT/SIGTERM with sigwait: no signal handler and no
+ * the one startup line, then waits for SIGINT/SIGTERM/SIGHUP with sigwait: no signal handler and no
  * global state at all. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -112,6 +112,7 @@ int main(int argc, char **argv) {
   sigemptyset(&stopset);
   sigaddset(&stopset, SIGINT);
   sigaddset(&stopset, SIGTERM);
+  sigaddset(&stopset, SIGHUP); /* a closed terminal too: a save under way finishes first */
   if (pthread_sigmask(SIG_BLOCK, &stopset, NULL) != 0) {
     fprintf(stderr, SBX_NAME ": cannot block signals\n");
     return sbx_close(&srv, -1);

@@ -53,7 +53,8 @@ static void sbx_usage(FILE *out) {
           "  --throttle            apply Intune's limits per 20 s: writes 200/tenant 100/app, all requests\n"
           "                        2000/tenant 1000/app; over them: 429 TooManyRequests + Retry-After\n"
           "  --data FILE           load the tokens from FILE at start, save them after every change\n"
-          "                        (atomically: a new FILE.XXXXXX, fsync, rename)\n"
+          "                        (atomically: a new FILE.XXXXXX, mode 0600, fsync, rename; a start\n"
+          "                        removes the FILE.XXXXXX of a save that was killed)\n"
           "  --journal FILE        append one JSON line per request (time, method, path, headers and body\n"
           "                        with secrets redacted, status, request-id, client-request-id, duration)\n"
           "  --connection-limit N  connections at once, 1..10000 (default %ld); past it new ones are refused\n"
@@ -70,7 +71,8 @@ static void sbx_usage(FILE *out) {
           "On start it prints one line to stdout: '" SBX_NAME " listening on http://HOST:PORT'.\n"
           "Control endpoints (no auth): GET /health, POST /_sandbox/reset, POST /_sandbox/faults,\n"
           "POST|GET /_sandbox/config, GET /_sandbox/requests, POST /_sandbox/token (with --apps: an access\n"
-          "token for {\"client_id\"}, optionally with \"aud\" and \"lifetime\"). SIGINT/SIGTERM stop it (exit 0).\n"
+          "token for {\"client_id\"}, optionally with \"aud\" and \"lifetime\"). SIGINT/SIGTERM/SIGHUP stop it\n"
+          "(exit 0).\n"
           "make-token writes a sample Apple .vpptoken file (see '" SBX_NAME " make-token --help').\n",
           SBX_DEFAULT_PORT, SBX_DEFAULT_PAGE_SIZE, SBX_DEFAULT_SYNC_SECONDS, SBX_DEFAULT_TOKEN_LIFETIME,
           SBX_DEFAULT_CONNECTION_LIMIT, SBX_DEFAULT_CONNECTION_TIMEOUT, SBX_MAX_SEED_TOKENS, SBX_DEFAULT_SEED);

@@ -1,8 +1,12 @@
 /* native.write_atomic(path, data): replaces a file so that a crash at any moment leaves either
  * the old or the new content: write a new PATH.XXXXXX (mkstemp: created exclusively, mode 0600, so a
  * file or symlink planted there is never followed), fsync it, rename it over PATH, fsync the directory.
- * native.create_private(path): creates path (mode 0600) unless it exists; never through a symlink. */
+ * native.create_private(path): creates path (mode 0600) unless it exists; never through a symlink.
+ * native.remove_stale_copies(path, head): removes the PATH.XXXXXX a save killed mid-write (SIGKILL, a crash, a power
+ * cut) left behind, each a copy of the store and its secrets; see sbx_remove_stale_copies. */
 #define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -29,19 +33,18 @@ static int sbx_write_all(int fd, const char *p, size_t n) {
   return 0;
 }
 
+/* The directory holding path ("." or "/" or a string pushed on L, which keeps it). */
+static const char *sbx_dir_of(lua_State *L, const char *path) {
+  const char *slash = strrchr(path, '/');
+
+  if (slash == NULL) return ".";
+  if (slash == path) return "/";
+  return lua_pushlstring(L, path, (size_t)(slash - path));
+}
+
 /* fsync of the directory holding path, so the rename itself is durable. */
 static void sbx_sync_dir(lua_State *L, const char *path) {
-  const char *slash = strrchr(path, '/');
-  const char *dir;
-  int fd;
-
-  if (slash == NULL)
-    dir = ".";
-  else if (slash == path)
-    dir = "/";
-  else
-    dir = lua_pushlstring(L, path, (size_t)(slash - path));
-  fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int fd = open(sbx_dir_of(L, path), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd >= 0) {
     (void)fsync(fd);
     close(fd);
@@ -77,6 +80,65 @@ static int sbx_write_atomic(lua_State *L) {
   return 1;
 }
 
+/* Is name what mkstemp made of base's template: base, '.', then 6 letters or digits? */
+static int sbx_is_temp_name(const char *name, const char *base, size_t blen) {
+  size_t i;
+
+  if (strlen(name) != blen + 7 || memcmp(name, base, blen) != 0 || name[blen] != '.') return 0;
+  for (i = blen + 1; i < blen + 7; i++)
+    if (!isalnum((unsigned char)name[i])) return 0;
+  return 1;
+}
+
+/* Is the entry name in dirfd a copy of a store: a regular file (not followed if a symlink) owned by this user,
+ * empty or starting with head or a part of it (a copy cut short)? */
+static int sbx_is_stale_copy(int dirfd, const char *name, const char *head, size_t hlen) {
+  char buf[128];
+  struct stat st;
+  size_t got = 0;
+  int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), ok = 0;
+
+  if (fd < 0) return 0;
+  if (hlen > sizeof buf) hlen = sizeof buf;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid()) {
+    while (got < hlen) {
+      ssize_t r = read(fd, buf + got, hlen - got);
+
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) break;
+      got += (size_t)r;
+    }
+    ok = memcmp(buf, head, got) == 0;
+  }
+  close(fd);
+  return ok;
+}
+
+/* native.remove_stale_copies(path, head): removes every file of path's directory named PATH.XXXXXX (write_atomic's
+ * template) that is a stale copy of the store (sbx_is_stale_copy); returns how many it removed. A file of another
+ * shape, owner or content is left alone. */
+static int sbx_remove_stale_copies(lua_State *L) {
+  size_t hlen;
+  const char *path = luaL_checkstring(L, 1);
+  const char *head = luaL_checklstring(L, 2, &hlen);
+  const char *slash = strrchr(path, '/');
+  const char *base = slash != NULL ? slash + 1 : path;
+  size_t blen = strlen(base);
+  lua_Integer removed = 0;
+  struct dirent *e;
+  DIR *d = opendir(sbx_dir_of(L, path));
+
+  if (d != NULL) {
+    while ((e = readdir(d)) != NULL)
+      if (sbx_is_temp_name(e->d_name, base, blen) && sbx_is_stale_copy(dirfd(d), e->d_name, head, hlen) &&
+          unlinkat(dirfd(d), e->d_name, 0) == 0)
+        removed++;
+    closedir(d);
+  }
+  lua_pushinteger(L, removed);
+  return 1;
+}
+
 static int sbx_create_private(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -96,4 +158,6 @@ void sbx_native_extend(lua_State *L) {
   lua_setfield(L, -2, "write_atomic");
   lua_pushcfunction(L, sbx_create_private);
   lua_setfield(L, -2, "create_private");
+  lua_pushcfunction(L, sbx_remove_stale_copies);
+  lua_setfield(L, -2, "remove_stale_copies");
 }

@@ -148,7 +148,7 @@ struct MHD_Response *sbx_fault_response(const char *body, size_t len, const stru
 /* Makes the coming close of conn a TCP reset. */
 void sbx_fault_reset(struct MHD_Connection *conn);
 
-/* Adds write_atomic to the native table on top of the stack (persist.c). */
+/* Adds write_atomic, create_private and remove_stale_copies to the native table on top of the stack (persist.c). */
 void sbx_native_extend(lua_State *L);
 
 #endif

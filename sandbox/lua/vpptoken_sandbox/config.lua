@@ -66,7 +66,12 @@ function config.apply(state, opts)
   end
   state.config = util.copy(d)
   if opts.data then
-    state.store = persist.load(opts.data)
+    local removed
+    state.store, removed = persist.load(opts.data)
+    if removed > 0 then
+      io.stderr:write("vpptoken-sandbox: removed ", removed, removed == 1 and " copy" or " copies", " of --data ",
+                      opts.data, " left by an interrupted save\n")
+    end
     if state.store:count() == 0 then state.seed_store() end -- --seed-tokens fills an empty file only
     state.data_path = opts.data
     local saved, err = persist.save(opts.data, state.store)
