@@ -84,6 +84,7 @@ static int sbx_is_loopback(int fd) {
 static int sbx_close(struct sbx_server *srv, int fd) {
   if (fd >= 0) close(fd);
   sbx_timers_free(srv->timers);
+  sbx_deadlines_free(srv->deadlines);
   if (srv->L != NULL) lua_close(srv->L);
   sbx_tls_free(&srv->tls);
   return 1;
@@ -137,7 +138,8 @@ int main(int argc, char **argv) {
     sbx_close(&srv, fd);
     return n == -2 ? 2 : 1; /* a refused file: exit 2, as for a bad option */
   }
-  srv.timers = sbx_timers_start(); /* NULL: injected delays and drips are skipped */
+  srv.timers = sbx_timers_start();                        /* NULL: injected delays and drips are skipped */
+  srv.deadlines = sbx_deadlines_start(o.request_timeout); /* NULL: only the idle timeout */
   daemon = sbx_tls_load(&o, &srv.tls) == 0 ? sbx_httpd_start(&srv, fd, ipv6) : NULL;
   if (daemon == NULL) {
     fprintf(stderr, SBX_NAME ": cannot start the HTTP server\n");

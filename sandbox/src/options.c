@@ -61,6 +61,9 @@ static void sbx_usage(FILE *out) {
           "  --connection-timeout S  close a connection idle (no byte received: trickling or silent\n"
           "                        clients too) for S seconds, 1..3600 (default %ld); injected delays\n"
           "                        and drips do not count\n"
+          "  --request-timeout S   close a connection whose request (line, headers and body) has not all\n"
+          "                        arrived S seconds after it opened or after the previous answer, 1..3600\n"
+          "                        (default %ld): trickling one byte at a time does not keep it open\n"
           "  --seed-tokens N       start with N sample tokens, 0..%ld (mixed states, expiries over the past\n"
           "                        and next year, sync statuses, organizations; a reset brings them back)\n"
           "  --seed S              the seed of --seed-tokens, an integer >= 0 (default %ld): the same seed\n"
@@ -75,7 +78,8 @@ static void sbx_usage(FILE *out) {
           "(exit 0).\n"
           "make-token writes a sample Apple .vpptoken file (see '" SBX_NAME " make-token --help').\n",
           SBX_DEFAULT_PORT, SBX_DEFAULT_PAGE_SIZE, SBX_DEFAULT_SYNC_SECONDS, SBX_DEFAULT_TOKEN_LIFETIME,
-          SBX_DEFAULT_CONNECTION_LIMIT, SBX_DEFAULT_CONNECTION_TIMEOUT, SBX_MAX_SEED_TOKENS, SBX_DEFAULT_SEED);
+          SBX_DEFAULT_CONNECTION_LIMIT, SBX_DEFAULT_CONNECTION_TIMEOUT, SBX_DEFAULT_REQUEST_TIMEOUT,
+          SBX_MAX_SEED_TOKENS, SBX_DEFAULT_SEED);
 }
 
 static int sbx_parse_long(const char *s, long min, long max, long *out) {
@@ -121,6 +125,7 @@ enum {
   OPT_VERSION,
   OPT_CONN_LIMIT,
   OPT_CONN_TIMEOUT,
+  OPT_REQ_TIMEOUT,
   OPT_SEED_TOKENS,
   OPT_SEED
 };
@@ -146,6 +151,7 @@ static const struct option sbx_longopts[] = {
     {"version", no_argument, NULL, OPT_VERSION},
     {"connection-limit", required_argument, NULL, OPT_CONN_LIMIT},
     {"connection-timeout", required_argument, NULL, OPT_CONN_TIMEOUT},
+    {"request-timeout", required_argument, NULL, OPT_REQ_TIMEOUT},
     {"seed-tokens", required_argument, NULL, OPT_SEED_TOKENS},
     {"seed", required_argument, NULL, OPT_SEED},
     {NULL, 0, NULL, 0},
@@ -222,6 +228,10 @@ static enum sbx_parse_result sbx_set(struct sbx_options *o, int code, const char
       if (sbx_parse_long(value, 1, 3600, &o->connection_timeout) != 0)
         return SBX_FAIL(where, "--connection-timeout wants an integer 1..3600 (seconds), got '%s'", value);
       break;
+    case OPT_REQ_TIMEOUT:
+      if (sbx_parse_long(value, 1, 3600, &o->request_timeout) != 0)
+        return SBX_FAIL(where, "--request-timeout wants an integer 1..3600 (seconds), got '%s'", value);
+      break;
     case OPT_SEED_TOKENS:
       if (sbx_parse_long(value, 0, SBX_MAX_SEED_TOKENS, &o->seed_tokens) != 0)
         return SBX_FAIL(where, "--seed-tokens wants an integer 0..%ld, got '%s'", SBX_MAX_SEED_TOKENS, value);
@@ -296,6 +306,7 @@ enum sbx_parse_result sbx_parse_options(int argc, char **argv, struct sbx_option
   o->token_lifetime = SBX_DEFAULT_TOKEN_LIFETIME;
   o->connection_limit = SBX_DEFAULT_CONNECTION_LIMIT;
   o->connection_timeout = SBX_DEFAULT_CONNECTION_TIMEOUT;
+  o->request_timeout = SBX_DEFAULT_REQUEST_TIMEOUT;
   o->seed = SBX_DEFAULT_SEED;
   *L = NULL;
   if (args == NULL) {
