@@ -39,8 +39,9 @@ install-packages:
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-# The judge: Microsoft's JavaScript Graph client, pinned by spec/judge/package-lock.json, installed into
-# spec/judge/node_modules when it is missing or the lock changed (spec/judge_graph_client_spec.lua runs it).
+# The judges: Microsoft's JavaScript Graph client, its typed SDKs (Kiota) and @azure/identity, pinned by
+# spec/judge/package-lock.json, installed into spec/judge/node_modules when it is missing or the lock changed
+# (spec/judge_*_spec.lua run them).
 JUDGE_DIR = spec/judge
 judge-deps: $(JUDGE_DIR)/node_modules/.installed
 $(JUDGE_DIR)/node_modules/.installed: $(JUDGE_DIR)/package.json $(JUDGE_DIR)/package-lock.json | test-deps
