@@ -31,8 +31,8 @@ describe("beta", function()
   end)
 
   it("sends appleDeviceAppDeliveryProtocolType on beta (vpptoken.DeliveryProtocol), refuses it on v1.0", function()
-    local t = assert(beta:create{ token = apple("x"),
-                                  appleDeviceAppDeliveryProtocolType = vpptoken.DeliveryProtocol.mobileDeviceManagement })
+    local mdm = vpptoken.DeliveryProtocol.mobileDeviceManagement
+    local t = assert(beta:create{ token = apple("x"), appleDeviceAppDeliveryProtocolType = mdm })
     assert.equal("mobileDeviceManagement", t.appleDeviceAppDeliveryProtocolType)
     assert.has_error(function() v1:create{ token = apple("x"), appleDeviceAppDeliveryProtocolType = "default" } end,
       "property 'appleDeviceAppDeliveryProtocolType' exists only in the beta API (api_version = \"beta\")")

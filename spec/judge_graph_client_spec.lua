@@ -66,7 +66,8 @@ describe("spec/judge/package-lock.json", function()
 
   it("pins the judges exactly: Graph client 3.0.7, @azure/identity 4.9.1, the typed SDKs (Kiota)", function()
     local pins = { ["@azure/identity"] = "4.9.1", ["@microsoft/microsoft-graph-client"] = "3.0.7",
-                   ["@microsoft/msgraph-sdk"] = "1.0.0-preview.90", ["@microsoft/msgraph-beta-sdk"] = "1.0.0-preview.81",
+                   ["@microsoft/msgraph-sdk"] = "1.0.0-preview.90",
+                   ["@microsoft/msgraph-beta-sdk"] = "1.0.0-preview.81",
                    ["@microsoft/msgraph-sdk-core"] = "1.0.0-preview.17",
                    ["@microsoft/kiota-abstractions"] = "1.0.0-preview.109" }
     assert.same(pins, lock.packages[""].dependencies)

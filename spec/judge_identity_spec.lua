@@ -176,7 +176,7 @@ describe("Microsoft's identity library (@azure/identity 4.9.1) as the sandbox's 
 
     local TOKEN_CC = TOKEN .. " client_credentials"
 
-    it("signs an app in with a client secret: MSAL's ConfidentialClientApplication and ClientSecretCredential", function()
+    it("signs an app in with a secret: MSAL's ConfidentialClientApplication and ClientSecretCredential", function()
       local seen = assert_py_signed_in(judge.point(py, "msal_secret"), "msal_secret", SECRET_APP)
       assert.equal("Bearer", seen.token_type)
       assert.same({ OPENID, TOKEN_CC }, seen.requests)
@@ -185,7 +185,7 @@ describe("Microsoft's identity library (@azure/identity 4.9.1) as the sandbox's 
       assert.same({ OPENID, TOKEN_CC }, seen.requests)
     end)
 
-    it("signs an app in with a certificate: MSAL's assertion (x5t with '=' padding) and CertificateCredential", function()
+    it("signs an app in with a certificate: MSAL's assertion (padded x5t) and CertificateCredential", function()
       local seen = assert_py_signed_in(judge.point(py, "msal_certificate"), "msal_certificate", CERT_APP)
       assert.equal("app", seen.claims.idtyp)
       assert.same({ OPENID, TOKEN_CC }, seen.requests)
@@ -198,7 +198,7 @@ describe("Microsoft's identity library (@azure/identity 4.9.1) as the sandbox's 
       assert.same({ "GET /msi/token 200" }, seen.requests)
     end)
 
-    it("gives ManagedIdentityCredential a user-assigned identity's token from IMDS at AZURE_POD_IDENTITY_AUTHORITY_HOST",
+    it("gives ManagedIdentityCredential a user-assigned identity's token from IMDS (AZURE_POD_IDENTITY_AUTHORITY_HOST)",
       function()
         local seen = assert_py_signed_in(judge.point(py, "managed_imds"), "managed_imds", USER_MI)
         assert.same({ "GET /metadata/identity/oauth2/token 200" }, seen.requests)

@@ -16,7 +16,7 @@ local RUN_SECONDS = 120 * support.SLOW
 
 local show, point = judge.show, judge.point
 
-describe("Microsoft's typed Graph SDK (Kiota: @microsoft/msgraph-sdk, msgraph-beta-sdk) as the sandbox's judge", function()
+describe("Microsoft's typed Graph SDK (Kiota: @microsoft/msgraph-sdk, msgraph-beta-sdk) as a judge", function()
   if judge.skipped() then
     pending("VPPTOKEN_NO_NODE=1: the Kiota judge is skipped (CI runs it)")
     return

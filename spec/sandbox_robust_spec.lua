@@ -219,7 +219,7 @@ describe("sandbox connection bounds", function()
       c:settimeout(1)
       if c:connect("127.0.0.1", sb.port) and c:send("G") then held[#held + 1] = c else c:close() end
     end
-    local t0, answered, last = socket.gettime(), nil, nil
+    local t0, answered = socket.gettime(), nil
     while socket.gettime() - t0 < 6 do
       socket.sleep(0.25)
       for _, c in ipairs(held) do c:send("E") end

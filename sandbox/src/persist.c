@@ -95,12 +95,13 @@ static int sbx_is_temp_name(const char *name, const char *base, size_t blen) {
 static int sbx_is_stale_copy(int dirfd, const char *name, const char *head, size_t hlen) {
   char buf[128];
   struct stat st;
-  size_t got = 0;
   int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), ok = 0;
 
   if (fd < 0) return 0;
   if (hlen > sizeof buf) hlen = sizeof buf;
   if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == geteuid()) {
+    size_t got = 0;
+
     while (got < hlen) {
       ssize_t r = read(fd, buf + got, hlen - got);
 
@@ -125,10 +126,11 @@ static int sbx_remove_stale_copies(lua_State *L) {
   const char *base = slash != NULL ? slash + 1 : path;
   size_t blen = strlen(base);
   lua_Integer removed = 0;
-  struct dirent *e;
   DIR *d = opendir(sbx_dir_of(L, path));
 
   if (d != NULL) {
+    const struct dirent *e;
+
     while ((e = readdir(d)) != NULL)
       if (sbx_is_temp_name(e->d_name, base, blen) && sbx_is_stale_copy(dirfd(d), e->d_name, head, hlen) &&
           unlinkat(dirfd(d), e->d_name, 0) == 0)
