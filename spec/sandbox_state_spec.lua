@@ -110,20 +110,28 @@ describe("sandbox --data", function()
   it("a save killed mid-write leaves no copy of the store (every token's secret) once it starts again", function()
     local data = dir .. "/store.json"
     local q = helper.shell_quote
-    -- Not a temporary copy, though its name has the same shape: it must survive.
+    -- Not temporary copies, though their names have the shape older versions used (FILE + 6 letters): they must
+    -- survive, the second though it is a whole store (a user's `cp tokens.json tokens.json.backup`).
     local f = io.open(data .. ".backup", "w")
     f:write("mine")
+    f:close()
+    f = io.open(data .. ".before", "w")
+    f:write('{"format":"vpptoken-sandbox-store/1","next_seq":1,"tokens":[]}\n')
+    f:close()
+    -- What an older version's killed save left: a store cut short, under the old name shape. It goes.
+    f = io.open(data .. ".Ab3dE9", "w")
+    f:write('{"format":"vpptoken-sandbox-store/1","next_seq":9,"tokens":[{"id":"x","props":{"token":"SECR')
     f:close()
     -- A store big enough that writing it takes a while; the loop kills the sandbox (SIGKILL: nothing can clean up)
     -- the moment the temporary copy of its first save appears. Bounded: 3 tries of at most 60 s each.
     local script = [[
       for try in 1 2 3; do
         rm -f DATA
-        SANDBOX --port 0 --data DATA --seed-tokens 20000 >/dev/null 2>&1 &
+        SANDBOX --port 0 --data DATA --seed-tokens 8000 >/dev/null 2>&1 &
         pid=$!; i=0; stop=$(( $(date +%s) + 60 ))
         while [ $i -lt 1000 ] || { i=0; [ "$(date +%s)" -lt $stop ]; }; do
-          for t in DATA.??????; do
-            if [ "$t" != DATA.backup ] && [ -e "$t" ]; then
+          for t in DATA.sandbox-save-??????; do
+            if [ -e "$t" ]; then
               kill -KILL $pid; wait $pid 2>/dev/null; stat -c %a "$t"; exit 0
             fi
           done
@@ -144,7 +152,7 @@ describe("sandbox --data", function()
     local ls = io.popen("ls -A " .. q(dir))
     local left = ls:read("a")
     ls:close()
-    assert.equal("store.json\nstore.json.backup\n", left)
+    assert.equal("store.json\nstore.json.backup\nstore.json.before\n", left)
     assert.equal("mine", read(data .. ".backup"))
   end)
 

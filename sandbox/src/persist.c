@@ -1,9 +1,9 @@
 /* native.write_atomic(path, data): replaces a file so that a crash at any moment leaves either
- * the old or the new content: write a new PATH.XXXXXX (mkstemp: created exclusively, mode 0600, so a
+ * the old or the new content: write a new PATH.sandbox-save-XXXXXX (mkstemp: created exclusively, mode 0600, so a
  * file or symlink planted there is never followed), fsync it, rename it over PATH, fsync the directory.
  * native.create_private(path): creates path (mode 0600) unless it exists; never through a symlink.
- * native.remove_stale_copies(path, head): removes the PATH.XXXXXX a save killed mid-write (SIGKILL, a crash, a power
- * cut) left behind, each a copy of the store and its secrets; see sbx_remove_stale_copies. */
+ * native.remove_stale_copies(path, head): removes the PATH.sandbox-save-XXXXXX a save killed mid-write (SIGKILL, a
+ * crash, a power cut) left behind, each a copy of the store and its secrets; see sbx_remove_stale_copies. */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
 #include <dirent.h>
@@ -18,6 +18,10 @@
 #include <lauxlib.h>
 
 #include "sandbox.h"
+
+/* What write_atomic appends to the path for mkstemp. Versions before it used ".XXXXXX". */
+#define SBX_SAVE_SUFFIX ".sandbox-save-XXXXXX"
+#define SBX_OLD_SUFFIX ".XXXXXX"
 
 static int sbx_write_all(int fd, const char *p, size_t n) {
   while (n > 0) {
@@ -55,11 +59,11 @@ static int sbx_write_atomic(lua_State *L) {
   size_t len, plen;
   const char *path = luaL_checklstring(L, 1, &plen);
   const char *data = luaL_checklstring(L, 2, &len);
-  char *tmp = lua_newuserdatauv(L, plen + sizeof ".XXXXXX", 0); /* owned by Lua: no cleanup path */
+  char *tmp = lua_newuserdatauv(L, plen + sizeof SBX_SAVE_SUFFIX, 0); /* owned by Lua: no cleanup path */
   int fd, err = 0;
 
   memcpy(tmp, path, plen);
-  memcpy(tmp + plen, ".XXXXXX", sizeof ".XXXXXX");
+  memcpy(tmp + plen, SBX_SAVE_SUFFIX, sizeof SBX_SAVE_SUFFIX);
   fd = mkstemp(tmp);
   if (fd < 0) {
     err = errno;
@@ -80,19 +84,21 @@ static int sbx_write_atomic(lua_State *L) {
   return 1;
 }
 
-/* Is name what mkstemp made of base's template: base, '.', then 6 letters or digits? */
-static int sbx_is_temp_name(const char *name, const char *base, size_t blen) {
-  size_t i;
+/* Is name what mkstemp made of base + suffix (whose last 6 characters are the Xs: letters or digits there)? */
+static int sbx_is_temp_name(const char *name, const char *base, size_t blen, const char *suffix) {
+  size_t slen = strlen(suffix), i;
 
-  if (strlen(name) != blen + 7 || memcmp(name, base, blen) != 0 || name[blen] != '.') return 0;
-  for (i = blen + 1; i < blen + 7; i++)
+  if (strlen(name) != blen + slen || memcmp(name, base, blen) != 0 || memcmp(name + blen, suffix, slen - 6) != 0)
+    return 0;
+  for (i = blen + slen - 6; i < blen + slen; i++)
     if (!isalnum((unsigned char)name[i])) return 0;
   return 1;
 }
 
 /* Is the entry name in dirfd a copy of a store: a regular file (not followed if a symlink) owned by this user,
- * empty or starting with head or a part of it (a copy cut short)? */
-static int sbx_is_stale_copy(int dirfd, const char *name, const char *head, size_t hlen) {
+ * empty or starting with head or a part of it? With cut_short, only a copy that does not end as a whole store
+ * does ("}\n"): under the old name shape a whole store may be a user's backup (FILE.backup), and stays. */
+static int sbx_is_stale_copy(int dirfd, const char *name, const char *head, size_t hlen, int cut_short) {
   char buf[128];
   struct stat st;
   int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), ok = 0;
@@ -110,14 +116,20 @@ static int sbx_is_stale_copy(int dirfd, const char *name, const char *head, size
       got += (size_t)r;
     }
     ok = memcmp(buf, head, got) == 0;
+    if (ok && cut_short && st.st_size >= 2) {
+      char tail[2];
+
+      ok = pread(fd, tail, 2, st.st_size - 2) != 2 || tail[0] != '}' || tail[1] != '\n';
+    }
   }
   close(fd);
   return ok;
 }
 
-/* native.remove_stale_copies(path, head): removes every file of path's directory named PATH.XXXXXX (write_atomic's
- * template) that is a stale copy of the store (sbx_is_stale_copy); returns how many it removed. A file of another
- * shape, owner or content is left alone. */
+/* native.remove_stale_copies(path, head): removes every file of path's directory named as write_atomic names its
+ * copies (PATH.sandbox-save-XXXXXX) that is a copy of a store, and every PATH.XXXXXX (older versions' name) that is a
+ * store cut short (sbx_is_stale_copy); returns how many it removed. A file of another shape, owner or content is
+ * left alone. */
 static int sbx_remove_stale_copies(lua_State *L) {
   size_t hlen;
   const char *path = luaL_checkstring(L, 1);
@@ -131,10 +143,14 @@ static int sbx_remove_stale_copies(lua_State *L) {
   if (d != NULL) {
     const struct dirent *e;
 
-    while ((e = readdir(d)) != NULL)
-      if (sbx_is_temp_name(e->d_name, base, blen) && sbx_is_stale_copy(dirfd(d), e->d_name, head, hlen) &&
+    while ((e = readdir(d)) != NULL) {
+      int ours = sbx_is_temp_name(e->d_name, base, blen, SBX_SAVE_SUFFIX);
+      int old = !ours && sbx_is_temp_name(e->d_name, base, blen, SBX_OLD_SUFFIX);
+
+      if ((ours || old) && sbx_is_stale_copy(dirfd(d), e->d_name, head, hlen, old) &&
           unlinkat(dirfd(d), e->d_name, 0) == 0)
         removed++;
+    }
     closedir(d);
   }
   lua_pushinteger(L, removed);

@@ -1,7 +1,7 @@
--- --data FILE: the store on disk. Loaded once at start, saved (atomically, through the C side's
--- write_atomic: a new FILE.XXXXXX, mode 0600, fsync, rename) after every change, before the answer goes out, so an
--- acknowledged write is on disk. A save cut short by SIGKILL or a crash leaves its FILE.XXXXXX: the next start
--- removes it.
+-- --data FILE: the store on disk. Loaded once at start, saved (atomically, through the C side's write_atomic: a new
+-- FILE.sandbox-save-XXXXXX, mode 0600, fsync, rename) after every change, before the answer goes out, so an
+-- acknowledged write is on disk. A save cut short by SIGKILL or a crash leaves that copy: the next start removes it
+-- (and an older version's FILE.XXXXXX, when it is a store cut short).
 local json = require "vpptoken_sandbox.json"
 local store = require "vpptoken_sandbox.store"
 local util = require "vpptoken_sandbox.util"
@@ -50,7 +50,7 @@ function persist.decode(text)
 end
 
 -- Loads path into a new store; a missing file is an empty store. Refuses (util.refuse) a bad file. First removes
--- the copies (path.XXXXXX) a save killed mid-write left, and returns their count second.
+-- the copies a save killed mid-write left, and returns their count second.
 function persist.load(path)
   local removed = has_native and native.remove_stale_copies(path, HEAD) or 0
   local f = io.open(path, "rb")
