@@ -96,8 +96,8 @@ static int sbx_is_temp_name(const char *name, const char *base, size_t blen, con
 }
 
 /* Is the entry name in dirfd a copy of a store: a regular file (not followed if a symlink) owned by this user,
- * empty or starting with head or a part of it? With cut_short, only a copy that does not end as a whole store
- * does ("}\n"): under the old name shape a whole store may be a user's backup (FILE.backup), and stays. */
+ * empty or starting with head or a part of it? With cut_short, only a copy that is not empty and does not end as a
+ * whole store does ("}\n"): under the old name shape a whole store may be a user's backup (FILE.backup), and stays. */
 static int sbx_is_stale_copy(int dirfd, const char *name, const char *head, size_t hlen, int cut_short) {
   char buf[128];
   struct stat st;
@@ -116,6 +116,7 @@ static int sbx_is_stale_copy(int dirfd, const char *name, const char *head, size
       got += (size_t)r;
     }
     ok = memcmp(buf, head, got) == 0;
+    if (ok && cut_short && st.st_size == 0) ok = 0; /* holds no secret, and may be anyone's */
     if (ok && cut_short && st.st_size >= 2) {
       char tail[2];
 
@@ -138,7 +139,8 @@ static int sbx_remove_stale_copies(lua_State *L) {
   const char *base = slash != NULL ? slash + 1 : path;
   size_t blen = strlen(base);
   lua_Integer removed = 0;
-  DIR *d = opendir(sbx_dir_of(L, path));
+  /* a path ending in '/' names no file: nothing of it to remove */
+  DIR *d = blen > 0 ? opendir(sbx_dir_of(L, path)) : NULL;
 
   if (d != NULL) {
     const struct dirent *e;
