@@ -52,14 +52,20 @@ TLS = ssl.create_default_context(cafile=os.environ.get("REQUESTS_CA_BUNDLE"))
 
 # A spy on requests.Session.send, which MSAL and azure-core send every request through (the judge's own calls go
 # through urllib): it notes "METHOD /path STATUS" (and the grant type of a token request), so the spec sees which
-# endpoints the library used.
+# endpoints the library used; a request to any other host is noted with its URL, and one that failed too.
 SEEN = []
 _send = requests.Session.send
 
 
 def _spied(self, request, **kwargs):
-    response = _send(self, request, **kwargs)
-    note = "%s %s %d" % (request.method, urllib.parse.urlsplit(request.url).path, response.status_code)
+    url = urllib.parse.urlsplit(request.url)
+    where = url.path if url.scheme + "://" + url.netloc == BASE else request.url
+    try:
+        response = _send(self, request, **kwargs)
+    except Exception as e:
+        SEEN.append("%s %s failed: %s" % (request.method, where, type(e).__name__))
+        raise
+    note = "%s %s %d" % (request.method, where, response.status_code)
     body = request.body.decode() if isinstance(request.body, bytes) else request.body
     if isinstance(body, str) and "grant_type=" in body:
         note += " " + urllib.parse.parse_qs(body).get("grant_type", ["?"])[0]
