@@ -254,6 +254,32 @@ describe("sandbox connection bounds", function()
     assert.same({ "HTTP/1.1 200 OK", "HTTP/1.1 200 OK", "HTTP/1.1 200 OK" }, statuses)
   end)
 
+  it("answers a request that arrived whole while the sandbox was busy past --request-timeout", function()
+    -- A's write saves a large --data store (seconds); B's whole request waits unread meanwhile: the sandbox is late,
+    -- not B, so B is answered.
+    local dir = helper.temp_dir()
+    local sb = helper.start_sandbox({ "--data", dir .. "/s.json", "--seed-tokens", "12000", "--request-timeout", "1" })
+    local body = '{"token":' .. require("cjson").encode(helper.apple_token()) .. '}'
+    local a, b = socket.tcp(), socket.tcp()
+    a:settimeout(60)
+    b:settimeout(60)
+    assert(a:connect("127.0.0.1", sb.port))
+    assert(b:connect("127.0.0.1", sb.port))
+    local t0 = socket.gettime()
+    a:send("POST /v1.0/deviceAppManagement/vppTokens HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n"
+      .. "Content-Type: application/json\r\nContent-Length: " .. #body .. "\r\nConnection: close\r\n\r\n" .. body)
+    socket.sleep(0.05)
+    b:send("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    local a_line, b_line = a:receive("*l"), b:receive("*l")
+    local busy = socket.gettime() - t0
+    a:close()
+    b:close()
+    sb:stop()
+    helper.remove_tree(dir)
+    assert.equal("HTTP/1.1 201 Created", a_line)
+    assert.equal("HTTP/1.1 200 OK", b_line, string.format("cut after the sandbox was busy %.2f s", busy))
+  end)
+
   it("rejects a --connection-limit, --connection-timeout or --request-timeout out of range", function()
     for _, args in ipairs({ "--connection-limit 0", "--connection-timeout 0", "--connection-timeout x",
                             "--request-timeout 0", "--request-timeout 3601" }) do
