@@ -13,7 +13,7 @@ VERSION   = $(shell sed -n 's/^\#define VPP_VERSION "\(.*\)"/\1/p' csrc/vpp.h)
 DEBIAN_PACKAGES = build-essential cmake pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev \
   libmicrohttpd-dev lua-cjson lua-lpeg lua-argparse ca-certificates
 DEBIAN_TEST_PACKAGES = git lua-busted lua-check lua-socket luarocks cppcheck clang-tidy clang-format valgrind curl openssl \
-  clang libclang-rt-14-dev tmux nginx lua-ldoc man-db zip unzip nodejs npm zsh fish
+  clang libclang-rt-14-dev tmux nginx lua-ldoc man-db zip unzip nodejs npm zsh fish python3-azure python3-msal
 
 .PHONY: fuzz all deps test-deps judge-deps build test lint ctest spec check-memory check-asan check-valgrind demo sandbox doc man completion clean bench-sandbox bench-tenants soak bench install dist
 
@@ -39,8 +39,9 @@ install-packages:
 	  DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-# The judge: Microsoft's JavaScript Graph client, pinned by spec/judge/package-lock.json, installed into
-# spec/judge/node_modules when it is missing or the lock changed (spec/judge_graph_client_spec.lua runs it).
+# The judges: Microsoft's JavaScript Graph client, its typed SDKs (Kiota) and @azure/identity, pinned by
+# spec/judge/package-lock.json, installed into spec/judge/node_modules when it is missing or the lock changed
+# (spec/judge_*_spec.lua run them).
 JUDGE_DIR = spec/judge
 judge-deps: $(JUDGE_DIR)/node_modules/.installed
 $(JUDGE_DIR)/node_modules/.installed: $(JUDGE_DIR)/package.json $(JUDGE_DIR)/package-lock.json | test-deps

@@ -1,5 +1,5 @@
-/* The three vppToken enums, each written once: the lists below generate the Lua tables
-   (vpptoken.AccountType, .State, .SyncStatus), the member lists and the checks. */
+/* The four vppToken enums, each written once: the lists below generate the Lua tables
+   (vpptoken.AccountType, .State, .SyncStatus, .DeliveryProtocol), the member lists and the checks. */
 #include <string.h>
 #include <strings.h>
 
@@ -12,12 +12,16 @@
 #define VPP_STATE(M) \
   M(unknown, 0) M(valid, 0) M(expired, 0) M(invalid, 0) M(assignedToExternalMDM, 0) M(duplicateLocationId, 1)
 #define VPP_SYNC_STATUS(M) M(none, 0) M(inProgress, 0) M(completed, 0) M(failed, 0)
+/* appleDeviceDeliveryProtocol: the property is beta only, so is every member */
+#define VPP_DELIVERY_PROTOCOL(M) \
+  M(default, 1) M(mobileDeviceManagement, 1) M(declarativeDeviceManagement, 1) M(unknownFutureValue, 1)
 
 /* X(Lua name, wire property, member list) */
 #define VPP_ENUMS(X)                                    \
   X(AccountType, vppTokenAccountType, VPP_ACCOUNT_TYPE) \
   X(State, state, VPP_STATE)                            \
-  X(SyncStatus, lastSyncStatus, VPP_SYNC_STATUS)
+  X(SyncStatus, lastSyncStatus, VPP_SYNC_STATUS)        \
+  X(DeliveryProtocol, appleDeviceAppDeliveryProtocolType, VPP_DELIVERY_PROTOCOL)
 
 typedef struct {
   const char *name;

@@ -30,6 +30,19 @@ describe("beta", function()
     assert.matches("^/beta/", sb:requests()[1].path)
   end)
 
+  it("sends appleDeviceAppDeliveryProtocolType on beta (vpptoken.DeliveryProtocol), refuses it on v1.0", function()
+    local mdm = vpptoken.DeliveryProtocol.mobileDeviceManagement
+    local t = assert(beta:create{ token = apple("x"), appleDeviceAppDeliveryProtocolType = mdm })
+    assert.equal("mobileDeviceManagement", t.appleDeviceAppDeliveryProtocolType)
+    assert.has_error(function() v1:create{ token = apple("x"), appleDeviceAppDeliveryProtocolType = "default" } end,
+      "property 'appleDeviceAppDeliveryProtocolType' exists only in the beta API (api_version = \"beta\")")
+    local ok, err = pcall(beta.update, beta, t.id, { appleDeviceAppDeliveryProtocolType = "declarative" })
+    assert.is_false(ok)
+    assert.matches("declarativeDeviceManagement", tostring(err))
+    assert.same({ "default", "mobileDeviceManagement", "declarativeDeviceManagement", "unknownFutureValue" },
+      vpptoken.members("appleDeviceAppDeliveryProtocolType", true))
+  end)
+
   it("revoke_licenses posts notifyManagedDevices and returns true", function()
     local t = assert(beta:create{ token = apple("x") })
     assert.is_true(beta:revoke_licenses(t.id, { notify_managed_devices = true }))

@@ -64,11 +64,17 @@ end
 describe("spec/judge/package-lock.json", function()
   local lock = assert(cjson.decode(assert(io.open(judge.DIR .. "/package-lock.json")):read("a")))
 
-  it("pins @microsoft/microsoft-graph-client 3.0.7 and @azure/identity 4.9.1 exactly", function()
-    assert.same({ ["@azure/identity"] = "4.9.1", ["@microsoft/microsoft-graph-client"] = "3.0.7" },
-      lock.packages[""].dependencies)
-    assert.equal("3.0.7", lock.packages["node_modules/@microsoft/microsoft-graph-client"].version)
-    assert.equal("4.9.1", lock.packages["node_modules/@azure/identity"].version)
+  it("pins the judges exactly: Graph client 3.0.7, @azure/identity 4.9.1, the typed SDKs (Kiota)", function()
+    local pins = { ["@azure/identity"] = "4.9.1", ["@microsoft/microsoft-graph-client"] = "3.0.7",
+                   ["@microsoft/msgraph-sdk"] = "1.0.0-preview.90",
+                   ["@microsoft/msgraph-beta-sdk"] = "1.0.0-preview.81",
+                   ["@microsoft/msgraph-sdk-core"] = "1.0.0-preview.17",
+                   ["@microsoft/kiota-abstractions"] = "1.0.0-preview.109" }
+    assert.same(pins, lock.packages[""].dependencies)
+    for name, version in pairs(pins) do
+      assert.equal(version, lock.packages["node_modules/" .. name].version, name)
+      assert.matches("^sha512%-", lock.packages["node_modules/" .. name].integrity, name)
+    end
   end)
 
   it("installs with Debian 12's npm 9 and runs on its Node.js 18 (18.19.0): no package wants a newer one", function()

@@ -3,7 +3,11 @@
 -- users do: the authority host pointed at the sandbox, instance discovery off. spec/judge/identity.js gets a token
 -- with each credential and lists vppTokens on the sandbox's Graph with it; each `it` asserts one credential on what
 -- it reports. Where the library and the sandbox disagree, the sandbox is wrong until Microsoft's docs say otherwise.
--- Missing node or node_modules fail this spec; VPPTOKEN_NO_NODE=1 (set by a user, never by CI) skips it.
+-- The same sandbox then judges Microsoft's Python identity libraries as Debian packages them (python3-azure's
+-- azure-identity, python3-msal: spec/judge/identity.py, run by /usr/bin/python3). Run this spec in a loopback-only
+-- network namespace (`unshare -n`): the libraries are pointed at the sandbox, and must never reach further.
+-- Missing node, node_modules or the Python packages fail this spec; VPPTOKEN_NO_NODE=1 (set by a user, never by CI)
+-- skips it.
 -- luacheck: std +busted
 local helper = require "helper"
 local support = require "sandbox_support"
@@ -149,5 +153,80 @@ describe("Microsoft's identity library (@azure/identity 4.9.1) as the sandbox's 
     assert.same({ OPENID, "POST /" .. TENANT .. "/oauth2/v2.0/devicecode 200" }, { seen.requests[1], seen.requests[2] })
     assert.equal(TOKEN, polls[#polls], "the last poll answered the token")
     assert.equal("POST /" .. TENANT .. "/oauth2/v2.0/token 400", polls[1], "the first poll: authorization_pending")
+  end)
+
+  describe("and Microsoft's Python identity libraries (Debian's python3-azure azure-identity, python3-msal)", function()
+    local py
+    setup(function()
+      py = judge.run_python("identity.py", { dir .. "/judge.json" }, { REQUESTS_CA_BUNDLE = cert }, RUN_SECONDS,
+        { "msal", "azure.identity" })
+    end)
+
+    -- A token the library got and the sandbox's Graph took (MSAL's dicts say token_type, azure-identity's not).
+    local function assert_py_signed_in(seen, name, client_id)
+      assert.is_nil(seen.threw, name .. " threw: " .. judge.show(seen.threw))
+      assert.is_nil(seen.error, name .. ": " .. judge.show(seen.error))
+      assert.is_true(seen.expires_in_future, name)
+      assert.equal(sb.url, seen.claims.aud, name)
+      assert.equal(TENANT, seen.claims.tid, name)
+      assert.equal(client_id, seen.claims.appid, name)
+      assert.equal(200, seen.graph_status, name .. ": the sandbox's Graph refused the token")
+      return seen
+    end
+
+    local TOKEN_CC = TOKEN .. " client_credentials"
+
+    it("signs an app in with a secret: MSAL's ConfidentialClientApplication and ClientSecretCredential", function()
+      local seen = assert_py_signed_in(judge.point(py, "msal_secret"), "msal_secret", SECRET_APP)
+      assert.equal("Bearer", seen.token_type)
+      assert.same({ OPENID, TOKEN_CC }, seen.requests)
+      seen = assert_py_signed_in(judge.point(py, "client_secret"), "client_secret", SECRET_APP)
+      assert.same({ "DeviceManagementServiceConfig.ReadWrite.All" }, seen.claims.roles)
+      assert.same({ OPENID, TOKEN_CC }, seen.requests)
+    end)
+
+    it("signs an app in with a certificate: MSAL's assertion (padded x5t) and CertificateCredential", function()
+      local seen = assert_py_signed_in(judge.point(py, "msal_certificate"), "msal_certificate", CERT_APP)
+      assert.equal("app", seen.claims.idtyp)
+      assert.same({ OPENID, TOKEN_CC }, seen.requests)
+      seen = assert_py_signed_in(judge.point(py, "client_certificate"), "client_certificate", CERT_APP)
+      assert.same({ OPENID, TOKEN_CC }, seen.requests)
+    end)
+
+    it("gives ManagedIdentityCredential App Service's token (IDENTITY_ENDPOINT, IDENTITY_HEADER)", function()
+      local seen = assert_py_signed_in(judge.point(py, "managed_app_service"), "managed_app_service", SYSTEM_MI)
+      assert.same({ "GET /msi/token 200" }, seen.requests)
+    end)
+
+    it("gives ManagedIdentityCredential a user-assigned identity's token from IMDS (AZURE_POD_IDENTITY_AUTHORITY_HOST)",
+      function()
+        local seen = assert_py_signed_in(judge.point(py, "managed_imds"), "managed_imds", USER_MI)
+        assert.same({ "GET /metadata/identity/oauth2/token 200" }, seen.requests)
+      end)
+
+    it("signs a person in with DeviceCodeCredential: the prompt gets the code, the library polls until approved",
+      function()
+        local seen = assert_py_signed_in(judge.point(py, "device_code"), "device_code", PUBLIC_APP)
+        assert.same({ { verification_uri = "https://microsoft.com/devicelogin", user_code_given = true,
+                        expires_in_future = true } }, seen.prompts)
+        assert.equal("user", seen.claims.idtyp)
+        assert.equal(UPN, seen.claims.upn)
+        assert.same({ OPENID, "POST /" .. TENANT .. "/oauth2/v2.0/devicecode 200" },
+          { seen.requests[1], seen.requests[2] })
+        assert.equal(TOKEN .. " urn:ietf:params:oauth:grant-type:device_code", seen.requests[#seen.requests])
+        assert.equal("POST /" .. TENANT .. "/oauth2/v2.0/token 400 urn:ietf:params:oauth:grant-type:device_code",
+          seen.requests[3], "the first poll: authorization_pending")
+      end)
+
+    it("renews a person's token with MSAL's refresh token grant (acquire_token_silent, force_refresh)", function()
+      local r = judge.point(py, "refresh")
+      assert_py_signed_in(r.first, "refresh (device flow)", PUBLIC_APP)
+      assert.is_true(r.has_refresh_token)
+      assert.equal(1, r.accounts)
+      assert_py_signed_in(r.renewed, "refresh (renewed)", PUBLIC_APP)
+      assert.equal(UPN, r.renewed.claims.upn)
+      assert.is_true(r.renewed_differs, "the renewed access token is the first one")
+      assert.equal(TOKEN .. " refresh_token", r.requests[#r.requests])
+    end)
   end)
 end)

@@ -12,7 +12,7 @@ local assert_graph_error = support.assert_graph_error
 local COLL = support.COLL
 
 local BETA_ONLY = { "displayName", "locationName", "dataSharingConsentGranted", "claimTokenManagementFromExternalMdm",
-                    "roleScopeTagIds", "lastAppCount", "tokenActionResults" }
+                    "roleScopeTagIds", "lastAppCount", "tokenActionResults", "appleDeviceAppDeliveryProtocolType" }
 
 local function licenses(sb, bundle)
   local st, body = graph(sb, "GET", COLL .. "/getLicensesForApp(bundleId='" .. bundle .. "')", nil, nil, "beta")
@@ -37,6 +37,25 @@ describe("vpptoken-sandbox API versions", function()
     assert.same({}, beta.tokenActionResults)
     assert.equal(0, beta.lastAppCount)
     assert.is_false(beta.dataSharingConsentGranted)
+    assert.equal("default", beta.appleDeviceAppDeliveryProtocolType)
+  end)
+
+  it("takes appleDeviceAppDeliveryProtocolType (Microsoft's beta model) on beta only, with its members", function()
+    local t = create(sb, { token = apple(), appleDeviceAppDeliveryProtocolType = "declarativeDeviceManagement" },
+                     "beta")
+    assert.equal("declarativeDeviceManagement", t.appleDeviceAppDeliveryProtocolType)
+    local st, body = graph(sb, "PATCH", COLL .. "/" .. t.id, { appleDeviceAppDeliveryProtocolType = "default" },
+                           nil, "beta")
+    assert.equal(204, st, body and body.error and body.error.message)
+    local _, got = graph(sb, "GET", COLL .. "/" .. t.id, nil, nil, "beta")
+    assert.equal("default", got.appleDeviceAppDeliveryProtocolType)
+    st, body = graph(sb, "PATCH", COLL .. "/" .. t.id, { appleDeviceAppDeliveryProtocolType = "mdm" }, nil, "beta")
+    assert_graph_error(st, 400, body, "BadRequest", "mobileDeviceManagement")
+    st, body = graph(sb, "POST", COLL, { token = apple(), appleDeviceAppDeliveryProtocolType = "default" })
+    assert_graph_error(st, 400, body, "BadRequest", "It exists only in the beta API")
+    st, body = graph(sb, "GET", COLL .. "?$select=appleDeviceAppDeliveryProtocolType", nil, nil, "beta")
+    assert.equal(200, st)
+    assert.equal("default", body.value[1].appleDeviceAppDeliveryProtocolType)
   end)
 
   it("accepts state duplicateLocationId and the beta properties on beta, and v1.0 refuses them", function()

@@ -219,6 +219,13 @@ describe("vpptoken-sandbox --apps", function()
       assert.equal(200, (graph(sb, "GET", COLL, body.access_token)))
     end)
 
+    it("accepts the thumbprints as MSAL for Python writes them: base64url with '=' padding", function()
+      local st, body = token_request(sb, assertion_fields(sb, assertion({ padded = true })))
+      assert.equal(200, st, cjson.encode(body))
+      st, body = token_request(sb, assertion_fields(sb, assertion({ padded = true, s256 = true })))
+      assert.equal(200, st, cjson.encode(body))
+    end)
+
     it("accepts an assertion addressed to the real login.microsoftonline.com token URL", function()
       local a = assertion({ aud = "https://login.microsoftonline.com/" .. TENANT .. "/oauth2/v2.0/token" })
       local st, body = token_request(sb, assertion_fields(sb, a))

@@ -64,6 +64,36 @@ describe("vpptoken-sandbox process", function()
     end)
   end)
 
+  describe("a bind beyond loopback", function()
+    -- Runs the sandbox for a moment inside a loopback-only network namespace (nothing outside can reach it);
+    -- returns what it wrote to stdout and stderr.
+    local function run_isolated(host)
+      local cmd = string.format("unshare -n sh -c 'ip link set lo up; exec timeout -s TERM 1 %s --host %s "
+        .. "--port 0' 2>&1", helper.sandbox_bin, host)
+      local p = assert(io.popen(cmd, "r"))
+      local text = p:read("a")
+      p:close()
+      return text
+    end
+
+    it("warns on stderr that the control routes need no authentication (0.0.0.0, ::)", function()
+      for _, host in ipairs({ "0.0.0.0", "::" }) do
+        local text = run_isolated(host)
+        assert.truthy(text:find("listening on", 1, true), text)
+        assert.matches("vpptoken%-sandbox: warning: [^\n]*not a loopback address", text)
+        assert.truthy(text:find("/_sandbox/token", 1, true), text)
+      end
+    end)
+
+    it("says nothing of the kind on 127.0.0.1 or ::1", function()
+      for _, host in ipairs({ "127.0.0.1", "::1" }) do
+        local text = run_isolated(host)
+        assert.truthy(text:find("listening on", 1, true), text)
+        assert.is_nil(text:find("warning", 1, true), text)
+      end
+    end)
+  end)
+
   describe("connections", function()
     it("answers 50 concurrent keep-alive connections with interleaved requests", function()
       local conns = {}

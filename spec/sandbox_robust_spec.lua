@@ -208,13 +208,86 @@ describe("sandbox connection bounds", function()
     assert.is_number(again)
   end)
 
-  it("rejects a --connection-limit or --connection-timeout out of range", function()
-    for _, args in ipairs({ "--connection-limit 0", "--connection-timeout 0", "--connection-timeout x" }) do
+  it("cuts connections trickling a request byte by byte after --request-timeout, so /health answers", function()
+    -- Slowloris: every held connection sends one more byte of a request line that never ends, well inside the idle
+    -- timeout, for 6 s. Only a deadline on the whole request frees them.
+    local sb = helper.start_sandbox({ "--connection-limit", "20", "--connection-timeout", "30",
+                                      "--request-timeout", "1" })
+    local held = {}
+    for _ = 1, 30 do
+      local c = socket.tcp()
+      c:settimeout(1)
+      if c:connect("127.0.0.1", sb.port) and c:send("G") then held[#held + 1] = c else c:close() end
+    end
+    local t0, answered = socket.gettime(), nil
+    while socket.gettime() - t0 < 6 do
+      socket.sleep(0.25)
+      for _, c in ipairs(held) do c:send("E") end
+      if not answered and health_within(sb, 0.01) then answered = socket.gettime() - t0 end
+    end
+    -- every trickling connection was closed by the sandbox (at the latest by the end of the 6 s)
+    local cut = 0
+    for _, c in ipairs(held) do
+      c:settimeout(0.5)
+      local _, err = c:receive("*a")
+      if err == "closed" then cut = cut + 1 end
+      c:close()
+    end
+    -- a well-behaved client on a keep-alive connection is not cut while it is quick
+    local c = socket.tcp()
+    c:settimeout(2)
+    assert(c:connect("127.0.0.1", sb.port))
+    local statuses = {}
+    for i = 1, 3 do
+      c:send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+      statuses[i] = c:receive("*l")
+      repeat local line = c:receive("*l") until not line or line == ""
+      c:receive(15) -- {"status":"ok"}
+      socket.sleep(0.3)
+    end
+    c:close()
+    sb:stop()
+    assert.is_true(#held >= 20, "only " .. #held .. " connections were opened")
+    assert.is_number(answered, "/health did not answer while 20 connections trickled for 6 s")
+    assert.is_true(answered < 4, "/health took " .. tostring(answered) .. " s")
+    assert.equal(#held, cut)
+    assert.same({ "HTTP/1.1 200 OK", "HTTP/1.1 200 OK", "HTTP/1.1 200 OK" }, statuses)
+  end)
+
+  it("answers a request that arrived whole while the sandbox was busy past --request-timeout", function()
+    -- A's write saves a large --data store (seconds); B's whole request waits unread meanwhile: the sandbox is late,
+    -- not B, so B is answered.
+    local dir = helper.temp_dir()
+    local sb = helper.start_sandbox({ "--data", dir .. "/s.json", "--seed-tokens", "12000", "--request-timeout", "1" })
+    local body = '{"token":' .. require("cjson").encode(helper.apple_token()) .. '}'
+    local a, b = socket.tcp(), socket.tcp()
+    a:settimeout(60)
+    b:settimeout(60)
+    assert(a:connect("127.0.0.1", sb.port))
+    assert(b:connect("127.0.0.1", sb.port))
+    local t0 = socket.gettime()
+    a:send("POST /v1.0/deviceAppManagement/vppTokens HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer t\r\n"
+      .. "Content-Type: application/json\r\nContent-Length: " .. #body .. "\r\nConnection: close\r\n\r\n" .. body)
+    socket.sleep(0.05)
+    b:send("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    local a_line, b_line = a:receive("*l"), b:receive("*l")
+    local busy = socket.gettime() - t0
+    a:close()
+    b:close()
+    sb:stop()
+    helper.remove_tree(dir)
+    assert.equal("HTTP/1.1 201 Created", a_line)
+    assert.equal("HTTP/1.1 200 OK", b_line, string.format("cut after the sandbox was busy %.2f s", busy))
+  end)
+
+  it("rejects a --connection-limit, --connection-timeout or --request-timeout out of range", function()
+    for _, args in ipairs({ "--connection-limit 0", "--connection-timeout 0", "--connection-timeout x",
+                            "--request-timeout 0", "--request-timeout 3601" }) do
       local p = assert(io.popen(helper.shell_quote(helper.sandbox_bin) .. " " .. args .. " 2>&1", "r"))
       local text = p:read("a")
       local _, _, code = p:close()
       assert.equal(2, code, args)
-      assert.matches("--connection%-", text)
+      assert.matches("%-%-[a-z]+%-", text)
     end
   end)
 end)

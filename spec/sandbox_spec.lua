@@ -140,6 +140,29 @@ describe("vpptoken-sandbox", function()
       assert.same({}, select(2, graph(sb, "GET", COLL)).value)
     end)
 
+    it("refuses what Graph's OData reader refuses: a member twice, invalid UTF-8, a NUL in a string (400)", function()
+      local token = cjson.encode(apple())
+      local bodies = {
+        { '{"appleId":"a@example.com","token":' .. token .. ',"appleId":"b@example.com"}', "appleId" },
+        { '{"token":' .. token .. ',"appleId":"a@example.com","app\\u006ceId":"b@example.com"}', "appleId" },
+        { '{"token":' .. token .. ',"organizationName":"Cafe\xE9"}', "UTF-8" },
+        { '{"token":' .. token .. ',"organizationName":"\xED\xA0\x80"}', "UTF-8" },
+        { '{"token":' .. token .. ',"organizationName":"a\\u0000b"}', "NUL" },
+        { '{"token":' .. token .. ',"roleScopeTagIds":["0","0\\u0000"]}', "NUL", "beta" },
+      }
+      for _, b in ipairs(bodies) do
+        local st, body = graph(sb, "POST", COLL, b[1], nil, b[3])
+        assert_graph_error(st, 400, body, "BadRequest", b[2])
+      end
+      -- the same object nested twice is not a member twice; a key and a value may be the same text
+      local st, created = graph(sb, "POST", COLL, '{"token":' .. token .. ',"displayName":"token",'
+        .. '"roleScopeTagIds":["0","1"],"organizationName":"Caf\xC3\xA9 \\u00e9"}', nil, "beta")
+      assert.equal(201, st)
+      assert.equal("Caf\xC3\xA9 \xC3\xA9", created.organizationName)
+      local _, list = graph(sb, "GET", COLL)
+      assert.same({ created.id }, { list.value[1].id, list.value[2] })
+    end)
+
     it("accepts beta properties on /beta and returns them there only", function()
       local body = create(sb, { token = apple(), displayName = "Main", state = "duplicateLocationId",
                                 roleScopeTagIds = { "0", "7" } }, "beta")

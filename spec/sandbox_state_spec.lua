@@ -76,12 +76,84 @@ describe("sandbox --data", function()
     assert.equal(0, #cjson.decode(read(data)).tokens)
   end)
 
-  it("refuses to start on a file that is not a store", function()
-    local data = dir .. "/bad.json"
-    local f = io.open(data, "w")
-    f:write("{not json")
+  it("refuses a file that is not a store in one line naming it, exit 2, as for a bad option", function()
+    local cases = { { "{not json", "not a vpptoken-sandbox store" },
+                    { '{"format":"vpptoken-sandbox-store/1","tokens":[7]}', "token 1 is malformed" } }
+    for _, c in ipairs(cases) do
+      local data = dir .. "/bad.json"
+      local f = io.open(data, "w")
+      f:write(c[1])
+      f:close()
+      local proc = helper.spawn_sandbox({ "--port", "0", "--data", data })
+      local code, log = proc:finish("TERM")
+      assert.equal(2, code, log)
+      assert.equal("vpptoken-sandbox: --data " .. data .. ": " .. c[2], (log:gsub("%s*%(.*$", ""):gsub("\n$", "")))
+      assert.is_nil(log:find("traceback", 1, true), log)
+      assert.equal(c[1], read(data), "the bad file is left as it was")
+    end
+  end)
+
+  it("refuses a bad --apps file or an unwritable --journal the same way (one line, exit 2)", function()
+    local apps = dir .. "/apps.json"
+    local f = io.open(apps, "w")
+    f:write('{"tenant":"t","apps":[{"client_id":""}]}')
     f:close()
-    assert.has_error(function() helper.start_sandbox({ "--data", data }) end)
+    for _, args in ipairs({ { "--apps", apps }, { "--journal", dir .. "/missing/journal" } }) do
+      local proc = helper.spawn_sandbox({ "--port", "0", args[1], args[2] })
+      local code, log = proc:finish("TERM")
+      assert.equal(2, code, log)
+      assert.equal("vpptoken-sandbox: " .. args[1], log:sub(1, #args[1] + 18))
+      assert.matches("^[^\n]*\n$", log)
+    end
+  end)
+
+  it("a save killed mid-write leaves no copy of the store (every token's secret) once it starts again", function()
+    local data = dir .. "/store.json"
+    local q = helper.shell_quote
+    -- Not temporary copies, though their names have the shape older versions used (FILE + 6 letters): they must
+    -- survive, the second though it is a whole store (a user's `cp tokens.json tokens.json.backup`).
+    local f = io.open(data .. ".backup", "w")
+    f:write("mine")
+    f:close()
+    f = io.open(data .. ".before", "w")
+    f:write('{"format":"vpptoken-sandbox-store/1","next_seq":1,"tokens":[]}\n')
+    f:close()
+    -- What an older version's killed save left: a store cut short, under the old name shape. It goes.
+    f = io.open(data .. ".Ab3dE9", "w")
+    f:write('{"format":"vpptoken-sandbox-store/1","next_seq":9,"tokens":[{"id":"x","props":{"token":"SECR')
+    f:close()
+    -- A store big enough that writing it takes a while; the loop kills the sandbox (SIGKILL: nothing can clean up)
+    -- the moment the temporary copy of its first save appears. Bounded: 3 tries of at most 60 s each.
+    local script = [[
+      for try in 1 2 3; do
+        rm -f DATA
+        SANDBOX --port 0 --data DATA --seed-tokens 8000 >/dev/null 2>&1 &
+        pid=$!; i=0; stop=$(( $(date +%s) + 60 ))
+        while [ $i -lt 1000 ] || { i=0; [ "$(date +%s)" -lt $stop ]; }; do
+          for t in DATA.sandbox-save-??????; do
+            if [ -e "$t" ]; then
+              kill -KILL $pid; wait $pid 2>/dev/null; stat -c %a "$t"; exit 0
+            fi
+          done
+          i=$((i + 1))
+        done
+        kill -KILL $pid; wait $pid 2>/dev/null
+      done
+      echo missed]]
+    script = script:gsub("SANDBOX", q(helper.sandbox_bin)):gsub("DATA", q(data))
+    local p = assert(io.popen(script, "r"))
+    local out = p:read("a")
+    p:close()
+    assert.equal("600\n", out, "never caught a save mid-write (or its copy is readable by others)")
+    local sb = helper.start_sandbox({ "--data", data })
+    local st = graph(sb, "GET", COLL)
+    sb:stop()
+    assert.equal(200, st)
+    local ls = io.popen("ls -A " .. q(dir))
+    local left = ls:read("a")
+    ls:close()
+    assert.equal("store.json\nstore.json.backup\nstore.json.before\n", left)
+    assert.equal("mine", read(data .. ".backup"))
   end)
 
   it("after kill -9 during a burst of writes: the file parses and holds every acknowledged write", function()

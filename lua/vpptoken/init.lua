@@ -19,7 +19,7 @@ local M = {
 
 -- The enums of the C core (csrc/enums.c), by name; ENUM_NAME finds the name of a table (for vpptoken.members).
 local ENUM_NAME = {}
-for _, name in ipairs{ "AccountType", "State", "SyncStatus" } do
+for _, name in ipairs{ "AccountType", "State", "SyncStatus", "DeliveryProtocol" } do
   M[name] = core[name]
   ENUM_NAME[core[name]] = name
 end
@@ -264,13 +264,15 @@ M.time = {
 -- @function is_error
 -- @param v any value
 
---- The three enums, each a table from member name to member name (`vpptoken.State.valid == "valid"`) that
+--- The four enums, each a table from member name to member name (`vpptoken.State.valid == "valid"`) that
 -- refuses unknown names: AccountType (vppTokenAccountType), State (vppTokenState), SyncStatus
--- (vppTokenSyncStatus). vpptoken.members lists an enum's members in wire order.
+-- (vppTokenSyncStatus), DeliveryProtocol (appleDeviceDeliveryProtocol, of the beta property
+-- appleDeviceAppDeliveryProtocolType). vpptoken.members lists an enum's members in wire order.
 -- @table enums
 -- @field AccountType business, education
 -- @field State unknown, valid, expired, invalid, assignedToExternalMDM (beta adds duplicateLocationId)
 -- @field SyncStatus none, inProgress, completed, failed
+-- @field DeliveryProtocol default, mobileDeviceManagement, declarativeDeviceManagement, unknownFutureValue (beta)
 
 --- The members of an enum (vpptoken.State, or its name "State"; also a property name such as "state") in wire
 -- order; beta adds beta-only members.

@@ -16,7 +16,7 @@ local V1 = {
 local BETA = {
   displayName = "string", locationName = "string", dataSharingConsentGranted = "boolean",
   claimTokenManagementFromExternalMdm = "boolean", roleScopeTagIds = "strings", lastAppCount = "readonly",
-  tokenActionResults = "readonly",
+  tokenActionResults = "readonly", appleDeviceAppDeliveryProtocolType = "enum",
 }
 local ODATA_TYPE = "#microsoft.graph.vppToken"
 

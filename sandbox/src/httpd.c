@@ -34,11 +34,11 @@ static void *sbx_on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 
 static void sbx_on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                              enum MHD_RequestTerminationCode toe) {
+  struct sbx_server *srv = cls;
   struct sbx_conn *cx = *con_cls;
 
-  (void)cls;
-  (void)conn;
   (void)toe;
+  sbx_deadlines_answered(srv->deadlines, conn); /* the next request on this connection: a new deadline */
   if (cx == NULL) return;
   if (cx->held != NULL) MHD_destroy_response(cx->held);
   free(cx->body);
@@ -130,6 +130,7 @@ static enum MHD_Result sbx_on_request(void *cls, struct MHD_Connection *conn, co
     return MHD_YES;
   }
 
+  sbx_deadlines_arrived(srv->deadlines, conn); /* all in: no deadline while it is answered */
   q = strchr(cx->uri, '?');
   memset(&rq, 0, sizeof rq);
   rq.conn = conn;
@@ -183,6 +184,6 @@ struct MHD_Daemon *sbx_httpd_start(struct sbx_server *srv, int fd, int ipv6) {
   return MHD_start_daemon(flags, 0, NULL, NULL, sbx_on_request, srv, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                           MHD_OPTION_CONNECTION_LIMIT, srv->connection_limit, MHD_OPTION_CONNECTION_TIMEOUT,
                           srv->connection_timeout, MHD_OPTION_URI_LOG_CALLBACK, sbx_on_uri, (void *)srv,
-                          MHD_OPTION_NOTIFY_COMPLETED, sbx_on_completed, (void *)srv, MHD_OPTION_ARRAY, tls,
-                          MHD_OPTION_END);
+                          MHD_OPTION_NOTIFY_COMPLETED, sbx_on_completed, (void *)srv, MHD_OPTION_NOTIFY_CONNECTION,
+                          sbx_deadlines_notify, (void *)srv->deadlines, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
 }

@@ -44,10 +44,25 @@ static int sbx_open_native(lua_State *L) {
   return 1;
 }
 
-/* Message handler: a string error gets a traceback; other error values pass through. */
+/* Is the error value at idx a refusal (vpptoken_sandbox.util.refuse: {refused = true, message = "..."})? */
+static int sbx_is_refusal(lua_State *L, int idx) {
+  int refused;
+
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) != LUA_TTABLE) return 0;
+  lua_getfield(L, idx, "refused");
+  lua_getfield(L, idx, "message");
+  refused = lua_toboolean(L, -2) && lua_type(L, -1) == LUA_TSTRING;
+  lua_pop(L, 2);
+  return refused;
+}
+
+/* Message handler: a string error gets a traceback, and so does any other value but a refusal, which passes
+ * through. */
 static int sbx_msgh(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
 
+  if (sbx_is_refusal(L, 1)) return 1;
   if (msg == NULL) {
     if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING)
       msg = lua_tostring(L, -1);
@@ -257,9 +272,16 @@ int sbx_lua_open(lua_State *L, const struct sbx_options *o, const char *base_url
   lua_pushcfunction(L, sbx_boot);
   lua_pushlightuserdata(L, &args);
   if (lua_pcall(L, 1, 0, 1) != LUA_OK) {
-    fprintf(stderr, SBX_NAME ": cannot load the Lua module " SBX_MODULE ": %s\n", lua_tostring(L, -1));
+    int refused = sbx_is_refusal(L, -1);
+
+    if (refused) {
+      lua_getfield(L, -1, "message");
+      fprintf(stderr, SBX_NAME ": %s\n", lua_tostring(L, -1));
+    } else {
+      fprintf(stderr, SBX_NAME ": cannot load the Lua module " SBX_MODULE ": %s\n", lua_tostring(L, -1));
+    }
     lua_settop(L, 0);
-    return -1;
+    return refused ? -2 : -1;
   }
   lua_settop(L, 0);
   return 0;

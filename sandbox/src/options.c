@@ -21,7 +21,9 @@ static void sbx_usage(FILE *out) {
           "A local stand-in for Microsoft Graph's deviceAppManagement/vppTokens (/v1.0 and /beta).\n"
           "\n"
           "  --port N              TCP port, 0 = any free port (default %d)\n"
-          "  --host H              address to bind, IPv4 or IPv6 literal (default " SBX_DEFAULT_HOST ")\n"
+          "  --host H              address to bind, IPv4 or IPv6 literal (default " SBX_DEFAULT_HOST "); any\n"
+          "                        other than loopback gets a warning on stderr: the control endpoints\n"
+          "                        need no authentication (/_sandbox/token mints access tokens)\n"
           "  --access-token T      accept only 'Bearer T' (default: any non-empty bearer token)\n"
           "  --page-size N         items per list page, N >= 1 (default %ld)\n"
           "  --sync-seconds S      seconds a license sync stays inProgress, S >= 0 (default %g)\n"
@@ -51,13 +53,17 @@ static void sbx_usage(FILE *out) {
           "  --throttle            apply Intune's limits per 20 s: writes 200/tenant 100/app, all requests\n"
           "                        2000/tenant 1000/app; over them: 429 TooManyRequests + Retry-After\n"
           "  --data FILE           load the tokens from FILE at start, save them after every change\n"
-          "                        (atomically: a new FILE.XXXXXX, fsync, rename)\n"
+          "                        (atomically: a new FILE.sandbox-save-XXXXXX, mode 0600, fsync, rename;\n"
+          "                        a start removes such a file that a killed save left)\n"
           "  --journal FILE        append one JSON line per request (time, method, path, headers and body\n"
           "                        with secrets redacted, status, request-id, client-request-id, duration)\n"
           "  --connection-limit N  connections at once, 1..10000 (default %ld); past it new ones are refused\n"
           "  --connection-timeout S  close a connection idle (no byte received: trickling or silent\n"
           "                        clients too) for S seconds, 1..3600 (default %ld); injected delays\n"
           "                        and drips do not count\n"
+          "  --request-timeout S   close a connection whose request (line, headers and body) has not all\n"
+          "                        arrived S seconds after it opened or after the previous answer, 1..3600\n"
+          "                        (default %ld): trickling one byte at a time does not keep it open\n"
           "  --seed-tokens N       start with N sample tokens, 0..%ld (mixed states, expiries over the past\n"
           "                        and next year, sync statuses, organizations; a reset brings them back)\n"
           "  --seed S              the seed of --seed-tokens, an integer >= 0 (default %ld): the same seed\n"
@@ -68,10 +74,12 @@ static void sbx_usage(FILE *out) {
           "On start it prints one line to stdout: '" SBX_NAME " listening on http://HOST:PORT'.\n"
           "Control endpoints (no auth): GET /health, POST /_sandbox/reset, POST /_sandbox/faults,\n"
           "POST|GET /_sandbox/config, GET /_sandbox/requests, POST /_sandbox/token (with --apps: an access\n"
-          "token for {\"client_id\"}, optionally with \"aud\" and \"lifetime\"). SIGINT/SIGTERM stop it (exit 0).\n"
+          "token for {\"client_id\"}, optionally with \"aud\" and \"lifetime\"). SIGINT/SIGTERM/SIGHUP stop it\n"
+          "(exit 0).\n"
           "make-token writes a sample Apple .vpptoken file (see '" SBX_NAME " make-token --help').\n",
           SBX_DEFAULT_PORT, SBX_DEFAULT_PAGE_SIZE, SBX_DEFAULT_SYNC_SECONDS, SBX_DEFAULT_TOKEN_LIFETIME,
-          SBX_DEFAULT_CONNECTION_LIMIT, SBX_DEFAULT_CONNECTION_TIMEOUT, SBX_MAX_SEED_TOKENS, SBX_DEFAULT_SEED);
+          SBX_DEFAULT_CONNECTION_LIMIT, SBX_DEFAULT_CONNECTION_TIMEOUT, SBX_DEFAULT_REQUEST_TIMEOUT,
+          SBX_MAX_SEED_TOKENS, SBX_DEFAULT_SEED);
 }
 
 static int sbx_parse_long(const char *s, long min, long max, long *out) {
@@ -117,6 +125,7 @@ enum {
   OPT_VERSION,
   OPT_CONN_LIMIT,
   OPT_CONN_TIMEOUT,
+  OPT_REQ_TIMEOUT,
   OPT_SEED_TOKENS,
   OPT_SEED
 };
@@ -142,6 +151,7 @@ static const struct option sbx_longopts[] = {
     {"version", no_argument, NULL, OPT_VERSION},
     {"connection-limit", required_argument, NULL, OPT_CONN_LIMIT},
     {"connection-timeout", required_argument, NULL, OPT_CONN_TIMEOUT},
+    {"request-timeout", required_argument, NULL, OPT_REQ_TIMEOUT},
     {"seed-tokens", required_argument, NULL, OPT_SEED_TOKENS},
     {"seed", required_argument, NULL, OPT_SEED},
     {NULL, 0, NULL, 0},
@@ -218,6 +228,10 @@ static enum sbx_parse_result sbx_set(struct sbx_options *o, int code, const char
       if (sbx_parse_long(value, 1, 3600, &o->connection_timeout) != 0)
         return SBX_FAIL(where, "--connection-timeout wants an integer 1..3600 (seconds), got '%s'", value);
       break;
+    case OPT_REQ_TIMEOUT:
+      if (sbx_parse_long(value, 1, 3600, &o->request_timeout) != 0)
+        return SBX_FAIL(where, "--request-timeout wants an integer 1..3600 (seconds), got '%s'", value);
+      break;
     case OPT_SEED_TOKENS:
       if (sbx_parse_long(value, 0, SBX_MAX_SEED_TOKENS, &o->seed_tokens) != 0)
         return SBX_FAIL(where, "--seed-tokens wants an integer 0..%ld, got '%s'", SBX_MAX_SEED_TOKENS, value);
@@ -292,6 +306,7 @@ enum sbx_parse_result sbx_parse_options(int argc, char **argv, struct sbx_option
   o->token_lifetime = SBX_DEFAULT_TOKEN_LIFETIME;
   o->connection_limit = SBX_DEFAULT_CONNECTION_LIMIT;
   o->connection_timeout = SBX_DEFAULT_CONNECTION_TIMEOUT;
+  o->request_timeout = SBX_DEFAULT_REQUEST_TIMEOUT;
   o->seed = SBX_DEFAULT_SEED;
   *L = NULL;
   if (args == NULL) {

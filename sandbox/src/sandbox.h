@@ -22,6 +22,7 @@
 #define SBX_BODY_LIMIT ((size_t)4 * 1024 * 1024)
 #define SBX_DEFAULT_CONNECTION_LIMIT 512L  /* connections at once; past it new ones are refused */
 #define SBX_DEFAULT_CONNECTION_TIMEOUT 30L /* seconds a connection may stay idle (no byte in) */
+#define SBX_DEFAULT_REQUEST_TIMEOUT 10L    /* seconds for a whole request to arrive, trickled or not */
 #define SBX_DEFAULT_TOKEN_LIFETIME 3599.0
 #define SBX_MAX_SEED_TOKENS 100000L /* --seed-tokens at most */
 #define SBX_DEFAULT_SEED 1L
@@ -46,6 +47,7 @@ struct sbx_options {
   int throttle;            /* --throttle: Intune's request limits on */
   long connection_limit;   /* --connection-limit N */
   long connection_timeout; /* --connection-timeout S: idle seconds before a connection is closed */
+  long request_timeout;    /* --request-timeout S: seconds for a request (line, headers, body) to arrive */
   long seed_tokens;        /* --seed-tokens N: sample tokens to start with */
   long seed;               /* --seed S: their generator's seed */
 };
@@ -87,7 +89,8 @@ int sbx_lua_make_token(int argc, char **argv);
 int sbx_lua_config_options(lua_State *L, const char *path);
 
 /* Loads vpptoken_sandbox and calls configure(opts) with the options, the --config document and the server's base
- * URL. Returns 0, or -1 after printing why to stderr. */
+ * URL. Returns 0; -2 when configure refused a file it was given (a bad --data, --apps, --journal: exit 2), -1 on
+ * any other failure; both after printing why to stderr. */
 int sbx_lua_open(lua_State *L, const struct sbx_options *o, const char *base_url);
 
 /* Calls handle(req) and builds the response; never fails short of running out of memory (then
@@ -115,6 +118,7 @@ struct sbx_server {
   struct sbx_tls tls;
   struct sbx_timers *timers;
   unsigned connection_limit, connection_timeout; /* from the options */
+  struct sbx_deadlines *deadlines;               /* --request-timeout (deadline.c); NULL: none */
 };
 
 /* Starts libmicrohttpd on the bound, listening socket fd (which it then owns). */
@@ -129,6 +133,18 @@ struct sbx_timers *sbx_timers_start(void);
 int sbx_timers_add(struct sbx_timers *t, struct MHD_Connection *conn, double seconds);
 void sbx_timers_stop(struct sbx_timers *t);
 void sbx_timers_free(struct sbx_timers *t);
+
+/* --request-timeout (deadline.c): a connection whose request has not fully arrived within seconds of its opening,
+ * or of the previous answer, is shut down. start: NULL when out of resources (then no deadline). notify: the
+ * MHD_OPTION_NOTIFY_CONNECTION callback (cls: the deadlines). arrived: conn's request is all in (the access
+ * handler's last call); answered: its answer is done (the completion callback). free: after MHD_stop_daemon. */
+struct sbx_deadlines;
+struct sbx_deadlines *sbx_deadlines_start(long seconds);
+void sbx_deadlines_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code);
+void sbx_deadlines_arrived(struct sbx_deadlines *d, struct MHD_Connection *conn);
+void sbx_deadlines_answered(struct sbx_deadlines *d, struct MHD_Connection *conn);
+void sbx_deadlines_free(struct sbx_deadlines *d);
 
 /* What the Lua handler asks of the delivery (fault.c): its optional 4th result
  * {delay = s, action = "reset"|"truncate"|"drip", truncate_at = n, chunk = n, interval = s}. */
@@ -147,7 +163,7 @@ struct MHD_Response *sbx_fault_response(const char *body, size_t len, const stru
 /* Makes the coming close of conn a TCP reset. */
 void sbx_fault_reset(struct MHD_Connection *conn);
 
-/* Adds write_atomic to the native table on top of the stack (persist.c). */
+/* Adds write_atomic, create_private and remove_stale_copies to the native table on top of the stack (persist.c). */
 void sbx_native_extend(lua_State *L);
 
 #endif

@@ -60,9 +60,13 @@ function jwt.claims(token)
   return assert(cjson.decode(jwt.b64url_decode(payload)))
 end
 
--- base64url SHA-1 thumbprint of the DER form of a PEM certificate (the x5t header).
-function jwt.x5t(cert_path)
-  return jwt.b64url(run("openssl x509 -in " .. q(cert_path) .. " -outform DER | openssl dgst -sha1 -binary"))
+-- base64url SHA-1 thumbprint of the DER form of a PEM certificate (the x5t header); digest = "sha256" for
+-- x5t#S256; padded: with base64's '=' padding, as MSAL for Python writes it.
+function jwt.x5t(cert_path, digest, padded)
+  local raw = run("openssl x509 -in " .. q(cert_path) .. " -outform DER | openssl dgst -" .. (digest or "sha1")
+    .. " -binary")
+  local text = jwt.b64url(raw)
+  return padded and text .. string.rep("=", (4 - #text % 4) % 4) or text
 end
 
 -- Makes a self-signed RSA certificate and key (for a client app) in dir; returns their paths.
@@ -94,12 +98,13 @@ local counter = 0
 
 -- A client assertion. o: { key = PEM path (signs), cert = PEM path (x5t; default: none), client_id,
 -- aud, jti (default: a fresh one), nbf, exp (default now-10 .. now+600), iss, sub (default client_id),
--- alg = "RS256" }.
+-- alg = "RS256", padded = true (thumbprints with '=' padding), s256 = true (also x5t#S256) }.
 function jwt.assertion(o)
   local now = os.time()
   counter = counter + 1
   local header = { alg = o.alg or "RS256", typ = "JWT" }
-  if o.cert then header.x5t = jwt.x5t(o.cert) end
+  if o.cert then header.x5t = jwt.x5t(o.cert, "sha1", o.padded) end
+  if o.cert and o.s256 then header["x5t#S256"] = jwt.x5t(o.cert, "sha256", o.padded) end
   local claims = {
     aud = o.aud, iss = o.iss or o.client_id, sub = o.sub or o.client_id,
     jti = o.jti or string.format("jti-%d-%d-%d", now, counter, math.random(1, 1 << 30)),

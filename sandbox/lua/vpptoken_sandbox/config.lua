@@ -55,7 +55,7 @@ end
 function config.apply(state, opts)
   local document = opts.config_document or {}
   local faults_section, throttle_section = document.faults, document.throttle
-  local function reject(message) error("--config " .. tostring(opts.config) .. ": " .. message, 0) end
+  local function reject(message) util.refuse("--config " .. tostring(opts.config) .. ": " .. message) end
   local d = state.defaults
   d.faults = profile.validate(faults_section, reject)
   d.throttle = throttle_section ~= nil and throttle.settings(throttle_section, nil, reject)
@@ -66,10 +66,16 @@ function config.apply(state, opts)
   end
   state.config = util.copy(d)
   if opts.data then
-    state.store = persist.load(opts.data)
+    local removed
+    state.store, removed = persist.load(opts.data)
+    if removed > 0 then
+      io.stderr:write("vpptoken-sandbox: removed ", removed, removed == 1 and " copy" or " copies", " of --data ",
+                      opts.data, " left by an interrupted save\n")
+    end
     if state.store:count() == 0 then state.seed_store() end -- --seed-tokens fills an empty file only
     state.data_path = opts.data
-    assert(persist.save(opts.data, state.store))
+    local saved, err = persist.save(opts.data, state.store)
+    if not saved then util.refuse("--data " .. tostring(err)) end
   end
   if opts.journal then state.journal = journal.open(opts.journal) end
   config.on_reset(state)

@@ -47,13 +47,13 @@ local READ_METHODS = { GET = true, HEAD = true }
 
 local function load_certificate(dir, path, where)
   if type(path) ~= "string" or path == "" then
-    error(where .. ": \"certificate\" must be a file name or a list of them", 0)
+    util.refuse(where .. ": \"certificate\" must be a file name or a list of them")
   end
   if path:sub(1, 1) ~= "/" then path = dir .. path end
   local pem, err = util.read_file(path)
-  if not pem then error(where .. ": cannot read the certificate: " .. tostring(err), 0) end
+  if not pem then util.refuse(where .. ": cannot read the certificate: " .. tostring(err)) end
   local cert, why = crypto.certificate(pem)
-  if not cert then error(where .. ": " .. path .. ": " .. why, 0) end
+  if not cert then util.refuse(where .. ": " .. path .. ": " .. why) end
   cert.path = path
   return cert
 end
@@ -62,40 +62,40 @@ end
 local function roles_of(perms, where)
   local roles = json.array()
   if perms == nil then perms = { DEFAULT_PERMISSION } end
-  if type(perms) ~= "table" then error(where .. ": \"permissions\" must be a list of strings", 0) end
+  if type(perms) ~= "table" then util.refuse(where .. ": \"permissions\" must be a list of strings") end
   for _, p in ipairs(perms) do
-    if type(p) ~= "string" then error(where .. ": \"permissions\" must be a list of strings", 0) end
+    if type(p) ~= "string" then util.refuse(where .. ": \"permissions\" must be a list of strings") end
     roles[#roles + 1] = p
   end
   return roles
 end
 
 local function load_app(dir, a, where)
-  if type(a) ~= "table" then error(where .. " is not an object", 0) end
+  if type(a) ~= "table" then util.refuse(where .. " is not an object") end
   if type(a.client_id) ~= "string" or a.client_id == "" then
-    error(where .. ": \"client_id\" must be a non-empty string", 0)
+    util.refuse(where .. ": \"client_id\" must be a non-empty string")
   end
   if a.tenant ~= nil and (type(a.tenant) ~= "string" or a.tenant == "") then
-    error(where .. ": \"tenant\" must be a non-empty string", 0)
+    util.refuse(where .. ": \"tenant\" must be a non-empty string")
   end
   local app = { client_id = a.client_id, certificates = {}, roles = json.array(), tenant = a.tenant,
                 public = a.public == true }
   if a.client_secret ~= nil then
     if type(a.client_secret) ~= "string" or a.client_secret == "" then
-      error(where .. ": \"client_secret\" must be a non-empty string", 0)
+      util.refuse(where .. ": \"client_secret\" must be a non-empty string")
     end
     app.secret = a.client_secret
   end
   local certs = a.certificate
   if type(certs) == "string" then certs = { certs } end
   if certs ~= nil and type(certs) ~= "table" then
-    error(where .. ": \"certificate\" must be a file name or a list of them", 0)
+    util.refuse(where .. ": \"certificate\" must be a file name or a list of them")
   end
   for _, path in ipairs(certs or {}) do
     app.certificates[#app.certificates + 1] = load_certificate(dir, path, where)
   end
   if not app.secret and #app.certificates == 0 and a.federated == nil and not app.public then
-    error(where .. ": an app needs \"client_secret\", \"certificate\", \"federated\" or \"public\": true", 0)
+    util.refuse(where .. ": an app needs \"client_secret\", \"certificate\", \"federated\" or \"public\": true")
   end
   app.roles = roles_of(a.permissions, where)
   return app
@@ -105,13 +105,13 @@ end
 -- state; raises with a message naming the file on any mistake in it.
 function identity.load(path, opts)
   local text, err = util.read_file(path)
-  if not text then error("--apps: cannot read " .. tostring(err), 0) end
+  if not text then util.refuse("--apps: cannot read " .. tostring(err)) end
   local cfg, jerr = cjson.decode(text)
-  if type(cfg) ~= "table" then error("--apps " .. path .. ": not a JSON object: " .. tostring(jerr), 0) end
+  if type(cfg) ~= "table" then util.refuse("--apps " .. path .. ": not a JSON object: " .. tostring(jerr)) end
   if type(cfg.tenant) ~= "string" or cfg.tenant == "" then
-    error("--apps " .. path .. ": \"tenant\" must be a non-empty string", 0)
+    util.refuse("--apps " .. path .. ": \"tenant\" must be a non-empty string")
   end
-  if type(cfg.apps) ~= "table" then error("--apps " .. path .. ": \"apps\" must be a list", 0) end
+  if type(cfg.apps) ~= "table" then util.refuse("--apps " .. path .. ": \"apps\" must be a list") end
   local dir = path:match("^(.*/)") or ""
   local id = {
     tenant = cfg.tenant,
@@ -127,7 +127,7 @@ function identity.load(path, opts)
     app.tenant = app.tenant or cfg.tenant
     id.tenants[app.tenant:lower()] = id.tenants[app.tenant:lower()] or app.tenant
     if id.apps[app.client_id] then
-      error(string.format("--apps %s: client_id '%s' appears twice", path, app.client_id), 0)
+      util.refuse(string.format("--apps %s: client_id '%s' appears twice", path, app.client_id))
     end
     id.apps[app.client_id] = app
   end

@@ -33,7 +33,7 @@ local DEFAULT_AUDIENCE = "api://AzureADTokenExchange"
 
 local function need_string(t, key, where)
   if type(t[key]) ~= "string" or t[key] == "" then
-    error(where .. ": \"" .. key .. "\" must be a non-empty string", 0)
+    util.refuse(where .. ": \"" .. key .. "\" must be a non-empty string")
   end
   return t[key]
 end
@@ -46,11 +46,11 @@ function managed.load(id, cfg, dir, path, roles_of)
   if cfg.identity_header ~= nil then id.identity_header = need_string(cfg, "identity_header", "--apps " .. path) end
   for i, m in ipairs(type(cfg.managed_identities) == "table" and cfg.managed_identities or {}) do
     local where = string.format("--apps %s: managed_identities[%d]", path, i)
-    if type(m) ~= "table" then error(where .. " is not an object", 0) end
+    if type(m) ~= "table" then util.refuse(where .. " is not an object") end
     local mi = { client_id = need_string(m, "client_id", where), object_id = m.object_id,
                  resource_id = m.resource_id, system = m.system == true, certificates = {},
                  roles = roles_of(m.permissions, where), managed = true }
-    if id.apps[mi.client_id] then error(where .. ": client_id '" .. mi.client_id .. "' appears twice", 0) end
+    if id.apps[mi.client_id] then util.refuse(where .. ": client_id '" .. mi.client_id .. "' appears twice") end
     id.apps[mi.client_id] = mi
     id.managed[#id.managed + 1] = mi
   end
@@ -58,13 +58,13 @@ function managed.load(id, cfg, dir, path, roles_of)
     local app = id.apps[a.client_id]
     for k, f in ipairs(type(a.federated) == "table" and a.federated or {}) do
       local where = string.format("--apps %s: apps[%d].federated[%d]", path, i, k)
-      if type(f) ~= "table" then error(where .. " is not an object", 0) end
+      if type(f) ~= "table" then util.refuse(where .. " is not an object") end
       local cpath = need_string(f, "certificate", where)
       if cpath:sub(1, 1) ~= "/" then cpath = dir .. cpath end
       local pem, err = util.read_file(cpath)
-      if not pem then error(where .. ": cannot read the certificate: " .. tostring(err), 0) end
+      if not pem then util.refuse(where .. ": cannot read the certificate: " .. tostring(err)) end
       local cert, why = crypto.certificate(pem)
-      if not cert then error(where .. ": " .. cpath .. ": " .. why, 0) end
+      if not cert then util.refuse(where .. ": " .. cpath .. ": " .. why) end
       app.federated = app.federated or {}
       app.federated[#app.federated + 1] = { issuer = need_string(f, "issuer", where),
         subject = need_string(f, "subject", where), audience = f.audience or DEFAULT_AUDIENCE, cert = cert }

@@ -106,15 +106,15 @@ local function hex(raw)
   return util.hex(raw):upper()
 end
 
+-- The app's certificate named by the assertion header's thumbprints (x5t: SHA-1, x5t#S256: SHA-256), compared as
+-- bytes: base64url with or without '=' padding (MSAL for Python pads, Entra ID accepts both).
 local function find_certificate(app, header)
-  local x5t, x5t256 = header.x5t, header["x5t#S256"]
+  local x5t = type(header.x5t) == "string" and jwt.b64url_decode(header.x5t) or nil
+  local x5t256 = type(header["x5t#S256"]) == "string" and jwt.b64url_decode(header["x5t#S256"]) or nil
   for _, cert in ipairs(app.certificates) do
-    if (type(x5t) == "string" and x5t == jwt.b64url_encode(cert.sha1))
-      or (type(x5t256) == "string" and x5t256 == jwt.b64url_encode(cert.sha256)) then
-      return cert
-    end
+    if (x5t and x5t == cert.sha1) or (x5t256 and x5t256 == cert.sha256) then return cert end
   end
-  local used = type(x5t) == "string" and jwt.b64url_decode(x5t) or nil
+  local used = x5t
   fail(401, "invalid_client", 700027, string.format("The certificate with identifier used to sign the client "
     .. "assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by "
     .. "client: '%s', configured keys for app Id '%s' are listed on the app registration.]",

@@ -21,9 +21,9 @@ Journal.__index = Journal
 function journal.open(path)
   local created, cerr = true, nil
   if has_native then created, cerr = native.create_private(path) end
-  if not created then error("--journal: " .. tostring(cerr), 0) end
+  if not created then util.refuse("--journal " .. tostring(cerr)) end
   local f, err = io.open(path, "ab")
-  if not f then error("--journal: " .. tostring(err), 0) end
+  if not f then util.refuse("--journal " .. tostring(err)) end
   return setmetatable({ file = f, path = path }, Journal)
 end
 

@@ -136,4 +136,68 @@ function json.decode(text)
   return nil, tostring(v)
 end
 
+-- The first member name found twice in one object of text (JSON that cjson accepted), decoded; nil when none.
+-- Walks the structural characters only: numbers and literals hold none, strings are skipped to their end.
+local function duplicate_member(text)
+  local stack, top = {}, nil -- top: { keys = {...}, want_key = bool } for an object, false for an array
+  local pos = 1
+  while true do
+    local i, _, c = text:find('(["{}%[%],:])', pos)
+    if not i then return nil end
+    pos = i + 1
+    if c == '"' then
+      local j = pos
+      repeat
+        local k, _, q = text:find('(["\\])', j)
+        if not k then return nil end
+        j = k + (q == "\\" and 2 or 1)
+      until q == '"'
+      if top and top.want_key then
+        local raw = text:sub(i, j - 1)
+        local name = raw:find("\\", 1, true) and decoder.decode(raw) or raw:sub(2, -2)
+        if top.keys[name] then return name end
+        top.keys[name] = true
+      end
+      pos = j
+    elseif c == "{" or c == "[" then
+      stack[#stack + 1] = top
+      top = c == "{" and { keys = {}, want_key = true }
+    elseif c == "}" or c == "]" then
+      top = stack[#stack]
+      stack[#stack] = nil
+    elseif top then
+      top.want_key = c == ","
+    end
+  end
+end
+
+-- The first string (member name or value) in v that is not valid UTF-8 or holds NUL; what is wrong with it.
+local function bad_string(v, depth)
+  if type(v) == "string" then
+    if not utf8.len(v) then return "text that is not valid UTF-8" end
+    if v:find("\0", 1, true) then return "a string holding the NUL character (\\u0000)" end
+  elseif type(v) == "table" and getmetatable(v) ~= RAW and depth <= json.MAX_DEPTH then
+    for k, x in pairs(v) do
+      local why = bad_string(k, depth + 1) or bad_string(x, depth + 1)
+      if why then return why end
+    end
+  end
+  return nil
+end
+
+-- Decodes a request body as Graph's OData reader reads it: also refused (nil, message) are a member twice in one
+-- object, text that is not UTF-8 and a NUL character in a string, which plain decode lets through.
+function json.decode_request(text)
+  local v, err = json.decode(text)
+  if v == nil then return nil, err end
+  local why = bad_string(v, 0)
+  if why then return nil, why end
+  local name = type(v) == "table" and duplicate_member(text)
+  if name then
+    return nil, string.format("the property '%s' appears more than once in one object; OData allows each "
+                              .. "property name once", name)
+  end
+  return v
+end
+
 return json

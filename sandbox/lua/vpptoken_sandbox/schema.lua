@@ -11,6 +11,8 @@ schema.ENUMS = {
   vppTokenStateBeta = { "unknown", "valid", "expired", "invalid", "assignedToExternalMDM",
                         "duplicateLocationId" },
   vppTokenSyncStatus = { "none", "inProgress", "completed", "failed" },
+  appleDeviceDeliveryProtocol = { "default", "mobileDeviceManagement", "declarativeDeviceManagement",
+                                  "unknownFutureValue" },
 }
 
 -- kind: string | boolean | datetime | enum | int32 | strings | actions
@@ -38,6 +40,7 @@ local BETA_ONLY = {
   { name = "roleScopeTagIds", kind = "strings" },
   { name = "lastAppCount", kind = "int32" },
   { name = "tokenActionResults", kind = "actions" },
+  { name = "appleDeviceAppDeliveryProtocolType", kind = "enum", enum = "appleDeviceDeliveryProtocol" },
 }
 
 local function index(list)
@@ -88,7 +91,7 @@ function schema.defaults()
     lastSyncStatus = "none", automaticallyUpdateApps = false, countryOrRegion = json.null,
     displayName = json.null, locationName = json.null, dataSharingConsentGranted = false,
     claimTokenManagementFromExternalMdm = false, roleScopeTagIds = json.array({ "0" }),
-    lastAppCount = 0, tokenActionResults = json.array(),
+    lastAppCount = 0, tokenActionResults = json.array(), appleDeviceAppDeliveryProtocolType = "default",
   }
 end
 

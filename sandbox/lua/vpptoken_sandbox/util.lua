@@ -5,6 +5,13 @@ local util = {}
 -- falls back to os.time().
 local has_native, native = pcall(require, "vpptoken_sandbox.native")
 
+-- Raises the refusal of something the sandbox was started with (a bad --data, --apps or --journal file, a bad
+-- --config section): the C side prints "vpptoken-sandbox: MESSAGE" as one line and exits 2, as for a bad option.
+-- Any other error while starting is a bug and keeps its traceback.
+function util.refuse(message)
+  error({ refused = true, message = message }, 0)
+end
+
 function util.now()
   if has_native then return native.now() end
   return os.time() + 0.0

@@ -120,7 +120,7 @@ function validate.json_object(req)
         .. (ct and (", got '" .. ct .. "'.") or "; it is missing."))
   end
   local body = req.body or ""
-  local obj, err = json.decode(body)
+  local obj, err = json.decode_request(body)
   if obj == nil then
     bad("Unable to read JSON request payload: " .. tostring(err or "empty body")
         .. ". Please ensure the payload is valid JSON.")
@@ -189,7 +189,7 @@ end
 function validate.no_parameters(req, action)
   local body = req.body or ""
   if body:match("^%s*$") then return end
-  local obj, err = json.decode(body)
+  local obj, err = json.decode_request(body)
   if obj == nil then bad("Unable to read JSON request payload: " .. tostring(err) .. ".") end
   if type(obj) ~= "table" or json.is_array(obj) and rawlen(obj) > 0 or not body:match("^%s*{") then
     bad("The request body of '" .. action .. "' must be empty or an empty JSON object.")
