@@ -297,8 +297,8 @@ local DEVICE_OPTIONS = KNOWN
 -- m.authority (the sign-in host asked), to show the person; m.message is vpptoken's own sentence naming the
 -- checked verification_uri and the code, never the service's text), tenant_id (default DEFAULT_TENANT),
 -- client_id (default DEFAULT_CLIENT_ID), cache_file, and vpptoken.new's cloud, base_url, authority_url,
--- on_request and transport options. Waits (polling at the server's interval, slower on slow_down) until the person has approved or declined, the code expires, or
--- LIMITS.max_wait. Returns what whoami returns, or nil, err: an auth error with code DeviceCodeExpired,
+-- on_request and transport options. Waits (polling at the server's interval, slower on slow_down) until the
+-- person has approved or declined, the code expires, or LIMITS.max_wait. Returns what whoami returns, or nil, err: an auth error with code DeviceCodeExpired,
 -- LoginDeclined, LoginCacheError or the identity platform's error code.
 -- @function login.device_code
 function M.device_code(opts)
