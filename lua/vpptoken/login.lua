@@ -298,8 +298,8 @@ local DEVICE_OPTIONS = KNOWN
 -- checked verification_uri and the code, never the service's text), tenant_id (default DEFAULT_TENANT),
 -- client_id (default DEFAULT_CLIENT_ID), cache_file, and vpptoken.new's cloud, base_url, authority_url,
 -- on_request and transport options. Waits (polling at the server's interval, slower on slow_down) until the
--- person has approved or declined, the code expires, or LIMITS.max_wait. Returns what whoami returns, or nil, err: an auth error with code DeviceCodeExpired,
--- LoginDeclined, LoginCacheError or the identity platform's error code.
+-- person has approved or declined, the code expires, or LIMITS.max_wait. Returns what whoami returns, or nil, err:
+-- an auth error with code DeviceCodeExpired, LoginDeclined, LoginCacheError or the identity platform's error code.
 -- @function login.device_code
 function M.device_code(opts)
   opts = options.check(opts, "vpptoken.login.device_code", DEVICE_OPTIONS)
