@@ -1,8 +1,12 @@
 /* strip_nulls(t, null): removes every field under a string key (an object property) equal to `null` (lua-cjson's
    null) from t and the tables inside it, so a JSON null property reads as an absent property. A null array element
    stays where it is: removing it would leave a hole that silently hides every element after it. Done in C because
-   it runs on every decoded page. */
+   it runs on every decoded page.
+   has_null(text): whether JSON text may hold a null (it holds the bytes "null", in a string or not): a page without
+   them needs no strip_nulls. libc's strstr, part by part between any '\0' bytes: on a page of the bench (83 KB, no
+   null) about 50,000 instructions, where a loop over memchr(p, 'n') costs 90,000 and Lua's string.find 170,000. */
 #include <lauxlib.h>
+#include <string.h>
 
 #include "vpp.h"
 
@@ -31,7 +35,19 @@ static int l_strip_nulls(lua_State *L) {
   return 1;
 }
 
+static int l_has_null(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  const char *end = s + len; /* a Lua string has a '\0' after its last byte */
+  int found = 0;
+  for (const char *p = s; !found && p < end; p += strlen(p) + 1) found = strstr(p, "null") != NULL;
+  lua_pushboolean(L, found);
+  return 1;
+}
+
 void vpp_open_nulls(lua_State *L) {
+  lua_pushcfunction(L, l_has_null);
+  lua_setfield(L, -2, "has_null");
   lua_pushcfunction(L, l_strip_nulls);
   lua_setfield(L, -2, "strip_nulls");
 }

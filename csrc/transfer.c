@@ -10,7 +10,9 @@
 #include "vpp.h"
 
 #define MAX_HEADER_BYTES ((size_t)256 * 1024)
-#define KEEP_BUFFER_BYTES ((size_t)64 * 1024) /* a response buffer larger than this is freed after its call */
+/* A response buffer larger than this is freed after its call; up to it, it is kept for the next (a page of a list,
+   up to about 1 MiB for 999 tokens, so a walk grows it once, not page after page). */
+#define KEEP_BUFFER_BYTES ((size_t)1024 * 1024)
 
 double vpp_now(void) {
   struct timespec ts;

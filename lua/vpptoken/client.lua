@@ -128,28 +128,22 @@ function Client:close()
 end
 Client.__close = Client.close
 
--- What a page item is when it is not a token object: "null", "boolean", "number", "string", "array"; nil for an
--- object. (lua-cjson decodes [] and {} alike: an empty array passes as an empty object.)
-local function non_object(v)
-  if v == NULL then return "null" end
-  if type(v) ~= "table" then return type(v) end
-  if rawget(v, 1) ~= nil then return "array" end
-  return nil
-end
-
 local NAMED = { null = "null", boolean = "a boolean", number = "a number", string = "a string", array = "an array" }
 
--- Why a page's `value` is not an array of token objects, or nil when it is.
+-- Why a page's `value` is not an array of token objects, or nil when it is. lua-cjson decodes a JSON array to
+-- keys 1..n only and an object to string keys only, so a non-empty object has length 0 and a key; an item with
+-- element 1 is an array ([] and {} decode alike: an empty array passes as an empty object).
 local function page_problem(value)
   if type(value) ~= "table" then return "the list response has no 'value' array" end
   local n = #value
+  if n == 0 and next(value) ~= nil then return "the list response's 'value' is not an array" end
   for i = 1, n do
-    local what = non_object(value[i])
-    if what then return string.format("item %d of the page is %s, not a token object", i, NAMED[what]) end
+    local v = value[i]
+    if type(v) ~= "table" or rawget(v, 1) ~= nil then
+      local what = v == NULL and "null" or type(v) == "table" and "array" or type(v)
+      return string.format("item %d of the page is %s, not a token object", i, NAMED[what])
+    end
   end
-  local keys = 0
-  for _ in pairs(value) do keys = keys + 1 end
-  if keys ~= n then return "the list response's 'value' is not an array" end
   return nil
 end
 
@@ -180,25 +174,37 @@ end
 --- Iterates over every token, one page in memory at a time, following @odata.nextLink.
 -- `for tok, err in client:each{ select = ..., filter = ... }`: on a failure the loop gets `false, err` once, then ends.
 -- A walk ends with an error when a nextLink points back to a page it has read (code InvalidNextLink), after
--- LIMITS.max_pages pages (code TooManyPages), when its pages together hold more than LIMITS.max_walk_values JSON
--- values or LIMITS.max_walk_bytes bytes (code ListTooLarge), or after LIMITS.max_walk_seconds (kind timeout, code
--- ListTimeout); a page with an item that is not an object is an InvalidResponse.
+-- LIMITS.max_pages pages (code TooManyPages), at a page of more than LIMITS.max_page_bytes bytes or
+-- LIMITS.max_page_values JSON values (code PageTooLarge), or after LIMITS.max_walk_seconds (kind timeout, code
+-- ListTimeout); a page with an item that is not an object is an InvalidResponse. It holds one page at a time, so
+-- the pages together have no bound but their number.
 function Client:each(opts)
   return self:_walk(self.collection_url .. query(self, opts))
 end
 
--- The iterator of each over the pages from `url` on.
-function Client:_walk(url)
-  local page, i, done, pages, seen = nil, 0, false, 0, {}
-  local max_pages, values_left, bytes_left = LIMITS.max_pages, LIMITS.max_walk_values, LIMITS.max_walk_bytes
+-- The iterator of each over the pages from `url` on. `keep`: the caller keeps every page (list), so the pages
+-- together are bounded too (LIMITS.max_list_values and max_list_bytes: ListTooLarge).
+function Client:_walk(url, keep)
+  local page, i, n, done, pages, seen = nil, 0, 0, false, 0, {}
+  local max_pages, max_page_bytes, max_page_values = LIMITS.max_pages, LIMITS.max_page_bytes, LIMITS.max_page_values
+  local values_left, bytes_left -- what list() may still keep
+  if keep then values_left, bytes_left = LIMITS.max_list_values, LIMITS.max_list_bytes end
   local deadline = core.monotonic() + LIMITS.max_walk_seconds
   local function fail(code, message, at, kind)
     done = true
     return false, errors.new{ kind = kind or "protocol", code = code, method = "GET", url = at, message = message }
   end
+  local function too_large(at, list)
+    if list then
+      return fail("ListTooLarge", string.format("the list's pages hold more than %d JSON values or %d bytes together: "
+        .. "list() stops there (each() holds one page at a time)", LIMITS.max_list_values, LIMITS.max_list_bytes), at)
+    end
+    return fail("PageTooLarge", string.format("a page of the list holds more than %d JSON values or %d bytes: the walk "
+      .. "stops there", max_page_values, max_page_bytes), at)
+  end
   return function()
     while not done do
-      if page and i < #page then
+      if i < n then
         i = i + 1
         return page[i]
       end
@@ -218,21 +224,24 @@ function Client:_walk(url)
         done = true
         return false, err
       end
-      bytes_left = bytes_left - #resp.body
-      if bytes_left < 0 then
-        return fail("ListTooLarge", string.format("the list's pages hold more than %d bytes together: the walk stops "
-          .. "there", LIMITS.max_walk_bytes), url)
+      local bytes = #resp.body
+      if bytes > max_page_bytes then return too_large(url, false) end
+      if bytes_left then
+        bytes_left = bytes_left - bytes
+        if bytes_left < 0 then return too_large(url, true) end
       end
+      local budget = values_left and math.min(values_left, max_page_values) or max_page_values
       local doc, values
-      doc, err, values = decode(resp, "GET", url, values_left)
+      doc, err, values = decode(resp, "GET", url, budget, keep)
       if not doc then
+        if values == "values" then return too_large(url, budget < max_page_values) end
         done = true
         return false, err
       end
-      values_left = values_left - values
+      if values_left then values_left = values_left - values end
       local problem = page_problem(doc.value)
       if problem then return fail("InvalidResponse", problem, url) end
-      page, i = doc.value, 0
+      page, i, n = doc.value, 0, #doc.value
       local next_link = doc["@odata.nextLink"]
       if next_link ~= nil then
         problem = next_link_problem(self, next_link, seen)
@@ -245,14 +254,25 @@ function Client:_walk(url)
   end
 end
 
---- Every token as one array (all pages), or nil, err.
+--- Every token as one array (all pages), or nil, err. Besides each()'s bounds, the pages together may hold at most
+-- LIMITS.max_list_values JSON values and LIMITS.max_list_bytes bytes (code ListTooLarge).
 function Client:list(opts)
   local out = {}
-  for tok, err in self:_walk(self.collection_url .. query(self, opts)) do
+  for tok, err in self:_walk(self.collection_url .. query(self, opts), true) do
     if not tok then return nil, err end
     out[#out + 1] = tok
   end
   return out
+end
+
+-- Gives every token of a walk (each's, so with each's bounds only) to visit(tok); true, or nil, err. For what is
+-- built on each (expiring, find, sync_all).
+function Client:_visit(opts, visit)
+  for tok, err in self:each(opts) do
+    if not tok then return nil, err end
+    visit(tok)
+  end
+  return true
 end
 
 --- One token by id (opts.select limits the properties), or nil, err.
