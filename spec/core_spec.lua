@@ -104,10 +104,10 @@ describe("vpptoken.json.decode", function()
     assert.same({ 1, 2, 3 }, doc)
     assert.is_nil(msg)
     assert.is_nil(values) -- 7 bytes hold at most 4 values: no scan
-    doc, msg, values = json.decode("[1,2,3]", 4, true)
-    assert.equal(4, values)
+    assert.equal(4, select(3, json.decode("[1,2,3]", 4, true)))
     doc, msg, values = json.decode("[1,2,3]", 3)
     assert.is_nil(doc)
+    assert.matches("more than 3 values", msg)
     assert.equal("values", values)
   end)
 
