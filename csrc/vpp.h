@@ -221,6 +221,7 @@ void vpp_open_sleep(lua_State *L);   /* sets sleep/monotonic into the table on t
 void vpp_open_crypto(lua_State *L);  /* sets base64url/rs256_sign/x509_thumbprint into the table on top */
 void vpp_open_nulls(lua_State *L);   /* sets strip_nulls and has_null into the table on top */
 void vpp_open_json(lua_State *L);    /* sets json_check, JSON_MAX_VALUES, JSON_MAX_DEPTH into the table on top */
+void vpp_open_page(lua_State *L);    /* sets page_items into the table on top */
 void vpp_open_headers(lua_State *L); /* sets headers (request header sets) into the table on top */
 void vpp_open_url(lua_State *L);     /* sets check_url into the table on top */
 void vpp_open_fs(lua_State *L);      /* sets file_kind into the table on top */
