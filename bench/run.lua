@@ -275,7 +275,9 @@ local function main()
   for _, r in ipairs(rows) do print(r) end
   print()
   for _, c in ipairs(checks) do print(c) end
-  if QUICK then print("quick mode (BENCH_QUICK=1, RUNS=" .. RUNS .. "): every workload ran; a MISS is not a failure") end
+  if QUICK then
+    print("quick mode (BENCH_QUICK=1, RUNS=" .. RUNS .. "): every workload ran; a MISS is not a failure")
+  end
   for _, c in ipairs(checks) do
     if c:match("^FAIL") then return false end
   end
