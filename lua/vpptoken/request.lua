@@ -23,7 +23,8 @@ M.LIMITS = {
   -- Bytes in one @odata.nextLink (Graph's are a few hundred).
   max_next_link = 8192,
   -- One page: its bytes, and the JSON values (keys included) it may decode to (a 999-token Graph page is about
-  -- 1 MiB and 31,000 values). Its depth is the decoder's own bound (core.JSON_MAX_DEPTH). Over either: PageTooLarge.
+  -- 1 MiB and 31,000 values); over either, PageTooLarge. Its depth is the decoder's own bound, core.JSON_MAX_DEPTH
+  -- (deeper: InvalidResponse, as any answer).
   max_page_bytes = 16 * 1024 * 1024,
   max_page_values = core.JSON_MAX_VALUES,
   -- What list() keeps, all its pages together (Intune allows some thousands of tokens per tenant, about 20 values
