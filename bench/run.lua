@@ -7,12 +7,15 @@
 -- LuaSocket's http.request (LuaSec for https) + lua-cjson. Prints a Markdown table and PASS/FAIL per target;
 -- exits 1 if a target failed.
 --   VPPTOKEN_BUILD_DIR=build RUNS=7 lua5.4 bench/run.lua
+-- BENCH_QUICK=1 (make bench-quick, run by CI: RUNS=1): every workload runs once and a workload that fails exits 2,
+-- but a target missed is reported (MISS), not a failure: on a shared machine one run's ratio is no test.
 package.path = "spec/?.lua;lua/?.lua;lua/?/init.lua;" .. package.path
 local helper = require "helper"
 local cjson = require "cjson"
 
 local build = helper.build_dir
 local RUNS = tonumber(os.getenv("RUNS")) or 7
+local QUICK = os.getenv("BENCH_QUICK") == "1"
 local q = helper.shell_quote
 local LUA = "lua5.4"
 
@@ -160,7 +163,7 @@ local function main()
     io.stderr:write(rows[#rows], unit_n and string.format("  (%.1f µs/request)", v.wall / unit_n * 1e6) or "", "\n")
   end
   local function check(name, ok, detail)
-    checks[#checks + 1] = string.format("%s  %s: %s", ok and "PASS" or "FAIL", name, detail)
+    checks[#checks + 1] = string.format("%s  %s: %s", ok and "PASS" or QUICK and "MISS" or "FAIL", name, detail)
   end
   local ALL = { "vpptoken", "floor", "luasocket" }
   -- LuaSec opens a TLS connection per request (~50 ms each here): left out of the https rows to bound the run.
@@ -272,6 +275,9 @@ local function main()
   for _, r in ipairs(rows) do print(r) end
   print()
   for _, c in ipairs(checks) do print(c) end
+  if QUICK then
+    print("quick mode (BENCH_QUICK=1, RUNS=" .. RUNS .. "): every workload ran; a MISS is not a failure")
+  end
   for _, c in ipairs(checks) do
     if c:match("^FAIL") then return false end
   end

@@ -92,6 +92,7 @@ int luaopen_vpptoken_core(lua_State *L) {
   vpp_open_crypto(L);
   vpp_open_nulls(L);
   vpp_open_json(L);
+  vpp_open_page(L);
   vpp_open_headers(L);
   vpp_open_url(L);
   vpp_open_fs(L);

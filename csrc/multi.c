@@ -73,7 +73,8 @@ static void check_all(lua_State *L, int reqs, int plan, int n) {
       luaL_error(L, "%smethod and url must be strings", where);
     size_t url_len;
     const char *url = lua_tolstring(L, -1, &url_len);
-    vpp_check_request(L, where, lua_tostring(L, -2), url, url_len);
+    vpp_url checked; /* read again when the call begins (vpp_transfer_begin): plans keep no more than strings */
+    vpp_check_request(L, where, lua_tostring(L, -2), url, url_len, &checked);
     lua_rawseti(L, top + 2, P_URL);
     lua_rawseti(L, top + 2, P_METHOD);
     int bt = req_field(L, reqs, i, "body");
@@ -114,7 +115,7 @@ static void begin_planned(lua_State *L, vpp_session *s, vpp_transfer *t, int ent
   lua_rawgeti(L, entry, P_HEADERS);
   const char *body = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &blen) : NULL;
   const vpp_headers *hs = lua_touserdata(L, -1); /* NULL for false: the request has none */
-  vpp_transfer_begin(t, &s->rng, lua_tostring(L, top + 1), lua_tostring(L, top + 2), hs, body, blen);
+  vpp_transfer_begin(t, &s->rng, lua_tostring(L, top + 1), lua_tostring(L, top + 2), NULL, hs, body, blen);
   lua_settop(L, top);
 }
 

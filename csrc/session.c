@@ -63,7 +63,8 @@ static int l_request(lua_State *L) {
   static const char *const modes[] = {"default", "imds", NULL};
   int imds = luaL_checkoption(L, 6, "default", modes) == 1;
   if (imds && !lua_isnoneornil(L, 5)) luaL_argerror(L, 5, "the imds mode sends no body");
-  (imds ? vpp_check_request_imds : vpp_check_request)(L, "request: ", method, url, url_len);
+  vpp_url checked = {0};
+  (imds ? vpp_check_request_imds : vpp_check_request)(L, "request: ", method, url, url_len, &checked);
   const vpp_headers *hs = vpp_to_headers(L, "request: ", 4); /* stays at index 4 for the call */
   size_t blen = 0;
   const char *body = lua_isnoneornil(L, 5) ? NULL : luaL_checklstring(L, 5, &blen);
@@ -74,7 +75,7 @@ static int l_request(lua_State *L) {
   }
   vpp_transfer *t = &s->main;
   t->imds = imds;
-  vpp_transfer_begin(t, &s->rng, method, url, hs, body, blen);
+  vpp_transfer_begin(t, &s->rng, method, url, &checked, hs, body, blen);
   vpp_transfer_set_hook(t, L, hook, &s->in_hook);
   CURLcode rc;
   for (;;) {

@@ -10,7 +10,9 @@
 #include "vpp.h"
 
 #define MAX_HEADER_BYTES ((size_t)256 * 1024)
-#define KEEP_BUFFER_BYTES ((size_t)64 * 1024) /* a response buffer larger than this is freed after its call */
+/* A response buffer larger than this is freed after its call; up to it, it is kept for the next (a page of a list,
+   up to about 1 MiB for 999 tokens, so a walk grows it once, not page after page). */
+#define KEEP_BUFFER_BYTES ((size_t)1024 * 1024)
 
 double vpp_now(void) {
   struct timespec ts;
@@ -146,26 +148,27 @@ void vpp_transfer_free(vpp_transfer *t) {
 }
 
 static void check_request(lua_State *L, const char *where, const char *method, const char *url, size_t url_len,
-                          int imds) {
+                          int imds, vpp_url *u) {
   if (strlen(url) != url_len) luaL_error(L, "%sURL contains a NUL byte", where);
   if (!*method) luaL_error(L, "%smethod must not be empty", where);
   for (const char *m = method; *m; m++)
     if (*m < 'A' || *m > 'Z') luaL_error(L, "%smethod must be an upper-case HTTP method", where);
-  for (const char *u = url; *u; u++)
-    if ((unsigned char)*u <= 0x20 || *u == 0x7f) luaL_error(L, "%sURL contains a space or control character", where);
-  vpp_url u;
+  for (const char *p = url; *p; p++)
+    if ((unsigned char)*p <= 0x20 || *p == 0x7f) luaL_error(L, "%sURL contains a space or control character", where);
   char why[160];
-  int refused = imds ? vpp_url_check_imds(url, &u, why, sizeof why) : vpp_url_check(url, &u, why, sizeof why);
+  int refused = imds ? vpp_url_check_imds(url, u, why, sizeof why) : vpp_url_check(url, u, why, sizeof why);
   if (refused != 0) luaL_error(L, "%sURL refused: %s", where, why);
 }
 
-void vpp_check_request(lua_State *L, const char *where, const char *method, const char *url, size_t url_len) {
-  check_request(L, where, method, url, url_len, 0);
+void vpp_check_request(lua_State *L, const char *where, const char *method, const char *url, size_t url_len,
+                       vpp_url *out) {
+  check_request(L, where, method, url, url_len, 0, out);
 }
 
-void vpp_check_request_imds(lua_State *L, const char *where, const char *method, const char *url, size_t url_len) {
+void vpp_check_request_imds(lua_State *L, const char *where, const char *method, const char *url, size_t url_len,
+                            vpp_url *out) {
   if (strcmp(method, "GET") != 0) luaL_error(L, "%sthe imds mode is for a GET", where);
-  check_request(L, where, method, url, url_len, 1);
+  check_request(L, where, method, url, url_len, 1, out);
 }
 
 /* Options that follow the URL's scheme. Plain http goes only to loopback (url.c), so never through a proxy: a proxy
@@ -179,8 +182,8 @@ static void set_scheme(vpp_transfer *t, int https) {
   t->set_https = https;
 }
 
-void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const char *url, const vpp_headers *hs,
-                        const char *body, size_t blen) {
+void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const char *url, const vpp_url *checked,
+                        const vpp_headers *hs, const char *body, size_t blen) {
   CURL *c = t->curl;
   t->method = method;
   t->url = url;
@@ -199,11 +202,15 @@ void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const
   t->fail_code = NULL;
   t->hops = t->crossed = t->hop_pending = 0;
   curl_easy_setopt(c, CURLOPT_URL, url);
-  vpp_url u;
-  char why[160];
   /* The caller checked the URL (vpp_check_request); the origin is what later hops are compared with. */
-  int refused = t->imds ? vpp_url_check_imds(url, &u, why, sizeof why) : vpp_url_check(url, &u, why, sizeof why);
-  if (refused != 0) u.origin[0] = '\0';
+  vpp_url u;
+  if (checked) {
+    u = *checked;
+  } else {
+    char why[160];
+    int refused = t->imds ? vpp_url_check_imds(url, &u, why, sizeof why) : vpp_url_check(url, &u, why, sizeof why);
+    if (refused != 0) u.origin[0] = '\0';
+  }
   memcpy(t->origin, u.origin, sizeof t->origin);
   t->https = u.https;
   t->loopback = refused == 0 && u.loopback;

@@ -156,14 +156,18 @@ typedef struct {
 /* Prepares a transfer around an easy handle (taken over) with the session's size limit and timeout. */
 void vpp_transfer_init(vpp_transfer *t, CURL *curl, size_t max_body, long timeout_ms);
 void vpp_transfer_free(vpp_transfer *t);
-/* Checks method and URL (url_len bytes: a NUL inside is refused) against the URL policy; raises with `where`. */
-void vpp_check_request(lua_State *L, const char *where, const char *method, const char *url, size_t url_len);
+/* Checks method and URL (url_len bytes: a NUL inside is refused) against the URL policy; raises with `where`.
+   The URL as checked goes to *out (for vpp_transfer_begin: one parse per call). */
+void vpp_check_request(lua_State *L, const char *where, const char *method, const char *url, size_t url_len,
+                       vpp_url *out);
 /* The same for session:request's "imds" mode: a GET, and the IMDS token URL allowed over plain http. */
-void vpp_check_request_imds(lua_State *L, const char *where, const char *method, const char *url, size_t url_len);
+void vpp_check_request_imds(lua_State *L, const char *where, const char *method, const char *url, size_t url_len,
+                            vpp_url *out);
 /* Starts a logical call: request id (the set's client-request-id, else a new one), method and body options on the
-   easy handle. hs (may be NULL) must stay alive until vpp_transfer_push_result. */
-void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const char *url, const vpp_headers *hs,
-                        const char *body, size_t blen);
+   easy handle. checked: the URL as vpp_check_request read it, or NULL to read it here. hs (may be NULL) must stay
+   alive until vpp_transfer_push_result. */
+void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const char *url, const vpp_url *checked,
+                        const vpp_headers *hs, const char *body, size_t blen);
 /* Readies the next attempt: request headers and empty response buffers. */
 void vpp_transfer_attempt(vpp_transfer *t);
 /* After an attempt ended with rc: the delay before the next attempt, or -1 when the call is over. */
@@ -225,8 +229,9 @@ void vpp_open_enums(lua_State *L);   /* sets enum tables and functions into the 
 void vpp_open_time(lua_State *L);    /* sets time_parse/time_format into the table on top */
 void vpp_open_sleep(lua_State *L);   /* sets sleep/monotonic/retry_after into the table on top */
 void vpp_open_crypto(lua_State *L);  /* sets base64url/rs256_sign/x509_thumbprint into the table on top */
-void vpp_open_nulls(lua_State *L);   /* sets strip_nulls into the table on top */
+void vpp_open_nulls(lua_State *L);   /* sets strip_nulls and has_null into the table on top */
 void vpp_open_json(lua_State *L);    /* sets json_check, JSON_MAX_VALUES, JSON_MAX_DEPTH into the table on top */
+void vpp_open_page(lua_State *L);    /* sets page_items into the table on top */
 void vpp_open_headers(lua_State *L); /* sets headers (request header sets) into the table on top */
 void vpp_open_url(lua_State *L);     /* sets check_url into the table on top */
 void vpp_open_fs(lua_State *L);      /* sets file_kind into the table on top */

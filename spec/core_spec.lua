@@ -84,6 +84,51 @@ describe("strip_nulls", function()
   end)
 end)
 
+describe("has_null", function()
+  it("finds the bytes null up to the first zero byte, and nothing where they are not", function()
+    assert.is_true(core.has_null('{"a":null}'))
+    assert.is_true(core.has_null("null"))
+    assert.is_true(core.has_null('{"a":"nulnull"}'))
+    assert.is_false(core.has_null('{"a":"nul","c":"n u l l","d":"NULL"}'))
+    assert.is_false(core.has_null(""))
+    assert.is_false(core.has_null("nul"))
+  end)
+
+  it("misses no null lua-cjson decodes: it reads no further than a zero byte either", function()
+    local cjson = require "cjson.safe"
+    for _, text in ipairs{ '{"a":1}\0{"b":null}', '{"a":1}\0null', '{"a":"x\0","b":null}' } do
+      assert.is_false(core.has_null(text))
+      local doc = cjson.decode(text)
+      if doc ~= nil then
+        for _, v in pairs(doc) do assert.are_not.equal(cjson.null, v) end
+      end
+    end
+  end)
+end)
+
+describe("vpptoken.json.decode", function()
+  local json = require "vpptoken.json"
+
+  it("bounds the values of text too short to be scanned by its length, and counts them when asked", function()
+    local doc, msg, values = json.decode("[1,2,3]", 4)
+    assert.same({ 1, 2, 3 }, doc)
+    assert.is_nil(msg)
+    assert.is_nil(values) -- 7 bytes hold at most 4 values: no scan
+    assert.equal(4, select(3, json.decode("[1,2,3]", 4, true)))
+    doc, msg, values = json.decode("[1,2,3]", 3)
+    assert.is_nil(doc)
+    assert.matches("more than 3 values", msg)
+    assert.equal("values", values)
+  end)
+
+  it("says which bound the decoder's refusal broke: depth", function()
+    local doc, msg, over = json.decode(string.rep("[", 65) .. string.rep("]", 65))
+    assert.is_nil(doc)
+    assert.matches("64", msg)
+    assert.equal("depth", over)
+  end)
+end)
+
 describe("vpptoken.time", function()
   it("parses Graph's DateTimeOffset with 7 fraction digits and a zone offset", function()
     local t, offset = vpptoken.time.parse("2016-12-31T23:57:57.2481234-08:00")

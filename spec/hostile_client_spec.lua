@@ -118,11 +118,14 @@ describe("decoding what a hostile server sends", function()
     local before = collectgarbage("count")
     local tokens, err = client:list()
     local grew = collectgarbage("count") - before
-    stop()
     assert.is_true(tokens == nil, "a result instead of an error")
-    assert.equal("InvalidResponse", err.code)
+    assert.equal("PageTooLarge", err.code) -- a page of a walk
     assert.equal("protocol", err.kind)
     assert.is_true(grew < 40 * 1024, string.format("Lua memory grew by %.0f KiB", grew)) -- the 3 MB body, not 1M tables
+    local tok, gerr = client:get("a")
+    stop()
+    assert.is_nil(tok)
+    assert.equal("InvalidResponse", gerr.code) -- any other answer
     client:close()
   end)
 
@@ -382,11 +385,103 @@ describe("nextLinks in forms libcurl reads", function()
   end
 end)
 
-describe("a walk's pages together are bounded", function()
-  it("pages holding more JSON values together than the walk's budget end it with ListTooLarge", function()
+-- A tenant of PAGES pages of 1,000 tokens, about 17,000 JSON values a page: 64 pages hold more than 1,000,000
+-- values together (the most one page may hold), in about 4 MB.
+local MANY_PAGES = [==[
+  local PAGES = 64
+  local items = {}
+  for i = 1, 1000 do
+    items[i] = '{"id":"t' .. i .. '","appleId":"a' .. i .. '@example.com","a":[1,2,3,4,5,6,7,8,9,10]}'
+  end
+  local head = '{"value":[' .. table.concat(items, ",") .. ']'
+  return function(req)
+    local p = tonumber(req.query:match("p=(%d+)")) or 0
+    local tail = p + 1 < PAGES and (',"@odata.nextLink":"' .. req.base .. '/v1.0/deviceAppManagement/vppTokens?p='
+      .. (p + 1) .. '"}') or "}"
+    return { status = 200, headers = { ["Content-Type"] = "application/json" }, body = head .. tail }
+  end]==]
+
+describe("a streaming walk is bounded per page, not by the total it never holds", function()
+  local request = require "vpptoken.request"
+
+  it("each() walks a tenant whose pages together hold more JSON values than one page may", function()
+    local client, stop = hostile(MANY_PAGES)
+    local n, last_err = 0, nil
+    for tok, err in client:each() do
+      if not tok then last_err = err break end
+      n = n + 1
+    end
+    client:close()
+    local seen = stop()
+    assert.is_nil(last_err and tostring(last_err))
+    assert.equal(64000, n)
+    assert.equal(64, #seen)
+  end)
+
+  it("expiring, find and sync_all walk such a tenant too", function()
+    local client, stop = hostile(MANY_PAGES)
+    local out, err = client:expiring()
+    assert.is_nil(err and tostring(err))
+    assert.equal(64000, #out)
+    out, err = client:find{ apple_id = "a7@example.com" }
+    assert.is_nil(err and tostring(err))
+    assert.equal(64, #out)
+    out, err = client:sync_all() -- no token has state "valid": every one is skipped, nothing is POSTed
+    assert.is_nil(err and tostring(err))
+    assert.equal(64000, #out)
+    assert.equal("skipped", out[64000].outcome)
+    client:close()
+    local seen = stop()
+    assert.equal(3 * 64, #seen)
+  end)
+
+  it("a page holding more JSON values than a page may ends the walk with PageTooLarge", function()
+    local saved = request.LIMITS.max_page_values
+    request.LIMITS.max_page_values = 10000
+    local client, stop = hostile(MANY_PAGES)
+    local n, last_err = 0, nil
+    for tok, err in client:each() do
+      if not tok then last_err = err break end
+      n = n + 1
+    end
+    request.LIMITS.max_page_values = saved
+    client:close()
+    local seen = stop()
+    assert.equal(0, n)
+    assert.equal("PageTooLarge", last_err and last_err.code)
+    assert.equal("protocol", last_err.kind)
+    assert.equal(1, #seen)
+  end)
+
+  it("a page of more bytes than a page may ends the walk with PageTooLarge", function()
+    local saved = request.LIMITS.max_page_bytes
+    request.LIMITS.max_page_bytes = 20000
+    local client, stop = hostile(MANY_PAGES)
+    local tokens, err = client:list()
+    request.LIMITS.max_page_bytes = saved
+    client:close()
+    local seen = stop()
+    assert.is_nil(tokens)
+    assert.equal("PageTooLarge", err and err.code)
+    assert.equal(1, #seen)
+  end)
+
+  it("list(), which keeps every page, stops such a tenant with ListTooLarge", function()
+    local client, stop = hostile(MANY_PAGES)
+    local tokens, err = client:list()
+    client:close()
+    local seen = stop()
+    assert.is_nil(tokens)
+    assert.equal("ListTooLarge", err and err.code)
+    assert.is_true(#seen <= 60, #seen .. " pages read")
+  end)
+end)
+
+describe("what list() keeps is bounded", function()
+  it("pages holding more JSON values together than list() may keep end it with ListTooLarge", function()
     local LIMITS = require("vpptoken.request").LIMITS
-    local saved = LIMITS.max_walk_values
-    LIMITS.max_walk_values = 1000
+    local saved = LIMITS.max_list_values
+    LIMITS.max_list_values = 1000
     local client, stop = hostile([[return function(req)
       local items = {}
       for i = 1, 100 do items[i] = { id = "t" .. req.n .. "-" .. i } end
@@ -394,7 +489,7 @@ describe("a walk's pages together are bounded", function()
         .. req.n } }
     end]])
     local ok, list, err = pcall(client.list, client)
-    LIMITS.max_walk_values = saved
+    LIMITS.max_list_values = saved
     client:close()
     local seen = stop()
     assert.is_true(ok, tostring(list))
@@ -476,12 +571,12 @@ describe("a walk's bytes and time, and an error's size", function()
         ["@odata.nextLink"] = req.base .. "/v1.0/deviceAppManagement/vppTokens?p=" .. req.n } }
     end]]
 
-  it("pages holding more bytes together than the walk's budget end it with ListTooLarge", function()
-    local saved = request.LIMITS.max_walk_bytes
-    request.LIMITS.max_walk_bytes = 20000
+  it("pages holding more bytes together than list() may keep end it with ListTooLarge", function()
+    local saved = request.LIMITS.max_list_bytes
+    request.LIMITS.max_list_bytes = 20000
     local client, stop = hostile(ENDLESS)
     local ok, list, err = pcall(client.list, client)
-    request.LIMITS.max_walk_bytes = saved
+    request.LIMITS.max_list_bytes = saved
     client:close()
     local seen = stop()
     assert.is_true(ok, tostring(list))

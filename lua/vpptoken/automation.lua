@@ -117,12 +117,9 @@ function Client:expiring(opts)
     error("expiring: within_days must be a number of days >= 0 (got " .. tostring(within) .. ")", 2)
   end
   local now = check_now(opts.now, "expiring")
-  local tokens, err = self:list()
-  if not tokens then return nil, err end
   local out = {}
-  for _, tok in ipairs(tokens) do
-    out[#out + 1] = assess(tok, now, within)
-  end
+  local ok, err = self:_visit(nil, function(tok) out[#out + 1] = assess(tok, now, within) end)
+  if not ok then return nil, err end
   table.sort(out, soonest_first)
   return out
 end
@@ -240,19 +237,22 @@ function Client:find(fields)
     local ok, msg = core.check_enum("state", fields.state, self.beta)
     if not ok then error("find: " .. msg, 2) end
   end
-  local tokens, err
-  if n == 1 and only ~= "apple_id" then
-    local value = fields[only]:gsub("'", "''")
-    tokens, err = self:list{ filter = FIND_FIELDS[only] .. " eq '" .. value .. "'" }
-    if not tokens and err.status == 400 then tokens, err = self:list() end
-  else
-    tokens, err = self:list()
-  end
-  if not tokens then return nil, err end
   local out = {}
-  for _, tok in ipairs(tokens) do
+  local function visit(tok)
     if matches(tok, fields) then out[#out + 1] = tok end
   end
+  local ok, err
+  if n == 1 and only ~= "apple_id" then
+    local value = fields[only]:gsub("'", "''")
+    ok, err = self:_visit({ filter = FIND_FIELDS[only] .. " eq '" .. value .. "'" }, visit)
+    if not ok and err.status == 400 then
+      out = {}
+      ok, err = self:_visit(nil, visit)
+    end
+  else
+    ok, err = self:_visit(nil, visit)
+  end
+  if not ok then return nil, err end
   return out
 end
 

@@ -13,6 +13,9 @@ local options = require "vpptoken.options"
 
 local Client = { __name = "vpptoken.Client" }
 Client.__index = Client
+-- A client's hooks and debug flag when it has none: read here, not through the __index of the lazy methods below
+-- (a Lua call on every request).
+Client.on_request, Client.on_retry, Client.on_tick, Client.debug = false, false, false, false
 
 local LIMITS = request.LIMITS
 local call, call_json, call_no_result = request.call, request.call_json, request.call_no_result
@@ -128,39 +131,38 @@ function Client:close()
 end
 Client.__close = Client.close
 
--- What a page item is when it is not a token object: "null", "boolean", "number", "string", "array"; nil for an
--- object. (lua-cjson decodes [] and {} alike: an empty array passes as an empty object.)
-local function non_object(v)
-  if v == NULL then return "null" end
-  if type(v) ~= "table" then return type(v) end
-  if rawget(v, 1) ~= nil then return "array" end
-  return nil
-end
-
 local NAMED = { null = "null", boolean = "a boolean", number = "a number", string = "a string", array = "an array" }
 
--- Why a page's `value` is not an array of token objects, or nil when it is.
+-- Why a page's `value` is not an array of token objects (nil when it is), and its length (core.page_items).
 local function page_problem(value)
-  if type(value) ~= "table" then return "the list response has no 'value' array" end
-  local n = #value
-  for i = 1, n do
-    local what = non_object(value[i])
-    if what then return string.format("item %d of the page is %s, not a token object", i, NAMED[what]) end
+  local n, at, what = core.page_items(value, NULL)
+  if n then return nil, n end
+  if at == 0 then
+    return what == "missing" and "the list response has no 'value' array"
+      or "the list response's 'value' is not an array"
   end
-  local keys = 0
-  for _ in pairs(value) do keys = keys + 1 end
-  if keys ~= n then return "the list response's 'value' is not an array" end
-  return nil
+  return string.format("item %d of the page is %s, not a token object", at, NAMED[what])
 end
 
--- A 64-bit FNV-1a digest of a URL: a walk remembers the pages it has read in 8 bytes each, not by their text.
+-- A 64-bit digest of a URL, FNV-1a's multiply over 8-byte words (a quarter of the work of a byte-wise loop), from
+-- its length: a walk remembers the pages it has read in 8 bytes each, not by their text. Each step (xor a word,
+-- multiply by an odd number) is one-to-one, so two URLs of one length that differ in one word never collide.
+local unpack = string.unpack
+local TAIL = {}
+for k = 1, 7 do TAIL[k] = "<i" .. k end
 local function digest(s)
-  local h = -3750763034362895579 -- 0xcbf29ce484222325
-  for i = 1, #s do h = (h ~ s:byte(i)) * 1099511628211 end
+  local n = #s
+  local h, i = -3750763034362895579 ~ n, 1 -- 0xcbf29ce484222325
+  while i + 7 <= n do
+    h = (h ~ unpack("<i8", s, i)) * 1099511628211
+    i = i + 8
+  end
+  if i <= n then h = (h ~ unpack(TAIL[n - i + 1], s, i)) * 1099511628211 end
   return h
 end
 
--- Why a nextLink may not be followed, or nil. `seen` holds the digests of the URLs read in this walk.
+-- Why a nextLink may not be followed (or nil), and its digest. `seen` holds the digests of the URLs read in this
+-- walk.
 local function next_link_problem(self, link, seen)
   if type(link) ~= "string" then return "@odata.nextLink is a " .. type(link) .. ", not a URL" end
   if #link > LIMITS.max_next_link then
@@ -171,34 +173,47 @@ local function next_link_problem(self, link, seen)
   if origin ~= self.origin then
     return "@odata.nextLink points to " .. origin .. ", not to " .. self.origin .. " (a page walk never leaves it)"
   end
-  if seen[digest(link)] then
+  local d = digest(link)
+  if seen[d] then
     return "@odata.nextLink points back to a page already read in this walk (the server's paging loops)"
   end
-  return nil
+  return nil, d
 end
 
 --- Iterates over every token, one page in memory at a time, following @odata.nextLink.
 -- `for tok, err in client:each{ select = ..., filter = ... }`: on a failure the loop gets `false, err` once, then ends.
 -- A walk ends with an error when a nextLink points back to a page it has read (code InvalidNextLink), after
--- LIMITS.max_pages pages (code TooManyPages), when its pages together hold more than LIMITS.max_walk_values JSON
--- values or LIMITS.max_walk_bytes bytes (code ListTooLarge), or after LIMITS.max_walk_seconds (kind timeout, code
--- ListTimeout); a page with an item that is not an object is an InvalidResponse.
+-- LIMITS.max_pages pages (code TooManyPages), at a page of more than LIMITS.max_page_bytes bytes or
+-- LIMITS.max_page_values JSON values (code PageTooLarge), or after LIMITS.max_walk_seconds (kind timeout, code
+-- ListTimeout); a page with an item that is not an object is an InvalidResponse. It holds one page at a time, so
+-- the pages together have no bound but their number.
 function Client:each(opts)
   return self:_walk(self.collection_url .. query(self, opts))
 end
 
--- The iterator of each over the pages from `url` on.
-function Client:_walk(url)
-  local page, i, done, pages, seen = nil, 0, false, 0, {}
-  local max_pages, values_left, bytes_left = LIMITS.max_pages, LIMITS.max_walk_values, LIMITS.max_walk_bytes
+-- The iterator of each over the pages from `url` on. `keep`: the caller keeps every page (list), so the pages
+-- together are bounded too (LIMITS.max_list_values and max_list_bytes: ListTooLarge).
+function Client:_walk(url, keep)
+  local page, i, n, done, pages, seen, url_digest = nil, 0, 0, false, 0, {}, nil
+  local max_pages, max_page_bytes, max_page_values = LIMITS.max_pages, LIMITS.max_page_bytes, LIMITS.max_page_values
+  local values_left, bytes_left -- what list() may still keep
+  if keep then values_left, bytes_left = LIMITS.max_list_values, LIMITS.max_list_bytes end
   local deadline = core.monotonic() + LIMITS.max_walk_seconds
   local function fail(code, message, at, kind)
     done = true
     return false, errors.new{ kind = kind or "protocol", code = code, method = "GET", url = at, message = message }
   end
-  return function()
+  local function too_large(at, list)
+    if list then
+      return fail("ListTooLarge", string.format("the list's pages hold more than %d JSON values or %d bytes together: "
+        .. "list() stops there (each() holds one page at a time)", LIMITS.max_list_values, LIMITS.max_list_bytes), at)
+    end
+    return fail("PageTooLarge", string.format("a page of the list holds more than %d JSON values or %d bytes: the walk "
+      .. "stops there", max_page_values, max_page_bytes), at)
+  end
+  local function advance()
     while not done do
-      if page and i < #page then
+      if i < n then
         i = i + 1
         return page[i]
       end
@@ -211,31 +226,34 @@ function Client:_walk(url)
         return fail("ListTimeout", string.format("reading the list took more than %g seconds: the walk stops there",
           LIMITS.max_walk_seconds), url, "timeout")
       end
-      seen[digest(url)] = true
-      pages = pages + 1
+      seen[url_digest or digest(url)] = true
+      pages, page = pages + 1, nil -- the page read is garbage before the next is decoded
       local resp, err = call(self, "GET", url)
       if not resp then
         done = true
         return false, err
       end
-      bytes_left = bytes_left - #resp.body
-      if bytes_left < 0 then
-        return fail("ListTooLarge", string.format("the list's pages hold more than %d bytes together: the walk stops "
-          .. "there", LIMITS.max_walk_bytes), url)
+      local bytes = #resp.body
+      if bytes > max_page_bytes then return too_large(url, false) end
+      if bytes_left then
+        bytes_left = bytes_left - bytes
+        if bytes_left < 0 then return too_large(url, true) end
       end
+      local budget = values_left and math.min(values_left, max_page_values) or max_page_values
       local doc, values
-      doc, err, values = decode(resp, "GET", url, values_left)
+      doc, err, values = decode(resp, "GET", url, budget, keep)
       if not doc then
+        if values == "values" then return too_large(url, budget < max_page_values) end
         done = true
         return false, err
       end
-      values_left = values_left - values
-      local problem = page_problem(doc.value)
+      if values_left then values_left = values_left - values end
+      local problem, items = page_problem(doc.value)
       if problem then return fail("InvalidResponse", problem, url) end
-      page, i = doc.value, 0
+      page, i, n = doc.value, 0, items
       local next_link = doc["@odata.nextLink"]
       if next_link ~= nil then
-        problem = next_link_problem(self, next_link, seen)
+        problem, url_digest = next_link_problem(self, next_link, seen)
         if problem then return fail("InvalidNextLink", problem, url) end
       end
       url = next_link
@@ -243,16 +261,34 @@ function Client:_walk(url)
     done = true
     return nil
   end
+  return function() -- an item of the page read, else advance
+    if i < n then
+      i = i + 1
+      return page[i]
+    end
+    return advance()
+  end
 end
 
---- Every token as one array (all pages), or nil, err.
+--- Every token as one array (all pages), or nil, err. Besides each()'s bounds, the pages together may hold at most
+-- LIMITS.max_list_values JSON values and LIMITS.max_list_bytes bytes (code ListTooLarge).
 function Client:list(opts)
   local out = {}
-  for tok, err in self:_walk(self.collection_url .. query(self, opts)) do
+  for tok, err in self:_walk(self.collection_url .. query(self, opts), true) do
     if not tok then return nil, err end
     out[#out + 1] = tok
   end
   return out
+end
+
+-- Gives every token of a walk (each's, so with each's bounds only) to visit(tok); true, or nil, err. For what is
+-- built on each (expiring, find, sync_all).
+function Client:_visit(opts, visit)
+  for tok, err in self:each(opts) do
+    if not tok then return nil, err end
+    visit(tok)
+  end
+  return true
 end
 
 --- One token by id (opts.select limits the properties), or nil, err.

@@ -59,10 +59,9 @@ function Client:sync_all(opts)
   end
   local only_valid = opts.only_valid ~= false
   local skip_running = opts.skip_in_progress ~= false
-  local tokens, err = self:list()
-  if not tokens then return nil, err end
   local outcomes, items, where = {}, {}, {}
-  for i, t in ipairs(tokens) do
+  local walked, err = self:_visit(nil, function(t)
+    local i = #outcomes + 1
     local o = { id = t.id, appleId = t.appleId }
     outcomes[i] = o
     if only_valid and t.state ~= "valid" then
@@ -81,7 +80,8 @@ function Client:sync_all(opts)
         o.reason = tostring(o.error)
       end
     end
-  end
+  end)
+  if not walked then return nil, err end
   local on_each
   if on_progress then
     local ended, failed, seen = 0, 0, {}

@@ -14,16 +14,23 @@ local M = {}
 -- The collection every operation works on, relative to the version root.
 M.COLLECTION = "/deviceAppManagement/vppTokens"
 
--- Bounds on a walk over the pages of a list (each, list and what uses them). Read when a walk starts.
+-- Bounds on a walk over the pages of a list (each, list and what uses them). Read when a walk starts. A streaming
+-- walk (each, and expiring, find, sync_all built on it) holds one page at a time: each page is bounded, and the
+-- walk by pages and time, never by the total of pages it has let go. list() keeps every page: it has a total too.
 M.LIMITS = {
   -- Pages per walk: a tenant's VPP tokens fill a few pages; even at one token per page this is far above any.
   max_pages = 10000,
   -- Bytes in one @odata.nextLink (Graph's are a few hundred).
   max_next_link = 8192,
-  -- JSON values in all the pages of one walk together, and their bytes: what list() keeps is bounded like one
-  -- page (Intune allows some thousands of tokens per tenant, about 15 values and 1 KiB each).
-  max_walk_values = core.JSON_MAX_VALUES,
-  max_walk_bytes = 64 * 1024 * 1024,
+  -- One page: its bytes, and the JSON values (keys included) it may decode to (a 999-token Graph page is about
+  -- 1 MiB and 31,000 values); over either, PageTooLarge. Its depth is the decoder's own bound, core.JSON_MAX_DEPTH
+  -- (deeper: InvalidResponse, as any answer).
+  max_page_bytes = 16 * 1024 * 1024,
+  max_page_values = core.JSON_MAX_VALUES,
+  -- What list() keeps, all its pages together (Intune allows some thousands of tokens per tenant, about 20 values
+  -- and 1 KiB each): over either, ListTooLarge.
+  max_list_values = core.JSON_MAX_VALUES,
+  max_list_bytes = 64 * 1024 * 1024,
   -- Seconds one walk may take, all its pages, waits and retries together (a tenant's list takes seconds).
   max_walk_seconds = 3600,
 }
@@ -233,7 +240,7 @@ function M.call_many(self, items, concurrency, on_each)
 end
 
 -- JSON null becomes an absent property: `if tok.lastSyncDateTime then` must mean what it says (in C: it runs on
--- every decoded page).
+-- every decoded page that holds the bytes "null", core.has_null).
 local NULL = cjson.null
 M.NULL = NULL
 
@@ -244,33 +251,28 @@ function M.strip_nulls(v)
 end
 local strip_nulls = M.strip_nulls
 
---- A response's body as a JSON object without nulls, nil, and the number of JSON values it held; or nil and a
--- protocol error. `max_values`: what is left of a page walk's budget (LIMITS.max_walk_values); a page over it, but
--- not over its own bound, ends the walk with ListTooLarge.
-function M.decode(resp, method, url, max_values)
-  local doc, msg, values = json.decode(resp.body, max_values)
+--- A response's body as a JSON object without nulls, nil, and the number of JSON values it held when they were
+-- counted (`count`, or a body too long for its length alone to bound them); or nil, a protocol error and, when a
+-- bound refused the body, which (json.decode's "values", "depth", "unbalanced"). `max_values` lowers the bound on
+-- its values (json.MAX_VALUES).
+function M.decode(resp, method, url, max_values, count)
+  local doc, msg, values = json.decode(resp.body, max_values, count)
   if type(doc) ~= "table" then
-    local e = { kind = "protocol", code = "InvalidResponse", status = resp.status, method = method, url = url,
-      message = "the response is not a JSON object: " .. tostring(msg or (doc == NULL and "null" or type(doc))),
-      request_id = resp.headers["request-id"], client_request_id = resp.client_request_id, attempts = resp.attempts }
-    if values == "values" and max_values and max_values < json.MAX_VALUES then
-      e.code = "ListTooLarge"
-      e.message = string.format("the list's pages hold more than %d JSON values together: the walk stops there",
-        M.LIMITS.max_walk_values)
-    end
-    return nil, errors.new(e)
+    return nil, errors.new{ kind = "protocol", code = "InvalidResponse", status = resp.status, method = method,
+      url = url, message = "the response is not a JSON object: " .. tostring(msg or (doc == NULL and "null"
+      or type(doc))), request_id = resp.headers["request-id"], client_request_id = resp.client_request_id,
+      attempts = resp.attempts }, values
   end
-  -- Every JSON null literal contains the text "null": a body without it has none to strip (a fast plain find).
-  if resp.body:find("null", 1, true) then doc = strip_nulls(doc) end
+  if core.has_null(resp.body) then doc = strip_nulls(doc) end
   return doc, nil, values
 end
 local decode = M.decode
 
---- A call whose answer is a JSON object: the document (and the number of its JSON values), or nil, err.
-function M.call_json(self, method, url, body, extra, max_values)
+--- A call whose answer is a JSON object: the document, or nil, err.
+function M.call_json(self, method, url, body, extra)
   local resp, err = call(self, method, url, body, extra)
   if not resp then return nil, err end
-  return decode(resp, method, url, max_values)
+  return decode(resp, method, url)
 end
 
 --- For answers that carry no result (delete, actions): true when the body is empty or JSON, else a protocol error

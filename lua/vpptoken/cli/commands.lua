@@ -199,12 +199,12 @@ local function resolve_id(ctx, text)
   if not ctx.known_ids then
     local client = ctx:client()
     ctx:status("finding the token")
-    local tokens, err = ctx:call(client.list, client, { select = { "id" } })
-    if not tokens then return nil, ctx:fail(err) end
-    ctx.known_ids = {}
-    for _, t in ipairs(tokens) do
-      if type(t.id) == "string" then ctx.known_ids[#ctx.known_ids + 1] = t.id end
+    local known = {}
+    for t, err in ctx:call(client.each, client, { select = { "id" } }) do
+      if not t then return nil, ctx:fail(err) end
+      if type(t.id) == "string" then known[#known + 1] = t.id end
     end
+    ctx.known_ids = known
   end
   local found = ids.matching(text, ctx.known_ids)
   if #found == 1 then return found[1] end

@@ -135,10 +135,9 @@ function M.list(ctx, columns)
   local query = { filter = o.filter, top = o.top }
   if o.select then ctx.usage("--select does not go with --tenants") end
   local results, code = run(ctx, "listing tokens", function(client)
-    local tokens, err = client:list(next(query) and query or nil)
-    if not tokens then return nil, err end
     local kept = {}
-    for _, t in ipairs(tokens) do
+    for t, err in client:each(next(query) and query or nil) do
+      if not t then return nil, err end
       if not o.state or t.state == o.state then kept[#kept + 1] = t end
     end
     return kept
