@@ -213,7 +213,7 @@ void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const
   }
   memcpy(t->origin, u.origin, sizeof t->origin);
   t->https = u.https;
-  t->loopback = refused == 0 && u.loopback;
+  t->loopback = u.origin[0] != '\0' && u.loopback; /* a refused URL has no origin */
   set_scheme(t, u.https);
   t->guard_resend = !vpp_method_idempotent(method);
   int plain_get = strcmp(method, "GET") == 0 && !body;
