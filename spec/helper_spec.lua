@@ -1,0 +1,38 @@
+-- The specs' own process handling (spec/helper.lua): a server a spec starts is known by its pid from the moment
+-- it is ready, so stopping it never waits for the server's own idle timeout (30-60 s) or forever.
+local helper = require "helper"
+local socket = require "socket"
+
+-- valgrind runs every process about 20 times slower; the count proves the race, not the speed.
+local ROUNDS = os.getenv("VPPTOKEN_SLOW") and 20 or 300
+
+local function alive(pid)
+  return os.execute("kill -0 " .. pid .. " 2>/dev/null") == true
+end
+
+describe("a server a spec starts", function()
+  it("can be stopped at once every time, however quickly it starts (" .. ROUNDS .. " starts)", function()
+    for i = 1, ROUNDS do
+      local port, stop, pid = helper.start_fake_server("ok")
+      assert(pid, "start " .. i .. ": the server on port " .. port .. " is ready but its pid is unknown")
+      assert(alive(pid), "start " .. i .. ": pid " .. pid .. " is not the running server")
+      local t0 = socket.gettime()
+      stop()
+      local took = socket.gettime() - t0
+      assert(took < 5, string.format("start %d: stopping took %.1f s", i, took))
+      assert.is_false(alive(pid))
+    end
+  end)
+
+  it("as the sandbox, can be stopped at once every time (" .. math.ceil(ROUNDS / 6) .. " starts)", function()
+    for i = 1, math.ceil(ROUNDS / 6) do
+      local p = helper.spawn_sandbox({ "--port", "0", "--host", "127.0.0.1" })
+      assert(p.url, "start " .. i .. ": " .. tostring(p.first))
+      assert(p.pid, "start " .. i .. ": the sandbox at " .. p.url .. " is ready but its pid is unknown")
+      local t0 = socket.gettime()
+      local code, log = p:finish("TERM")
+      assert(socket.gettime() - t0 < 5, "start " .. i .. ": stopping took too long")
+      assert.equal(0, code, log)
+    end
+  end)
+end)
