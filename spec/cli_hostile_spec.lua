@@ -60,7 +60,7 @@ local function assert_inert(text)
   assert.truthy(utf8.len(text), "invalid UTF-8 in: " .. text)
 end
 
-describe("vpptoken command facing hostile servers and pasted secrets", function()
+describe("vpptoken command facing hostile servers and pasted secrets #subprocess", function()
   local base, stop
 
   local function run(argv, opts)
@@ -375,7 +375,7 @@ describe("vpptoken command facing hostile servers and pasted secrets", function(
   end)
 end)
 
-describe("vpptoken short ids facing a server that lists odd ids", function()
+describe("vpptoken short ids facing a server that lists odd ids #subprocess", function()
   local SERVER_IDS = [=[
 local GUID, OTHER = "deadbeef-0000-0000-0000-000000000001", "deadbeef-1111-0000-0000-000000000002"
 return function(req)

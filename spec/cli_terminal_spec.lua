@@ -7,7 +7,7 @@ local vpptoken = require "vpptoken"
 
 local ACCESS = cli.ACCESS
 
-describe("vpptoken command on a terminal", function()
+describe("vpptoken command on a terminal #subprocess", function()
   local sb = helper.sandbox_suite{ "--access-token", ACCESS, "--sync-seconds", "1.5" }
   local env, term
 
