@@ -13,7 +13,7 @@ VERSION   = $(shell sed -n 's/^\#define VPP_VERSION "\(.*\)"/\1/p' csrc/vpp.h)
 DEBIAN_PACKAGES = build-essential cmake pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev \
   libmicrohttpd-dev lua-cjson lua-lpeg lua-argparse ca-certificates
 DEBIAN_TEST_PACKAGES = git lua-busted lua-check lua-socket luarocks cppcheck clang-tidy clang-format valgrind curl openssl \
-  clang libclang-rt-14-dev tmux nginx lua-ldoc man-db zip unzip nodejs npm zsh fish
+  clang libclang-rt-14-dev tmux nginx lua-ldoc man-db zip unzip nodejs npm zsh fish util-linux iproute2
 
 .PHONY: fuzz all deps test-deps judge-deps build test lint ctest spec check-memory check-asan check-valgrind demo sandbox doc man completion clean bench-sandbox bench-tenants soak bench install dist
 
@@ -78,7 +78,8 @@ lint: test-deps build
 ctest: build
 	$(BUILD)/vpptoken_ctest
 
-# The specs run in SHARDS concurrent shards (tools/run-specs). Specs tagged #build (real builds of the package, which use no build of the pass) run in the plain
+# The specs run in SHARDS concurrent shards, in a loopback-only network namespace where the machine allows one
+# (tools/run-specs; VPPTOKEN_NETNS=0 turns that off), so no spec can reach another host. Specs tagged #build (real builds of the package, which use no build of the pass) run in the plain
 # pass only; specs tagged #subprocess (the code they check runs in child processes: the command, the examples) are
 # left out under valgrind, which does not follow them; the plain and ASan passes run them.
 SHARDS ?= 2

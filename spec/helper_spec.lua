@@ -36,3 +36,33 @@ describe("a server a spec starts", function()
     end
   end)
 end)
+
+describe("the suite's network", function()
+  -- tools/run-specs runs the specs in a network namespace with only loopback up where unshare works (and sets
+  -- VPPTOKEN_IN_NETNS): a defect that sends a request off the machine then fails its spec at once.
+  it("reaches no other host: a request to one fails at once", function()
+    if not os.getenv("VPPTOKEN_IN_NETNS") then
+      local msg = "NOT TESTED: the specs run with the machine's network here (not through tools/run-specs, or no "
+        .. "unshare), so a request off the machine is not stopped"
+      io.stderr:write("\n*** ", msg, " ***\n")
+      pending(msg)
+      return
+    end
+    local vpptoken = require "vpptoken"
+    -- 192.0.2.1: TEST-NET-1, an address for documentation that no one answers
+    local c = socket.tcp()
+    c:settimeout(5)
+    local t0 = socket.gettime()
+    local ok, err = c:connect("192.0.2.1", 443)
+    c:close()
+    assert.is_nil(ok)
+    assert.matches("unreachable", err)
+    local client = vpptoken.new{ base_url = "https://192.0.2.1/v1.0", access_token = "t", max_retries = 0,
+                                 timeout = 5 }
+    local list, lerr = client:list()
+    client:close()
+    assert.is_nil(list)
+    assert.equal("network", lerr.kind)
+    assert.is_true(socket.gettime() - t0 < 2, "it waited for an answer from off the machine")
+  end)
+end)
