@@ -196,8 +196,8 @@ function Sandbox:requests()
   return body.value
 end
 
--- Starts a server script (lua5.4 SCRIPT ARGS...) that prints "port N" first. Returns the port and a function that
--- stops it and returns the lines it printed that start with "got " (without that prefix) and every line.
+-- Starts a server script (lua5.4 SCRIPT ARGS...) that prints "port N" first. Returns its pid, the port and a function
+-- that stops it and returns the lines it printed that start with "got " (without that prefix) and every line.
 local function start_server_process(script, args)
   local cmd = "lua5.4 " .. script
   for _, a in ipairs(args) do cmd = cmd .. " " .. shell_quote(a) end
@@ -218,9 +218,9 @@ local function start_server_process(script, args)
   end
 end
 
--- Starts spec/support/fake_server.lua in a mode (drop, redirect URL, loop, ok, status N). Returns its port and a
+-- Starts spec/support/fake_server.lua in a mode (drop, redirect URL, loop, ok, status N). Returns its port, a
 -- function that stops it and returns the request lines it saw ("METHOD PATH VERSION auth=yes|no") and every line
--- it printed.
+-- it printed, and its pid.
 function helper.start_fake_server(mode, target)
   local pid, port, stop = start_server_process("spec/support/fake_server.lua", { mode, target })
   return port, stop, pid
