@@ -259,3 +259,35 @@ describe("clouds and configuration", function()
     end, "cannot open the client certificate")
   end)
 end)
+
+describe("the token cache", function()
+  before_each(function() auth.clear_cache() end)
+
+  it("never gives one app's access token for one tenant to a client of the same app in another tenant", function()
+    -- An identity platform that issues "token-for-<tenant>" at /<tenant>/oauth2/v2.0/token; its Graph (under
+    -- /<tenant>/v1.0) answers a token object whose organizationName is the access token the request carried.
+    local base, _, stop = helper.start_hostile([[return function(req)
+      local tenant = req.path:match("^/([^/]+)/oauth2/v2%.0/token$")
+      if tenant then
+        return { json = { token_type = "Bearer", expires_in = 3600, access_token = "token-for-" .. tenant } }
+      end
+      return { json = { id = "t1", organizationName = req.headers.authorization or "" } }
+    end]])
+    local seen = {}
+    for _, tenant in ipairs{ "tenant-a", "tenant-b", "tenant-a" } do
+      local c = vpptoken.new{ base_url = base .. "/" .. tenant .. "/v1.0", authority_url = base, tenant_id = tenant,
+                              client_id = "one-multi-tenant-app", client_secret = "its-one-secret", max_retries = 0 }
+      local tok, err = c:get("t1")
+      c:close()
+      assert(tok, tostring(err))
+      seen[#seen + 1] = tok.organizationName
+    end
+    local requests = stop()
+    assert.same({ "Bearer token-for-tenant-a", "Bearer token-for-tenant-b", "Bearer token-for-tenant-a" }, seen)
+    local token_requests = 0
+    for _, r in ipairs(requests) do
+      if r:match("^POST /[^/]+/oauth2/v2%.0/token ") then token_requests = token_requests + 1 end
+    end
+    assert.equal(2, token_requests, "one sign-in per tenant, the second client of tenant-a taking the cached token")
+  end)
+end)

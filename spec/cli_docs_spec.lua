@@ -10,7 +10,7 @@ local function read(cmd)
   return text
 end
 
-describe("vpptoken command documentation", function()
+describe("vpptoken command documentation #subprocess", function()
   it("man/vpptoken.1 is what tools/manpage.lua makes from the help text", function()
     local made = read("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH=" .. helper.shell_quote(helper.build_dir
       .. "/?.so;;") .. " " .. helper.lua .. " tools/manpage.lua")
@@ -51,7 +51,7 @@ describe("vpptoken command documentation", function()
   end)
 end)
 
-describe("shell completion", function()
+describe("shell completion #subprocess", function()
   local q = helper.shell_quote
   local SHELLS = { "bash", "zsh", "fish" }
 

@@ -107,7 +107,7 @@ describe("the status line", function()
   end)
 end)
 
-describe("vpptoken command on an 80-column terminal", function()
+describe("vpptoken command on an 80-column terminal #subprocess", function()
   local ACCESS = cli.ACCESS
   local sb = helper.sandbox_suite{ "--access-token", ACCESS, "--sync-seconds", "2" }
   local env, term

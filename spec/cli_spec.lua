@@ -8,7 +8,7 @@ local ACCESS, SECRET = cli.ACCESS, cli.SECRET
 local lit = cli.literal
 local FILE_CONTENT = cli.token_content()
 
-describe("vpptoken command", function()
+describe("vpptoken command #subprocess", function()
   local sb = helper.sandbox_suite{ "--access-token", ACCESS, "--sync-seconds", "0.5" }
   local env
 
@@ -720,7 +720,7 @@ describe("the command line's parser (lua-argparse, built from args.GLOBAL and ar
   end)
 end)
 
-describe("vpptoken command with short ids", function()
+describe("vpptoken command with short ids #subprocess", function()
   -- Two ids that share their first 15 characters, a third alike in 8, and another.
   local A = "abcdef01-2345-4000-8000-000000000001"
   local B = "abcdef01-2345-4111-8000-000000000002"

@@ -103,10 +103,11 @@ local Terminal = {}
 Terminal.__index = Terminal
 
 --- A tmux server of its own (killed by :kill()) to run the command in real pseudo-terminals and read the screen.
--- env: the variables every command gets (see M.command).
-function M.terminal(env)
+-- env: the variables every command gets (see M.command). opts.history: every capture includes the pane's history
+-- (the lines scrolled off the top), not only the screen.
+function M.terminal(env, opts)
   return setmetatable({ env = env or {}, socket = "vpptoken-cli-" .. os.tmpname():match("([%w_]+)$"),
-                        sessions = 0 }, Terminal)
+                        sessions = 0, history = opts and opts.history }, Terminal)
 end
 
 function Terminal:tmux(args)
@@ -138,9 +139,10 @@ function Terminal:start(argv, extra_env, opts)
 end
 
 --- The session's screen as text, one line per screen row; a line the terminal wrapped is joined back (-J), so a
--- line longer than the width shows as such.
-function Terminal:screen(name)
-  return self:tmux("capture-pane -p -J -t " .. name)
+-- line longer than the width shows as such. escapes: with its colours (-e).
+function Terminal:screen(name, escapes)
+  return self:tmux("capture-pane -p -J " .. (self.history and "-S - " or "") .. (escapes and "-e " or "") .. "-t "
+    .. name)
 end
 
 --- Types keys into the session (tmux send-keys arguments, e.g. "y Enter").
@@ -159,11 +161,12 @@ function Terminal:wait_for(name, pattern, seconds)
   error("timed out waiting for " .. pattern .. " in:\n" .. tostring(text))
 end
 
---- Waits until the command ended; returns its exit code and the screen (asserting no memory-checker report), and
--- ends the session.
-function Terminal:finished(name)
+--- Waits until the command ended; returns its exit code and the screen (asserting no memory-checker report; with
+-- escapes, the screen with its colours), and ends the session.
+function Terminal:finished(name, escapes)
   local text = self:wait_for(name, "EXIT=%d+")
   assert(not helper.memory_report(text), text)
+  if escapes then text = self:screen(name, true) end
   self:tmux("kill-session -t " .. name)
   return tonumber(text:match("EXIT=(%d+)")), text
 end

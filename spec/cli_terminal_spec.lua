@@ -5,63 +5,19 @@ local cjson = require "cjson"
 local cli = require "cli_support"
 local vpptoken = require "vpptoken"
 
-local q = helper.shell_quote
 local ACCESS = cli.ACCESS
 
-local function sleep(s)
-  os.execute("sleep " .. s)
-end
-
-describe("vpptoken command on a terminal", function()
+describe("vpptoken command on a terminal #subprocess", function()
   local sb = helper.sandbox_suite{ "--access-token", ACCESS, "--sync-seconds", "1.5" }
-  local env, socket
+  local env, term
 
-  local function tmux(args)
-    local p = assert(io.popen("tmux -L " .. socket .. " -f /dev/null " .. args .. " 2>&1"))
-    local out = p:read("a")
-    p:close()
-    return out
-  end
-
-  -- Starts `vpptoken argv` in a new tmux session (100x30, or size "WxH"; stdin, stdout, stderr the terminal); the
-  -- shell prints EXIT=<code> when it ends. Returns the session name.
-  local sessions = 0
+  -- `vpptoken argv` in a new tmux session (100x30, or size "WxH"); returns the session name (cli_support.lua).
   local function start(argv, extra_env, size)
-    local e = {}
-    for k, v in pairs(env) do e[k] = v end
-    for k, v in pairs(extra_env or {}) do e[k] = v end
-    sessions = sessions + 1
-    local name = "s" .. sessions
-    local line = cli.command(argv, e) .. "; echo EXIT=$?; sleep 600"
     local x, y = (size or "100x30"):match("^(%d+)x(%d+)$")
-    tmux("new-session -d -x " .. x .. " -y " .. y .. " -s " .. name .. " "
-      .. q("cd " .. q(os.getenv("PWD") or ".") .. " && " .. line))
-    return name
+    return term:start(argv, extra_env, { width = tonumber(x), height = tonumber(y) })
   end
-
-  -- The pane's text (history included: -S -), lines the terminal wrapped joined (-J); with escapes, its colours.
-  local function screen(name, escapes)
-    return tmux("capture-pane -p -J -S - " .. (escapes and "-e " or "") .. "-t " .. name)
-  end
-
-  -- Waits (generously: memory checkers are slow) until the pane shows `pattern`; returns the pane's text.
-  local function wait_for(name, pattern, seconds)
-    local text
-    for _ = 1, (seconds or 120) * 10 do
-      text = screen(name)
-      if text:find(pattern) then return text end
-      sleep(0.1)
-    end
-    error("timed out waiting for " .. pattern .. " in:\n" .. tostring(text))
-  end
-
-  local function finished(name, escapes)
-    local text = wait_for(name, "EXIT=%d+")
-    assert(not helper.memory_report(text), text)
-    if escapes then text = screen(name, true) end
-    tmux("kill-session -t " .. name)
-    return tonumber(text:match("EXIT=(%d+)")), text
-  end
+  local function wait_for(name, pattern) return term:wait_for(name, pattern) end
+  local function finished(name, escapes) return term:finished(name, escapes) end
 
   local function create(apple_id, org)
     local code, out, err = cli.run({ "create", "--file", cli.token_file(), "--apple-id", apple_id, "--organization",
@@ -72,11 +28,12 @@ describe("vpptoken command on a terminal", function()
 
   setup(function()
     env = { VPPTOKEN_GRAPH_URL = sb.graph, VPPTOKEN_ACCESS_TOKEN = ACCESS }
-    socket = "vpptoken-cli-" .. os.tmpname():match("([%w_]+)$")
+    -- history too: an 80x50 table scrolls off the top
+    term = cli.terminal(env, { history = true })
   end)
 
   teardown(function()
-    if socket then os.execute("tmux -L " .. socket .. " kill-server >/dev/null 2>&1") end
+    if term then term:kill() end
   end)
 
   describe("tables", function()
@@ -266,7 +223,7 @@ describe("vpptoken command on a terminal", function()
       local prompt = wait_for(s, "%[y/N%]")
       assert.matches("Delete VPP token " .. cli.literal(id) .. "%?\n  keep@contoso%.com, Contoso\n", prompt, 1)
       for l in prompt:gmatch("[^\n]+") do assert.is_true(#l <= 80, l) end
-      tmux("send-keys -t " .. s .. " n Enter")
+      term:keys(s, "n Enter")
       local code, text = finished(s)
       assert.equal(1, code, text)
       assert.matches("vpptoken: not deleted", text, 1, true)
@@ -277,7 +234,7 @@ describe("vpptoken command on a terminal", function()
       local id = create("bye@contoso.com")
       local s = start{ "delete", id }
       wait_for(s, "%[y/N%]")
-      tmux("send-keys -t " .. s .. " y Enter")
+      term:keys(s, "y Enter")
       local code, text = finished(s)
       assert.equal(0, code, text)
       assert.matches("deleted " .. id, text, 1, true)

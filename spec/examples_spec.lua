@@ -172,7 +172,7 @@ local function parse_prom(text)
   return { families = fam, order = order }
 end
 
-describe("examples/", function()
+describe("examples/ #subprocess", function()
   local sb = helper.sandbox_suite{ "--access-token", ACCESS, "--sync-seconds", "0.2" }
   local client, dir, ids, nfiles = nil, nil, nil, 0
   local now = os.time()

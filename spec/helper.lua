@@ -26,27 +26,34 @@ helper.shell_quote = shell_quote
 local Process = {}
 Process.__index = Process
 
+-- Runs a shell command line in the background, its stderr appended to logfile (nil: inherited). Returns the pipe
+-- of its stdout and its pid. The pid is known before the program prints anything: the shell that reports it (on
+-- the pipe's first line, read here) then execs the program, so the pid is the program's. The pipe's last line is
+-- "exit=N", the program's exit status.
+function helper.spawn(line, logfile)
+  local sh = string.format('(sh -c %s%s & { wait $!; } 2>/dev/null; echo "exit=$?")',
+    shell_quote("echo pid=$$; exec " .. line), logfile and (" 2>>" .. shell_quote(logfile)) or "")
+  local out = assert(io.popen(sh, "r"))
+  local first = out:read("l")
+  local pid = tonumber(first and first:match("^pid=(%d+)$"))
+  assert(pid, "could not start " .. line .. ": " .. tostring(first))
+  return out, pid
+end
+
 -- Runs the sandbox program with exactly these arguments (under VPPTOKEN_SANDBOX_WRAPPER when set) and
 -- waits for its first line on stdout. Returns a Process: .first (that line), .url (the listening URL,
 -- or nil), .exited (its exit status when it stopped before listening), .pid; :finish([signal]) stops it.
 -- Never raises for what the sandbox does.
 function helper.spawn_sandbox(args)
   local logfile = os.tmpname()
-  local pidfile = os.tmpname()
   local quoted = { shell_quote(helper.sandbox_bin) }
   for _, a in ipairs(args or {}) do quoted[#quoted + 1] = shell_quote(a) end
   local line = table.concat(quoted, " ")
   if helper.sandbox_wrapper then line = helper.sandbox_wrapper .. " " .. line end
   -- The sandbox prints one line "vpptoken-sandbox listening on URL" on stdout when it is ready; when it
   -- cannot start, the first line is the shell's "exit=N".
-  local sh = string.format('(%s 2>>%s & echo $! >%s; wait $!; echo "exit=$?")', line, shell_quote(logfile),
-    shell_quote(pidfile))
-  local out = assert(io.popen(sh, "r"))
+  local out, pid = helper.spawn(line, logfile)
   local first = out:read("l")
-  local pf = io.open(pidfile, "r")
-  local pid = pf and pf:read("n")
-  if pf then pf:close() end
-  os.remove(pidfile)
   return setmetatable({ first = first, url = first and first:match("listening on (http%S+)"),
                         exited = first and tonumber(first:match("^exit=(%d+)$")), pid = pid, pipe = out,
                         logfile = logfile }, Process)
@@ -189,36 +196,34 @@ function Sandbox:requests()
   return body.value
 end
 
--- Starts a server script (lua5.4 SCRIPT ARGS...) that prints "port N" first. Returns the port and a function that
--- stops it and returns the lines it printed that start with "got " (without that prefix) and every line.
+-- Starts a server script (lua5.4 SCRIPT ARGS...) that prints "port N" first. Returns its pid, the port and a function
+-- that stops it and returns the lines it printed that start with "got " (without that prefix) and every line.
 local function start_server_process(script, args)
-  local pidfile = os.tmpname()
   local cmd = "lua5.4 " .. script
   for _, a in ipairs(args) do cmd = cmd .. " " .. shell_quote(a) end
-  local p = assert(io.popen("(" .. cmd .. " & echo $! >" .. shell_quote(pidfile) .. "; wait)"))
+  local p, pid = helper.spawn(cmd)
   local port = tonumber((p:read("l") or ""):match("^port (%d+)"))
-  local pf = io.open(pidfile, "r")
-  local pid = pf and pf:read("n")
-  if pf then pf:close() end
-  os.remove(pidfile)
   assert(port, script .. " did not start")
-  return port, function()
-    if pid then os.execute("kill " .. pid .. " 2>/dev/null") end
+  return pid, port, function()
+    os.execute("kill " .. pid .. " 2>/dev/null")
     local seen, all = {}, {}
     for l in p:lines() do
-      seen[#seen + 1] = l:match("^got (.*)")
-      all[#all + 1] = l
+      if not l:match("^exit=%d+$") then
+        seen[#seen + 1] = l:match("^got (.*)")
+        all[#all + 1] = l
+      end
     end
     p:close()
     return seen, all
   end
 end
 
--- Starts spec/support/fake_server.lua in a mode (drop, redirect URL, loop, ok, status N). Returns its port and a
+-- Starts spec/support/fake_server.lua in a mode (drop, redirect URL, loop, ok, status N). Returns its port, a
 -- function that stops it and returns the request lines it saw ("METHOD PATH VERSION auth=yes|no") and every line
--- it printed.
+-- it printed, and its pid.
 function helper.start_fake_server(mode, target)
-  return start_server_process("spec/support/fake_server.lua", { mode, target })
+  local pid, port, stop = start_server_process("spec/support/fake_server.lua", { mode, target })
+  return port, stop, pid
 end
 
 -- Starts spec/support/hostile_server.lua with a script: Lua source returning function(req) -> answer (see that
@@ -227,7 +232,7 @@ end
 -- ("METHOD TARGET auth=yes|no body=...") and every line it printed.
 function helper.start_hostile(script_source, host)
   local script, log = helper.temp_file(script_source), os.tmpname()
-  local port, stop = start_server_process("spec/support/hostile_server.lua", { script, host or "127.0.0.1", log })
+  local _, port, stop = start_server_process("spec/support/hostile_server.lua", { script, host or "127.0.0.1", log })
   return "http://" .. (host or "127.0.0.1") .. ":" .. port, port, function()
     stop()
     local seen, all = {}, {}

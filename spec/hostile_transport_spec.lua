@@ -162,18 +162,36 @@ describe("limits that must hold", function()
     assert.equal("RESPONSE_TOO_LARGE", err.code)
   end)
 
-  it("Retry-After in hex is not delay-seconds: it is ignored and the backoff applies", function()
-    local base, _, stop = helper.start_hostile([[return function(req)
-      if req.n == 1 then return { status = 429, headers = { ["Retry-After"] = "0x10" }, body = "" } end
+  -- What the client waits before its retry, told by on_retry: Retry-After when it is delay-seconds, else the backoff
+  -- (retry_delay 0.2: between 0.1 and 0.2 s with its jitter).
+  local function wait_after(retry_after)
+    local base, _, stop = helper.start_hostile(string.format([[return function(req)
+      if req.n == 1 then return { status = 429, headers = { ["Retry-After"] = %q }, body = "" } end
       return { json = { value = {} } }
-    end]])
-    local c = vpptoken.new{ base_url = base .. "/v1.0", access_token = "t", retry_delay = 0.01, max_retry_time = 5 }
+    end]], retry_after))
+    local delays = {}
+    local c = vpptoken.new{ base_url = base .. "/v1.0", access_token = "t", retry_delay = 0.2, max_retry_time = 30,
+                            on_retry = function(info) delays[#delays + 1] = info.delay end }
     local list, err = c:list()
     c:close()
     stop()
     assert.is_nil(err)
     assert.same({}, list)
+    assert.equal(1, #delays)
+    return delays[1]
+  end
+
+  it("Retry-After with delay-seconds sets the wait before the retry", function()
+    assert.near(0.05, wait_after("0.05"), 1e-9)
   end)
+
+  for _, v in ipairs{ "0x10", "5abc", "1e1", "3 s", "+2" } do
+    it("Retry-After " .. string.format("%q", v) .. " is not delay-seconds: it is ignored and the backoff applies",
+      function()
+        local d = wait_after(v)
+        assert(d >= 0.1 and d <= 0.2, "waited " .. d .. " s, not the backoff")
+      end)
+  end
 
   it("a response header line of 1 MB is an error that says the headers are too large", function()
     local base, _, stop = helper.start_hostile([[return function(req)

@@ -5,7 +5,7 @@ local support = require "install_support"
 
 local q, run = helper.shell_quote, support.run
 
-describe("make install", function()
+describe("make install #build", function()
   local work, prefix, installed, log
 
   setup(function()
@@ -77,7 +77,7 @@ describe("make install", function()
   end)
 end)
 
-describe("make dist", function()
+describe("make dist #build", function()
   local work, made, log
 
   setup(function()

@@ -14,7 +14,7 @@ local function readme_command()
   return assert(cmd, "README.md has no `LUAROCKS_CONFIG=... luarocks ... --tree TREE ...` line")
 end
 
-describe("rockspec", function()
+describe("rockspec #build", function()
   local work, tree, installed, install_log, rock_dir
 
   setup(function()

@@ -3,6 +3,7 @@
 -- when the exit status or the signal matters, else with helper.start_sandbox.
 -- luacheck: std +busted
 local helper = require "helper"
+local socket = require "socket"
 local apple = helper.apple_token -- a sample Apple token file
 local support = require "sandbox_support"
 local cjson = require "cjson.safe"
@@ -170,12 +171,20 @@ describe("vpptoken-sandbox process", function()
   end)
 
   it("listens on IPv6 ::1 and prints the URL in brackets", function()
-    local proc = launch({ "--host", "::1" })
-    if not proc.url then
-      local _, log = proc:finish("TERM")
-      pending("no IPv6 loopback here: " .. log)
+    -- Whether this machine has an IPv6 loopback is asked of the kernel, not of the sandbox: where LuaSocket can
+    -- listen on ::1, the sandbox must too.
+    local probe = assert(socket.tcp6())
+    local bound, why = probe:bind("::1", 0)
+    probe:close()
+    if not bound then
+      local msg = "NOT TESTED: this machine has no IPv6 loopback (::1: " .. tostring(why) .. "), so the sandbox's "
+        .. "IPv6 listening is unchecked here"
+      io.stderr:write("\n*** ", msg, " ***\n")
+      pending(msg)
       return
     end
+    local proc = launch({ "--host", "::1" })
+    assert(proc.url, "the sandbox did not listen on ::1 where this machine has it: " .. select(2, proc:finish("TERM")))
     assert.matches("^http://%[::1%]:%d+$", proc.url)
     local code, log = proc:finish("TERM")
     assert.equal(0, code, log)

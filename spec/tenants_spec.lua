@@ -524,3 +524,48 @@ describe("a job over many tenants", function()
     end)
   end)
 end)
+
+describe("--shard K/N", function()
+  local shards = require "vpptoken.cli.tenants" -- the slice of a name that `--shard` keeps (CLI spec above)
+
+  -- Three kinds of tenant names a tenants file holds: numbered, domains, GUIDs (a fixed generator: the same
+  -- names in every run).
+  local function names(kind, count)
+    local out, x = {}, 12345
+    for i = 1, count do
+      if kind == "numbered" then
+        out[i] = string.format("tenant-%04d", i)
+      elseif kind == "domain" then
+        out[i] = "school" .. i .. ".onmicrosoft.com"
+      else
+        local parts = {}
+        for p = 1, 5 do
+          x = (x * 1103515245 + 12345) % 2147483648
+          parts[p] = string.format("%08x", x):sub(1, ({ 8, 4, 4, 4, 8 })[p])
+        end
+        out[i] = table.concat(parts, "-") .. "abcd"
+      end
+    end
+    return out
+  end
+
+  for _, kind in ipairs{ "numbered", "domain", "guid" } do
+    it("spreads 4000 " .. kind .. " tenant names evenly over N slices (within 20 % of the mean)", function()
+      local list = names(kind, 4000)
+      for _, n in ipairs{ 2, 3, 4, 5, 8, 16 } do
+        local count = {}
+        for _, name in ipairs(list) do
+          local k = shards.shard_of(name, n)
+          assert(math.type(k) == "integer" and k >= 1 and k <= n, name .. ": slice " .. tostring(k) .. " of " .. n)
+          count[k] = (count[k] or 0) + 1
+        end
+        local mean = #list / n
+        for k = 1, n do
+          local c = count[k] or 0
+          assert(c >= 0.8 * mean and c <= 1.2 * mean,
+            string.format("%s names, %d slices: slice %d holds %d, the mean is %.0f", kind, n, k, c, mean))
+        end
+      end
+    end)
+  end
+end)

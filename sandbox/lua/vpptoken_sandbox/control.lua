@@ -1,6 +1,6 @@
 -- Control endpoints for tests and demos (no auth, not in the request log):
 --   GET  /health             -> 200 {"status":"ok"}
---   POST /_sandbox/reset     -> 204: empty store, faults and log; config back to the command line
+--   POST /_sandbox/reset     -> 204: empty store, faults (IMDS ones too) and log; config reset
 --   POST /_sandbox/faults    -> 204: queue a fault rule (see add_fault)
 --   POST /_sandbox/config    -> 204: change page_size, sync_seconds, sync_response, honor_prefer,
 --                               apple_token_files, faults (the profile), throttle (config.lua)

@@ -136,6 +136,11 @@ function identity.load(path, opts)
   return id
 end
 
+-- What a reset (POST /_sandbox/reset) clears of the identity platform: the injected managed-identity failures.
+function identity.reset(id)
+  managed.reset(id)
+end
+
 -- A signed access token for app. overrides (optional): aud, lifetime (seconds; may be negative).
 -- Returns the token and its lifetime in whole seconds (expires_in).
 function identity.issue(id, app, overrides)

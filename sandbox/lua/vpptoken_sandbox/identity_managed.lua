@@ -38,11 +38,16 @@ local function need_string(t, key, where)
   return t[key]
 end
 
+-- Forgets the injected failures (POST /_sandbox/reset).
+function managed.reset(id)
+  id.mi_failures = { count = 0 }
+end
+
 -- Reads the members above from the decoded apps file into id (raises naming the file); roles_of(list, where)
 -- turns a "permissions" list into roles. Adds each identity to id.apps, so its tokens pass Graph's check.
 function managed.load(id, cfg, dir, path, roles_of)
   id.managed = {}
-  id.mi_failures = { count = 0 }
+  managed.reset(id)
   if cfg.identity_header ~= nil then id.identity_header = need_string(cfg, "identity_header", "--apps " .. path) end
   for i, m in ipairs(type(cfg.managed_identities) == "table" and cfg.managed_identities or {}) do
     local where = string.format("--apps %s: managed_identities[%d]", path, i)

@@ -64,6 +64,7 @@ function state.reset()
   state.faults = {}
   state.log:clear()
   state.config = util.copy(state.defaults)
+  if state.identity then identity.reset(state.identity) end
   settings.on_reset(state)
 end
 
