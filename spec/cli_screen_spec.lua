@@ -13,7 +13,7 @@ local function lines(text)
   return out
 end
 
-describe("the admin's screen at 80 columns", function()
+describe("the admin's screen at 80 columns #subprocess", function()
   local sb = helper.sandbox_suite{ "--access-token", ACCESS, "--seed-tokens", "50", "--seed", "7" }
   local env
 
