@@ -30,7 +30,8 @@ void vpp_session_hook(lua_State *L, vpp_session *s, int hook) {
   s->in_hook = 0;
 }
 
-static void session_release(vpp_session *s) {
+static void session_release(lua_State *L, vpp_session *s) {
+  vpp_reactor_free(L, s);
   for (int i = 0; i < s->pool_n; i++) {
     if (s->multi && s->pool[i]->curl) curl_multi_remove_handle(s->multi, s->pool[i]->curl);
     vpp_transfer_free(s->pool[i]);
@@ -116,7 +117,7 @@ static int l_retry_wait(lua_State *L) {
 static int l_close(lua_State *L) {
   vpp_session *s = luaL_checkudata(L, 1, VPP_SESSION_TYPE);
   if (s->in_hook) return luaL_error(L, "attempt to close a %s from its own hook", VPP_SESSION_TYPE);
-  session_release(s);
+  session_release(L, s);
   return 0;
 }
 
@@ -292,9 +293,14 @@ int vpp_l_session_new(lua_State *L) {
 }
 
 void vpp_open_session(lua_State *L) {
-  static const luaL_Reg methods[] = {{"request", l_request}, {"request_many", vpp_l_request_many},
-                                     {"pump", vpp_l_pump},   {"retry_wait", l_retry_wait},
-                                     {"close", l_close},     {NULL, NULL}};
+  static const luaL_Reg methods[] = {
+      {"request", l_request}, {"request_many", vpp_l_request_many},
+      {"pump", vpp_l_pump},   {"retry_wait", l_retry_wait},
+      {"start", vpp_l_start}, {"step", vpp_l_step},
+      {"cancel", vpp_l_cancel}, {"pollfd", vpp_l_pollfd},
+      {"events", vpp_l_events}, {"timeout", vpp_l_timeout},
+      {"pending", vpp_l_pending}, {"close", l_close},
+      {NULL, NULL}};
   static const luaL_Reg meta[] = {{"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}};
   luaL_newmetatable(L, VPP_SESSION_TYPE);
   luaL_setfuncs(L, meta, 0);

@@ -170,6 +170,8 @@ void vpp_transfer_push_result(lua_State *L, vpp_transfer *t, CURLcode rc);
 double vpp_now(void);
 void vpp_sleep_seconds(double d);
 
+typedef struct vpp_reactor vpp_reactor; /* reactor.c: calls driven from outside (vpptoken.async) */
+
 /* The Session userdata. */
 typedef struct {
   vpp_transfer main; /* main.curl == NULL once closed */
@@ -184,11 +186,21 @@ typedef struct {
   int http2;   /* the http2 option: HTTP/2 over TLS allowed */
   int pumping; /* pump: calls under way in the pool (request_many refuses to run meanwhile) */
   int in_hook; /* a caller's hook (request's on_retry, request_many's on_event) is running: no use of the session */
+  vpp_reactor *reactor; /* start/step/cancel's calls, made on first use */
 } vpp_session;
 
 vpp_session *vpp_check_session(lua_State *L, int idx); /* raises on a closed session */
 int vpp_l_request_many(lua_State *L);
 int vpp_l_pump(lua_State *L);
+/* reactor.c: session:start, step, cancel, pollfd, events, timeout, pending; the reactor's cleanup */
+int vpp_l_start(lua_State *L);
+int vpp_l_step(lua_State *L);
+int vpp_l_cancel(lua_State *L);
+int vpp_l_pollfd(lua_State *L);
+int vpp_l_events(lua_State *L);
+int vpp_l_timeout(lua_State *L);
+int vpp_l_pending(lua_State *L);
+void vpp_reactor_free(lua_State *L, vpp_session *s);
 /* Calls the hook function at stack index `hook` (0: none) with the table on top of the stack, which it pops; the
    hook's own errors are dropped (it only observes). The session refuses every use while the hook runs. */
 void vpp_session_hook(lua_State *L, vpp_session *s, int hook);

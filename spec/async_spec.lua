@@ -1,0 +1,317 @@
+-- vpptoken.async: clients inside a host's event loop (luv, cqueues, a driver of one's own), every call a task that
+-- suspends instead of blocking, and cancellable.
+local helper = require "helper"
+local apple = helper.apple_token
+local vpptoken = require "vpptoken"
+local async = require "vpptoken.async"
+local core = require "vpptoken.core"
+local uv = require "luv"
+local cqueues = require "cqueues"
+
+-- Descriptors this process holds open.
+local function open_fds()
+  local n = 0
+  local p = assert(io.popen("ls /proc/" .. assert(io.open("/proc/self/stat"):read("n")) .. "/fd"))
+  for _ in p:lines() do n = n + 1 end
+  p:close()
+  return n
+end
+
+describe("vpptoken.async", function()
+  local sb = helper.sandbox_suite{}
+
+  local function seed(n)
+    local c = vpptoken.new{ base_url = sb.graph, access_token = "t" }
+    for i = 1, n do
+      assert(c:create{ token = apple("async-" .. i), appleId = "a" .. i .. "@contoso.com", state = "valid" })
+    end
+    c:close()
+  end
+
+  -- Runs n concurrent list() calls on rt's client while a 10 ms repeating timer runs (started with start_ticker,
+  -- which returns a function giving the worst lag seen); `run` runs the loop. Returns the tasks and the lag.
+  local function concurrent_lists(rt, n, start_ticker, run)
+    local client = rt:client{ base_url = sb.graph, access_token = "t" }
+    local tasks = {}
+    for i = 1, n do tasks[i] = rt:spawn(function() return client:list() end) end
+    local worst = start_ticker(function()
+      for _, t in ipairs(tasks) do if not t:done() then return false end end
+      return true
+    end)
+    local t0 = core.monotonic()
+    run()
+    local wall = core.monotonic() - t0
+    client:close()
+    return tasks, worst(), wall
+  end
+
+  describe("in a luv loop", function()
+    local function luv_ticker(finished)
+      local worst, last = 0, core.monotonic()
+      local timer = uv.new_timer()
+      timer:start(10, 10, function()
+        local now = core.monotonic()
+        worst = math.max(worst, now - last - 0.010)
+        last = now
+        if finished() then timer:stop(); timer:close() end
+      end)
+      return function() return worst end
+    end
+
+    it("runs 100 concurrent list() calls against a slow Graph while the loop's timers keep running", function()
+      seed(3)
+      sb:configure{ faults = { latency_ms = { GET = { 50, 50 } } } }
+      local rt = async.new{ loop = "luv" }
+      local tasks, lag, wall = concurrent_lists(rt, 100, luv_ticker, function() uv.run() end)
+      for i, t in ipairs(tasks) do
+        assert.is_true(t:done(), "task " .. i)
+        local list, err = t:result()
+        assert.is_nil(err)
+        assert.equal(3, #list, "task " .. i)
+      end
+      -- blocking calls would hold the loop for 100 x 50 ms; a shared 2-core machine adds its own noise
+      assert.is_true(lag < 0.25, "timer lag " .. lag)
+      assert.is_true(wall < 2.5, "wall " .. wall)
+    end)
+
+    it("ends a task cancelled 100 ms into a 2 s call at once, with kind cancelled", function()
+      sb:configure{ faults = { latency_ms = { GET = { 2000, 2000 } } } }
+      local rt = async.new{ loop = "luv" }
+      local client = rt:client{ base_url = sb.graph, access_token = "t" }
+      local got = {}
+      local task = rt:spawn(function()
+        got.value, got.err = client:list()
+        got.at = core.monotonic()
+        return got.value, got.err
+      end)
+      local cancelled_at
+      local timer = uv.new_timer()
+      timer:start(100, 0, function()
+        timer:close()
+        cancelled_at = core.monotonic()
+        task:cancel()
+      end)
+      local t0 = core.monotonic()
+      uv.run()
+      assert.is_true(task:done())
+      assert.is_nil(got.value)
+      assert.equal("cancelled", got.err.kind)
+      assert.is_true(got.at - cancelled_at < 0.05, "ended " .. (got.at - cancelled_at) .. " s after the cancel")
+      assert.is_true(core.monotonic() - t0 < 1, "the loop ended without waiting for the answer")
+      local v, err = task:result()
+      assert.is_nil(v)
+      assert.equal("cancelled", err.kind)
+      -- later calls of the task fail at once, without a request
+      client:close()
+    end)
+
+    it("reports a cancelled POST that may have been sent with outcome_unknown", function()
+      seed(1)
+      local c = vpptoken.new{ base_url = sb.graph, access_token = "t" }
+      local id = assert(c:list())[1].id
+      c:close()
+      sb:configure{ faults = { latency_ms = { POST = { 2000, 2000 } } } }
+      local before = #sb:requests()
+      local rt = async.new{ loop = "luv" }
+      local client = rt:client{ base_url = sb.graph, access_token = "t" }
+      local got = {}
+      local task = rt:spawn(function()
+        got.value, got.err = client:sync(id)
+        got.after = { client:list() }
+      end)
+      local timer = uv.new_timer()
+      timer:start(200, 0, function() timer:close(); task:cancel() end)
+      uv.run()
+      assert.equal("cancelled", got.err.kind)
+      assert.is_true(got.err.outcome_unknown)
+      assert.is_nil(got.after[1])
+      assert.equal("cancelled", got.after[2].kind)
+      local log = sb:requests()
+      for i = before + 1, #log do assert.not_equal("GET", log[i].method, "the list after the cancel was sent") end
+      client:close()
+    end)
+
+    it("sends nothing more when a task is cancelled during a 429 back-off", function()
+      seed(1)
+      sb:fail_next(1, 429, { retry_after = "1" })
+      local rt = async.new{ loop = "luv" }
+      local client = rt:client{ base_url = sb.graph, access_token = "t" }
+      local got = {}
+      local task = rt:spawn(function() got.value, got.err = client:list() end)
+      local cancel = uv.new_timer()
+      cancel:start(300, 0, function() cancel:close(); task:cancel() end)
+      local hold = uv.new_timer() -- keeps the loop going past the Retry-After
+      hold:start(1400, 0, function() hold:close() end)
+      uv.run()
+      assert.equal("cancelled", got.err.kind)
+      assert.is_falsy(got.err.outcome_unknown)
+      assert.equal(1, #sb:requests(), "only the throttled attempt went out")
+      client:close()
+    end)
+
+    it("leaves no descriptor open after many cancellations at random points", function()
+      seed(2)
+      sb:configure{ faults = { latency_ms = { GET = { 0, 30 } } } }
+      local before = open_fds()
+      local rt = async.new{ loop = "luv" }
+      local client = rt:client{ base_url = sb.graph, access_token = "t" }
+      local ended = 0
+      math.randomseed(7)
+      for _ = 1, 200 do
+        local task = rt:spawn(function() return client:list() end)
+        local timer = uv.new_timer()
+        timer:start(math.random(0, 40), 0, function()
+          timer:close()
+          task:cancel()
+          ended = ended + 1
+        end)
+      end
+      uv.run()
+      assert.equal(200, ended)
+      client:close()
+      collectgarbage()
+      assert.equal(before, open_fds())
+    end)
+
+    it("waits for a sync with the loop's timers, not by sleeping", function()
+      seed(1)
+      local c = vpptoken.new{ base_url = sb.graph, access_token = "t" }
+      local id = assert(c:list())[1].id
+      c:close()
+      local rt = async.new{ loop = "luv" }
+      local client = rt:client{ base_url = sb.graph, access_token = "t" }
+      local task = rt:spawn(function()
+        assert(client:sync(id))
+        return client:wait_for_sync(id, { interval = 0.2, timeout = 10 })
+      end)
+      local worst, last, timer = 0, core.monotonic(), uv.new_timer()
+      timer:start(10, 10, function()
+        local now = core.monotonic()
+        worst = math.max(worst, now - last - 0.010)
+        last = now
+        if task:done() then timer:stop(); timer:close() end
+      end)
+      uv.run()
+      local tok, err = task:result()
+      assert.is_nil(err)
+      assert.equal(id, tok.id)
+      assert.is_true(worst < 0.15, "timer lag " .. worst)
+    end)
+
+    it("raises when an async client is called outside a task", function()
+      local rt = async.new{ loop = "luv" }
+      local client = rt:client{ base_url = sb.graph, access_token = "t" }
+      assert.has_error(function() client:list() end,
+        "vpptoken.async: a call on an async client must be made inside a task (rt:spawn)")
+      client:close()
+    end)
+
+    it("gives what the task's function raised as an error of kind job", function()
+      local rt = async.new{ loop = "luv" }
+      local task = rt:spawn(function() error("boom") end)
+      uv.run()
+      assert.is_true(task:done())
+      local v, err = task:result()
+      assert.is_nil(v)
+      assert.equal("job", err.kind)
+      assert.matches("boom", err.message)
+    end)
+  end)
+
+  describe("in a cqueues controller", function()
+    it("runs 100 concurrent list() calls against a slow Graph while other coroutines keep running", function()
+      seed(3)
+      sb:configure{ faults = { latency_ms = { GET = { 50, 50 } } } }
+      local cq = cqueues.new()
+      local rt = async.new{ loop = "cqueues", controller = cq }
+      local tasks, lag, wall = concurrent_lists(rt, 100, function(finished)
+        local worst = 0
+        cq:wrap(function()
+          local last = cqueues.monotime()
+          repeat
+            cqueues.sleep(0.010)
+            local now = cqueues.monotime()
+            worst = math.max(worst, now - last - 0.010)
+            last = now
+          until finished()
+        end)
+        return function() return worst end
+      end, function() assert(cq:loop()) end)
+      for i, t in ipairs(tasks) do
+        local list, err = t:result()
+        assert.is_nil(err)
+        assert.equal(3, #list, "task " .. i)
+      end
+      assert.is_true(lag < 0.25, "timer lag " .. lag)
+      assert.is_true(wall < 2.5, "wall " .. wall)
+    end)
+
+    it("ends a task cancelled 100 ms into a 2 s call at once, with kind cancelled", function()
+      sb:configure{ faults = { latency_ms = { GET = { 2000, 2000 } } } }
+      local cq = cqueues.new()
+      local rt = async.new{ loop = "cqueues", controller = cq }
+      local client = rt:client{ base_url = sb.graph, access_token = "t" }
+      local got = {}
+      local task = rt:spawn(function()
+        got.value, got.err = client:list()
+        got.at = core.monotonic()
+      end)
+      local cancelled_at
+      cq:wrap(function()
+        cqueues.sleep(0.1)
+        cancelled_at = core.monotonic()
+        task:cancel()
+      end)
+      local t0 = core.monotonic()
+      assert(cq:loop())
+      assert.equal("cancelled", got.err.kind)
+      assert.is_true(got.at - cancelled_at < 0.05)
+      assert.is_true(core.monotonic() - t0 < 1)
+      client:close()
+    end)
+  end)
+
+  describe("with a driver of one's own", function()
+    it("runs tasks on the driver's timers and watches", function()
+      seed(2)
+      -- the README's example driver: a poll loop over core.poll
+      local timers, watches = {}, {}
+      local driver = {
+        timer = function(seconds, fn)
+          local h = { at = core.monotonic() + seconds, fn = fn }
+          timers[h] = true
+          return h
+        end,
+        cancel = function(h) timers[h] = nil end,
+        watch = function(fd, fn)
+          local h = { fd = fd, fn = fn }
+          watches[h] = true
+          return h
+        end,
+        unwatch = function(h) watches[h] = nil end,
+      }
+      local rt = async.new{ loop = driver }
+      local client = rt:client{ base_url = sb.graph, access_token = "t" }
+      local task = rt:spawn(function() return client:list() end)
+      local rounds = 0
+      while next(timers) or next(watches) do
+        rounds = rounds + 1
+        assert(rounds < 100000)
+        local fds, soonest = {}, nil
+        for h in pairs(watches) do fds[#fds + 1] = h.fd end
+        for h in pairs(timers) do soonest = math.min(soonest or h.at, h.at) end
+        local wait = soonest and math.max(0, soonest - core.monotonic()) or 1
+        local ready = core.poll(fds, wait)
+        for h in pairs(watches) do if ready[h.fd] then h.fn() end end
+        local now = core.monotonic()
+        for h in pairs(timers) do
+          if h.at <= now then timers[h] = nil; h.fn() end
+        end
+      end
+      local list, err = task:result()
+      assert.is_nil(err)
+      assert.equal(2, #list)
+      client:close()
+    end)
+  end)
+end)
