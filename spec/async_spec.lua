@@ -116,7 +116,7 @@ describe("vpptoken.async", function()
       local client = rt:client{ base_url = sb.graph, access_token = "t" }
       local got = {}
       local task = rt:spawn(function()
-        got.value, got.err = client:sync(id)
+        got.value, got.err = client:sync_licenses(id)
         got.after = { client:list() }
       end)
       local timer = uv.new_timer()
@@ -134,6 +134,7 @@ describe("vpptoken.async", function()
     it("sends nothing more when a task is cancelled during a 429 back-off", function()
       seed(1)
       sb:fail_next(1, 429, { retry_after = "1" })
+      local before = #sb:requests()
       local rt = async.new{ loop = "luv" }
       local client = rt:client{ base_url = sb.graph, access_token = "t" }
       local got = {}
@@ -145,13 +146,15 @@ describe("vpptoken.async", function()
       uv.run()
       assert.equal("cancelled", got.err.kind)
       assert.is_falsy(got.err.outcome_unknown)
-      assert.equal(1, #sb:requests(), "only the throttled attempt went out")
+      assert.equal(before + 1, #sb:requests(), "only the throttled attempt went out")
       client:close()
     end)
 
     it("leaves no descriptor open after many cancellations at random points", function()
       seed(2)
       sb:configure{ faults = { latency_ms = { GET = { 0, 30 } } } }
+      collectgarbage()
+      collectgarbage()
       local before = open_fds()
       local rt = async.new{ loop = "luv" }
       local client = rt:client{ base_url = sb.graph, access_token = "t" }
@@ -181,7 +184,7 @@ describe("vpptoken.async", function()
       local rt = async.new{ loop = "luv" }
       local client = rt:client{ base_url = sb.graph, access_token = "t" }
       local task = rt:spawn(function()
-        assert(client:sync(id))
+        assert(client:sync_licenses(id))
         return client:wait_for_sync(id, { interval = 0.2, timeout = 10 })
       end)
       local worst, last, timer = 0, core.monotonic(), uv.new_timer()
@@ -302,10 +305,12 @@ describe("vpptoken.async", function()
         for h in pairs(timers) do soonest = math.min(soonest or h.at, h.at) end
         local wait = soonest and math.max(0, soonest - core.monotonic()) or 1
         local ready = core.poll(fds, wait)
-        for h in pairs(watches) do if ready[h.fd] then h.fn() end end
-        local now = core.monotonic()
-        for h in pairs(timers) do
-          if h.at <= now then timers[h] = nil; h.fn() end
+        local due, now = {}, core.monotonic()
+        for h in pairs(watches) do if ready[h.fd] then due[#due + 1] = h end end
+        for h in pairs(timers) do if h.at <= now then due[#due + 1] = h end end
+        for _, h in ipairs(due) do
+          if h.at then timers[h] = nil end
+          if h.at or watches[h] then h.fn() end
         end
       end
       local list, err = task:result()
