@@ -219,12 +219,12 @@ function resume(task, ...)
   if not r[1] then
     local shown_ok, text = pcall(tostring, r[2])
     if not shown_ok then text = "a " .. type(r[2]) .. " that cannot be shown" end
-    return finish(task, nil, errors.new{ kind = "job", code = "TaskFailed", raised = r[2],
+    return finish(task, nil, errors.new{ kind = "job", code = "JobFailed", raised = r[2],
       message = "the task raised an error: " .. text, traceback = debug.traceback(task.co) })
   end
   if coroutine.status(task.co) == "dead" then return finish(task, unpack(r, 2, r.n)) end
   if r[2] ~= YIELD then
-    return finish(task, nil, errors.new{ kind = "job", code = "TaskFailed",
+    return finish(task, nil, errors.new{ kind = "job", code = "JobFailed",
       message = "the task yielded outside of a vpptoken call (only vpptoken calls may suspend a task)" })
   end
 end

@@ -27,8 +27,10 @@ function M.new(opts)
       for h in pairs(timers) do
         if not soonest or h.at < soonest then soonest = h.at end
       end
+      -- a signal that came just before poll() does not break it: with on_interrupt, no wait is longer than 0.2 s
       local left = soonest and math.max(0, soonest - core.monotonic()) or 60
-      local ready = core.poll(fds, math.min(left, 60))
+      if opts.on_interrupt and core.interrupted() then opts.on_interrupt() end
+      local ready = core.poll(fds, math.min(left, opts.on_interrupt and 0.2 or 60))
       if opts.on_interrupt and core.interrupted() then opts.on_interrupt() end
       for _, h in ipairs(M.sorted(watches)) do
         if watches[h] and ready[h.fd] then h.fn() end
