@@ -37,35 +37,30 @@ typedef struct vpp_call {
 struct vpp_reactor {
   CURLM *multi;
   int epfd;
-  double deadline;     /* libcurl's timer, on vpp_now()'s clock; < 0 for none */
-  vpp_call *live;      /* calls under way */
-  vpp_call *idle;      /* transfers ready for reuse */
+  double deadline; /* libcurl's timer, on vpp_now()'s clock; < 0 for none */
+  vpp_call *live;  /* calls under way */
+  vpp_call *idle;  /* transfers ready for reuse */
   int n_live, n_idle;
-  int plans;           /* registry reference: a table id -> what call id needs (strings, header set) */
+  int plans; /* registry reference: a table id -> what call id needs (strings, header set) */
   int next_id;
 };
 
 /* ---- libcurl's callbacks ---- */
 
+/* Keeps the epoll set to what libcurl wants watched: a change of a watched descriptor, else an addition. */
 static int on_socket(CURL *e, curl_socket_t fd, int what, void *userp, void *socketp) {
   (void)e;
-  vpp_reactor *r = userp;
+  (void)socketp;
+  const vpp_reactor *r = userp;
   if (what == CURL_POLL_REMOVE) {
-    if (socketp) epoll_ctl(r->epfd, EPOLL_CTL_DEL, fd, NULL); /* fails harmlessly when already closed */
-    curl_multi_assign(r->multi, fd, NULL);
+    epoll_ctl(r->epfd, EPOLL_CTL_DEL, fd, NULL); /* fails harmlessly when the kernel dropped it on close */
     return 0;
   }
   struct epoll_event ev;
   memset(&ev, 0, sizeof ev);
   ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
   ev.data.fd = fd;
-  int op = socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-  if (epoll_ctl(r->epfd, op, fd, &ev) != 0) {
-    /* a descriptor number reused by another socket, or one the kernel dropped when it was closed */
-    if (errno == EEXIST) epoll_ctl(r->epfd, EPOLL_CTL_MOD, fd, &ev);
-    else if (errno == ENOENT) epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev);
-  }
-  if (!socketp) curl_multi_assign(r->multi, fd, r); /* marks the descriptor as watched */
+  if (epoll_ctl(r->epfd, EPOLL_CTL_MOD, fd, &ev) != 0 && errno == ENOENT) epoll_ctl(r->epfd, EPOLL_CTL_ADD, fd, &ev);
   return 0;
 }
 

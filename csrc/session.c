@@ -293,14 +293,19 @@ int vpp_l_session_new(lua_State *L) {
 }
 
 void vpp_open_session(lua_State *L) {
-  static const luaL_Reg methods[] = {
-      {"request", l_request}, {"request_many", vpp_l_request_many},
-      {"pump", vpp_l_pump},   {"retry_wait", l_retry_wait},
-      {"start", vpp_l_start}, {"step", vpp_l_step},
-      {"cancel", vpp_l_cancel}, {"pollfd", vpp_l_pollfd},
-      {"events", vpp_l_events}, {"timeout", vpp_l_timeout},
-      {"pending", vpp_l_pending}, {"close", l_close},
-      {NULL, NULL}};
+  static const luaL_Reg methods[] = {{"request", l_request},
+                                     {"request_many", vpp_l_request_many},
+                                     {"pump", vpp_l_pump},
+                                     {"retry_wait", l_retry_wait},
+                                     {"start", vpp_l_start},
+                                     {"step", vpp_l_step},
+                                     {"cancel", vpp_l_cancel},
+                                     {"pollfd", vpp_l_pollfd},
+                                     {"events", vpp_l_events},
+                                     {"timeout", vpp_l_timeout},
+                                     {"pending", vpp_l_pending},
+                                     {"close", l_close},
+                                     {NULL, NULL}};
   static const luaL_Reg meta[] = {{"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}};
   luaL_newmetatable(L, VPP_SESSION_TYPE);
   luaL_setfuncs(L, meta, 0);

@@ -238,7 +238,8 @@ void vpp_open_url(lua_State *L);     /* sets check_url into the table on top */
 void vpp_open_fs(lua_State *L);      /* sets file_kind into the table on top */
 void vpp_open_spawn(lua_State *L);   /* sets run (a program, no shell, a timeout) and executable */
 void vpp_open_term(lua_State *L);    /* sets terminal into the table on top */
-void vpp_open_interrupt(lua_State *L); /* sets catch_interrupt/interrupted into the table on top */
+/* sets catch_interrupt/interrupted into the table on top */
+void vpp_open_interrupt(lua_State *L);
 
 /* ---- base64url without padding (crypto.c); out must hold 4*ceil(len/3)+1 bytes ---- */
 size_t vpp_base64url(const unsigned char *in, size_t len, char *out);
