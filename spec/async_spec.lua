@@ -110,7 +110,7 @@ describe("vpptoken.async", function()
       local c = vpptoken.new{ base_url = sb.graph, access_token = "t" }
       local id = assert(c:list())[1].id
       c:close()
-      sb:configure{ faults = { latency_ms = { POST = { 2000, 2000 } } } }
+      sb:configure{ faults = { latency_ms = { POST = { 3000, 3000 } } } }
       local before = #sb:requests()
       local rt = async.new{ loop = "luv" }
       local client = rt:client{ base_url = sb.graph, access_token = "t" }
@@ -120,7 +120,7 @@ describe("vpptoken.async", function()
         got.after = { client:list() }
       end)
       local timer = uv.new_timer()
-      timer:start(200, 0, function() timer:close(); task:cancel() end)
+      timer:start(1000, 0, function() timer:close(); task:cancel() end) -- the POST is out by then
       uv.run()
       assert.equal("cancelled", got.err.kind)
       assert.is_true(got.err.outcome_unknown)

@@ -193,13 +193,26 @@ function Session:close()
   end
 end
 
+local function bind(rt, client)
+  client.session = setmetatable({ rt = rt, real = client.session, owner = {} }, Session)
+  return client
+end
+
 --- A client (the options of vpptoken.new) whose calls run inside this runtime's tasks; a call made outside a task
 -- raises.
 function Runtime:client(opts)
   local ok, client = pcall(Client.new, opts, nil, "rt:client")
   if not ok then error(client, 2) end
-  client.session = setmetatable({ rt = self, real = client.session, owner = {} }, Session)
-  return client
+  return bind(self, client)
+end
+
+--- The client vpptoken.from_env would make (the sign-in chain and the environment), in this runtime.
+function Runtime:from_env(opts, getenv)
+  local merged, from = require("vpptoken")._env_options(opts, getenv, "rt:from_env")
+  if not merged then error("rt:from_env: " .. from, 2) end
+  local ok, client = pcall(Client.new, merged, from, "rt:from_env")
+  if not ok then error(client, 2) end
+  return bind(self, client)
 end
 
 -- ---- tasks ----

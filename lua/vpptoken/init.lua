@@ -204,6 +204,12 @@ function M.from_env(opts, getenv)
   return Client.new(merged, from, "vpptoken.from_env")
 end
 
+-- from_env's options and where each came from, or nil and a message (vpptoken.async's rt:from_env). fname starts
+-- messages.
+function M._env_options(opts, getenv, fname)
+  return env_options(opts, getenv, fname)
+end
+
 --- libcurl's version text, with the TLS, compression and HTTP/2 libraries it uses (for bug reports).
 function M.curl_version()
   return core.curl_version()

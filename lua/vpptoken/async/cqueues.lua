@@ -12,6 +12,7 @@ function M.new(opts)
     timer = function(seconds, fn)
       local h = { cond = condition.new() }
       cq:wrap(function()
+        if h.stopped then return end -- cancelled before it first ran: a signal then would be lost
         cqueues.poll(h.cond, seconds)
         if not h.stopped then fn() end
       end)
