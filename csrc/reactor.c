@@ -229,9 +229,10 @@ int vpp_l_start(lua_State *L) {
   return 1;
 }
 
-/* Moves the calls whose attempt ended: a retry (or a redirect hop) waits for its time; a call that is over goes
-   into the table on top of the stack as { id, result }. */
-static void collect(lua_State *L, vpp_session *s, vpp_reactor *r, int *got) {
+/* Moves the calls whose attempt ended: a retry (or a redirect hop) waits for its time, and a retry goes into the
+   table at index `retries` as { id, event } (vpp_push_retry_event's); a call that is over goes into the table at
+   index `done` as { id, result }. */
+static void collect(lua_State *L, vpp_session *s, vpp_reactor *r, int done, int *got, int retries, int *waits) {
   CURLMsg *msg;
   int left;
   while ((msg = curl_multi_info_read(r->multi, &left))) {
@@ -245,6 +246,14 @@ static void collect(lua_State *L, vpp_session *s, vpp_reactor *r, int *got) {
     double delay = vpp_transfer_outcome(t, rc, &s->retry, &s->rng);
     if (delay >= 0) {
       t->next_at = vpp_now() + delay;
+      if (t->hops == 0) { /* a retry, not a redirect hop */
+        lua_createtable(L, 2, 0);
+        lua_pushinteger(L, t->index);
+        lua_rawseti(L, -2, 1);
+        vpp_push_retry_event(L, t, &s->retry, delay);
+        lua_rawseti(L, -2, 2);
+        lua_rawseti(L, retries, ++*waits);
+      }
       continue;
     }
     unlink_call(r, c);
@@ -253,18 +262,21 @@ static void collect(lua_State *L, vpp_session *s, vpp_reactor *r, int *got) {
     lua_rawseti(L, -2, 1);
     vpp_transfer_push_result(L, t, rc);
     lua_rawseti(L, -2, 2);
-    lua_rawseti(L, -2, ++*got);
+    lua_rawseti(L, done, ++*got);
     call_release(L, r, c);
   }
 }
 
-/* session:step() -> { { id, result }, ... }: never waits. */
+/* session:step() -> { { id, result }, ... }, { { id, retry event }, ... }: never waits. The first table holds the
+   calls that ended, the second the retries decided (each with the table an on_retry hook gets). */
 int vpp_l_step(lua_State *L) {
   vpp_session *s = vpp_check_session(L, 1);
   vpp_reactor *r = s->reactor;
-  lua_newtable(L);
-  if (!r) return 1;
-  int got = 0;
+  lua_settop(L, 1);
+  lua_newtable(L); /* 2: the calls that ended */
+  lua_newtable(L); /* 3: the retries */
+  if (!r) return 2;
+  int got = 0, waits = 0;
   for (int round = 0; round < MAX_ROUNDS; round++) {
     struct epoll_event evs[MAX_READY];
     int running = 0, more = 0;
@@ -280,7 +292,7 @@ int vpp_l_step(lua_State *L) {
       r->deadline = -1;
       curl_multi_socket_action(r->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     }
-    collect(L, s, r, &got);
+    collect(L, s, r, 2, &got, 3, &waits);
     double now = vpp_now();
     for (vpp_call *c = r->live; c; c = c->next) {
       if (c->state == CALL_WAITING && c->t.next_at <= now) {
@@ -290,7 +302,7 @@ int vpp_l_step(lua_State *L) {
     }
     if (!more && n < MAX_READY && !(r->deadline >= 0 && r->deadline <= vpp_now())) break;
   }
-  return 1;
+  return 2;
 }
 
 /* session:cancel(id) -> found, may_have_been_sent

@@ -150,6 +150,31 @@ describe("vpptoken.async", function()
       client:close()
     end)
 
+    it("retries a throttled call after its Retry-After on a timer, telling the client's on_retry", function()
+      seed(1)
+      sb:fail_next(1, 429, { retry_after = "0.3" })
+      local rt = async.new{ loop = "luv" }
+      local seen = {}
+      local client = rt:client{ base_url = sb.graph, access_token = "t", on_retry = function(info)
+        seen[#seen + 1] = info
+      end }
+      local task = rt:spawn(function() return client:list() end)
+      local ticks, timer = 0, uv.new_timer()
+      timer:start(10, 10, function()
+        ticks = ticks + 1
+        if task:done() then timer:stop(); timer:close() end
+      end)
+      uv.run()
+      local list, err = task:result()
+      assert.is_nil(err)
+      assert.equal(1, #list)
+      assert.equal(1, #seen)
+      assert.equal(429, seen[1].status)
+      assert.equal(2, seen[1].attempt)
+      assert.is_true(ticks >= 20, "the loop ran during the back-off (" .. ticks .. " ticks)")
+      client:close()
+    end)
+
     it("leaves no descriptor open after many cancellations at random points", function()
       seed(2)
       sb:configure{ faults = { latency_ms = { GET = { 0, 30 } } } }

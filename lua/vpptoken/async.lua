@@ -97,10 +97,15 @@ local resume
 -- What the loop calls when entry's descriptor is ready or its deadline came: the ended calls resume their tasks.
 function Runtime:_service(entry)
   if entry.closed then return end
-  for _, done in ipairs(entry.real:step()) do
+  local ended, retries = entry.real:step()
+  for _, retry in ipairs(retries) do -- the on_retry hook of the call's client (request.lua's wait hook)
+    local hook = entry.hooks[retry[1]]
+    if hook then pcall(hook, retry[2]) end
+  end
+  for _, done in ipairs(ended) do
     local id = done[1]
     local task = entry.owner[id]
-    entry.owner[id] = nil
+    entry.owner[id], entry.hooks[id] = nil, nil
     if task then
       task.pending[entry][id] = nil
       resume(task, id, done[2])
@@ -119,20 +124,20 @@ local function suspend()
   return coroutine.yield(YIELD)
 end
 
--- Starts one call for task; returns its id.
-function Session:_start(task, method, url, headers, body, mode)
+-- Starts one call for task; returns its id. on_event: told of each retry, as session:request's hook is.
+function Session:_start(task, method, url, headers, body, mode, on_event)
   local id = self.real:start(method, url, headers, body, mode)
-  self.owner[id] = task
+  self.owner[id], self.hooks[id] = task, on_event
   task.pending[self] = task.pending[self] or {}
   task.pending[self][id] = true
   self.rt:_arm(self)
   return id
 end
 
-function Session:request(method, url, headers, body, mode)
+function Session:request(method, url, headers, body, mode, on_event)
   local task = in_task(self)
   if task.cancelled then return nil, errors.cancelled(method, url) end
-  local id = self:_start(task, method, url, headers, body, mode)
+  local id = self:_start(task, method, url, headers, body, mode, on_event)
   local got, r = suspend()
   if got == CANCELLED then return nil, errors.cancelled(method, url, r[id]) end
   if got ~= id then error("vpptoken.async: a task was resumed with another call's answer") end
@@ -147,8 +152,12 @@ function Session:request_many(reqs, o)
   local results, inflight, nxt, left, running = {}, {}, 1, n, 0
   local function start_next()
     while nxt <= n and running < conc and not task.cancelled do
-      local q = reqs[nxt]
-      inflight[self:_start(task, q.method, q.url, q.headers, q.body)] = nxt
+      local q, i = reqs[nxt], nxt
+      local hook = on_event and function(ev)
+        ev.index = i
+        on_event(ev)
+      end
+      inflight[self:_start(task, q.method, q.url, q.headers, q.body, nil, hook)] = i
       nxt, running = nxt + 1, running + 1
     end
   end
@@ -185,7 +194,7 @@ function Session:close()
   self.closed = true
   self.rt:_arm(self)
   local owners = self.owner
-  self.owner = {}
+  self.owner, self.hooks = {}, {}
   self.real:close()
   for id, task in pairs(owners) do
     task.pending[self][id] = nil
@@ -194,7 +203,7 @@ function Session:close()
 end
 
 local function bind(rt, client)
-  client.session = setmetatable({ rt = rt, real = client.session, owner = {} }, Session)
+  client.session = setmetatable({ rt = rt, real = client.session, owner = {}, hooks = {} }, Session)
   return client
 end
 
@@ -275,7 +284,7 @@ function Task:cancel()
     for id in pairs(ids) do
       local _, may_have_been_sent = entry.real:cancel(id)
       sent[id] = may_have_been_sent
-      entry.owner[id] = nil
+      entry.owner[id], entry.hooks[id] = nil, nil
     end
     self.pending[entry] = nil
     self.rt:_arm(entry)
