@@ -88,6 +88,11 @@ static int l_request(lua_State *L) {
       vpp_session_hook(L, s, hook);
     }
     vpp_sleep_seconds(delay);
+    if (vpp_interrupt_pending()) { /* Ctrl-C (caught) during the wait: the call ends without another attempt */
+      t->interrupted = 2;
+      rc = CURLE_ABORTED_BY_CALLBACK;
+      break;
+    }
   }
   vpp_transfer_set_hook(t, L, 0, &s->in_hook);
   int failed = vpp_transfer_failed(t, rc);

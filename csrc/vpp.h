@@ -118,6 +118,7 @@ typedef struct {
      new connection, when a reused one dies before any answer; the pre-request callback stops that second send. */
   int guard_resend, awaiting_answer, resend_refused;
   int too_large;         /* the body passed its limit */
+  int interrupted;       /* SIGINT (caught: core.catch_interrupt) ended the call: 1 in an attempt, 2 in a wait */
   int headers_too_large; /* the response headers passed theirs */
   /* Redirects are followed here, not by libcurl: only for GET and HEAD, to URLs the policy allows, never from https
      to http; once a hop leaves the first origin, the caller's headers (Authorization) stay behind. */
@@ -240,6 +241,9 @@ void vpp_open_spawn(lua_State *L);   /* sets run (a program, no shell, a timeout
 void vpp_open_term(lua_State *L);    /* sets terminal into the table on top */
 /* sets catch_interrupt/interrupted into the table on top */
 void vpp_open_interrupt(lua_State *L);
+/* interrupt.c: whether SIGINT is caught (core.catch_interrupt), and whether one came and is not yet read */
+int vpp_interrupt_catching(void);
+int vpp_interrupt_pending(void);
 
 /* ---- base64url without padding (crypto.c); out must hold 4*ceil(len/3)+1 bytes ---- */
 size_t vpp_base64url(const unsigned char *in, size_t len, char *out);

@@ -77,9 +77,11 @@ function Runtime:_arm(entry)
     return
   end
   if not entry.watch then entry.watch = d.watch(real:pollfd(), function() self:_service(entry) end) end
+  -- A timer set for an earlier time stays (waking early costs one step, which sets the next); only an earlier
+  -- deadline replaces it.
   local left = real:timeout()
   local at = left and core.monotonic() + left
-  if entry.timer and (not at or math.abs(at - entry.at) > 0.001) then
+  if entry.timer and at and at < entry.at - 0.001 then
     d.cancel(entry.timer)
     entry.timer = nil
   end
