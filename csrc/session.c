@@ -40,7 +40,6 @@ static void session_release(lua_State *L, vpp_session *s) {
   free(s->pool);
   s->pool = NULL;
   s->pool_n = 0;
-  s->pumping = 0;
   if (s->multi) curl_multi_cleanup(s->multi);
   s->multi = NULL;
   vpp_transfer_free(&s->main);
@@ -254,7 +253,7 @@ int vpp_l_session_new(lua_State *L) {
   int insecure = (int)o.num[O_INSECURE], http2 = (int)o.num[O_HTTP2];
 
   /* Zeroed userdata with its metatable first: a failure below leaves nothing for __gc to double-free. */
-  vpp_session *s = lua_newuserdatauv(L, sizeof *s, 1); /* user value 1: pump's requests under way */
+  vpp_session *s = lua_newuserdata(L, sizeof *s);
   memset(s, 0, sizeof *s);
   luaL_setmetatable(L, VPP_SESSION_TYPE);
   CURL *c = curl_easy_init();
@@ -298,19 +297,12 @@ int vpp_l_session_new(lua_State *L) {
 }
 
 void vpp_open_session(lua_State *L) {
-  static const luaL_Reg methods[] = {{"request", l_request},
-                                     {"request_many", vpp_l_request_many},
-                                     {"pump", vpp_l_pump},
-                                     {"retry_wait", l_retry_wait},
-                                     {"start", vpp_l_start},
-                                     {"step", vpp_l_step},
-                                     {"cancel", vpp_l_cancel},
-                                     {"pollfd", vpp_l_pollfd},
-                                     {"events", vpp_l_events},
-                                     {"timeout", vpp_l_timeout},
-                                     {"pending", vpp_l_pending},
-                                     {"close", l_close},
-                                     {NULL, NULL}};
+  static const luaL_Reg methods[] = {{"request", l_request},       {"request_many", vpp_l_request_many},
+                                     {"retry_wait", l_retry_wait}, {"start", vpp_l_start},
+                                     {"step", vpp_l_step},         {"cancel", vpp_l_cancel},
+                                     {"pollfd", vpp_l_pollfd},     {"events", vpp_l_events},
+                                     {"timeout", vpp_l_timeout},   {"pending", vpp_l_pending},
+                                     {"close", l_close},           {NULL, NULL}};
   static const luaL_Reg meta[] = {{"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}};
   luaL_newmetatable(L, VPP_SESSION_TYPE);
   luaL_setfuncs(L, meta, 0);

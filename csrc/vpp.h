@@ -138,7 +138,7 @@ typedef struct {
   CURLcode retry_rc;
   double start, waited, next_at, retry_after;
   long connects;
-  int index; /* request_many: 1-based position of the request; pump: the caller's id; 0 = slot free */
+  int index; /* request_many: 1-based position of the request; reactor: the call's id; 0 = slot free */
   /* session:request's hook, told about once a second while an attempt is under way: the state, the hook's stack
      index, the session's "hook running" flag; hook_L NULL without one. */
   lua_State *hook_L;
@@ -185,14 +185,12 @@ typedef struct {
   size_t max_body;
   long timeout_ms;
   int http2;   /* the http2 option: HTTP/2 over TLS allowed */
-  int pumping; /* pump: calls under way in the pool (request_many refuses to run meanwhile) */
   int in_hook; /* a caller's hook (request's on_retry, request_many's on_event) is running: no use of the session */
   vpp_reactor *reactor; /* start/step/cancel's calls, made on first use */
 } vpp_session;
 
 vpp_session *vpp_check_session(lua_State *L, int idx); /* raises on a closed session */
 int vpp_l_request_many(lua_State *L);
-int vpp_l_pump(lua_State *L);
 /* reactor.c: session:start, step, cancel, pollfd, events, timeout, pending; the reactor's cleanup */
 int vpp_l_start(lua_State *L);
 int vpp_l_step(lua_State *L);

@@ -32,6 +32,16 @@ describe("vpptoken command interrupted", function()
     assert.is_nil(err:find("traceback", 1, true))
   end)
 
+  it("ends the concurrent calls of sync --all and exits 130", function()
+    local client = require("vpptoken").new{ base_url = sb.graph, access_token = cli.ACCESS }
+    for i = 1, 3 do assert(client:create{ token = helper.apple_token("interrupt-" .. i) }) end
+    client:close()
+    sb:configure{ faults = { latency_ms = { POST = { 5000, 5000 } } } }
+    local code, ms, err = interrupt({ "sync", "--all" }, 1)
+    assert.equal(130, code, err)
+    assert.is_true(ms < 1500, "ended " .. ms .. " ms after the signal")
+  end)
+
   it("ends a wait before a retry and exits 130, sending nothing more", function()
     sb:fail_next(1, 429, { retry_after = "5" })
     local code, ms, err = interrupt({ "list" }, 1)
