@@ -274,6 +274,19 @@ function Task:_sleep(seconds)
   suspend()
 end
 
+-- Waits for a vpptoken.wait event inside the task; returns at once when the task is cancelled.
+function Task:_park(ev)
+  if self.cancelled then return end
+  ev.waiters[#ev.waiters + 1] = self
+  self.parked = ev
+  suspend()
+  self.parked = nil
+end
+
+function Task:_unpark(ev)
+  if self.parked == ev and not self.finished then resume(self, WOKE) end
+end
+
 --- Cancels the task: the call it waits for returns nil and an error of kind "cancelled" (with outcome_unknown
 -- when a write may already have been sent), and later calls fail the same way at once, without a request.
 -- task:result() gives nil and that error. Returns false when the task had already finished.

@@ -25,4 +25,23 @@ function M.sleep(seconds)
   core.sleep(seconds)
 end
 
+--- An event tasks can wait for (a token fetch under way, which other tasks of the same client wait on).
+function M.event()
+  return { waiters = {} }
+end
+
+--- Inside a task: suspends it until the event is signalled (or the task is cancelled). Outside one: returns at once
+-- (a blocking caller never finds work of another caller under way).
+function M.wait(ev)
+  local task = M.task()
+  if task then task:_park(ev) end
+end
+
+--- Wakes every task waiting for the event.
+function M.signal(ev)
+  local waiters = ev.waiters
+  ev.waiters = {}
+  for _, task in ipairs(waiters) do task:_unpark(ev) end
+end
+
 return M
