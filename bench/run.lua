@@ -269,10 +269,28 @@ local function main()
   checks[#checks + 1] = string.format("info  (e) start-up instructions: %.2f× the floor's (%.1f M vs %.1f M)",
     su.vpptoken / su.floor, su.vpptoken / 1e6, su.floor / 1e6)
 
+  -- ---- (f) vpptoken.async in a luv loop against the blocking client, on the same workloads (issue 23) ----
+  local async_rows = {}
+  local function async_row(name, r)
+    local av, v = r.async, r.vpptoken
+    local over = v.over.async -- per run: blocking ÷ async
+    async_rows[#async_rows + 1] = string.format("| %s | %s | %s | %.2f× | %.2f× | %.1f |", name, ms(av.wall),
+      ms(v.wall), 1 / over.wall, 1 / over.cpu, av.hwm / 1024)
+    io.stderr:write(async_rows[#async_rows], "\n")
+  end
+  async_row("(f) 2,000 gets one after another, HTTP/1.1 (nginx)",
+    bench({ "vpptoken", "async" }, "get", H .. "h/a/v1.0", ID, 2000, nil, 2000))
+  async_row("(f) sync 200 tokens, 50 ms latency, 32 at a time (sandbox)",
+    bench({ "vpptoken", "async" }, "sync", sandbox.graph, "32", 1, nil, 200))
+
   print("| workload | vpptoken ms | floor ms | LuaSocket ms | wall ÷ floor | wall ÷ LuaSocket | CPU ÷ floor "
     .. "| CPU ÷ LuaSocket | vpptoken peak RSS MB |")
   print("|---|---|---|---|---|---|---|---|---|")
   for _, r in ipairs(rows) do print(r) end
+  print()
+  print("| workload (f) | async ms | blocking ms | wall ÷ blocking | CPU ÷ blocking | async peak RSS MB |")
+  print("|---|---|---|---|---|---|")
+  for _, r in ipairs(async_rows) do print(r) end
   print()
   for _, c in ipairs(checks) do print(c) end
   if QUICK then

@@ -44,7 +44,8 @@ end }))
 local seeded = vpptoken.tenants.run(tenants, function(client, t)
   for k = 1, TOKENS do
     local tok, err = client:create{ organizationName = t.name, appleId = k .. "@" .. t.name .. ".example",
-                                    token = "t-" .. t.name .. "-" .. k, vppTokenAccountType = "business" }
+                                    token = helper.apple_token("t-" .. t.name .. "-" .. k),
+                                    vppTokenAccountType = "business" }
     if not tok then return nil, err end
   end
   return true

@@ -1,6 +1,7 @@
 -- One measurement in a fresh process (run by bench/run.lua): one implementation doing one workload once.
 --   lua5.4 bench/worker.lua IMPL WORK BASE ARG [N [CAFILE]]
--- IMPL: vpptoken | floor (bench/floor.c + cjson) | luasocket (socket.http / ssl.https + cjson)
+-- IMPL: vpptoken | floor (bench/floor.c + cjson) | luasocket (socket.http / ssl.https + cjson) | async (vpptoken.async
+-- in a luv loop: get is one task's N gets one after another, sync is ARG tasks sharing the syncs of every token)
 -- WORK: get (ARG = token id, N gets) | walk (N walks of the list) | sync (ARG = concurrency) | startup
 -- BASE: the Graph root (http[s]://127.0.0.1:PORT/.../v1.0); CAFILE for https.
 -- Prints one line: wall=SECONDS cpu=SECONDS hwm_kb=KB count=ITEMS
@@ -58,14 +59,43 @@ elseif impl == "luasocket" then
   end
 end
 
-local client
+local client, uv, rt, aclient
 if impl == "vpptoken" then
   client = require("vpptoken").new{ access_token = "bench", base_url = base, cafile = cafile }
+elseif impl == "async" then
+  uv = require "luv"
+  rt = require("vpptoken.async").new{ loop = "luv" }
+  aclient = rt:client{ access_token = "bench", base_url = base, cafile = cafile }
 end
 
 local count = 0
 local t0, c0 = gettime(), os.clock()
-if work == "get" then
+if impl == "async" then
+  if work == "get" then
+    rt:spawn(function()
+      for _ = 1, n do
+        local tok = assert(aclient:get(warg))
+        if tok.id then count = count + 1 end
+      end
+    end)
+  elseif work == "sync" then
+    rt:spawn(function()
+      local ids = {}
+      for _, tok in ipairs(assert(aclient:list())) do ids[#ids + 1] = tok.id end
+      for _ = 1, tonumber(warg) do
+        rt:spawn(function()
+          while #ids > 0 do
+            if assert(aclient:sync_licenses(table.remove(ids))).id then count = count + 1 end
+          end
+        end)
+      end
+    end)
+  else
+    error("no async form of workload " .. tostring(work))
+  end
+  uv.run()
+  aclient:close()
+elseif work == "get" then
   if client then
     for _ = 1, n do
       local tok = assert(client:get(warg))

@@ -1,6 +1,6 @@
 /* session:request_many: many calls at once over libcurl's multi interface (HTTP/2 multiplexing where the server
-   offers it), at most `concurrency` in flight, each with the full retry policy of session:request; session:pump:
-   calls started and answered one by one over the same pool (vpptoken.tenants). */
+   offers it), at most `concurrency` in flight, each with the full retry policy of session:request. (Calls started
+   and answered one by one, driven from outside: reactor.c.) */
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,6 +116,8 @@ static void begin_planned(lua_State *L, vpp_session *s, vpp_transfer *t, int ent
   const char *body = lua_type(L, -2) == LUA_TSTRING ? lua_tolstring(L, -2, &blen) : NULL;
   const vpp_headers *hs = lua_touserdata(L, -1); /* NULL for false: the request has none */
   vpp_transfer_begin(t, &s->rng, lua_tostring(L, top + 1), lua_tostring(L, top + 2), NULL, hs, body, blen);
+  /* with Ctrl-C caught (core.catch_interrupt), the progress callback ends the call after one */
+  curl_easy_setopt(t->curl, CURLOPT_NOPROGRESS, vpp_interrupt_catching() ? 0L : 1L);
   lua_settop(L, top);
 }
 
@@ -186,7 +188,6 @@ int vpp_l_request_many(lua_State *L) {
     }
     lua_pop(L, 1);
   }
-  if (s->pumping > 0) return luaL_error(L, "request_many: the session has calls under way (pump)");
   lua_settop(L, 3);
   int hook = 0; /* index 3: the on_event function, or nil */
   if (lua_istable(L, 3) && lua_getfield(L, 3, "on_event") != LUA_TNIL) {
@@ -249,98 +250,6 @@ int vpp_l_request_many(lua_State *L) {
     if (running > 0)
       curl_multi_poll(s->multi, NULL, 0, ms, NULL);
     else if (ms > 0 && next > n)
-      vpp_sleep_seconds(ms / 1000.0);
-  }
-  return 1;
-}
-
-/* session:pump(requests, wait) -> finished
-   Calls that run side by side, each started when the caller has it and each answered when it ends (request_many
-   answers all at once): requests is an array of { id = integer >= 1, method, url, headers?, body? } to start now,
-   with at most MAX_CONCURRENCY under way in all; wait is the most seconds to wait for one to end (0 to 3600).
-   finished: an array of { id, result } (result as in request_many) of the calls that ended, empty when none did in
-   time. A call is tried once and follows redirects (retries are the caller's: make the session with max_retries =
-   0). What a call needs stays referenced by the session (user value 1) until it ends. */
-int vpp_l_pump(lua_State *L) {
-  vpp_session *s = vpp_check_session(L, 1);
-  luaL_checktype(L, 2, LUA_TTABLE);
-  lua_Number wait = luaL_checknumber(L, 3);
-  luaL_argcheck(L, wait >= 0 && wait <= 3600, 3, "from 0 to 3600 seconds expected");
-  lua_Integer len = luaL_len(L, 2);
-  luaL_argcheck(L, len >= 0 && len <= VPP_MAX_CONCURRENCY - s->pumping, 2, "more calls than MAX_CONCURRENCY");
-  int n = (int)len;
-  lua_settop(L, 3);
-  if (lua_getiuservalue(L, 1, 1) != LUA_TTABLE) { /* index 4: slot -> plan of the call under way there */
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_pushvalue(L, -1);
-    lua_setiuservalue(L, 1, 1);
-  }
-  lua_createtable(L, n, 0); /* index 5: the new calls' plans */
-  check_all(L, 2, 5, n);
-  int ids[VPP_MAX_CONCURRENCY];
-  for (int i = 1; i <= n; i++) {
-    lua_Integer id;
-    int isnum;
-    req_field(L, 2, i, "id");
-    id = lua_tointegerx(L, -1, &isnum);
-    lua_pop(L, 1);
-    if (!isnum || id < 1 || id > 0x7fffffff)
-      return luaL_error(L, "pump: requests[%d]: id must be a whole number >= 1", i);
-    ids[i - 1] = (int)id;
-  }
-  int want = s->pumping + n;
-  if (want > s->pool_n || !s->multi) ensure_pool(L, s, want > s->pool_n ? want : s->pool_n);
-  if (s->pumping == 0) free_slots(s); /* a request_many cut short by an error may have left handles behind */
-  double now = vpp_now();
-  for (int i = 1, k = 0; i <= n; i++) {
-    while (k < s->pool_n && s->pool[k]->index != 0) k++; /* a free slot: there are pool_n - pumping of them */
-    if (k == s->pool_n) return luaL_error(L, "pump: no free slot"); /* cannot happen: pumping counts the busy ones */
-    vpp_transfer *t = s->pool[k];
-    lua_rawgeti(L, 5, i);
-    begin_planned(L, s, t, lua_gettop(L));
-    lua_rawseti(L, 4, k + 1); /* the plan stays referenced while the call is under way */
-    t->index = ids[i - 1];
-    t->next_at = now;
-    t->running = 0;
-    s->pumping++;
-  }
-  lua_newtable(L); /* index 6: finished */
-  int got = 0;
-  double deadline = now + wait;
-  for (;;) {
-    now = vpp_now();
-    double wake = deadline;
-    for (int k = 0; k < s->pool_n; k++) {
-      wake = start_due(s, s->pool[k], now, wake);
-    }
-    int running = 0;
-    curl_multi_perform(s->multi, &running);
-    vpp_transfer *t;
-    CURLcode rc;
-    while ((t = next_finished(L, 0, s, &rc, &wake))) {
-      int slot = 0;
-      while (s->pool[slot] != t) slot++;
-      lua_createtable(L, 2, 0);
-      lua_pushinteger(L, t->index);
-      lua_rawseti(L, -2, 1);
-      vpp_transfer_push_result(L, t, rc);
-      lua_rawseti(L, -2, 2);
-      lua_rawseti(L, 6, ++got);
-      lua_pushnil(L);
-      lua_rawseti(L, 4, slot + 1);
-      t->index = 0;
-      s->pumping--;
-    }
-    if (got > 0 || s->pumping == 0) break;
-    now = vpp_now();
-    if (now >= deadline) break;
-    double until = wake < deadline ? wake : deadline;
-    double w = until - now;
-    int ms = w <= 0 ? 0 : w > 1.0 ? 1000 : (int)(w * 1000) + 1;
-    if (running > 0)
-      curl_multi_poll(s->multi, NULL, 0, ms, NULL);
-    else if (ms > 0)
       vpp_sleep_seconds(ms / 1000.0);
   }
   return 1;

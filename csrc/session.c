@@ -30,7 +30,8 @@ void vpp_session_hook(lua_State *L, vpp_session *s, int hook) {
   s->in_hook = 0;
 }
 
-static void session_release(vpp_session *s) {
+static void session_release(lua_State *L, vpp_session *s) {
+  vpp_reactor_free(L, s);
   for (int i = 0; i < s->pool_n; i++) {
     if (s->multi && s->pool[i]->curl) curl_multi_remove_handle(s->multi, s->pool[i]->curl);
     vpp_transfer_free(s->pool[i]);
@@ -39,7 +40,6 @@ static void session_release(vpp_session *s) {
   free(s->pool);
   s->pool = NULL;
   s->pool_n = 0;
-  s->pumping = 0;
   if (s->multi) curl_multi_cleanup(s->multi);
   s->multi = NULL;
   vpp_transfer_free(&s->main);
@@ -88,6 +88,11 @@ static int l_request(lua_State *L) {
       vpp_session_hook(L, s, hook);
     }
     vpp_sleep_seconds(delay);
+    if (vpp_interrupt_pending()) { /* Ctrl-C (caught) during the wait: the call ends without another attempt */
+      t->interrupted = 2;
+      rc = CURLE_ABORTED_BY_CALLBACK;
+      break;
+    }
   }
   vpp_transfer_set_hook(t, L, 0, &s->in_hook);
   int failed = vpp_transfer_failed(t, rc);
@@ -117,7 +122,7 @@ static int l_retry_wait(lua_State *L) {
 static int l_close(lua_State *L) {
   vpp_session *s = luaL_checkudata(L, 1, VPP_SESSION_TYPE);
   if (s->in_hook) return luaL_error(L, "attempt to close a %s from its own hook", VPP_SESSION_TYPE);
-  session_release(s);
+  session_release(L, s);
   return 0;
 }
 
@@ -249,7 +254,7 @@ int vpp_l_session_new(lua_State *L) {
   int insecure = (int)o.num[O_INSECURE], http2 = (int)o.num[O_HTTP2];
 
   /* Zeroed userdata with its metatable first: a failure below leaves nothing for __gc to double-free. */
-  vpp_session *s = lua_newuserdatauv(L, sizeof *s, 1); /* user value 1: pump's requests under way */
+  vpp_session *s = lua_newuserdata(L, sizeof *s);
   memset(s, 0, sizeof *s);
   luaL_setmetatable(L, VPP_SESSION_TYPE);
   CURL *c = curl_easy_init();
@@ -293,9 +298,12 @@ int vpp_l_session_new(lua_State *L) {
 }
 
 void vpp_open_session(lua_State *L) {
-  static const luaL_Reg methods[] = {{"request", l_request}, {"request_many", vpp_l_request_many},
-                                     {"pump", vpp_l_pump},   {"retry_wait", l_retry_wait},
-                                     {"close", l_close},     {NULL, NULL}};
+  static const luaL_Reg methods[] = {{"request", l_request},       {"request_many", vpp_l_request_many},
+                                     {"retry_wait", l_retry_wait}, {"start", vpp_l_start},
+                                     {"step", vpp_l_step},         {"cancel", vpp_l_cancel},
+                                     {"pollfd", vpp_l_pollfd},     {"events", vpp_l_events},
+                                     {"timeout", vpp_l_timeout},   {"pending", vpp_l_pending},
+                                     {"close", l_close},           {NULL, NULL}};
   static const luaL_Reg meta[] = {{"__gc", l_close}, {"__close", l_close}, {"__tostring", l_tostring}, {NULL, NULL}};
   luaL_newmetatable(L, VPP_SESSION_TYPE);
   luaL_setfuncs(L, meta, 0);

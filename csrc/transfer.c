@@ -27,6 +27,7 @@ void vpp_sleep_seconds(double d) {
   ts.tv_nsec = (long)((d - floor(d)) * 1e9);
   if (ts.tv_nsec > 999999999L) ts.tv_nsec = 999999999L;
   while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+    if (vpp_interrupt_pending()) break; /* Ctrl-C, caught: the wait ends */
   }
 }
 
@@ -92,10 +93,15 @@ static int tick_call(lua_State *L) {
   return 0;
 }
 
-/* libcurl's progress callback: at most once a second, the hook of the call under way (never stops the transfer). */
+/* libcurl's progress callback: ends the transfer after a caught SIGINT; else at most once a second, the hook of the
+   call under way (which never stops it). */
 static int on_progress(void *data, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
   (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
   vpp_transfer *t = data;
+  if (vpp_interrupt_pending()) {
+    t->interrupted = 1;
+    return 1;
+  }
   lua_State *L = t->hook_L;
   if (!L || *t->hook_busy) return 0;
   double now = vpp_now();
@@ -116,7 +122,7 @@ void vpp_transfer_set_hook(vpp_transfer *t, lua_State *L, int hook, int *busy) {
   t->hook = hook;
   t->hook_busy = busy;
   t->last_tick = vpp_now();
-  curl_easy_setopt(t->curl, CURLOPT_NOPROGRESS, hook ? 0L : 1L);
+  curl_easy_setopt(t->curl, CURLOPT_NOPROGRESS, hook || vpp_interrupt_catching() ? 0L : 1L);
 }
 
 void vpp_transfer_init(vpp_transfer *t, CURL *curl, size_t max_body, long timeout_ms) {
@@ -200,6 +206,7 @@ void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const
   t->retry_after = -1;
   t->start = vpp_now();
   t->fail_code = NULL;
+  t->interrupted = 0;
   t->hops = t->crossed = t->hop_pending = 0;
   curl_easy_setopt(c, CURLOPT_URL, url);
   /* The caller checked the URL (vpp_check_request); the origin is what later hops are compared with. */
@@ -484,6 +491,19 @@ static void push_table(lua_State *L, vpp_transfer *t, CURLcode rc) {
     curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
     set_field_int(L, "status", status);
     set_call_fields(L, t);
+    return;
+  }
+  if (rc != CURLE_OK && t->interrupted) {
+    long sent = 0;
+    curl_easy_getinfo(t->curl, CURLINFO_REQUEST_SIZE, &sent);
+    lua_createtable(L, 0, 10);
+    set_field_str(L, "kind", "cancelled");
+    set_field_str(L, "code", "Interrupted");
+    set_field_str(L, "message", "interrupted (SIGINT): the call was ended");
+    set_call_fields(L, t);
+    /* 2: between attempts, after an answer that said the work was not done (429, 503) */
+    lua_pushboolean(L, t->interrupted == 1 && sent > 0 && !vpp_method_idempotent(t->method));
+    lua_setfield(L, -2, "outcome_unknown");
     return;
   }
   if (rc != CURLE_OK) {

@@ -123,6 +123,7 @@ typedef struct {
      new connection, when a reused one dies before any answer; the pre-request callback stops that second send. */
   int guard_resend, awaiting_answer, resend_refused;
   int too_large;         /* the body passed its limit */
+  int interrupted;       /* SIGINT (caught: core.catch_interrupt) ended the call: 1 in an attempt, 2 in a wait */
   int headers_too_large; /* the response headers passed theirs */
   /* Redirects are followed here, not by libcurl: only for GET and HEAD, to URLs the policy allows, never from https
      to http; once a hop leaves the first origin, the caller's headers (Authorization) stay behind. */
@@ -143,7 +144,7 @@ typedef struct {
   CURLcode retry_rc;
   double start, waited, next_at, retry_after;
   long connects;
-  int index; /* request_many: 1-based position of the request; pump: the caller's id; 0 = slot free */
+  int index; /* request_many: 1-based position of the request; reactor: the call's id; 0 = slot free */
   /* session:request's hook, told about once a second while an attempt is under way: the state, the hook's stack
      index, the session's "hook running" flag; hook_L NULL without one. */
   lua_State *hook_L;
@@ -180,6 +181,8 @@ void vpp_transfer_push_result(lua_State *L, vpp_transfer *t, CURLcode rc);
 double vpp_now(void);
 void vpp_sleep_seconds(double d);
 
+typedef struct vpp_reactor vpp_reactor; /* reactor.c: calls driven from outside (vpptoken.async) */
+
 /* The Session userdata. */
 typedef struct {
   vpp_transfer main; /* main.curl == NULL once closed */
@@ -192,13 +195,21 @@ typedef struct {
   size_t max_body;
   long timeout_ms;
   int http2;   /* the http2 option: HTTP/2 over TLS allowed */
-  int pumping; /* pump: calls under way in the pool (request_many refuses to run meanwhile) */
   int in_hook; /* a caller's hook (request's on_retry, request_many's on_event) is running: no use of the session */
+  vpp_reactor *reactor; /* start/step/cancel's calls, made on first use */
 } vpp_session;
 
 vpp_session *vpp_check_session(lua_State *L, int idx); /* raises on a closed session */
 int vpp_l_request_many(lua_State *L);
-int vpp_l_pump(lua_State *L);
+/* reactor.c: session:start, step, cancel, pollfd, events, timeout, pending; the reactor's cleanup */
+int vpp_l_start(lua_State *L);
+int vpp_l_step(lua_State *L);
+int vpp_l_cancel(lua_State *L);
+int vpp_l_pollfd(lua_State *L);
+int vpp_l_events(lua_State *L);
+int vpp_l_timeout(lua_State *L);
+int vpp_l_pending(lua_State *L);
+void vpp_reactor_free(lua_State *L, vpp_session *s);
 /* Calls the hook function at stack index `hook` (0: none) with the table on top of the stack, which it pops; the
    hook's own errors are dropped (it only observes). The session refuses every use while the hook runs. */
 void vpp_session_hook(lua_State *L, vpp_session *s, int hook);
@@ -237,6 +248,11 @@ void vpp_open_url(lua_State *L);     /* sets check_url into the table on top */
 void vpp_open_fs(lua_State *L);      /* sets file_kind into the table on top */
 void vpp_open_spawn(lua_State *L);   /* sets run (a program, no shell, a timeout) and executable */
 void vpp_open_term(lua_State *L);    /* sets terminal into the table on top */
+/* sets catch_interrupt/interrupted into the table on top */
+void vpp_open_interrupt(lua_State *L);
+/* interrupt.c: whether SIGINT is caught (core.catch_interrupt), and whether one came and is not yet read */
+int vpp_interrupt_catching(void);
+int vpp_interrupt_pending(void);
 
 /* ---- base64url without padding (crypto.c); out must hold 4*ceil(len/3)+1 bytes ---- */
 size_t vpp_base64url(const unsigned char *in, size_t len, char *out);

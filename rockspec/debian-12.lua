@@ -9,4 +9,6 @@ rocks_provided = {
   lpeg = "1.0.2-1",          -- lua-lpeg 1.0.2
   busted = "2.1.1-1",        -- lua-busted 2.1.1 (for `luarocks test`)
   luasocket = "3.1.0-1",     -- lua-socket 3.1.0 (the specs' test servers)
+  luv = "1.44.2-1",          -- lua-luv 1.44.2 (vpptoken.async's specs)
+  cqueues = "20200726.54-0", -- lua-cqueues 20200726 (vpptoken.async's specs)
 }

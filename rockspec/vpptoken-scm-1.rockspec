@@ -58,6 +58,7 @@ build = {
 test_dependencies = {
   "busted",
   "luasocket", -- spec/helper.lua's test servers
+  "luv", "cqueues", -- spec/async_spec.lua: vpptoken.async in both loops
 }
 -- `luarocks test` runs every busted spec (.busted) through `make spec`, which builds build/ (the C module and
 -- the sandbox the specs start) first. Not `type = "busted"`: LuaRocks 3.8's busted runner insists on busted

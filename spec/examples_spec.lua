@@ -246,6 +246,7 @@ describe("examples/ #subprocess", function()
     { "expiry_alert", {}, 6 }, { "nightly_sync", {}, 6 }, { "inventory_csv", {}, 6 },
     { "prometheus_exporter", { "--output", "OUT" }, 6 }, { "renew", { "ID", "FILE" }, 6 },
     { "expiry_report", { "--no-sync" }, 6 },
+    { "async_luv", {}, 6 }, { "async_cqueues", {}, 6 },
   } do
     local name, args, graph_fail = case[1], case[2], case[3]
     local function args_for()
@@ -482,6 +483,41 @@ describe("examples/ #subprocess", function()
       assert.equal(seeded, #sb:requests())
     end)
   end)
+
+  for _, name in ipairs{ "async_luv", "async_cqueues" } do
+    describe(name .. ".lua", function()
+      local function syncs()
+        local n = 0
+        for _, r in ipairs(sb:requests()) do
+          if r.method == "POST" and r.path:match("/syncLicenses$") then n = n + 1 end
+        end
+        return n
+      end
+
+      it("starts a sync for each valid token, side by side, while the host's loop keeps ticking", function()
+        sb:configure{ faults = { latency_ms = { POST = { 300, 300 } } } }
+        local code, out, err = run(name, {}, { graph = sb.graph })
+        assert.equal(0, code, err)
+        assert.equal(3, syncs())
+        for _, k in ipairs{ "soon", "far", "nodate" } do
+          assert.matches("\nstarted " .. lit(ids[k]) .. " ", "\n" .. out)
+        end
+        local ticks = tonumber(err:match("ticked (%d+) times"))
+        assert.is_true(ticks >= 2, err) -- the 300 ms syncs ran together, and the host's timer ran meanwhile
+        no_secrets(out .. err)
+      end)
+
+      it("cancels the syncs still under way at --timeout and exits 1", function()
+        sb:configure{ faults = { latency_ms = { POST = { 5000, 5000 } } } }
+        local t0 = os.time()
+        local code, out = run(name, { "--timeout", "0.5" }, { graph = sb.graph })
+        assert.equal(1, code)
+        assert.is_true(os.time() - t0 < 4, "the cancelled syncs ended at once")
+        local _, n = out:gsub("failed  [^\n]*%[cancelled%]%[Cancelled%]", "")
+        assert.equal(3, n, out)
+      end)
+    end)
+  end
 
   describe("renew.lua", function()
     local function patches()

@@ -514,6 +514,38 @@ describe("a job over many tenants", function()
       assert.same({}, sb:requests())
     end)
 
+    it("waits for every tenant's syncs with sync --all --wait, the tenants side by side", function()
+      local t0 = os.time()
+      local code, out, err = run_cli("sync", "--all", "--wait", "--tenants", path, "-o", "json")
+      local took = os.time() - t0
+      assert.equal(10, code, err) -- t03 cannot sign in
+      local doc = assert(cjson.decode(out))
+      assert.equal(M - 1, #doc.items)
+      for _, item in ipairs(doc.items) do
+        assert.equal("started", item.outcome)
+        assert.equal("completed", item.lastSyncStatus)
+      end
+      -- one tenant after another would take at least 4 x 2 s (the sandbox's sync time)
+      assert.is_true(took <= 6, "took " .. took .. " s")
+    end)
+
+    it("ends the calls under way on Ctrl-C and exits 130 without a message per tenant", function()
+      sb:configure{ faults = { latency_ms = { GET = { 5000, 5000 } } } }
+      local out, errf = os.tmpname(), os.tmpname()
+      local line = cli.command({ "list", "--tenants", path }, vars)
+      local p = assert(io.popen("(" .. line .. ") </dev/null >" .. helper.shell_quote(out) .. " 2>"
+        .. helper.shell_quote(errf) .. " & pid=$!; sleep 1; start=$(date +%s%N); kill -INT $pid; wait $pid; "
+        .. "code=$?; echo $code $(( ($(date +%s%N) - start) / 1000000 ))"))
+      local code, ms = p:read("a"):match("(%d+) (%d+)")
+      p:close()
+      local err = assert(io.open(errf)):read("a")
+      os.remove(out)
+      os.remove(errf)
+      assert.equal("130", code, err)
+      assert.is_true(tonumber(ms) < 1500, "ended " .. ms .. " ms after the signal")
+      assert.not_matches("tenant t0", err)
+    end)
+
     it("exits 11 naming the tenant and the field of a mistake in the file", function()
       local bad = helper.temp_file(file_of{ tenants = { { name = "x", tenant_id = "x", client_id = "a",
                                                         client_secret_env = "NOT_SET_ANYWHERE" } } })

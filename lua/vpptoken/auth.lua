@@ -9,11 +9,13 @@ local errors = require "vpptoken.error"
 local fileio = require "vpptoken.fileio"
 local json = require "vpptoken.json"
 local signin = require "vpptoken.signin"
+local waiting = require "vpptoken.wait"
 
 local M = {}
 
 -- (authority, tenant, client, scope) -> { token, expires_at, refresh_at }
 local cache = {}
+local in_flight = {} -- the same key -> a vpptoken.wait event while a fetch is under way
 
 local ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 local ASSERTION_LIFETIME = 600
@@ -155,19 +157,29 @@ function Credential:token(session, force, report)
     return nil, auth_error("TokenProviderFailed", "token_provider failed: " .. tostring(msg or "no access token"))
   end
   if self.stepped_aside then return self.otherwise.credential:token(session, force, report) end
+  -- Tasks of vpptoken.async that need the token while another fetches it wait for that fetch (one request).
+  local flight = in_flight[self.cache_key]
+  if flight then waiting.wait(flight) end
   local entry = cache[self.cache_key]
   if entry and not force and os.time() < entry.refresh_at then return entry.token end
-  local fresh, err = (self.fetch or fetch)(self, session, report)
+  flight = waiting.event()
+  in_flight[self.cache_key] = flight
+  local ok, fresh, err = pcall(self.fetch or fetch, self, session, report)
+  if ok and fresh then
+    fresh = schedule(fresh)
+    cache[self.cache_key] = fresh -- before the waiting tasks wake
+  end
+  in_flight[self.cache_key] = nil
+  waiting.signal(flight)
+  if not ok then error(fresh, 0) end
   if not fresh and STEP_ASIDE[err.code] and (self.otherwise or self.tried_before or self.tried_after) then
     return self:step_aside(err, session, force, report)
   end
-  if fresh then fresh = schedule(fresh) end
   if not fresh then
     -- A token that is still valid is better than none while the identity platform has trouble.
     if entry and not force and os.time() < entry.expires_at - 30 then return entry.token end
     return nil, err
   end
-  cache[self.cache_key] = fresh
   return fresh.token
 end
 

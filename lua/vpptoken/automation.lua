@@ -3,6 +3,7 @@
 -- days_left and read_token_file functions of vpptoken (both found here on first use).
 -- @module vpptoken
 local core = require "vpptoken.core"
+local waiting = require "vpptoken.wait"
 local errors = require "vpptoken.error"
 local schema = require "vpptoken.schema"
 local tokenfile = require "vpptoken.tokenfile"
@@ -153,7 +154,7 @@ function Client:wait_for_sync(id, opts)
         message = string.format("the license sync of token %s was still in progress after %g seconds (%d checks)",
           id, timeout, polls) }
     end
-    core.sleep(math.min(interval, left))
+    waiting.sleep(math.min(interval, left))
   end
 end
 

@@ -5,6 +5,7 @@
 -- @type Client
 local cjson = require "cjson.safe"
 local core = require "vpptoken.core"
+local waiting = require "vpptoken.wait"
 local errors = require "vpptoken.error"
 local request = require "vpptoken.request"
 local schema = require "vpptoken.schema"
@@ -155,7 +156,7 @@ function Client:batch(ops, opts)
     round = round + 1
     if #queue > 0 then
       waited = waited + wait
-      core.sleep(wait)
+      waiting.sleep(wait)
     end
   end
   return results, errs

@@ -330,7 +330,8 @@ function M.main(argv)
                              format = format, stdout_tty = stdout_tty, colour = colour }, Context)
   ctx.progress = progress.new{ enabled = not parsed.opts.quiet and output.isatty(2) }
   ctx.progress:set(STATUS[command.name] or "working")
-  local ok, code = pcall(commands[command.name], ctx)
+  -- Ctrl-C ends the call under way (kind "cancelled": exit 130 below, the status line erased first)
+  local ok, code = pcall(vpptoken.interruptible, commands[command.name], ctx)
   ctx.progress:clear()
   if ctx.the_client then ctx.the_client:close() end
   if ok then return code end

@@ -214,6 +214,13 @@ function M.from_response(resp, method, url, secrets)
   return M.new(e)
 end
 
+--- The error of a call that a task's cancel ended (vpptoken.async): kind "cancelled", code "Cancelled", with
+-- outcome_unknown when the request was a write that may already have reached the server.
+function M.cancelled(method, url, outcome_unknown, message)
+  return M.new{ kind = "cancelled", code = "Cancelled", method = method, url = url,
+    outcome_unknown = outcome_unknown or nil, message = message or "the call was cancelled" }
+end
+
 --- An error from a transport failure (the table Session:request returns with nil).
 function M.from_transport(t)
   return M.new{

@@ -232,6 +232,25 @@ function M.from_env(opts, getenv)
   return Client.new(merged, from, "vpptoken.from_env")
 end
 
+--- Runs fn(...) with Ctrl-C (SIGINT) caught and returns what it returns: a blocking call under way then ends at
+-- once with nil and an error of kind "cancelled" (code "Interrupted"; outcome_unknown for a write that may have gone
+-- out), a wait (a retry's back-off, wait_for_sync) ends early, and the calls after it fail the same way. The
+-- handler there was before is back when fn returns or raises. Calls nest.
+function M.interruptible(fn, ...)
+  if type(fn) ~= "function" then error("vpptoken.interruptible: fn must be a function", 2) end
+  core.catch_interrupt(true)
+  local r = table.pack(pcall(fn, ...))
+  core.catch_interrupt(false)
+  if not r[1] then error(r[2], 0) end
+  return table.unpack(r, 2, r.n)
+end
+
+-- from_env's options and where each came from, or nil and a message (vpptoken.async's rt:from_env). fname starts
+-- messages.
+function M._env_options(opts, getenv, fname)
+  return env_options(opts, getenv, fname)
+end
+
 --- libcurl's version text, with the TLS, compression and HTTP/2 libraries it uses (for bug reports).
 function M.curl_version()
   return core.curl_version()

@@ -13,6 +13,7 @@
 -- @module vpptoken
 local auth = require "vpptoken.auth"
 local core = require "vpptoken.core"
+local waiting = require "vpptoken.wait"
 local cjson = require "cjson.safe"
 local Client = require "vpptoken.client"
 local errors = require "vpptoken.error"
@@ -353,7 +354,7 @@ function M.device_code(opts)
     for _ = 1, M.LIMITS.max_polls do
       -- the last poll may come up to one interval after expires_in: the server says whether the code expired
       if core.monotonic() > deadline then break end
-      core.sleep(interval)
+      waiting.sleep(interval)
       local tresp, terr = post(client, token_url, form)
       if not tresp then return nil, terr end
       if tresp.status == 200 then

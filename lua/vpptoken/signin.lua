@@ -4,6 +4,7 @@
 -- vpptoken.new's options (managed_identity, federated_token_file, azure_cli) and caches what they fetch.
 -- Each `fetch(self, session, report)` returns { token, expires_at } or nil, err.
 local core = require "vpptoken.core"
+local waiting = require "vpptoken.wait"
 local errors = require "vpptoken.error"
 local fileio = require "vpptoken.fileio"
 local json = require "vpptoken.json"
@@ -178,7 +179,7 @@ function M.fetch_managed_identity(self, session, report)
     attempts, waited = attempts + resp.attempts, waited + (resp.waited or 0)
     local delay = session:retry_wait(attempts, resp.headers["retry-after"], waited)
     if not delay then break end
-    core.sleep(delay)
+    waiting.sleep(delay)
     waited = waited + delay
   end
   if not resp then

@@ -10,6 +10,7 @@
 -- "client_secret_env": "CONTOSO_SECRET", "tags": ["eu"]}, ...]}`.
 -- @module vpptoken
 local core = require "vpptoken.core"
+local async = require "vpptoken.async"
 local Client = require "vpptoken.client"
 local clouds = require "vpptoken.clouds"
 local errors = require "vpptoken.error"
@@ -241,59 +242,7 @@ end
 
 -- ---- the run ----
 
-local YIELD = {} -- what a tenant's coroutine yields with: a group of calls for the scheduler
-
--- A tenant's Session as its client sees it during a run: calls made from the tenant's coroutine go to the run's
--- scheduler (sent with every other tenant's); anything else goes to the tenant's own session.
-local Proxy = {}
-Proxy.__index = Proxy
-
--- A call with a mode (the IMDS token request: plain http to exactly that address) goes through the tenant's own
--- session, which alone checks it.
-function Proxy:request(method, url, headers, body, mode, on_event)
-  if mode ~= nil or coroutine.running() ~= self.co then
-    return self.real:request(method, url, headers, body, mode, on_event)
-  end
-  local r = coroutine.yield(YIELD, { { method = method, url = url, headers = headers, body = body } })[1]
-  if r.kind then return nil, r end
-  return r
-end
-
-function Proxy:request_many(reqs, o)
-  if coroutine.running() ~= self.co then return self.real:request_many(reqs, o) end
-  local group = {}
-  for i = 1, #reqs do
-    local q = reqs[i]
-    group[i] = { method = q.method, url = q.url, headers = q.headers, body = q.body }
-  end
-  return coroutine.yield(YIELD, group)
-end
-
-function Proxy:retry_wait(...)
-  return self.real:retry_wait(...)
-end
-
-function Proxy:close()
-  return self.real:close()
-end
-
-local IDEMPOTENT = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true }
-
--- The delay before call q is sent again, or nil when its result stands. The tenant's own session's retry policy
--- (max_retries, max_retry_time, Retry-After) decides, so one tenant's 429 delays only that tenant's calls.
-local function retry_delay(real, q, r)
-  local again
-  if r.kind then -- a transport failure: again only when the request cannot have done the work twice
-    again = (r.kind == "network" or r.kind == "timeout") and (IDEMPOTENT[q.method] or not r.outcome_unknown)
-  else
-    again = r.status == 429 or r.status == 503 or (r.status == 504 and IDEMPOTENT[q.method])
-  end
-  if not again then return nil end
-  local ra = r.headers and r.headers["retry-after"]
-  return real:retry_wait(q.attempt, ra, q.waited)
-end
-
-local RUN_OPTIONS = { concurrency = true, on_request = true, client = true }
+local RUN_OPTIONS = { concurrency = true, on_request = true, client = true, interrupt = true }
 
 -- The options of vpptoken.new a run may give every tenant (transport and where); sign-in comes from the file. A
 -- tenant's own cloud and base_url win over the run's; the run's base_url wins over a tenant's cloud (a run pointed
@@ -305,18 +254,18 @@ for _, k in ipairs(core.session_options) do SHARED_OPTIONS[k] = true end
 -- once, and returns one result per tenant in the list's order: { name, index, ok = true, value } with what the job
 -- returned, or { name, index, ok = false, error } with the error object it returned (`nil, err`), the error its
 -- client could not be made with, or the error it raised (kind "job"). A tenant's failure never stops the others.
--- Each tenant has its own client (its own sign-in and token); the calls of all the tenants at work share one
--- connection pool (core session:pump), each sent as soon as a slot is free and answered when it ends, so a slow
--- tenant holds only its own calls' slots. A call Graph throttles (429, 503) waits, as the tenant's client's retry
--- policy says, without holding back the other tenants' calls. A job that sleeps (wait_for_sync) holds up the run
--- while it sleeps.
+-- Each tenant has its own client (its own sign-in, token, connections and retry policy), and each job runs as a
+-- vpptoken.async task on vpptoken's own loop: its calls, retry waits and wait_for_sync suspend that job alone, so
+-- a slow or throttled tenant holds up only itself.
 -- @function tenants.run
 -- @param list from tenants.load or tenants.parse (or a part of it)
 -- @param job a function(client, tenant) returning a value, or nil and an error object
--- @param[opt] opts concurrency (tenants at work at once, default 8, at most MAX_CONCURRENCY: also the calls in
--- flight at once), on_request (a function(info) told of every call as vpptoken.new's is, with info.tenant the
--- tenant's name), client (vpptoken.new options for every tenant: transport options, api_version, authority_url,
--- and cloud and base_url for the tenants without their own base_url)
+-- @param[opt] opts concurrency (tenants at work at once, default 8, at most MAX_CONCURRENCY), on_request (a
+-- function(info) told of every call as vpptoken.new's is, with info.tenant the tenant's name), client (vpptoken.new
+-- options for every tenant: transport options, api_version, authority_url, and cloud and base_url for the tenants
+-- without their own base_url), interrupt (true: Ctrl-C (SIGINT) during the run cancels every job under way, whose
+-- tenants fail with kind "cancelled", and the results get `interrupted = true`; tenants not started yet are left
+-- out)
 function M.run(list, job, opts)
   if type(list) ~= "table" then error("tenants.run: list must be a list from tenants.load", 2) end
   for i, t in ipairs(list) do
@@ -332,53 +281,34 @@ function M.run(list, job, opts)
     error("tenants.run: on_request must be a function", 2)
   end
   local shared_opts = options.check(opts.client, "tenants.run: client", SHARED_OPTIONS, 2)
-  -- The pool every tenant's calls go out on. Its retries are the scheduler's (per tenant), so it makes none.
-  local sopts = { max_retries = 0 }
-  for _, k in ipairs(core.session_options) do
-    if k ~= "max_retries" and shared_opts[k] ~= nil then sopts[k] = shared_opts[k] end
-  end
-  if sopts.user_agent == nil then sopts.user_agent = "vpptoken/" .. core._VERSION end
-  local ok_session, pool = pcall(core.session, sopts)
-  if not ok_session then error("tenants.run: client: " .. tostring(pool), 2) end
+  local ok_session, why = pcall(core.session, (function()
+    local sopts = {}
+    for _, k in ipairs(core.session_options) do sopts[k] = shared_opts[k] end
+    return sopts
+  end)())
+  if not ok_session then error("tenants.run: client: " .. tostring(why), 2) end
+  why:close()
 
-  local results, tasks, next_tenant, alive = {}, {}, 1, 0
-  local hook = opts.on_request
+  local results, next_tenant, hook = {}, 1, opts.on_request
+  local live, ended = {}, {} -- task -> { slot, tenant, client }; tasks that ended, to be recorded by the loop
+  local interrupted = false
+  local rt = async.new{ loop = "poll", on_interrupt = opts.interrupt and function()
+    interrupted = true
+    for task in pairs(live) do task:cancel() end
+  end or nil }
 
-  local function finish(task, ok, value, err)
-    local t = task.tenant
-    local r = { name = t.name, index = t.index, ok = ok and (value ~= nil or err == nil) }
+  local function record(task)
+    local w = live[task]
+    live[task] = nil
+    local t = w.tenant
+    local value, err = task:result()
+    local r = { name = t.name, index = t.index, ok = value ~= nil or err == nil }
     if r.ok then r.value = value else r.error = err end
-    results[task.slot] = r
-    if task.client then pcall(task.client.close, task.client) end
-    task.done = true
-    alive = alive - 1
-  end
-
-  -- Runs a task's coroutine until it asks for calls (kept as task.group) or ends.
-  local function step(task, ...)
-    local ok, tag, a = coroutine.resume(task.co, ...)
-    if not ok then
-      -- what the job raised may be any value, even one whose __tostring raises: the run goes on regardless
-      local shown_ok, text = pcall(tostring, tag)
-      if not shown_ok then text = "a " .. type(tag) .. " that cannot be shown" end
-      return finish(task, false, nil, errors.new{ kind = "job", code = "JobFailed",
-        message = "the job raised an error: " .. text })
-    end
-    if coroutine.status(task.co) == "dead" then return finish(task, true, tag, a) end
-    if tag ~= YIELD then
-      return finish(task, false, nil, errors.new{ kind = "job", code = "JobFailed",
-        message = "the job yielded outside of a call (coroutine.yield is not for jobs)" })
-    end
-    local now = core.monotonic()
-    for _, q in ipairs(a) do q.attempt, q.waited, q.at = 1, 0, now end
-    task.group, task.left, task.answers = a, #a, {}
-    if #a == 0 then return step(task, {}) end
+    results[w.slot] = r
+    pcall(w.client.close, w.client)
   end
 
   local function start(slot, t)
-    local task = { tenant = t, slot = slot }
-    alive = alive + 1
-    tasks[#tasks + 1] = task
     local copts = {}
     for k, v in pairs(shared_opts) do copts[k] = v end
     for k, v in pairs(signins[t]) do copts[k] = v end
@@ -390,83 +320,49 @@ function M.run(list, job, opts)
         return hook(info)
       end
     end
-    local ok, client = pcall(Client.new, copts)
+    local ok, client = pcall(rt.client, rt, copts)
     if not ok then
-      return finish(task, false, nil, errors.new{ kind = "tenants_file", code = "InvalidTenant",
-        message = string.format("tenants[%d] %s: %s", t.index, shown(t.name),
-          tostring(client):gsub("^[^:]*:%d+: ", "")) })
+      results[slot] = { name = t.name, index = t.index, ok = false, error = errors.new{ kind = "tenants_file",
+        code = "InvalidTenant", message = string.format("tenants[%d] %s: %s", t.index, shown(t.name),
+          tostring(client):gsub("^[^:]*:%d+: ", "")) } }
+      return
     end
-    task.client = client
     local view = {}
     for k, v in pairs(t) do view[k] = v end
     view.tags = { table.unpack(t.tags) }
-    task.co = coroutine.create(function() return job(client, view) end)
-    client.session = setmetatable({ real = client.session, co = task.co }, Proxy)
-    step(task)
+    local task = rt:spawn(function() return job(client, view) end)
+    live[task] = { slot = slot, tenant = t, client = client }
+    if task:done() then ended[#ended + 1] = task else task.on_done = function() ended[#ended + 1] = task end end
   end
 
-  -- Calls under way: owner[id] = { task, k, call }. A call goes out as soon as a slot is free and its tenant's wait
-  -- (after a 429) is over, and is answered when it ends, whatever the others do.
-  local inflight, next_id, owner = 0, 0, {}
-  while true do
+  -- Called by the loop between its waits: records the jobs that ended, starts the next tenants; true when all done.
+  local function refill()
+    while #ended > 0 do record(table.remove(ended, 1)) end
+    if interrupted then return next(live) == nil end
+    local alive = 0
+    for _ in pairs(live) do alive = alive + 1 end
     while alive < conc and next_tenant <= #list do
       start(next_tenant, list[next_tenant])
       next_tenant = next_tenant + 1
+      while #ended > 0 do record(table.remove(ended, 1)) end
+      alive = 0
+      for _ in pairs(live) do alive = alive + 1 end
     end
-    if alive == 0 and next_tenant > #list then break end
-    local now, add, wake = core.monotonic(), {}, nil
-    for _, task in ipairs(tasks) do
-      if not task.done and task.group then
-        for k, q in ipairs(task.group) do
-          if not task.answers[k] and not q.sent then
-            if q.at <= now and inflight + #add < conc then
-              next_id = next_id + 1
-              q.sent = true
-              add[#add + 1] = { id = next_id, method = q.method, url = q.url, headers = q.headers, body = q.body }
-              owner[next_id] = { task, k, q }
-            elseif not wake or q.at < wake then
-              wake = q.at
-            end
-          end
-        end
-      end
-    end
-    inflight = inflight + #add
-    local wait = wake and math.max(0, math.min(wake - core.monotonic(), 1)) or 1
-    if inflight == 0 then
-      if wake then core.sleep(wait) end
-    else
-      local resume = {}
-      for _, done in ipairs(pool:pump(add, wait)) do
-        local o, r = owner[done[1]], done[2]
-        owner[done[1]] = nil
-        inflight = inflight - 1
-        local task, k, q = o[1], o[2], o[3]
-        q.sent = nil
-        local delay = retry_delay(task.client.session.real, q, r)
-        if delay then
-          q.attempt, q.waited, q.at = q.attempt + 1, q.waited + delay, core.monotonic() + delay
-        else
-          r.attempts, r.waited = q.attempt, q.waited
-          task.answers[k] = r
-          task.left = task.left - 1
-          if task.left == 0 then resume[#resume + 1] = task end
-        end
-      end
-      for _, task in ipairs(resume) do
-        local answers_of = task.answers
-        task.group, task.answers = nil, nil
-        step(task, answers_of)
-      end
-    end
-    -- forget finished tasks
-    local kept = {}
-    for _, task in ipairs(tasks) do
-      if not task.done then kept[#kept + 1] = task end
-    end
-    tasks = kept
+    return alive == 0 and next_tenant > #list
   end
-  pool:close()
+
+  if opts.interrupt then core.catch_interrupt(true) end
+  local ok, err = pcall(function()
+    while not refill() do rt:run(refill) end
+  end)
+  if opts.interrupt then core.catch_interrupt(false) end
+  if not ok then error(err, 0) end
+  if interrupted then
+    local kept = {}
+    for i = 1, #list do if results[i] then kept[#kept + 1] = results[i] end end
+    results = kept
+    results.interrupted = true
+  end
   return results
 end
 

@@ -413,16 +413,15 @@ local SYNC_TABLE = {
   { key = "reason", title = "REASON", min = 12, wrap = true, give = 1 },
 }
 
--- Waits for every started sync; outcomes get lastSyncStatus (and "failed" when Apple's sync failed).
-local function wait_all(ctx, outcomes)
-  local client = ctx:client()
-  local timeout = ctx.opts.wait_timeout or 300
-  local deadline = os.time() + timeout
+-- Waits for every started sync of one client's outcomes, at most `timeout` seconds in all (default 300); each gets
+-- lastSyncStatus (and "failed" when Apple's sync failed). on_status(done, total), if given, before each wait.
+local function wait_outcomes(client, outcomes, timeout, on_status)
+  local deadline = os.time() + (timeout or 300)
   local total, done = 0, 0
   for _, o in ipairs(outcomes) do total = total + (o.outcome == "started" and 1 or 0) end
   for _, o in ipairs(outcomes) do
     if o.outcome == "started" then
-      ctx:status(string.format("waiting for license syncs: %d/%d done", done, total))
+      if on_status then on_status(done, total) end
       local left = math.max(0, deadline - os.time())
       local tok, err = client:wait_for_sync(o.id, { timeout = left, interval = 1 })
       if tok then
@@ -434,6 +433,12 @@ local function wait_all(ctx, outcomes)
       done = done + 1
     end
   end
+end
+
+local function wait_all(ctx, outcomes)
+  wait_outcomes(ctx:client(), outcomes, ctx.opts.wait_timeout, function(done, total)
+    ctx:status(string.format("waiting for license syncs: %d/%d done", done, total))
+  end)
 end
 
 function M.sync(ctx)
@@ -650,7 +655,7 @@ end
 -- ---- --tenants FILE: list, expiring and sync over every tenant (cli/tenants.lua), with these tables ----
 -- The same columns, rows, short ids and table writer as one tenant's commands, with a TENANT column in front.
 M.TABLES = { table = TABLE_COLUMNS, csv = CSV_COLUMNS, sync = SYNC_TABLE, expiring = EXPIRING_TABLE,
-             row = token_row, short_ids = short_ids_of, emit = emit_table }
+             row = token_row, short_ids = short_ids_of, emit = emit_table, wait_syncs = wait_outcomes }
 for _, name in ipairs{ "list", "expiring", "sync" } do
   local one_tenant = M[name]
   M[name] = function(ctx)

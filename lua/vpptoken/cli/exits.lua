@@ -27,6 +27,8 @@ M.LIST = {
   { code = 11, name = "TENANTS_FILE", kinds = { "tenants_file" },
     help = "tenants file: unreadable, or a mistake in it (the message names the tenant and the field)" },
   { code = 12, name = "ATTENTION", help = "attention: expiring --exit-code found tokens that need attention" },
+  { code = 130, name = "INTERRUPTED", kinds = { "cancelled" },
+    help = "interrupted: Ctrl-C (SIGINT) ended the calls under way" },
 }
 
 -- M.OK, M.USAGE, ...: the codes by constant; BY_KIND and BY_CODE: an error's kind or code -> exit code.

@@ -5,6 +5,7 @@ local vpptoken = require "vpptoken"
 local errors = require "vpptoken.error"
 local exits = require "vpptoken.cli.exits"
 local output = require "vpptoken.cli.output"
+local progress = require "vpptoken.cli.progress"
 
 local M = {}
 
@@ -78,13 +79,17 @@ local function run(ctx, label, job)
     if not result[1] then error(result[2], 0) end
     return table.unpack(result, 2, result.n)
   end
-  local results = vpptoken.tenants.run(list, counted, { client = client, on_request = function(info)
+  local results = vpptoken.tenants.run(list, counted, { client = client, interrupt = true, on_request = function(info)
     if o.verbose then
       output.message(string.format("[%s] %s %s -> %s (%d attempt%s%s)", info.tenant, info.method, info.url,
         tostring(info.status or "-"), info.attempts or 1, (info.attempts or 1) == 1 and "" or "s",
         info.error and (", " .. info.error) or ""))
     end
   end })
+  if results.interrupted then -- Ctrl-C: the calls under way were ended; the status line goes, nothing else is shown
+    progress.clear()
+    return nil, exits.INTERRUPTED
+  end
   return results
 end
 
@@ -203,16 +208,17 @@ end
 function M.sync(ctx, columns)
   local o = ctx.opts
   if #ctx.positional > 0 or not o.all then ctx.usage("with --tenants, sync takes --all (no token ids)") end
-  if o.wait then ctx.usage("--wait does not go with --tenants") end
-  local results, code = run(ctx, "starting license syncs", function(client)
-    return client:sync_all{}
+  local results, code = run(ctx, o.wait and "syncing licenses" or "starting license syncs", function(client)
+    local outcomes, err = client:sync_all{}
+    if outcomes and o.wait then columns.wait_syncs(client, outcomes, o.wait_timeout) end
+    return outcomes, err
   end)
   if not results then return code end
   local items, failed_tokens = {}, 0
   for _, r in ipairs(results) do
     for _, s in ipairs(r.ok and r.value or {}) do
       local row = { tenant = r.name, id = s.id, appleId = s.appleId, outcome = s.outcome, reason = s.reason,
-                    lastSyncStatus = s.token and s.token.lastSyncStatus }
+                    lastSyncStatus = s.lastSyncStatus or s.token and s.token.lastSyncStatus }
       if s.error then
         failed_tokens = failed_tokens + 1
         row.error = { kind = s.error.kind, code = s.error.code, status = s.error.status,
