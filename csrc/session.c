@@ -87,7 +87,7 @@ static int l_request(lua_State *L) {
       vpp_push_retry_event(L, t, &s->retry, delay);
       vpp_session_hook(L, s, hook);
     }
-    vpp_sleep_seconds(delay);
+    vpp_transfer_wait(t, delay);   /* the hook hears the wait counted down */
     if (vpp_interrupt_pending()) { /* Ctrl-C (caught) during the wait: the call ends without another attempt */
       t->interrupted = 2;
       rc = CURLE_ABORTED_BY_CALLBACK;

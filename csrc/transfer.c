@@ -75,12 +75,19 @@ static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_por
   return CURL_PREREQFUNC_OK;
 }
 
-/* Calls the hook (index 1) with { event = "tick", method, url, elapsed } for the transfer (index 2); run under
-   lua_pcall, so that nothing raised, out of memory included, crosses libcurl. */
+/* Calls the hook (index 1) with { event = "tick", method, url, elapsed [, waiting] } for the transfer (index 2);
+   waiting (index 3, when a number): the seconds left of a wait before a retry. Run under lua_pcall, so that nothing
+   raised, out of memory included, crosses libcurl. */
 static int tick_call(lua_State *L) {
   const vpp_transfer *t = lua_touserdata(L, 2);
+  int waiting = lua_type(L, 3) == LUA_TNUMBER;
+  lua_Number left = waiting ? lua_tonumber(L, 3) : 0;
   lua_settop(L, 1);
-  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 5);
+  if (waiting) {
+    lua_pushnumber(L, left);
+    lua_setfield(L, -2, "waiting");
+  }
   lua_pushliteral(L, "tick");
   lua_setfield(L, -2, "event");
   lua_pushstring(L, t->method);
@@ -115,6 +122,28 @@ static int on_progress(void *data, curl_off_t dltotal, curl_off_t dlnow, curl_of
   if (lua_pcall(L, 2, 0, 0) != LUA_OK) lua_pop(L, 1);
   *t->hook_busy = 0;
   return 0;
+}
+
+/* Waits `delay` seconds before a retry, in steps of at most a second; after each step with time left, the hook (if
+   any, and not already running) hears { event = "tick", ..., waiting = seconds left }, so a status line can count
+   the wait down. Ends early on a caught Ctrl-C. */
+void vpp_transfer_wait(vpp_transfer *t, double delay) {
+  double until = vpp_now() + delay;
+  for (;;) {
+    double left = until - vpp_now();
+    if (left <= 0 || vpp_interrupt_pending()) return;
+    vpp_sleep_seconds(left > 1.0 ? 1.0 : left);
+    left = until - vpp_now();
+    lua_State *L = t->hook_L;
+    if (left <= 0 || !L || *t->hook_busy || vpp_interrupt_pending() || !lua_checkstack(L, 5)) continue;
+    lua_pushcfunction(L, tick_call);
+    lua_pushvalue(L, t->hook);
+    lua_pushlightuserdata(L, t);
+    lua_pushnumber(L, left);
+    *t->hook_busy = 1;
+    if (lua_pcall(L, 3, 0, 0) != LUA_OK) lua_pop(L, 1);
+    *t->hook_busy = 0;
+  }
 }
 
 void vpp_transfer_set_hook(vpp_transfer *t, lua_State *L, int hook, int *busy) {

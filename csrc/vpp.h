@@ -218,6 +218,9 @@ void vpp_session_hook(lua_State *L, vpp_session *s, int hook);
 void vpp_push_retry_event(lua_State *L, const vpp_transfer *t, const vpp_retry_policy *p, double delay);
 /* Points the transfer's progress callback at the hook at stack index `hook` of L (0: none) for one call. */
 void vpp_transfer_set_hook(vpp_transfer *t, lua_State *L, int hook, int *busy);
+/* Waits `delay` seconds before a retry; the hook set by vpp_transfer_set_hook hears { event = "tick", waiting } about
+   once a second meanwhile. */
+void vpp_transfer_wait(vpp_transfer *t, double delay);
 
 /* ---- percent-encoding for path segments (escape.c) ---- */
 /* Percent-encodes everything but RFC 3986 unreserved characters. out must hold 3*len+1 bytes. */

@@ -216,6 +216,16 @@ describe("vpptoken command on an 80-column terminal #subprocess", function()
       assert.matches("^EXIT=6$", shown[#shown])
     end)
 
+    it("counts the wait before a retry down", function()
+      sb:fail_next(1, 503, { retry_after = "4" })
+      local s = start{ "list", "--retries", "1" }
+      term:wait_for(s, "waiting 4 s before attempt 2 of 2: service unavailable")
+      term:wait_for(s, "waiting 2 s before attempt 2 of 2: service unavailable")
+      local code, text = term:finished(s)
+      assert.equal(0, code, text)
+      assert.not_matches("waiting", text, 1, true)
+    end)
+
     it("the wait is cut to a narrow terminal's width, never wrapped", function()
       sb:fail_next(2, 503, { retry_after = "2" })
       local s = start({ "list", "--retries", "1" }, nil, 40)

@@ -44,7 +44,7 @@ describe("vpptoken command #subprocess", function()
         assert.matches("\n  " .. c .. " ", out, 1, true)
       end
       assert.matches("exit codes:", out, 1, true)
-      assert.matches("   4  not found", out, 1, true)
+      assert.matches("    4  not found", out, 1, true)
       assert.matches("examples:", out, 1, true)
     end)
 
@@ -86,8 +86,9 @@ describe("vpptoken command #subprocess", function()
         for _, text in ipairs(texts) do
           for l in text:gmatch("[^\n]+") do assert.is_true(#l <= width, width .. ": " .. l) end
         end
-        assert.matches("\n   4  not found", texts[1])
-        assert.matches("\n  11  tenants file", texts[1])
+        assert.matches("\n    4  not found", texts[1])
+        assert.matches("\n   11  tenants file", texts[1])
+        assert.matches("\n  130  interrupted", texts[1])
       end
     end)
 

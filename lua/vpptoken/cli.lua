@@ -254,7 +254,7 @@ function Context:client()
     end
     self.progress:retry(info)
   end
-  copts.on_tick = function() self.progress:tick() end
+  copts.on_tick = function(info) self.progress:tick(info.waiting) end
   local signed_in, why, parts = vpptoken.credentials_in_env(copts)
   -- vpptoken login's cached sign-in (issue #16, device code): used when the environment names no other sign-in.
   if not signed_in then

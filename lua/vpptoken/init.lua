@@ -38,8 +38,9 @@ end
 -- call (method, url, status, attempts, elapsed, waited, request_id, client_request_id, error). on_retry: a
 -- function(info) told before the client waits to try a Graph call again (method, url, attempt: the one to come,
 -- max_attempts, delay in seconds, and status for an HTTP answer or kind and code for a transport failure). on_tick:
--- a function(info) told about once a second while a Graph call is under way (method, url, elapsed seconds). These
--- two must not use the client, and what they raise is ignored.
+-- a function(info) told about once a second while a Graph call is under way (method, url, elapsed seconds, and
+-- during a wait before a retry `waiting`, the seconds of it left). These two must not use the client, and what they
+-- raise is ignored.
 function M.new(opts)
   return Client.new(opts)
 end

@@ -83,7 +83,7 @@ local function wait_hook(self)
         call_hook(self, "on_retry", { method = ev.method, url = ev.url, attempt = ev.attempt,
           max_attempts = ev.max_attempts, delay = ev.delay, status = ev.status, kind = ev.kind, code = ev.code })
       elseif ev.event == "tick" and self.on_tick then
-        call_hook(self, "on_tick", { method = ev.method, url = ev.url, elapsed = ev.elapsed })
+        call_hook(self, "on_tick", { method = ev.method, url = ev.url, elapsed = ev.elapsed, waiting = ev.waiting })
       end
     end
     wait_hooks[self] = h

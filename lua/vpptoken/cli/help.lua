@@ -217,8 +217,9 @@ function M.main(width)
   two_columns(M.ENVIRONMENT, width, out)
   out[#out + 1] = ""
   out[#out + 1] = "exit codes:"
-  local codes = {}
-  for i, e in ipairs(M.EXIT_CODES) do codes[i] = { string.format("%2d", e[1]), e[2] } end
+  local codes, cw = {}, 0
+  for _, e in ipairs(M.EXIT_CODES) do cw = math.max(cw, #tostring(e[1])) end
+  for i, e in ipairs(M.EXIT_CODES) do codes[i] = { string.format("%" .. cw .. "d", e[1]), e[2] } end
   two_columns(codes, width, out)
   out[#out + 1] = ""
   out[#out + 1] = "examples:"

@@ -107,10 +107,17 @@ function Line:set(text)
   self:draw(false)
 end
 
---- Redraws the current text (the seconds go on); ends a retry's wait text.
-function Line:tick()
+--- Redraws the current text (the seconds go on); ends a retry's wait text. `waiting`: during a wait before a
+-- retry, the seconds left of it, which the wait text counts down.
+function Line:tick(waiting)
+  if waiting and self.wait_info then
+    local info = setmetatable({ delay = waiting }, { __index = self.wait_info })
+    self.wait = M.retry_text(info)
+    self:draw(self.shown)
+    return
+  end
   if self.wait then
-    self.wait = nil
+    self.wait, self.wait_info = nil, nil
     self.last_draw = -math.huge
   end
   self:draw(false)
@@ -118,7 +125,7 @@ end
 
 --- Shows a wait before a retry at once, when it or the work so far is long enough to notice.
 function Line:retry(info)
-  self.wait = M.retry_text(info)
+  self.wait, self.wait_info = M.retry_text(info), info
   self:draw((info.delay or 0) >= M.DELAY or self:elapsed() >= M.DELAY)
 end
 
