@@ -13,9 +13,9 @@ VERSION   = $(shell sed -n 's/^\#define VPP_VERSION "\(.*\)"/\1/p' csrc/vpp.h)
 DEBIAN_PACKAGES = build-essential cmake pkg-config lua5.4 liblua5.4-dev libcurl4-openssl-dev libssl-dev \
   libmicrohttpd-dev lua-cjson lua-lpeg lua-argparse ca-certificates
 DEBIAN_TEST_PACKAGES = git lua-busted lua-check lua-socket luarocks cppcheck clang-tidy clang-format valgrind curl openssl \
-  clang libclang-rt-14-dev tmux nginx lua-ldoc man-db zip unzip nodejs npm zsh fish
+  clang libclang-rt-14-dev tmux nginx lua-ldoc man-db zip unzip nodejs npm zsh fish faketime
 
-.PHONY: fuzz all deps test-deps judge-deps build test lint ctest spec check-memory check-asan check-valgrind demo sandbox doc man completion clean bench-sandbox bench-tenants soak bench install dist
+.PHONY: fuzz all deps test-deps judge-deps build test lint ctest spec test-clock check-memory check-asan check-valgrind demo sandbox doc man completion clean bench-sandbox bench-tenants soak bench install dist
 
 all: build
 
@@ -70,6 +70,11 @@ ctest: build
 
 spec: test-deps build judge-deps
 	VPPTOKEN_BUILD_DIR=$(BUILD) $(LUA) $(BUSTED) -o utfTerminal
+
+# The plain spec suite with the wall clock shifted by libfaketime (monotonic time real), once per clock that
+# tools/test-clock.sh lists: 23:58 UTC on 31 December, 23:59 on 28 February of a leap year, two years ahead.
+test-clock: test-deps build judge-deps
+	VPPTOKEN_BUILD_DIR=$(BUILD) LUA=$(LUA) tools/test-clock.sh -o utfTerminal
 
 # The whole spec suite under AddressSanitizer + UBSan, then under valgrind memcheck.
 check-memory: check-asan check-valgrind
