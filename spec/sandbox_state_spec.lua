@@ -394,7 +394,8 @@ describe("sandbox --seed-tokens", function()
     assert(os.execute("command -v faketime >/dev/null"), "faketime is needed (Debian package faketime)")
     local saved = helper.sandbox_wrapper
     helper.sandbox_wrapper = "env -u FAKETIME_SHARED TZ=UTC LD_PRELOAD='/usr/$LIB/faketime/libfaketime.so.1' "
-      .. "FAKETIME_DONT_FAKE_MONOTONIC=1 FAKETIME=" .. helper.shell_quote(os.date("!@%Y-%m-%d %H:%M:%S", at)) .. (saved and (" " .. saved) or "")
+      .. "FAKETIME_DONT_FAKE_MONOTONIC=1 FAKETIME=" .. helper.shell_quote(os.date("!@%Y-%m-%d %H:%M:%S", at))
+      .. (saved and (" " .. saved) or "")
     local ok, list, after_reset = pcall(seeded, args)
     helper.sandbox_wrapper = saved
     assert(ok, list)
