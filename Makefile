@@ -74,7 +74,7 @@ spec: test-deps build judge-deps
 # The plain spec suite with the wall clock shifted by libfaketime (monotonic time real), once per clock that
 # tools/test-clock.sh lists: 23:58 UTC on 31 December, 23:59 on 28 February of a leap year, two years ahead.
 test-clock: test-deps build judge-deps
-	VPPTOKEN_BUILD_DIR=$(BUILD) LUA=$(LUA) tools/test-clock.sh -o utfTerminal
+	VPPTOKEN_BUILD_DIR=$(BUILD) tools/test-clock.sh $(LUA) $(BUSTED) -o utfTerminal
 
 # The whole spec suite under AddressSanitizer + UBSan, then under valgrind memcheck.
 check-memory: check-asan check-valgrind

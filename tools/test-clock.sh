@@ -4,13 +4,13 @@
 # node, openssl) sees the same shifted clock as the specs; monotonic time stays real (--exclude-monotonic) so
 # timeouts and sleeps are as long as without it. Offsets are computed from the real clock now, so it works any day.
 #
-# usage: tools/test-clock.sh [BUSTED ARGUMENTS...]   (default: the whole suite; e.g. spec/tokenfile_spec.lua)
-# env:   VPPTOKEN_BUILD_DIR (default build), LUA (default lua5.4), CLOCKS (names to run, default all)
+# usage: tools/test-clock.sh COMMAND...   (make test-clock: the command of make spec; or e.g.
+#        lua5.4 /usr/bin/busted --ignore-lua spec/tokenfile_spec.lua)
+# env:   VPPTOKEN_BUILD_DIR (default build), CLOCKS (the names of the clocks to run, default all)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 : "${VPPTOKEN_BUILD_DIR:=build}"
-: "${LUA:=lua5.4}"
 export VPPTOKEN_BUILD_DIR
 
 now=$(date -u +%s)
@@ -42,8 +42,7 @@ if [ -z "$(command -v faketime)" ]; then
   exit 2
 fi
 
-args=("$@")
-[ ${#args[@]} -gt 0 ] || args=(-o utfTerminal)
+if [ $# -eq 0 ]; then echo "usage: tools/test-clock.sh COMMAND..." >&2; exit 2; fi
 selected=(${CLOCKS:-${CLOCK_NAMES[@]}})
 
 status=0
@@ -54,7 +53,7 @@ for name in "${selected[@]}"; do
   offset=$((at - $(date -u +%s)))
   echo "=== test-clock $name: the clock starts at $(date -u -d "@$at" '+%Y-%m-%d %H:%M:%S UTC') (offset +${offset}s)"
   started=$(date -u +%s)
-  faketime --exclude-monotonic -f "+${offset}s" "$LUA" /usr/bin/busted --ignore-lua "${args[@]}"
+  faketime --exclude-monotonic -f "+${offset}s" "$@"
   rc=$?
   took=$(($(date -u +%s) - started))
   if [ $rc -eq 0 ]; then result=pass; else result="FAIL (exit $rc)"; status=1; fi
