@@ -14,9 +14,9 @@ DEBIAN_PACKAGES = build-essential cmake pkg-config lua5.4 liblua5.4-dev libcurl4
   libmicrohttpd-dev lua-cjson lua-lpeg lua-argparse ca-certificates
 DEBIAN_TEST_PACKAGES = git lua-busted lua-check lua-socket luarocks cppcheck clang-tidy clang-format valgrind curl openssl \
   clang libclang-rt-14-dev tmux nginx lua-ldoc man-db zip unzip nodejs npm zsh fish python3-azure python3-msal \
-  util-linux iproute2 lua-luv lua-cqueues
+  util-linux iproute2 lua-luv lua-cqueues faketime
 
-.PHONY: fuzz all deps test-deps judge-deps build test lint ctest spec check-memory check-asan check-valgrind demo sandbox doc man completion clean bench-sandbox bench-tenants soak bench bench-quick install dist
+.PHONY: fuzz all deps test-deps judge-deps build test lint ctest spec test-clock check-memory check-asan check-valgrind demo sandbox doc man completion clean bench-sandbox bench-tenants soak bench bench-quick install dist
 
 all: build
 
@@ -86,6 +86,11 @@ RUN_SPECS = SHARDS=$(SHARDS) tools/run-specs
 SPEC_OUTPUT = spec/support/timed_output.lua
 spec: test-deps build judge-deps
 	VPPTOKEN_BUILD_DIR=$(BUILD) $(RUN_SPECS) plain $(LUA) $(BUSTED) -o $(SPEC_OUTPUT)
+
+# The plain spec suite with the wall clock shifted by libfaketime (monotonic time real), once per clock that
+# tools/test-clock.sh lists: 23:58 UTC on 31 December, 23:59 on 28 February of a leap year, two years ahead.
+test-clock: test-deps build judge-deps
+	VPPTOKEN_BUILD_DIR=$(BUILD) tools/test-clock.sh $(LUA) $(BUSTED) -o utfTerminal
 
 # The whole spec suite under AddressSanitizer + UBSan, then under valgrind memcheck.
 check-memory: check-asan check-valgrind

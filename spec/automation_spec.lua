@@ -264,15 +264,16 @@ describe("automation helpers", function()
 
     it("uploads the file's content as token and reports the file's expiry while Graph's lags", function()
       local t = make{ expirationDateTime = "2030-01-01T00:00:00Z" }
-      local content = apple_file{ expDate = "2099-05-25T20:08:56-0700" }
+      local exp_date, _, at = files.expires_in(400)
+      local content = apple_file{ expDate = exp_date }
       local updated, info = client:renew(t.id, write(content))
       assert.is_table(updated, tostring(info))
       assert.equal(t.id, updated.id)
       assert.same({ token = "<redacted>" }, patched_token()) -- the request log hides the secret
       assert.equal(content, updated.token)
       assert.equal(content, assert(client:get(t.id)).token)
-      assert.equal(vpptoken.time.parse("2099-05-25T20:08:56-07:00"), info.expires)
-      assert.equal("2099-05-25T20:08:56-07:00", info.expiration)
+      assert.equal(at, info.expires)
+      assert.equal((exp_date:gsub("%-0700$", "-07:00")), info.expiration)
       assert.equal("2030-01-01T00:00:00Z", info.previous_expiration)
       assert.equal(vpptoken.time.parse("2030-01-01T00:00:00Z"), info.previous_expires)
       assert.equal("2030-01-01T00:00:00Z", info.graph_expiration)
@@ -283,20 +284,22 @@ describe("automation helpers", function()
 
     it("accepts the file's content as a string", function()
       local t = make{ expirationDateTime = "2030-01-01T00:00:00Z" }
-      local content = apple_file{ expDate = "2098-01-01T00:00:00Z" }
+      local exp_date, _, at = files.expires_in(500)
+      local content = apple_file{ expDate = exp_date }
       local updated, info = client:renew(t.id, content)
       assert.is_table(updated, tostring(info))
       assert.same({ token = "<redacted>" }, patched_token())
       assert.equal(content, updated.token)
-      assert.equal(vpptoken.time.parse("2098-01-01T00:00:00Z"), info.expires)
+      assert.equal(at, info.expires)
     end)
 
     it("says Graph is up to date when it already shows the file's expiry", function()
-      local t = make{ expirationDateTime = "2099-05-26T03:08:56Z" }
-      local _, info = client:renew(t.id, apple_file{ expDate = "2099-05-25T20:08:56-0700" })
+      local exp_date, graph_date = files.expires_in(400)
+      local t = make{ expirationDateTime = graph_date }
+      local _, info = client:renew(t.id, apple_file{ expDate = exp_date })
       assert.is_false(info.lagging)
       assert.is_nil(info.note)
-      assert.equal("2099-05-26T03:08:56Z", info.graph_expiration)
+      assert.equal(graph_date, info.graph_expiration)
     end)
 
     it("works when Graph answers the PATCH with 204 No Content", function()

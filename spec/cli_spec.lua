@@ -3,6 +3,7 @@
 local helper = require "helper"
 local cjson = require "cjson"
 local cli = require "cli_support"
+local files = require "support.tokenfiles"
 
 local ACCESS, SECRET = cli.ACCESS, cli.SECRET
 local lit = cli.literal
@@ -222,7 +223,7 @@ describe("vpptoken command #subprocess", function()
 
   describe("list and get", function()
     it("list prints a table with every token, short ids and the expiry as a local date with days left", function()
-      local one = create("one@contoso.com")
+      local one = create("first@contoso.com")
       create("two@contoso.com", { "--set", "expirationDateTime=2001-02-03T04:05:06Z" })
       local code, out, err = run{ "list" }
       assert.equal(0, code, err)
@@ -231,15 +232,16 @@ describe("vpptoken command #subprocess", function()
       for l in out:gmatch("[^\n]+") do lines[#lines + 1] = l end
       assert.equal(4, #lines)
       assert.equal("2 tokens, 1 needs attention", lines[4]) -- two's expiry is past
-      -- piped: 80 columns, so the expiry is in its compact form
+      -- piped: 80 columns, so the expiry is in its compact form (the long one, "(400 days left)", is too wide)
       assert.matches("^ID%s+APPLE ID%s+ORGANIZATION%s+STATE%s+SYNC%s+EXPIRES %(DAYS LEFT%)$", lines[1])
-      assert.matches("\n" .. lit(one:sub(1, 8)) .. "%s+one@contoso%.com%s", out)
+      assert.matches("\n" .. lit(one:sub(1, 8)) .. "%s+first@contoso%.com%s", out)
       assert.not_matches(one, out, 1, true)
-      assert.matches("2099%-05%-26 %(%d+ d%)", out)
+      local expiry = lit(files.DEFAULT_GRAPH_DATE:sub(1, 10))
+      assert.matches(expiry .. " %(400 d%)", out)
       assert.matches("2001%-02%-03 %(expired%)", out)
       local _, wide = run{ "list", "--wide" }
-      assert.matches("\n" .. lit(one) .. "%s+one@contoso%.com%s", wide)
-      assert.matches("2099%-05%-26 %(%d+ days left%)", wide)
+      assert.matches("\n" .. lit(one) .. "%s+first@contoso%.com%s", wide)
+      assert.matches(expiry .. " %(400 days left%)", wide)
       assert.matches("^ID%s+APPLE ID%s+ORGANIZATION%s+TYPE%s+STATE%s+SYNC%s+LAST SYNC%s+EXPIRES%s+COUNTRY", wide)
       assert.equal(wide, select(2, run{ "list", "-o", "wide" }))
     end)
@@ -411,7 +413,7 @@ describe("vpptoken command #subprocess", function()
       local body = cjson.decode(post.body)
       assert.equal(true, body.automaticallyUpdateApps)
       assert.equal("Fabrikam", body.organizationName)
-      assert.equal("2099-05-25T20:08:56-07:00", body.expirationDateTime)
+      assert.equal((files.DEFAULT_EXP_DATE:gsub("%-0700$", "-07:00")), body.expirationDateTime)
     end)
 
     it("an expired or broken token file exits 9 and sends nothing", function()
@@ -578,9 +580,11 @@ describe("vpptoken command #subprocess", function()
     it("renew uploads the new file and says when Graph still shows the old expiry", function()
       local id = create("renew@contoso.com", { "--set", "expirationDateTime=2027-01-01T00:00:00Z" })
       local seen = #sb:requests()
-      local code, out, err = run{ "renew", id, "--file", cli.token_file{ expDate = "2031-06-07T00:00:00Z" } }
+      local exp_date, _, at = files.expires_in(1000)
+      local code, out, err = run{ "renew", id, "--file", cli.token_file{ expDate = exp_date } }
       assert.equal(0, code, err)
-      assert.matches("^renewed " .. lit(id) .. "\n  the new file expires 2031%-06%-07 %(%d+ days left%) %(was "
+      assert.matches("^renewed " .. lit(id) .. "\n  the new file expires " .. lit(os.date("%Y-%m-%d", at))
+        .. " %(1000 days left%) %(was "
         .. "2027%-01%-01", out)
       for l in out:gmatch("[^\n]+") do assert.is_true(#l <= 80, l) end
       assert.matches("\nnote: Graph still shows the expiry 2027%-01%-01T00:00:00Z", out)

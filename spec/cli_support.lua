@@ -86,7 +86,7 @@ function M.store_file(tokens)
   local list = {}
   for i, t in ipairs(tokens) do
     local props = { organizationName = "Contoso", vppTokenAccountType = "business", appleId = "vpp@contoso.com",
-                    expirationDateTime = "2099-05-26T00:00:00Z", token = "seeded-token-" .. i,
+                    expirationDateTime = files.DEFAULT_GRAPH_DATE, token = "seeded-token-" .. i,
                     lastModifiedDateTime = "2026-01-01T00:00:00Z", state = "valid", lastSyncStatus = "none",
                     automaticallyUpdateApps = false, dataSharingConsentGranted = false,
                     claimTokenManagementFromExternalMdm = false, roleScopeTagIds = { "0" }, lastAppCount = 0 }

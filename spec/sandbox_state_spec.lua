@@ -458,6 +458,41 @@ describe("sandbox --seed-tokens", function()
     assert.are_not.same(ids_a, ids_c)
   end)
 
+  -- seeded(args), with the sandbox's wall clock started at `at` (seconds since the epoch) by libfaketime (monotonic
+  -- time real), under any VPPTOKEN_SANDBOX_WRAPPER. Through env, which execs: the faketime command forks, and
+  -- stopping it would leave the sandbox running. Without FAKETIME_SHARED (set when the specs themselves run under
+  -- faketime, as in make test-clock): with it, "@" times count from when that outer clock started.
+  local function seeded_at(args, at)
+    assert(os.execute("command -v faketime >/dev/null"), "faketime is needed (Debian package faketime)")
+    local saved = helper.sandbox_wrapper
+    helper.sandbox_wrapper = "env -u FAKETIME_SHARED TZ=UTC LD_PRELOAD='/usr/$LIB/faketime/libfaketime.so.1' "
+      .. "FAKETIME_DONT_FAKE_MONOTONIC=1 FAKETIME=" .. helper.shell_quote(os.date("!@%Y-%m-%d %H:%M:%S", at))
+      .. (saved and (" " .. saved) or "")
+    local ok, list, after_reset = pcall(seeded, args)
+    helper.sandbox_wrapper = saved
+    assert(ok, list)
+    return list, after_reset
+  end
+
+  it("gives the same tokens all day long, a token expired exactly when the library says it is", function()
+    -- 01:00 and 23:00 UTC of the specs' day: an hour either side for the time a start takes
+    local day = os.time() // 86400 * 86400
+    local early_at, late_at = day + 3600, day + 86400 - 3600
+    local args = { "--seed-tokens", "1500", "--seed", "11" }
+    local early = seeded_at(args, early_at)
+    local late = seeded_at(args, late_at)
+    assert.equal(1500, #late)
+    assert.same(early, late, "the same seed gives the same tokens at 01:00 and at 23:00 UTC")
+    local expired = 0
+    for _, t in ipairs(late) do
+      for _, at in ipairs({ early_at, late_at }) do
+        assert.equal(vpptoken.days_left(t, at) <= 0, t.state == "expired", t.expirationDateTime .. " " .. t.state)
+      end
+      if t.state == "expired" then expired = expired + 1 end
+    end
+    assert.truthy(expired >= 300, expired .. " expired")
+  end)
+
   it("makes a realistic mix that the library reads: states, expiries past and coming, syncs, organizations",
      function()
     local list, after_reset = seeded({ "--seed-tokens", "200", "--seed", "7" })
@@ -480,12 +515,9 @@ describe("sandbox --seed-tokens", function()
       assert.equal(t.organizationName, file.organization)
       local expires = assert(vpptoken.time.parse(t.expirationDateTime))
       assert.equal(expires, file.expires)
-      if expires < now then
-        past = past + 1
-        assert.equal("expired", t.state)
-      else
-        coming = coming + 1
-      end
+      -- expired exactly when the library says so
+      assert.equal(vpptoken.days_left(t, now) <= 0, t.state == "expired", t.expirationDateTime .. " " .. t.state)
+      if expires <= now then past = past + 1 else coming = coming + 1 end
       assert.truthy(expires > now - 366 * 86400 and expires < now + 366 * 86400, t.expirationDateTime)
       assert.are_not.equal("inProgress", t.lastSyncStatus)
       local no_sync_date = t.lastSyncDateTime == nil or t.lastSyncDateTime == cjson.null

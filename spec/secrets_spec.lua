@@ -5,6 +5,7 @@ local helper = require "helper"
 local cjson = require "cjson.safe"
 local jwt = require "support.jwt"
 local cli = require "cli_support"
+local files = require "support.tokenfiles"
 local vpptoken = require "vpptoken"
 local auth = require "vpptoken.auth"
 
@@ -298,7 +299,7 @@ describe("secrets never leak", function()
         assert.equal(0, code)
       end
       keep(run({ "update", id, "--set", "automaticallyUpdateApps=false", "--verbose" }, { VPPTOKEN_DEBUG = "1" }))
-      keep(run({ "renew", id, "--file", cli.token_file{ expDate = "2098-01-01T00:00:00-0700" }, "--verbose" },
+      keep(run({ "renew", id, "--file", cli.token_file{ expDate = (files.expires_in(500)) }, "--verbose" },
                { VPPTOKEN_DEBUG = "1" }))
       keep(run({ "sync", id, "--verbose" }, { VPPTOKEN_DEBUG = "1" }))
       code = keep(run({ "get", "no-such-id", "--verbose" }, { VPPTOKEN_DEBUG = "1" }))

@@ -275,8 +275,9 @@ describe("signing in without a secret", function()
 
   describe("Azure CLI", function()
     it("the signed-in user's token is used; az is run without a shell with the Graph resource", function()
-      set_az("ok", assert(cjson.encode{ accessToken = minted("wl-app"), expiresOn = "2099-01-01 00:00:00.000000",
-                                        tokenType = "Bearer", tenant = TENANT }))
+      local tomorrow = os.date("%Y-%m-%d %H:%M:%S.000000", os.time() + 86400) -- az writes local time
+      set_az("ok", assert(cjson.encode{ accessToken = minted("wl-app"), expiresOn = tomorrow, tokenType = "Bearer",
+                                        tenant = TENANT }))
       local c = vpptoken.new{ base_url = sb.graph, azure_cli = { command = az_path }, tenant_id = TENANT }
       assert(c:list())
       c:close()

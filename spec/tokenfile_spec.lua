@@ -43,6 +43,12 @@ describe("vpptoken.read_token_file", function()
     assert.equal("2027-05-25T20:08:56-07:00", f.expiration)
     assert.equal("Contoso Schools", f.organization)
     assert.equal(path, f.path)
+  end)
+
+  it("marks a file that expires in a year expired = false, whatever today's date", function()
+    local exp_date, _, at = files.expires_in(365)
+    local f = assert(vpptoken.read_token_file(write(apple_file{ expDate = exp_date })))
+    assert.equal(at, f.expires)
     assert.is_false(f.expired)
   end)
 

@@ -1,8 +1,9 @@
 -- --seed-tokens N [--seed S]: sample tokens to start with, as a tenant with a few organizations might have them.
 -- Everything comes from one seeded generator (faults_rng) and the start of the current UTC day, so the same seed
--- gives the same tokens, ids and dates included, all day long. Expiries spread over the past year (a quarter) and
--- the next; a token past its expiry is "expired", the others mostly "valid", some "invalid" or
--- "assignedToExternalMDM".
+-- gives the same tokens, ids, dates and states included, all day long. Expiries spread over the past year (a
+-- quarter) and the next, never on the current day: a token is "expired" exactly when its expiry is past by the
+-- library's rule (vpptoken.days_left <= 0: expiry <= now) at any time of the day, the others mostly "valid", some
+-- "invalid" or "assignedToExternalMDM".
 -- No seeded sync is "inProgress" (it would complete while a test looks). Each token's content is a sample Apple
 -- token file (applefile.make) that agrees with its organization and expiry.
 local json = require "vpptoken_sandbox.json"
@@ -47,11 +48,12 @@ function seed.fill(store, n, s, now)
   for i = 1, n do
     local org = ORGS[g:int(1, #ORGS)]
     local apple_id = (g:int(0, 1) == 0 and "vpp" or "apps") .. g:int(1, 3) .. "@" .. org[2]
-    -- a quarter expired within the past year, the others expiring within the next
-    local days = g:int(1, 4) == 1 and -g:int(1, 365) or g:int(0, 365)
+    -- a quarter expired within the past year, the others expiring within the next; none today, so that the state
+    -- does not depend on the hour (today <= now < today + DAY)
+    local days = g:int(1, 4) == 1 and -g:int(1, 365) or g:int(1, 365)
     local expires = today + days * DAY + g:int(0, DAY - 1)
-    local state = expires < today and "expired" or weighted(g, { { "valid", 16 }, { "invalid", 2 },
-                                                                 { "assignedToExternalMDM", 2 } })
+    local state = expires <= now and "expired" or weighted(g, { { "valid", 16 }, { "invalid", 2 },
+                                                                { "assignedToExternalMDM", 2 } })
     local sync = weighted(g, { { "completed", 6 }, { "none", 2 }, { "failed", 2 } })
     local props = schema.defaults()
     props.organizationName = org[1]
