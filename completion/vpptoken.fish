@@ -103,7 +103,7 @@ complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l select -r -d 'pro
 complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l top -r -d 'N tokens per page (OData $top); every page is read'
 complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l max -r -d 'show at most N tokens (stops reading pages once it has them)'
 complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l state -xa 'unknown valid expired invalid assignedToExternalMDM' -d 'only tokens in this state (valid, expired, ...)'
-complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l tenants -r -d 'run over every tenant of this tenants file (JSON; see the README\'s "Many tenants")'
+complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l tenants -r -d 'run over every tenant of this tenants file (JSON; see docs/tenants.md)'
 complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l only -r -d 'with --tenants: only the tenants of this name or tag (repeatable)'
 complete -c vpptoken -n '__fish_vpptoken_seen_command list' -l shard -r -d 'with --tenants: only the K-th of N stable slices of the tenants (N jobs with K = 1..N cover each tenant once)'
 
@@ -123,13 +123,13 @@ complete -c vpptoken -n '__fish_vpptoken_seen_command delete' -s y -l yes -d 'do
 complete -c vpptoken -n '__fish_vpptoken_seen_command sync' -l all -d 'every valid token not already syncing'
 complete -c vpptoken -n '__fish_vpptoken_seen_command sync' -l wait -d 'wait until each sync has finished'
 complete -c vpptoken -n '__fish_vpptoken_seen_command sync' -l wait-timeout -r -d 'give up waiting after this (default 300)'
-complete -c vpptoken -n '__fish_vpptoken_seen_command sync' -l tenants -r -d 'run over every tenant of this tenants file (JSON; see the README\'s "Many tenants")'
+complete -c vpptoken -n '__fish_vpptoken_seen_command sync' -l tenants -r -d 'run over every tenant of this tenants file (JSON; see docs/tenants.md)'
 complete -c vpptoken -n '__fish_vpptoken_seen_command sync' -l only -r -d 'with --tenants: only the tenants of this name or tag (repeatable)'
 complete -c vpptoken -n '__fish_vpptoken_seen_command sync' -l shard -r -d 'with --tenants: only the K-th of N stable slices of the tenants (N jobs with K = 1..N cover each tenant once)'
 
 complete -c vpptoken -n '__fish_vpptoken_seen_command expiring' -l within -r -d 'expiring within DAYS days (default 30)'
 complete -c vpptoken -n '__fish_vpptoken_seen_command expiring' -l exit-code -d 'exit 12 when any token needs attention, 0 when none does (for cron jobs and monitors)'
-complete -c vpptoken -n '__fish_vpptoken_seen_command expiring' -l tenants -r -d 'run over every tenant of this tenants file (JSON; see the README\'s "Many tenants")'
+complete -c vpptoken -n '__fish_vpptoken_seen_command expiring' -l tenants -r -d 'run over every tenant of this tenants file (JSON; see docs/tenants.md)'
 complete -c vpptoken -n '__fish_vpptoken_seen_command expiring' -l only -r -d 'with --tenants: only the tenants of this name or tag (repeatable)'
 complete -c vpptoken -n '__fish_vpptoken_seen_command expiring' -l shard -r -d 'with --tenants: only the K-th of N stable slices of the tenants (N jobs with K = 1..N cover each tenant once)'
 

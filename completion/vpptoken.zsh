@@ -37,7 +37,7 @@ _vpptoken() {
         "--top[N tokens per page (OData \$top); every page is read]: :_files"
         "--max[show at most N tokens (stops reading pages once it has them)]: :_files"
         "--state[only tokens in this state (valid, expired, ...)]: :(unknown valid expired invalid assignedToExternalMDM)"
-        "--tenants[run over every tenant of this tenants file (JSON; see the README's \"Many tenants\")]: :_files"
+        "--tenants[run over every tenant of this tenants file (JSON; see docs/tenants.md)]: :_files"
         "*--only[with --tenants\: only the tenants of this name or tag (repeatable)]: :_files"
         "--shard[with --tenants\: only the K-th of N stable slices of the tenants (N jobs with K = 1..N cover each tenant once)]: :_files"
       )
@@ -100,7 +100,7 @@ _vpptoken() {
         "--all[every valid token not already syncing]"
         "--wait[wait until each sync has finished]"
         "--wait-timeout[give up waiting after this (default 300)]: :_files"
-        "--tenants[run over every tenant of this tenants file (JSON; see the README's \"Many tenants\")]: :_files"
+        "--tenants[run over every tenant of this tenants file (JSON; see docs/tenants.md)]: :_files"
         "*--only[with --tenants\: only the tenants of this name or tag (repeatable)]: :_files"
         "--shard[with --tenants\: only the K-th of N stable slices of the tenants (N jobs with K = 1..N cover each tenant once)]: :_files"
       )
@@ -115,7 +115,7 @@ _vpptoken() {
         $options
         "--within[expiring within DAYS days (default 30)]: :_files"
         "--exit-code[exit 12 when any token needs attention, 0 when none does (for cron jobs and monitors)]"
-        "--tenants[run over every tenant of this tenants file (JSON; see the README's \"Many tenants\")]: :_files"
+        "--tenants[run over every tenant of this tenants file (JSON; see docs/tenants.md)]: :_files"
         "*--only[with --tenants\: only the tenants of this name or tag (repeatable)]: :_files"
         "--shard[with --tenants\: only the K-th of N stable slices of the tenants (N jobs with K = 1..N cover each tenant once)]: :_files"
       )

@@ -2,7 +2,7 @@
 -- stops for Graph. Lists the tokens, then starts a license sync for every valid token, each in a task of its own,
 -- while the host's own coroutine keeps ticking; --timeout S cancels what is still under way after S seconds.
 --   VPPTOKEN_ACCESS_TOKEN=... VPPTOKEN_GRAPH_URL=... lua5.4 examples/async_cqueues.lua [--timeout SECONDS]
---   (or AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET: the sign-in chain of the README's "Signing in")
+--   (or AZURE_TENANT_ID/AZURE_CLIENT_ID/AZURE_CLIENT_SECRET: the sign-in chain of docs/signin.md)
 -- Exit, as the vpptoken command's: 0 every sync started, 1 one failed or was cancelled, 2 usage, 3 no or failed
 -- sign-in, 4 to 8 the tokens could not be listed (by the error's kind).
 local cqueues = require "cqueues"

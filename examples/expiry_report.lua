@@ -20,7 +20,7 @@ its expiry, soonest first, marking those that need attention.
   -h, --help      this text
 
 Sign-in from the environment: VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET
-(or AZURE_CLIENT_CERTIFICATE_PATH), or workload identity, a managed identity or az (README, "Signing in");
+(or AZURE_CLIENT_CERTIFICATE_PATH), or workload identity, a managed identity or az (docs/signin.md);
 VPPTOKEN_CLOUD, VPPTOKEN_GRAPH_URL.
 Exit status (as vpptoken's): 0 done, 12 with --strict tokens need attention, 2 usage error, 3 no or failed
 sign-in, 4 to 8 Graph failed.
@@ -58,7 +58,7 @@ if not signed_in then
   io.stderr:write(NAME, ": no credentials: ", why, "\n")
   os.exit(exits.AUTH)
 end
-local made, client = pcall(vpptoken.from_env) -- the sign-in chain: README, "Signing in"
+local made, client = pcall(vpptoken.from_env) -- the sign-in chain: docs/signin.md
 if not made then
   io.stderr:write(NAME, ": ", (tostring(client):gsub("^[^:]*:%d+: ", "")), "\n")
   os.exit(exits.USAGE)

@@ -28,7 +28,7 @@ prints one line per token (started / skipped with the reason / failed with the e
   -h, --help          this text
 
 Sign-in from the environment: VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET
-(or AZURE_CLIENT_CERTIFICATE_PATH), or workload identity, a managed identity or az (README, "Signing in");
+(or AZURE_CLIENT_CERTIFICATE_PATH), or workload identity, a managed identity or az (docs/signin.md);
 VPPTOKEN_CLOUD, VPPTOKEN_GRAPH_URL.
 Exit status (as vpptoken's): 0 all started (and completed with --wait), 1 any failed, 2 usage error, 3 no or
 failed sign-in, 4 to 8 the list failed.

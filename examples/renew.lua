@@ -23,7 +23,7 @@ never printed.
   -h, --help   this text
 
 Sign-in from the environment: VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID + AZURE_CLIENT_ID + AZURE_CLIENT_SECRET
-(or AZURE_CLIENT_CERTIFICATE_PATH), or workload identity, a managed identity or az (README, "Signing in");
+(or AZURE_CLIENT_CERTIFICATE_PATH), or workload identity, a managed identity or az (docs/signin.md);
 VPPTOKEN_CLOUD, VPPTOKEN_GRAPH_URL.
 Exit status (as vpptoken's): 0 renewed, 9 token file unreadable, malformed or expired, 2 usage error, 3 no or
 failed sign-in, 4 no such token, 5 to 8 Graph failed.

@@ -325,6 +325,22 @@ function helper.apple_token(f)
                                  expires = f.expires or helper.TOKEN_EXPIRES, token = f.token })
 end
 
+-- The documentation as one text: README.md, then docs/*.md in name order (a manual's section may move between
+-- them without a spec noticing).
+function helper.docs_text()
+  local parts = {}
+  local p = assert(io.popen("ls docs/*.md 2>/dev/null"))
+  local names = { "README.md" }
+  for name in p:lines() do names[#names + 1] = name end
+  p:close()
+  for _, name in ipairs(names) do
+    local f = assert(io.open(name, "r"))
+    parts[#parts + 1] = f:read("a")
+    f:close()
+  end
+  return table.concat(parts, "\n")
+end
+
 -- Writes text to a new temporary file; returns its name.
 function helper.temp_file(text)
   local name = os.tmpname()

@@ -568,7 +568,7 @@ end)
 
 -- The README's sandbox section is the manual: its one-liners run, and it names every option --help has.
 describe("the README's sandbox section", function()
-  local readme = read("README.md")
+  local readme = helper.docs_text()
   local section = assert(readme:match("\n## The sandbox\n(.-)\n## "), "no sandbox section")
 
   -- The words of a command line (double quotes group words; nothing else is shell syntax here).

@@ -36,10 +36,7 @@ describe("the lazy-load tables", function()
 end)
 
 local function readme()
-  local f = assert(io.open("README.md", "r"))
-  local text = f:read("a")
-  f:close()
-  return text
+  return require("helper").docs_text() -- README.md and the manuals in docs/
 end
 
 -- The rows of the README table that follows `heading` (a line that starts the section or the table's header):

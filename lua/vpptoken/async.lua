@@ -8,7 +8,7 @@
 --    require("luv").run()                    -- the host's loop; it ends when no task has work left
 --    print(task:result())
 --
--- A driver is a table of four functions (the README's "Event loops" shows one): `timer(seconds, fn) -> handle`
+-- A driver is a table of four functions (docs/event-loops.md shows one): `timer(seconds, fn) -> handle`
 -- (call fn once, later), `cancel(handle)`, `watch(fd, fn) -> handle` (call fn whenever fd is readable, until
 -- unwatched), `unwatch(handle)`; and optionally `run()`, which rt:run() calls. Each client's session is one
 -- descriptor and one deadline (core session:pollfd, :timeout, :step). Needs Lua 5.2 or later (or LuaJIT): PUC Lua

@@ -146,7 +146,7 @@ function M._where_env(getenv)
 end
 
 local NO_CREDENTIALS = "set VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET "
-  .. "(or AZURE_CLIENT_CERTIFICATE_PATH), or sign in another way (README, \"Signing in\"); tried: "
+  .. "(or AZURE_CLIENT_CERTIFICATE_PATH), or sign in another way (docs/signin.md); tried: "
 
 -- The options from_env gives vpptoken.new (opts win) and the option -> variable names of the ones that came from
 -- the environment; or nil and the message naming what to set (and a variable set that was probably meant).
@@ -214,7 +214,7 @@ function M.credentials_in_env(opts, getenv)
 end
 
 --- Creates a client configured from the environment. It signs in with the first of these that applies (the
--- sign-in chain, README "Signing in"): the environment (VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID +
+-- sign-in chain, docs/signin.md): the environment (VPPTOKEN_ACCESS_TOKEN, or AZURE_TENANT_ID +
 -- AZURE_CLIENT_ID + AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH, a PEM file with the certificate and its
 -- key, AZURE_CLIENT_CERTIFICATE_PASSWORD if the key is encrypted); workload identity (AZURE_FEDERATED_TOKEN_FILE +
 -- AZURE_TENANT_ID + AZURE_CLIENT_ID); a managed identity (IDENTITY_ENDPOINT + IDENTITY_HEADER, or a VM's IMDS when

@@ -38,7 +38,7 @@ static void sbx_usage(FILE *out) {
           "                        (apps without a ...ReadWrite.All permission get 403 on writes); with\n"
           "                        \"managed_identities\" and \"identity_header\", the managed-identity endpoints\n"
           "                        (GET /msi/token, GET /metadata/identity/oauth2/token); an app's \"federated\"\n"
-          "                        issuers sign workload-identity assertions (README, \"The sandbox\")\n"
+          "                        issuers sign workload-identity assertions (docs/sandbox.md)\n"
           "  --token-lifetime S    seconds an issued access token is valid, S > 0 (default %g)\n"
           "  --tls-cert FILE       serve HTTPS with this PEM certificate (with --tls-key; needs\n"
           "  --tls-key FILE        libmicrohttpd with GnuTLS); the startup line then says https://\n"

@@ -333,7 +333,7 @@ end
 -- ---- --tenants FILE: list, expiring and sync over every tenant of a tenants file (cli/tenants.lua) ----
 M.TENANT_FLAGS = {
   { name = "tenants", kind = "path", arg = "FILE",
-    help = "run over every tenant of this tenants file (JSON; see the README's \"Many tenants\")" },
+    help = "run over every tenant of this tenants file (JSON; see docs/tenants.md)" },
   { name = "only", kind = "list", arg = "NAME|TAG", help = "with --tenants: only the tenants of this name or tag "
     .. "(repeatable)" },
   { name = "shard", kind = "string", arg = "K/N", help = "with --tenants: only the K-th of N stable slices of the "
