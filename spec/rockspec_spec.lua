@@ -68,6 +68,20 @@ describe("rockspec #build", function()
     assert.equal("vpptoken-sandbox " .. support.version() .. "\n", out)
   end)
 
+  it("the installed command's --help names a man command that shows its page (LuaRocks puts none where man looks)",
+    function()
+    assert(installed, install_log)
+    local ok, out = run("cd / && env -i PATH=/usr/bin:/bin " .. q(tree .. "/bin/vpptoken") .. " --help")
+    assert(ok, out)
+    local page = out:gsub("%s+", " "):match("'man %-l ([^']+)' the manual") -- the help wraps at 100 columns
+    assert.truthy(page, out)
+    assert.equal(rock_dir .. "/man/man1/vpptoken.1", page)
+    local shown
+    ok, shown = run("MANWIDTH=80 man -l " .. q(page) .. " 2>&1 | head -5")
+    assert(ok, shown)
+    assert.matches("vpptoken", shown, 1, true)
+  end)
+
   it("the sandbox's Lua stays in the rock's directory, out of the user's module path", function()
     assert(installed, install_log)
     assert.is_nil(io.open(tree .. "/share/lua/5.4/vpptoken_sandbox/init.lua", "r"))

@@ -203,6 +203,37 @@ function M.usage(width)
   return table.concat(out, "\n") .. "\n"
 end
 
+--- Where this installation's man page is, found from where the command's own Lua is: a checkout's man/vpptoken.1,
+-- `make install`'s PREFIX/share/man/man1/vpptoken.1, or a LuaRocks tree's rock directory
+-- (TREE/lib/luarocks/rocks-5.x/vpptoken/VERSION/man/man1/vpptoken.1, where man does not look). Nil when none is.
+function M.manual()
+  local here = package.searchpath("vpptoken.cli.help", package.path)
+  if not here then return nil end
+  local function exists(path)
+    local f = io.open(path, "r")
+    if f then f:close() end
+    return f ~= nil and path or nil
+  end
+  local root = here:match("^(.*)/lua/vpptoken/cli/help%.lua$") -- a checkout
+  if root and exists(root .. "/man/vpptoken.1") then return root .. "/man/vpptoken.1" end
+  local tree, version = here:match("^(.*)/share/lua/(5%.%d)/vpptoken/cli/help%.lua$")
+  if not tree then return nil end
+  local installed = exists(tree .. "/share/man/man1/vpptoken.1")
+  if installed then return installed, true end
+  local p = io.popen("ls -d " .. "'" .. tree:gsub("'", "'\\''") .. "'/lib/luarocks/rocks-" .. version
+    .. "/vpptoken/*/man/man1/vpptoken.1 2>/dev/null")
+  local found = p and p:read("l")
+  if p then p:close() end
+  return found and exists(found) or nil
+end
+
+-- "'man vpptoken' the manual" where man finds it, else the command that shows this installation's page.
+local function manual_hint()
+  local path, on_manpath = M.manual()
+  if not path or on_manpath then return "'man vpptoken' the manual" end
+  return "'man -l " .. path .. "' the manual"
+end
+
 --- The text of `vpptoken --help`, fitted to `width` (default: the terminal's).
 function M.main(width)
   width = help_width(width)
@@ -228,7 +259,7 @@ function M.main(width)
     example_lines(ex, width, out)
   end
   out[#out + 1] = ""
-  out[#out + 1] = wrap("'vpptoken COMMAND --help' shows a command's options; 'man vpptoken' the manual.", width, "")
+  out[#out + 1] = wrap("'vpptoken COMMAND --help' shows a command's options; " .. manual_hint() .. ".", width, "")
   return table.concat(out, "\n") .. "\n"
 end
 
