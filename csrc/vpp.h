@@ -7,7 +7,7 @@
 #include <time.h>
 
 #include <curl/curl.h>
-#include <lua.h>
+#include "compat.h" /* lua.h, lauxlib.h and the 5.4 calls on every Lua */
 
 #define VPP_SESSION_TYPE "vpptoken.Session"
 #define VPP_VERSION "0.1.0"
