@@ -226,6 +226,8 @@ void vpp_open_url(lua_State *L);     /* sets check_url into the table on top */
 void vpp_open_fs(lua_State *L);      /* sets file_kind into the table on top */
 void vpp_open_spawn(lua_State *L);   /* sets run (a program, no shell, a timeout) and executable */
 void vpp_open_term(lua_State *L);    /* sets terminal into the table on top */
+void vpp_open_digest(lua_State *L);  /* sets fnv1a32/fnv1a64 into the table on top */
+void vpp_open_utf8(lua_State *L);    /* sets utf8_len into the table on top */
 
 /* ---- base64url without padding (crypto.c); out must hold 4*ceil(len/3)+1 bytes ---- */
 size_t vpp_base64url(const unsigned char *in, size_t len, char *out);

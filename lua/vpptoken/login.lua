@@ -65,35 +65,13 @@ for _, k in ipairs(core.session_options) do KNOWN[k] = true end
 local form_encode, auth_error, usable_token = auth.form_encode, auth.auth_error, auth.usable_token
 
 
-local B64 = {}
-do
-  local chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-  for i = 1, #chars do B64[chars:byte(i)] = i - 1 end
-end
-
--- base64url text decoded; nil when it holds anything else.
-local function b64url_decode(s)
-  local out, bits, n = {}, 0, 0
-  for i = 1, #s do
-    local v = B64[s:byte(i)]
-    if not v then return nil end
-    bits, n = (bits << 6) | v, n + 6
-    if n >= 8 then
-      n = n - 8
-      out[#out + 1] = string.char((bits >> n) & 0xFF)
-      bits = bits & ((1 << n) - 1)
-    end
-  end
-  return table.concat(out)
-end
-
 --- The claims of a JWT's payload, read without checking its signature: for showing who signed in, never to trust.
 -- Returns a table, or nil.
 -- @function login.claims
 function M.claims(jwt)
   if type(jwt) ~= "string" or #jwt > 64 * 1024 then return nil end
   local payload = jwt:match("^[%w%-_]+%.([%w%-_]+)%.[%w%-_]*$")
-  local text = payload and b64url_decode(payload)
+  local text = payload and core.base64_decode(payload)
   local doc = text and json.decode(text)
   return type(doc) == "table" and doc or nil
 end

@@ -227,7 +227,7 @@ function M.load(path, opts)
   opts = options.check(opts, "tenants.load", { getenv = true }, 2)
   local text, mode_or_msg, code = fileio.read_with_mode(path, M.LIMITS.max_bytes, "tenants file")
   if not text then return nil, file_error(mode_or_msg, "TenantsFileUnreadable", { file_code = code }) end
-  return M.parse(text, { getenv = opts.getenv, private = mode_or_msg & 63 == 0, -- 0077: group and others
+  return M.parse(text, { getenv = opts.getenv, private = mode_or_msg % 64 == 0, -- 0077: group and others
                          where = safe_text.quoted(path, fileio.PATH_SHOWN_MAX) })
 end
 
