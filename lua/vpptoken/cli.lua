@@ -9,6 +9,7 @@ local help = require "vpptoken.cli.help"
 local output = require "vpptoken.cli.output"
 local progress = require "vpptoken.cli.progress"
 local safe_text = require "vpptoken.text"
+local compat = require "vpptoken.compat"
 
 local M = {}
 
@@ -45,8 +46,8 @@ end
 -- never a usage error.
 function Context:call(fn, ...)
   local before = self.requests
-  local res = table.pack(pcall(fn, ...))
-  if res[1] then return table.unpack(res, 2, res.n) end
+  local res = compat.pack(pcall(fn, ...))
+  if res[1] then return compat.unpack(res, 2, res.n) end
   if self.requests == before then self.usage(raised_text(res[2])) end
   self.failure("unexpected error after the server answered: " .. raised_text(res[2]), 1)
 end

@@ -10,6 +10,7 @@ local errors = require "vpptoken.error"
 local request = require "vpptoken.request"
 local schema = require "vpptoken.schema"
 local options = require "vpptoken.options"
+local compat = require "vpptoken.compat"
 
 local Client = { __name = "vpptoken.Client" }
 Client.__index = Client
@@ -20,7 +21,7 @@ local decode, item_url, query, encode = request.decode, request.item_url, reques
 local NULL = request.NULL
 
 local function sorted(list)
-  local out = { table.unpack(list) }
+  local out = { compat.unpack(list) }
   table.sort(out)
   return out
 end
@@ -32,7 +33,7 @@ local SESSION_OPTIONS = core.session_options -- the transport's options, named o
 Client.OPTIONS = { "access_token", "token_provider", "tenant_id", "client_id", "client_secret", "client_certificate",
                    "client_certificate_key", "client_certificate_password", "federated_token_file",
                    "managed_identity", "azure_cli", "authority_url", "on_request", "on_retry", "on_tick", "cloud",
-                   "api_version", "base_url", table.unpack(SESSION_OPTIONS) }
+                   "api_version", "base_url", compat.unpack(SESSION_OPTIONS) }
 -- Client.KNOWN_OPTIONS: each option -> its type for the options checker (true: checked further on, by the core).
 local KNOWN_OPTIONS = { token_provider = "function", on_request = "function", on_retry = "function",
                         on_tick = "function" }

@@ -6,7 +6,7 @@ local M = {}
 
 local floor, huge = math.floor, math.huge
 
-M.unpack = table.unpack or unpack -- luacheck: ignore 143 (5.1's global unpack)
+M.unpack = table.unpack or unpack -- luacheck: ignore 113 (Lua 5.1's global unpack)
 
 --- table.pack: the arguments in a table with their count in n.
 M.pack = table.pack or function(...) return { n = select("#", ...), ... } end
@@ -18,8 +18,10 @@ M.math_type = math.type or function(v)
   return "float"
 end
 
---- math.tointeger: v as an integer when it is a whole number in range, else nil (a string is never one).
+--- math.tointeger as Lua 5.4 has it: v (or the number a string v converts to) as an integer when it is a whole
+-- number in range, else nil.
 function M.tointeger(v)
+  if type(v) == "string" then v = tonumber(v) end
   if type(v) ~= "number" then return nil end
   if math.tointeger then return math.tointeger(v) end
   if v == floor(v) and v > -2 ^ 63 and v < 2 ^ 63 and v ~= huge then return v end
@@ -36,7 +38,7 @@ end
 local core_ok, core = pcall(require, "vpptoken.core")
 --- utf8.len(s [, i]) of Lua 5.4 (strict: no overlong forms, no surrogates, nothing above U+10FFFF): the count, or
 -- nil and the position of the first byte that does not start a valid sequence.
-M.utf8_len = core_ok and core.utf8_len or utf8.len -- luacheck: ignore 143
+M.utf8_len = core_ok and core.utf8_len or utf8.len
 
 --- The byte position where the n-th character (n >= 1) of valid UTF-8 text s starts (#s + 1 just past its end),
 -- or nil when s has fewer characters.

@@ -9,6 +9,7 @@ local clouds = require "vpptoken.clouds"
 local errors = require "vpptoken.error"
 local schema = require "vpptoken.schema"
 local options = require "vpptoken.options"
+local compat = require "vpptoken.compat"
 
 local M = {
   _VERSION = "vpptoken " .. core._VERSION,
@@ -252,7 +253,7 @@ end
 
 --- The names of the national clouds, the default ("global") first: what the `cloud` option takes.
 function M.clouds()
-  return { table.unpack(clouds.NAMES) }
+  return { compat.unpack(clouds.NAMES) }
 end
 
 --- What vpptoken.new accepts for a transport option (one of the C core's session options, such as "max_retries"):

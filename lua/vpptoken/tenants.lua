@@ -17,6 +17,7 @@ local fileio = require "vpptoken.fileio"
 local json = require "vpptoken.json"
 local options = require "vpptoken.options"
 local safe_text = require "vpptoken.text"
+local compat = require "vpptoken.compat"
 
 local M = {}
 
@@ -314,7 +315,7 @@ function M.run(list, job, opts)
   if type(job) ~= "function" then error("tenants.run: job must be a function(client, tenant)", 2) end
   opts = options.check(opts, "tenants.run", RUN_OPTIONS, 2)
   local conc = opts.concurrency or M.DEFAULT_CONCURRENCY
-  if math.type(conc) ~= "integer" or conc < 1 or conc > M.MAX_CONCURRENCY then
+  if compat.math_type(conc) ~= "integer" or conc < 1 or conc > M.MAX_CONCURRENCY then
     error("tenants.run: concurrency must be a whole number from 1 to " .. M.MAX_CONCURRENCY, 2)
   end
   if opts.on_request ~= nil and type(opts.on_request) ~= "function" then
@@ -388,7 +389,7 @@ function M.run(list, job, opts)
     task.client = client
     local view = {}
     for k, v in pairs(t) do view[k] = v end
-    view.tags = { table.unpack(t.tags) }
+    view.tags = { compat.unpack(t.tags) }
     task.co = coroutine.create(function() return job(client, view) end)
     client.session = setmetatable({ real = client.session, co = task.co }, Proxy)
     step(task)

@@ -6,6 +6,7 @@ local core = require "vpptoken.core"
 local errors = require "vpptoken.error"
 local fileio = require "vpptoken.fileio"
 local safe_text = require "vpptoken.text"
+local compat = require "vpptoken.compat"
 
 local M = {}
 
@@ -63,7 +64,7 @@ function M.parse(text, what, path, now)
   end
   return {
     token = content,
-    expires = math.tointeger(expires) or expires,
+    expires = compat.tointeger(expires) or expires,
     expiration = core.time_format(expires, offset),
     organization = doc.orgName,
     expired = expires <= now,

@@ -6,6 +6,7 @@ local core = require "vpptoken.core"
 local errors = require "vpptoken.error"
 local exits = require "vpptoken.cli.exits"
 local output = require "vpptoken.cli.output"
+local compat = require "vpptoken.compat"
 
 local M = {}
 
@@ -27,7 +28,7 @@ local function pick(ctx)
   local k, n
   if o.shard then
     k, n = o.shard:match("^(%d+)/(%d+)$")
-    k, n = math.tointeger(tonumber(k)), math.tointeger(tonumber(n))
+    k, n = compat.tointeger(tonumber(k)), compat.tointeger(tonumber(n))
     if not k or not n or n < 1 or n > MAX_SHARDS or k < 1 or k > n then
       ctx.usage("--shard needs K/N with 1 <= K <= N <= " .. MAX_SHARDS .. " (got " .. output.quoted(o.shard) .. ")")
     end
@@ -44,7 +45,7 @@ local function pick(ctx)
     local keep = true
     if wanted then
       keep = false
-      for _, v in ipairs{ t.name, table.unpack(t.tags) } do
+      for _, v in ipairs{ t.name, compat.unpack(t.tags) } do
         if wanted[v] ~= nil then
           wanted[v], keep = true, true
         end
@@ -69,11 +70,11 @@ local function run(ctx, label, job)
   local function status() ctx:status(string.format("%s: %d/%d tenants done", label, done, #list)) end
   status()
   local function counted(...)
-    local result = table.pack(pcall(job, ...))
+    local result = compat.pack(pcall(job, ...))
     done = done + 1
     status()
     if not result[1] then error(result[2], 0) end
-    return table.unpack(result, 2, result.n)
+    return compat.unpack(result, 2, result.n)
   end
   local results = vpptoken.tenants.run(list, counted, { client = client, on_request = function(info)
     if o.verbose then
@@ -124,7 +125,7 @@ local function with_tenant(cols)
 end
 
 local function csv_cols(cols)
-  return { "tenant", table.unpack(cols) }
+  return { "tenant", compat.unpack(cols) }
 end
 
 function M.list(ctx, columns)
