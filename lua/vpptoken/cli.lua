@@ -99,7 +99,7 @@ function Context:ask(question)
   self.progress:pause()
   io.stderr:write(output.printable(question))
   io.stderr:flush()
-  local answer = io.read("l")
+  local answer = io.read("*l")
   self.progress:resume()
   return answer
 end

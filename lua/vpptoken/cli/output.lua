@@ -52,7 +52,7 @@ end
 local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n", ["\r"] = "\\r",
                   ["\t"] = "\\t" }
 
-local function replacement() return "\u{FFFD}" end
+local function replacement() return "\239\191\189" end
 
 -- A JSON string: valid UTF-8 (invalid sequences become U+FFFD), control characters (C0, DEL, C1) escaped.
 local function json_string(s)

@@ -3,6 +3,7 @@
 -- long values wrap (at spaces, then after '@', '-', ';', ',' or '/'), and only as a last resort is a value cut,
 -- ending in "…". Colour (an SGR code around a cell's text) is added after the layout: it takes no room.
 local safe = require "vpptoken.text"
+local compat = require "vpptoken.compat"
 
 local M = {}
 
@@ -18,10 +19,10 @@ local RESET = "\27[0m"
 -- A string as a list of characters (UTF-8 sequences; bytes when it is not valid UTF-8), at most `limit` of them.
 local function chars(s, limit)
   local out = {}
-  if utf8.len(s) then
-    for _, c in utf8.codes(s) do
+  if compat.utf8_len(s) then
+    for c in compat.utf8_chars(s) do
       if #out >= limit then break end
-      out[#out + 1] = utf8.char(c)
+      out[#out + 1] = c
     end
   else
     for i = 1, math.min(#s, limit) do out[i] = s:sub(i, i) end
@@ -30,7 +31,7 @@ local function chars(s, limit)
 end
 
 local function width(s)
-  return utf8.len(s) or #s
+  return compat.utf8_len(s) or #s
 end
 M.width = width
 
@@ -155,7 +156,7 @@ function M.render(rows, cols, opts)
         local word = longest_word(l.title)
         for _, r in ipairs(shown) do word = math.max(word, longest_word(r[l.key] or "")) end
         word = math.min(w[i], math.max(min, word))
-        local few = math.min(w[i], math.max(word, -(-w[i] // (M.MAX_LINES - 1))))
+        local few = math.min(w[i], math.max(word, math.ceil(w[i] / (M.MAX_LINES - 1))))
         floors[i] = { few, word, min, min, min }
       else
         floors[i] = { w[i], w[i], w[i], c.keep and w[i] or min, min }
