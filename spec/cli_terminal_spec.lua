@@ -18,7 +18,7 @@ describe("vpptoken command on a terminal", function()
 
   local function tmux(args)
     local p = assert(io.popen("tmux -L " .. socket .. " -f /dev/null " .. args .. " 2>&1"))
-    local out = p:read("a")
+    local out = p:read("*a")
     p:close()
     return out
   end
@@ -130,7 +130,7 @@ describe("vpptoken command on a terminal", function()
                   state = i % 13 == 0 and "expired" or (i % 29 == 0 and "invalid" or "valid"),
                   lastSyncStatus = i % 11 == 0 and "failed" or "completed",
                   expirationDateTime = os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() + ((i * 37) % 420 - 30) * DAY
-                                                 + DAY // 2) }
+                                                 + math.floor(DAY / 2)) }
       tokens[i] = t
     end
     local data = cli.store_file(tokens)

@@ -4,7 +4,7 @@ local vpptoken = require "vpptoken"
 
 local function read(cmd)
   local p = assert(io.popen(cmd, "r"))
-  local text = p:read("a")
+  local text = p:read("*a")
   local ok = p:close()
   return text, ok
 end
@@ -48,7 +48,7 @@ describe("documentation", function()
     if not seen[name] then documented[#documented + 1] = name end
     seen[name] = true
   end
-  local readme = assert(io.open("README.md")):read("a")
+  local readme = assert(io.open("README.md")):read("*a")
 
   it("LDoc reads every doc comment of config.ld's files", function()
     assert(ran, out)
@@ -77,7 +77,7 @@ describe("documentation", function()
     local text, ok = read("ldoc -q -d " .. dir .. " . 2>&1")
     assert(ok, text)
     local f = assert(io.open(dir .. "/index.html", "r"))
-    local html = f:read("a")
+    local html = f:read("*a")
     f:close()
     os.execute("rm -rf '" .. dir .. "'")
     for _, name in ipairs{ "new", "from_env", "Client:list", "Client:sync_licenses", "time.parse" } do

@@ -20,7 +20,7 @@ local CLEARED = { "VPPTOKEN_ACCESS_TOKEN", "VPPTOKEN_GRAPH_URL", "VPPTOKEN_CLOUD
 local function read_file(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -52,7 +52,7 @@ local function run(name, args, env)
   for _, a in ipairs(args or {}) do parts[#parts + 1] = q(a) end
   local errfile = os.tmpname()
   local p = assert(io.popen(table.concat(parts, " ") .. " 2>" .. q(errfile) .. "; echo \"exit=$?\""))
-  local out = p:read("a")
+  local out = p:read("*a")
   p:close()
   local err = read_file(errfile) or ""
   os.remove(errfile)
@@ -651,7 +651,7 @@ describe("examples/", function()
   describe("prometheus_exporter.lua", function()
     local function inode(path)
       local p = assert(io.popen("stat -c %i " .. q(path)))
-      local n = p:read("n")
+      local n = p:read("*n")
       p:close()
       return n
     end

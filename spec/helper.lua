@@ -42,9 +42,9 @@ function helper.spawn_sandbox(args)
   local sh = string.format('(%s 2>>%s & echo $! >%s; wait $!; echo "exit=$?")', line, shell_quote(logfile),
     shell_quote(pidfile))
   local out = assert(io.popen(sh, "r"))
-  local first = out:read("l")
+  local first = out:read("*l")
   local pf = io.open(pidfile, "r")
-  local pid = pf and pf:read("n")
+  local pid = pf and pf:read("*n")
   if pf then pf:close() end
   os.remove(pidfile)
   return setmetatable({ first = first, url = first and first:match("listening on (http%S+)"),
@@ -56,11 +56,11 @@ end
 -- status, what it wrote to stderr and the rest of its stdout (also kept as p.exit_code, p.log, p.rest).
 local function wait_for(p, signal)
   if p.pid and not p.exited then os.execute("kill -" .. signal .. " " .. p.pid .. " 2>/dev/null") end
-  local rest = p.pipe:read("a")
+  local rest = p.pipe:read("*a")
   p.pipe:close()
   p.pipe = nil
   local f = io.open(p.logfile, "r")
-  p.log = f and f:read("a") or ""
+  p.log = f and f:read("*a") or ""
   if f then f:close() end
   os.remove(p.logfile)
   p.exit_code = p.exited or tonumber(rest:match("exit=(%d+)"))
@@ -196,9 +196,9 @@ local function start_server_process(script, args)
   local cmd = "lua5.4 " .. script
   for _, a in ipairs(args) do cmd = cmd .. " " .. shell_quote(a) end
   local p = assert(io.popen("(" .. cmd .. " & echo $! >" .. shell_quote(pidfile) .. "; wait)"))
-  local port = tonumber((p:read("l") or ""):match("^port (%d+)"))
+  local port = tonumber((p:read("*l") or ""):match("^port (%d+)"))
   local pf = io.open(pidfile, "r")
-  local pid = pf and pf:read("n")
+  local pid = pf and pf:read("*n")
   if pf then pf:close() end
   os.remove(pidfile)
   assert(port, script .. " did not start")
@@ -286,7 +286,7 @@ end
 -- Makes a new private temporary directory (mktemp -d); returns its path. Remove it with helper.remove_tree.
 function helper.temp_dir()
   local p = assert(io.popen("mktemp -d"))
-  local dir = p:read("l")
+  local dir = p:read("*l")
   p:close()
   assert(dir and dir ~= "", "mktemp -d failed")
   return dir

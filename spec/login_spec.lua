@@ -15,14 +15,14 @@ local SLOW = helper.sandbox_wrapper and 4 or 1
 local function read(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
 
 local function sh(cmd)
   local p = assert(io.popen(cmd))
-  local out = p:read("a")
+  local out = p:read("*a")
   p:close()
   return (out:gsub("%s+$", ""))
 end

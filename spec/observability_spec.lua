@@ -128,7 +128,7 @@ describe("observability", function()
     local cmd = "VPPTOKEN_DEBUG=1 LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='" .. build .. "/?.so;;' "
       .. helper.lua .. " " .. helper.shell_quote(script) .. " 2>" .. helper.shell_quote(errfile)
     assert.is_true(os.execute(cmd))
-    local text = assert(io.open(errfile)):read("a")
+    local text = assert(io.open(errfile)):read("*a")
     os.remove(script)
     os.remove(errfile)
     local lines = {}

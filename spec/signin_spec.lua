@@ -280,7 +280,7 @@ describe("signing in without a secret", function()
       assert(c:list())
       c:close()
       local f = assert(io.open(dir .. "/az_args"))
-      local args = f:read("a")
+      local args = f:read("*a")
       f:close()
       assert.equal(table.concat({ "account", "get-access-token", "--resource", sb.url, "--output", "json",
                                   "--tenant", TENANT, "" }, "\n"), args)
@@ -314,7 +314,7 @@ describe("signing in without a secret", function()
       assert.is_nil(ok)
       assert.equal("AzureCliTimeout", err.code)
       local f = assert(io.open(dir .. "/az_pid"))
-      local pid = assert(f:read("n"))
+      local pid = assert(f:read("*n"))
       f:close()
       -- the sleep az started was in its process group: killed too (gone, or a zombie its new parent has not
       -- reaped yet)
@@ -322,7 +322,7 @@ describe("signing in without a secret", function()
       local function state()
         local stat = io.open("/proc/" .. pid .. "/stat")
         if not stat then return "gone" end
-        local st = stat:read("a"):match("^%d+ %b() (%a)")
+        local st = stat:read("*a"):match("^%d+ %b() (%a)")
         stat:close()
         return st or "gone"
       end

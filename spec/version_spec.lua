@@ -5,7 +5,7 @@ local vpptoken = require "vpptoken"
 
 local function read(path)
   local f = assert(io.open(path, "r"))
-  local text = f:read("a")
+  local text = f:read("*a")
   f:close()
   return text
 end
