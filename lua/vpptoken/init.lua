@@ -288,6 +288,17 @@ function M.terminal(fd)
   return core.terminal(fd)
 end
 
+--- assert for every Lua: returns all its arguments when the first is true, else raises the second (an error object
+-- as it is; "assertion failed!" when there is none). Lua 5.1 and 5.2's own assert raise "bad argument #2 to
+-- 'assert'" instead of an error object, so `vpptoken.assert(client:get(id))` is the portable form of the README's
+-- `assert(client:get(id))`.
+function M.assert(v, ...)
+  if v then return v, ... end
+  local err = ...
+  if err == nil then err = "assertion failed!" end
+  error(err, 0)
+end
+
 -- Functions of other modules, loaded on first use (see Client._lazy_methods): days_left and read_token_file
 -- (vpptoken.automation), post_json (webhook notifications, vpptoken.notify).
 M._lazy = { days_left = "vpptoken.automation", read_token_file = "vpptoken.automation",
