@@ -35,10 +35,25 @@ M.move = table.move or function(a1, f, e, t, a2)
   return a2
 end
 
+--- os.execute(command) with Lua 5.2's results on every Lua: true | nil, "exit" | "signal", code. (5.1 and LuaJIT
+-- return the wait status as a number.)
+function M.execute(command)
+  local ok, how, code = os.execute(command)
+  if type(ok) ~= "number" then return ok, how, code end
+  if ok % 256 == 0 then
+    code = math.floor(ok / 256) % 256
+    if code == 0 then return true, "exit", 0 end
+    return nil, "exit", code
+  end
+  return nil, "signal", ok % 128
+end
+
 local core_ok, core = pcall(require, "vpptoken.core")
 --- utf8.len(s [, i]) of Lua 5.4 (strict: no overlong forms, no surrogates, nothing above U+10FFFF): the count, or
 -- nil and the position of the first byte that does not start a valid sequence.
-M.utf8_len = core_ok and core.utf8_len or utf8.len
+M.utf8_len = core_ok and core.utf8_len or utf8 and utf8.len or function()
+  error("vpptoken: checking UTF-8 needs the C core (vpptoken.core) below Lua 5.3", 2)
+end
 
 --- The byte position where the n-th character (n >= 1) of valid UTF-8 text s starts (#s + 1 just past its end),
 -- or nil when s has fewer characters.

@@ -9,6 +9,7 @@ local output = require "vpptoken.cli.output"
 local safe_text = require "vpptoken.text"
 local ids = require "vpptoken.cli.ids"
 local tbl = require "vpptoken.cli.table"
+local compat = require "vpptoken.compat"
 
 local M = {}
 
@@ -541,7 +542,7 @@ local function quote(s)
 end
 
 local function executable(path)
-  return path ~= nil and path ~= "" and os.execute("test -f " .. quote(path) .. " -a -x " .. quote(path)) == true
+  return path ~= nil and path ~= "" and compat.execute("test -f " .. quote(path) .. " -a -x " .. quote(path)) == true
 end
 
 --- Where `vpptoken sandbox` finds the program: $VPPTOKEN_SANDBOX, then PATH, then ./build/. Nil and a message.
@@ -570,7 +571,7 @@ function M.sandbox(ctx)
       "VPPTOKEN_ACCESS_TOKEN=any)")
   end
   io.stdout:flush()
-  local ok, how, code = os.execute(table.concat(line, " "))
+  local ok, how, code = compat.execute(table.concat(line, " "))
   if ok then return 0 end
   if how == "signal" then return 128 + code end
   return code or 1
