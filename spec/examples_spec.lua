@@ -552,7 +552,7 @@ describe("examples/", function()
       assert.equal(0, code, err)
       no_secrets(out)
       local lines = lines_of(out)
-      for _, l in ipairs(lines) do assert.is_true(utf8.len(l) <= 80, "wider than 80: " .. l) end
+      for _, l in ipairs(lines) do assert.is_true(helper.utf8_len(l) <= 80, "wider than 80: " .. l) end
       assert.matches("^APPLE ID%s+ORGANIZATION%s+STATE%s+EXPIRES%s+DAYS%s+NOTE$", lines[1])
       assert.matches("\nit@northwind%.com%s+Northwind%s+expired%s+%d+%-%d+%-%d+%s+%-10%s+not valid\n", out)
       assert.matches("\napps@fabrikam%.com%s+Fabrikam%s+valid%s+%d+%-%d+%-%d+%s+3%s+renew soon\n", out)
@@ -567,7 +567,7 @@ describe("examples/", function()
       assert.equal(0, code, err)
       assert.matches("…", out, 1, true)
       for _, l in ipairs(lines_of(out)) do
-        if not l:match("^%d+ token") then assert.is_true(utf8.len(l) <= 66, "wider than 66: " .. l) end
+        if not l:match("^%d+ token") then assert.is_true(helper.utf8_len(l) <= 66, "wider than 66: " .. l) end
       end
     end)
   end)

@@ -11,6 +11,8 @@ helper.build_dir = os.getenv("VPPTOKEN_BUILD_DIR") or "build"
 -- The interpreter running the specs (lua5.4, or the instrumented lua_host of `make check-memory`): child Lua
 -- processes that load vpptoken.core must use it too. It runs a script file; it takes no -e.
 helper.lua = (arg and arg[-1]) or "lua5.4"
+-- utf8.len for the specs on every Lua (5.1, 5.2 and LuaJIT have no utf8 library): the C core's strict count.
+helper.utf8_len = require("vpptoken.core").utf8_len
 helper.sandbox_bin = helper.build_dir .. "/vpptoken-sandbox"
 -- VPPTOKEN_SANDBOX_WRAPPER (e.g. "valgrind -q --error-exitcode=99") runs the sandbox under a tool.
 helper.sandbox_wrapper = os.getenv("VPPTOKEN_SANDBOX_WRAPPER")
@@ -309,12 +311,29 @@ end
 -- (vpptoken_sandbox.applefile.make). f: { org = organization (default "Contoso Ltd"), apple_id (default
 -- "vpp@contoso.com"), expires = a date as make-token takes it or seconds since the epoch (default
 -- "2099-05-25T20:08:56-0700"), token = the secret inside (optional) }, or a string: that secret.
+-- The sandbox's Lua is Lua 5.4: specs running on another Lua have lua5.4 run it.
 function helper.apple_token(f)
-  helper.applefile = helper.applefile or sandbox_module("vpptoken_sandbox.applefile")
   if type(f) == "string" then f = { token = f } end
   f = f or {}
-  return helper.applefile.make({ org = f.org or "Contoso Ltd", apple_id = f.apple_id or "vpp@contoso.com",
-                                 expires = f.expires or "2099-05-25T20:08:56-0700", token = f.token })
+  local fields = { org = f.org or "Contoso Ltd", apple_id = f.apple_id or "vpp@contoso.com",
+                   expires = f.expires or "2099-05-25T20:08:56-0700", token = f.token }
+  if _VERSION ~= "Lua 5.4" then
+    local code = { "local f = {}" }
+    for k, v in pairs(fields) do
+      code[#code + 1] = string.format("f.%s = %s", k, type(v) == "number" and string.format("%.17g", v)
+        or string.format("%q", v))
+    end
+    code[#code + 1] = "io.write(require('vpptoken_sandbox.applefile').make(f))"
+    local dir = os.getenv("VPPTOKEN_SANDBOX_LUA_PATH") or "sandbox/lua"
+    local path = dir:find("?", 1, true) and dir or (dir .. "/?.lua")
+    local p = assert(io.popen("LUA_PATH=" .. shell_quote(path .. ";;") .. " lua5.4 -e "
+      .. shell_quote(table.concat(code, "\n"))))
+    local out = p:read("*a")
+    p:close()
+    return out
+  end
+  helper.applefile = helper.applefile or sandbox_module("vpptoken_sandbox.applefile")
+  return helper.applefile.make(fields)
 end
 
 -- Writes text to a new temporary file; returns its name.

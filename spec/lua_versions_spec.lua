@@ -68,7 +68,8 @@ describe("vpptoken.assert", function()
     local server = assert(require("socket").bind("127.0.0.1", 0)) -- a port nothing listens on once closed
     local _, port = server:getsockname()
     server:close()
-    local client = vpptoken.new{ access_token = "t", base_url = "http://127.0.0.1:" .. port .. "/v1.0", max_retries = 0 }
+    local client = vpptoken.new{ access_token = "t", base_url = "http://127.0.0.1:" .. port .. "/v1.0",
+                                 max_retries = 0 }
     local token, err = client:get("abc")
     assert.is_nil(token)
     local ok, raised = pcall(vpptoken.assert, client:get("abc"))
