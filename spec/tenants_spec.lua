@@ -221,8 +221,13 @@ describe("a job over many tenants", function()
       assert.is_true(seen[name(i)] >= 1)
     end
     assert.equal(4, attempts[name(THROTTLED)])
-    -- a slow tenant holds only its own call: the others' calls went on (8 at once, 36 tenants after it)
-    assert.is_true(passed_it >= 20, passed_it .. " lists answered while the slow tenant's was under way")
+    -- a slow tenant holds only its own call: the others' calls went on (8 at once, 36 tenants after it); on PUC
+    -- Lua 5.1, which cannot yield across pcall, the tenants' calls go one at a time (README: Lua versions)
+    if _VERSION == "Lua 5.1" and not rawget(_G, "jit") then
+      assert.equal(0, passed_it)
+    else
+      assert.is_true(passed_it >= 20, passed_it .. " lists answered while the slow tenant's was under way")
+    end
     for i = 1, N do
       if i ~= THROTTLED and i ~= WRONG then assert.equal(1, attempts[name(i)], name(i)) end
     end

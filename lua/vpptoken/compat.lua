@@ -48,6 +48,14 @@ function M.execute(command)
   return nil, "signal", ok % 128
 end
 
+--- Whether a coroutine can yield from inside pcall and C calls: Lua 5.2+ and LuaJIT can, PUC Lua 5.1 cannot (there
+-- the library's coroutine-driven runs fall back to blocking calls).
+M.yield_across_pcall = (function()
+  local co = coroutine.create(function() pcall(coroutine.yield) end)
+  coroutine.resume(co)
+  return coroutine.status(co) == "suspended"
+end)()
+
 local core_ok, core = pcall(require, "vpptoken.core")
 --- utf8.len(s [, i]) of Lua 5.4 (strict: no overlong forms, no surrogates, nothing above U+10FFFF): the count, or
 -- nil and the position of the first byte that does not start a valid sequence.

@@ -242,9 +242,9 @@ local Proxy = {}
 Proxy.__index = Proxy
 
 -- A call with a mode (the IMDS token request: plain http to exactly that address) goes through the tenant's own
--- session, which alone checks it.
+-- session, which alone checks it. On PUC Lua 5.1, which cannot yield across pcall, every call does: one at a time.
 function Proxy:request(method, url, headers, body, mode, on_event)
-  if mode ~= nil or coroutine.running() ~= self.co then
+  if mode ~= nil or not compat.yield_across_pcall or coroutine.running() ~= self.co then
     return self.real:request(method, url, headers, body, mode, on_event)
   end
   local r = coroutine.yield(YIELD, { { method = method, url = url, headers = headers, body = body } })[1]
@@ -253,7 +253,7 @@ function Proxy:request(method, url, headers, body, mode, on_event)
 end
 
 function Proxy:request_many(reqs, o)
-  if coroutine.running() ~= self.co then return self.real:request_many(reqs, o) end
+  if not compat.yield_across_pcall or coroutine.running() ~= self.co then return self.real:request_many(reqs, o) end
   local group = {}
   for i = 1, #reqs do
     local q = reqs[i]
