@@ -13,6 +13,8 @@ helper.build_dir = os.getenv("VPPTOKEN_BUILD_DIR") or "build"
 helper.lua = (arg and arg[-1]) or "lua5.4"
 -- utf8.len for the specs on every Lua (5.1, 5.2 and LuaJIT have no utf8 library): the C core's strict count.
 helper.utf8_len = require("vpptoken.core").utf8_len
+-- os.execute with Lua 5.2's results (true | nil, "exit" | "signal", code) on every Lua.
+helper.execute = require("vpptoken.compat").execute
 helper.sandbox_bin = helper.build_dir .. "/vpptoken-sandbox"
 -- VPPTOKEN_SANDBOX_WRAPPER (e.g. "valgrind -q --error-exitcode=99") runs the sandbox under a tool.
 helper.sandbox_wrapper = os.getenv("VPPTOKEN_SANDBOX_WRAPPER")
@@ -254,7 +256,7 @@ end
 -- Makes a self-signed certificate for 127.0.0.1 in dir; returns cert and key paths.
 function helper.make_cert(dir)
   local cert, key = dir .. "/cert.pem", dir .. "/key.pem"
-  local ok = os.execute("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+  local ok = helper.execute("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
     .. "-addext subjectAltName=IP:127.0.0.1 -keyout " .. shell_quote(key) .. " -out " .. shell_quote(cert)
     .. " >/dev/null 2>&1")
   assert(ok, "openssl could not make a certificate")

@@ -67,7 +67,7 @@ describe("TLS", function()
       local f = assert(io.open(script, "w"))
       f:write("require('vpptoken').new{ access_token = 't'" .. opts .. " }:close()\n")
       f:close()
-      assert.is_true(os.execute("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='" .. helper.build_dir
+      assert.is_true(helper.execute("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='" .. helper.build_dir
         .. "/?.so;;' " .. helper.lua .. " " .. helper.shell_quote(script) .. " 2>" .. helper.shell_quote(errfile)))
       local text = assert(io.open(errfile)):read("*a")
       os.remove(script)
