@@ -49,11 +49,16 @@ static int l_base64_decode(lua_State *L) {
   unsigned acc = 0, bits = 0;
   for (size_t i = 0; i < len; i++) {
     unsigned c = s[i], v;
-    if (c >= 'A' && c <= 'Z') v = c - 'A';
-    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9') v = c - '0' + 52;
-    else if (c == '+' || c == '-') v = 62;
-    else if (c == '/' || c == '_') v = 63;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '+' || c == '-')
+      v = 62;
+    else if (c == '/' || c == '_')
+      v = 63;
     else {
       luaL_pushfail(L);
       lua_pushinteger(L, (lua_Integer)i + 1);
@@ -158,8 +163,11 @@ static int l_x509_thumbprint(lua_State *L) {
 }
 
 void vpp_open_crypto(lua_State *L) {
-  static const luaL_Reg f[] = {
-      {"base64url", l_base64url}, {"base64_decode", l_base64_decode}, {"rs256_sign", l_rs256_sign}, {"x509_thumbprint", l_x509_thumbprint}, {NULL, NULL}};
+  static const luaL_Reg f[] = {{"base64url", l_base64url},
+                               {"base64_decode", l_base64_decode},
+                               {"rs256_sign", l_rs256_sign},
+                               {"x509_thumbprint", l_x509_thumbprint},
+                               {NULL, NULL}};
   luaL_setfuncs(L, f, 0);
   lua_pushinteger(L, (lua_Integer)VPP_MAX_PEM);
   lua_setfield(L, -2, "MAX_PEM_BYTES");

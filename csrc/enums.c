@@ -191,8 +191,9 @@ void vpp_open_enums(lua_State *L) {
             {"__pairs", l_enum_pairs},
             {"__tostring", l_enum_tostring}};
   for (int i = 0; i < N_ENUMS; i++) {
-    lua_newtable(L);          /* the (empty) proxy */
-#if LUA_VERSION_NUM < 502 /* 5.1 and LuaJIT ignore __pairs: the members are the table's own keys */
+    lua_newtable(L); /* the (empty) proxy */
+#if LUA_VERSION_NUM < 502
+    /* 5.1 and LuaJIT ignore __pairs: the members are the table's own keys */
     for (int m = 0; m < enums[i].count; m++) {
       lua_pushstring(L, enums[i].members[m].name);
       lua_pushvalue(L, -1);

@@ -9,10 +9,12 @@
 
 #define RESPONSE_HEADERS_TYPE "vpptoken.ResponseHeaders"
 
+#if LUA_VERSION_NUM >= 502 /* the block a response's headers userdata holds (below 5.2 they are a table) */
 typedef struct {
   size_t len;
   char data[];
 } raw_block;
+#endif
 
 /* The next "Name: value" line of the block from *pos: name and trimmed value spans; 0 at the end. Skips status
    lines and lines without a name. */

@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <time.h>
 
-#include <curl/curl.h>
 #include "compat.h" /* lua.h, lauxlib.h and the 5.4 calls on every Lua */
+#include <curl/curl.h>
 
 #define VPP_SESSION_TYPE "vpptoken.Session"
 #define VPP_VERSION "0.1.0"
