@@ -2,22 +2,28 @@
 -- the --shard slices, the UTF-8 check, base64 decoding and the C core's integer arguments.
 local vpptoken = require "vpptoken"
 local core = require "vpptoken.core"
-local shard = require "vpptoken.cli.tenants"
 local text = require "vpptoken.text"
 local tokenfile = require "vpptoken.tokenfile"
 
-describe("--shard K/N", function()
+describe("vpptoken.tenants.shard_of (--shard K/N)", function()
   -- Golden values of the 32-bit FNV-1a slice: mixed hosts running slices of one tenants file must agree.
   it("puts a tenant in the same slice on every Lua", function()
-    assert.equal(3, shard.shard_of("", 7))
-    assert.equal(2, shard.shard_of("contoso", 7))
-    assert.equal(7, shard.shard_of("fabrikam", 7))
-    assert.equal(1, shard.shard_of("tenant-042", 7))
-    assert.equal(5, shard.shard_of("\195\156nic\195\182de", 7))
-    assert.equal(633, shard.shard_of("contoso", 1000))
-    assert.equal(631, shard.shard_of("fabrikam", 1000))
-    assert.equal(175, shard.shard_of("\195\156nic\195\182de", 1000))
-    assert.equal(662, shard.shard_of(string.rep("x", 1000), 1000))
+    assert.equal(3, vpptoken.tenants.shard_of("", 7))
+    assert.equal(2, vpptoken.tenants.shard_of("contoso", 7))
+    assert.equal(7, vpptoken.tenants.shard_of("fabrikam", 7))
+    assert.equal(1, vpptoken.tenants.shard_of("tenant-042", 7))
+    assert.equal(5, vpptoken.tenants.shard_of("\195\156nic\195\182de", 7))
+    assert.equal(633, vpptoken.tenants.shard_of("contoso", 1000))
+    assert.equal(631, vpptoken.tenants.shard_of("fabrikam", 1000))
+    assert.equal(175, vpptoken.tenants.shard_of("\195\156nic\195\182de", 1000))
+    assert.equal(662, vpptoken.tenants.shard_of(string.rep("x", 1000), 1000))
+    assert.equal(2, require("vpptoken.cli.tenants").shard_of("contoso", 7)) -- the command's
+  end)
+
+  it("raises on a name that is no string or a count that is no whole number >= 1", function()
+    assert.error_matches(function() vpptoken.tenants.shard_of(7, 2) end, "name must be a string")
+    assert.error_matches(function() vpptoken.tenants.shard_of("a", 0) end, "whole number >= 1")
+    assert.error_matches(function() vpptoken.tenants.shard_of("a", 1.5) end, "whole number >= 1")
   end)
 end)
 

@@ -460,4 +460,16 @@ function M.run(list, job, opts)
   return results
 end
 
+--- The slice (1 to n) a tenant's name falls in when the tenants are split n ways (the command's `--shard K/N`): a
+-- 32-bit FNV-1a hash of the name, computed in C, so the slice never depends on the file's order, the other tenants
+-- or the Lua version of the host.
+-- @function tenants.shard_of
+-- @param name a tenant's name
+-- @param n the number of slices, a whole number from 1
+function M.shard_of(name, n)
+  if type(name) ~= "string" then error("tenants.shard_of: name must be a string", 2) end
+  if compat.math_type(n) ~= "integer" or n < 1 then error("tenants.shard_of: n must be a whole number >= 1", 2) end
+  return core.fnv1a32(name) % n + 1
+end
+
 return M

@@ -2,7 +2,6 @@
 -- `--shard K/N`) run over every tenant of the file with vpptoken.tenants.run: a TENANT column in tables, a `tenant`
 -- field in CSV and JSON, a summary line on stderr, exit TENANTS_FAILED when some tenants failed.
 local vpptoken = require "vpptoken"
-local core = require "vpptoken.core"
 local errors = require "vpptoken.error"
 local exits = require "vpptoken.cli.exits"
 local output = require "vpptoken.cli.output"
@@ -13,13 +12,9 @@ local M = {}
 -- The most slices --shard takes (a tenants file holds at most vpptoken.tenants.LIMITS.max_tenants tenants).
 local MAX_SHARDS = vpptoken.tenants.LIMITS.max_tenants
 
--- 32-bit FNV-1a of a tenant's name (in C, alike on every Lua): its slice never depends on the file's order or the
--- other tenants.
-local hash = core.fnv1a32
-
 --- The slice (1..n) of a tenant name under --shard K/N.
 function M.shard_of(name, n)
-  return hash(name) % n + 1
+  return vpptoken.tenants.shard_of(name, n)
 end
 
 -- The tenants the flags pick, in the file's order; raises a usage error (or returns nil, err for the file).
