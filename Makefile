@@ -6,6 +6,10 @@ BUSTED    = /usr/bin/busted --ignore-lua
 JOBS     ?= 2
 
 PREFIX   ?= /usr/local
+# The Lua `make install` builds the module for: 5.1, 5.2, 5.3, 5.4 or luajit (modules in PREFIX/share/lua/V and
+# PREFIX/lib/lua/V, V = 5.1 for LuaJIT).
+VPPTOKEN_LUA ?= 5.4
+INSTALL_SUFFIX = $(if $(filter 5.4,$(VPPTOKEN_LUA)),,-lua$(VPPTOKEN_LUA))
 VERSION   = $(shell sed -n 's/^\#define VPP_VERSION "\(.*\)"/\1/p' csrc/vpp.h)
 
 # What building and `make demo` need (ca-certificates: libcurl's CA bundle for https), then what `make test`,
@@ -14,9 +18,23 @@ DEBIAN_PACKAGES = build-essential cmake pkg-config lua5.4 liblua5.4-dev libcurl4
   libmicrohttpd-dev lua-cjson lua-lpeg lua-argparse ca-certificates
 DEBIAN_TEST_PACKAGES = git lua-busted lua-check lua-socket luarocks cppcheck clang-tidy clang-format valgrind curl openssl \
   clang libclang-rt-14-dev tmux nginx lua-ldoc man-db zip unzip nodejs npm zsh fish python3-azure python3-msal \
-  util-linux iproute2 lua-luv lua-cqueues faketime
+  util-linux iproute2 lua-luv lua-cqueues faketime \
+  lua5.1 liblua5.1-0-dev lua5.2 liblua5.2-dev lua5.3 liblua5.3-dev luajit libluajit-5.1-dev
 
-.PHONY: fuzz all deps test-deps judge-deps build test lint ctest spec test-clock check-memory check-asan check-valgrind demo sandbox doc man completion clean bench-sandbox bench-tenants soak bench bench-quick install dist
+# The other Lua versions the module is built and tested for (5.4 is $(LUA) and $(BUILD)): one build directory
+# each, build-lua5.1 ... build-lualuajit, with that version's interpreter running busted (Debian's lua-busted,
+# lua-cjson, lua-lpeg, lua-argparse and lua-socket serve every version).
+LUA_OTHERS  = 5.1 5.2 5.3 luajit
+# What runs on those versions: the library's and the command's specs. Not the sandbox's (sandbox_*, judge_*: the
+# sandbox embeds Lua 5.4 whatever the module is built for), not the repository's (sources, docs, man page,
+# rockspec, install), not the examples (written for Lua 5.4: <close>) and not the soak; tests tagged #lua54 (Lua
+# 5.4 syntax) neither. `make test-lua-all` prints this list of what it leaves out.
+LUA_OTHERS_SKIP = $(wildcard spec/sandbox_*_spec.lua spec/sandbox_spec.lua spec/judge_*_spec.lua) spec/sources_spec.lua \
+  spec/docs_spec.lua spec/cli_docs_spec.lua spec/rockspec_spec.lua spec/install_spec.lua spec/examples_spec.lua \
+  spec/soak_spec.lua
+LUA_OTHERS_SPECS = $(filter-out $(LUA_OTHERS_SKIP),$(wildcard spec/*_spec.lua))
+
+.PHONY: lua-smoke test-lua-all fuzz all deps test-deps judge-deps build test lint ctest spec test-clock check-memory check-asan check-valgrind demo sandbox doc man completion clean bench-sandbox bench-tenants soak bench bench-quick install dist
 
 all: build
 
@@ -55,12 +73,41 @@ build: deps
 	  cmake -S . -B $(BUILD) -DVPPTOKEN_WERROR=ON >/dev/null && cmake --build $(BUILD) -j$(JOBS) -- --no-print-directory; \
 	fi
 
-# Everything CI runs: build, lint, C tests, the busted specs, then the sanitizer and valgrind runs, each timed; after
-# the build, in two lanes at once (tools/make-test), every step running even when another failed.
+# Everything CI runs: build, lint, C tests, the busted specs, the sanitizer and valgrind runs, and on the other Lua
+# versions a build and the short portability spec (the full matrix is `make test-lua-all`), each timed; after the
+# build, in two lanes at once (tools/make-test), every step running even when another failed.
 test: test-deps judge-deps
 	@s=$$(date +%s); $(MAKE) --no-print-directory build || exit 1; \
 	BUILD_SECONDS=$$(( $$(date +%s) - s )) MAKE="$(MAKE)" tools/make-test; \
 	r=$$?; echo "make test: $$(( $$(date +%s) - s )) s in all"; exit $$r
+
+# The module for one other Lua version V (5.1, 5.2, 5.3, luajit) in build-luaV.
+build-lua%: deps test-deps
+	@cmake -S . -B build-lua$* -DVPPTOKEN_LUA=$* -DVPPTOKEN_WERROR=ON >/dev/null
+	@cmake --build build-lua$* -j$(JOBS) -- --no-print-directory
+
+# Each other Lua version: the module builds, loads, and computes what spec/lua_versions_spec.lua pins.
+lua-smoke: $(foreach v,$(LUA_OTHERS),build-lua$(v))
+	@for v in $(LUA_OTHERS); do \
+	  interp=$$(if [ $$v = luajit ]; then echo luajit; else echo lua$$v; fi); \
+	  VPPTOKEN_BUILD_DIR=build-lua$$v $$interp $(BUSTED) -o utfTerminal spec/lua_versions_spec.lua || exit 1; \
+	done
+
+# The whole suite on Lua 5.4, then the library's and the command's specs on 5.1, 5.2, 5.3 and LuaJIT (see
+# LUA_OTHERS_SPECS). Runs every version before failing; prints the counts of each.
+test-lua-all: test-deps build judge-deps $(foreach v,$(LUA_OTHERS),build-lua$(v))
+	@echo "Lua 5.1, 5.2, 5.3 and LuaJIT leave out (the sandbox's, the repository's and the examples' specs, and #lua54):"
+	@echo "  $(LUA_OTHERS_SKIP)" | fold -s -w 116
+	@failed=""; \
+	VPPTOKEN_BUILD_DIR=$(BUILD) $(LUA) $(BUSTED) -o utfTerminal > $(BUILD)/test-lua-5.4.log 2>&1 || failed="$$failed 5.4"; \
+	printf 'Lua 5.4:    %s\n' "$$(grep -a 'successes /' $(BUILD)/test-lua-5.4.log | tail -1)"; \
+	for v in $(LUA_OTHERS); do \
+	  interp=$$(if [ $$v = luajit ]; then echo luajit; else echo lua$$v; fi); \
+	  VPPTOKEN_BUILD_DIR=build-lua$$v $$interp $(BUSTED) --exclude-tags=lua54 -o utfTerminal $(LUA_OTHERS_SPECS) \
+	    > build-lua$$v/test-lua.log 2>&1 || failed="$$failed $$v"; \
+	  printf 'Lua %-7s %s\n' "$$v:" "$$(grep -a 'successes /' build-lua$$v/test-lua.log | tail -1)"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "failed on:$$failed (logs: $(BUILD)/test-lua-5.4.log, build-luaV/test-lua.log)"; exit 1; fi
 
 # The C files `make lint` holds to .clang-format. Not yet the core's csrc/ and ctest/: they were formatted by hand
 # and are about 160 lines away from it; they join the list in a commit that reformats only them.
@@ -154,12 +201,13 @@ doc: test-deps
 
 # Installs the module, the command, the sandbox (its Lua in PREFIX/share/vpptoken/sandbox), the man page and
 # the bash completion under PREFIX, where lua5.4 (PREFIX/share/lua/5.4, PREFIX/lib/lua/5.4), PATH, man and
-# bash-completion look. DESTDIR stages it for packaging.
+# bash-completion look; VPPTOKEN_LUA=5.1 (5.2, 5.3, luajit) builds the module for that Lua and installs it in
+# its directories. DESTDIR stages it for packaging.
 install: deps
-	@cmake -S . -B $(BUILD)-install -DCMAKE_BUILD_TYPE=Release -DVPPTOKEN_DEV_PROGRAMS=OFF \
-	  -DCMAKE_INSTALL_PREFIX=$(abspath $(PREFIX)) >/dev/null
-	@cmake --build $(BUILD)-install -j$(JOBS) -- --no-print-directory
-	DESTDIR=$(DESTDIR) cmake --install $(BUILD)-install
+	@cmake -S . -B $(BUILD)-install$(INSTALL_SUFFIX) -DCMAKE_BUILD_TYPE=Release -DVPPTOKEN_DEV_PROGRAMS=OFF \
+	  -DVPPTOKEN_LUA=$(VPPTOKEN_LUA) -DCMAKE_INSTALL_PREFIX=$(abspath $(PREFIX)) >/dev/null
+	@cmake --build $(BUILD)-install$(INSTALL_SUFFIX) -j$(JOBS) -- --no-print-directory
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)-install$(INSTALL_SUFFIX)
 
 # The release: dist/vpptoken-VERSION.tar.gz (the committed tree of HEAD) and dist/vpptoken-VERSION-1.src.rock
 # (the release rockspec with that archive: `luarocks install` builds it offline).
@@ -215,4 +263,4 @@ bench-quick:
 	@$(MAKE) --no-print-directory bench RUNS=1 BENCH_QUICK=1
 
 clean:
-	rm -rf $(BUILD) $(ASAN) $(BUILD)-install $(DIST) build.luarocks
+	rm -rf $(BUILD) $(ASAN) $(BUILD)-install $(BUILD)-install-lua* $(DIST) build.luarocks $(foreach v,$(LUA_OTHERS),build-lua$(v))

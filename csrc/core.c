@@ -99,6 +99,8 @@ int luaopen_vpptoken_core(lua_State *L) {
   vpp_open_spawn(L);
   vpp_open_term(L);
   vpp_open_interrupt(L);
+  vpp_open_digest(L);
+  vpp_open_utf8(L);
   vpp_push_session_options(L);
   lua_setfield(L, -2, "session_options");
   vpp_push_session_limits(L);

@@ -38,6 +38,43 @@ size_t vpp_base64url(const unsigned char *in, size_t len, char *out) {
   return o;
 }
 
+/* base64_decode(text) -> bytes | nil, position of the first character in neither alphabet (standard + / and
+   URL-safe - _). No padding and no white space: the caller strips them; bits left over at the end are dropped. */
+static int l_base64_decode(lua_State *L) {
+  size_t len;
+  const unsigned char *s = (const unsigned char *)luaL_checklstring(L, 1, &len);
+  luaL_Buffer b;
+  char *out = luaL_buffinitsize(L, &b, len / 4 * 3 + 3);
+  size_t o = 0;
+  unsigned acc = 0, bits = 0;
+  for (size_t i = 0; i < len; i++) {
+    unsigned c = s[i], v;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '+' || c == '-')
+      v = 62;
+    else if (c == '/' || c == '_')
+      v = 63;
+    else {
+      luaL_pushfail(L);
+      lua_pushinteger(L, (lua_Integer)i + 1);
+      return 2;
+    }
+    acc = (acc << 6 | v) & 0xFFFF;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (char)(acc >> bits & 0xFF);
+    }
+  }
+  luaL_pushresultsize(&b, o);
+  return 1;
+}
+
 /* Copies OpenSSL's last error (or fallback) into msg. */
 static void ssl_error(char *msg, size_t n, const char *what) {
   unsigned long e = ERR_get_error();
@@ -126,8 +163,11 @@ static int l_x509_thumbprint(lua_State *L) {
 }
 
 void vpp_open_crypto(lua_State *L) {
-  static const luaL_Reg f[] = {
-      {"base64url", l_base64url}, {"rs256_sign", l_rs256_sign}, {"x509_thumbprint", l_x509_thumbprint}, {NULL, NULL}};
+  static const luaL_Reg f[] = {{"base64url", l_base64url},
+                               {"base64_decode", l_base64_decode},
+                               {"rs256_sign", l_rs256_sign},
+                               {"x509_thumbprint", l_x509_thumbprint},
+                               {NULL, NULL}};
   luaL_setfuncs(L, f, 0);
   lua_pushinteger(L, (lua_Integer)VPP_MAX_PEM);
   lua_setfield(L, -2, "MAX_PEM_BYTES");

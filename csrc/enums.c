@@ -195,7 +195,15 @@ void vpp_open_enums(lua_State *L) {
             {"__pairs", l_enum_pairs},
             {"__tostring", l_enum_tostring}};
   for (int i = 0; i < N_ENUMS; i++) {
-    lua_newtable(L);          /* the (empty) proxy */
+    lua_newtable(L); /* the (empty) proxy */
+#if LUA_VERSION_NUM < 502
+    /* 5.1 and LuaJIT ignore __pairs: the members are the table's own keys */
+    for (int m = 0; m < enums[i].count; m++) {
+      lua_pushstring(L, enums[i].members[m].name);
+      lua_pushvalue(L, -1);
+      lua_rawset(L, -3);
+    }
+#endif
     lua_createtable(L, 0, 6); /* its metatable */
     for (size_t k = 0; k < sizeof mm / sizeof mm[0]; k++) {
       lua_pushlightuserdata(L, (void *)&enums[i]);

@@ -79,7 +79,7 @@ static int l_read_file(lua_State *L) {
     return 2;
   }
   vpp_buf_free(&b);
-  if (err == 0) return fail(L, lua_pushfstring(L, "larger than %I bytes", max), "FileTooLarge");
+  if (err == 0) return fail(L, lua_pushfstring(L, "larger than %s bytes", VPP_INT(max)), "FileTooLarge");
   if (err == ETIMEDOUT) return fail(L, "nothing more came to read within the time allowed", "FileUnreadable");
   return fail(L, strerror(err), "FileUnreadable");
 }

@@ -56,12 +56,12 @@ static int l_json_check(lua_State *L) {
       return 2;
     case VPP_JSON_TOO_MANY:
       lua_pushnil(L);
-      lua_pushfstring(L, "the JSON text has more than %I values (the decoding budget)", max_values);
+      lua_pushfstring(L, "the JSON text has more than %s values (the decoding budget)", VPP_INT(max_values));
       lua_pushliteral(L, "values");
       return 3;
     case VPP_JSON_TOO_DEEP:
       lua_pushnil(L);
-      lua_pushfstring(L, "the JSON text is nested deeper than %I levels", max_depth);
+      lua_pushfstring(L, "the JSON text is nested deeper than %s levels", VPP_INT(max_depth));
       lua_pushliteral(L, "depth");
       return 3;
     default:

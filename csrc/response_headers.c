@@ -9,10 +9,12 @@
 
 #define RESPONSE_HEADERS_TYPE "vpptoken.ResponseHeaders"
 
+#if LUA_VERSION_NUM >= 502 /* the block a response's headers userdata holds (below 5.2 they are a table) */
 typedef struct {
   size_t len;
   char data[];
 } raw_block;
+#endif
 
 /* The next "Name: value" line of the block from *pos: name and trimmed value spans; 0 at the end. Skips status
    lines and lines without a name. */
@@ -59,6 +61,7 @@ int vpp_find_header(const vpp_buf *h, const char *name, char *out, size_t outsz)
   return 0;
 }
 
+#if LUA_VERSION_NUM >= 502 /* the lazy headers below */
 /* Pushes the value of `name` (length want) in the block, repeated fields joined with ", "; nil when absent. */
 static void push_value(lua_State *L, const char *p, size_t len, const char *name, size_t want) {
   size_t pos = 0, nl, vl;
@@ -77,6 +80,7 @@ static void push_value(lua_State *L, const char *p, size_t len, const char *name
     lua_pushnil(L);
   }
 }
+#endif
 
 void vpp_push_headers(lua_State *L, const char *p, size_t len) {
   lua_newtable(L);
@@ -100,6 +104,34 @@ void vpp_push_headers(lua_State *L, const char *p, size_t len) {
   }
 }
 
+#if LUA_VERSION_NUM < 502
+/* Lua 5.1 and LuaJIT: pairs() ignores __pairs, so a response's headers are the plain table of lower-cased names
+   vpp_push_headers builds, whose __index finds a name given in any case. */
+static int rh_index(lua_State *L) {
+  size_t nl;
+  const char *name = lua_tolstring(L, 2, &nl);
+  unsigned char low[128];
+  if (!name || lua_type(L, 2) != LUA_TSTRING || nl >= sizeof low) return 0;
+  for (size_t k = 0; k < nl; k++) low[k] = lower((unsigned char)name[k]);
+  lua_pushlstring(L, (const char *)low, nl);
+  lua_rawget(L, 1);
+  return 1;
+}
+
+static int rh_tostring(lua_State *L) {
+  lua_pushliteral(L, RESPONSE_HEADERS_TYPE);
+  return 1;
+}
+
+void vpp_push_response_headers(lua_State *L, const vpp_buf *h) {
+  vpp_push_headers(L, h->data, h->len);
+  if (luaL_newmetatable(L, RESPONSE_HEADERS_TYPE)) {
+    static const luaL_Reg meta[] = {{"__index", rh_index}, {"__tostring", rh_tostring}, {NULL, NULL}};
+    luaL_setfuncs(L, meta, 0);
+  }
+  lua_setmetatable(L, -2);
+}
+#else
 static int rh_index(lua_State *L) {
   raw_block *b = luaL_checkudata(L, 1, RESPONSE_HEADERS_TYPE);
   size_t nl;
@@ -142,3 +174,4 @@ void vpp_push_response_headers(lua_State *L, const vpp_buf *h) {
   }
   lua_setmetatable(L, -2);
 }
+#endif

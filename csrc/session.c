@@ -192,8 +192,8 @@ static void opt_bad(lua_State *L, int i, const char *got) {
                  (int)options[i].min, (int)options[i].max, got);
       break;
     case OPT_BYTES:
-      luaL_error(L, "bad option '%s' (a whole number of bytes from %I to %I expected, got %s)", options[i].name,
-                 (lua_Integer)options[i].min, (lua_Integer)options[i].max, got);
+      luaL_error(L, "bad option '%s' (a whole number of bytes from %s to %s expected, got %s)", options[i].name,
+                 VPP_INT(options[i].min), VPP_INT(options[i].max), got);
       break;
     case OPT_STRING: luaL_error(L, "bad option '%s' (string expected, got %s)", options[i].name, got); break;
     case OPT_BOOL: luaL_error(L, "bad option '%s' (boolean expected, got %s)", options[i].name, got); break;

@@ -152,7 +152,7 @@ done:
       lua_pushfstring(L, "it did not finish within %f seconds and was stopped", timeout);
       lua_pushliteral(L, "TimedOut");
     } else if (result == RUN_TOO_LARGE) {
-      lua_pushfstring(L, "it wrote more than %I bytes and was stopped", max);
+      lua_pushfstring(L, "it wrote more than %s bytes and was stopped", VPP_INT(max));
       lua_pushliteral(L, "TooLarge");
     } else {
       lua_pushstring(L, "reading its output failed");

@@ -548,7 +548,7 @@ static void push_table(lua_State *L, vpp_transfer *t, CURLcode rc) {
                                            : curl_code_name(rc);
     set_field_str(L, "code", code);
     if (t->too_large)
-      lua_pushfstring(L, "response body larger than max_response_size (%I bytes)", (lua_Integer)t->body.limit);
+      lua_pushfstring(L, "response body larger than max_response_size (%s bytes)", VPP_INT(t->body.limit));
     else if (t->headers_too_large)
       lua_pushfstring(L, "the response headers are larger than %d KiB", (int)(MAX_HEADER_BYTES / 1024));
     else if (big_headers)

@@ -7,13 +7,13 @@ source = {
 description = {
   summary = "Manage Apple VPP tokens in Microsoft Intune through Microsoft Graph",
   detailed = [[
-A Lua 5.4 library with a C core over libcurl: list, get, create, update, delete and syncLicenses for
-/deviceAppManagement/vppTokens, with Graph's retry policy, paging, enums and DateTimeOffset handling; the
-vpptoken command; and vpptoken-sandbox, a local stand-in for Graph to test automation against.]],
+A Lua library (Lua 5.1 to 5.4 and LuaJIT) with a C core over libcurl: list, get, create, update, delete and
+syncLicenses for /deviceAppManagement/vppTokens, with Graph's retry policy, paging, enums and DateTimeOffset
+handling; the vpptoken command; and vpptoken-sandbox, a local stand-in for Graph to test automation against.]],
   license = "MIT",
 }
 dependencies = {
-  "lua >= 5.4, < 5.5",
+  "lua >= 5.1, < 5.5", -- 5.1, 5.2, 5.3, 5.4 and LuaJIT (README: Lua versions)
   "lua-cjson >= 2.1",
   "argparse >= 0.7", -- the command line's parser and shell completions
   "lpeg >= 1.0", -- the sandbox's $filter parser

@@ -15,7 +15,7 @@ local SLOW = os.getenv("VPPTOKEN_SLOW") and 20 or 1
 -- libcurl multi handle would leave (not the pipes and files that the counting itself opens).
 local function open_fds()
   local f = assert(io.open("/proc/self/stat"))
-  local pid = assert(f:read("n"))
+  local pid = assert(f:read("*n"))
   f:close()
   local n, list = 0, {}
   local p = assert(io.popen("ls -l /proc/" .. pid .. "/fd"))

@@ -38,7 +38,7 @@ describe("sign-in", function()
 
   setup(function()
     local p = assert(io.popen("mktemp -d"))
-    dir = p:read("l")
+    dir = p:read("*l")
     p:close()
     cert_bundle = jwt.make_cert_bundle(dir, "app") -- app.crt is registered in the apps file
     apps_file = dir .. "/apps.json"

@@ -53,8 +53,8 @@ describe("hostile input", function()
   }
   -- ids that are legal text but not ones Graph could have made: percent-encoded, so they may be sent; they must
   -- stay one path segment
-  local ENCODED_IDS = { { "%2e%2e", "%2e%2e" }, { "a confusable slash (U+2215)", "a\u{2215}b" },
-                        { "a fullwidth dot pair", "\u{FF0E}\u{FF0E}" }, { "invalid UTF-8", BAD_UTF8 } }
+  local ENCODED_IDS = { { "%2e%2e", "%2e%2e" }, { "a confusable slash (U+2215)", "a\226\136\149b" },
+                        { "a fullwidth dot pair", "\239\188\142\239\188\142" }, { "invalid UTF-8", BAD_UTF8 } }
 
   describe("ids", function()
     local ID_METHODS = {
@@ -205,7 +205,7 @@ describe("hostile input", function()
   describe("vpptoken.time, days_left, read_token_file, post_json", function()
     local TIMES = { "", HUGE, "2027-01-01", "2027-13-01T00:00:00Z", "2027-01-32T00:00:00Z",
                     "2027-01-01T25:00:00Z", "2027-01-01T00:00:00+25:00", "2027-01-01T00:00:00Z\0junk",
-                    "2027-01-01T00:00:00z ", BAD_UTF8, "\u{FF12}027-01-01T00:00:00Z" }
+                    "2027-01-01T00:00:00z ", BAD_UTF8, "\239\188\146027-01-01T00:00:00Z" }
     for i, text in ipairs(TIMES) do
       it("time.parse refuses malformed text #" .. i .. " with nil and a message", function()
         local ok, v, msg = pcall(vpptoken.time.parse, text)

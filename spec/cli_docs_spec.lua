@@ -5,7 +5,7 @@ local cli = require "cli_support"
 
 local function read(cmd)
   local p = assert(io.popen(cmd, "r"))
-  local text = p:read("a")
+  local text = p:read("*a")
   p:close()
   return text
 end
@@ -15,7 +15,7 @@ describe("vpptoken command documentation #subprocess", function()
     local made = read("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH=" .. helper.shell_quote(helper.build_dir
       .. "/?.so;;") .. " " .. helper.lua .. " tools/manpage.lua")
     local f = assert(io.open("man/vpptoken.1", "r"))
-    local committed = f:read("a")
+    local committed = f:read("*a")
     f:close()
     assert.is_truthy(made:find(".SH EXIT STATUS", 1, true))
     assert.equal(made, committed, "man/vpptoken.1 is stale: run make man")
@@ -63,7 +63,7 @@ describe("shell completion #subprocess", function()
   -- Runs a shell command line; returns whether it succeeded and its output (stdout and stderr).
   local function run(line)
     local p = assert(io.popen("(" .. line .. ") 2>&1", "r"))
-    local out = p:read("a")
+    local out = p:read("*a")
     local ok = p:close()
     return ok == true, out
   end
@@ -73,7 +73,7 @@ describe("shell completion #subprocess", function()
       local code, out, err = cli.run{ "completion", shell }
       assert.equal(0, code, err)
       local f = assert(io.open("completion/vpptoken." .. shell, "r"))
-      local committed = f:read("a")
+      local committed = f:read("*a")
       f:close()
       assert.is_true(#out > 500)
       assert.equal(out, committed, "completion/vpptoken." .. shell .. " is stale: run make completion")

@@ -42,7 +42,7 @@ return function(req)
   elseif id == "nullarr" then
     return { status = 200, headers = { ["Content-Type"] = "application/json" },
              body = '{"id":"nullarr","roleScopeTagIds":["a",null,"b"],"state":"valid"}' }
-  elseif id == "bidi" then return { json = { id = "bidi", organizationName = "abc\u{202E}fed\u{2066}x" } }
+  elseif id == "bidi" then return { json = { id = "bidi", organizationName = "abc\226\128\174fed\226\129\166x" } }
   elseif id == "error" then
     return { status = 400, headers = { ["Content-Type"] = "application/json" },
              body = cjson.encode{ error = { code = "BadRequest", message = "no\27]0;pwned\7 \27[2Kway\194\155" } } }
@@ -57,7 +57,7 @@ end
 local function assert_inert(text)
   assert.is_nil(text:find("[%z\1-\9\11-\31\127]"), "a raw C0 or DEL character in: " .. text)
   assert.is_nil(text:find("\194[\128-\159]"), "a raw C1 character in: " .. text)
-  assert.truthy(utf8.len(text), "invalid UTF-8 in: " .. text)
+  assert.truthy(helper.utf8_len(text), "invalid UTF-8 in: " .. text)
 end
 
 describe("vpptoken command facing hostile servers and pasted secrets #subprocess", function()
@@ -141,7 +141,7 @@ describe("vpptoken command facing hostile servers and pasted secrets #subprocess
       local limit = os.getenv("ASAN_OPTIONS") and "" or "ulimit -v 1000000; "
       local p = assert(io.popen("(" .. limit .. "timeout 20 " .. line .. ") </dev/null 2>&1 >/dev/null; "
         .. "echo \"exit=$?\""))
-      local all = p:read("a")
+      local all = p:read("*a")
       p:close()
       local code = tonumber(all:match("exit=(%d+)%s*$"))
       assert.equal(2, code, all)
@@ -155,7 +155,7 @@ describe("vpptoken command facing hostile servers and pasted secrets #subprocess
                                    "--client-secret-file", "PIPE" },
           { VPPTOKEN_GRAPH_URL = "http://127.0.0.1:9/v1.0" }):gsub("'?PIPE'?", "<(printf x)")
         local p = assert(io.popen("bash -c " .. helper.shell_quote(line) .. " 2>&1 </dev/null; echo \"exit=$?\""))
-        local all = p:read("a")
+        local all = p:read("*a")
         p:close()
         -- it got as far as signing in (nothing listens on port 9): the secret was read from the pipe
         assert.matches("exit=7", all, 1, true)
@@ -208,7 +208,7 @@ describe("vpptoken command facing hostile servers and pasted secrets #subprocess
 
     it("a table with a 100,000-character cell is written at once: a few wrapped lines, whole with --wide", function()
       local script = helper.temp_file(SERVER:gsub('req.headers%["x%-long"%]', "true"))
-      local long_base, _, long_stop = helper.start_hostile(assert(io.open(script)):read("a"))
+      local long_base, _, long_stop = helper.start_hostile(assert(io.open(script)):read("*a"))
       os.remove(script)
       local t0 = os.time()
       local env = { VPPTOKEN_GRAPH_URL = long_base .. "/v1.0", VPPTOKEN_ACCESS_TOKEN = "t" }
@@ -218,7 +218,7 @@ describe("vpptoken command facing hostile servers and pasted secrets #subprocess
       assert.equal(0, code, err)
       assert.is_true(#out < 2000, #out .. " bytes")
       assert.matches("O…\n", out, 1, true)
-      for l in out:gmatch("[^\n]+") do assert.is_true(utf8.len(l) <= 80, l) end
+      for l in out:gmatch("[^\n]+") do assert.is_true(helper.utf8_len(l) <= 80, l) end
       assert.equal(0, wcode, werr)
       assert.matches(("O"):rep(100000), wide, 1, true)
       assert.is_true(os.time() - t0 < 10)
@@ -302,7 +302,7 @@ describe("vpptoken command facing hostile servers and pasted secrets #subprocess
                       "LUA_CPATH=" .. helper.shell_quote(helper.build_dir .. "/?.so;;"), helper.shell_quote(helper.lua),
                       "examples/inventory_csv.lua" }
       local p = assert(io.popen(table.concat(parts, " ") .. " 2>/dev/null"))
-      local out = p:read("a")
+      local out = p:read("*a")
       p:close()
       local t = by_id(out)
       assert.equal("'=HYPERLINK(\"http://x\",\"y\")", t.formula.organizationName)
@@ -318,10 +318,11 @@ describe("vpptoken command facing hostile servers and pasted secrets #subprocess
       for _, argv in ipairs{ { "get", "badutf8", "-o", "json" }, { "list", "-o", "json" } } do
         local code, out, err = run(argv)
         assert.equal(0, code, err)
-        assert.truthy(utf8.len(out), "invalid UTF-8 in the JSON output")
+        assert.truthy(helper.utf8_len(out), "invalid UTF-8 in the JSON output")
         local doc = assert(cjson.decode(out))
         local tok = doc.id and doc or doc[4]
-        assert.equal("Caf\u{FFFD} \u{FFFD}\u{FFFD} ok \u{FFFD}\u{FFFD}\u{FFFD} end", tok.organizationName)
+        local fffd = "\239\191\189" -- U+FFFD
+        assert.equal("Caf" .. fffd .. " " .. fffd:rep(2) .. " ok " .. fffd:rep(3) .. " end", tok.organizationName)
       end
     end)
 
@@ -338,7 +339,7 @@ describe("vpptoken command facing hostile servers and pasted secrets #subprocess
       assert.equal(0, code, err)
       assert_inert(out)
       local doc = assert(cjson.decode(out))
-      assert.equal("\27]0;pwned\7Contoso\27[2K\r\194\155hidden\127\u{FFFD}end", doc.organizationName)
+      assert.equal("\27]0;pwned\7Contoso\27[2K\r\194\155hidden\127\239\191\189end", doc.organizationName)
     end)
   end)
 

@@ -14,10 +14,10 @@ describe("vpptoken command interrupted", function()
     local p = assert(io.popen("(" .. line .. ") </dev/null >/dev/null 2>" .. helper.shell_quote(errf)
       .. " & pid=$!; sleep " .. after .. "; start=$(date +%s%N); kill -INT $pid; wait $pid; code=$?; "
       .. "echo $code $(( ($(date +%s%N) - start) / 1000000 ))"))
-    local code, ms = p:read("a"):match("(%d+) (%d+)")
+    local code, ms = p:read("*a"):match("(%d+) (%d+)")
     p:close()
     local f = assert(io.open(errf))
-    local err = f:read("a")
+    local err = f:read("*a")
     f:close()
     os.remove(errf)
     return tonumber(code), tonumber(ms), err

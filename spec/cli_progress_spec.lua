@@ -59,7 +59,7 @@ describe("the status line", function()
     now = 5
     line:set("waiting for license syncs: 120/300 done, checking " .. ("x"):rep(60))
     local text = shown()
-    assert.equal(39, utf8.len(text))
+    assert.equal(39, helper.utf8_len(text))
     assert.matches("%.%.%.$", text)
   end)
 
@@ -145,7 +145,7 @@ describe("vpptoken command on an 80-column terminal #subprocess", function()
   local function assert_fits(text, width)
     for _, l in ipairs(lines(text)) do
       if not l:match("^vpptoken: ") then
-        assert.is_true(utf8.len(l) <= width, "wider than the terminal (" .. utf8.len(l) .. "): " .. l)
+        assert.is_true(helper.utf8_len(l) <= width, "wider than the terminal (" .. helper.utf8_len(l) .. "): " .. l)
       end
     end
   end
@@ -231,7 +231,7 @@ describe("vpptoken command on an 80-column terminal #subprocess", function()
       local s = start({ "list", "--retries", "1" }, nil, 40)
       local during = term:wait_for(s, "waiting %d+ s before attempt 2 of")
       for _, l in ipairs(lines(during)) do
-        assert.is_true(utf8.len(l) <= 39, "wider than the terminal: " .. l)
+        assert.is_true(helper.utf8_len(l) <= 39, "wider than the terminal: " .. l)
       end
       local code, text = term:finished(s)
       assert.equal(6, code, text)

@@ -55,11 +55,11 @@ function M.run(argv, opts)
   local line = M.command(argv, opts.env, opts.cwd)
   if opts.cwd then line = "cd " .. q(opts.cwd) .. " && " .. line end
   local p = assert(io.popen("(" .. line .. ") <" .. q(input) .. " >" .. q(out) .. " 2>" .. q(err) .. "; echo $?"))
-  local code = tonumber(p:read("a"):match("(%d+)%s*$"))
+  local code = tonumber(p:read("*a"):match("(%d+)%s*$"))
   p:close()
   local function slurp(name)
     local f = assert(io.open(name, "rb"))
-    local s = f:read("a")
+    local s = f:read("*a")
     f:close()
     os.remove(name)
     return s
@@ -112,7 +112,7 @@ end
 
 function Terminal:tmux(args)
   local p = assert(io.popen("tmux -L " .. self.socket .. " -f /dev/null " .. args .. " 2>&1"))
-  local out = p:read("a")
+  local out = p:read("*a")
   p:close()
   return out
 end

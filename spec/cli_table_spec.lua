@@ -1,5 +1,6 @@
 -- The command line's table layout (vpptoken.cli.table), driven directly: what fits a width, what wraps, what is
 -- cut and where the colours go.
+local helper = require "helper"
 local tbl = require "vpptoken.cli.table"
 local vpptoken = require "vpptoken"
 
@@ -34,7 +35,7 @@ describe("a table for people", function()
 
   it("at 80 columns takes the compact expiry, drops the optional column, keeps the Apple ID whole", function()
     local out = lines(tbl.render({ row(1), row(2, "Contoso Holdings") }, COLS, { width = 80 }))
-    for _, l in ipairs(out) do assert.is_true(utf8.len(l) <= 80, l) end
+    for _, l in ipairs(out) do assert.is_true(helper.utf8_len(l) <= 80, l) end
     assert.matches("^ID%s+APPLE ID%s+ORGANIZATION%s+STATE%s+EXPIRES %(DAYS LEFT%)$", out[1])
     assert.matches("  vpp1@northwindtraders%.com  ", out[2])
     assert.matches("2027%-06%-18 %(200 d%)$", out[2])
@@ -90,7 +91,7 @@ describe("a table for people", function()
     assert.not_matches("…", text, 1, true)
     local joined = {}
     for _, l in ipairs(lines(text)) do
-      assert.is_true(utf8.len(l) <= 80, l)
+      assert.is_true(helper.utf8_len(l) <= 80, l)
       joined[#joined + 1] = l
     end
     assert.is_true(#joined > 2)
@@ -105,7 +106,7 @@ describe("a table for people", function()
     local out = lines(tbl.render({ row(4, huge) }, COLS, { width = 80 }))
     assert.is_true(#out <= 1 + tbl.MAX_LINES)
     assert.matches("O…$", table.concat(out, "\n"):match("[^\n]*O…[^\n]*"))
-    for _, l in ipairs(out) do assert.is_true(utf8.len(l) <= 80, l) end
+    for _, l in ipairs(out) do assert.is_true(helper.utf8_len(l) <= 80, l) end
   end)
 
   it("colours only the cells asked for, without changing the layout", function()

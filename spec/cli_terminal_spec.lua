@@ -47,7 +47,7 @@ describe("vpptoken command on a terminal #subprocess", function()
     it("fit the terminal's own width (asked of the terminal) with a short id, long values wrapped", function()
       local code, text = finished(start{ "list" })
       assert.equal(0, code, text)
-      for l in text:gmatch("[^\n]+") do assert.is_true(utf8.len(l) <= 100, "wider than the terminal: " .. l) end
+      for l in text:gmatch("[^\n]+") do assert.is_true(helper.utf8_len(l) <= 100, "wider than the terminal: " .. l) end
       assert.matches("\n" .. long_id:sub(1, 8) .. "  a%-very%-long%-apple%-id%-for%-the%-", text)
       assert.not_matches(long_id, text, 1, true)
       assert.matches("  Contoso International  ", text, 1, true)
@@ -57,14 +57,14 @@ describe("vpptoken command on a terminal #subprocess", function()
     it("fit $COLUMNS when it is set", function()
       local code, text = finished(start({ "list" }, { COLUMNS = "72" }))
       assert.equal(0, code, text)
-      for l in text:gmatch("[^\n]+") do assert.is_true(utf8.len(l) <= 72, "wider than COLUMNS: " .. l) end
+      for l in text:gmatch("[^\n]+") do assert.is_true(helper.utf8_len(l) <= 72, "wider than COLUMNS: " .. l) end
       assert.matches(long_id:sub(1, 8), text, 1, true)
     end)
 
     it("fit 80 columns when stdout is a pipe; --wide shows whole ids and values", function()
       local code, out = cli.run({ "list" }, { env = env })
       assert.equal(0, code)
-      for l in out:gmatch("[^\n]+") do assert.is_true(utf8.len(l) <= 80, "wider than 80: " .. l) end
+      for l in out:gmatch("[^\n]+") do assert.is_true(helper.utf8_len(l) <= 80, "wider than 80: " .. l) end
       local wcode, wide = cli.run({ "list", "--wide" }, { env = env })
       assert.equal(0, wcode)
       assert.matches("Contoso International Holdings, Education and Government Division", wide, 1, true)
@@ -87,7 +87,7 @@ describe("vpptoken command on a terminal #subprocess", function()
                   state = i % 13 == 0 and "expired" or (i % 29 == 0 and "invalid" or "valid"),
                   lastSyncStatus = i % 11 == 0 and "failed" or "completed",
                   expirationDateTime = os.date("!%Y-%m-%dT%H:%M:%SZ", os.time() + ((i * 37) % 420 - 30) * DAY
-                                                 + DAY // 2) }
+                                                 + math.floor(DAY / 2)) }
       tokens[i] = t
     end
     local data = cli.store_file(tokens)
@@ -102,7 +102,7 @@ describe("vpptoken command on a terminal #subprocess", function()
     local function rows_of(text)
       local rows, n, more, last = {}, 0, {}, nil
       for l in text:gmatch("[^\n]+") do
-        assert.is_true(utf8.len(l) <= 80, "wider than 80 columns: " .. l)
+        assert.is_true(helper.utf8_len(l) <= 80, "wider than 80 columns: " .. l)
         local short = l:match("^(%x%x%x%x%x%x%x%x[%x%-]*)  ")
         if short then
           assert.is_nil(rows[short], "two rows show the id " .. short)

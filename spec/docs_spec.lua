@@ -4,7 +4,7 @@ local vpptoken = require "vpptoken"
 
 local function read(cmd)
   local p = assert(io.popen(cmd, "r"))
-  local text = p:read("a")
+  local text = p:read("*a")
   local ok = p:close()
   return text, ok
 end
@@ -77,7 +77,7 @@ describe("documentation", function()
     local text, ok = read("ldoc -q -d " .. dir .. " . 2>&1")
     assert(ok, text)
     local f = assert(io.open(dir .. "/index.html", "r"))
-    local html = f:read("a")
+    local html = f:read("*a")
     f:close()
     os.execute("rm -rf '" .. dir .. "'")
     for _, name in ipairs{ "new", "from_env", "Client:list", "Client:sync_licenses", "time.parse" } do

@@ -20,7 +20,7 @@ local CLEARED = { "VPPTOKEN_ACCESS_TOKEN", "VPPTOKEN_GRAPH_URL", "VPPTOKEN_CLOUD
 local function read_file(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -52,7 +52,7 @@ local function run(name, args, env)
   for _, a in ipairs(args or {}) do parts[#parts + 1] = q(a) end
   local errfile = os.tmpname()
   local p = assert(io.popen(table.concat(parts, " ") .. " 2>" .. q(errfile) .. "; echo \"exit=$?\""))
-  local out = p:read("a")
+  local out = p:read("*a")
   p:close()
   local err = read_file(errfile) or ""
   os.remove(errfile)
@@ -595,7 +595,7 @@ describe("examples/ #subprocess", function()
       assert.equal(0, code, err)
       no_secrets(out)
       local lines = lines_of(out)
-      for _, l in ipairs(lines) do assert.is_true(utf8.len(l) <= 80, "wider than 80: " .. l) end
+      for _, l in ipairs(lines) do assert.is_true(helper.utf8_len(l) <= 80, "wider than 80: " .. l) end
       assert.matches("^APPLE ID%s+ORGANIZATION%s+STATE%s+EXPIRES%s+DAYS%s+NOTE$", lines[1])
       assert.matches("\nit@northwind%.com%s+Northwind%s+expired%s+%d+%-%d+%-%d+%s+%-10%s+not valid\n", out)
       assert.matches("\napps@fabrikam%.com%s+Fabrikam%s+valid%s+%d+%-%d+%-%d+%s+3%s+renew soon\n", out)
@@ -610,7 +610,7 @@ describe("examples/ #subprocess", function()
       assert.equal(0, code, err)
       assert.matches("…", out, 1, true)
       for _, l in ipairs(lines_of(out)) do
-        if not l:match("^%d+ token") then assert.is_true(utf8.len(l) <= 66, "wider than 66: " .. l) end
+        if not l:match("^%d+ token") then assert.is_true(helper.utf8_len(l) <= 66, "wider than 66: " .. l) end
       end
     end)
   end)
@@ -694,7 +694,7 @@ describe("examples/ #subprocess", function()
   describe("prometheus_exporter.lua", function()
     local function inode(path)
       local p = assert(io.popen("stat -c %i " .. q(path)))
-      local n = p:read("n")
+      local n = p:read("*n")
       p:close()
       return n
     end

@@ -11,6 +11,10 @@ helper.build_dir = os.getenv("VPPTOKEN_BUILD_DIR") or "build"
 -- The interpreter running the specs (lua5.4, or the instrumented lua_host of `make check-memory`): child Lua
 -- processes that load vpptoken.core must use it too. It runs a script file; it takes no -e.
 helper.lua = (arg and arg[-1]) or "lua5.4"
+-- utf8.len for the specs on every Lua (5.1, 5.2 and LuaJIT have no utf8 library): the C core's strict count.
+helper.utf8_len = require("vpptoken.core").utf8_len
+-- os.execute with Lua 5.2's results (true | nil, "exit" | "signal", code) on every Lua.
+helper.execute = require("vpptoken.compat").execute
 helper.sandbox_bin = helper.build_dir .. "/vpptoken-sandbox"
 -- VPPTOKEN_SANDBOX_WRAPPER (e.g. "valgrind -q --error-exitcode=99") runs the sandbox under a tool.
 helper.sandbox_wrapper = os.getenv("VPPTOKEN_SANDBOX_WRAPPER")
@@ -34,7 +38,7 @@ function helper.spawn(line, logfile)
   local sh = string.format('(sh -c %s%s & { wait $!; } 2>/dev/null; echo "exit=$?")',
     shell_quote("echo pid=$$; exec " .. line), logfile and (" 2>>" .. shell_quote(logfile)) or "")
   local out = assert(io.popen(sh, "r"))
-  local first = out:read("l")
+  local first = out:read("*l")
   local pid = tonumber(first and first:match("^pid=(%d+)$"))
   assert(pid, "could not start " .. line .. ": " .. tostring(first))
   return out, pid
@@ -53,7 +57,7 @@ function helper.spawn_sandbox(args)
   -- The sandbox prints one line "vpptoken-sandbox listening on URL" on stdout when it is ready; when it
   -- cannot start, the first line is the shell's "exit=N".
   local out, pid = helper.spawn(line, logfile)
-  local first = out:read("l")
+  local first = out:read("*l")
   return setmetatable({ first = first, url = first and first:match("listening on (http%S+)"),
                         exited = first and tonumber(first:match("^exit=(%d+)$")), pid = pid, pipe = out,
                         logfile = logfile }, Process)
@@ -63,11 +67,11 @@ end
 -- status, what it wrote to stderr and the rest of its stdout (also kept as p.exit_code, p.log, p.rest).
 local function wait_for(p, signal)
   if p.pid and not p.exited then os.execute("kill -" .. signal .. " " .. p.pid .. " 2>/dev/null") end
-  local rest = p.pipe:read("a")
+  local rest = p.pipe:read("*a")
   p.pipe:close()
   p.pipe = nil
   local f = io.open(p.logfile, "r")
-  p.log = f and f:read("a") or ""
+  p.log = f and f:read("*a") or ""
   if f then f:close() end
   os.remove(p.logfile)
   p.exit_code = p.exited or tonumber(rest:match("exit=(%d+)"))
@@ -202,7 +206,7 @@ local function start_server_process(script, args)
   local cmd = "lua5.4 " .. script
   for _, a in ipairs(args) do cmd = cmd .. " " .. shell_quote(a) end
   local p, pid = helper.spawn(cmd)
-  local port = tonumber((p:read("l") or ""):match("^port (%d+)"))
+  local port = tonumber((p:read("*l") or ""):match("^port (%d+)"))
   assert(port, script .. " did not start")
   return pid, port, function()
     os.execute("kill " .. pid .. " 2>/dev/null")
@@ -257,7 +261,7 @@ end
 -- Makes a self-signed certificate for 127.0.0.1 in dir; returns cert and key paths.
 function helper.make_cert(dir)
   local cert, key = dir .. "/cert.pem", dir .. "/key.pem"
-  local ok = os.execute("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+  local ok = helper.execute("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
     .. "-addext subjectAltName=IP:127.0.0.1 -keyout " .. shell_quote(key) .. " -out " .. shell_quote(cert)
     .. " >/dev/null 2>&1")
   assert(ok, "openssl could not make a certificate")
@@ -291,7 +295,7 @@ end
 -- Makes a new private temporary directory (mktemp -d); returns its path. Remove it with helper.remove_tree.
 function helper.temp_dir()
   local p = assert(io.popen("mktemp -d"))
-  local dir = p:read("l")
+  local dir = p:read("*l")
   p:close()
   assert(dir and dir ~= "", "mktemp -d failed")
   return dir
@@ -315,14 +319,30 @@ end
 -- (vpptoken_sandbox.applefile.make). f: { org = organization (default "Contoso Ltd"), apple_id (default
 -- "vpp@contoso.com"), expires = a date as make-token takes it or seconds since the epoch (default
 -- helper.TOKEN_EXPIRES: 400 days after the specs started), token = the secret inside (optional) }, or a string: that
--- secret.
+-- secret. The sandbox's Lua is Lua 5.4: specs running on another Lua have lua5.4 run it.
 helper.TOKEN_EXPIRES = os.time() + 400 * 86400
 function helper.apple_token(f)
-  helper.applefile = helper.applefile or helper.sandbox_module("vpptoken_sandbox.applefile")
   if type(f) == "string" then f = { token = f } end
   f = f or {}
-  return helper.applefile.make({ org = f.org or "Contoso Ltd", apple_id = f.apple_id or "vpp@contoso.com",
-                                 expires = f.expires or helper.TOKEN_EXPIRES, token = f.token })
+  local fields = { org = f.org or "Contoso Ltd", apple_id = f.apple_id or "vpp@contoso.com",
+                   expires = f.expires or helper.TOKEN_EXPIRES, token = f.token }
+  if _VERSION ~= "Lua 5.4" then
+    local code = { "local f = {}" }
+    for k, v in pairs(fields) do
+      code[#code + 1] = string.format("f.%s = %s", k, type(v) == "number" and string.format("%.17g", v)
+        or string.format("%q", v))
+    end
+    code[#code + 1] = "io.write(require('vpptoken_sandbox.applefile').make(f))"
+    local dir = os.getenv("VPPTOKEN_SANDBOX_LUA_PATH") or "sandbox/lua"
+    local path = dir:find("?", 1, true) and dir or (dir .. "/?.lua")
+    local p = assert(io.popen("LUA_PATH=" .. shell_quote(path .. ";;") .. " lua5.4 -e "
+      .. shell_quote(table.concat(code, "\n"))))
+    local out = p:read("*a")
+    p:close()
+    return out
+  end
+  helper.applefile = helper.applefile or helper.sandbox_module("vpptoken_sandbox.applefile")
+  return helper.applefile.make(fields)
 end
 
 -- The documentation as one text: README.md, then docs/*.md in name order (a manual's section may move between
@@ -335,7 +355,7 @@ function helper.docs_text()
   p:close()
   for _, name in ipairs(names) do
     local f = assert(io.open(name, "r"))
-    parts[#parts + 1] = f:read("a")
+    parts[#parts + 1] = f:read("*a")
     f:close()
   end
   return table.concat(parts, "\n")

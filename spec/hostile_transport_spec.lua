@@ -303,7 +303,7 @@ end)
 describe("memory after concurrent calls", function()
   local function rss_kib()
     local f = io.open("/proc/self/status")
-    local kib = f and tonumber(f:read("a"):match("VmRSS:%s*(%d+)"))
+    local kib = f and tonumber(f:read("*a"):match("VmRSS:%s*(%d+)"))
     if f then f:close() end
     return kib
   end

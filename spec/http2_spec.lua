@@ -10,7 +10,7 @@ describe("HTTP/2 over TLS (nginx)", function()
 
   setup(function()
     local p = io.popen("mktemp -d /tmp/vpptoken-h2.XXXXXX")
-    dir = p:read("l")
+    dir = p:read("*l")
     p:close()
     srv = nginx.start(dir)
     base = "https://127.0.0.1:" .. srv.https_port .. "/v1.0"

@@ -70,7 +70,7 @@ describe("make install #build", function()
                            prefix .. "/share/fish/vendor_completions.d/vpptoken.fish" } do
       local f = io.open(file, "r")
       assert.is_not_nil(f, file .. " is missing")
-      local text = f:read("a")
+      local text = f:read("*a")
       f:close()
       assert.matches("vpptoken", text, 1, true)
     end

@@ -10,7 +10,7 @@ local q = helper.shell_quote
 -- Runs a shell command; returns whether it succeeded and what it printed (stdout and stderr).
 function M.run(cmd)
   local p = assert(io.popen(cmd .. " 2>&1", "r"))
-  local out = p:read("a")
+  local out = p:read("*a")
   local ok = p:close()
   return ok == true, out
 end
@@ -18,7 +18,7 @@ end
 -- VPP_VERSION from csrc/vpp.h, the version's one home.
 function M.version()
   local f = assert(io.open("csrc/vpp.h", "r"))
-  local v = f:read("a"):match('#define VPP_VERSION "([^"]+)"')
+  local v = f:read("*a"):match('#define VPP_VERSION "([^"]+)"')
   f:close()
   return assert(v, "no VPP_VERSION in csrc/vpp.h")
 end

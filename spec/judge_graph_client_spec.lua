@@ -62,7 +62,7 @@ local function satisfies(version, range)
 end
 
 describe("spec/judge/package-lock.json", function()
-  local lock = assert(cjson.decode(assert(io.open(judge.DIR .. "/package-lock.json")):read("a")))
+  local lock = assert(cjson.decode(assert(io.open(judge.DIR .. "/package-lock.json")):read("*a")))
 
   it("pins the judges exactly: Graph client 3.0.7, @azure/identity 4.9.1, the typed SDKs (Kiota)", function()
     local pins = { ["@azure/identity"] = "4.9.1", ["@microsoft/microsoft-graph-client"] = "3.0.7",

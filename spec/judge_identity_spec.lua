@@ -85,7 +85,7 @@ describe("Microsoft's identity library (@azure/identity 4.9.1) as the sandbox's 
   setup(function()
     -- the sandbox's URL joins the configuration once it listens
     local path = dir .. "/judge.json"
-    local config = assert(cjson.decode(assert(io.open(path)):read("a")))
+    local config = assert(cjson.decode(assert(io.open(path)):read("*a")))
     config.base = sb.url
     write(path, assert(cjson.encode(config)))
     report = judge.run("identity.js", { path }, { NODE_EXTRA_CA_CERTS = cert }, RUN_SECONDS, "@azure/identity")

@@ -36,10 +36,10 @@ local function run(program, script, args, env, seconds)
     seconds, program, helper.shell_quote(judge.DIR .. "/" .. script), table.concat(quoted, " "),
     helper.shell_quote(errfile))
   local p = assert(io.popen(cmd, "r"))
-  local out = p:read("a")
+  local out = p:read("*a")
   p:close()
   local f = io.open(errfile, "r")
-  local err = f and f:read("a") or ""
+  local err = f and f:read("*a") or ""
   if f then f:close() end
   os.remove(errfile)
   local code = tonumber(out:match("exit=(%d+)%s*$"))

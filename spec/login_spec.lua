@@ -15,14 +15,14 @@ local SLOW = helper.sandbox_wrapper and 4 or 1
 local function read(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
 
 local function sh(cmd)
   local p = assert(io.popen(cmd))
-  local out = p:read("a")
+  local out = p:read("*a")
   p:close()
   return (out:gsub("%s+$", ""))
 end
@@ -389,7 +389,7 @@ describe("signing in as a person (device code)", function()
       local command
       for _ = 1, 100 do -- up to 10 s for the instructions
         local f = io.open(errfile)
-        local text = f and f:read("a") or ""
+        local text = f and f:read("*a") or ""
         if f then f:close() end
         command = text:match("\n  (curl %-X POST [^\n]+)")
         if command then break end
@@ -397,10 +397,10 @@ describe("signing in as a person (device code)", function()
       end
       assert.truthy(command, "no approve command printed")
       assert.is_true(os.execute(command .. " >/dev/null 2>&1"))
-      local rest = p:read("a")
+      local rest = p:read("*a")
       p:close()
       local f = assert(io.open(errfile))
-      local err = f:read("a")
+      local err = f:read("*a")
       f:close()
       os.remove(errfile)
       assert.equal("exit=0", rest:match("exit=%d+"), err)

@@ -127,8 +127,8 @@ describe("observability", function()
     local build = helper.build_dir
     local cmd = "VPPTOKEN_DEBUG=1 LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='" .. build .. "/?.so;;' "
       .. helper.lua .. " " .. helper.shell_quote(script) .. " 2>" .. helper.shell_quote(errfile)
-    assert.is_true(os.execute(cmd))
-    local text = assert(io.open(errfile)):read("a")
+    assert.is_true(helper.execute(cmd))
+    local text = assert(io.open(errfile)):read("*a")
     os.remove(script)
     os.remove(errfile)
     local lines = {}

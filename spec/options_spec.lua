@@ -64,6 +64,7 @@ local TAKES_OPTIONS = {
 local NO_OPTIONS = {
   "vpptoken.curl_version", "vpptoken.members", "vpptoken.clouds", "vpptoken.transport_option",
   "vpptoken.property_kind", "vpptoken.monotonic", "vpptoken.terminal", "vpptoken.is_error", "vpptoken.interruptible",
+  "vpptoken.assert", "vpptoken.tenants.shard_of",
   "vpptoken.days_left", "vpptoken.login.claims", "vpptoken.login.cache_path", "vpptoken.login.describe",
   "vpptoken.read_token_file", "vpptoken.time.parse", "vpptoken.time.format", "Client:close", "Client:create",
   "Client:delete", "Client:sync_licenses", "Client:renew", "Client:sync_license_counts", "Client:licenses_for_app",

@@ -10,7 +10,7 @@ describe("the README's quick start #subprocess", function()
 
   local function quick_start()
     local f = assert(io.open("README.md"))
-    local text = f:read("a")
+    local text = f:read("*a")
     f:close()
     return assert(text:match("\n## Quick start[^\n]*\n(.-)\n## "), "no quick start section")
   end
@@ -41,7 +41,7 @@ describe("the README's quick start #subprocess", function()
     f:write(blocks[3][2])
     f:close()
     local p = assert(io.popen("cd " .. q(dir) .. " && sh " .. q(script) .. " 2>&1; echo \"exit=$?\""))
-    local out = p:read("a")
+    local out = p:read("*a")
     p:close()
     assert.equal("exit=0", out:match("exit=%d+"), out)
     -- vpptoken list showed the token the create made; the Lua created one more, walked both and met the 404

@@ -8,7 +8,7 @@ local q, run = helper.shell_quote, support.run
 -- The README's LuaRocks command (the line that installs into TREE).
 local function readme_command()
   local f = assert(io.open("README.md", "r"))
-  local text = f:read("a")
+  local text = f:read("*a")
   f:close()
   local cmd = text:match("\n(LUAROCKS_CONFIG=%S+ luarocks [^\n]-%-%-tree TREE [^\n]+)\n")
   return assert(cmd, "README.md has no `LUAROCKS_CONFIG=... luarocks ... --tree TREE ...` line")

@@ -26,10 +26,10 @@ local function b64url(s)
   local out = {}
   for i = 1, #s, 3 do
     local a, b, c = s:byte(i, i + 2)
-    local n = (a << 16) | ((b or 0) << 8) | (c or 0)
+    local n = a * 65536 + (b or 0) * 256 + (c or 0)
     local k = #s - i + 1 >= 3 and 4 or (#s - i + 1) + 1
     for j = 1, k do
-      local v = (n >> (18 - 6 * (j - 1))) & 63
+      local v = math.floor(n / 2 ^ (18 - 6 * (j - 1))) % 64
       out[#out + 1] = B64:sub(v + 1, v + 1)
     end
   end

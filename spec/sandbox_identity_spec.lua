@@ -32,7 +32,7 @@ end
 
 local function mkdtemp()
   local p = assert(io.popen("mktemp -d"))
-  local dir = p:read("l")
+  local dir = p:read("*l")
   p:close()
   return dir
 end
@@ -262,7 +262,7 @@ describe("vpptoken-sandbox --apps", function()
     end)
 
     it("refuses a replayed assertion (same jti)", function()
-      local a = assertion({ jti = "replay-" .. os.time() .. "-" .. math.random(1, 1 << 30) })
+      local a = assertion({ jti = "replay-" .. os.time() .. "-" .. math.random(1, 1073741824) })
       local st = token_request(sb, assertion_fields(sb, a))
       assert.equal(200, st)
       local st2, body2 = token_request(sb, assertion_fields(sb, a))
@@ -374,7 +374,7 @@ end)
 describe("vpptoken-sandbox command line for identity", function()
   it("--help documents --apps, --token-lifetime, --tls-cert and --tls-key", function()
     local p = assert(io.popen(helper.shell_quote(helper.sandbox_bin) .. " --help"))
-    local text = p:read("a")
+    local text = p:read("*a")
     p:close()
     for _, opt in ipairs({ "--apps FILE", "--token-lifetime S", "--tls-cert FILE", "--tls-key FILE" }) do
       assert.truthy(text:find(opt, 1, true), "--help lacks " .. opt)

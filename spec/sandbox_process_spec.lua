@@ -44,7 +44,7 @@ describe("vpptoken-sandbox process", function()
 
     it("lists every option with --help and exits 0", function()
       local p = assert(io.popen(helper.shell_quote(helper.sandbox_bin) .. " --help", "r"))
-      local text = p:read("a")
+      local text = p:read("*a")
       local ok, _, code = p:close()
       assert.is_true(ok)
       assert.equal(0, code)
@@ -57,7 +57,7 @@ describe("vpptoken-sandbox process", function()
     it("rejects an unknown option or a bad value with exit status 2", function()
       for _, args in ipairs({ "--bogus", "--port 70000", "--sync-response both", "--page-size 0" }) do
         local p = assert(io.popen(helper.shell_quote(helper.sandbox_bin) .. " " .. args .. " 2>&1", "r"))
-        local text = p:read("a")
+        local text = p:read("*a")
         local _, _, code = p:close()
         assert.equal(2, code, args)
         assert.truthy(text:find("vpptoken-sandbox:", 1, true))
@@ -72,7 +72,7 @@ describe("vpptoken-sandbox process", function()
       local cmd = string.format("unshare -n sh -c 'ip link set lo up; exec timeout -s TERM 1 %s --host %s "
         .. "--port 0' 2>&1", helper.sandbox_bin, host)
       local p = assert(io.popen(cmd, "r"))
-      local text = p:read("a")
+      local text = p:read("*a")
       p:close()
       return text
     end

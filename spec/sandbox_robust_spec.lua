@@ -53,14 +53,14 @@ end)
 local function read(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local text = f:read("a")
+  local text = f:read("*a")
   f:close()
   return text
 end
 
 local function mode_of(path)
   local p = assert(io.popen("stat -c %a " .. helper.shell_quote(path)))
-  local m = p:read("l")
+  local m = p:read("*l")
   p:close()
   return m
 end
@@ -284,7 +284,7 @@ describe("sandbox connection bounds", function()
     for _, args in ipairs({ "--connection-limit 0", "--connection-timeout 0", "--connection-timeout x",
                             "--request-timeout 0", "--request-timeout 3601" }) do
       local p = assert(io.popen(helper.shell_quote(helper.sandbox_bin) .. " " .. args .. " 2>&1", "r"))
-      local text = p:read("a")
+      local text = p:read("*a")
       local _, _, code = p:close()
       assert.equal(2, code, args)
       assert.matches("%-%-[a-z]+%-", text)
@@ -299,10 +299,10 @@ describe("vpptoken-sandbox make-token with odd input", function()
     for _, a in ipairs(args) do line[#line + 1] = helper.shell_quote(a) end
     local errfile = os.tmpname()
     local p = assert(io.popen(table.concat(line, " ") .. " 2>" .. errfile))
-    local out = p:read("a")
+    local out = p:read("*a")
     local _, _, code = p:close()
     local f = assert(io.open(errfile))
-    local err = f:read("a")
+    local err = f:read("*a")
     f:close()
     os.remove(errfile)
     return code, out, err

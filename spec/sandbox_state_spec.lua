@@ -18,14 +18,14 @@ end
 local function read(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
 
 local function temp_dir()
   local p = io.popen("mktemp -d")
-  local d = p:read("l")
+  local d = p:read("*l")
   p:close()
   return d
 end
@@ -33,7 +33,7 @@ end
 -- Kills a sandbox with SIGKILL and collects what is left of it (no exit-status check).
 local function kill9(sb)
   os.execute("kill -KILL " .. sb.pid .. " 2>/dev/null")
-  sb.pipe:read("a")
+  sb.pipe:read("*a")
   sb.pipe:close()
   sb.pipe = nil
   os.remove(sb.logfile)
@@ -142,7 +142,7 @@ describe("sandbox --data", function()
       echo missed]]
     script = script:gsub("SANDBOX", q(helper.sandbox_bin)):gsub("DATA", q(data))
     local p = assert(io.popen(script, "r"))
-    local out = p:read("a")
+    local out = p:read("*a")
     p:close()
     assert.equal("600\n", out, "never caught a save mid-write (or its copy is readable by others)")
     local sb = helper.start_sandbox({ "--data", data })
@@ -150,7 +150,7 @@ describe("sandbox --data", function()
     sb:stop()
     assert.equal(200, st)
     local ls = io.popen("ls -A " .. q(dir))
-    local left = ls:read("a")
+    local left = ls:read("*a")
     ls:close()
     assert.equal("store.json\nstore.json.backup\nstore.json.before\n", left)
     assert.equal("mine", read(data .. ".backup"))
@@ -267,7 +267,7 @@ describe("sandbox --config", function()
 
   it("--help documents every option", function()
     local p = io.popen(helper.shell_quote(helper.sandbox_bin) .. " --help")
-    local text = p:read("a")
+    local text = p:read("*a")
     p:close()
     for _, opt in ipairs({ "--config", "--data", "--journal", "--throttle", "--port", "--host", "--verbose" }) do
       assert.truthy(text:find(opt, 1, true), opt .. " missing from --help")
@@ -360,7 +360,7 @@ describe("vpptoken-sandbox make-token", function()
     for _, a in ipairs(args) do line[#line + 1] = helper.shell_quote(a) end
     local errfile = os.tmpname()
     local p = io.popen(table.concat(line, " ") .. " 2>" .. errfile)
-    local out = p:read("a")
+    local out = p:read("*a")
     local _, _, code = p:close()
     local err = read(errfile)
     os.remove(errfile)
@@ -629,14 +629,14 @@ describe("the README's sandbox section", function()
 
   it("names every option of --help, and --help has every option its commands use", function()
     local p = io.popen(helper.shell_quote(helper.sandbox_bin) .. " --help")
-    local help = p:read("a")
+    local help = p:read("*a")
     p:close()
     for opt in help:gmatch("\n%s+(%-%-[%w-]+)") do
       assert.truthy(section:find("`" .. opt, 1, true) or section:find(" " .. opt .. " ", 1, true),
                     opt .. " is not in the README's sandbox section")
     end
     p = io.popen(helper.shell_quote(helper.sandbox_bin) .. " make-token --help")
-    help = help .. p:read("a")
+    help = help .. p:read("*a")
     p:close()
     local used = 0
     for line in section:gmatch("[^\n]+") do

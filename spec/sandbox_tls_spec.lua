@@ -10,7 +10,7 @@ local TENANT = "contoso.onmicrosoft.com"
 
 local function mkdtemp()
   local p = assert(io.popen("mktemp -d"))
-  local d = p:read("l")
+  local d = p:read("*l")
   p:close()
   return d
 end
@@ -105,7 +105,7 @@ describe("vpptoken-sandbox TLS options", function()
   it("wants --tls-cert and --tls-key together", function()
     local cmd = helper.shell_quote(helper.sandbox_bin) .. " --port 0 --tls-cert x.pem 2>&1; echo exit=$?"
     local p = assert(io.popen(cmd))
-    local out = p:read("a")
+    local out = p:read("*a")
     p:close()
     assert.truthy(out:find("--tls-cert and --tls-key go together", 1, true), out)
     assert.truthy(out:find("exit=2", 1, true), out)

@@ -72,7 +72,7 @@ describe("secrets never leak", function()
 
   setup(function()
     local p = assert(io.popen("mktemp -d"))
-    dir = p:read("l")
+    dir = p:read("*l")
     p:close()
     cert_bundle = jwt.make_cert_bundle(dir, "app")
     apps_file = dir .. "/apps.json"
@@ -225,7 +225,7 @@ describe("secrets never leak", function()
       assert_clean(text_of{ err, tostring(err) }, "managed identity error", { wrong, IDENTITY_HEADER })
       -- the request log and the journal hold no identity header
       local f = assert(io.open(journal, "rb"))
-      local text = f:read("a")
+      local text = f:read("*a")
       f:close()
       assert.matches("/msi/token", text, 1, true)
       assert_clean(text:gsub("\\/", "/"), "journal", { IDENTITY_HEADER, wrong, assertion })
@@ -259,7 +259,7 @@ describe("secrets never leak", function()
     assert.is_true(#log >= 10)
     assert_clean(assert(cjson.encode(log)):gsub("\\/", "/"), "request log", tokens)
     local f = assert(io.open(journal, "rb"))
-    local text = f:read("a")
+    local text = f:read("*a")
     f:close()
     assert.matches("oauth2/v2.0/token", text, 1, true)        -- sign-in requests are journalled too
     assert.matches('"POST"', text, 1, true)
@@ -322,7 +322,7 @@ describe("secrets never leak", function()
       for i, t in ipairs(texts) do assert_clean(t, "command line run " .. i) end
       -- the journal saw those runs' sign-ins and uploads, redacted
       local f = assert(io.open(journal, "rb"))
-      local j = f:read("a")
+      local j = f:read("*a")
       f:close()
       assert_clean(j:gsub("\\/", "/"), "journal after the command line")
     end)
@@ -378,13 +378,13 @@ describe("secrets never leak", function()
     end
     assert.equal(0, keep(cli.run({ "login", "--verbose" }, { env = env })))
     local f = assert(io.open(cache, "rb"))
-    local rt = assert(cjson.decode((f:read("a")))).logins[1].refresh_token
+    local rt = assert(cjson.decode((f:read("*a")))).logins[1].refresh_token
     f:close()
     assert.equal(0, keep(cli.run({ "whoami" }, { env = env })))
     assert.equal(0, keep(cli.run({ "whoami", "--output", "json" }, { env = env })))
     assert.equal(0, keep(cli.run({ "list", "--verbose" }, { env = env })))
     local rotated = assert(io.open(cache, "rb"))
-    local rt2 = assert(cjson.decode((rotated:read("a")))).logins[1].refresh_token
+    local rt2 = assert(cjson.decode((rotated:read("*a")))).logins[1].refresh_token
     rotated:close()
     -- the library's own objects and errors: a credential, a refused refresh, the hook's reports
     local calls = {}
@@ -404,7 +404,7 @@ describe("secrets never leak", function()
     assert.equal(0, keep(cli.run({ "logout" }, { env = env })))
     for i, t in ipairs(texts) do assert_clean(t, "device code run " .. i, { rt, rt2 }) end
     local j = assert(io.open(journal, "rb"))
-    local jtext = j:read("a")
+    local jtext = j:read("*a")
     j:close()
     assert_clean(jtext:gsub("\\/", "/"), "journal after the device code sign-in", { rt, rt2 })
     assert.matches("device_code=<redacted>", jtext, 1, true)

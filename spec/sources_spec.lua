@@ -93,9 +93,9 @@ describe("the README's Configuration table", function()
 
   it("and vpptoken.new's doc comment names each of them", function()
     local f = assert(io.open("lua/vpptoken/init.lua", "r"))
-    local src = f:read("a")
+    local src = f:read("*a")
     f:close()
-    local doc = assert(src:match("\n(%-%-%- Creates a client;.-)\nfunction M%.new"))
+    local doc = assert(src:match("\n(%-%-%- Creates a client;.-)\n[^\n]-M%.new"))
     for _, name in ipairs(vpptoken.Client.OPTIONS) do
       assert.is_truthy(doc:find("%f[%w_]" .. name .. "%f[^%w_]"), name .. " is not in vpptoken.new's doc comment")
     end
@@ -104,7 +104,7 @@ describe("the README's Configuration table", function()
   -- A size as the README writes it: "64 MiB", "1 GiB".
   local function size(n)
     for _, u in ipairs{ { 2 ^ 30, "GiB" }, { 2 ^ 20, "MiB" }, { 2 ^ 10, "KiB" } } do
-      if n >= u[1] and n % u[1] == 0 then return string.format("%d %s", n // u[1], u[2]) end
+      if n >= u[1] and n % u[1] == 0 then return string.format("%d %s", math.floor(n / u[1]), u[2]) end
     end
     return tostring(n)
   end
@@ -229,7 +229,7 @@ describe("the command line", function()
     assert.is_true(#files > 4)
     for _, path in ipairs(files) do
       local f = assert(io.open(path, "r"))
-      local src = f:read("a")
+      local src = f:read("*a")
       f:close()
       assert.is_nil(src:find("require%s*%(?%s*[\"']vpptoken%.core[\"']"), path .. " requires vpptoken.core")
     end
@@ -251,7 +251,7 @@ describe("what the command line offers", function()
       local script = "source completion/vpptoken.bash; COMP_WORDS=(vpptoken create --" .. f.name
         .. " ''); COMP_CWORD=3; COMPREPLY=(); _vpptoken; echo \"${COMPREPLY[*]}\""
       local p = assert(io.popen("bash -c " .. helper.shell_quote(script)))
-      local out = p:read("a"):gsub("%s+$", "")
+      local out = p:read("*a"):gsub("%s+$", "")
       p:close()
       assert.equal(table.concat(want, " "), out, "completion of --" .. f.name)
     end

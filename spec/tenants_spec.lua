@@ -257,8 +257,13 @@ describe("a job over many tenants", function()
       assert.is_true(seen[name(i)] >= 1)
     end
     assert.equal(4, attempts[name(THROTTLED)])
-    -- a slow tenant holds only its own call: the others' calls went on (8 at once, 36 tenants after it)
-    assert.is_true(passed_it >= 20, passed_it .. " lists answered while the slow tenant's was under way")
+    -- a slow tenant holds only its own call: the others' calls went on (8 at once, 36 tenants after it); on PUC
+    -- Lua 5.1, which cannot yield across pcall, the tenants' calls go one at a time (README: Lua versions)
+    if _VERSION == "Lua 5.1" and not rawget(_G, "jit") then
+      assert.equal(0, passed_it)
+    else
+      assert.is_true(passed_it >= 20, passed_it .. " lists answered while the slow tenant's was under way")
+    end
     for i = 1, N do
       if i ~= THROTTLED and i ~= WRONG then assert.equal(1, attempts[name(i)], name(i)) end
     end
@@ -536,9 +541,9 @@ describe("a job over many tenants", function()
       local p = assert(io.popen("(" .. line .. ") </dev/null >" .. helper.shell_quote(out) .. " 2>"
         .. helper.shell_quote(errf) .. " & pid=$!; sleep 1; start=$(date +%s%N); kill -INT $pid; wait $pid; "
         .. "code=$?; echo $code $(( ($(date +%s%N) - start) / 1000000 ))"))
-      local code, ms = p:read("a"):match("(%d+) (%d+)")
+      local code, ms = p:read("*a"):match("(%d+) (%d+)")
       p:close()
-      local err = assert(io.open(errf)):read("a")
+      local err = assert(io.open(errf)):read("*a")
       os.remove(out)
       os.remove(errf)
       assert.equal("130", code, err)

@@ -19,7 +19,7 @@ describe("TLS", function()
     port = free_port()
     server = assert(io.popen("exec openssl s_server -quiet -www -accept 127.0.0.1:" .. port .. " -cert "
       .. helper.shell_quote(cert) .. " -key " .. helper.shell_quote(key) .. " >/dev/null 2>&1 & echo $!"))
-    server = { pid = server:read("n"), pipe = server }
+    server = { pid = server:read("*n"), pipe = server }
     for _ = 1, 100 do
       local c = socket.connect("127.0.0.1", port)
       if c then c:close() break end
@@ -67,9 +67,9 @@ describe("TLS", function()
       local f = assert(io.open(script, "w"))
       f:write("require('vpptoken').new{ access_token = 't'" .. opts .. " }:close()\n")
       f:close()
-      assert.is_true(os.execute("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='" .. helper.build_dir
+      assert.is_true(helper.execute("LUA_PATH='lua/?.lua;lua/?/init.lua;;' LUA_CPATH='" .. helper.build_dir
         .. "/?.so;;' " .. helper.lua .. " " .. helper.shell_quote(script) .. " 2>" .. helper.shell_quote(errfile)))
-      local text = assert(io.open(errfile)):read("a")
+      local text = assert(io.open(errfile)):read("*a")
       os.remove(script)
       os.remove(errfile)
       return text

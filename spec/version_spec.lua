@@ -5,7 +5,7 @@ local vpptoken = require "vpptoken"
 
 local function read(path)
   local f = assert(io.open(path, "r"))
-  local text = f:read("a")
+  local text = f:read("*a")
   f:close()
   return text
 end
@@ -15,7 +15,7 @@ describe("version", function()
 
   it("is the module's _VERSION, `vpptoken version`'s first line and `vpptoken-sandbox --version`", function()
     assert.equal("vpptoken " .. v, vpptoken._VERSION)
-    local ok, out = support.run("lua5.4 bin/vpptoken version")
+    local ok, out = support.run(helper.shell_quote(helper.lua) .. " bin/vpptoken version")
     assert(ok, out)
     assert.equal("vpptoken " .. v, out:match("^[^\n]*"))
     ok, out = support.run(helper.shell_quote(helper.sandbox_bin) .. " --version")

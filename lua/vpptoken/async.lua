@@ -37,7 +37,8 @@ Task.__index = Task
 local Session = {} -- a client's session in a runtime: calls go to the session's reactor
 Session.__index = Session
 
-local pack, unpack = table.pack, table.unpack
+local compat = require "vpptoken.compat"
+local pack, unpack = compat.pack, compat.unpack
 
 --- A runtime over a loop: `loop` = "luv" (`uv`: the luv module to use, default require "luv"; Neovim: vim.uv),
 -- "cqueues" (`controller`: the cqueues controller), "poll" (vpptoken's own loop: rt:run() blocks until every task

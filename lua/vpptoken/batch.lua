@@ -10,6 +10,7 @@ local errors = require "vpptoken.error"
 local request = require "vpptoken.request"
 local schema = require "vpptoken.schema"
 local options = require "vpptoken.options"
+local compat = require "vpptoken.compat"
 
 -- The methods this module adds to vpptoken.Client (through Client._lazy_methods).
 local Client = {}
@@ -61,7 +62,7 @@ local function batch_value(self, op, sub, url)
     if type(k) == "string" and (type(v) == "string" or type(v) == "number") then headers[k:lower()] = tostring(v) end
   end
   local body = sub.body
-  local status = math.tointeger(sub.status) or 0
+  local status = compat.tointeger(sub.status) or 0
   if status >= 400 or status == 0 then
     local text = type(body) == "table" and cjson.encode(body) or (type(body) == "string" and body or "")
     return nil, request.error_of(self, { status = status, headers = headers, body = text }, "POST", url)
@@ -97,7 +98,7 @@ function Client:batch(ops, opts)
   if type(ops) ~= "table" then error("ops must be an array of operations", 2) end
   options.check(opts, "batch", { max_retries = true }, 2)
   local max_retries = (opts and opts.max_retries) or MAX_RETRIES.max
-  if math.type(max_retries) ~= "integer" or max_retries < MAX_RETRIES.min or max_retries > MAX_RETRIES.max then
+  if compat.math_type(max_retries) ~= "integer" or max_retries < MAX_RETRIES.min or max_retries > MAX_RETRIES.max then
     error(string.format("max_retries must be a whole number from %d to %d", MAX_RETRIES.min, MAX_RETRIES.max), 2)
   end
   local reqs = {}
@@ -132,7 +133,7 @@ function Client:batch(ops, opts)
           local i = type(sub) == "table" and by_id[tostring(sub.id)]
           if i then
             by_id[tostring(sub.id)] = nil
-            local status = math.tointeger(sub.status)
+            local status = compat.tointeger(sub.status)
             local delay = (status == 429 or status == 503) and round < max_retries
               and self.session:retry_wait(round + 1, retry_after(sub), waited)
             if delay then

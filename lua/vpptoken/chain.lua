@@ -4,6 +4,7 @@
 -- reason names the variables a user would set. Adding a way to sign in is adding one entry.
 local core = require "vpptoken.core"
 local signin = require "vpptoken.signin"
+local compat = require "vpptoken.compat"
 
 local M = {}
 
@@ -33,7 +34,7 @@ M.SIGN_IN_VARIABLES = { "VPPTOKEN_ACCESS_TOKEN", "AZURE_TENANT_ID", "AZURE_CLIEN
                         "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_FEDERATED_TOKEN_FILE", "IDENTITY_ENDPOINT",
                         "IDENTITY_HEADER" }
 M.VARIABLES = { "AZURE_CLIENT_CERTIFICATE_PASSWORD", "AZURE_POD_IDENTITY_AUTHORITY_HOST", "VPPTOKEN_MANAGED_IDENTITY",
-                "AZURE_AUTHORITY_HOST", "PATH", "XDG_CACHE_HOME", table.unpack(M.SIGN_IN_VARIABLES) }
+                "AZURE_AUTHORITY_HOST", "PATH", "XDG_CACHE_HOME", compat.unpack(M.SIGN_IN_VARIABLES) }
 
 -- "AZURE_TENANT_ID is not set" or "AZURE_TENANT_ID and AZURE_CLIENT_ID are not set" for the ones of `vars` unset.
 local function unset(env, vars)

@@ -10,6 +10,7 @@ local output = require "vpptoken.cli.output"
 local progress = require "vpptoken.cli.progress"
 local chain = require "vpptoken.chain"
 local safe_text = require "vpptoken.text"
+local compat = require "vpptoken.compat"
 
 local M = {}
 
@@ -47,8 +48,8 @@ end
 -- never a usage error.
 function Context:call(fn, ...)
   local before = self.requests
-  local res = table.pack(pcall(fn, ...))
-  if res[1] then return table.unpack(res, 2, res.n) end
+  local res = compat.pack(pcall(fn, ...))
+  if res[1] then return compat.unpack(res, 2, res.n) end
   if self.requests == before then self.usage(raised_text(res[2])) end
   self.failure("unexpected error after the server answered: " .. raised_text(res[2]), 1)
 end
@@ -114,7 +115,7 @@ function Context:ask(question)
   self.progress:pause()
   io.stderr:write(output.printable(question, "\n"))
   io.stderr:flush()
-  local answer = io.read("l")
+  local answer = io.read("*l")
   self.progress:resume()
   return answer
 end

@@ -10,6 +10,7 @@ local errors = require "vpptoken.error"
 local request = require "vpptoken.request"
 local schema = require "vpptoken.schema"
 local options = require "vpptoken.options"
+local compat = require "vpptoken.compat"
 
 local Client = { __name = "vpptoken.Client" }
 Client.__index = Client
@@ -23,7 +24,7 @@ local decode, item_url, query, encode = request.decode, request.item_url, reques
 local NULL = request.NULL
 
 local function sorted(list)
-  local out = { table.unpack(list) }
+  local out = { compat.unpack(list) }
   table.sort(out)
   return out
 end
@@ -35,7 +36,7 @@ local SESSION_OPTIONS = core.session_options -- the transport's options, named o
 Client.OPTIONS = { "access_token", "token_provider", "tenant_id", "client_id", "client_secret", "client_certificate",
                    "client_certificate_key", "client_certificate_password", "federated_token_file",
                    "managed_identity", "azure_cli", "authority_url", "on_request", "on_retry", "on_tick", "cloud",
-                   "api_version", "base_url", table.unpack(SESSION_OPTIONS) }
+                   "api_version", "base_url", compat.unpack(SESSION_OPTIONS) }
 -- Client.KNOWN_OPTIONS: each option -> its type for the options checker (true: checked further on, by the core).
 local KNOWN_OPTIONS = { token_provider = "function", on_request = "function", on_retry = "function",
                         on_tick = "function" }
@@ -144,22 +145,9 @@ local function page_problem(value)
   return string.format("item %d of the page is %s, not a token object", at, NAMED[what])
 end
 
--- A 64-bit digest of a URL, FNV-1a's multiply over 8-byte words (a quarter of the work of a byte-wise loop), from
--- its length: a walk remembers the pages it has read in 8 bytes each, not by their text. Each step (xor a word,
--- multiply by an odd number) is one-to-one, so two URLs of one length that differ in one word never collide.
-local unpack = string.unpack
-local TAIL = {}
-for k = 1, 7 do TAIL[k] = "<i" .. k end
-local function digest(s)
-  local n = #s
-  local h, i = -3750763034362895579 ~ n, 1 -- 0xcbf29ce484222325
-  while i + 7 <= n do
-    h = (h ~ unpack("<i8", s, i)) * 1099511628211
-    i = i + 8
-  end
-  if i <= n then h = (h ~ unpack(TAIL[n - i + 1], s, i)) * 1099511628211 end
-  return h
-end
+-- A 64-bit FNV-1a digest of a URL (in C, alike on every Lua): a walk remembers the pages it has read in 8 bytes
+-- each, not by their text.
+local digest = core.fnv1a64
 
 -- Why a nextLink may not be followed (or nil), and its digest. `seen` holds the digests of the URLs read in this
 -- walk.

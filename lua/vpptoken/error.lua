@@ -5,6 +5,7 @@ local core = require "vpptoken.core"
 local json = require "vpptoken.json"
 
 local safe_text = require "vpptoken.text"
+local compat = require "vpptoken.compat"
 
 local M = {}
 
@@ -39,7 +40,7 @@ end
 -- same without the "vpptoken: " in front (for a line that already says where it comes from).
 local function error_text(e)
   local head
-  if math.type(e.status) == "integer" then
+  if compat.math_type(e.status) == "integer" then
     head = string.format("[HTTP %d][%s]", e.status, one_line(e.code or "?"))
   else
     head = string.format("[%s][%s]", one_line(e.kind or "error"), one_line(e.code or "?"))
@@ -47,7 +48,7 @@ local function error_text(e)
   local where = {}
   if e.method and e.url then where[#where + 1] = one_line(e.method .. " " .. e.url) end
   if e.request_id then where[#where + 1] = "request-id " .. one_line(e.request_id) end
-  if math.type(e.attempts) == "integer" and e.attempts > 1 then where[#where + 1] = e.attempts .. " attempts" end
+  if compat.math_type(e.attempts) == "integer" and e.attempts > 1 then where[#where + 1] = e.attempts .. " attempts" end
   if e.outcome_unknown then where[#where + 1] = "outcome unknown: the request may have reached the server" end
   local tail = #where > 0 and (" (" .. table.concat(where, "; ") .. ")") or ""
   return head .. " " .. one_line(e.message or "") .. tail

@@ -46,7 +46,7 @@ end
 
 --- Whether a file's permission bits (read_with_mode's) let its owner alone at it: no bit for group or others.
 function M.owner_only(mode)
-  return mode & 63 == 0 -- 0077
+  return mode % 64 == 0 -- 0077: no bit of group or others
 end
 
 --- The code and the message of a file holding a secret that group or others may read (`what`: "the tenants file"),

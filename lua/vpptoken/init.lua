@@ -9,6 +9,7 @@ local clouds = require "vpptoken.clouds"
 local errors = require "vpptoken.error"
 local schema = require "vpptoken.schema"
 local options = require "vpptoken.options"
+local compat = require "vpptoken.compat"
 
 local M = {
   _VERSION = "vpptoken " .. core._VERSION,
@@ -41,9 +42,10 @@ end
 -- a function(info) told about once a second while a Graph call is under way (method, url, elapsed seconds, and
 -- during a wait before a retry `waiting`, the seconds of it left). These two must not use the client, and what they
 -- raise is ignored.
-function M.new(opts)
-  return Client.new(opts)
-end
+-- @function new
+-- @param opts the options above
+M.new = Client.new -- itself, not a function calling it: the raise names the caller's line on every Lua (5.1 counts
+-- a tail call as a level)
 
 -- The environment variables from_env reads itself, each with the option of vpptoken.new it sets: the one mapping
 -- (messages about a value from the environment name its variable through it). The first rows are where to sign in
@@ -240,10 +242,10 @@ end
 function M.interruptible(fn, ...)
   if type(fn) ~= "function" then error("vpptoken.interruptible: fn must be a function", 2) end
   core.catch_interrupt(true)
-  local r = table.pack(pcall(fn, ...))
+  local r = compat.pack(pcall(fn, ...))
   core.catch_interrupt(false)
   if not r[1] then error(r[2], 0) end
-  return table.unpack(r, 2, r.n)
+  return compat.unpack(r, 2, r.n)
 end
 
 -- from_env's options and where each came from, or nil and a message (vpptoken.async's rt:from_env). fname starts
@@ -302,7 +304,7 @@ end
 
 --- The names of the national clouds, the default ("global") first: what the `cloud` option takes.
 function M.clouds()
-  return { table.unpack(clouds.NAMES) }
+  return { compat.unpack(clouds.NAMES) }
 end
 
 --- What vpptoken.new accepts for a transport option (one of the C core's session options, such as "max_retries"):
@@ -335,6 +337,17 @@ end
 -- @param fd a file descriptor (an integer >= 0)
 function M.terminal(fd)
   return core.terminal(fd)
+end
+
+--- assert for every Lua: returns all its arguments when the first is true, else raises the second (an error object
+-- as it is; "assertion failed!" when there is none). Lua 5.1 and 5.2's own assert raise "bad argument #2 to
+-- 'assert'" instead of an error object, so `vpptoken.assert(client:get(id))` is the portable form of the README's
+-- `assert(client:get(id))`.
+function M.assert(v, ...)
+  if v then return v, ... end
+  local err = ...
+  if err == nil then err = "assertion failed!" end
+  error(err, 0)
 end
 
 -- Functions of other modules, loaded on first use (see Client._lazy_methods): days_left and read_token_file

@@ -23,6 +23,7 @@ local options = require "vpptoken.options"
 local request = require "vpptoken.request"
 local safe_text = require "vpptoken.text"
 local signin = require "vpptoken.signin"
+local compat = require "vpptoken.compat"
 
 local M = {}
 
@@ -82,7 +83,7 @@ local MAX_EPOCH = 253402300799
 -- to hold a number os.date can take).
 local function epoch(v)
   local n = tonumber(v)
-  local t = n and math.tointeger(math.floor(n))
+  local t = n and compat.tointeger(math.floor(n))
   return t and t >= 0 and t <= MAX_EPOCH and t or nil
 end
 
@@ -287,7 +288,7 @@ local function entry_from(doc, prev, key)
 end
 
 local function clamp_interval(v)
-  v = math.tointeger(tonumber(v)) or M.LIMITS.default_interval
+  v = compat.tointeger(tonumber(v)) or M.LIMITS.default_interval
   return math.max(M.LIMITS.min_interval, math.min(v, M.LIMITS.max_interval))
 end
 

@@ -8,6 +8,7 @@ local errors = require "vpptoken.error"
 local request = require "vpptoken.request"
 local schema = require "vpptoken.schema"
 local options = require "vpptoken.options"
+local compat = require "vpptoken.compat"
 
 -- The methods this module adds to vpptoken.Client (through Client._lazy_methods).
 local Client = {}
@@ -19,7 +20,7 @@ local MAX_CONCURRENCY = core.MAX_CONCURRENCY -- the C core's limit for request_m
 
 local function check_concurrency(c)
   if c == nil then return DEFAULT_CONCURRENCY end
-  if math.type(c) ~= "integer" or c < 1 or c > MAX_CONCURRENCY then
+  if compat.math_type(c) ~= "integer" or c < 1 or c > MAX_CONCURRENCY then
     error("concurrency must be a whole number from 1 to " .. MAX_CONCURRENCY, 3)
   end
   return c

@@ -1,5 +1,6 @@
 --- The one checker for the options tables of the public API: an unknown key raises, naming the known ones and the
 -- one probably meant (a misspelt `concurency` must not be ignored silently).
+local compat = require "vpptoken.compat"
 local M = {}
 
 -- Edit distance between two short names (insertions, deletions, substitutions, adjacent swaps), capped at 3.
@@ -53,7 +54,7 @@ function M.problem(opts, fname, known)
       return string.format("%sunknown option '%s' (%sknown: %s)", head, tostring(k),
         hint and ("did you mean '" .. hint .. "'? ") or "", table.concat(names, ", "))
     end
-    local got = want == "integer" and math.type(v) or type(v)
+    local got = want == "integer" and compat.math_type(v) or type(v)
     if type(want) == "string" and got ~= want then
       return string.format("%s%s must be %s (got %s)", head, k, a_type(want), got or type(v))
     end

@@ -3,6 +3,7 @@
 local core = require "vpptoken.core"
 local safe_text = require "vpptoken.text"
 local options = require "vpptoken.options"
+local compat = require "vpptoken.compat"
 
 local M = {}
 
@@ -64,7 +65,7 @@ local function check_value(name, kind, v, beta)
   elseif kind == "enum" then
     return core.check_enum(name, v, beta)
   elseif kind == "datetime" then
-    if math.type(v) then return true end -- seconds since the epoch: sent as UTC text
+    if compat.math_type(v) then return true end -- seconds since the epoch: sent as UTC text
     if type(v) ~= "string" then
       return nil, string.format("%s must be a DateTimeOffset string or seconds since the epoch (got %s)", name,
         type(v))
@@ -96,7 +97,7 @@ function M.check_fields(fields, mode, beta)
       if kind == "readonly" then return nil, string.format("property '%s' is set by the server, not sent", k) end
       local ok, msg = check_value(k, kind, v, beta)
       if not ok then return nil, msg end
-      if kind == "datetime" and math.type(v) then v = core.time_format(v) end
+      if kind == "datetime" and compat.math_type(v) then v = core.time_format(v) end
       n = n + 1
     end
     out[k] = v
@@ -154,7 +155,7 @@ function M.query_string(opts, beta)
       if type(v) ~= "string" or v == "" then return nil, k .. " must be a non-empty string" end
       text = v
     elseif kind == "count" then
-      if math.type(v) ~= "integer" or v < 1 then return nil, k .. " must be a positive integer" end
+      if compat.math_type(v) ~= "integer" or v < 1 then return nil, k .. " must be a positive integer" end
       text = tostring(v)
     elseif kind == "boolean" then
       if type(v) ~= "boolean" then return nil, k .. " must be a boolean" end

@@ -18,6 +18,7 @@ local fileio = require "vpptoken.fileio"
 local json = require "vpptoken.json"
 local options = require "vpptoken.options"
 local safe_text = require "vpptoken.text"
+local compat = require "vpptoken.compat"
 
 local M = {}
 
@@ -274,7 +275,7 @@ function M.run(list, job, opts)
   if type(job) ~= "function" then error("tenants.run: job must be a function(client, tenant)", 2) end
   opts = options.check(opts, "tenants.run", RUN_OPTIONS, 2)
   local conc = opts.concurrency or M.DEFAULT_CONCURRENCY
-  if math.type(conc) ~= "integer" or conc < 1 or conc > M.MAX_CONCURRENCY then
+  if compat.math_type(conc) ~= "integer" or conc < 1 or conc > M.MAX_CONCURRENCY then
     error("tenants.run: concurrency must be a whole number from 1 to " .. M.MAX_CONCURRENCY, 2)
   end
   if opts.on_request ~= nil and type(opts.on_request) ~= "function" then
@@ -329,7 +330,7 @@ function M.run(list, job, opts)
     end
     local view = {}
     for k, v in pairs(t) do view[k] = v end
-    view.tags = { table.unpack(t.tags) }
+    view.tags = { compat.unpack(t.tags) }
     local task = rt:spawn(function() return job(client, view) end)
     live[task] = { slot = slot, tenant = t, client = client }
     if task:done() then ended[#ended + 1] = task else task.on_done = function() ended[#ended + 1] = task end end
@@ -364,6 +365,18 @@ function M.run(list, job, opts)
     results.interrupted = true
   end
   return results
+end
+
+--- The slice (1 to n) a tenant's name falls in when the tenants are split n ways (the command's `--shard K/N`): a
+-- 32-bit FNV-1a hash of the name, computed in C, so the slice never depends on the file's order, the other tenants
+-- or the Lua version of the host.
+-- @function tenants.shard_of
+-- @param name a tenant's name
+-- @param n the number of slices, a whole number from 1
+function M.shard_of(name, n)
+  if type(name) ~= "string" then error("tenants.shard_of: name must be a string", 2) end
+  if compat.math_type(n) ~= "integer" or n < 1 then error("tenants.shard_of: n must be a whole number >= 1", 2) end
+  return core.fnv1a32(name) % n + 1
 end
 
 return M

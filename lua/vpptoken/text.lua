@@ -1,5 +1,7 @@
---- Text that is safe to show in a message or on a terminal. Pure Lua (tools/manpage.lua loads the CLI parser,
--- which uses it, without the C core).
+--- Text that is safe to show in a message or on a terminal. Runs without the C core too (tools/manpage.lua loads
+-- the CLI parser, which uses it, without the core: vpptoken.compat then checks UTF-8 with Lua 5.4's utf8.len).
+local compat = require "vpptoken.compat"
+
 local M = {}
 
 --- s as valid UTF-8: every byte that does not start a valid sequence (utf8.len's strict check: no overlong forms,
@@ -7,7 +9,7 @@ local M = {}
 function M.valid_utf8(s, bad)
   local out, from = {}, 1
   while true do
-    local ok, at = utf8.len(s, from)
+    local ok, at = compat.utf8_len(s, from)
     if ok then break end
     out[#out + 1] = s:sub(from, at - 1)
     out[#out + 1] = bad(s:byte(at))
@@ -31,8 +33,8 @@ local BIDI = "\226\128[\170-\174]"
 local ISOLATES = "\226\129[\166-\169]"
 
 local function escape_bidi(s)
-  return (s:gsub(BIDI, function(c) return string.format("\\u%04x", utf8.codepoint(c)) end)
-           :gsub(ISOLATES, function(c) return string.format("\\u%04x", utf8.codepoint(c)) end))
+  return (s:gsub(BIDI, function(c) return string.format("\\u%04x", compat.utf8_codepoint(c)) end)
+           :gsub(ISOLATES, function(c) return string.format("\\u%04x", compat.utf8_codepoint(c)) end))
 end
 
 --- Text safe to print on a terminal: every control character (C0, DEL, and C1 U+0080-U+009F) is shown as an
@@ -40,7 +42,7 @@ end
 -- and the direction controls. `keep`: a Lua pattern of control characters to leave as they are (CSV keeps tab, CR
 -- and LF, which its quoting carries).
 function M.printable(s, keep)
-  s = M.valid_utf8(tostring(s), hex_byte):gsub("[\0-\31\127]", function(c)
+  s = M.valid_utf8(tostring(s), hex_byte):gsub("[%z\1-\31\127]", function(c)
     if keep and c:find(keep) then return c end
     return hex_byte(c:byte())
   end)

@@ -6,17 +6,9 @@ local core = require "vpptoken.core"
 local errors = require "vpptoken.error"
 local fileio = require "vpptoken.fileio"
 local safe_text = require "vpptoken.text"
+local compat = require "vpptoken.compat"
 
 local M = {}
-
--- Both alphabets: standard (+ /) and URL-safe (- _).
-local B64 = {}
-do
-  local chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-  for i = 1, #chars do B64[chars:byte(i)] = i - 1 end
-  B64[("+"):byte()], B64[("/"):byte()] = 62, 63
-  B64[("-"):byte()], B64[("_"):byte()] = 62, 63
-end
 
 --- Decodes base64 (standard or URL-safe alphabet; white space and line breaks anywhere; padding optional).
 -- Returns the bytes, or nil and a message that names a position but never the text.
@@ -28,20 +20,11 @@ function M.base64_decode(text)
   if #pad > 2 then return nil, "too much '=' padding at the end" end
   if #body % 4 == 1 then return nil, "the length is not that of base64 text" end
   if pad ~= "" and (#body + #pad) % 4 ~= 0 then return nil, "wrong '=' padding at the end" end
-  local out, acc, bits = {}, 0, 0
-  for i = 1, #body do
-    local v = B64[body:byte(i)]
-    if not v then
-      return nil, string.format("a character that is not in the base64 alphabet at position %d", i)
-    end
-    acc, bits = (acc << 6) | v, bits + 6
-    if bits >= 8 then
-      bits = bits - 8
-      out[#out + 1] = string.char((acc >> bits) & 0xff)
-      acc = acc & ((1 << bits) - 1)
-    end
+  local bytes, at = core.base64_decode(body) -- either alphabet, in C (no bit operators below Lua 5.3)
+  if not bytes then
+    return nil, string.format("a character that is not in the base64 alphabet at position %d", at)
   end
-  return table.concat(out)
+  return bytes
 end
 
 local function fail(code, message, path)
@@ -81,7 +64,7 @@ function M.parse(text, what, path, now)
   end
   return {
     token = content,
-    expires = math.tointeger(expires) or expires,
+    expires = compat.tointeger(expires) or expires,
     expiration = core.time_format(expires, offset),
     organization = doc.orgName,
     expired = expires <= now,

@@ -46,7 +46,7 @@ while true do
       .. "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
   elseif mode == "gzip" then
     local f = assert(io.open(target, "rb"))
-    local gz = f:read("a")
+    local gz = f:read("*a")
     f:close()
     conn:send("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\nContent-Length: "
       .. #gz .. "\r\nConnection: close\r\n\r\n" .. gz)

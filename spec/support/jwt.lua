@@ -10,7 +10,7 @@ end
 
 local function run(cmd)
   local p = assert(io.popen(cmd, "r"))
-  local out = p:read("a")
+  local out = p:read("*a")
   local ok = p:close()
   assert(ok, "command failed: " .. cmd)
   return out
@@ -23,10 +23,10 @@ function jwt.b64url(s)
   local out = {}
   for i = 1, #s, 3 do
     local a, b, c = s:byte(i, i + 2)
-    local n = (a << 16) | ((b or 0) << 8) | (c or 0)
+    local n = a * 65536 + (b or 0) * 256 + (c or 0)
     local keep = 2 + (b and 1 or 0) + (c and 1 or 0)
     for k = 0, keep - 1 do
-      local v = (n >> (18 - 6 * k)) & 63
+      local v = math.floor(n / 2 ^ (18 - 6 * k)) % 64
       out[#out + 1] = ALPHABET:sub(v + 1, v + 1)
     end
   end
@@ -45,11 +45,11 @@ function jwt.b64url_decode(s)
   for i = 1, #bits, 4 do
     local n, count = 0, 0
     for k = i, math.min(i + 3, #bits) do
-      n = (n << 6) | bits[k]
+      n = n * 64 + bits[k]
       count = count + 1
     end
-    n = n << (6 * (4 - count))
-    out[#out + 1] = string.char((n >> 16) & 255, (n >> 8) & 255, n & 255):sub(1, count - 1)
+    n = n * 2 ^ (6 * (4 - count))
+    out[#out + 1] = string.char(math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256):sub(1, count - 1)
   end
   return table.concat(out)
 end
@@ -84,7 +84,7 @@ function jwt.make_cert_bundle(dir, name)
   local parts = {}
   for i, path in ipairs{ cert, key } do
     local f = assert(io.open(path))
-    parts[i] = f:read("a")
+    parts[i] = f:read("*a")
     f:close()
   end
   local bundle = dir .. "/" .. name .. ".pem"
@@ -107,7 +107,7 @@ function jwt.assertion(o)
   if o.cert and o.s256 then header["x5t#S256"] = jwt.x5t(o.cert, "sha256", o.padded) end
   local claims = {
     aud = o.aud, iss = o.iss or o.client_id, sub = o.sub or o.client_id,
-    jti = o.jti or string.format("jti-%d-%d-%d", now, counter, math.random(1, 1 << 30)),
+    jti = o.jti or string.format("jti-%d-%d-%d", now, counter, math.random(1, 1073741824)),
     nbf = o.nbf or (now - 10), exp = o.exp or (now + 600),
   }
   local input = jwt.b64url(assert(cjson.encode(header))) .. "." .. jwt.b64url(assert(cjson.encode(claims)))

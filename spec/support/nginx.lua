@@ -13,7 +13,7 @@ local q = helper.shell_quote
 local function read(path)
   local f = io.open(path, "rb")
   if not f then return "" end
-  local text = f:read("a")
+  local text = f:read("*a")
   f:close()
   return text
 end
@@ -61,7 +61,7 @@ function M.start(dir)
   os.execute("mkdir -p " .. q(dir .. "/logs") .. " " .. q(dir .. "/temp") .. " " .. q(dir .. "/www"))
   -- As root, nginx would switch its worker to "nobody", which cannot read a private directory: keep the user.
   local id = io.popen("id -u; id -un")
-  local uid, uname = id:read("l"), id:read("l")
+  local uid, uname = id:read("*l"), id:read("*l")
   id:close()
   local user = uid == "0" and ("user " .. uname .. ";") or ""
   local conf = CONF:gsub("@USER@", user):gsub("@T@", dir):gsub("@HP@", tostring(self.http_port))
@@ -71,7 +71,7 @@ function M.start(dir)
   f:close()
   self.pipe = assert(io.popen(string.format("(nginx -p %s -c %s -e %s >/dev/null 2>&1 & echo $!; wait)",
     q(dir), q(dir .. "/nginx.conf"), q(dir .. "/logs/error.log"))))
-  self.pid = tonumber(self.pipe:read("l"))
+  self.pid = tonumber(self.pipe:read("*l"))
   for _ = 1, 100 do
     local c = socket.connect("127.0.0.1", self.http_port)
     if c then

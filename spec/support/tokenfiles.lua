@@ -11,10 +11,10 @@ function M.b64(s)
   local out = {}
   for i = 1, #s, 3 do
     local a, b, c = s:byte(i, i + 2)
-    local n = (a << 16) | ((b or 0) << 8) | (c or 0)
+    local n = a * 65536 + (b or 0) * 256 + (c or 0)
     local quad = {}
     for k = 1, 4 do
-      local v = (n >> (6 * (4 - k))) & 63
+      local v = math.floor(n / 2 ^ (6 * (4 - k))) % 64
       quad[k] = ALPHABET:sub(v + 1, v + 1)
     end
     if not b then quad[3] = "=" end

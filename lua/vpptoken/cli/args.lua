@@ -5,6 +5,7 @@ local argparse = require "argparse"
 local options = require "vpptoken.options"
 local quoted = require("vpptoken.text").quoted
 local vpptoken = require "vpptoken"
+local compat = require "vpptoken.compat"
 
 local M = {}
 
@@ -19,7 +20,7 @@ local CLOUDS = vpptoken.clouds()
 local ACCOUNT_TYPES = vpptoken.members(vpptoken.AccountType)
 local RETRIES = vpptoken.transport_option("max_retries")
 local TIMEOUT = vpptoken.transport_option("timeout")
-local OTHER_CLOUDS = { table.unpack(CLOUDS, 2) }
+local OTHER_CLOUDS = { compat.unpack(CLOUDS, 2) }
 
 --- The days `expiring` looks ahead by default; tables show an expiry this close in colour.
 M.EXPIRING_DAYS = 30
@@ -28,7 +29,7 @@ M.EXPIRING_DAYS = 30
 -- `choices`), path, list (repeatable). `values`: what completion offers for a flag that is no choice.
 M.GLOBAL = {
   { name = "cloud", kind = "choice", choices = CLOUDS, arg = "CLOUD",
-    help = "national cloud: " .. M.one_of{ CLOUDS[1] .. " (default)", table.unpack(OTHER_CLOUDS) } },
+    help = "national cloud: " .. M.one_of{ CLOUDS[1] .. " (default)", compat.unpack(OTHER_CLOUDS) } },
   { name = "beta", kind = "flag", help = "use Graph's beta API (beta properties and actions)" },
   { name = "graph-url", kind = "string", arg = "URL",
     help = "Graph base URL, e.g. http://127.0.0.1:8787/v1.0 (default: $VPPTOKEN_GRAPH_URL or the cloud's; with "
@@ -143,14 +144,14 @@ end
 
 local function convert(f, value)
   if f.kind == "count" then
-    local n = math.tointeger(decimal(value))
+    local n = compat.tointeger(decimal(value))
     if not n or n < f.min or n > f.max then
       return nil, string.format("--%s needs a whole number from %d to %d (got %s)", f.name, f.min, f.max,
         quoted(value))
     end
     return n
   elseif f.kind == "int" then
-    local n = math.tointeger(decimal(value))
+    local n = compat.tointeger(decimal(value))
     if not n or n < 1 then return nil, "--" .. f.name .. " needs a whole number >= 1 (got " .. quoted(value) .. ")" end
     return n
   elseif f.kind == "number" then
@@ -249,7 +250,7 @@ local function prepare(argv)
   while i <= #argv do
     local a = argv[i]
     if a == "--" or (command and command.passthrough) then
-      table.move(argv, i, #argv, #out + 1, out)
+      compat.move(argv, i, #argv, #out + 1, out)
       break
     end
     local long, eq = a:match("^%-%-([^=]+)(=?)")

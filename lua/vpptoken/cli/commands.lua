@@ -9,6 +9,7 @@ local output = require "vpptoken.cli.output"
 local safe_text = require "vpptoken.text"
 local ids = require "vpptoken.cli.ids"
 local tbl = require "vpptoken.cli.table"
+local compat = require "vpptoken.compat"
 
 local M = {}
 
@@ -601,7 +602,7 @@ local function quote(s)
 end
 
 local function executable(path)
-  return path ~= nil and path ~= "" and os.execute("test -f " .. quote(path) .. " -a -x " .. quote(path)) == true
+  return path ~= nil and path ~= "" and compat.execute("test -f " .. quote(path) .. " -a -x " .. quote(path)) == true
 end
 
 --- Where `vpptoken sandbox` finds the program: $VPPTOKEN_SANDBOX, then PATH, then ./build/. Nil and a message.
@@ -630,7 +631,7 @@ function M.sandbox(ctx)
       "VPPTOKEN_ACCESS_TOKEN=any)")
   end
   io.stdout:flush()
-  local ok, how, code = os.execute(table.concat(line, " "))
+  local ok, how, code = compat.execute(table.concat(line, " "))
   if ok then return 0 end
   if how == "signal" then return 128 + code end
   return code or 1
@@ -699,7 +700,7 @@ end
 -- "14:55": minutes and seconds left.
 local function mm_ss(seconds)
   seconds = math.max(0, math.floor(seconds))
-  return string.format("%d:%02d", seconds // 60, seconds % 60)
+  return string.format("%d:%02d", math.floor(seconds / 60), seconds % 60)
 end
 
 --- The lines of `vpptoken login`'s instructions: the library's (the checked page and the code), and against a

@@ -207,7 +207,7 @@ end
 -- `make install`'s PREFIX/share/man/man1/vpptoken.1, or a LuaRocks tree's rock directory
 -- (TREE/lib/luarocks/rocks-5.x/vpptoken/VERSION/man/man1/vpptoken.1, where man does not look). Nil when none is.
 function M.manual()
-  local here = package.searchpath("vpptoken.cli.help", package.path)
+  local here = require("vpptoken.compat").searchpath("vpptoken.cli.help", package.path)
   if not here then return nil end
   local function exists(path)
     local f = io.open(path, "r")
@@ -222,7 +222,7 @@ function M.manual()
   if installed then return installed, true end
   local p = io.popen("ls -d " .. "'" .. tree:gsub("'", "'\\''") .. "'/lib/luarocks/rocks-" .. version
     .. "/vpptoken/*/man/man1/vpptoken.1 2>/dev/null")
-  local found = p and p:read("l")
+  local found = p and p:read("*l")
   if p then p:close() end
   return found and exists(found) or nil
 end

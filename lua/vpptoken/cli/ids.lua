@@ -53,7 +53,7 @@ function M.shorten(ids, others)
       local need = M.SHORT
       local lo, hi = 1, #all
       while lo < hi do -- the first index whose id is >= low
-        local mid = (lo + hi) // 2
+        local mid = math.floor((lo + hi) / 2)
         if all[mid] < low then lo = mid + 1 else hi = mid end
       end
       for _, j in ipairs{ lo - 1, lo + 1 } do

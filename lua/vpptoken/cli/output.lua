@@ -14,6 +14,7 @@ M.RECORD_NAME_MAX = 40
 M.printable, M.quoted, M.ECHO_MAX = safe.printable, safe.quoted, safe.ECHO_MAX
 -- An array element as text: JSON's null (lua-cjson's null, kept in its place inside arrays) is empty.
 local NULL = require("cjson.safe").null
+local compat = require "vpptoken.compat"
 local function element_text(x)
   if x == NULL then return "" end
   return type(x) == "table" and "{...}" or tostring(x)
@@ -52,7 +53,7 @@ end
 local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n", ["\r"] = "\\r",
                   ["\t"] = "\\t" }
 
-local function replacement() return "\u{FFFD}" end
+local function replacement() return "\239\191\189" end
 
 -- A JSON string: valid UTF-8 (invalid sequences become U+FFFD), control characters (C0, DEL, C1) escaped.
 local function json_string(s)
@@ -64,7 +65,7 @@ end
 local function is_array(t)
   local n = 0
   for k in pairs(t) do
-    if math.type(k) ~= "integer" or k < 1 then return false end
+    if compat.math_type(k) ~= "integer" or k < 1 then return false end
     n = n + 1
   end
   return n == #t, n
@@ -76,7 +77,7 @@ local function encode(v, indent, out)
     out[#out + 1] = json_string(v)
   elseif ty == "number" then
     if v ~= v or v == math.huge or v == -math.huge then out[#out + 1] = "null"
-    elseif math.type(v) == "integer" then out[#out + 1] = string.format("%d", v)
+    elseif compat.math_type(v) == "integer" then out[#out + 1] = string.format("%d", v)
     else -- the shortest text that reads back as the same number (1e300 too, which has no integer form)
       local text
       for digits = 14, 17 do
@@ -255,7 +256,7 @@ end
 --- Writes one message line to stderr: "vpptoken: " and the parts (each through tostring), made printable, so a
 -- server's text in an error cannot drive the terminal.
 function M.message(...)
-  local parts = table.pack(...)
+  local parts = compat.pack(...)
   for i = 1, parts.n do parts[i] = tostring(parts[i]) end
   local line = table.concat(parts, "", 1, parts.n)
   progress.clear()

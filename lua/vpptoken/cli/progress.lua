@@ -6,6 +6,7 @@
 -- --quiet), it writes nothing at all.
 local vpptoken = require "vpptoken"
 local safe = require "vpptoken.text"
+local compat = require "vpptoken.compat"
 
 local M = {}
 
@@ -53,10 +54,10 @@ end
 function M.fit(text, max)
   text = safe.printable(text)
   if max < 1 then return "" end
-  local n = utf8.len(text) or #text
+  local n = compat.utf8_len(text) or #text
   if n <= max then return text end
   if max <= #M.CUT then return M.CUT:sub(1, max) end
-  return text:sub(1, (utf8.offset(text, max - #M.CUT + 1) or (max - #M.CUT + 1)) - 1) .. M.CUT
+  return text:sub(1, (compat.utf8_offset(text, max - #M.CUT + 1) or (max - #M.CUT + 1)) - 1) .. M.CUT
 end
 
 -- The one line drawn now, if any: erased before other output by M.clear() from anywhere in the CLI.

@@ -5,6 +5,7 @@
 -- a last resort is a value cut, ending in "…". Colour (an SGR code around a cell's text) is added
 -- after the layout: it takes no room.
 local safe = require "vpptoken.text"
+local compat = require "vpptoken.compat"
 
 local M = {}
 
@@ -22,10 +23,10 @@ local RESET = "\27[0m"
 -- A string as a list of characters (UTF-8 sequences; bytes when it is not valid UTF-8), at most `limit` of them.
 local function chars(s, limit)
   local out = {}
-  if utf8.len(s) then
-    for _, c in utf8.codes(s) do
+  if compat.utf8_len(s) then
+    for c in compat.utf8_chars(s) do
       if #out >= limit then break end
-      out[#out + 1] = utf8.char(c)
+      out[#out + 1] = c
     end
   else
     for i = 1, math.min(#s, limit) do out[i] = s:sub(i, i) end
@@ -34,7 +35,7 @@ local function chars(s, limit)
 end
 
 local function width(s)
-  return utf8.len(s) or #s
+  return compat.utf8_len(s) or #s
 end
 M.width = width
 
@@ -112,7 +113,7 @@ local function width_for_lines(texts, lo, hi, lines)
     return true
   end
   while lo < hi do
-    local mid = (lo + hi) // 2
+    local mid = math.floor((lo + hi) / 2)
     if ok(mid) then hi = mid else lo = mid + 1 end
   end
   return hi

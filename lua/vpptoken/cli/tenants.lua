@@ -5,6 +5,7 @@ local vpptoken = require "vpptoken"
 local errors = require "vpptoken.error"
 local exits = require "vpptoken.cli.exits"
 local output = require "vpptoken.cli.output"
+local compat = require "vpptoken.compat"
 local progress = require "vpptoken.cli.progress"
 
 local M = {}
@@ -12,16 +13,9 @@ local M = {}
 -- The most slices --shard takes (a tenants file holds at most vpptoken.tenants.LIMITS.max_tenants tenants).
 local MAX_SHARDS = vpptoken.tenants.LIMITS.max_tenants
 
--- 32-bit FNV-1a of a tenant's name: its slice never depends on the file's order or the other tenants.
-local function hash(s)
-  local h = 2166136261
-  for i = 1, #s do h = ((h ~ s:byte(i)) * 16777619) & 0xffffffff end
-  return h
-end
-
 --- The slice (1..n) of a tenant name under --shard K/N.
 function M.shard_of(name, n)
-  return hash(name) % n + 1
+  return vpptoken.tenants.shard_of(name, n)
 end
 
 -- The tenants the flags pick, in the file's order; raises a usage error (or returns nil, err for the file).
@@ -30,7 +24,7 @@ local function pick(ctx)
   local k, n
   if o.shard then
     k, n = o.shard:match("^(%d+)/(%d+)$")
-    k, n = math.tointeger(tonumber(k)), math.tointeger(tonumber(n))
+    k, n = compat.tointeger(tonumber(k)), compat.tointeger(tonumber(n))
     if not k or not n or n < 1 or n > MAX_SHARDS or k < 1 or k > n then
       ctx.usage("--shard needs K/N with 1 <= K <= N <= " .. MAX_SHARDS .. " (got " .. output.quoted(o.shard) .. ")")
     end
@@ -47,7 +41,7 @@ local function pick(ctx)
     local keep = true
     if wanted then
       keep = false
-      for _, v in ipairs{ t.name, table.unpack(t.tags) } do
+      for _, v in ipairs{ t.name, compat.unpack(t.tags) } do
         if wanted[v] ~= nil then
           wanted[v], keep = true, true
         end
@@ -73,11 +67,11 @@ local function run(ctx, label, job)
   local function status() ctx:status(string.format("%s: %d/%d tenants done", label, done, #list)) end
   status()
   local function counted(...)
-    local result = table.pack(pcall(job, ...))
+    local result = compat.pack(pcall(job, ...))
     done = done + 1
     status()
     if not result[1] then error(result[2], 0) end
-    return table.unpack(result, 2, result.n)
+    return compat.unpack(result, 2, result.n)
   end
   local results = vpptoken.tenants.run(list, counted, { client = client, interrupt = true, on_request = function(info)
     if o.verbose then
@@ -132,7 +126,7 @@ local function with_tenant(cols)
 end
 
 local function csv_cols(cols)
-  return { "tenant", table.unpack(cols) }
+  return { "tenant", compat.unpack(cols) }
 end
 
 function M.list(ctx, columns)
