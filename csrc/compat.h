@@ -39,6 +39,7 @@ static inline int vpp_compat_absindex(lua_State *L, int i) {
 
 static inline lua_Integer vpp_compat_len(lua_State *L, int i) { return (lua_Integer)lua_objlen(L, i); }
 #define luaL_len vpp_compat_len
+#define lua_rawlen(L, i) lua_objlen(L, i)
 
 static inline const char *vpp_compat_tolstring(lua_State *L, int i, size_t *len) {
   if (luaL_callmeta(L, i, "__tostring")) {

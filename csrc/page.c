@@ -25,9 +25,11 @@ static int l_page_items(lua_State *L) {
     if (lua_next(L, 1)) return not_items(L, 0, "object");
   }
   for (lua_Integer i = 1; i <= n; i++) {
-    int t = lua_rawgeti(L, 1, i);
+    lua_rawgeti(L, 1, (int)i); /* below 5.3 it returns nothing: the type is read after */
+    int t = lua_type(L, -1);
     if (t != LUA_TTABLE) return not_items(L, i, lua_rawequal(L, -1, 2) ? "null" : lua_typename(L, t));
-    if (lua_rawgeti(L, -1, 1) != LUA_TNIL) return not_items(L, i, "array");
+    lua_rawgeti(L, -1, 1);
+    if (lua_type(L, -1) != LUA_TNIL) return not_items(L, i, "array");
     lua_settop(L, 2);
   }
   lua_pushinteger(L, n);

@@ -256,8 +256,8 @@ void vpp_open_interrupt(lua_State *L);
 /* interrupt.c: whether SIGINT is caught (core.catch_interrupt), and whether one came and is not yet read */
 int vpp_interrupt_catching(void);
 int vpp_interrupt_pending(void);
-void vpp_open_digest(lua_State *L);  /* sets fnv1a32/fnv1a64 into the table on top */
-void vpp_open_utf8(lua_State *L);    /* sets utf8_len into the table on top */
+void vpp_open_digest(lua_State *L); /* sets fnv1a32/fnv1a64 into the table on top */
+void vpp_open_utf8(lua_State *L);   /* sets utf8_len into the table on top */
 
 /* ---- base64url without padding (crypto.c); out must hold 4*ceil(len/3)+1 bytes ---- */
 size_t vpp_base64url(const unsigned char *in, size_t len, char *out);
