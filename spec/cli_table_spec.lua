@@ -46,7 +46,7 @@ describe("a table for people", function()
     .. "takes a third line", function()
     local out = lines(tbl.render({ row(1), row(2, "Contoso International Holdings") }, COLS, { width = 84 }))
     assert.equal(5, #out) -- the header and two rows of two lines
-    for _, l in ipairs(out) do assert.is_true(utf8.len(l) <= 84, l) end
+    for _, l in ipairs(out) do assert.is_true(helper.utf8_len(l) <= 84, l) end
     assert.matches("  vpp1@  ", out[2])
     assert.matches("^%s+northwindtraders%.com$", out[3])
     assert.not_matches("…", table.concat(out, "\n"), 1, true)
@@ -59,7 +59,7 @@ describe("a table for people", function()
     local text = tbl.render({ { id = "00000001", org = value } }, cols, { width = 24 })
     local pieces = {}
     for _, l in ipairs(lines(text)) do
-      assert.is_true(utf8.len(l) <= 24, l)
+      assert.is_true(helper.utf8_len(l) <= 24, l)
       pieces[#pieces + 1] = (l:sub(11):gsub("%s+$", ""))
     end
     table.remove(pieces, 1)

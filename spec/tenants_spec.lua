@@ -593,7 +593,7 @@ describe("--shard K/N", function()
         local count = {}
         for _, name in ipairs(list) do
           local k = shards.shard_of(name, n)
-          assert(math.type(k) == "integer" and k >= 1 and k <= n, name .. ": slice " .. tostring(k) .. " of " .. n)
+          assert(k == math.floor(k) and k >= 1 and k <= n, name .. ": slice " .. tostring(k) .. " of " .. n)
           count[k] = (count[k] or 0) + 1
         end
         local mean = #list / n
