@@ -530,8 +530,9 @@ describe("a job over many tenants", function()
         assert.equal("started", item.outcome)
         assert.equal("completed", item.lastSyncStatus)
       end
-      -- one tenant after another would take at least 4 x 2 s (the sandbox's sync time)
-      assert.is_true(took <= 6, "took " .. took .. " s")
+      -- one tenant after another would take at least 4 x 2 s (the sandbox's sync time); PUC Lua 5.1 runs them so
+      -- (it cannot yield across pcall: docs/lua-versions.md)
+      if require("vpptoken.compat").yield_across_pcall then assert.is_true(took <= 6, "took " .. took .. " s") end
     end)
 
     it("ends the calls under way on Ctrl-C and exits 130 without a message per tenant", function()

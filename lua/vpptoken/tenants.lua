@@ -267,6 +267,76 @@ for _, k in ipairs(core.session_options) do SHARED_OPTIONS[k] = true end
 -- without their own base_url), interrupt (true: Ctrl-C (SIGINT) during the run cancels every job under way, whose
 -- tenants fail with kind "cancelled", and the results get `interrupted = true`; tenants not started yet are left
 -- out)
+-- The options of vpptoken.new for tenant t: the run's shared ones, its sign-in, its own place; on_request (the
+-- run's hook, if any) hears of its calls with info.tenant.
+local function client_options(t, shared_opts, hook)
+  local copts = {}
+  for k, v in pairs(shared_opts) do copts[k] = v end
+  for k, v in pairs(signins[t]) do copts[k] = v end
+  if t.base_url then copts.base_url = t.base_url end
+  if t.cloud then copts.cloud = t.cloud end
+  if hook then
+    copts.on_request = function(info)
+      info.tenant = t.name
+      return hook(info)
+    end
+  end
+  return copts
+end
+
+-- The result of a tenant whose client cannot be made (`why`: what vpptoken.new raised).
+local function invalid_tenant(t, why)
+  return { name = t.name, index = t.index, ok = false, error = errors.new{ kind = "tenants_file",
+    code = "InvalidTenant", message = string.format("tenants[%d] %s: %s", t.index, shown(t.name),
+      tostring(why):gsub("^[^:]*:%d+: ", "")) } }
+end
+
+-- What the job sees of a tenant: a copy (its tags too), so a job cannot change the list.
+local function view_of(t)
+  local view = {}
+  for k, v in pairs(t) do view[k] = v end
+  view.tags = { compat.unpack(t.tags) }
+  return view
+end
+
+-- The run on PUC Lua 5.1, which cannot yield across pcall (so no task can wait inside a call): the tenants one
+-- after another, each job on a blocking client. The same results; Ctrl-C (opts.interrupt) ends the call under way
+-- and leaves the tenants not started yet out.
+local function run_in_turn(list, job, opts, shared_opts)
+  local results = {}
+  if opts.interrupt then core.catch_interrupt(true) end
+  local ok, err = pcall(function()
+    for _, t in ipairs(list) do
+      if opts.interrupt and core.interrupted() then
+        results.interrupted = true
+        break
+      end
+      local made, client = pcall(Client.new, client_options(t, shared_opts, opts.on_request))
+      if not made then
+        results[#results + 1] = invalid_tenant(t, client)
+      else
+        local r = compat.pack(pcall(job, client, view_of(t)))
+        local value, jerr = r[2], r[3]
+        if not r[1] then
+          local shown_ok, text = pcall(tostring, r[2])
+          if not shown_ok then text = "a " .. type(r[2]) .. " that cannot be shown" end
+          value, jerr = nil, errors.new{ kind = "job", code = "JobFailed", raised = r[2],
+            message = "the job raised an error: " .. text }
+        end
+        local res = { name = t.name, index = t.index, ok = value ~= nil or jerr == nil }
+        if res.ok then res.value = value else res.error = jerr end
+        results[#results + 1] = res
+        pcall(client.close, client)
+        if opts.interrupt and type(jerr) == "table" and jerr.kind == "cancelled" then results.interrupted = true end
+      end
+      if results.interrupted then break end
+    end
+  end)
+  if opts.interrupt then core.catch_interrupt(false) end
+  if not ok then error(err, 0) end
+  return results
+end
+
 function M.run(list, job, opts)
   if type(list) ~= "table" then error("tenants.run: list must be a list from tenants.load", 2) end
   for i, t in ipairs(list) do
@@ -290,6 +360,8 @@ function M.run(list, job, opts)
   if not ok_session then error("tenants.run: client: " .. tostring(why), 2) end
   why:close()
 
+  if not compat.yield_across_pcall then return run_in_turn(list, job, opts, shared_opts) end
+
   local results, next_tenant, hook = {}, 1, opts.on_request
   local live, ended = {}, {} -- task -> { slot, tenant, client }; tasks that ended, to be recorded by the loop
   local interrupted = false
@@ -310,27 +382,12 @@ function M.run(list, job, opts)
   end
 
   local function start(slot, t)
-    local copts = {}
-    for k, v in pairs(shared_opts) do copts[k] = v end
-    for k, v in pairs(signins[t]) do copts[k] = v end
-    if t.base_url then copts.base_url = t.base_url end
-    if t.cloud then copts.cloud = t.cloud end
-    if hook then
-      copts.on_request = function(info)
-        info.tenant = t.name
-        return hook(info)
-      end
-    end
-    local ok, client = pcall(rt.client, rt, copts)
+    local ok, client = pcall(rt.client, rt, client_options(t, shared_opts, hook))
     if not ok then
-      results[slot] = { name = t.name, index = t.index, ok = false, error = errors.new{ kind = "tenants_file",
-        code = "InvalidTenant", message = string.format("tenants[%d] %s: %s", t.index, shown(t.name),
-          tostring(client):gsub("^[^:]*:%d+: ", "")) } }
+      results[slot] = invalid_tenant(t, client)
       return
     end
-    local view = {}
-    for k, v in pairs(t) do view[k] = v end
-    view.tags = { compat.unpack(t.tags) }
+    local view = view_of(t)
     local task = rt:spawn(function() return job(client, view) end)
     live[task] = { slot = slot, tenant = t, client = client }
     if task:done() then ended[#ended + 1] = task else task.on_done = function() ended[#ended + 1] = task end end
