@@ -44,12 +44,12 @@ build = {
     -- These stay in the rock's directory, $(luarocks show --rock-dir vpptoken): LuaRocks 3.8 deploys only
     -- lua/, lib/, bin/ and conf/ into the tree.
     MANDIR = "$(PREFIX)/man",
+    DOCDIR = "$(PREFIX)/doc", -- the manuals and examples/, beside README.md there: `luarocks doc vpptoken`
     COMPLETIONDIR = "$(PREFIX)/completion",
     ZSH_COMPLETIONDIR = "$(PREFIX)/completion",
     FISH_COMPLETIONDIR = "$(PREFIX)/completion",
     SANDBOX_LUADIR = "$(PREFIX)/sandbox",
     LUA_INCDIR = "$(LUA_INCDIR)",
-    LUA_LIBDIR = "$(LUA_LIBDIR)",
     CURL_INCDIR = "$(CURL_INCDIR)",
     CURL_LIBDIR = "$(CURL_LIBDIR)",
     OPENSSL_INCDIR = "$(OPENSSL_INCDIR)",

@@ -68,6 +68,20 @@ describe("rockspec #build", function()
     assert.equal("vpptoken-sandbox " .. support.version() .. "\n", out)
   end)
 
+  it("luarocks doc lists the manuals and the examples with the README", function()
+    assert(installed, install_log)
+    local ok, out = run("luarocks --lua-version 5.4 doc --list --tree " .. q(tree) .. " vpptoken")
+    assert(ok, out)
+    for _, name in ipairs{ "README.md", "api.md", "signin.md", "sandbox.md", "cli.md", "examples/nightly_sync.lua" } do
+      assert.matches(name, out, 1, true)
+    end
+  end)
+
+  it("builds without a LuaRocks warning (no variable the rockspec names is left unmatched)", function()
+    assert(installed, install_log)
+    assert.not_matches("Warning", install_log, 1, true)
+  end)
+
   it("the installed command's --help names a man command that shows its page (LuaRocks puts none where man looks)",
     function()
     assert(installed, install_log)
