@@ -177,7 +177,7 @@ end
 -- Resets the store, the faults, the config and the request log.
 function Sandbox:reset()
   local status = self:control("POST", "reset")
-  assert(status == 204, "sandbox reset failed: " .. tostring(status))
+  assert(status == 200, "sandbox reset failed: " .. tostring(status))
 end
 
 -- The next `count` Graph requests (optionally only `method`) answer `status` with a Graph error.
@@ -185,12 +185,12 @@ function Sandbox:fail_next(count, status, opts)
   local body = { count = count, status = status }
   for k, v in pairs(opts or {}) do body[k] = v end
   local st = self:control("POST", "faults", body)
-  assert(st == 204, "sandbox faults failed: " .. tostring(st))
+  assert(st == 200, "sandbox faults failed: " .. tostring(st))
 end
 
 function Sandbox:configure(cfg)
   local st = self:control("POST", "config", cfg)
-  assert(st == 204, "sandbox config failed: " .. tostring(st))
+  assert(st == 200, "sandbox config failed: " .. tostring(st))
 end
 
 -- The Graph requests the sandbox has seen since the last reset, oldest first.

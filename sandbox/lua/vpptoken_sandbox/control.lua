@@ -1,9 +1,10 @@
--- Control endpoints for tests and demos (no auth, not in the request log):
+-- Control endpoints for tests and demos (no auth, not in the request log); each answers what it did, in JSON:
 --   GET  /health             -> 200 {"status":"ok"}
---   POST /_sandbox/reset     -> 204: empty store, faults (IMDS ones too) and log; config reset
---   POST /_sandbox/faults    -> 204: queue a fault rule (see add_fault)
---   POST /_sandbox/config    -> 204: change page_size, sync_seconds, sync_response, honor_prefer,
---                               apple_token_files, faults (the profile), throttle (config.lua)
+--   POST /_sandbox/reset     -> 200 {"reset": true}: empty store, faults (IMDS ones too) and log; config reset
+--   POST /_sandbox/faults    -> 200 {"queued": the rule as given, "pending": rules queued}: queue a fault rule
+--                               (see add_fault)
+--   POST /_sandbox/config    -> 200 {"config": the config now}: change page_size, sync_seconds, sync_response,
+--                               honor_prefer, apple_token_files, faults (the profile), throttle (config.lua)
 --   GET  /_sandbox/config    -> 200 the current config
 --   GET  /_sandbox/requests  -> 200 {"value":[{method, path, headers, status, body}]}
 --   any  /_sandbox/redirect?to=URL[&status=307] -> that redirect (for clients' redirect tests)
@@ -93,7 +94,7 @@ local function add_fault(state, req)
   if rule.method then rule.method = rule.method:upper() end
   local faults = state.faults
   faults[#faults + 1] = rule
-  return answer(204)
+  return answer(200, { queued = obj, pending = #faults })
 end
 
 local CONFIG_KEYS = { page_size = true, sync_seconds = true, sync_response = true, honor_prefer = true,
@@ -124,7 +125,7 @@ local function set_config(state, req)
   local old = state.config
   state.config = new
   settings.changed(state, old)
-  return answer(204)
+  return answer(200, { config = new })
 end
 
 local REDIRECTS = { ["301"] = true, ["302"] = true, ["303"] = true, ["307"] = true, ["308"] = true }
@@ -145,7 +146,7 @@ local ANY = setmetatable({}, { __index = function() return redirect end })
 local ROUTES = {
   ["/_sandbox/redirect"] = ANY,
   ["/health"] = { GET = function() return answer(200, { status = "ok" }) end },
-  ["/_sandbox/reset"] = { POST = function(state) state.reset() return answer(204) end },
+  ["/_sandbox/reset"] = { POST = function(state) state.reset() return answer(200, { reset = true }) end },
   ["/_sandbox/faults"] = { POST = add_fault },
   ["/_sandbox/config"] = { POST = set_config, GET = function(state) return answer(200, state.config) end },
   ["/_sandbox/requests"] = { GET = function(state) return answer(200, state.log:export()) end },

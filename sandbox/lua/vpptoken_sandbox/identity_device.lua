@@ -4,13 +4,13 @@
 -- are delegated ones (scp, upn, preferred_username, tid) that the sandbox's Graph accepts.
 --
 -- Control routes (no auth, not in the request log):
---   POST /_sandbox/devicecode/approve {"user_code": "...", "upn"?: "..."} -> 204 (404: no such code)
---   POST /_sandbox/devicecode/deny {"user_code": "..."}                   -> 204
+--   POST /_sandbox/devicecode/approve {"user_code": "...", "upn"?: "..."} -> 200 {"user_code", "status"} (404: none)
+--   POST /_sandbox/devicecode/deny {"user_code": "..."}                   -> 200 {"user_code", "status"}
 --   POST /_sandbox/devicecode/settings {"interval", "expires_in", "slow_down", "approve_after",
---        "deny_after", "upn"} -> 204: for codes issued later. slow_down: the first N polls of a code
+--        "deny_after", "upn"} -> 200 {"settings"}: for codes issued later. slow_down: the first N polls of a code
 --        answer slow_down; approve_after / deny_after: the code is approved / declined at that poll
 --        (0: never).
---   POST /_sandbox/devicecode/revoke -> 204: every refresh token is refused from now on
+--   POST /_sandbox/devicecode/revoke -> 200 {"revoked": true}: every refresh token is refused from now on
 --   GET  /_sandbox/devicecode -> 200 {"value": [{user_code, client_id, status, polls, poll_times,
 --        interval}]}, and "settings"; poll_times are the sandbox's clock at each poll of the code.
 --
@@ -335,10 +335,10 @@ local function control(id, req)
   if action == "settings" then
     local why = settings(st, obj)
     if why then return control_fail(400, why) end
-    return control_answer(204)
+    return control_answer(200, { settings = st.settings })
   elseif action == "revoke" then
     st.refresh, st.refresh_order = {}, {}
-    return control_answer(204)
+    return control_answer(200, { revoked = true })
   elseif action == "approve" or action == "deny" then
     local code = type(obj.user_code) == "string" and st.by_user[obj.user_code]
     if not code or code.status ~= "pending" then return control_fail(404, "No pending code with that user_code.") end
@@ -347,7 +347,7 @@ local function control(id, req)
     end
     code.status = action == "approve" and "approved" or "declined"
     if obj.upn then code.upn = obj.upn end
-    return control_answer(204)
+    return control_answer(200, { user_code = code.user_code, status = code.status })
   end
   return control_fail(404, "Nothing at '" .. req.path .. "'.")
 end

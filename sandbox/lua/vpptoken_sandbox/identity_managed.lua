@@ -170,7 +170,7 @@ local function set_failures(id, req)
     return answer(400, { error = { code = "BadRequest", message = "POST {\"count\": N, \"status\": 400..599}" } })
   end
   id.mi_failures = { count = count, status = status }
-  return 204, {}, ""
+  return answer(200, { count = count, status = status })
 end
 
 local function openid(id, tenant)
