@@ -5,6 +5,18 @@ local apple = helper.apple_token
 local vpptoken = require "vpptoken"
 local async = require "vpptoken.async"
 local core = require "vpptoken.core"
+
+if not require("vpptoken.compat").yield_across_pcall then
+  describe("vpptoken.async on PUC Lua 5.1", function()
+    it("refuses to start, saying what it needs: 5.1 cannot yield across pcall or a C call", function()
+      local ok, err = pcall(async.new, { loop = "poll" })
+      assert.is_false(ok)
+      assert.matches("needs Lua 5.2 or later, or LuaJIT", tostring(err), 1, true)
+    end)
+  end)
+  return
+end
+
 local uv = require "luv"
 local cqueues = require "cqueues"
 

@@ -46,6 +46,10 @@ local pack, unpack = compat.pack, compat.unpack
 function M.new(opts)
   opts = options.check(opts, "vpptoken.async.new", { loop = true, controller = true, uv = true,
                                                       on_interrupt = true }, 2)
+  if not compat.yield_across_pcall then
+    error("vpptoken.async.new: needs Lua 5.2 or later, or LuaJIT: PUC Lua 5.1 cannot yield across pcall or a C "
+      .. "call (docs/lua-versions.md)", 2)
+  end
   local loop, driver = opts.loop, nil
   if type(loop) == "table" then
     driver = loop
