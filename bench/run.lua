@@ -217,7 +217,10 @@ local function main()
   -- (e) start-up
   local e = bench(ALL, "startup", H .. "h/a/v1.0", "-", 1)
   row("(e) require + new{} (start-up)", e)
-  check("(e) start-up < 10 ms", e.vpptoken.wall < 0.010, string.format("%s ms", ms(e.vpptoken.wall)))
+  -- against the floor's start-up in the same run (loading libcurl and its TLS library is most of both): an absolute
+  -- figure would measure the machine, not vpptoken
+  check("(e) start-up ≤ 1.5× floor", e.vpptoken.wall <= 1.5 * e.floor.wall,
+    string.format("%s ms, floor %s ms: %.2f×", ms(e.vpptoken.wall), ms(e.floor.wall), e.vpptoken.wall / e.floor.wall))
 
   -- callgrind: instructions per request for (a), (N=220 minus N=20) / 200, so start-up cancels out
   local function ir(impl, n)
