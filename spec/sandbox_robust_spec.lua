@@ -257,11 +257,14 @@ describe("sandbox connection bounds", function()
   it("answers a request that arrived whole while the sandbox was busy past --request-timeout", function()
     -- A's write saves a large --data store (seconds); B's whole request waits unread meanwhile: the sandbox is late,
     -- not B, so B is answered.
+    if helper.sandbox_wrapper then
+      -- valgrind runs one thread at a time, so the sandbox's deadline thread and its server thread no longer keep
+      -- time with each other: seconds of valgrind's scheduling, not the sandbox, decide this case there
+      pending("NOT TESTED under valgrind (VPPTOKEN_SANDBOX_WRAPPER): the plain and ASan passes test it")
+      return
+    end
     local dir = helper.temp_dir()
-    -- (under valgrind, which runs one thread at a time, the deadline thread gets a longer period: 7 s, still far
-    -- below the seconds the save keeps the sandbox busy)
-    local sb = helper.start_sandbox({ "--data", dir .. "/s.json", "--seed-tokens", "12000", "--request-timeout",
-      tostring(2 * support.SLOW - 1) })
+    local sb = helper.start_sandbox({ "--data", dir .. "/s.json", "--seed-tokens", "12000", "--request-timeout", "1" })
     local body = '{"token":' .. require("cjson").encode(helper.apple_token()) .. '}'
     local a, b = socket.tcp(), socket.tcp()
     a:settimeout(60)
