@@ -12,7 +12,10 @@ helper.build_dir = os.getenv("VPPTOKEN_BUILD_DIR") or "build"
 -- processes that load vpptoken.core must use it too. It runs a script file; it takes no -e.
 helper.lua = (arg and arg[-1]) or "lua5.4"
 -- utf8.len for the specs on every Lua (5.1, 5.2 and LuaJIT have no utf8 library): the C core's strict count.
-helper.utf8_len = require("vpptoken.core").utf8_len
+-- Loaded on first use: the benchmarks load this file without the C core on their path.
+function helper.utf8_len(s)
+  return require("vpptoken.core").utf8_len(s)
+end
 -- os.execute with Lua 5.2's results (true | nil, "exit" | "signal", code) on every Lua.
 helper.execute = require("vpptoken.compat").execute
 helper.sandbox_bin = helper.build_dir .. "/vpptoken-sandbox"
