@@ -58,4 +58,37 @@ describe("the README's quick start #subprocess", function()
     table.sort(apple_ids)
     assert.same({ "it@contoso.com", "vpp@contoso.com" }, apple_ids)
   end)
+
+  it("the sample apps file lets vpptoken login sign a person in against the sandbox, approved as it prints", function()
+    local section = quick_start()
+    local apps = assert(section:match("```json\n(.-)```"), "no apps.json in the quick start")
+    local file = dir .. "/apps.json"
+    local f = assert(io.open(file, "w"))
+    f:write(apps)
+    f:close()
+    local sb2 = helper.start_sandbox{ "--apps", file }
+    local errfile = dir .. "/login.err"
+    local cli = require "cli_support"
+    local p = assert(io.popen(cli.command({ "login" }, { VPPTOKEN_GRAPH_URL = sb2.graph,
+      XDG_CACHE_HOME = dir .. "/login-cache" }) .. " 2>" .. q(errfile) .. "; echo \"exit=$?\""))
+    local command
+    for _ = 1, 100 do -- up to 10 s for the instructions
+      local e = io.open(errfile)
+      local text = e and e:read("*a") or ""
+      if e then e:close() end
+      command = text:match("\n  (curl %-X POST [^\n]+)")
+      if command then break end
+      os.execute("sleep 0.1")
+    end
+    assert.truthy(command, "no approve command printed")
+    assert.is_true((require("vpptoken.compat").execute(command .. " >/dev/null 2>&1")))
+    local rest = p:read("*a")
+    p:close()
+    local e = assert(io.open(errfile))
+    local err = e:read("*a")
+    e:close()
+    sb2:stop()
+    assert.equal("exit=0", rest:match("exit=%d+"), err)
+    assert.matches("signed in as", err, 1, true)
+  end)
 end)
