@@ -71,6 +71,34 @@ function M.run(argv, opts)
   return code, stdout, stderr
 end
 
+--- Runs `vpptoken login` with env (see command) and, once it prints the command that approves its code at a
+-- sandbox, runs that command as the person would. Returns the login's exit code, its stderr, and whether the
+-- printed command was found and succeeded (nil when none was printed within 10 s).
+function M.login_approving(env)
+  local errfile = os.tmpname()
+  local p = assert(io.popen(M.command({ "login" }, env) .. " 2>" .. q(errfile) .. "; echo \"exit=$?\""))
+  local approved
+  for _ = 1, 100 do -- up to 10 s for the instructions
+    local f = io.open(errfile)
+    local text = f and f:read("*a") or ""
+    if f then f:close() end
+    local command = text:match("\n  (curl %-X POST [^\n]+)")
+    if command then
+      approved = (require("vpptoken.compat").execute(command .. " >/dev/null 2>&1")) == true
+      break
+    end
+    os.execute("sleep 0.1")
+  end
+  if approved == nil then os.execute("pkill -f " .. q(errfile) .. " 2>/dev/null") end
+  local rest = p:read("*a")
+  p:close()
+  local f = assert(io.open(errfile))
+  local err = f:read("*a")
+  f:close()
+  os.remove(errfile)
+  return tonumber(rest:match("exit=(%d+)")), err, approved
+end
+
 --- Writes an Apple .vpptoken file (fields override token, expDate, orgName); returns its path.
 function M.token_file(fields)
   return helper.temp_file(files.apple_file(fields))

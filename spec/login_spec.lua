@@ -383,27 +383,9 @@ describe("signing in as a person (device code)", function()
 
     it("against a sandbox, the approve command login prints is what a person runs to sign in", function()
       settings{ approve_after = 0 } -- nothing approves the code but the person
-      local errfile = os.tmpname()
-      local p = assert(io.popen(cli.command({ "login" }, env()) .. " 2>" .. helper.shell_quote(errfile)
-        .. "; echo \"exit=$?\""))
-      local command
-      for _ = 1, 100 do -- up to 10 s for the instructions
-        local f = io.open(errfile)
-        local text = f and f:read("*a") or ""
-        if f then f:close() end
-        command = text:match("\n  (curl %-X POST [^\n]+)")
-        if command then break end
-        os.execute("sleep 0.1")
-      end
-      assert.truthy(command, "no approve command printed")
-      assert.is_true((require("vpptoken.compat").execute(command .. " >/dev/null 2>&1")))
-      local rest = p:read("*a")
-      p:close()
-      local f = assert(io.open(errfile))
-      local err = f:read("*a")
-      f:close()
-      os.remove(errfile)
-      assert.equal("exit=0", rest:match("exit=%d+"), err)
+      local code, err, approved = cli.login_approving(env())
+      assert.is_true(approved, "the printed approve command did not run: " .. err)
+      assert.equal(0, code, err)
       assert.matches("signed in as " .. UPN, err, 1, true)
     end)
 
