@@ -9,7 +9,7 @@ local auth = require "vpptoken.auth"
 
 local TENANT = "0b5e4a8e-7f3c-4f7e-9a57-0d3c2e1b9a11"
 local SECRET = "s3cr3t-Value-that-must-never-show"
-local SLOW = helper.sandbox_wrapper and 4 or 1
+local SLOW = helper.SLOW
 
 describe("sign-in", function()
   local dir, apps_file, cert_bundle, sb

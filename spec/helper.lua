@@ -21,6 +21,8 @@ helper.execute = require("vpptoken.compat").execute
 helper.sandbox_bin = helper.build_dir .. "/vpptoken-sandbox"
 -- VPPTOKEN_SANDBOX_WRAPPER (e.g. "valgrind -q --error-exitcode=99") runs the sandbox under a tool.
 helper.sandbox_wrapper = os.getenv("VPPTOKEN_SANDBOX_WRAPPER")
+-- How many times longer a bound on elapsed time is when the sandbox runs under such a tool (valgrind is slow).
+helper.SLOW = helper.sandbox_wrapper and 4 or 1
 
 local Sandbox = {}
 Sandbox.__index = Sandbox

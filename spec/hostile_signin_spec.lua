@@ -9,7 +9,7 @@ local auth = require "vpptoken.auth"
 local login = require "vpptoken.login"
 local socket = require "socket"
 -- room for a memory checker in a bound on time
-local SLOW = helper.sandbox_wrapper and 4 or 1
+local SLOW = helper.SLOW
 
 local HEADER = "Identity-H3ader-hostile-9911"
 local DEVICE_CODE = "device-code-hostile-5521"

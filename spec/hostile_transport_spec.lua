@@ -209,6 +209,8 @@ describe("limits that must hold", function()
 end)
 
 describe("$batch retries use the client's retry policy", function()
+  -- retry_after: the Lua expression the server evaluates, when the request comes, for the Retry-After header (nil:
+  -- no header), so that a date is counted from the request, not from before the server started
   local function throttling_batch(retry_after)
     return string.format([[
       local cjson = require "cjson"
@@ -224,11 +226,11 @@ describe("$batch retries use the client's retry policy", function()
           end
         end
         return { json = { responses = out } }
-      end]], retry_after and string.format("%q", retry_after) or "nil")
+      end]], retry_after or "nil")
   end
 
   it("a Retry-After past max_retry_time is not waited: the operation fails at once with its 429", function()
-    local base, _, stop = helper.start_hostile(throttling_batch("3"))
+    local base, _, stop = helper.start_hostile(throttling_batch('"3"'))
     local c = vpptoken.new{ base_url = base .. "/v1.0", access_token = "t", max_retry_time = 1 }
     local t0 = core.monotonic()
     local results, errs = c:batch{ { op = "get", id = "a" } }
@@ -241,8 +243,8 @@ describe("$batch retries use the client's retry policy", function()
   end)
 
   it("an HTTP-date Retry-After is waited until that date", function()
-    local when = os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 3)
-    local base, _, stop = helper.start_hostile(throttling_batch(when))
+    -- three seconds after the request, to the second: a wait of more than 2 s and at most 3 s
+    local base, _, stop = helper.start_hostile(throttling_batch('os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 3)'))
     local c = vpptoken.new{ base_url = base .. "/v1.0", access_token = "t" }
     local t0 = core.monotonic()
     local results = c:batch{ { op = "get", id = "a" } }

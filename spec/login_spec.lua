@@ -10,7 +10,7 @@ local TENANT = "3c1d9a5e-52b4-4b8e-9f0a-device000016"
 local PUBLIC = login.DEFAULT_CLIENT_ID
 local OWN_PUBLIC = "5a7e0c11-own-public-client"
 local UPN = "intune.admin@contoso.example"
-local SLOW = helper.sandbox_wrapper and 4 or 1
+local SLOW = helper.SLOW
 
 local function read(path)
   local f = io.open(path, "rb")

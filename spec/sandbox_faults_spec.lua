@@ -8,7 +8,7 @@ local cjson = require "cjson.safe"
 local http = helper.http
 local COLL = "/v1.0/deviceAppManagement/vppTokens"
 -- Under valgrind everything is slower: time-based checks scale with this.
-local SLOW = helper.sandbox_wrapper and 4 or 1
+local SLOW = helper.SLOW
 
 local function graph(sb, method, path, body, token, extra)
   local headers = { authorization = "Bearer " .. (token or "test-access-token") }

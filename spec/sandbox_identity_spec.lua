@@ -17,7 +17,7 @@ local COLL = "/v1.0/deviceAppManagement/vppTokens"
 local RW = "DeviceManagementServiceConfig.ReadWrite.All"
 local RO = "DeviceManagementServiceConfig.Read.All"
 -- Under valgrind everything is slower: time-based checks scale with this.
-local SLOW = helper.sandbox_wrapper and 4 or 1
+local SLOW = helper.SLOW
 
 local function form_encode(t)
   local parts = {}

@@ -7,7 +7,7 @@ local cjson = require "cjson.safe"
 
 local http = helper.http
 local COLL = "/v1.0/deviceAppManagement/vppTokens"
-local SLOW = helper.sandbox_wrapper and 4 or 1
+local SLOW = helper.SLOW
 
 local function graph(sb, method, path, body, extra)
   local headers = { authorization = "Bearer test-access-token" }

@@ -14,7 +14,7 @@ support.WWW_AUTHENTICATE = 'Bearer realm="", authorization_uri="https://login.mi
 support.GUID = "^%x%x%x%x%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%-%x%x%x%x%x%x%x%x%x%x%x%x$"
 support.COLL = "/deviceAppManagement/vppTokens"
 -- Under valgrind everything is slower: time-based checks scale with this.
-support.SLOW = helper.sandbox_wrapper and 4 or 1
+support.SLOW = helper.SLOW
 
 -- A Graph request under /{version or "v1.0"} with a bearer token (unless headers.authorization is
 -- false). Returns status, decoded body (or the raw text), headers.

@@ -13,7 +13,7 @@ local TENANT = "2f6b9c1d-16aa-4e0b-9f3e-signin000016"
 local HEADER = "Identity-H3ader-never-shown-4471"
 local ISSUER = "https://oidc.example.test/cluster-1"
 local SUBJECT = "system:serviceaccount:intune:vpp-renewer"
-local SLOW = helper.sandbox_wrapper and 4 or 1
+local SLOW = helper.SLOW
 
 local function write(path, text)
   local f = assert(io.open(path, "wb"))
