@@ -8,8 +8,11 @@ local core = require "vpptoken.core"
 local errors = require "vpptoken.error"
 local fileio = require "vpptoken.fileio"
 local json = require "vpptoken.json"
-local signin = require "vpptoken.signin"
+local oauth = require "vpptoken.oauth"
 local waiting = require "vpptoken.wait"
+
+-- The credentials of vpptoken.signin, loaded when one is made: a client with a static token never needs them.
+local function signin() return require "vpptoken.signin" end
 
 local M = {}
 
@@ -20,15 +23,13 @@ local in_flight = {} -- the same key -> a vpptoken.wait event while a fetch is u
 local ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 local ASSERTION_LIFETIME = 600
 
-local form_encode = signin.form_encode
+local form_encode = oauth.form_encode
 
 local function read_file(path, what)
   return fileio.read(path, core.MAX_PEM_BYTES, what)
 end
 
--- Whether an access token can go into an Authorization header as it is: no control character, no space (a
--- bearer token is one word). Never says what the token holds.
-local usable_token = signin.usable_token
+local usable_token = oauth.usable_token
 
 -- The longest lifetime a token endpoint's expires_in is taken at (a day): a cached token is always re-fetched.
 local MAX_LIFETIME = 86400
@@ -44,7 +45,7 @@ local function client_assertion(self, token_url)
   return input .. "." .. core.base64url(sig)
 end
 
-local auth_error = signin.auth_error
+local auth_error = oauth.auth_error
 
 -- For the other credentials (vpptoken.login): the same form encoding, errors, token check and lifetime cap.
 M.form_encode, M.auth_error, M.usable_token, M.MAX_LIFETIME = form_encode, auth_error, usable_token, MAX_LIFETIME
@@ -57,7 +58,7 @@ local function fetch(self, session, report)
   if self.client_secret then
     form.client_secret = self.client_secret
   elseif self.federated_token_file then
-    local fed, ferr = signin.federated_form(self)
+    local fed, ferr = signin().federated_form(self)
     if not fed then return nil, ferr end
     for k, v in pairs(fed) do form[k] = v end
   else
@@ -217,11 +218,11 @@ function M.credential(opts, login, scope, say)
   end
   local resource = scope:gsub("/%.default$", "")
   if opts.managed_identity ~= nil then
-    return setmetatable(signin.managed_identity(opts.managed_identity, resource), Credential)
+    return setmetatable(signin().managed_identity(opts.managed_identity, resource), Credential)
   end
   if opts.azure_cli ~= nil then
     local tenant = opts.tenant_id ~= nil and need_string(opts, "tenant_id", " (with azure_cli)", say) or nil
-    return setmetatable(signin.azure_cli(opts.azure_cli, resource, tenant), Credential)
+    return setmetatable(signin().azure_cli(opts.azure_cli, resource, tenant), Credential)
   end
   if opts.client_id == nil then
     error(fname .. ": give access_token, token_provider, managed_identity, azure_cli, or tenant_id + client_id with "

@@ -3,7 +3,6 @@
 -- where env(name) reads a variable (empty counts as unset) and env.opts are the caller's options (they win). A
 -- reason names the variables a user would set. Adding a way to sign in is adding one entry.
 local core = require "vpptoken.core"
-local signin = require "vpptoken.signin"
 local compat = require "vpptoken.compat"
 
 local M = {}
@@ -93,7 +92,7 @@ M.ENTRIES = {
         if not env("IDENTITY_HEADER") then return nil, "IDENTITY_ENDPOINT is set, but IDENTITY_HEADER is not" end
         mi.endpoint, mi.header = endpoint, env("IDENTITY_HEADER")
       elseif imds_host or env("VPPTOKEN_MANAGED_IDENTITY") == "1" then
-        mi.imds_host = imds_host or signin.IMDS_HOST
+        mi.imds_host = imds_host or require("vpptoken.signin").IMDS_HOST
       else
         return nil, "IDENTITY_ENDPOINT is not set, and the VM's IMDS is asked only with VPPTOKEN_MANAGED_IDENTITY=1 "
           .. "(or AZURE_POD_IDENTITY_AUTHORITY_HOST)"

@@ -4,7 +4,6 @@
 -- @module vpptoken
 local core = require "vpptoken.core"
 local Client = require "vpptoken.client"
-local chain = require "vpptoken.chain"
 local clouds = require "vpptoken.clouds"
 local errors = require "vpptoken.error"
 local schema = require "vpptoken.schema"
@@ -66,9 +65,19 @@ M.ENV = {
 local WHERE = { cloud = true, base_url = true, authority_url = true }
 local KNOWN_OPTIONS = Client.KNOWN_OPTIONS
 local VAR_OF = {} -- option -> its variable
-local KNOWN_VARS = {} -- every variable from_env or the chain reads (never suggested as a misspelling)
-for _, e in ipairs(M.ENV) do VAR_OF[e[2]], KNOWN_VARS[e[1]] = e[1], true end
-for _, v in ipairs(chain.VARIABLES) do KNOWN_VARS[v] = true end
+for _, e in ipairs(M.ENV) do VAR_OF[e[2]] = e[1] end
+-- The sign-in chain (vpptoken.chain), loaded by from_env's first call: vpptoken.new does not need it.
+local chain
+local KNOWN_VARS -- every variable from_env or the chain reads (never suggested as a misspelling)
+local function load_chain()
+  if not chain then
+    chain = require "vpptoken.chain"
+    KNOWN_VARS = {}
+    for _, e in ipairs(M.ENV) do KNOWN_VARS[e[1]] = true end
+    for _, v in ipairs(chain.VARIABLES) do KNOWN_VARS[v] = true end
+  end
+  return chain
+end
 
 -- What a way of signing in the caller names needs besides (options; a list inside is "one of").
 local NEEDS = {
@@ -93,6 +102,7 @@ end
 -- "AZURE_TENANT is set: did you mean AZURE_TENANT_ID?" when a variable no one reads, set, is close to `var` (a
 -- misspelling, or a suffix such as _ID left off or added); else nil.
 local function did_you_mean(var, names, getenv)
+  load_chain()
   local set = {}
   for _, n in ipairs(names) do
     if n ~= var and not KNOWN_VARS[n] and getenv(n) ~= nil then set[n] = true end
@@ -110,7 +120,7 @@ end
 -- the list.
 local function hints(getenv, names)
   local out = {}
-  for _, var in ipairs(chain.SIGN_IN_VARIABLES) do
+  for _, var in ipairs(load_chain().SIGN_IN_VARIABLES) do
     local v = getenv(var)
     if v == nil or v == "" then out[#out + 1] = did_you_mean(var, names, getenv) end
   end
@@ -119,7 +129,7 @@ end
 
 -- Whether the caller's options say how to sign in themselves.
 local function caller_chose(opts)
-  for _, k in ipairs(chain.CREDENTIAL_OPTIONS) do
+  for _, k in ipairs(load_chain().CREDENTIAL_OPTIONS) do
     if opts[k] ~= nil then return true end
   end
   return false
@@ -191,7 +201,7 @@ local function env_options(opts, getenv, fname)
     end
     return merged, from
   end
-  local found, why = chain.resolve(opts, get)
+  local found, why = load_chain().resolve(opts, get)
   if not found then
     local text, list = hints(get, names)
     return nil, NO_CREDENTIALS .. why .. text, { tried = why, hints = list }

@@ -8,6 +8,7 @@ local waiting = require "vpptoken.wait"
 local errors = require "vpptoken.error"
 local fileio = require "vpptoken.fileio"
 local json = require "vpptoken.json"
+local oauth = require "vpptoken.oauth"
 local options = require "vpptoken.options"
 local safe_text = require "vpptoken.text"
 
@@ -24,21 +25,8 @@ M.AZ_MAX_OUTPUT = 1024 * 1024
 
 local ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
-local function auth_error(code, message, extra)
-  local e = { kind = "auth", code = code, message = message }
-  for k, v in pairs(extra or {}) do e[k] = v end
-  return errors.new(e)
-end
-M.auth_error = auth_error
-
-local function query(t)
-  local keys, parts = {}, {}
-  for k in pairs(t) do keys[#keys + 1] = k end
-  table.sort(keys)
-  for _, k in ipairs(keys) do parts[#parts + 1] = core.escape(k) .. "=" .. core.escape(t[k]) end
-  return table.concat(parts, "&")
-end
-M.form_encode = query
+local auth_error, query = oauth.auth_error, oauth.form_encode
+M.auth_error, M.form_encode = auth_error, query
 
 -- The time a token expires: expires_on (epoch seconds, a number or its text), else expires_in from now; nil when
 -- neither is a number.
@@ -50,10 +38,7 @@ local function expiry(doc, now)
   return nil
 end
 
--- Whether an access token can go into an Authorization header as it is (one word, no control character).
-local function usable_token(tok)
-  return type(tok) == "string" and tok ~= "" and not tok:find("[%z\1-\32\127]")
-end
+local usable_token = oauth.usable_token
 M.usable_token = usable_token
 
 -- An answer's access token and expiry, or nil, err.
