@@ -163,6 +163,7 @@ function __fish_vpptoken_ids
         end
         set i (math $i + 1)
     end
+    command -q -- $words[1]; or return
     for line in ($words[1] __complete-ids --labels $where 2>/dev/null)
         if string match -qr -- '^[[:alnum:]][[:alnum:]-]*(\t.*)?$' $line
             printf '%s\n' $line

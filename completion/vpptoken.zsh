@@ -248,6 +248,7 @@ _vpptoken_ids() {
         ;;
     esac
   done
+  [[ -x $line_words[1] ]] || (( $+commands[$line_words[1]] )) || return 1
   for line in "${(@f)$($line_words[1] __complete-ids --labels $where 2>/dev/null)}"; do
     id=${line%%$'\t'*}
     [[ $id =~ '^[[:alnum:]][[:alnum:]-]*$' ]] || continue

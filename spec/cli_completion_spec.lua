@@ -136,6 +136,7 @@ describe("shell completion of token ids #subprocess", function()
 
   it("bash offers nothing before any listing, and the ids of a --max listing only", function()
     assert.same({}, bash_complete{ "vpptoken", "get", "" })
+    assert.same({}, bash_complete{ work .. "/no-such-vpptoken", "get", "" }) -- and says nothing of a missing command
     local ids = list{ "--max", "2" }
     assert.equal(2, #ids)
     assert.same(sorted(ids), sorted(bash_complete{ "vpptoken", "delete", "" }))

@@ -107,6 +107,7 @@ _vpptoken_ids() {
         ;;
     esac
   done
+  [[ -x $line_words[1] ]] || (( $+commands[$line_words[1]] )) || return 1
   for line in "${(@f)$($line_words[1] @COMMAND@ --labels $where 2>/dev/null)}"; do
     id=${line%%$'\t'*}
     [[ $id =~ '@REGEX@' ]] || continue
@@ -139,6 +140,7 @@ function __fish_vpptoken_ids
         end
         set i (math $i + 1)
     end
+    command -q -- $words[1]; or return
     for line in ($words[1] @COMMAND@ --labels $where 2>/dev/null)
         if string match -qr -- '@FISH_REGEX@' $line
             printf '%s\n' $line
