@@ -263,9 +263,45 @@ _vpptoken() {
             ;;
     esac
 
+    case "$cmd" in
+        get|update|delete|sync|renew)
+            if [[ "$cur" != -* ]]; then
+                compopt +o default +o bashdefault 2>/dev/null
+                _vpptoken_ids
+                return 0
+            fi
+            ;;
+    esac
+
     if [[ "$cur" = -* ]]; then
         COMPREPLY=($(compgen -W "$opts" -- "$cur"))
     fi
+}
+
+# Token ids for the commands that take one: the ids the last 'vpptoken list' kept for the place the line's
+# flags name (vpptoken __complete-ids: never the network). Only id-shaped lines, added as they are.
+_vpptoken_ids() {
+    local -a words where=()
+    local i w id
+    read -r -a words <<< "${COMP_LINE:0:COMP_POINT}"
+    for ((i = 1; i < ${#words[@]}; i++)); do
+        w="${words[i]}"
+        case "$w" in
+            --cloud|--graph-url|--tenant|--client-id)
+                where+=("$w=${words[i+1]}")
+                ((i++))
+                ;;
+            --cloud=*|--graph-url=*|--tenant=*|--client-id=*|--beta)
+                where+=("$w")
+                ;;
+            --)
+                break
+                ;;
+        esac
+    done
+    while IFS= read -r id; do
+        if [[ "$id" =~ ^[[:alnum:]][[:alnum:]-]*$ && "$id" == "$cur"* ]]; then COMPREPLY+=("$id"); fi
+    done < <("${COMP_WORDS[0]}" __complete-ids "${where[@]}" 2>/dev/null)
 }
 
 complete -F _vpptoken -o bashdefault -o default vpptoken

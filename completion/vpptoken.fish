@@ -141,3 +141,38 @@ complete -c vpptoken -n '__fish_vpptoken_seen_command renew' -l file -r -d 'the 
 
 
 
+
+# Token ids for the commands that take one: the ids the last 'vpptoken list' kept for the place the line's
+# flags name (vpptoken __complete-ids: never the network), each described by its label.
+function __fish_vpptoken_ids
+    set -l words (commandline -opc)
+    set -l where
+    set -l i 2
+    while test $i -le (count $words)
+        switch $words[$i]
+            case --cloud --graph-url --tenant --client-id
+                set -l next (math $i + 1)
+                if test $next -le (count $words)
+                    set -a where "$words[$i]=$words[$next]"
+                end
+                set i $next
+            case '--cloud=*' '--graph-url=*' '--tenant=*' '--client-id=*' --beta
+                set -a where $words[$i]
+            case --
+                break
+        end
+        set i (math $i + 1)
+    end
+    command -q -- $words[1]; or return
+    for line in ($words[1] __complete-ids --labels $where 2>/dev/null)
+        if string match -qr -- '^[[:alnum:]][[:alnum:]-]*(\t.*)?$' $line
+            printf '%s\n' $line
+        end
+    end
+end
+
+complete -c vpptoken -n '__fish_vpptoken_using_command get' -f -a '(__fish_vpptoken_ids)'
+complete -c vpptoken -n '__fish_vpptoken_using_command update' -f -a '(__fish_vpptoken_ids)'
+complete -c vpptoken -n '__fish_vpptoken_using_command delete' -f -a '(__fish_vpptoken_ids)'
+complete -c vpptoken -n '__fish_vpptoken_using_command sync' -f -a '(__fish_vpptoken_ids)'
+complete -c vpptoken -n '__fish_vpptoken_using_command renew' -f -a '(__fish_vpptoken_ids)'

@@ -53,7 +53,7 @@ _vpptoken() {
       )
       _arguments -s -S \
         $options \
-        ": :_files" \
+        ": :_vpptoken_ids" \
         && return 0
       ;;
 
@@ -79,7 +79,7 @@ _vpptoken() {
       )
       _arguments -s -S \
         $options \
-        ": :_files" \
+        ": :_vpptoken_ids" \
         && return 0
       ;;
 
@@ -90,7 +90,7 @@ _vpptoken() {
       )
       _arguments -s -S \
         $options \
-        ": :_files" \
+        ": :_vpptoken_ids" \
         && return 0
       ;;
 
@@ -106,7 +106,7 @@ _vpptoken() {
       )
       _arguments -s -S \
         $options \
-        "*: :_files" \
+        "*: :_vpptoken_ids" \
         && return 0
       ;;
 
@@ -131,7 +131,7 @@ _vpptoken() {
       )
       _arguments -s -S \
         $options \
-        ": :_files" \
+        ": :_vpptoken_ids" \
         && return 0
       ;;
 
@@ -225,6 +225,36 @@ _vpptoken_cmds() {
     "help:show help"
   )
   _describe "command" commands
+}
+
+# Token ids for the commands that take one: the ids the last 'vpptoken list' kept for the place the line's
+# flags name (vpptoken __complete-ids: never the network), each described by its label.
+_vpptoken_ids() {
+  local -a line_words where ids
+  local i w line id
+  line_words=(${(Q)${(z)LBUFFER}})
+  for (( i = 2; i <= $#line_words; i++ )); do
+    w=$line_words[i]
+    case $w in
+      (--cloud|--graph-url|--tenant|--client-id)
+        where+=("$w=$line_words[i+1]")
+        (( i++ ))
+        ;;
+      (--cloud=*|--graph-url=*|--tenant=*|--client-id=*|--beta)
+        where+=("$w")
+        ;;
+      (--)
+        break
+        ;;
+    esac
+  done
+  [[ -x $line_words[1] ]] || (( $+commands[$line_words[1]] )) || return 1
+  for line in "${(@f)$($line_words[1] __complete-ids --labels $where 2>/dev/null)}"; do
+    id=${line%%$'\t'*}
+    [[ $id =~ '^[[:alnum:]][[:alnum:]-]*$' ]] || continue
+    if [[ $line == *$'\t'* ]]; then ids+=("$id:${line#*$'\t'}"); else ids+=("$id"); fi
+  done
+  _describe -t token-ids 'token id' ids
 }
 
 _vpptoken

@@ -75,6 +75,40 @@ describe("make install #build", function()
       assert.matches("vpptoken", text, 1, true)
     end
   end)
+
+  it("installs the LDoc API reference beside the manuals and the examples", function()
+    assert(installed, log)
+    local docdir = prefix .. "/share/doc/vpptoken"
+    local f = assert(io.open(docdir .. "/index.html", "r"))
+    local html = f:read("*a")
+    f:close()
+    assert.matches("vpptoken API reference", html, 1, true)
+    assert.matches("Client:list", html, 1, true)
+    for _, name in ipairs{ "/ldoc.css", "/api.md", "/cli.md", "/examples/nightly_sync.lua" } do
+      f = io.open(docdir .. name, "r")
+      assert.is_not_nil(f, docdir .. name .. " is missing")
+      f:close()
+    end
+  end)
+
+  it("without LDoc the install still succeeds, says so in one line and installs the Markdown manuals", function()
+    assert(installed, log)
+    local build, other = work .. "/src/build-install", work .. "/prefix-noldoc"
+    local ok, out = run("cmake -S " .. q(work .. "/src") .. " -B " .. q(build) .. " -DLDOC_PROGRAM="
+      .. q(work .. "/nowhere/ldoc") .. " && cmake --build " .. q(build) .. " && cmake --install " .. q(build)
+      .. " --prefix " .. q(other))
+    assert(ok, out)
+    local said = 0
+    for _ in out:gmatch("[^\n]*LDoc not found[^\n]*") do said = said + 1 end
+    assert.equal(1, said, out)
+    local docdir = other .. "/share/doc/vpptoken"
+    assert.is_nil(io.open(docdir .. "/index.html", "r"))
+    for _, name in ipairs{ "/api.md", "/cli.md", "/examples/nightly_sync.lua" } do
+      local f = io.open(docdir .. name, "r")
+      assert.is_not_nil(f, docdir .. name .. " is missing")
+      f:close()
+    end
+  end)
 end)
 
 describe("make dist #build", function()

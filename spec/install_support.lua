@@ -33,7 +33,7 @@ end
 -- A copy of the checkout's working files that a build uses (so the checkout gets no build litter).
 function M.copy_sources(dest)
   assert(M.run("mkdir -p " .. q(dest) .. " && cp -r CMakeLists.txt Makefile csrc lua sandbox bin rockspec man "
-    .. "completion tools docs examples README.md " .. q(dest)))
+    .. "completion tools docs examples README.md config.ld " .. q(dest)))
 end
 
 -- Starts the sandbox program at sandbox_bin (an installed one), seeds one token with the checkout's library,

@@ -68,12 +68,35 @@ describe("rockspec #build", function()
     assert.equal("vpptoken-sandbox " .. support.version() .. "\n", out)
   end)
 
-  it("luarocks doc lists the manuals and the examples with the README", function()
+  it("luarocks doc lists the LDoc API reference, the manuals and the examples with the README", function()
     assert(installed, install_log)
     local ok, out = run("luarocks --lua-version 5.4 doc --list --tree " .. q(tree) .. " vpptoken")
     assert(ok, out)
-    for _, name in ipairs{ "README.md", "api.md", "signin.md", "sandbox.md", "cli.md", "examples/nightly_sync.lua" } do
+    for _, name in ipairs{ "README.md", "api.md", "signin.md", "sandbox.md", "cli.md", "examples/nightly_sync.lua",
+                           "index.html", "ldoc.css" } do
       assert.matches(name, out, 1, true)
+    end
+  end)
+
+  it("luarocks doc opens the API reference LDoc built from the doc comments (index.html, the Client's methods)",
+    function()
+    assert(installed, install_log)
+    -- LuaRocks opens the file it picked with xdg-open: this one prints the file's name instead
+    local bin = work .. "/browser"
+    assert(run("mkdir -p " .. q(bin)))
+    local script = assert(io.open(bin .. "/xdg-open", "w"))
+    script:write('#!/bin/sh\necho "browser: $1"\n')
+    script:close()
+    assert(run("chmod +x " .. q(bin .. "/xdg-open")))
+    local ok, out = run("PATH=" .. q(bin) .. ":$PATH luarocks --lua-version 5.4 doc --tree " .. q(tree) .. " vpptoken")
+    assert(ok, out)
+    assert.matches("browser: " .. rock_dir .. "/doc/index.html\n", out, 1, true)
+    local f = assert(io.open(rock_dir .. "/doc/index.html", "r"))
+    local html = f:read("*a")
+    f:close()
+    assert.matches("vpptoken API reference", html, 1, true)
+    for _, name in ipairs{ "vpptoken.new", "Client:list", "Client:sync_licenses" } do
+      assert.matches(name, html, 1, true)
     end
   end)
 

@@ -6,6 +6,7 @@ local args = require "vpptoken.cli.args"
 local commands = require "vpptoken.cli.commands"
 local exits = require "vpptoken.cli.exits"
 local help = require "vpptoken.cli.help"
+local idcache = require "vpptoken.cli.idcache"
 local output = require "vpptoken.cli.output"
 local progress = require "vpptoken.cli.progress"
 local chain = require "vpptoken.chain"
@@ -279,10 +280,29 @@ local function usage_hint(command)
   return command and ("see 'vpptoken " .. command.name .. " --help'") or "see 'vpptoken --help'"
 end
 
+-- `vpptoken __complete-ids [--labels] [FLAGS]` (the completion scripts' hidden command, cli/idcache.lua): the ids
+-- the last listing for the place the flags name kept, one a line (with --labels, a tab and its label after each).
+-- Exit 0 and nothing else whatever goes wrong: a completion never prints an error or junk.
+local function complete_ids(list)
+  local labels = list[1] == "--labels"
+  if labels then table.remove(list, 1) end
+  local ok, text = pcall(function()
+    local parsed = args.parse(list)
+    if not parsed or parsed.command then return "" end
+    return idcache.lines(idcache.ids_for(idcache.place(parsed.opts), os.time()), labels)
+  end)
+  if ok then io.write(text) end
+  return exits.OK
+end
+
 --- Runs the command line (args as in the global `arg`); returns the exit code.
 function M.main(argv)
   local list = {}
   for i = 1, #(argv or {}) do list[i] = argv[i] end
+  if list[1] == idcache.COMMAND then
+    table.remove(list, 1)
+    return complete_ids(list)
+  end
   local parsed, msg, command = args.parse(list)
   if not parsed then
     output.message(msg, " (", usage_hint(command), ")")

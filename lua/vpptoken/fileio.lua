@@ -67,4 +67,54 @@ function M.read_secret(path, what)
   return text
 end
 
+-- ---- Per-user cache files (vpptoken login's sign-ins, the command line's token ids) ----
+
+--- The directory of vpptoken's per-user cache files: `$XDG_CACHE_HOME/vpptoken` (an absolute XDG_CACHE_HOME), else
+-- `~/.cache/vpptoken`. Nil and a reason when neither XDG_CACHE_HOME nor HOME is set. getenv: a function like
+-- os.getenv (the default) to read them with.
+function M.cache_dir(getenv)
+  getenv = getenv or os.getenv
+  local base = getenv("XDG_CACHE_HOME")
+  if not base or base == "" or base:sub(1, 1) ~= "/" then
+    local home = getenv("HOME")
+    if not home or home == "" then return nil, "neither XDG_CACHE_HOME nor HOME is set" end
+    base = home .. "/.cache"
+  end
+  return base .. "/vpptoken"
+end
+
+--- The directory of the file at `path`, made (0700, and its parent if missing) or checked (its owner alone may
+-- enter). true, or nil, the directory and why it is refused.
+function M.private_dir_of(path)
+  local dir = path:match("^(.*)/[^/]+$")
+  if dir and dir ~= "" then
+    local parent = dir:match("^(.*)/[^/]+$")
+    if parent and parent ~= "" then core.private_dir(parent) end -- ~/.cache, if missing (0700)
+    local ok, why = core.private_dir(dir)
+    if not ok then return nil, dir, why end
+  end
+  return true
+end
+
+--- Whether the file at `path` may hold what only its owner may see: true; or nil, why, and "FileNotFound" (there is
+-- none), "FileUnreadable" or "NotPrivate" (another user's, group or others may read it, or no regular file).
+function M.check_private(path)
+  return core.check_private(path)
+end
+
+--- Replaces the file at `path` with `text` as a whole: a new 0600 file beside it (created exclusively, never
+-- through a symbolic link), then a rename, so a reader sees the old text or the new. Its directory is not made
+-- (private_dir_of). true, or nil and why.
+function M.replace_private(path, text)
+  local tmp = path .. "." .. core.uuid() .. ".tmp"
+  local ok, why = core.write_new_private(tmp, text)
+  if not ok then return nil, why end
+  local renamed, rerr = os.rename(tmp, path)
+  if not renamed then
+    os.remove(tmp)
+    return nil, tostring(rerr)
+  end
+  return true
+end
+
 return M

@@ -122,14 +122,9 @@ end
 -- @function login.cache_path
 function M.cache_path(cache_file, getenv)
   if cache_file then return cache_file end
-  getenv = getenv or os.getenv
-  local base = getenv("XDG_CACHE_HOME")
-  if not base or base == "" or base:sub(1, 1) ~= "/" then
-    local home = getenv("HOME")
-    if not home or home == "" then return nil, "neither XDG_CACHE_HOME nor HOME is set" end
-    base = home .. "/.cache"
-  end
-  return base .. "/vpptoken/" .. CACHE_NAME
+  local dir, why = fileio.cache_dir(getenv)
+  if not dir then return nil, why end
+  return dir .. "/" .. CACHE_NAME
 end
 
 local function cache_error(message)
@@ -138,7 +133,7 @@ end
 
 -- The cache's entries: a list, or nil, err. A missing file is an empty cache.
 local function read_cache(path)
-  local ok, why, code = core.check_private(path)
+  local ok, why, code = fileio.check_private(path)
   if not ok then
     if code == "FileNotFound" then return {} end
     return nil, cache_error("the sign-in cache " .. safe_text.quoted(path, fileio.PATH_SHOWN_MAX)
@@ -163,15 +158,10 @@ end
 
 -- The cache's directory, made (0700) if missing, or checked (its owner alone may enter). true, or nil, err.
 local function cache_dir(path)
-  local dir = path:match("^(.*)/[^/]+$")
-  if dir and dir ~= "" then
-    local parent = dir:match("^(.*)/[^/]+$")
-    if parent and parent ~= "" then core.private_dir(parent) end -- ~/.cache, if missing (0700)
-    local ok, why = core.private_dir(dir)
-    if not ok then
-      return nil, cache_error("the sign-in cache directory " .. safe_text.quoted(dir, fileio.PATH_SHOWN_MAX)
-        .. " is refused: " .. why)
-    end
+  local ok, dir, why = fileio.private_dir_of(path)
+  if not ok then
+    return nil, cache_error("the sign-in cache directory " .. safe_text.quoted(dir, fileio.PATH_SHOWN_MAX)
+      .. " is refused: " .. why)
   end
   return true
 end
@@ -203,14 +193,8 @@ local function write_cache(path, list)
     return nil, cache_error(string.format("the sign-in is too large to keep (the cache holds %d bytes at most)",
       M.LIMITS.cache_bytes))
   end
-  local tmp = path .. "." .. core.uuid() .. ".tmp"
-  local ok, why = core.write_new_private(tmp, text)
+  local ok, why = fileio.replace_private(path, text)
   if not ok then return nil, cache_error("cannot write the sign-in cache: " .. why) end
-  local renamed, rerr = os.rename(tmp, path)
-  if not renamed then
-    os.remove(tmp)
-    return nil, cache_error("cannot write the sign-in cache: " .. tostring(rerr))
-  end
   return true
 end
 

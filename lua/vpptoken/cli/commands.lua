@@ -8,6 +8,7 @@ local exits = require "vpptoken.cli.exits"
 local output = require "vpptoken.cli.output"
 local safe_text = require "vpptoken.text"
 local ids = require "vpptoken.cli.ids"
+local idcache = require "vpptoken.cli.idcache"
 local tbl = require "vpptoken.cli.table"
 local compat = require "vpptoken.compat"
 
@@ -283,6 +284,9 @@ function M.list(ctx)
   end
   local tcols, ccols = columns_for(ctx)
   emit_tokens(ctx, tokens, tcols, ccols, all)
+  -- the ids listed, for shell completion (cli/idcache.lua); a cache that cannot be written fails no listing
+  local kept, why = idcache.save(idcache.place(ctx.opts), tokens, os.time())
+  if not kept and ctx.opts.verbose then output.message("token ids not kept for shell completion: ", why) end
   return exits.OK
 end
 
@@ -639,7 +643,7 @@ end
 
 function M.completion(ctx)
   local shell = ctx.positional[1]
-  local script = args.completion(shell)
+  local script = require("vpptoken.cli.completion").script(shell)
   if not script then
     ctx.usage("completion needs " .. args.one_of(args.BY_NAME.completion.choices) .. " (got " .. output.quoted(shell)
       .. ")")

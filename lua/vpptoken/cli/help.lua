@@ -2,6 +2,7 @@
 local args = require "vpptoken.cli.args"
 local exits = require "vpptoken.cli.exits"
 local ids = require "vpptoken.cli.ids"
+local idcache = require "vpptoken.cli.idcache"
 local vpptoken = require "vpptoken"
 
 local M = {}
@@ -51,8 +52,12 @@ M.TEXT = {
   version = { "Prints the version of the library and, on a second line, of libcurl and the libraries it uses.",
     { "vpptoken version" } },
   completion = { "Prints the completion script for bash, zsh or fish: the commands, their flags and the values of "
-      .. "choice flags, generated from the same definition as the parser and this help. make install puts all "
-      .. "three where the shells look; to load one by hand:",
+      .. "choice flags, generated from the same definition as the parser and this help, and the token ids for "
+      .. "every command that takes an ID: those the last list printed for the same cloud, Graph URL, tenant and "
+      .. "client (--tenant or $AZURE_TENANT_ID, ...), for " .. math.floor(idcache.MAX_AGE / 60)
+      .. " minutes after it. list keeps them in $XDG_CACHE_HOME/vpptoken/ids.json (~/.cache without it; mode "
+      .. "0600), each with its Apple ID and organization (never a token or secret); completion reads only that "
+      .. "file and never goes to the network. make install puts all three where the shells look; to load one by hand:",
     { "source <(vpptoken completion bash)", "vpptoken completion zsh > ~/.zfunc/_vpptoken",
       "vpptoken completion fish > ~/.config/fish/completions/vpptoken.fish" } },
   help = { "Shows the help of vpptoken or of one command.", { "vpptoken help sync" } },
@@ -86,7 +91,7 @@ M.ENVIRONMENT = {
   { "VPPTOKEN_GRAPH_URL", "Graph base URL (--graph-url), e.g. the sandbox's http://127.0.0.1:8787/v1.0" },
   { "VPPTOKEN_AUTHORITY_URL", "the sign-in host, if not the cloud's (or AZURE_AUTHORITY_HOST)" },
   { "VPPTOKEN_SANDBOX", "the vpptoken-sandbox program for 'vpptoken sandbox'" },
-  { "XDG_CACHE_HOME", "where vpptoken login keeps its sign-in (else ~/.cache)" },
+  { "XDG_CACHE_HOME", "where vpptoken login keeps its sign-in and list the ids completion offers (else ~/.cache)" },
   { "COLUMNS", "the width tables are fitted to (else the terminal's, else 80)" },
   { "NO_COLOR", "any non-empty value: no colour (as --no-color)" },
 }
