@@ -74,7 +74,7 @@ static void check_all(lua_State *L, int reqs, int plan, int n) {
     size_t url_len;
     const char *url = lua_tolstring(L, -1, &url_len);
     vpp_url checked; /* read again when the call begins (vpp_transfer_begin): plans keep no more than strings */
-    vpp_check_request(L, where, lua_tostring(L, -2), url, url_len, &checked);
+    vpp_check_request(L, where, lua_tostring(L, -2), url, url_len, &checked, NULL);
     lua_rawseti(L, top + 2, P_URL);
     lua_rawseti(L, top + 2, P_METHOD);
     int bt = req_field(L, reqs, i, "body");

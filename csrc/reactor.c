@@ -200,7 +200,7 @@ int vpp_l_start(lua_State *L) {
   int imds = luaL_checkoption(L, 6, "default", modes) == 1;
   if (imds && !lua_isnoneornil(L, 5)) luaL_argerror(L, 5, "the imds mode sends no body");
   vpp_url checked = {0};
-  (imds ? vpp_check_request_imds : vpp_check_request)(L, "start: ", method, url, url_len, &checked);
+  (imds ? vpp_check_request_imds : vpp_check_request)(L, "start: ", method, url, url_len, &checked, NULL);
   lua_settop(L, 5);
   const vpp_headers *hs = vpp_to_headers(L, "start: ", 4); /* a table becomes a set, at index 4 */
   size_t blen = 0;

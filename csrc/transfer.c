@@ -172,18 +172,21 @@ void vpp_transfer_init(vpp_transfer *t, CURL *curl, size_t max_body, long timeou
   curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
   curl_easy_setopt(curl, CURLOPT_XFERINFODATA, t);
   curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 1L);
+  t->cu = curl_url(); /* NULL (out of memory): libcurl parses the URL itself */
   t->set_https = t->set_plain_get = -1;
 }
 
 void vpp_transfer_free(vpp_transfer *t) {
   if (t->curl) curl_easy_cleanup(t->curl);
   t->curl = NULL;
+  curl_url_cleanup(t->cu); /* after the handle that may point at it */
+  t->cu = NULL;
   vpp_buf_free(&t->body);
   vpp_buf_free(&t->headers);
 }
 
 static void check_request(lua_State *L, const char *where, const char *method, const char *url, size_t url_len,
-                          int imds, vpp_url *u) {
+                          int imds, vpp_url *u, CURLU *into) {
   if (strlen(url) != url_len) luaL_error(L, "%sURL contains a NUL byte", where);
   if (!*method) luaL_error(L, "%smethod must not be empty", where);
   for (const char *m = method; *m; m++)
@@ -191,19 +194,25 @@ static void check_request(lua_State *L, const char *where, const char *method, c
   for (const char *p = url; *p; p++)
     if ((unsigned char)*p <= 0x20 || *p == 0x7f) luaL_error(L, "%sURL contains a space or control character", where);
   char why[160];
-  int refused = imds ? vpp_url_check_imds(url, u, why, sizeof why) : vpp_url_check(url, u, why, sizeof why);
-  if (refused != 0) luaL_error(L, "%sURL refused: %s", where, why);
+  if (vpp_url_check_into(url, imds, into, u, why, sizeof why) != 0) luaL_error(L, "%sURL refused: %s", where, why);
 }
 
 void vpp_check_request(lua_State *L, const char *where, const char *method, const char *url, size_t url_len,
-                       vpp_url *out) {
-  check_request(L, where, method, url, url_len, 0, out);
+                       vpp_url *out, CURLU *into) {
+  check_request(L, where, method, url, url_len, 0, out, into);
 }
 
 void vpp_check_request_imds(lua_State *L, const char *where, const char *method, const char *url, size_t url_len,
-                            vpp_url *out) {
+                            vpp_url *out, CURLU *into) {
   if (strcmp(method, "GET") != 0) luaL_error(L, "%sthe imds mode is for a GET", where);
-  check_request(L, where, method, url, url_len, 1, out);
+  check_request(L, where, method, url, url_len, 1, out, into);
+}
+
+/* Points the handle at url: as the check parsed it into t->cu (parsed), else as text for libcurl to parse. */
+static void set_url(vpp_transfer *t, const char *url, int parsed) {
+  curl_easy_setopt(t->curl, CURLOPT_URL, url); /* libcurl copies it; the handle, when set, comes first */
+  if (parsed || t->cu_set) curl_easy_setopt(t->curl, CURLOPT_CURLU, parsed ? t->cu : NULL);
+  t->cu_set = parsed;
 }
 
 /* Options that follow the URL's scheme. Plain http goes only to loopback (url.c), so never through a proxy: a proxy
@@ -237,7 +246,6 @@ void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const
   t->fail_code = NULL;
   t->interrupted = 0;
   t->hops = t->crossed = t->hop_pending = 0;
-  curl_easy_setopt(c, CURLOPT_URL, url);
   /* The caller checked the URL (vpp_check_request); the origin is what later hops are compared with. */
   vpp_url u;
   if (checked) {
@@ -247,6 +255,8 @@ void vpp_transfer_begin(vpp_transfer *t, vpp_rng *rng, const char *method, const
     int refused = t->imds ? vpp_url_check_imds(url, &u, why, sizeof why) : vpp_url_check(url, &u, why, sizeof why);
     if (refused != 0) u.origin[0] = '\0';
   }
+  t->cu_url = u.cu != NULL && u.cu == t->cu;
+  set_url(t, url, t->cu_url);
   memcpy(t->origin, u.origin, sizeof t->origin);
   t->https = u.https;
   t->loopback = u.origin[0] != '\0' && u.loopback; /* a refused URL has no origin */
@@ -407,7 +417,7 @@ static double redirect(vpp_transfer *t, long status, const char *target) {
     return fail(t, "protocol", "REDIRECT_REFUSED");
   }
   if (strcmp(u.origin, t->origin) != 0) t->crossed = 1;
-  curl_easy_setopt(t->curl, CURLOPT_URL, target); /* libcurl copies it */
+  set_url(t, target, 0); /* t->cu keeps the caller's URL, for the next attempt */
   set_scheme(t, u.https);
   t->hops++;
   t->hop_pending = 1;
@@ -450,7 +460,7 @@ double vpp_transfer_outcome(vpp_transfer *t, CURLcode rc, const vpp_retry_policy
   }
   t->waited += delay;
   if (t->hops > 0) { /* the next attempt starts again at the URL the caller gave */
-    curl_easy_setopt(t->curl, CURLOPT_URL, t->url);
+    set_url(t, t->url, t->cu_url);
     set_scheme(t, t->https);
     t->hops = t->crossed = 0;
   }

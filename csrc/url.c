@@ -50,9 +50,14 @@ static int imds_url(CURLU *u, const char *host) {
   return ok;
 }
 
-static int url_check(const char *url, int imds, vpp_url *out, char *why, size_t whysz) {
+/* into: a handle to parse into (emptied first) and leave holding the URL, or NULL for one of its own. */
+static int url_check(const char *url, int imds, vpp_url *out, char *why, size_t whysz, CURLU *into) {
   memset(out, 0, sizeof *out);
-  CURLU *u = curl_url();
+  CURLU *u = into;
+  if (u)
+    curl_url_set(u, CURLUPART_URL, NULL, 0); /* empties it: a URL is never read relative to the last one */
+  else
+    u = curl_url();
   if (!u) {
     snprintf(why, whysz, "out of memory");
     return -1;
@@ -86,19 +91,26 @@ static int url_check(const char *url, int imds, vpp_url *out, char *why, size_t 
     else
       ok = 0;
   }
+  if (ok == 0 && into) out->cu = into;
   curl_free(scheme);
   curl_free(host);
   curl_free(port);
   curl_free(user);
   curl_free(password);
-  curl_url_cleanup(u);
+  if (!into) curl_url_cleanup(u);
   return ok;
 }
 
-int vpp_url_check(const char *url, vpp_url *out, char *why, size_t whysz) { return url_check(url, 0, out, why, whysz); }
+int vpp_url_check(const char *url, vpp_url *out, char *why, size_t whysz) {
+  return url_check(url, 0, out, why, whysz, NULL);
+}
+
+int vpp_url_check_into(const char *url, int imds, CURLU *into, vpp_url *out, char *why, size_t whysz) {
+  return url_check(url, imds, out, why, whysz, into);
+}
 
 int vpp_url_check_imds(const char *url, vpp_url *out, char *why, size_t whysz) {
-  return url_check(url, 1, out, why, whysz);
+  return url_check(url, 1, out, why, whysz, NULL);
 }
 
 /* check_url(url) -> origin ("scheme://host[:port]", host in lower case), https (boolean), loopback (boolean)

@@ -91,6 +91,7 @@ typedef struct {
   char origin[300]; /* "scheme://host[:port]", host in lower case */
   char host[256];
   int https, loopback;
+  CURLU *cu; /* the handle the URL was parsed into (vpp_url_check_into), which libcurl can be given; else NULL */
 } vpp_url;
 /* Whether url may be fetched: http(s), no credentials in it, plain http only to a loopback host. 0 and `out`
    filled, or -1 with the reason in why (out->host is filled when the URL parsed). */
@@ -99,6 +100,9 @@ int vpp_url_check(const char *url, vpp_url *out, char *why, size_t whysz);
 #define VPP_IMDS_HOST "169.254.169.254"
 #define VPP_IMDS_PATH "/metadata/identity/oauth2/token"
 int vpp_url_check_imds(const char *url, vpp_url *out, char *why, size_t whysz);
+/* Either check (imds: the second), parsed into `into` (emptied first), which holds the URL when it passes
+   (out->cu = into): libcurl, given it (CURLOPT_CURLU), does not parse the URL a second time. */
+int vpp_url_check_into(const char *url, int imds, CURLU *into, vpp_url *out, char *why, size_t whysz);
 
 /* ---- one HTTP call with its retries (transfer.c) ---- */
 #define VPP_MAX_REDIRECTS 5
@@ -113,6 +117,10 @@ typedef struct {
   /* The attempt's own request headers, put in front of the caller's set without allocating: client-request-id,
      Retry-Attempt and Expect (for a body). curl only reads the list. */
   struct curl_slist own[3];
+  /* The URL of the call as the check parsed it (vpp_check_request into it), which libcurl reads instead of parsing
+     the URL again; owned. cu_set: whether the handle is set to it (CURLOPT_CURLU) now. */
+  CURLU *cu;
+  int cu_set, cu_url; /* cu_url: t->cu holds the URL of the call in progress */
   char crid_line[96], attempt_line[32], expect_line[8];
   const vpp_headers *hs; /* the caller's set for the call in progress, or NULL */
   int has_body;
@@ -160,10 +168,10 @@ void vpp_transfer_free(vpp_transfer *t);
 /* Checks method and URL (url_len bytes: a NUL inside is refused) against the URL policy; raises with `where`.
    The URL as checked goes to *out (for vpp_transfer_begin: one parse per call). */
 void vpp_check_request(lua_State *L, const char *where, const char *method, const char *url, size_t url_len,
-                       vpp_url *out);
+                       vpp_url *out, CURLU *into);
 /* The same for session:request's "imds" mode: a GET, and the IMDS token URL allowed over plain http. */
 void vpp_check_request_imds(lua_State *L, const char *where, const char *method, const char *url, size_t url_len,
-                            vpp_url *out);
+                            vpp_url *out, CURLU *into);
 /* Starts a logical call: request id (the set's client-request-id, else a new one), method and body options on the
    easy handle. checked: the URL as vpp_check_request read it, or NULL to read it here. hs (may be NULL) must stay
    alive until vpp_transfer_push_result. */

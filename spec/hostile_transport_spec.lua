@@ -119,6 +119,28 @@ describe("a GET follows redirects only where the URL policy allows", function()
   end)
 end)
 
+describe("the URL each attempt goes to", function()
+  it("a retry after a redirect starts again at the caller's URL, and the next call goes to its own", function()
+    local base, _, stop = helper.start_hostile([[return function(req)
+      if req.n == 1 then return { status = 302, headers = { Location = req.base .. "/moved" }, body = "" } end
+      if req.n == 2 then return { status = 503, headers = { ["Retry-After"] = "0" }, body = "" } end
+      return { json = { id = req.target:match("([^/]+)$") } }
+    end]])
+    local c = vpptoken.new{ base_url = base .. "/v1.0", access_token = "t", max_retries = 1, retry_delay = 0 }
+    local first = assert(c:get("tok-1"))
+    local second = assert(c:get("tok-2"))
+    c:close()
+    local seen = stop()
+    assert.equal("tok-1", first.id)
+    assert.equal("tok-2", second.id)
+    assert.equal(4, #seen)
+    assert.matches("^GET /v1.0/deviceAppManagement/vppTokens/tok%-1 ", seen[1])
+    assert.matches("^GET /moved ", seen[2])
+    assert.matches("^GET /v1.0/deviceAppManagement/vppTokens/tok%-1 ", seen[3])
+    assert.matches("^GET /v1.0/deviceAppManagement/vppTokens/tok%-2 ", seen[4])
+  end)
+end)
+
 describe("limits that must hold", function()
   it("a timeout below 1 ms is refused, not taken as 'no timeout'", function()
     for _, v in ipairs{ 0, 0.0004, -1 } do
