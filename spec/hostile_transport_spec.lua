@@ -363,7 +363,7 @@ describe("the URL policy (core.check_url) reads a loopback host strictly", funct
     for _, url in ipairs{ "http://127.-0.0.1:8080/v1.0", "http://127.0.-0.-00:1/", "http://127.0.0.1.nip.io/",
                           "http://localhost.evil.example/", "http://[::2]/", "http://0.0.0.0:1/",
                           "http://127.0.0.1@evil.example/", "http://10.0.0.1/", "http://localhost./",
-                          "http://127.0.0.1./" } do
+                          "http://127.0.0.1./", "http://127.0.0.1:65536/" } do
       local origin, why = core.check_url(url)
       assert.is_nil(origin, url)
       assert.is_string(why)
@@ -375,7 +375,9 @@ describe("the URL policy (core.check_url) reads a loopback host strictly", funct
                               ["http://127.1/"] = "http://127.0.0.1", ["http://LOCALHOST:1/"] = "http://localhost:1",
                               ["http://[::1]:5/"] = "http://[::1]:5",
                               ["http://[::ffff:127.0.0.1]/"] = "http://[::ffff:127.0.0.1]",
-                              ["https://graph.microsoft.com/v1.0"] = "https://graph.microsoft.com" } do
+                              ["https://graph.microsoft.com/v1.0"] = "https://graph.microsoft.com",
+                              ["https://Graph.Microsoft.com:443/v1.0"] = "https://graph.microsoft.com",
+                              ["http://127.0.0.1:0065535/"] = "http://127.0.0.1:65535" } do
       local got, https_or_why = core.check_url(url)
       assert.equal(origin, got, url .. ": " .. tostring(https_or_why))
     end
