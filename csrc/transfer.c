@@ -514,6 +514,10 @@ static void set_call_fields(lua_State *L, const vpp_transfer *t) {
 void vpp_transfer_push_result(lua_State *L, vpp_transfer *t, CURLcode rc) {
   curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, NULL); /* the caller's set may be collected after the call */
   t->hs = NULL;
+  /* Nor does the handle keep pointing at t->cu between calls: curl_easy_duphandle (a pool's handles are copies of
+     the session's) copies that pointer, and a copy would fetch the session's last URL instead of its own. */
+  if (t->cu_set) curl_easy_setopt(t->curl, CURLOPT_CURLU, NULL);
+  t->cu_set = 0;
   push_table(L, t, rc);
   /* A buffer that grew for one large answer is not kept for the life of the session (one per request_many slot). */
   if (t->body.cap > KEEP_BUFFER_BYTES) vpp_buf_free(&t->body);

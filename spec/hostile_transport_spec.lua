@@ -139,6 +139,19 @@ describe("the URL each attempt goes to", function()
     assert.matches("^GET /v1.0/deviceAppManagement/vppTokens/tok%-1 ", seen[3])
     assert.matches("^GET /v1.0/deviceAppManagement/vppTokens/tok%-2 ", seen[4])
   end)
+
+  it("concurrent calls after a single one go to their own URLs, not to the single call's", function()
+    local base, _, stop = helper.start_hostile([[return function(req) return { json = { path = req.path } } end]])
+    local s = core.session{ max_retries = 0 }
+    assert(s:request("GET", base .. "/single"))
+    local results = s:request_many({ { method = "GET", url = base .. "/many/1" },
+                                     { method = "GET", url = base .. "/many/2" } }, { concurrency = 2 })
+    s:close()
+    stop()
+    local cjson = require "cjson"
+    assert.equal("/many/1", cjson.decode(results[1].body).path)
+    assert.equal("/many/2", cjson.decode(results[2].body).path)
+  end)
 end)
 
 describe("limits that must hold", function()
