@@ -22,6 +22,7 @@ static int l_escape_id(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
   luaL_argcheck(L, len <= 4096, 1, "text longer than 4096 bytes");
+  int plain = 1; /* nothing to escape (a GUID): the id itself is the answer, no new string */
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
     if (c <= ' ' || c == 127 || c == '/' || c == '\\' || c == '?' || c == '#') {
@@ -29,6 +30,11 @@ static int l_escape_id(lua_State *L) {
       lua_pushinteger(L, (lua_Integer)i + 1);
       return 2;
     }
+    if (plain && !vpp_unreserved(c)) plain = 0;
+  }
+  if (plain) {
+    lua_settop(L, 1);
+    return 1;
   }
   char out[4096 * 3 + 1];
   lua_pushlstring(L, out, vpp_escape_segment(s, len, out));

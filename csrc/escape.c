@@ -6,8 +6,7 @@ size_t vpp_escape_segment(const char *s, size_t len, char *out) {
   size_t o = 0;
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-        c == '_' || c == '~') {
+    if (vpp_unreserved(c)) {
       out[o++] = (char)c;
     } else {
       out[o++] = '%';

@@ -233,6 +233,11 @@ void vpp_transfer_wait(vpp_transfer *t, double delay);
 /* ---- percent-encoding for path segments (escape.c) ---- */
 /* Percent-encodes everything but RFC 3986 unreserved characters. out must hold 3*len+1 bytes. */
 size_t vpp_escape_segment(const char *s, size_t len, char *out);
+/* An RFC 3986 unreserved byte (A-Z a-z 0-9 - . _ ~): the bytes vpp_escape_segment keeps as they are. */
+static inline int vpp_unreserved(unsigned char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+         c == '_' || c == '~';
+}
 
 /* ---- bounds on decoding JSON from a server (json.c; nulls.c shares the depth) ---- */
 #define VPP_JSON_MAX_DEPTH 64       /* nesting of containers; also strip_nulls' bound */

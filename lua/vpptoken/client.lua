@@ -281,7 +281,8 @@ end
 
 --- One token by id (opts.select limits the properties), or nil, err.
 function Client:get(id, opts)
-  local url = item_url(self, id) .. query(self, opts)
+  local url = item_url(self, id)
+  if opts ~= nil then url = url .. query(self, opts) end -- (no query, no call: a get is often in a loop)
   return call_json(self, "GET", url)
 end
 
