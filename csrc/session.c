@@ -64,8 +64,7 @@ static int l_request(lua_State *L) {
   int imds = luaL_checkoption(L, 6, "default", modes) == 1;
   if (imds && !lua_isnoneornil(L, 5)) luaL_argerror(L, 5, "the imds mode sends no body");
   vpp_url checked = {0};
-  (imds ? vpp_check_request_imds : vpp_check_request)(L, "request: ", method, url, url_len, &checked,
-                                                       s->main.cu);
+  (imds ? vpp_check_request_imds : vpp_check_request)(L, "request: ", method, url, url_len, &checked, s->main.cu);
   const vpp_headers *hs = vpp_to_headers(L, "request: ", 4); /* stays at index 4 for the call */
   size_t blen = 0;
   const char *body = lua_isnoneornil(L, 5) ? NULL : luaL_checklstring(L, 5, &blen);

@@ -82,10 +82,9 @@ static int url_check(const char *url, int imds, vpp_url *out, char *why, size_t 
     out->https = strcmp(scheme, "https") == 0;
     out->loopback = loopback_host(host);
     size_t hl = strlen(host); /* < sizeof out->host, checked above */
-    for (size_t i = 0; i <= hl; i++) {
-      char ch = host[i];
-      out->host[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
-    }
+    memcpy(out->host, host, hl + 1);
+    for (char *p = out->host; *p; p++)
+      if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
     /* "scheme://host[:port]" without snprintf (1 k instructions a call): the scheme is http or https, the host
        under 256 bytes and the port at most 5 digits (libcurl refuses a larger one), so it fits in out->origin */
     size_t sl = strlen(scheme), pl = port ? strlen(port) : 0;
