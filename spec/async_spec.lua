@@ -74,6 +74,7 @@ describe("vpptoken.async", function()
     local function luv_ticker(finished)
       local worst, last = 0, core.monotonic()
       local timer = uv.new_timer()
+      uv.update_time() -- the timer counts from now, not from the loop's last look at the clock
       timer:start(10, 10, function()
         local now = core.monotonic()
         worst = math.max(worst, now - last - 0.010)
@@ -95,8 +96,8 @@ describe("vpptoken.async", function()
         assert.equal(3, #list, "task " .. i)
       end
       -- blocking calls would hold the loop for 100 x 50 ms; a shared 2-core machine adds its own noise
-      assert.is_true(lag < 0.25 * SLOW, "timer lag " .. lag)
-      assert.is_true(wall < 2.5 * SLOW, "wall " .. wall)
+      assert.is_true(lag < 1.0 * SLOW, "timer lag " .. lag)
+      assert.is_true(wall < 4 * SLOW, "wall " .. wall)
     end)
 
     it("ends a task cancelled 100 ms into a 2 s call at once, with kind cancelled", function()
@@ -111,6 +112,7 @@ describe("vpptoken.async", function()
       end)
       local cancelled_at
       local timer = uv.new_timer()
+      uv.update_time() -- the timer counts from now, not from the loop's last look at the clock
       timer:start(100, 0, function()
         timer:close()
         cancelled_at = core.monotonic()
@@ -145,6 +147,7 @@ describe("vpptoken.async", function()
         got.after = { client:list() }
       end)
       local timer = uv.new_timer()
+      uv.update_time() -- the timer counts from now, not from the loop's last look at the clock
       timer:start(1000, 0, function() timer:close(); task:cancel() end) -- the POST is out by then
       uv.run()
       assert.equal("cancelled", got.err.kind)
@@ -165,6 +168,7 @@ describe("vpptoken.async", function()
       local got = {}
       local task = rt:spawn(function() got.value, got.err = client:list() end)
       local cancel = uv.new_timer()
+      uv.update_time() -- the timer counts from now, not from the loop's last look at the clock
       cancel:start(300, 0, function() cancel:close(); task:cancel() end)
       local hold = uv.new_timer() -- keeps the loop going past the Retry-After
       hold:start(1400, 0, function() hold:close() end)
@@ -185,6 +189,7 @@ describe("vpptoken.async", function()
       end }
       local task = rt:spawn(function() return client:list() end)
       local ticks, timer = 0, uv.new_timer()
+      uv.update_time() -- the timer counts from now, not from the loop's last look at the clock
       timer:start(10, 10, function()
         ticks = ticks + 1
         if task:done() then timer:stop(); timer:close() end
@@ -196,7 +201,8 @@ describe("vpptoken.async", function()
       assert.equal(1, #seen)
       assert.equal(429, seen[1].status)
       assert.equal(2, seen[1].attempt)
-      assert.is_true(ticks >= 20 / SLOW, "the loop ran during the back-off (" .. ticks .. " ticks)")
+      -- a back-off that blocked the loop would leave the 10 ms timer a tick or none; under load ticks come late
+      assert.is_true(ticks >= 5, "the loop ran during the back-off (" .. ticks .. " ticks)")
       client:close()
     end)
 
@@ -242,9 +248,10 @@ describe("vpptoken.async", function()
       local client = rt:client{ base_url = sb.graph, access_token = "t" }
       local task = rt:spawn(function()
         assert(client:sync_licenses(id))
-        return client:wait_for_sync(id, { interval = 0.2, timeout = 10 })
+        return client:wait_for_sync(id, { interval = 1, timeout = 10 })
       end)
       local worst, last, timer = 0, core.monotonic(), uv.new_timer()
+      uv.update_time() -- the timer counts from now, not from the loop's last look at the clock
       timer:start(10, 10, function()
         local now = core.monotonic()
         worst = math.max(worst, now - last - 0.010)
@@ -255,12 +262,13 @@ describe("vpptoken.async", function()
       local tok, err = task:result()
       assert.is_nil(err)
       assert.equal(id, tok.id)
-      assert.is_true(worst < 0.15 * SLOW, "timer lag " .. worst)
+      -- a poll that slept in the loop would hold it a whole interval (1 s)
+      assert.is_true(worst < 0.6 * SLOW, "timer lag " .. worst)
     end)
 
     it("runs sync_all's and get_many's calls side by side inside a task", function()
       seed(4)
-      sb:configure{ faults = { latency_ms = { POST = { 300, 300 }, GET = { 0, 0 } } } }
+      sb:configure{ faults = { latency_ms = { POST = { 1000, 1000 }, GET = { 0, 0 } } } }
       local rt = async.new{ loop = "luv" }
       local client = rt:client{ base_url = sb.graph, access_token = "t" }
       local started_at
@@ -278,7 +286,7 @@ describe("vpptoken.async", function()
       assert.equal(4, #got)
       assert.equal(4, #synced)
       for _, o in ipairs(synced) do assert.equal("started", o.outcome, o.reason) end
-      assert.is_true(took < 1.0 * SLOW, "four 300 ms syncs took " .. took .. " s")
+      assert.is_true(took < 3.0 * SLOW, "four 1 s syncs took " .. took .. " s (one after another: 4 s)")
       client:close()
     end)
 
@@ -326,8 +334,8 @@ describe("vpptoken.async", function()
         assert.is_nil(err)
         assert.equal(3, #list, "task " .. i)
       end
-      assert.is_true(lag < 0.25 * SLOW, "timer lag " .. lag)
-      assert.is_true(wall < 2.5 * SLOW, "wall " .. wall)
+      assert.is_true(lag < 1.0 * SLOW, "timer lag " .. lag)
+      assert.is_true(wall < 4 * SLOW, "wall " .. wall)
     end)
 
     it("ends a task cancelled 100 ms into a 2 s call at once, with kind cancelled", function()
