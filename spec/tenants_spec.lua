@@ -520,9 +520,10 @@ describe("a job over many tenants", function()
     end)
 
     it("waits for every tenant's syncs with sync --all --wait, the tenants side by side", function()
-      local t0 = os.time()
+      local clock = require("vpptoken.core").monotonic
+      local t0 = clock()
       local code, out, err = run_cli("sync", "--all", "--wait", "--tenants", path, "-o", "json")
-      local took = os.time() - t0
+      local took = clock() - t0
       assert.equal(10, code, err) -- t03 cannot sign in
       local doc = assert(cjson.decode(out))
       assert.equal(M - 1, #doc.items)
@@ -532,7 +533,7 @@ describe("a job over many tenants", function()
       end
       -- one tenant after another would take at least 4 x 2 s (the sandbox's sync time); PUC Lua 5.1 runs them so
       -- (it cannot yield across pcall: docs/lua-versions.md)
-      if require("vpptoken.compat").yield_across_pcall then assert.is_true(took <= 6, "took " .. took .. " s") end
+      if require("vpptoken.compat").yield_across_pcall then assert.is_true(took < 7.5, "took " .. took .. " s") end
     end)
 
     it("ends the calls under way on Ctrl-C and exits 130 without a message per tenant", function()
