@@ -115,6 +115,10 @@ CLANG_FORMAT_FILES = $(wildcard csrc/*.c csrc/*.h ctest/*.c sandbox/src/*.c sand
 
 lint: test-deps build
 	luacheck --no-color -q lua sandbox/lua spec examples bench bin/vpptoken
+	@# the library, the command and the examples parse on Lua 5.1 and LuaJIT too (no //, &, goto, ...)
+	@for f in $$(find lua examples -name '*.lua' | sort) bin/vpptoken; do \
+	  luac5.1 -p "$$f" && luajit -bl "$$f" >/dev/null || { echo "lint: $$f does not parse on Lua 5.1 or LuaJIT"; exit 1; }; \
+	done
 	cppcheck --enable=warning,style,performance,portability --error-exitcode=1 --inline-suppr -q \
 	  --suppress=missingIncludeSystem -I csrc -I sandbox/src csrc sandbox/src ctest tools
 	clang-tidy -p $(BUILD) --quiet --warnings-as-errors='*' csrc/*.c sandbox/src/*.c 2>/dev/null

@@ -26,7 +26,7 @@ function M.decode(text, max_values, count)
   if type(text) ~= "string" then return nil, "expected JSON text, got " .. type(text) end
   local max = max_values and math.min(max_values, M.MAX_VALUES) or M.MAX_VALUES
   local values
-  if count or (#text + 1) // 2 > max then
+  if count or #text > 2 * max then -- (n + 1) / 2 rounded down exceeds max: no // on Lua 5.1 and 5.2
     local ok, msg, over = core.json_check(text, max)
     if not ok then return nil, msg, over end
     values = msg
