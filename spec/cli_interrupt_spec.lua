@@ -6,37 +6,9 @@ local cli = require "cli_support"
 describe("vpptoken command interrupted", function()
   local sb = helper.sandbox_suite{ "--access-token", cli.ACCESS }
 
-  -- Runs the command in the background and sends it SIGINT once the sandbox has seen a request of the form
-  -- `awaited` (a method and a path pattern: the call under way, so the command is past its start and its handler
-  -- in place) and `settle` seconds more; returns the exit code, the milliseconds from the signal to the exit, and
-  -- stderr.
   local function interrupt(argv, awaited, settle)
-    local errf, go = os.tmpname(), os.tmpname()
-    os.remove(go)
     local line = cli.command(argv, { VPPTOKEN_GRAPH_URL = sb.graph, VPPTOKEN_ACCESS_TOKEN = cli.ACCESS })
-    local q = helper.shell_quote
-    local p = assert(io.popen("(" .. line .. ") </dev/null >/dev/null 2>" .. q(errf)
-      .. " & pid=$!; n=0; while [ ! -e " .. q(go) .. " ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n + 1)); done; "
-      .. "start=$(date +%s%N); kill -INT $pid; wait $pid; code=$?; "
-      .. "echo $code $(( ($(date +%s%N) - start) / 1000000 ))"))
-    local deadline = os.time() + 30
-    local seen
-    repeat
-      for _, r in ipairs(sb:requests()) do
-        if r.method == awaited[1] and r.path:find(awaited[2]) then seen = true end
-      end
-      if not seen then os.execute("sleep 0.05") end
-    until seen or os.time() > deadline
-    if settle > 0 then os.execute("sleep " .. settle) end
-    assert(io.open(go, "w")):close()
-    local code, ms = p:read("*a"):match("(%d+) (%d+)")
-    p:close()
-    os.remove(go)
-    local f = assert(io.open(errf))
-    local err = f:read("*a")
-    f:close()
-    os.remove(errf)
-    return tonumber(code), tonumber(ms), err
+    return cli.interrupt(line, sb, awaited, settle)
   end
 
   it("ends a call under way and exits 130", function()

@@ -99,6 +99,37 @@ function M.login_approving(env)
   return tonumber(rest:match("exit=(%d+)")), err, approved
 end
 
+--- Runs a shell command line in the background and sends it SIGINT once the sandbox `sb` has seen a request of
+-- the form `awaited` (a method and a path pattern: the call under way, so the command is past its start and its
+-- handler in place) and `settle` seconds more. Returns the exit code, the milliseconds from the signal to the exit,
+-- and stderr.
+function M.interrupt(line, sb, awaited, settle)
+  local errf, go = os.tmpname(), os.tmpname()
+  os.remove(go)
+  local p = assert(io.popen("(" .. line .. ") </dev/null >/dev/null 2>" .. q(errf)
+    .. " & pid=$!; n=0; while [ ! -e " .. q(go) .. " ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n + 1)); done; "
+    .. "start=$(date +%s%N); kill -INT $pid; wait $pid; code=$?; "
+    .. "echo $code $(( ($(date +%s%N) - start) / 1000000 ))"))
+  local deadline = os.time() + 30
+  local seen
+  repeat
+    for _, r in ipairs(sb:requests()) do
+      if r.method == awaited[1] and r.path:find(awaited[2]) then seen = true end
+    end
+    if not seen then os.execute("sleep 0.05") end
+  until seen or os.time() > deadline
+  if settle > 0 then os.execute("sleep " .. settle) end
+  assert(io.open(go, "w")):close()
+  local code, ms = p:read("*a"):match("(%d+) (%d+)")
+  p:close()
+  os.remove(go)
+  local f = assert(io.open(errf))
+  local err = f:read("*a")
+  f:close()
+  os.remove(errf)
+  return tonumber(code), tonumber(ms), err
+end
+
 --- Writes an Apple .vpptoken file (fields override token, expDate, orgName); returns its path.
 function M.token_file(fields)
   return helper.temp_file(files.apple_file(fields))
