@@ -91,8 +91,7 @@ local function read_places(path)
   if not fileio.check_private(path) then return {} end
   local text = fileio.read(path, M.LIMITS.file_bytes, "token id cache")
   if not text then return {} end
-  local ok, doc = pcall(json.decode, text)
-  return places_of(ok and doc or nil)
+  return places_of((json.decode(text))) -- (never raises: nil for text that is not JSON)
 end
 
 --- Keeps the ids of `tokens` (a list of token tables, as listed) for `place` at time `now` (os.time()): they
